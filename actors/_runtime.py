@@ -1,0 +1,242 @@
+"""The one loop every actor shares (an OTP "behaviour").
+
+An actor is a name, a handler per message type, and a context manager that owns its
+state (pools, clients). `serve()` connects a DEALER to the supervisor, sends Ready,
+then receives, decodes, dispatches each request to its handler in its own task (so a
+long query does not block a cancel), and sends the reply back with `reply_to` set.
+
+* Expected failures (PgaskError) become `error` replies.
+* Undecodable or unknown messages get a `protocol.*` error reply, or a logged drop
+  when not even the header could be read. Never an action, never a crash.
+* Anything else is a bug: it propagates, the process exits non-zero, and the
+  supervisor restarts it and answers the in-flight requests with `actor.restarted`.
+* The process exits when the supervisor goes away (stdin EOF or parent sentinel).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+import trio
+
+from protocol import codec
+from protocol.config import Config
+from protocol.envelope import Header, IdMaker, now
+from protocol.errors import PgaskError, ProtocolError
+from protocol.messages import Body, Failure, Ping, Pong, Ready, Stop, kind_of
+from protocol.tracing import bound, log, redirect_stdio
+from protocol.transport import TrioSocket, open_context, open_dealer
+
+
+class Boot(msgspec.Struct, kw_only=True):
+    """Everything a child needs at start, handed over by the supervisor."""
+
+    actor: str
+    incarnation: int = 1
+    endpoint: str
+    run_dir: str = ""
+    log_dir: str = ""
+    key_hex: str = ""  # verdict HMAC key: guard and executors only
+    session: str = ""
+    config: bytes = b""  # msgpack of protocol.config.Config
+    watch: Literal["stdin", "sentinel", "none"] = "none"
+
+    def load_config(self) -> Config:
+        return msgspec.msgpack.decode(self.config, type=Config) if self.config else Config()
+
+
+@dataclass
+class Request:
+    """What a handler sees besides the message: who asked, and a way to stream."""
+
+    header: Header
+    runtime: Runtime
+
+    async def send(self, body: Body, *, more: bool = True) -> None:
+        """Send one part of a streamed reply (the handler's return value ends it)."""
+        await self.runtime.send(self.header.src, body, reply_to=self.header.id, more=more, trace=self.header.trace)
+
+
+Handler = Callable[[Any, Any, Request], Awaitable[Body | None]]
+
+
+@dataclass
+class Actor:
+    name: str
+    handlers: dict[type[Body], Handler]
+    open_state: Callable[[Boot], AbstractAsyncContextManager[Any]] | None = None
+
+
+@dataclass
+class Runtime:
+    boot: Boot
+    sock: TrioSocket
+    ids: IdMaker
+    inflight: dict[str, trio.CancelScope] = field(default_factory=dict)
+
+    async def send(
+        self,
+        dst: str,
+        body: Body,
+        *,
+        reply_to: str = "",
+        more: bool = False,
+        trace: str = "",
+    ) -> str:
+        header = Header(
+            id=self.ids(),
+            kind=kind_of(body),
+            src=self.boot.actor,
+            dst=dst,
+            reply_to=reply_to,
+            trace=trace,
+            session=self.boot.session,
+            more=more,
+            sent_at=now(),
+        )
+        await self.sock.send_multipart(codec.encode(header, body))
+        return header.id
+
+    def cancel(self, target: str) -> bool:
+        scope = self.inflight.get(target)
+        if scope is None:
+            return False
+        scope.cancel()
+        return True
+
+
+@asynccontextmanager
+async def _no_state(boot: Boot) -> AsyncIterator[None]:
+    yield None
+
+
+async def on_ping(state: Any, msg: Ping, req: Request) -> Pong:
+    if msg.hold_ms:
+        await trio.sleep(msg.hold_ms / 1000)
+    boot = req.runtime.boot
+    return Pong(actor=boot.actor, pid=os.getpid(), incarnation=boot.incarnation, payload=msg.payload)
+
+
+async def serve(actor: Actor, boot: Boot) -> None:
+    log.configure(boot.actor, boot.incarnation, boot.log_dir or None)
+    handlers: dict[type[Body], Handler] = {Ping: on_ping, **actor.handlers}
+    open_state = actor.open_state or _no_state
+    async with (
+        open_context() as ctx,
+        open_dealer(ctx, boot.endpoint, boot.actor) as sock,
+        open_state(boot) as state,
+        trio.open_nursery() as nursery,
+    ):
+        rt = Runtime(boot, sock, IdMaker(boot.actor, boot.incarnation))
+        nursery.start_soon(_watch_parent, boot, nursery.cancel_scope)
+        await rt.send("supervisor", Ready(actor=boot.actor, pid=os.getpid(), incarnation=boot.incarnation))
+        log.info("actor.lifecycle.started", pid=os.getpid())
+        while True:
+            frames = await sock.recv_multipart()
+            try:
+                header = codec.decode_header(frames[0]) if len(frames) == 2 else None
+            except ProtocolError as exc:
+                header = None
+                log.warning("actor.message.dropped", reason=exc.message)
+            if header is None:
+                log.warning("actor.message.dropped", frames=len(frames))
+                continue
+            try:
+                body = codec.decode_body(header, frames[1])
+            except ProtocolError as exc:
+                log.warning("actor.message.refused", kind=header.kind, src=header.src, reason=exc.message)
+                await rt.send(header.src, exc.to_failure(), reply_to=header.id, trace=header.trace)
+                continue
+            if isinstance(body, Stop):
+                log.info("actor.lifecycle.stopping")
+                nursery.cancel_scope.cancel()
+                break
+            handler = handlers.get(type(body))
+            if handler is None:
+                failure = Failure(
+                    code="protocol.unexpected_kind",
+                    message=f"The {boot.actor} does not handle '{header.kind}' messages.",
+                    hint="This is a bug in pgask: please report it with `pgask logs`.",
+                )
+                await rt.send(header.src, failure, reply_to=header.id, trace=header.trace)
+                continue
+            nursery.start_soon(_handle, rt, handler, state, header, body)
+
+
+async def _handle(rt: Runtime, handler: Handler, state: Any, header: Header, body: Body) -> None:
+    with bound(trace=header.trace, msg=header.id, parent=header.reply_to), trio.CancelScope() as scope:
+        rt.inflight[header.id] = scope
+        try:
+            try:
+                reply = await handler(state, body, Request(header, rt))
+            except PgaskError as exc:
+                log.info("actor.request.failed", kind=header.kind, code=exc.code)
+                reply = exc.to_failure()
+            if reply is not None:
+                await rt.send(header.src, reply, reply_to=header.id, trace=header.trace)
+        finally:
+            rt.inflight.pop(header.id, None)
+
+
+async def _watch_parent(boot: Boot, scope: trio.CancelScope) -> None:
+    """Exit when the supervisor is gone, rather than linger as an orphan."""
+    if boot.watch == "stdin":
+        fd = sys.stdin.fileno()
+        while True:
+            await trio.lowlevel.wait_readable(fd)
+            if not os.read(fd, 4096):
+                break
+    elif boot.watch == "sentinel":
+        import multiprocessing
+
+        parent = multiprocessing.parent_process()
+        if parent is None:
+            return
+        await trio.lowlevel.wait_readable(parent.sentinel)
+    else:
+        return
+    log.warning("actor.lifecycle.orphaned")
+    os._exit(3)
+
+
+def run(actor: Actor, boot: Boot) -> None:
+    """Process main for every actor (both the forkserver and the exec path)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C belongs to the UI
+    try:
+        import setproctitle
+
+        setproctitle.setproctitle(f"pgask: {boot.actor.replace(':', '[', 1) + (']' if ':' in boot.actor else '')}")
+    except ImportError:  # pragma: no cover - declared dependency
+        pass
+    trio.run(serve, actor, boot)
+
+
+def boot_from_env() -> Boot:
+    raw = os.environ.pop("PGASK_BOOT", "")
+    if not raw:
+        raise SystemExit("pgask actors are started by the supervisor (PGASK_BOOT is not set).")
+    return msgspec.msgpack.decode(base64.b64decode(raw), type=Boot)
+
+
+def main(actor: Actor) -> None:
+    """`python -m actors.<name>`: the exec path (the boot record arrives in PGASK_BOOT)."""
+    boot = boot_from_env()
+    redirect_stdio(boot.log_dir or None, boot.actor, keep_stdin=boot.watch == "stdin")
+    run(actor, boot)
+
+
+def child_entry(module: str, boot: Boot) -> None:
+    """multiprocessing target on the forkserver path."""
+    import importlib
+
+    redirect_stdio(boot.log_dir or None, boot.actor)
+    actor: Actor = importlib.import_module(module).ACTOR
+    run(actor, boot)

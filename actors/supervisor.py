@@ -1,0 +1,682 @@
+"""supervisor: the root of pgask's process tree (DESIGN §1, OTP one_for_one).
+
+Spawns every actor as its own process, routes messages between them (one ROUTER that
+every actor's DEALER connects to), watches them, restarts what crashes within a
+restart budget, and owns the session.
+
+Receives: actor.ready, actor.ping, actors.list, session.*; routes everything else by
+          header.dst without decoding bodies.
+Emits:    actor.exited to every client (ui, cli) when a child dies.
+Restart:  it is the root; children exit when it dies (stdin EOF or parent sentinel).
+
+Guarantees
+* A request forwarded to a child is tracked until its final reply; if the child dies
+  first, the requester gets an `actor.restarted` error for it, never silence.
+* Messages for a child that is (re)starting are queued and delivered after its Ready.
+* Executors start lazily, on the first message for `executor:<profile>`.
+* A child that exceeds its restart budget is disabled alone; requests to it are
+  answered with `actor.disabled`; the rest of the tree keeps working.
+* The sender of every frame is its ROUTER identity: a header claiming another `src`
+  is dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import tomllib
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import trio
+
+from actors._runtime import Boot
+from actors.session import SessionStore
+from protocol import codec
+from protocol.config import Config
+from protocol.endpoints import SUPERVISOR, make_run_dir, supervisor_endpoint
+from protocol.envelope import Header, IdMaker, new_trace, now
+from protocol.errors import ConfigError, PgaskError, ProtocolError
+from protocol.messages import (
+    KINDS,
+    ActorExited,
+    ActorInfo,
+    ActorsRequest,
+    ActorsStatus,
+    Body,
+    Failure,
+    Ping,
+    Pong,
+    Ready,
+    SessionAddTurn,
+    SessionClear,
+    SessionGet,
+    SessionPin,
+    SessionSetPane,
+    SessionUnpin,
+    Stop,
+)
+from protocol.tracing import log
+from protocol.transport import TrioSocket, ZMQError, open_context, open_router
+
+# -- supervisor.toml ----------------------------------------------------------
+
+
+class SupervisorSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    strategy: Literal["one_for_one"] = "one_for_one"
+    intensity: int = 3
+    period_s: float = 30.0
+    heartbeat_s: float = 5.0
+    heartbeat_timeout_s: float = 20.0
+    start_timeout_s: float = 15.0
+    spawn: Literal["forkserver", "exec"] = "forkserver"
+    preload: list[str] = msgspec.field(default_factory=lambda: ["actors._preload"])
+
+
+class ChildSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    id: str
+    module: str
+    restart: Literal["permanent", "transient", "temporary"] = "permanent"
+    shutdown_s: float = 2.0
+    for_each_profile: bool = False
+    needs_key: bool = False
+
+
+class TreeSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    supervisor: SupervisorSection = msgspec.field(default_factory=SupervisorSection)
+    children: list[ChildSpec] = msgspec.field(default_factory=list)
+
+
+DEFAULT_TREE = Path(__file__).resolve().parent.parent / "supervisor.toml"
+
+
+def load_tree(path: Path | None = None) -> TreeSpec:
+    if path is None:
+        from protocol.config import default_config_path
+
+        user = default_config_path().parent / "supervisor.toml"
+        path = user if user.exists() else DEFAULT_TREE
+    if not path.exists():
+        return TreeSpec(children=_builtin_children())
+    try:
+        spec = msgspec.convert(tomllib.loads(path.read_text()), TreeSpec)
+    except (tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
+        raise ConfigError(
+            f"{path} is not a valid supervisor file.",
+            why=str(exc),
+            hint=f"Fix {path}, or delete it to use pgask's defaults.",
+        ) from exc
+    return spec
+
+
+def _builtin_children() -> list[ChildSpec]:
+    return [
+        ChildSpec(id="guard", module="actors.guard", needs_key=True),
+        ChildSpec(id="planner", module="actors.planner"),
+        ChildSpec(id="exporter", module="actors.exporter", shutdown_s=5),
+        ChildSpec(id="executor", module="actors.executor", for_each_profile=True, needs_key=True, shutdown_s=5),
+    ]
+
+
+# -- restart budget (pure) ----------------------------------------------------
+
+
+class RestartBudget:
+    """OTP restart intensity: at most `intensity` restarts within `period_s`."""
+
+    def __init__(self, intensity: int, period_s: float) -> None:
+        self.intensity, self.period_s = intensity, period_s
+        self._times: deque[float] = deque()
+
+    def allow(self, t: float) -> bool:
+        """Record a crash at time t; False when that crash exceeds the budget."""
+        while self._times and t - self._times[0] >= self.period_s:
+            self._times.popleft()
+        self._times.append(t)
+        return len(self._times) <= self.intensity
+
+    @property
+    def restarts(self) -> int:
+        return len(self._times)
+
+
+# -- child processes ----------------------------------------------------------
+
+
+class ChildProcess:
+    """A running child, however it was spawned."""
+
+    pid: int
+
+    async def wait(self) -> int:
+        raise NotImplementedError
+
+    def signal(self, sig: int) -> None:
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+class ExecChild(ChildProcess):
+    def __init__(self, proc: trio.Process) -> None:
+        self.proc, self.pid = proc, proc.pid
+
+    async def wait(self) -> int:
+        return await self.proc.wait()
+
+
+class ForkedChild(ChildProcess):
+    def __init__(self, proc: multiprocessing.process.BaseProcess) -> None:
+        self.proc = proc
+        self.pid = proc.pid or 0
+
+    async def wait(self) -> int:
+        await trio.lowlevel.wait_readable(self.proc.sentinel)
+        self.proc.join(0)
+        code = self.proc.exitcode
+        return -1 if code is None else code
+
+
+@dataclass
+class Child:
+    actor_id: str
+    spec: ChildSpec
+    budget: RestartBudget
+    profile: str = ""
+    incarnation: int = 0
+    proc: ChildProcess | None = None
+    state: Literal["starting", "running", "restarting", "disabled", "stopped"] = "starting"
+    ready: trio.Event = field(default_factory=trio.Event)
+    exited: trio.Event = field(default_factory=trio.Event)  # the current process is gone
+    queue: list[list[bytes]] = field(default_factory=list)
+    inflight: dict[str, tuple[bytes, str, str]] = field(default_factory=dict)  # id -> (src, trace, kind)
+    last_seen: float = field(default_factory=time.monotonic)
+    restarts: int = 0
+    stopping: bool = False
+
+
+# -- the supervisor -----------------------------------------------------------
+
+
+class Supervisor:
+    def __init__(
+        self,
+        config: Config,
+        tree: TreeSpec,
+        *,
+        run_dir: Path | None = None,
+        state_dir: Path | None = None,
+        session: str | None = None,
+    ) -> None:
+        self.config = config
+        self.tree = tree
+        self.run_dir = run_dir or make_run_dir()
+        self.endpoint = supervisor_endpoint(self.run_dir)
+        self.log_dir = self.run_dir / "logs"
+        self.log_dir.mkdir(mode=0o700, exist_ok=True)
+        self.key = os.urandom(32)
+        self.session = SessionStore.open(state_dir, session, store_history=config.privacy.store_history)
+        self.children: dict[str, Child] = {}
+        self.clients: set[bytes] = set()
+        self.ids = IdMaker(SUPERVISOR, 1)
+        self.pending: dict[str, trio.MemorySendChannel[tuple[Header, Body]]] = {}
+        self.sock: TrioSocket | None = None
+        self.nursery: trio.Nursery | None = None
+        self._mp: Any = None
+        self._config_bytes = msgspec.msgpack.encode(config)
+        self.specs = {c.id: c for c in tree.children}
+
+    # -- lifecycle ----------------------------------------------------------
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Supervisor]:
+        """Bind, start the eager children, yield; stop everything in reverse on exit."""
+        log.configure(SUPERVISOR, 1, self.log_dir)
+        async with open_context() as ctx, open_router(ctx, self.endpoint) as sock, trio.open_nursery() as nursery:
+            self.sock, self.nursery = sock, nursery
+            nursery.start_soon(self._recv_loop)
+            nursery.start_soon(self._heartbeat_loop)
+            for spec in self.tree.children:
+                if not spec.for_each_profile:
+                    self._ensure_child(spec.id, spec)
+            try:
+                yield self
+            finally:
+                with trio.CancelScope(shield=True):
+                    await self.stop_all()
+                nursery.cancel_scope.cancel()
+        if self._mp is not None:
+            _stop_forkserver()
+
+    async def stop_all(self) -> None:
+        for child in reversed(list(self.children.values())):
+            await self._stop_child(child)
+
+    async def _stop_child(self, child: Child) -> None:
+        child.stopping = True
+        child.state = "stopped"
+        proc = child.proc
+        if proc is None:
+            return
+        with trio.move_on_after(child.spec.shutdown_s) as scope:
+            if child.ready.is_set():
+                await self._send_to(child.actor_id, Stop())
+            await child.exited.wait()
+        if scope.cancelled_caught:
+            proc.signal(signal.SIGKILL)
+            with trio.move_on_after(2):
+                await child.exited.wait()
+
+    # -- spawning -------------------------------------------------------------
+
+    def _ensure_child(self, actor_id: str, spec: ChildSpec, profile: str = "") -> Child:
+        child = self.children.get(actor_id)
+        if child is None:
+            period = self.tree.supervisor.period_s
+            child = Child(actor_id, spec, RestartBudget(self.tree.supervisor.intensity, period), profile)
+            self.children[actor_id] = child
+            assert self.nursery is not None
+            self.nursery.start_soon(self._keep_alive, child)
+        return child
+
+    def _boot(self, child: Child) -> Boot:
+        return Boot(
+            actor=child.actor_id,
+            incarnation=child.incarnation,
+            endpoint=self.endpoint,
+            run_dir=str(self.run_dir),
+            log_dir=str(self.log_dir),
+            key_hex=self.key.hex() if child.spec.needs_key else "",
+            session=self.session.id,
+            config=self._config_bytes,
+            watch="sentinel" if self.tree.supervisor.spawn == "forkserver" else "stdin",
+        )
+
+    async def _spawn(self, child: Child) -> ChildProcess:
+        boot = self._boot(child)
+        if self.tree.supervisor.spawn == "forkserver":
+            if self._mp is None:
+                self._mp = multiprocessing.get_context("forkserver")
+                self._mp.set_forkserver_preload(self.tree.supervisor.preload)
+            from actors._runtime import child_entry
+
+            proc = self._mp.Process(target=child_entry, args=(child.spec.module, boot), name=child.actor_id)
+            await trio.to_thread.run_sync(proc.start)
+            return ForkedChild(proc)
+        env = {**os.environ, "PGASK_BOOT": base64.b64encode(msgspec.msgpack.encode(boot)).decode()}
+        stderr = open(self.log_dir / f"{child.actor_id.replace(':', '-')}.stderr", "ab")  # noqa: SIM115
+        try:
+            proc = await trio.lowlevel.open_process(
+                [sys.executable, "-m", child.spec.module],
+                stdin=__import__("subprocess").PIPE,
+                stdout=stderr,
+                stderr=stderr,
+                env=env,
+                start_new_session=True,
+            )
+        finally:
+            stderr.close()
+        return ExecChild(proc)
+
+    async def _keep_alive(self, child: Child) -> None:
+        """Start `child`, and restart it each time it dies, within its budget."""
+        while not child.stopping:
+            child.incarnation += 1
+            child.state = "starting" if child.incarnation == 1 else "restarting"
+            if child.incarnation > 1:  # waiters on the old events were woken by `exited`
+                child.ready = trio.Event()
+                child.exited = trio.Event()
+            child.last_seen = time.monotonic()
+            try:
+                child.proc = await self._spawn(child)
+            except Exception as exc:  # a spawn failure is handled like a crash
+                log.error("supervisor.child.spawn_failed", child=child.actor_id, error=repr(exc))
+                child.proc = None
+                code = -1
+            else:
+                log.info("supervisor.child.started", child=child.actor_id, child_pid=child.proc.pid, incarnation=child.incarnation)
+                self.nursery.start_soon(self._start_timeout, child, child.incarnation)  # type: ignore[union-attr]
+                code = await child.proc.wait()
+            child.exited.set()
+            if child.stopping:
+                break
+            log.warning("supervisor.child.exited", child=child.actor_id, exit_code=code, incarnation=child.incarnation)
+            allowed = child.spec.restart == "permanent" or (child.spec.restart == "transient" and code != 0)
+            within = child.budget.allow(time.monotonic()) if allowed else False
+            await self._fail_inflight(child, disabled=not within)
+            if not within:
+                child.state = "disabled" if allowed else "stopped"
+                await self._fail_queue(child)
+                await self._notify(child, code, restarted=False, disabled=allowed)
+                return
+            child.restarts += 1
+            await self._notify(child, code, restarted=True)
+            await trio.sleep(0.01 * min(child.restarts, 10))  # short backoff
+
+    async def _start_timeout(self, child: Child, incarnation: int) -> None:
+        with trio.move_on_after(self.tree.supervisor.start_timeout_s):
+            await child.ready.wait()
+            return
+        if child.incarnation == incarnation and child.proc is not None:
+            log.error("supervisor.child.start_timed_out", child=child.actor_id)
+            child.proc.signal(signal.SIGKILL)
+
+    def _failure_for(self, child: Child, disabled: bool) -> Failure:
+        who = _describe(child.actor_id)
+        if disabled:
+            return Failure(
+                code="actor.disabled",
+                message=f"The {who} kept stopping unexpectedly and has been turned off; your request did not run.",
+                why=f"It crashed more than {child.budget.intensity} times within {child.budget.period_s:g} s.",
+                hint=f"See `pgask logs` (run directory {self.run_dir}); restart pgask to try again.",
+            )
+        return Failure(
+            code="actor.restarted",
+            message=f"The {who} stopped unexpectedly and was restarted; your request did not run.",
+            hint="Run it again (F5 in the UI). Details: pgask logs",
+            retryable=True,
+        )
+
+    async def _fail_inflight(self, child: Child, *, disabled: bool) -> None:
+        failure = self._failure_for(child, disabled)
+        inflight, child.inflight = child.inflight, {}
+        for msg_id, (src, trace, _kind) in inflight.items():
+            await self._reply(src, failure, reply_to=msg_id, trace=trace)
+
+    async def _fail_queue(self, child: Child) -> None:
+        failure = self._failure_for(child, disabled=True)
+        queue, child.queue = child.queue, []
+        for frames in queue:
+            header = codec.decode_header(frames[1])
+            await self._reply(frames[0], failure, reply_to=header.id, trace=header.trace)
+
+    async def _notify(self, child: Child, code: int, *, restarted: bool, disabled: bool = False) -> None:
+        who = _describe(child.actor_id)
+        text = (
+            f"The {who} stopped unexpectedly and was restarted."
+            if restarted
+            else f"The {who} stopped and has been turned off (restart budget exhausted)."
+        )
+        event = ActorExited(actor=child.actor_id, exit_code=code, restarted=restarted, disabled=disabled, message=text)
+        for client in list(self.clients):
+            await self._reply(client, event)
+
+    # -- routing ----------------------------------------------------------------
+
+    async def _recv_loop(self) -> None:
+        assert self.sock is not None
+        while True:
+            frames = await self.sock.recv_multipart()
+            try:
+                await self._route(frames)
+            except ProtocolError as exc:
+                log.warning("supervisor.message.dropped", reason=exc.message, sender=frames[0][:64].decode("utf-8", "replace"))
+
+    async def _route(self, frames: list[bytes]) -> None:
+        if len(frames) != 3:
+            raise ProtocolError(f"A message with {len(frames) - 1} frames was dropped.")
+        ident, head, body_frame = frames
+        try:
+            header = codec.decode_header(head)
+        except ProtocolError as exc:
+            if exc.code == "protocol.version_mismatch":
+                await self._reply(ident, exc.to_failure())
+            raise
+        sender = ident.decode("utf-8", "replace")
+        if header.src != sender:
+            raise ProtocolError(f"A message from '{sender}' claimed to come from '{header.src}'.")
+        child = self.children.get(sender)
+        if child is not None:
+            child.last_seen = time.monotonic()
+            if header.reply_to and not header.more:
+                child.inflight.pop(header.reply_to, None)
+        else:
+            self.clients.add(ident)
+        if header.dst == SUPERVISOR:
+            await self._handle_local(ident, header, body_frame)
+            return
+        await self._forward(ident, header, [head, body_frame])
+
+    async def _forward(self, ident: bytes, header: Header, frames: list[bytes]) -> None:
+        dst = header.dst
+        child = self.children.get(dst)
+        if child is None and dst.startswith("executor:"):
+            profile = dst.split(":", 1)[1]
+            if profile not in self.config.profiles:
+                await self._reply(ident, _unknown_profile(profile, self.config), reply_to=header.id, trace=header.trace)
+                return
+            child = self._ensure_child(dst, self.specs["executor"], profile)
+        if child is None:
+            if dst.encode() in self.clients:
+                await self._send_raw(dst.encode(), frames)
+                return
+            if header.kind in KINDS and KINDS[header.kind].EXPECTS_REPLY:
+                failure = Failure(code="actor.unknown", message=f"There is no actor named '{dst}'.")
+                await self._reply(ident, failure, reply_to=header.id, trace=header.trace)
+            else:
+                log.warning("supervisor.message.undeliverable", dst=dst, kind=header.kind)
+            return
+        if child.state in ("disabled", "stopped"):
+            if not header.reply_to:
+                await self._reply(ident, self._failure_for(child, True), reply_to=header.id, trace=header.trace)
+            return
+        if not child.ready.is_set():
+            child.queue.append([ident, *frames])
+            return
+        await self._deliver(child, ident, header, frames)
+
+    async def _deliver(self, child: Child, ident: bytes, header: Header, frames: list[bytes]) -> None:
+        expects = header.kind in KINDS and KINDS[header.kind].EXPECTS_REPLY
+        if expects:
+            child.inflight[header.id] = (ident, header.trace, header.kind)
+        if not await self._send_raw(child.actor_id.encode(), frames) and expects:
+            child.inflight.pop(header.id, None)
+            child.queue.append([ident, *frames])
+
+    async def _send_raw(self, ident: bytes, frames: list[bytes]) -> bool:
+        assert self.sock is not None
+        try:
+            await self.sock.send_multipart([ident, *frames])
+        except ZMQError as exc:  # EHOSTUNREACH: the peer is gone (ROUTER_MANDATORY)
+            log.warning("supervisor.message.undeliverable", dst=ident.decode("utf-8", "replace"), error=str(exc))
+            self.clients.discard(ident)
+            return False
+        return True
+
+    async def _reply(self, ident: bytes | str, body: Body, *, reply_to: str = "", trace: str = "") -> None:
+        dst = ident.decode() if isinstance(ident, bytes) else ident
+        header = Header(
+            id=self.ids(), kind=type(body).__struct_config__.tag, src=SUPERVISOR, dst=dst,
+            reply_to=reply_to, trace=trace, session=self.session.id, sent_at=now(),
+        )  # fmt: skip
+        await self._send_raw(dst.encode(), codec.encode(header, body))
+
+    async def _send_to(self, actor_id: str, body: Body) -> str:
+        header = Header(
+            id=self.ids(), kind=type(body).__struct_config__.tag, src=SUPERVISOR, dst=actor_id,
+            trace=new_trace(), session=self.session.id, sent_at=now(),
+        )  # fmt: skip
+        await self._send_raw(actor_id.encode(), codec.encode(header, body))
+        return header.id
+
+    async def request(self, actor_id: str, body: Body, timeout: float) -> tuple[Header, Body] | None:
+        """Ask a child something and wait for the reply (None on timeout or if it dies)."""
+        child = self.children.get(actor_id)
+        if child is None:
+            return None
+        with trio.move_on_after(timeout):
+            while not child.ready.is_set():
+                if child.state in ("disabled", "stopped"):
+                    return None
+                await _race(child.ready.wait, child.exited.wait)
+            exited = child.exited
+            send, recv = trio.open_memory_channel[tuple[Header, Body]](1)
+            msg_id = await self._send_to(actor_id, body)
+            self.pending[msg_id] = send
+            try:
+                return await _race(recv.receive, exited.wait)
+            finally:
+                self.pending.pop(msg_id, None)
+        return None
+
+    # -- messages for the supervisor itself --------------------------------------
+
+    async def _handle_local(self, ident: bytes, header: Header, frame: bytes) -> None:
+        try:
+            body = codec.decode_body(header, frame)
+        except ProtocolError as exc:
+            await self._reply(ident, exc.to_failure(), reply_to=header.id, trace=header.trace)
+            return
+        if header.reply_to in self.pending:
+            self.pending[header.reply_to].send_nowait((header, body))
+            return
+        handler = self.HANDLERS.get(type(body))
+        if handler is None:
+            if header.reply_to:
+                return  # a late reply to a request that timed out
+            failure = Failure(code="protocol.unexpected_kind", message=f"The supervisor does not handle '{header.kind}'.")
+            await self._reply(ident, failure, reply_to=header.id, trace=header.trace)
+            return
+        assert self.nursery is not None
+        self.nursery.start_soon(self._run_handler, handler, ident, header, body)
+
+    async def _run_handler(self, handler: Callable[..., Awaitable[Body | None]], ident: bytes, header: Header, body: Body) -> None:
+        try:
+            reply = await handler(self, ident, header, body)
+        except PgaskError as exc:
+            reply = exc.to_failure()
+        if reply is not None:
+            await self._reply(ident, reply, reply_to=header.id, trace=header.trace)
+
+    async def on_ready(self, ident: bytes, header: Header, msg: Ready) -> None:
+        child = self.children.get(msg.actor)
+        if child is None or msg.incarnation != child.incarnation:
+            return
+        child.state = "running"
+        child.ready.set()
+        log.info("supervisor.child.ready", child=msg.actor, child_pid=msg.pid, incarnation=msg.incarnation)
+        queue, child.queue = child.queue, []
+        for frames in queue:
+            head = codec.decode_header(frames[1])
+            await self._deliver(child, frames[0], head, frames[1:])
+
+    async def on_ping(self, ident: bytes, header: Header, msg: Ping) -> Pong:
+        return Pong(actor=SUPERVISOR, pid=os.getpid(), incarnation=1, payload=msg.payload)
+
+    async def on_actors_list(self, ident: bytes, header: Header, msg: ActorsRequest) -> ActorsStatus:
+        for profile in msg.profiles:
+            if profile not in self.config.profiles:
+                raise PgaskError(**_unknown_profile_kwargs(profile, self.config), code="config.unknown_profile")
+            self._ensure_child(f"executor:{profile}", self.specs["executor"], profile)
+        infos: list[ActorInfo] = [
+            ActorInfo(actor=SUPERVISOR, pid=os.getpid(), incarnation=1, state="running")
+        ]
+        results: dict[str, float | None] = {}
+
+        async def ping_one(child: Child) -> None:
+            await self.request(child.actor_id, Ping(), timeout=self.tree.supervisor.start_timeout_s)
+            start = time.perf_counter()  # timed once it is up, so start-up is not counted
+            got = await self.request(child.actor_id, Ping(), timeout=self.tree.supervisor.start_timeout_s)
+            results[child.actor_id] = (time.perf_counter() - start) * 1000 if got else None
+
+        if msg.ping:
+            async with trio.open_nursery() as n:
+                for child in self.children.values():
+                    n.start_soon(ping_one, child)
+        for child in self.children.values():
+            infos.append(
+                ActorInfo(
+                    actor=child.actor_id,
+                    pid=child.proc.pid if child.proc else 0,
+                    incarnation=child.incarnation,
+                    state=child.state,
+                    restarts=child.restarts,
+                    rtt_ms=None if results.get(child.actor_id) is None else round(results[child.actor_id] or 0, 3),
+                )
+            )
+        return ActorsStatus(actors=infos)
+
+    async def on_session_get(self, ident: bytes, header: Header, msg: SessionGet) -> Body:
+        return self.session.state()
+
+    async def on_session_change(self, ident: bytes, header: Header, msg: Body) -> Body:
+        self.session.apply(msg)
+        return self.session.state()
+
+    HANDLERS: dict[type[Body], Callable[..., Awaitable[Body | None]]] = {
+        Ready: on_ready,
+        Ping: on_ping,
+        ActorsRequest: on_actors_list,
+        SessionGet: on_session_get,
+        SessionAddTurn: on_session_change,
+        SessionPin: on_session_change,
+        SessionUnpin: on_session_change,
+        SessionClear: on_session_change,
+        SessionSetPane: on_session_change,
+    }
+
+    # -- heartbeats -------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.tree.supervisor.heartbeat_s
+        timeout = self.tree.supervisor.heartbeat_timeout_s
+        while True:
+            await trio.sleep(interval)
+            for child in list(self.children.values()):
+                if child.state != "running" or child.proc is None:
+                    continue
+                if time.monotonic() - child.last_seen > timeout:
+                    log.error("supervisor.child.unresponsive", child=child.actor_id, silent_s=timeout)
+                    child.proc.signal(signal.SIGKILL)
+                else:
+                    await self._send_to(child.actor_id, Ping())
+
+
+async def _race(*fns: Callable[[], Awaitable[Any]]) -> Any:
+    """The result of whichever of `fns` finishes first; the others are cancelled."""
+    result: list[Any] = []
+    async with trio.open_nursery() as nursery:
+
+        async def run(fn: Callable[[], Awaitable[Any]]) -> None:
+            result.append(await fn())
+            nursery.cancel_scope.cancel()
+
+        for fn in fns:
+            nursery.start_soon(run, fn)
+    return result[0]
+
+
+def _describe(actor_id: str) -> str:
+    if actor_id.startswith("executor:"):
+        return f"executor for '{actor_id.split(':', 1)[1]}'"
+    return actor_id
+
+
+def _unknown_profile_kwargs(profile: str, config: Config) -> dict[str, str]:
+    known = ", ".join(sorted(config.profiles)) or "none are configured"
+    return {
+        "message": f"There is no profile named '{profile}'.",
+        "why": f"Known profiles: {known}.",
+        "hint": f"Add [profiles.{profile}] to {config.source or 'your config file'}, or pass a postgresql:// URL.",
+    }
+
+
+def _unknown_profile(profile: str, config: Config) -> Failure:
+    return Failure(code="config.unknown_profile", **_unknown_profile_kwargs(profile, config))
+
+
+def _stop_forkserver() -> None:
+    """Stop multiprocessing's forkserver now rather than at interpreter exit."""
+    from multiprocessing import forkserver
+
+    forkserver._forkserver._stop()  # type: ignore[attr-defined]

@@ -1,0 +1,228 @@
+"""pgask's configuration: one TOML file parsed against these structs (DESIGN §6).
+
+Looked up in this order: `--config PATH`, `$PGASK_CONFIG`, then
+`<platform config dir>/pgask/config.toml`. A `.env` in the working directory is
+read first (python-dotenv), so `PGASK_*` and `OPENAI_*` variables can live there.
+Passwords never need to be in the file: libpq conventions apply (PGPASSWORD,
+~/.pgpass, service names), or `password_env` names a variable to read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from protocol.errors import ConfigError
+
+APP = "pgask"
+
+
+class ModelConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    base_url: str = ""
+    model: str = ""
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = 60.0
+    max_retries: int = 2
+    temperature: float = 0.0
+    context_tokens: int = 4000
+
+
+class SafetyConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    default_mode: Literal["read-only", "read-write"] = "read-only"
+    preview: bool = False  # show reads before they run
+    verdict_ttl_s: float = 300.0
+
+
+class PrivacyConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    store_history: bool = True
+    redact_literals: bool = True
+    audit_full_sql: bool = False
+    send_sample_values: bool = False
+    send_result_rows: bool = False
+
+
+class ProfileConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    dsn: str = ""
+    host: str = ""
+    port: int = 0
+    user: str = ""
+    dbname: str = ""
+    sslmode: str = ""
+    sslrootcert: str = ""
+    service: str = ""
+    password_env: str = ""  # name of an environment variable holding the password
+    read_write: bool = False  # may this profile be switched to read-write at all
+    statement_timeout_s: float = 30.0
+    lock_timeout_s: float = 5.0
+    connect_timeout_s: float = 10.0
+    max_rows: int = 10_000
+
+
+class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    model: ModelConfig = msgspec.field(default_factory=ModelConfig)
+    safety: SafetyConfig = msgspec.field(default_factory=SafetyConfig)
+    privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
+    profiles: dict[str, ProfileConfig] = msgspec.field(default_factory=dict)
+    source: str = ""  # the file this came from ("" = defaults only); not a TOML key
+
+
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def default_config_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP)) / "config.toml"
+
+
+def state_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir(APP))
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, read_dotenv: bool = True) -> Config:
+    """Read the config file (or defaults when there is none) and apply env overrides."""
+    if read_dotenv:
+        from dotenv import load_dotenv
+
+        load_dotenv(Path.cwd() / ".env", override=False)
+    explicit = path is not None or bool(os.environ.get("PGASK_CONFIG"))
+    file = Path(path or os.environ.get("PGASK_CONFIG") or default_config_path()).expanduser()
+    if not file.exists():
+        if explicit:
+            raise ConfigError(
+                f"The config file {file} does not exist.",
+                hint="Create it with `pgask config init`, or point --config / PGASK_CONFIG at an existing file.",
+                code="config.missing",
+            )
+        cfg = Config()
+    else:
+        cfg = parse_config(file.read_bytes(), str(file))
+    _apply_env(cfg)
+    return cfg
+
+
+def parse_config(data: bytes, source: str) -> Config:
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{source} is not valid TOML.",
+            why=str(exc),
+            hint="Fix the line named above; `pgask config init --print` shows a valid example.",
+        ) from exc
+    try:
+        cfg = msgspec.convert(raw, Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(
+            f"{source}: {_key_of(exc)} is not valid.",
+            why=str(exc).split(" - at ")[0],
+            hint=f"Edit {_key_of(exc)} in {source}; `pgask config init --print` shows every key with its type.",
+        ) from exc
+    for name in cfg.profiles:
+        if not _PROFILE_NAME.match(name):
+            raise ConfigError(
+                f"{source}: the profile name [profiles.{name}] is not valid.",
+                why="Profile names may use letters, digits, '_', '-' and '.', at most 64 characters.",
+                hint=f"Rename [profiles.{name}] in {source}.",
+            )
+    cfg.source = source
+    return cfg
+
+
+def _key_of(exc: msgspec.ValidationError) -> str:
+    text = str(exc)
+    if " - at `$." in text:
+        return text.split(" - at `$.", 1)[1].rstrip("`")
+    m = re.search(r"unknown field `([^`]+)`", text)
+    if m:
+        return f"the key '{m.group(1)}'"
+    return "a key"
+
+
+def _apply_env(cfg: Config) -> None:
+    if v := os.environ.get("PGASK_MODEL"):
+        cfg.model.model = v
+    if v := os.environ.get("PGASK_BASE_URL") or (
+        not cfg.model.base_url and os.environ.get("OPENAI_BASE_URL")
+    ):
+        cfg.model.base_url = v
+
+
+def resolve_profile(cfg: Config, name_or_url: str) -> tuple[str, ProfileConfig]:
+    """A profile by name, or an ad-hoc profile for a postgresql:// URL."""
+    if name_or_url.startswith(("postgresql://", "postgres://")):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(name_or_url)
+        host = (parts.hostname or "local").replace(":", "_")
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{host}-{parts.path.lstrip('/') or 'db'}")[:64]
+        profile = ProfileConfig(dsn=name_or_url)
+        cfg.profiles.setdefault(name, profile)
+        return name, cfg.profiles[name]
+    if name_or_url in cfg.profiles:
+        return name_or_url, cfg.profiles[name_or_url]
+    import difflib
+
+    known = sorted(cfg.profiles)
+    close = difflib.get_close_matches(name_or_url, known, n=1)
+    raise ConfigError(
+        f"There is no profile named '{name_or_url}'."
+        + (f" Did you mean '{close[0]}'?" if close else ""),
+        why=("Known profiles: " + ", ".join(known)) if known else "No profiles are configured.",
+        hint=f"Add [profiles.{name_or_url}] to {cfg.source or default_config_path()}, or pass a postgresql:// URL.",
+        code="config.unknown_profile",
+    )
+
+
+STARTER = """\
+# pgask configuration. Every key is optional; the values shown are the defaults.
+# Passwords never need to be here: libpq's PGPASSWORD, ~/.pgpass and service
+# names work, or name an environment variable with password_env.
+
+[model]
+# Any OpenAI-compatible endpoint: OpenAI, Azure OpenAI, Ollama (http://localhost:11434/v1),
+# vLLM, llama.cpp server, LM Studio. PGASK_MODEL / PGASK_BASE_URL / OPENAI_BASE_URL override.
+# base_url = "https://api.openai.com/v1"
+# model = "gpt-4o-mini"
+api_key_env = "OPENAI_API_KEY"   # the variable holding the key; the key is never stored
+timeout_s = 60.0
+max_retries = 2
+temperature = 0.0
+context_tokens = 4000            # schema context budget per question
+
+[safety]
+default_mode = "read-only"       # or "read-write" (only for profiles with read_write = true)
+preview = false                  # show read queries before running them
+verdict_ttl_s = 300.0
+
+[privacy]
+store_history = true             # questions and SQL in the session file (never result rows)
+redact_literals = true           # literals in stored SQL become $1, $2, ...
+audit_full_sql = false
+send_sample_values = false       # let the model see a few distinct column values
+send_result_rows = false
+
+# [profiles.local]
+# dsn = "postgresql://me@localhost:5432/shop"
+#
+# [profiles.prod]
+# host = "db.example.com"
+# port = 5432
+# user = "analyst"
+# dbname = "warehouse"
+# sslmode = "verify-full"
+# sslrootcert = "~/.postgresql/root.crt"
+# password_env = "PROD_PGPASSWORD"
+# read_write = false
+# statement_timeout_s = 30.0
+# lock_timeout_s = 5.0
+# connect_timeout_s = 10.0
+# max_rows = 10000
+"""

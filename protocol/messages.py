@@ -1,0 +1,351 @@
+"""Every message pgask's processes exchange. This file is the protocol spec.
+
+A message on the wire is two frames: a `Header` (see envelope.py) and a body, each
+msgpack. The body is one of the `Body` subclasses below; its `kind` tag is the dotted
+name that also appears in the header. Decoding validates the body against its class
+(`forbid_unknown_fields`), so a malformed message becomes an `error` reply, never a
+crash or an action.
+
+Conventions
+  * Requests are `<Thing>Request` (or a verb); replies are the noun delivered.
+  * `EXPECTS_REPLY = True` marks requests: the supervisor tracks them in flight and
+    answers them with `actor.restarted` if the serving actor dies.
+  * A reply that is part of a stream carries `more=True` in its header; the last
+    message of the stream (or a lone reply) has `more=False`.
+  * Cells of result rows are wire values (protocol/values.py): msgpack primitives or
+    ext types, so numeric, timestamptz, interval ... cross losslessly.
+
+PROTOCOL_VERSION history
+  1  initial.
+A new field *with a default* is not a bump; renaming, removing or retyping one is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal, NewType
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+
+ProfileName = NewType("ProfileName", str)
+ActorId = NewType("ActorId", str)
+MsgId = NewType("MsgId", str)
+TraceId = NewType("TraceId", str)
+
+SqlClass = Literal["read", "write", "ddl", "destructive", "forbidden", "invalid"]
+Mode = Literal["read-only", "read-write"]
+# What the person must do before a statement runs under a mode:
+#   run      nothing, it runs      preview  shown first, Enter runs it
+#   confirm  yes/no                typed    type the object's name
+#   refuse   it never runs under this mode
+Confirm = Literal["run", "preview", "confirm", "typed", "refuse"]
+
+
+class Body(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    tag_field="kind",
+):
+    """Base of every message body: plain data, no side effects."""
+
+    EXPECTS_REPLY: ClassVar[bool] = False
+
+
+# -- errors -------------------------------------------------------------------
+
+
+class Failure(Body, tag="error"):
+    """any -> requester: the request was not served. Rendered as three short lines.
+
+    `code` is a stable dotted name (`db.auth_failed`, `guard.refused`,
+    `actor.restarted`, `protocol.bad_message`, ...); see protocol/errors.py.
+    """
+
+    code: str
+    message: str  # what happened, in the person's nouns
+    hint: str = ""  # what to do next
+    why: str = ""  # why it happened, when that is not obvious
+    retryable: bool = False
+    detail: str = ""  # original driver / model text, shown folded
+
+
+# -- lifecycle ----------------------------------------------------------------
+
+
+class Ready(Body, tag="actor.ready"):
+    """actor -> supervisor: started, socket connected, serving."""
+
+    actor: str
+    pid: int
+    incarnation: int
+
+
+class Ping(Body, tag="actor.ping"):
+    """any -> actor: are you serving? `hold_ms` keeps the request in flight that long
+    (used by tests and benchmarks to have a request in flight on purpose)."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    hold_ms: int = 0
+    payload: bytes = b""
+
+
+class Pong(Body, tag="actor.pong"):
+    """actor -> requester: reply to Ping."""
+
+    actor: str
+    pid: int
+    incarnation: int
+    payload: bytes = b""
+
+
+class Stop(Body, tag="actor.stop"):
+    """supervisor -> actor: finish in-flight work quickly and exit 0."""
+
+
+class ActorExited(Body, tag="actor.exited"):
+    """supervisor -> ui (event): an actor died. `restarted` says whether it is back
+    (or coming back); `disabled` that its restart budget ran out."""
+
+    actor: str
+    exit_code: int
+    restarted: bool
+    disabled: bool = False
+    message: str = ""
+
+
+class ActorInfo(msgspec.Struct, frozen=True, kw_only=True):
+    actor: str
+    pid: int
+    incarnation: int
+    state: Literal["starting", "running", "restarting", "disabled", "stopped"]
+    restarts: int = 0
+    rtt_ms: float | None = None
+
+
+class ActorsRequest(Body, tag="actors.list"):
+    """any -> supervisor: list the actors (and ping each one when `ping`)."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    ping: bool = True
+    profiles: list[str] = []  # start these profiles' executors first
+
+
+class ActorsStatus(Body, tag="actors.status"):
+    """supervisor -> requester: reply to ActorsRequest."""
+
+    actors: list[ActorInfo]
+
+
+# -- session (owned by the supervisor) -----------------------------------------
+
+
+class Turn(msgspec.Struct, frozen=True, kw_only=True):
+    """One exchange of the conversation. Never holds result rows."""
+
+    pane: int = 0
+    profile: str = ""
+    question: str = ""
+    sql: str = ""
+    explanation: str = ""
+    outcome: str = ""  # e.g. "20 rows", "refused", "error db.undefined_column"
+    at: float = 0.0
+
+
+class Pane(msgspec.Struct, frozen=True, kw_only=True):
+    profile: str
+    mode: Mode = "read-only"
+
+
+class SessionState(Body, tag="session.state"):
+    """supervisor -> requester: the whole session (reply to every session.* request)."""
+
+    session: str
+    turns: list[Turn] = []
+    pins: list[str] = []
+    panes: list[Pane] = []
+
+
+class SessionGet(Body, tag="session.get"):
+    EXPECTS_REPLY: ClassVar[bool] = True
+
+
+class SessionAddTurn(Body, tag="session.turn.add"):
+    EXPECTS_REPLY: ClassVar[bool] = True
+    turn: Turn
+
+
+class SessionPin(Body, tag="session.pin"):
+    EXPECTS_REPLY: ClassVar[bool] = True
+    text: str
+
+
+class SessionUnpin(Body, tag="session.unpin"):
+    """Remove pin number `index` (1-based, as shown to the person)."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    index: int
+
+
+class SessionClear(Body, tag="session.clear"):
+    """Forget the conversation turns (pins stay unless `pins`)."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    pins: bool = False
+
+
+class SessionSetPane(Body, tag="session.pane.set"):
+    EXPECTS_REPLY: ClassVar[bool] = True
+    index: int
+    pane: Pane
+
+
+# -- guard --------------------------------------------------------------------
+
+
+class SqlError(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a text failed to parse: 1-based line and column, and a caret snippet."""
+
+    message: str
+    line: int = 0
+    column: int = 0
+    snippet: str = ""
+
+
+class StatementVerdict(msgspec.Struct, frozen=True, kw_only=True):
+    """The guard's finding for one statement of a text."""
+
+    index: int  # 0-based position in the text
+    kind: str  # e.g. "SELECT", "DELETE", "CREATE INDEX", "EXPLAIN ANALYZE"
+    sql_class: SqlClass
+    reasons: list[str] = []  # plain words: "DELETE without WHERE removes every row"
+    tables: list[str] = []  # schema-qualified when written so: "public.orders"
+    functions: list[str] = []  # called functions, lower case, pg_catalog. stripped
+    text: str = ""  # this statement's own text
+
+
+class Signature(msgspec.Struct, frozen=True, kw_only=True):
+    """HMAC over (sha256 of the exact SQL, class, profile, mode, expiry); see signing.py."""
+
+    sql_sha256: str
+    sql_class: SqlClass
+    profile: str
+    mode: Mode
+    expires_at: float
+    mac: str
+
+
+class GuardRequest(Body, tag="guard.check"):
+    """any -> guard: classify `sql` for `profile` under `mode`."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    sql: str
+    profile: str = ""
+    mode: Mode = "read-only"
+    preview: bool = False  # [safety] preview: reads are shown before they run
+
+
+class Verdict(Body, tag="guard.verdict"):
+    """guard -> requester: reply to GuardRequest. A refusal is a Verdict, not an error."""
+
+    sql_class: SqlClass
+    confirm: Confirm
+    statements: list[StatementVerdict] = []
+    reasons: list[str] = []
+    tables: list[str] = []
+    confirm_name: str = ""  # for confirm == "typed": what the person must type
+    normalized: str = ""  # literals replaced by $n, for logs under redaction
+    error: SqlError | None = None  # set when sql_class == "invalid"
+    signature: Signature | None = None  # absent when confirm == "refuse"
+
+
+# -- executor -----------------------------------------------------------------
+
+
+class QueryRequest(Body, tag="query.run"):
+    """any -> executor:<profile>: run one guarded statement.
+
+    Replies: query.columns, query.rows (0..n, `more=True`), then query.done; or error.
+    """
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    sql: str
+    verdict: Signature
+    max_rows: int = 10_000
+    confirmed: bool = False
+
+
+class Column(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    type_oid: int
+    type_name: str
+
+
+class QueryColumns(Body, tag="query.columns"):
+    columns: list[Column]
+
+
+class QueryRows(Body, tag="query.rows"):
+    seq: int
+    rows: list[list[Any]]  # wire values, see protocol/values.py
+
+
+class QueryDone(Body, tag="query.done"):
+    command: str  # the server's command tag, e.g. "SELECT 20"
+    rows: int
+    elapsed_ms: float
+    truncated: bool = False
+
+
+class QueryCancel(Body, tag="query.cancel"):
+    """any -> executor: cancel the request whose message id is `target`."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    target: str
+
+
+class QueryCancelled(Body, tag="query.cancelled"):
+    target: str
+
+
+Message = (
+    Failure
+    | Ready
+    | Ping
+    | Pong
+    | Stop
+    | ActorExited
+    | ActorsRequest
+    | ActorsStatus
+    | SessionState
+    | SessionGet
+    | SessionAddTurn
+    | SessionPin
+    | SessionUnpin
+    | SessionClear
+    | SessionSetPane
+    | GuardRequest
+    | Verdict
+    | QueryRequest
+    | QueryColumns
+    | QueryRows
+    | QueryDone
+    | QueryCancel
+    | QueryCancelled
+)
+
+
+def _kinds() -> dict[str, type[Body]]:
+    out: dict[str, type[Body]] = {}
+    for cls in Message.__args__:  # type: ignore[attr-defined]
+        out[cls.__struct_config__.tag] = cls
+    return out
+
+
+KINDS: dict[str, type[Body]] = _kinds()
+
+
+def kind_of(body: Body) -> str:
+    return type(body).__struct_config__.tag  # type: ignore[return-value]

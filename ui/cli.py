@@ -1,0 +1,148 @@
+"""The `pgask` command line.
+
+  pgask --version
+  pgask actors [--json] [-p PROFILE|URL ...]   start the tree, ping every actor, stop
+  pgask check-sql [SQL] [--mode M] [--json | --batch]
+  pgask config init [--print] [--force]
+
+Exit codes: 0 ok, 1 error, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from protocol.errors import PgaskError
+
+
+def _version() -> str:
+    try:
+        return version("pgask")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pgask", description="A terminal agent for PostgreSQL.")
+    parser.add_argument("--version", action="version", version=f"pgask {_version()}")
+    parser.add_argument("--config", help="config file (default: $PGASK_CONFIG or the platform config dir)")
+    sub = parser.add_subparsers(dest="command")
+
+    actors = sub.add_parser("actors", help="start the actor tree, ping every actor, print, stop")
+    actors.add_argument("--json", action="store_true", help="print JSON")
+    actors.add_argument("-p", "--profile", action="append", default=[], help="also start this profile's executor")
+
+    sub.add_parser("check-sql", help="classify SQL with the guard (no database needed)", add_help=False)
+
+    config = sub.add_parser("config", help="configuration helpers")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    init = config_sub.add_parser("init", help="write a commented starter config file")
+    init.add_argument("--print", action="store_true", help="print it instead of writing it")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "check-sql":  # its own parser lives with the guard
+        from actors.guard import check_sql_main
+
+        return check_sql_main(argv[1:], sys.stdin, sys.stdout)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "actors":
+            return cmd_actors(args)
+        if args.command == "config":
+            return cmd_config_init(args)
+        build_parser().print_help()
+        return 0
+    except PgaskError as exc:
+        print(f"pgask: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def run_with_tree(config_path: str | None, profiles: list[str], fn: Callable[[Any, Any], Awaitable[int]]) -> int:
+    """Start the supervisor in this process, run `fn(supervisor, client)`, stop the tree."""
+    import trio
+
+    from actors.supervisor import Supervisor, load_tree
+    from protocol.config import load_config, resolve_profile, state_dir
+    from protocol.transport import open_context
+    from ui.client import open_client
+
+    config = load_config(config_path)
+    names = [resolve_profile(config, p)[0] for p in profiles]
+
+    async def _main() -> int:
+        sup = Supervisor(config, load_tree(), state_dir=state_dir())
+        async with sup.running(), open_context() as ctx, open_client(ctx, sup.endpoint, sup.session.id) as client:
+            return await fn(sup, client, *names) if names else await fn(sup, client)
+
+    return trio.run(_main)
+
+
+def cmd_actors(args: argparse.Namespace) -> int:
+    import time
+
+    from protocol.messages import ActorsRequest, ActorsStatus, Failure, Ping
+    from protocol.errors import failure_text
+
+    async def list_actors(sup: Any, client: Any, *profiles: str) -> int:
+        start = time.perf_counter()
+        await client.request("supervisor", Ping(), timeout=10)
+        sup_rtt = (time.perf_counter() - start) * 1000
+        reply = await client.request("supervisor", ActorsRequest(profiles=list(profiles)), timeout=60)
+        if isinstance(reply, Failure):
+            print(failure_text(reply), file=sys.stderr)
+            return 1
+        assert isinstance(reply, ActorsStatus)
+        rows = []
+        for info in reply.actors:
+            name = info.actor
+            if name.startswith("executor:"):
+                name = f"executor[{name.split(':', 1)[1]}]"
+            rtt = sup_rtt if info.actor == "supervisor" else info.rtt_ms
+            rows.append({"actor": name, "pid": info.pid, "incarnation": info.incarnation,
+                         "state": info.state, "restarts": info.restarts,
+                         "rtt_ms": None if rtt is None else round(rtt, 3)})  # fmt: skip
+        if args.json:
+            print(json.dumps({"run_dir": str(sup.run_dir), "actors": rows}, indent=2))
+        else:
+            print(f"{'actor':<24} {'pid':>8} {'inc':>4} {'state':<10} {'rtt ms':>8}")
+            for r in rows:
+                rtt = "-" if r["rtt_ms"] is None else f"{r['rtt_ms']:.2f}"
+                print(f"{r['actor']:<24} {r['pid']:>8} {r['incarnation']:>4} {r['state']:<10} {rtt:>8}")
+        return 0 if all(r["rtt_ms"] is not None for r in rows) else 1
+
+    return run_with_tree(args.config, args.profile, list_actors)
+
+
+def cmd_config_init(args: argparse.Namespace) -> int:
+    from protocol.config import STARTER, default_config_path
+
+    if args.print:
+        sys.stdout.write(STARTER)
+        return 0
+    path = Path(args.config).expanduser() if args.config else default_config_path()
+    if path.exists() and not args.force:
+        print(f"pgask: {path} already exists; pass --force to overwrite it.", file=sys.stderr)
+        return 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(STARTER)
+    print(f"Wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

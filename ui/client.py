@@ -1,0 +1,94 @@
+"""A headless client of the actor tree, for `pgask actors`, `pgask sql`, `pgask ask`.
+
+It is a DEALER like any actor (identity `cli-<pid>`), connected to the supervisor's
+ROUTER, so scripts exercise exactly the paths the TUI uses.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from typing import Any
+
+import trio
+
+from protocol import codec
+from protocol.envelope import Header, IdMaker, new_trace, now
+from protocol.errors import ProtocolError
+from protocol.messages import ActorExited, Body, kind_of
+from protocol.tracing import log
+from protocol.transport import TrioSocket, open_dealer
+
+
+@dataclass
+class Client:
+    sock: TrioSocket
+    identity: str
+    session: str = ""
+    ids: IdMaker = field(init=False)
+    _waiting: dict[str, trio.MemorySendChannel[tuple[Header, Body]]] = field(default_factory=dict)
+    events: list[Body] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.ids = IdMaker(self.identity, 1)
+
+    def _header(self, dst: str, body: Body, trace: str) -> Header:
+        return Header(
+            id=self.ids(), kind=kind_of(body), src=self.identity, dst=dst,
+            trace=trace or new_trace(), session=self.session, sent_at=now(),
+        )  # fmt: skip
+
+    async def send(self, dst: str, body: Body, *, trace: str = "") -> str:
+        header = self._header(dst, body, trace)
+        await self.sock.send_multipart(codec.encode(header, body))
+        return header.id
+
+    async def stream(self, dst: str, body: Body, *, trace: str = "") -> AsyncIterator[tuple[Header, Body]]:
+        """Send a request and yield every reply until the final one (`more=False`)."""
+        send, recv = trio.open_memory_channel[tuple[Header, Body]](1000)
+        header = self._header(dst, body, trace)
+        self._waiting[header.id] = send
+        try:
+            await self.sock.send_multipart(codec.encode(header, body))
+            async with recv:
+                async for header, reply in recv:
+                    yield header, reply
+                    if not header.more:
+                        return
+        finally:
+            self._waiting.pop(header.id, None)
+
+    async def request(self, dst: str, body: Body, *, timeout: float = 30.0) -> Body:
+        with trio.fail_after(timeout):
+            async for _header, reply in self.stream(dst, body):
+                last = reply
+            return last
+
+    async def _recv_loop(self) -> None:
+        while True:
+            frames = await self.sock.recv_multipart()
+            try:
+                header, body = codec.decode(frames)
+            except ProtocolError as exc:
+                log.warning("cli.message.dropped", reason=exc.message)
+                continue
+            channel = self._waiting.get(header.reply_to)
+            if channel is not None:
+                channel.send_nowait((header, body))
+            elif isinstance(body, ActorExited):
+                self.events.append(body)
+
+
+@asynccontextmanager
+async def open_client(ctx: Any, endpoint: str, session: str = "") -> AsyncIterator[Client]:
+    identity = f"cli-{os.getpid()}-{os.urandom(2).hex()}"
+    async with open_dealer(ctx, endpoint, identity) as sock, trio.open_nursery() as nursery:
+        client = Client(sock, identity, session)
+        nursery.start_soon(client._recv_loop)
+        try:
+            yield client
+        finally:
+            nursery.cancel_scope.cancel()
