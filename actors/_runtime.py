@@ -122,7 +122,7 @@ async def on_ping(state: Any, msg: Ping, req: Request) -> Pong:
     if msg.hold_ms:
         await trio.sleep(msg.hold_ms / 1000)
     boot = req.runtime.boot
-    return Pong(actor=boot.actor, pid=os.getpid(), incarnation=boot.incarnation, payload=msg.payload)
+    return Pong(actor=boot.actor, pid=os.getpid(), incarnation=boot.incarnation, payload=msg.payload if msg.echo else b"")
 
 
 async def serve(actor: Actor, boot: Boot) -> None:

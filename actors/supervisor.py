@@ -255,8 +255,6 @@ class Supervisor:
                 with trio.CancelScope(shield=True):
                     await self.stop_all()
                 nursery.cancel_scope.cancel()
-        if self._mp is not None:
-            _stop_forkserver()
 
     async def stop_all(self) -> None:
         for child in reversed(list(self.children.values())):
@@ -429,8 +427,8 @@ class Supervisor:
         try:
             header = codec.decode_header(head)
         except ProtocolError as exc:
-            if exc.code == "protocol.version_mismatch":
-                await self._reply(ident, exc.to_failure())
+            if isinstance(exc.header, Header):  # readable, but another protocol version
+                await self._reply(ident, exc.to_failure(), reply_to=exc.header.id, trace=exc.header.trace)
             raise
         sender = ident.decode("utf-8", "replace")
         if header.src != sender:
@@ -673,10 +671,3 @@ def _unknown_profile_kwargs(profile: str, config: Config) -> dict[str, str]:
 
 def _unknown_profile(profile: str, config: Config) -> Failure:
     return Failure(code="config.unknown_profile", **_unknown_profile_kwargs(profile, config))
-
-
-def _stop_forkserver() -> None:
-    """Stop multiprocessing's forkserver now rather than at interpreter exit."""
-    from multiprocessing import forkserver
-
-    forkserver._forkserver._stop()  # type: ignore[attr-defined]

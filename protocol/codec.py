@@ -37,12 +37,14 @@ def decode_header(frame: bytes) -> Header:
             detail=repr(frame[:80]),
         ) from exc
     if header.v != PROTOCOL_VERSION:
-        raise ProtocolError(
+        exc = ProtocolError(
             "Two pgask processes from different installs are talking.",
             why=f"A message used protocol version {header.v}; this process speaks {PROTOCOL_VERSION}.",
             hint="Restart pgask so that every process comes from the same install.",
             code="protocol.version_mismatch",
         )
+        exc.header = header  # so the reply can name the request it refuses
+        raise exc
     return header
 
 

@@ -13,13 +13,14 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import msgspec
 
 from protocol.errors import ConfigError
 
 APP = "pgask"
+T = TypeVar("T")
 
 
 class ModelConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -117,14 +118,12 @@ def parse_config(data: bytes, source: str) -> Config:
             why=str(exc),
             hint="Fix the line named above; `pgask config init --print` shows a valid example.",
         ) from exc
-    try:
-        cfg = msgspec.convert(raw, Config)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(
-            f"{source}: {_key_of(exc)} is not valid.",
-            why=str(exc).split(" - at ")[0],
-            hint=f"Edit {_key_of(exc)} in {source}; `pgask config init --print` shows every key with its type.",
-        ) from exc
+    profiles = raw.pop("profiles", {})
+    cfg = _convert(raw, Config, "", source)
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{source}: profiles must be a table of [profiles.NAME] sections.")
+    for name, section in profiles.items():  # one by one, so errors name the profile
+        cfg.profiles[name] = _convert(section, ProfileConfig, f"profiles.{name}", source)
     for name in cfg.profiles:
         if not _PROFILE_NAME.match(name):
             raise ConfigError(
@@ -136,14 +135,27 @@ def parse_config(data: bytes, source: str) -> Config:
     return cfg
 
 
-def _key_of(exc: msgspec.ValidationError) -> str:
+def _convert(raw: object, type_: type[T], prefix: str, source: str) -> T:
+    try:
+        return msgspec.convert(raw, type_)
+    except msgspec.ValidationError as exc:
+        key = _key_of(exc, prefix)
+        raise ConfigError(
+            f"{source}: {key} is not valid.",
+            why=str(exc).split(" - at ")[0],
+            hint=f"Edit {key} in {source}; `pgask config init --print` shows every key with its type.",
+        ) from exc
+
+
+def _key_of(exc: msgspec.ValidationError, prefix: str) -> str:
     text = str(exc)
+    key = ""
     if " - at `$." in text:
-        return text.split(" - at `$.", 1)[1].rstrip("`")
-    m = re.search(r"unknown field `([^`]+)`", text)
-    if m:
-        return f"the key '{m.group(1)}'"
-    return "a key"
+        key = text.split(" - at `$.", 1)[1].rstrip("`")
+    elif m := re.search(r"unknown field `([^`]+)`", text):
+        key = m.group(1)
+    full = ".".join(p for p in (prefix, key) if p)
+    return full or "the file"
 
 
 def _apply_env(cfg: Config) -> None:

@@ -61,6 +61,7 @@ class ConfigError(PgaskError):
 
 class ProtocolError(PgaskError):
     code = "protocol.bad_message"
+    header: object = None  # the decoded header, when only the body or version was wrong
 
 
 class ActorError(PgaskError):

@@ -90,6 +90,7 @@ class Ping(Body, tag="actor.ping"):
     EXPECTS_REPLY: ClassVar[bool] = True
     hold_ms: int = 0
     payload: bytes = b""
+    echo: bool = True  # send the payload back in the Pong
 
 
 class Pong(Body, tag="actor.pong"):

@@ -1,0 +1,38 @@
+"""Start a real actor tree (supervisor + forked children + ipc sockets) inside a test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import msgspec
+
+from actors.supervisor import Supervisor, SupervisorSection, TreeSpec, load_tree
+from protocol.config import Config, ProfileConfig
+from protocol.transport import open_context
+from ui.client import Client, open_client
+
+
+def make_config(profiles: dict[str, str] | None = None) -> Config:
+    return Config(profiles={name: ProfileConfig(dsn=dsn) for name, dsn in (profiles or {}).items()})
+
+
+@asynccontextmanager
+async def open_tree(
+    tmp_path: Path,
+    *,
+    config: Config | None = None,
+    intensity: int = 3,
+    period_s: float = 30.0,
+    spawn: str = "forkserver",
+) -> AsyncIterator[tuple[Supervisor, Client]]:
+    tree = load_tree()
+    section = msgspec.structs.replace(tree.supervisor, intensity=intensity, period_s=period_s, spawn=spawn)
+    tree = TreeSpec(supervisor=section, children=tree.children)
+    sup = Supervisor(config or make_config(), tree, state_dir=tmp_path / "state")
+    async with sup.running(), open_context() as ctx, open_client(ctx, sup.endpoint, sup.session.id) as client:
+        yield sup, client
+
+
+__all__ = ["SupervisorSection", "open_tree", "make_config"]

@@ -1,0 +1,184 @@
+"""Configuration errors name the file, the key and the fix; the restart budget is exact."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from actors.session import SessionStore
+from actors.supervisor import RestartBudget, load_tree
+from protocol.config import STARTER, load_config, parse_config, resolve_profile
+from protocol.errors import ConfigError, PgaskError
+from protocol.messages import Pane, SessionAddTurn, SessionClear, SessionPin, SessionSetPane, SessionUnpin, Turn
+
+CONFIGS = Path(__file__).parent.parent / "fixtures" / "configs"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "why"),
+    [
+        ("bad_type.toml", "model.timeout_s", "Expected `float`"),
+        ("bad_unknown_key.toml", "profiles.prod.hots", "unknown field `hots`"),
+        ("bad_toml.toml", "not valid TOML", "line 1"),
+        ("bad_profile_name.toml", "[profiles.my prod]", "letters, digits"),
+        ("bad_mode.toml", "safety.default_mode", "Invalid enum value 'yolo'"),
+    ],
+)
+def test_bad_config_names_file_and_key(name, key, why):
+    path = CONFIGS / name
+    with pytest.raises(ConfigError) as info:
+        load_config(path, read_dotenv=False)
+    err = info.value
+    assert str(path) in err.message
+    assert key in err.message
+    assert why in err.why
+    assert err.hint
+
+
+def test_starter_config_parses_and_names_every_section():
+    cfg = parse_config(STARTER.encode(), "starter")
+    assert cfg.safety.default_mode == "read-only"
+    for section in ("[model]", "[safety]", "[privacy]", "[profiles."):
+        assert section in STARTER
+
+
+def test_missing_explicit_config_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist") as info:
+        load_config(tmp_path / "nope.toml", read_dotenv=False)
+    assert "pgask config init" in info.value.hint
+
+
+def test_env_overrides_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGASK_MODEL", "llama3")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:11434/v1")
+    cfg = load_config(None, read_dotenv=False)
+    assert (cfg.model.model, cfg.model.base_url) == ("llama3", "http://localhost:11434/v1")
+
+
+def test_dotenv_is_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("PGASK_MODEL=from-dotenv\n")
+    monkeypatch.delenv("PGASK_MODEL", raising=False)
+    assert load_config(None).model.model == "from-dotenv"
+    monkeypatch.delenv("PGASK_MODEL", raising=False)
+
+
+def test_unknown_profile_suggests_the_close_one():
+    cfg = parse_config(b'[profiles.analytics]\ndsn = "postgresql:///a"\n', "cfg.toml")
+    with pytest.raises(ConfigError, match="Did you mean 'analytics'") as info:
+        resolve_profile(cfg, "analytcs")
+    assert "cfg.toml" in info.value.hint
+
+
+def test_url_is_an_adhoc_profile():
+    cfg = parse_config(b"", "cfg.toml")
+    name, profile = resolve_profile(cfg, "postgresql://me@db.example.com:5432/shop")
+    assert name == "db.example.com-shop" and profile.dsn.endswith("/shop")
+    assert name in cfg.profiles
+
+
+def test_supervisor_toml_lists_the_actors():
+    tree = load_tree(ROOT / "supervisor.toml")
+    assert [c.id for c in tree.children] == ["guard", "planner", "exporter", "executor"]
+    assert tree.supervisor.intensity == 3 and tree.supervisor.period_s == 30
+
+
+def test_restart_budget_stops_on_the_fourth_crash_within_the_period():
+    budget = RestartBudget(intensity=3, period_s=30)
+    assert [budget.allow(t) for t in (0, 10, 20)] == [True, True, True]
+    assert budget.allow(29) is False
+
+
+def test_restart_budget_forgets_crashes_older_than_the_period():
+    budget = RestartBudget(intensity=3, period_s=30)
+    assert all(budget.allow(t) for t in (0, 31, 62, 93, 124))
+
+
+def test_session_store_persists_and_redacts_nothing_it_was_not_given(tmp_path):
+    store = SessionStore.open(tmp_path)
+    store.apply(SessionAddTurn(turn=Turn(question="q1", sql="SELECT $1")))
+    store.apply(SessionPin(text="fiscal year starts in April"))
+    store.apply(SessionSetPane(index=1, pane=Pane(profile="b")))
+    again = SessionStore.open(tmp_path)
+    assert again.id == store.id
+    assert [t.question for t in again.turns] == ["q1"]
+    assert again.pins == ["fiscal year starts in April"]
+    assert [p.profile for p in again.panes] == ["b", "b"]
+    again.apply(SessionClear())
+    assert again.turns == [] and again.pins
+    with pytest.raises(PgaskError, match="no pin number 5"):
+        again.apply(SessionUnpin(index=5))
+
+
+def test_session_store_without_history_keeps_turns_off_disk(tmp_path):
+    store = SessionStore.open(tmp_path, store_history=False)
+    store.apply(SessionAddTurn(turn=Turn(question="secret question")))
+    assert "secret question" not in (tmp_path / "session.json").read_text()
+    assert store.turns  # still in memory for this run
+
+
+def test_corrupt_session_file_is_kept_aside(tmp_path):
+    (tmp_path / "session.json").write_text("{not json")
+    store = SessionStore.open(tmp_path)
+    assert store.turns == []
+    assert (tmp_path / "session.corrupt.json").exists()
+
+
+# -- architecture: imports point inward (ui -> protocol <- actors) -------------
+
+HEAVY_ONLY_IN = {
+    "openai": {"actors/planner.py"},
+    "pglast": {"actors/guard.py"},
+    "sqlglot": {"actors/planner.py"},
+    "asyncpg": {"actors/executor.py"},
+    "trio_asyncio": {"actors/executor.py"},
+    "zmq": {"protocol/transport.py"},
+    "asciimatics": None,  # only under ui/
+}
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _sources() -> list[Path]:
+    return [p for d in ("protocol", "actors", "ui") for p in sorted((ROOT / d).glob("*.py"))]
+
+
+def test_protocol_imports_nothing_of_ours_but_protocol():
+    for path in (ROOT / "protocol").glob("*.py"):
+        ours = {n.split(".")[0] for n in _imports(path)} & {"actors", "ui"}
+        assert not ours, f"{path.name} imports {ours}"
+
+
+def test_actors_never_import_ui_or_each_other():
+    for path in (ROOT / "actors").glob("*.py"):
+        for name in _imports(path):
+            assert not name.startswith("ui"), f"{path.name} imports {name}"
+            if name.startswith("actors.") and path.name not in ("supervisor.py", "_preload.py"):
+                assert name in ("actors._runtime", f"actors.{path.stem}_functions"), f"{path.name} imports {name}"
+
+
+def test_heavy_dependencies_live_in_one_file_each():
+    for path in _sources():
+        rel = path.relative_to(ROOT).as_posix()
+        if rel == "actors/_preload.py":
+            continue  # imports them only to warm the forkserver
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top not in HEAVY_ONLY_IN:
+                continue
+            allowed = HEAVY_ONLY_IN[top]
+            if allowed is None:
+                assert rel.startswith("ui/"), f"{rel} imports {top}"
+            else:
+                assert rel in allowed or rel.startswith(tuple(a.removesuffix(".py") for a in allowed)), f"{rel} imports {top}"
