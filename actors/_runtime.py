@@ -31,7 +31,7 @@ from protocol import codec
 from protocol.config import Config
 from protocol.envelope import Header, IdMaker, now
 from protocol.errors import PgaskError, ProtocolError
-from protocol.messages import Body, Failure, Ping, Pong, Ready, Stop, kind_of
+from protocol.messages import Body, Failure, Ping, Pong, QueryCancelled, Ready, Stop, kind_of
 from protocol.tracing import bound, log, redirect_stdio
 from protocol.transport import TrioSocket, open_context, open_dealer
 
@@ -81,6 +81,8 @@ class Runtime:
     sock: TrioSocket
     ids: IdMaker
     inflight: dict[str, trio.CancelScope] = field(default_factory=dict)
+    waiting: dict[str, trio.MemorySendChannel[tuple[Header, Body]]] = field(default_factory=dict)
+    cancelled: set[str] = field(default_factory=set)
 
     async def send(
         self,
@@ -105,10 +107,38 @@ class Runtime:
         await self.sock.send_multipart(codec.encode(header, body))
         return header.id
 
+    async def stream(self, dst: str, body: Body, *, trace: str = "") -> AsyncIterator[tuple[Header, Body]]:
+        """Ask another actor (through the supervisor); yield replies until the last one."""
+        send, recv = trio.open_memory_channel[tuple[Header, Body]](1000)
+        msg_id = self.ids()
+        self.waiting[msg_id] = send
+        try:
+            header = Header(
+                id=msg_id, kind=kind_of(body), src=self.boot.actor, dst=dst,
+                trace=trace, session=self.boot.session, sent_at=now(),
+            )  # fmt: skip
+            await self.sock.send_multipart(codec.encode(header, body))
+            async for reply_header, reply in recv:
+                yield reply_header, reply
+                if not reply_header.more:
+                    return
+        finally:
+            self.waiting.pop(msg_id, None)
+
+    async def request(self, dst: str, body: Body, *, trace: str = "", timeout: float = 60.0) -> Body:
+        """The final reply of another actor to `body` (a Failure is returned, not raised)."""
+        last: Body | None = None
+        with trio.fail_after(timeout):
+            async for _header, reply in self.stream(dst, body, trace=trace):
+                last = reply
+        assert last is not None
+        return last
+
     def cancel(self, target: str) -> bool:
         scope = self.inflight.get(target)
         if scope is None:
             return False
+        self.cancelled.add(target)
         scope.cancel()
         return True
 
@@ -155,6 +185,11 @@ async def serve(actor: Actor, boot: Boot) -> None:
                 log.warning("actor.message.refused", kind=header.kind, src=header.src, reason=exc.message)
                 await rt.send(header.src, exc.to_failure(), reply_to=header.id, trace=header.trace)
                 continue
+            if header.reply_to in rt.waiting:
+                rt.waiting[header.reply_to].send_nowait((header, body))
+                continue
+            if header.reply_to:
+                continue  # a late reply to a request that gave up
             if isinstance(body, Stop):
                 log.info("actor.lifecycle.stopping")
                 nursery.cancel_scope.cancel()
@@ -184,6 +219,10 @@ async def _handle(rt: Runtime, handler: Handler, state: Any, header: Header, bod
                 await rt.send(header.src, reply, reply_to=header.id, trace=header.trace)
         finally:
             rt.inflight.pop(header.id, None)
+    if header.id in rt.cancelled:  # cancelled on request: its stream ends with query.cancelled
+        rt.cancelled.discard(header.id)
+        log.info("actor.request.cancelled", kind=header.kind)
+        await rt.send(header.src, QueryCancelled(target=header.id), reply_to=header.id, trace=header.trace)
 
 
 async def _watch_parent(boot: Boot, scope: trio.CancelScope) -> None:

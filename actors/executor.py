@@ -1,12 +1,733 @@
 """executor:<profile>: the only process that holds a connection to a profile's database.
 
-Placeholder until the executor issue lands: it answers pings only.
-Receives: actor.ping.  Replies: actor.pong.  Restart: permanent.
+Receives: query.run, query.explain, query.cancel, catalog.get.
+Replies:  query.columns, query.rows (streamed, about 256 KiB each), query.done;
+          query.plan; query.cancelled; catalog; or error.
+Restart:  permanent. Resources: an asyncpg pool (asyncio, hosted on trio by trio-asyncio).
+
+The second safety layer, which holds even if everything before it is wrong:
+* It runs only SQL whose guard verdict is validly signed for this exact text and this
+  profile, not expired, and only as the verdict's class allows under its mode.
+* One statement per round trip, always over the extended protocol (`prepare`); asyncpg's
+  argument-less `execute()` is the simple protocol, which accepts `COMMIT; DROP ...`,
+  and is used only for the executor's own fixed statements.
+* Class `read` runs inside `BEGIN READ ONLY` whatever the mode, after a preamble that
+  takes a snapshot (`SELECT set_config(...)`) so a first `SET TRANSACTION READ WRITE`
+  cannot flip it; reads always end in ROLLBACK. Writes and DDL commit only on success.
+* Limits are the server's: statement_timeout, lock_timeout and
+  idle_in_transaction_session_timeout are sent with the connection and per transaction.
+
+Each database round trip is one asyncio coroutine crossing the bridge once
+(runtime-spike.md §2); row batches cross back to trio one batch at a time.
 """
 
-from actors._runtime import Actor, main
+from __future__ import annotations
 
-ACTOR = Actor("executor", handlers={})
+import asyncio
+import datetime as dt
+import os
+import re
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import msgspec
+import trio
+import trio_asyncio
+from msgspec.msgpack import Ext
+from trio_asyncio import aio_as_trio, trio_as_aio
+
+from actors._runtime import Actor, Boot, Request, main
+from protocol import signing
+from protocol.config import ProfileConfig
+from protocol.errors import DatabaseError
+from protocol.messages import (
+    Catalog,
+    CatalogColumn,
+    CatalogForeignKey,
+    CatalogFunction,
+    CatalogIndex,
+    CatalogRequest,
+    CatalogTable,
+    Column,
+    ExplainPlan,
+    ExplainRequest,
+    QueryCancel,
+    QueryCancelled,
+    QueryColumns,
+    QueryDone,
+    QueryRequest,
+    QueryRows,
+    Signature,
+)
+from protocol.tracing import log
+from protocol.values import (
+    EXT_DATE,
+    EXT_INTERVAL,
+    EXT_JSON,
+    EXT_NUMERIC,
+    EXT_TEXT,
+    EXT_TIME,
+    EXT_TIMESTAMP,
+    EXT_TIMESTAMPTZ,
+    EXT_TIMETZ,
+    EXT_UUID,
+    Range,
+    to_wire,
+)
+
+BATCH_BYTES = 256 * 1024
+FIRST_BATCH_ROWS = 100  # the first page reaches the screen before the rest is fetched
+RECONNECT_BACKOFF_S = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0)
+NO_TRANSACTION = "25001"  # active_sql_transaction: "cannot run inside a transaction block"
+
+# -- lossless codecs: asyncpg decodes straight into wire values ----------------------
+
+_Q = __import__("struct").Struct(">q")
+_QI = __import__("struct").Struct(">qi")
+_I = __import__("struct").Struct(">i")
+_IIQ = __import__("struct").Struct(">iiq")
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in µs since 1970-01-01
+_PG_EPOCH_DAYS = 10_957
+_INT64_MAX, _INT64_MIN = 2**63 - 1, -(2**63)
+_INT32_MAX, _INT32_MIN = 2**31 - 1, -(2**31)
+
+
+def _text_ext(type_name: str) -> Callable[[str], Ext]:
+    def decode(text: str) -> Ext:
+        return Ext(EXT_TEXT, msgspec.msgpack.encode([type_name, text]))
+
+    return decode
+
+
+def _timestamptz(text: str) -> Ext:
+    """Server text in the session's zone (DateStyle ISO), e.g. 2024-03-01 12:00:00.5+05:30."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:  # infinity, BC dates, years past 9999
+        return _text_ext("timestamp with time zone")(text)
+    offset = value.utcoffset() or dt.timedelta(0)
+    micros = (value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+    return Ext(EXT_TIMESTAMPTZ, _QI.pack(micros, int(offset.total_seconds())))
+
+
+def _timestamp(t: tuple[int]) -> Ext:
+    us = t[0]
+    if us in (_INT64_MAX, _INT64_MIN):
+        return _text_ext("timestamp without time zone")("infinity" if us > 0 else "-infinity")
+    return Ext(EXT_TIMESTAMP, _Q.pack(us + _PG_EPOCH_US))
+
+
+def _date(t: tuple[int]) -> Ext:
+    d = t[0]
+    if d in (_INT32_MAX, _INT32_MIN):
+        return _text_ext("date")("infinity" if d > 0 else "-infinity")
+    return Ext(EXT_DATE, _I.pack(d + _PG_EPOCH_DAYS))
+
+
+def _timetz(t: tuple[int, int]) -> Ext:
+    # asyncpg's tuple gives the zone as PostgreSQL stores it: seconds *west* of UTC
+    return Ext(EXT_TIMETZ, _QI.pack(t[0], -t[1]))
+
+
+async def _init_connection(con: asyncpg.Connection) -> None:
+    codecs: list[tuple[str, str, Callable[[Any], Any], str]] = [
+        ("numeric", "text", lambda s: Ext(EXT_NUMERIC, s.encode()), "pg_catalog"),
+        ("timestamptz", "text", _timestamptz, "pg_catalog"),
+        ("timestamp", "tuple", _timestamp, "pg_catalog"),
+        ("date", "tuple", _date, "pg_catalog"),
+        ("time", "tuple", lambda t: Ext(EXT_TIME, _Q.pack(t[0])), "pg_catalog"),
+        ("timetz", "tuple", _timetz, "pg_catalog"),
+        ("interval", "tuple", lambda t: Ext(EXT_INTERVAL, _IIQ.pack(*t)), "pg_catalog"),
+        ("uuid", "binary", lambda b: Ext(EXT_UUID, bytes(b)), "pg_catalog"),
+        ("json", "text", lambda s: Ext(EXT_JSON, s.encode()), "pg_catalog"),
+        ("jsonb", "text", lambda s: Ext(EXT_JSON, s.encode()), "pg_catalog"),
+    ]
+    for pg_type in ("inet", "cidr", "macaddr", "macaddr8", "money", "bit", "varbit", "xml", "tsvector", "tsquery",
+                    "point", "line", "lseg", "box", "path", "polygon", "circle", "pg_lsn", "txid_snapshot"):  # fmt: skip
+        codecs.append((pg_type, "text", _text_ext(pg_type), "pg_catalog"))
+    for pg_type, fmt, decoder, schema in codecs:
+        await con.set_type_codec(pg_type, schema=schema, format=fmt, decoder=decoder, encoder=str)
+
+
+# -- state --------------------------------------------------------------------------
+
+
+@dataclass
+class ExecState:
+    profile: str
+    config: ProfileConfig
+    key: bytes
+    pool: asyncpg.Pool | None = None
+    catalog: Catalog | None = None
+    failures: int = 0
+    next_attempt: float = 0.0
+    lock: trio.Lock = field(default_factory=trio.Lock)
+
+
+@asynccontextmanager
+async def open_state(boot: Boot) -> AsyncIterator[ExecState]:
+    profile = boot.actor.split(":", 1)[1] if ":" in boot.actor else "default"
+    config = boot.load_config().profiles.get(profile, ProfileConfig())
+    state = ExecState(profile, config, bytes.fromhex(boot.key_hex))
+    async with trio_asyncio.open_loop():
+        try:
+            yield state
+        finally:
+            if state.pool is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(2):
+                    await aio_as_trio(state.pool.close)()
+
+
+def _connect_kwargs(cfg: ProfileConfig) -> dict[str, Any]:
+    kw: dict[str, Any] = {"dsn": cfg.dsn or None, "timeout": cfg.connect_timeout_s}
+    for key, name in (("host", "host"), ("user", "user"), ("dbname", "database")):
+        if getattr(cfg, key):
+            kw[name] = getattr(cfg, key)
+    if cfg.port:
+        kw["port"] = cfg.port
+    if cfg.password_env and os.environ.get(cfg.password_env):
+        kw["password"] = os.environ[cfg.password_env]
+    if cfg.sslmode:
+        kw["ssl"] = cfg.sslmode
+        if cfg.sslrootcert:
+            ctx = ssl.create_default_context(cafile=os.path.expanduser(cfg.sslrootcert))
+            if cfg.sslmode in ("require", "prefer", "allow"):
+                ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+            kw["ssl"] = ctx
+    if cfg.service:
+        kw["dsn"] = kw["dsn"] or f"postgresql:///?service={cfg.service}"
+    ms = lambda s: f"{int(s * 1000)}ms"  # noqa: E731
+    kw["server_settings"] = {
+        "application_name": "pgask",
+        "statement_timeout": ms(cfg.statement_timeout_s),
+        "lock_timeout": ms(cfg.lock_timeout_s),
+        "idle_in_transaction_session_timeout": "60s",
+        "DateStyle": "ISO, YMD",
+        "IntervalStyle": "postgres",
+    }
+    return kw
+
+
+def describe_target(cfg: ProfileConfig) -> str:
+    if cfg.dsn:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(cfg.dsn)
+        host = parts.hostname or "local socket"
+        return f"{parts.path.lstrip('/') or '?'}@{host}" + (f":{parts.port}" if parts.port else "")
+    return f"{cfg.dbname or '?'}@{cfg.host or 'local socket'}" + (f":{cfg.port}" if cfg.port else "")
+
+
+async def _pool(state: ExecState) -> asyncpg.Pool:
+    """The profile's pool, connecting (again) with backoff after a failure."""
+    async with state.lock:
+        if state.pool is not None:
+            return state.pool
+        wait = state.next_attempt - time.monotonic()
+        if wait > 0:
+            await trio.sleep(wait)
+        try:
+            with map_errors(state, connecting=True):
+                state.pool = await aio_as_trio(_create_pool)(state.config)
+        except DatabaseError:
+            state.failures += 1
+            state.next_attempt = time.monotonic() + RECONNECT_BACKOFF_S[min(state.failures, len(RECONNECT_BACKOFF_S) - 1)]
+            raise
+        state.failures = 0
+        log.info("executor.pool.opened", target=describe_target(state.config))
+        return state.pool
+
+
+async def _create_pool(cfg: ProfileConfig) -> asyncpg.Pool:
+    return await asyncpg.create_pool(min_size=1, max_size=4, init=_init_connection, **_connect_kwargs(cfg))
+
+
+# -- errors at the boundary ------------------------------------------------------------
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name.removesuffix("Error")).lower()
+
+
+@asynccontextmanager
+async def _noop() -> AsyncIterator[None]:
+    yield
+
+
+class map_errors:  # noqa: N801 - used as `with map_errors(state):`
+    """asyncpg and socket exceptions -> DatabaseError with what / why / next."""
+
+    def __init__(self, state: ExecState, *, connecting: bool = False) -> None:
+        self.state, self.connecting = state, connecting
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if exc is None or isinstance(exc, trio.Cancelled | DatabaseError):
+            return False
+        err = translate(exc, self.state, connecting=self.connecting)
+        if err is None:
+            return False
+        if err.code == "db.connection_lost":
+            self.state.pool = None  # the next request reconnects
+        raise err from exc
+
+
+def translate(exc: BaseException, state: ExecState, *, connecting: bool) -> DatabaseError | None:
+    p, target, cfg = state.profile, describe_target(state.config), state.config
+    where = state.config.source if hasattr(state.config, "source") else "your config"
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, asyncpg.PostgresError):
+        code = exc.sqlstate or ""
+        msg = str(exc)
+        if code in ("28P01", "28000") and "no encryption" in msg:
+            return DatabaseError(
+                f"Could not connect to profile '{p}' ({target}): the server requires SSL.",
+                why=msg, hint=f"Set sslmode = \"require\" (or verify-full) under [profiles.{p}].",
+                code="db.ssl_required", detail=detail,
+            )  # fmt: skip
+        if code in ("28P01", "28000"):
+            return DatabaseError(
+                f"Could not connect to profile '{p}' ({target}): authentication failed.",
+                why=msg,
+                hint=f"Check the user and password: PGPASSWORD, ~/.pgpass, or password_env under [profiles.{p}]"
+                + (f" (now '{cfg.password_env}')." if cfg.password_env else "."),
+                code="db.auth_failed", detail=detail,
+            )  # fmt: skip
+        if code == "3D000":
+            return DatabaseError(
+                f"Could not connect to profile '{p}' ({target}): the database does not exist.",
+                why=msg, hint=f"Fix dbname under [profiles.{p}], or create it with `createdb`.",
+                code="db.database_missing", detail=detail,
+            )  # fmt: skip
+        if code == "53300":
+            return DatabaseError(
+                f"Could not connect to profile '{p}' ({target}): the server has too many connections.",
+                why=msg, hint="Close idle sessions or raise max_connections on the server; pgask will retry.",
+                code="db.too_many_connections", retryable=True, detail=detail,
+            )  # fmt: skip
+        if code == "42501":
+            return DatabaseError(
+                f"Profile '{p}' lacks permission for that." if not connecting else
+                f"Could not connect to profile '{p}' ({target}): permission denied.",
+                why=msg, hint="Ask the database owner for the privilege (GRANT), or use a profile whose role has it.",
+                code="db.permission_denied", detail=detail,
+            )  # fmt: skip
+        if code == "57014" and "statement timeout" in msg:
+            return DatabaseError(
+                f"Could not run the query on profile '{p}'.",
+                why=f"PostgreSQL cancelled it after {cfg.statement_timeout_s:g} s (statement_timeout for this profile).",
+                hint=f"Add a LIMIT or a narrower WHERE, or raise statement_timeout_s under [profiles.{p}].",
+                code="db.statement_timeout", detail=detail,
+            )  # fmt: skip
+        if code == "55P03":
+            return DatabaseError(
+                f"Could not run the statement on profile '{p}': a lock was not granted in time.",
+                why=f"Another session holds a conflicting lock (lock_timeout = {cfg.lock_timeout_s:g} s).",
+                hint="Try again when the other transaction has finished; see pg_stat_activity for who holds it.",
+                code="db.lock_timeout", retryable=True, detail=detail,
+            )  # fmt: skip
+        if code.startswith("08") or code in ("57P01", "57P02", "57P03"):
+            return DatabaseError(
+                f"The connection to profile '{p}' ({target}) was lost.",
+                why=msg, hint="The server may have restarted; run it again and pgask will reconnect.",
+                code="db.connection_lost", retryable=True, detail=detail,
+            )  # fmt: skip
+        position = getattr(exc, "position", None)
+        why = msg + (f" (at character {position})" if position else "")
+        return DatabaseError(
+            f"PostgreSQL refused the statement on profile '{p}'.",
+            why=why, hint=getattr(exc, "hint", None) or "Fix the SQL (Edit puts it in the input line) and run it again.",
+            code=f"db.{_snake(type(exc).__name__)}", detail=detail,
+        )  # fmt: skip
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.ConnectionDoesNotExistError | ConnectionResetError | BrokenPipeError) and not connecting:
+        return DatabaseError(
+            f"The connection to profile '{p}' ({target}) was lost.",
+            why=str(exc), hint="The server may have restarted; run it again and pgask will reconnect.",
+            code="db.connection_lost", retryable=True, detail=detail,
+        )  # fmt: skip
+    if isinstance(exc, socket.gaierror):
+        return DatabaseError(
+            f"Could not connect to profile '{p}' ({target}): the host name does not resolve.",
+            why=str(exc), hint=f"Check host under [profiles.{p}] (or the DSN) for a typo, and your DNS.",
+            code="db.dns_failed", detail=detail,
+        )  # fmt: skip
+    if isinstance(exc, ConnectionRefusedError | FileNotFoundError) or (
+        isinstance(exc, OSError) and getattr(exc, "errno", None) in (111, 61, 2) and connecting
+    ):
+        return DatabaseError(
+            f"Could not connect to profile '{p}' ({target}): connection refused.",
+            why="Nothing is listening there.", hint="Is the server running on that host and port? Check host/port under "
+            f"[profiles.{p}] in {where}.",
+            code="db.connection_refused", retryable=True, detail=detail,
+        )  # fmt: skip
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError) and connecting:
+        return DatabaseError(
+            f"Could not connect to profile '{p}' ({target}): no answer within {cfg.connect_timeout_s:g} s.",
+            why="The host did not respond (firewall, wrong port, or the server is overloaded).",
+            hint=f"Check host/port, or raise connect_timeout_s under [profiles.{p}].",
+            code="db.connect_timeout", retryable=True, detail=detail,
+        )  # fmt: skip
+    if isinstance(exc, ssl.SSLError | ConnectionError) and connecting:
+        return DatabaseError(
+            f"Could not connect to profile '{p}' ({target}): the SSL handshake failed.",
+            why=str(exc), hint=f"Check sslmode / sslrootcert under [profiles.{p}]; the server may not offer SSL.",
+            code="db.ssl_failed", detail=detail,
+        )  # fmt: skip
+    if isinstance(exc, OSError) and connecting:
+        return DatabaseError(
+            f"Could not connect to profile '{p}' ({target}).", why=str(exc),
+            hint=f"Check the connection settings under [profiles.{p}].", code="db.connect_failed", detail=detail,
+        )  # fmt: skip
+    return None
+
+
+# -- verdicts -------------------------------------------------------------------------
+
+
+def check_verdict(state: ExecState, sql: str, sig: Signature, *, confirmed: bool) -> None:
+    problem = signing.check(state.key, sql, sig, state.profile)
+    if problem is None and sig.sql_class in ("forbidden", "invalid"):
+        problem = f"statements of class '{sig.sql_class}' never run"
+    if problem is None and sig.sql_class != "read" and sig.mode != "read-write":
+        problem = f"a '{sig.sql_class}' statement cannot run in read-only mode"
+    if problem is None and sig.sql_class != "read" and not confirmed:
+        problem = f"a '{sig.sql_class}' statement needs the person's confirmation first"
+    if "\x00" in sql and problem is None:
+        problem = "the text contains a NUL byte"
+    if problem:
+        log.warning("executor.verdict.refused", reason=problem)
+        raise DatabaseError(
+            f"The executor for '{state.profile}' refused to run the statement.",
+            why=f"Its guard verdict is not valid here: {problem}.",
+            hint="Check the statement again (pgask does this for you when you rerun it).",
+            code="executor.bad_verdict",
+        )
+
+
+# -- running statements (asyncio side: one bridge crossing per unit of work) ---------------
+
+
+def _row_converter(attrs: list[Any]) -> Callable[[Any], list[Any]]:
+    """Most columns are wire values already; convert only ranges, records and their arrays."""
+    slow = [i for i, a in enumerate(attrs) if a.type.kind in ("range", "multirange", "composite", "array")]
+    if not slow:
+        return list
+
+    def convert(record: Any) -> list[Any]:
+        row = list(record)
+        for i in slow:
+            row[i] = _wire(row[i])
+        return row
+
+    return convert
+
+
+def _wire(value: Any) -> Any:
+    if value is None or isinstance(value, Ext | bool | int | float | str | bytes):
+        return value
+    if isinstance(value, asyncpg.Range):
+        if value.isempty:
+            return to_wire(Range(empty=True))
+        bounds = ("[" if value.lower_inc else "(") + ("]" if value.upper_inc else ")")
+        return to_wire(Range(_wire(value.lower), _wire(value.upper), bounds))
+    if isinstance(value, asyncpg.Record | list | tuple):
+        return [_wire(v) for v in value]
+    return to_wire(value)
+
+
+async def _run(
+    state: ExecState,
+    pool: asyncpg.Pool,
+    sql: str,
+    sql_class: str,
+    max_rows: int | None,
+    emit: Callable[[Any], Awaitable[None]],
+) -> tuple[str, int, bool]:
+    """asyncio: run one statement in its own transaction; emit columns and row batches."""
+    cfg = state.config
+    async with pool.acquire() as con:
+        if sql_class == "read":
+            tx = con.transaction(readonly=True)
+        else:
+            tx = con.transaction()
+        try:
+            async with tx:
+                # the preamble takes the snapshot and sets the limits for this transaction
+                await con.fetchval(
+                    "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)",
+                    f"{int(cfg.statement_timeout_s * 1000)}ms",
+                    f"{int(cfg.lock_timeout_s * 1000)}ms",
+                )
+                result = await _statement(con, sql, max_rows, emit)
+                if sql_class == "read":
+                    raise _Rollback(result)
+            return result
+        except _Rollback as done:
+            return done.result
+        except asyncpg.PostgresError as exc:
+            if exc.sqlstate == NO_TRANSACTION and sql_class in ("ddl", "destructive"):
+                # CREATE INDEX CONCURRENTLY, VACUUM ...: alone, outside a transaction block
+                return await _statement(con, sql, max_rows, emit)
+            raise
+
+
+class _Rollback(Exception):  # noqa: N818 - control flow: leave the read transaction by rolling back
+    def __init__(self, result: tuple[str, int, bool]) -> None:
+        self.result = result
+
+
+async def _statement(con: asyncpg.Connection, sql: str, max_rows: int | None, emit: Callable[[Any], Awaitable[None]]) -> tuple[str, int, bool]:
+    stmt = await con.prepare(sql)  # Parse: exactly one statement, extended protocol
+    attrs = list(stmt.get_attributes())
+    if not attrs:
+        await stmt.fetch()
+        return stmt.get_statusmsg() or "OK", 0, False
+    await emit([Column(name=a.name, type_oid=a.type.oid, type_name=a.type.name) for a in attrs])
+    convert = _row_converter(attrs)
+    total, size, truncated, n = 0, 0, False, FIRST_BATCH_ROWS
+    cursor = await stmt.cursor()
+    seq = 0
+    while True:
+        want = n if max_rows is None else min(n, max_rows - total + 1)
+        records = await cursor.fetch(want)
+        if max_rows is not None and total + len(records) > max_rows:
+            records = records[: max_rows - total]
+            truncated = True
+        if records:
+            rows = [convert(r) for r in records]
+            size = len(msgspec.msgpack.encode(rows))
+            await emit(QueryRows(seq=seq, rows=rows))
+            seq += 1
+            total += len(rows)
+            per_row = max(1, size // len(rows))
+            n = max(1, min(50_000, BATCH_BYTES // per_row))
+        if truncated or len(records) < want:
+            break
+    command = stmt.get_statusmsg() or f"SELECT {total}"
+    return command if not truncated else f"SELECT {total}", total, truncated
+
+
+# -- handlers ------------------------------------------------------------------------------
+
+
+async def on_query_run(state: ExecState, msg: QueryRequest, req: Request) -> QueryDone:
+    check_verdict(state, msg.sql, msg.verdict, confirmed=msg.confirmed)
+    pool = await _pool(state)
+    started = time.perf_counter()
+
+    async def emit(item: Any) -> None:
+        body = QueryColumns(columns=item) if isinstance(item, list) else item
+        await req.send(body)
+
+    max_rows = msg.max_rows if msg.max_rows > 0 else None
+    with map_errors(state):
+        command, rows, truncated = await aio_as_trio(_run)(state, pool, msg.sql, msg.verdict.sql_class, max_rows, trio_as_aio(emit))
+    if msg.verdict.sql_class in ("ddl", "destructive"):
+        state.catalog = None  # the schema may have changed
+    elapsed = (time.perf_counter() - started) * 1000
+    log.info("executor.query.finished", rows=rows, ms=round(elapsed, 2), sql_class=msg.verdict.sql_class)
+    return QueryDone(command=command, rows=rows, elapsed_ms=elapsed, truncated=truncated)
+
+
+async def on_query_cancel(state: ExecState, msg: QueryCancel, req: Request) -> QueryCancelled:
+    if not req.runtime.cancel(msg.target):
+        raise DatabaseError(
+            "There is no running query to cancel.",
+            why="It may have just finished.",
+            code="executor.nothing_to_cancel",
+        )
+    return QueryCancelled(target=msg.target)
+
+
+async def on_explain(state: ExecState, msg: ExplainRequest, req: Request) -> ExplainPlan:
+    check_verdict(state, msg.sql, msg.verdict, confirmed=msg.confirmed or msg.verdict.sql_class == "read")
+    pool = await _pool(state)
+    options = "ANALYZE, BUFFERS, FORMAT JSON" if msg.analyze else "FORMAT JSON"
+    started = time.perf_counter()
+    with map_errors(state):
+        plan = await aio_as_trio(_explain)(state, pool, f"EXPLAIN ({options}) {msg.sql}")
+    return ExplainPlan(plan=plan, elapsed_ms=(time.perf_counter() - started) * 1000)
+
+
+async def _explain(state: ExecState, pool: asyncpg.Pool, sql: str) -> str:
+    """asyncio: EXPLAIN inside a transaction that is always rolled back (ANALYZE executes)."""
+    async with pool.acquire() as con:
+        tx = con.transaction()
+        await tx.start()
+        try:
+            await con.fetchval("SELECT set_config('statement_timeout', $1, true)", f"{int(state.config.statement_timeout_s * 1000)}ms")
+            stmt = await con.prepare(sql)
+            rows = await stmt.fetch()
+            value = rows[0][0]
+            return value.data.decode() if isinstance(value, Ext) else str(value)
+        finally:
+            await tx.rollback()
+
+
+async def on_catalog(state: ExecState, msg: CatalogRequest, req: Request) -> Catalog:
+    pool = await _pool(state)
+    with map_errors(state):
+        fingerprint = await aio_as_trio(_fingerprint)(pool)
+        if state.catalog is not None and not msg.refresh and state.catalog.fingerprint == fingerprint:
+            return state.catalog
+        started = time.perf_counter()
+        catalog = await aio_as_trio(load_catalog)(pool, state.profile)
+    state.catalog = msgspec.structs.replace(catalog, loaded_ms=(time.perf_counter() - started) * 1000)
+    log.info("executor.catalog.loaded", tables=len(catalog.tables), ms=round(state.catalog.loaded_ms, 1))
+    return state.catalog
+
+
+# -- catalog introspection (asyncio side) -----------------------------------------------
+
+_USER_NS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'"
+
+FINGERPRINT_SQL = f"""
+SELECT md5(coalesce(string_agg(c.oid::text || '.' || c.xmin::text, ',' ORDER BY c.oid), ''))
+       || ':' || (SELECT count(*) FROM pg_description) || ':' || (SELECT count(*) FROM pg_constraint)
+       || ':' || (SELECT count(*) FROM pg_enum) || ':' || (SELECT count(*) FROM pg_proc)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p', 'i') AND {_USER_NS}
+"""
+
+TABLES_SQL = f"""
+SELECT c.oid, n.nspname, c.relname, c.relkind::text, d.description, c.reltuples::bigint
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
+WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p') AND NOT c.relispartition AND {_USER_NS}
+ORDER BY n.nspname, c.relname
+"""
+
+COLUMNS_SQL = f"""
+SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
+       pg_get_expr(ad.adbin, ad.adrelid), d.description, a.atttypid
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+LEFT JOIN pg_description d ON d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'v', 'm', 'f', 'p') AND NOT c.relispartition AND {_USER_NS}
+ORDER BY a.attrelid, a.attnum
+"""
+
+CONSTRAINTS_SQL = f"""
+SELECT co.conrelid, co.conname, co.contype::text, co.conkey, co.confrelid, co.confkey, fn.nspname, fc.relname
+FROM pg_constraint co
+JOIN pg_class c ON c.oid = co.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_class fc ON fc.oid = co.confrelid
+LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+WHERE co.contype IN ('p', 'u', 'f') AND {_USER_NS}
+ORDER BY co.conrelid, co.conname
+"""
+
+INDEXES_SQL = f"""
+SELECT i.indrelid, ic.relname, pg_get_indexdef(i.indexrelid), i.indkey::int2[], i.indisunique, i.indisprimary,
+       i.indisvalid, pg_relation_size(i.indexrelid), co.conname
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_constraint co ON co.conindid = i.indexrelid AND co.contype IN ('p', 'u', 'x')
+WHERE {_USER_NS}
+ORDER BY i.indrelid, ic.relname
+"""
+
+ENUMS_SQL = "SELECT enumtypid, array_agg(enumlabel::text ORDER BY enumsortorder) FROM pg_enum GROUP BY enumtypid"
+
+FUNCTIONS_SQL = f"""
+SELECT n.nspname, p.proname, pg_get_function_arguments(p.oid), coalesce(pg_get_function_result(p.oid), ''),
+       p.provolatile::text, p.prokind::text
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE {_USER_NS} AND NOT EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.objid = p.oid AND dep.deptype = 'e')
+ORDER BY n.nspname, p.proname
+"""
+
+_KINDS = {"r": "table", "v": "view", "m": "matview", "f": "foreign", "p": "partitioned"}
+_VOLATILITY = {"i": "immutable", "s": "stable", "v": "volatile"}
+_PROKIND = {"f": "function", "p": "procedure", "a": "aggregate", "w": "window"}
+
+
+async def _fingerprint(pool: asyncpg.Pool) -> str:
+    async with pool.acquire() as con:
+        return await con.fetchval(FINGERPRINT_SQL)
+
+
+async def load_catalog(pool: asyncpg.Pool, profile: str) -> Catalog:
+    """asyncio: the whole catalog in seven queries, in one read-only transaction."""
+    async with pool.acquire() as con, con.transaction(readonly=True, isolation="repeatable_read"):
+        fingerprint = await con.fetchval(FINGERPRINT_SQL)
+        tables = await con.fetch(TABLES_SQL)
+        columns = await con.fetch(COLUMNS_SQL)
+        constraints = await con.fetch(CONSTRAINTS_SQL)
+        indexes = await con.fetch(INDEXES_SQL)
+        enums = {r[0]: list(r[1]) for r in await con.fetch(ENUMS_SQL)}
+        functions = await con.fetch(FUNCTIONS_SQL)
+        database = await con.fetchval("SELECT current_database()")
+        version = int(await con.fetchval("SELECT current_setting('server_version_num')"))
+        search_path = await con.fetchval("SELECT array_to_string(current_schemas(false), ',')")
+
+    names: dict[int, dict[int, str]] = {}
+    cols: dict[int, list[CatalogColumn]] = {}
+    for relid, attnum, name, type_name, nullable, default, comment, typid in columns:
+        names.setdefault(relid, {})[attnum] = name
+        cols.setdefault(relid, []).append(
+            CatalogColumn(name=name, type_name=type_name, nullable=nullable, default=default or "",
+                          comment=comment or "", enum_values=enums.get(typid, []))  # fmt: skip
+        )
+    pks: dict[int, list[str]] = {}
+    uniques: dict[int, list[list[str]]] = {}
+    fks: dict[int, list[CatalogForeignKey]] = {}
+    for relid, conname, contype, conkey, confrelid, confkey, ref_schema, ref_table in constraints:
+        own = [names.get(relid, {}).get(k, "?") for k in conkey or []]
+        if contype == "p":
+            pks[relid] = own
+        elif contype == "u":
+            uniques.setdefault(relid, []).append(own)
+        else:
+            ref_names = names.get(confrelid, {})
+            fks.setdefault(relid, []).append(
+                CatalogForeignKey(name=conname, columns=own, ref_schema=ref_schema or "", ref_table=ref_table or "",
+                                  ref_columns=[ref_names.get(k, "?") for k in confkey or []])  # fmt: skip
+            )
+    idx: dict[int, list[CatalogIndex]] = {}
+    for relid, name, definition, keys, unique, primary, valid, size, conname in indexes:
+        idx.setdefault(relid, []).append(
+            CatalogIndex(name=name, definition=definition, columns=[names.get(relid, {}).get(k, "") for k in keys or []],
+                         unique=unique, primary=primary, valid=valid, size_bytes=size or 0, constraint=conname or "")  # fmt: skip
+        )
+    out = [
+        CatalogTable(schema=schema, name=name, kind=_KINDS.get(kind, "table"), comment=comment or "",  # type: ignore[arg-type]
+                     est_rows=int(est), columns=cols.get(oid, []), primary_key=pks.get(oid, []),
+                     unique_keys=uniques.get(oid, []), foreign_keys=fks.get(oid, []), indexes=idx.get(oid, []))  # fmt: skip
+        for oid, schema, name, kind, comment, est in tables
+    ]
+    funcs = [
+        CatalogFunction(schema=s, name=n, arguments=a, result=r, volatility=_VOLATILITY[v], kind=_PROKIND.get(k, "function"))  # type: ignore[arg-type]
+        for s, n, a, r, v, k in functions
+    ]
+    return Catalog(profile=profile, database=database, server_version=version, fingerprint=fingerprint,
+                   search_path=search_path.split(",") if search_path else [], tables=out, functions=funcs)  # fmt: skip
+
+
+ACTOR = Actor(
+    "executor",
+    handlers={
+        QueryRequest: on_query_run,
+        QueryCancel: on_query_cancel,
+        ExplainRequest: on_explain,
+        CatalogRequest: on_catalog,
+    },
+    open_state=open_state,
+)
 
 if __name__ == "__main__":
     main(ACTOR)

@@ -311,6 +311,140 @@ class QueryCancelled(Body, tag="query.cancelled"):
     target: str
 
 
+# -- catalog (executor) -------------------------------------------------------
+
+
+class CatalogColumn(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    type_name: str  # format_type(): "numeric(12,2)", "timestamp with time zone", "order_status"
+    nullable: bool = True
+    default: str = ""
+    comment: str = ""
+    enum_values: list[str] = []  # when the type is an enum
+
+
+class CatalogForeignKey(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    columns: list[str]
+    ref_schema: str
+    ref_table: str
+    ref_columns: list[str]
+
+
+class CatalogIndex(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    definition: str  # pg_get_indexdef()
+    columns: list[str] = []  # plain column keys in order ("" for expressions)
+    unique: bool = False
+    primary: bool = False
+    valid: bool = True
+    size_bytes: int = 0
+    constraint: str = ""  # the constraint it backs, if any
+
+
+class CatalogTable(msgspec.Struct, frozen=True, kw_only=True):
+    schema: str
+    name: str
+    kind: Literal["table", "view", "matview", "foreign", "partitioned"] = "table"
+    comment: str = ""
+    est_rows: int = -1  # pg_class.reltuples; -1 = never analyzed
+    columns: list[CatalogColumn] = []
+    primary_key: list[str] = []
+    unique_keys: list[list[str]] = []
+    foreign_keys: list[CatalogForeignKey] = []
+    indexes: list[CatalogIndex] = []
+
+
+class CatalogFunction(msgspec.Struct, frozen=True, kw_only=True):
+    schema: str
+    name: str
+    arguments: str
+    result: str
+    volatility: Literal["immutable", "stable", "volatile"]
+    kind: Literal["function", "procedure", "aggregate", "window"] = "function"
+
+
+class CatalogRequest(Body, tag="catalog.get"):
+    """any -> executor:<profile>: the cached catalog (`refresh` forces a reload)."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    refresh: bool = False
+
+
+class Catalog(Body, tag="catalog"):
+    """executor -> requester: every user schema's tables, views, columns, keys, indexes."""
+
+    profile: str
+    database: str
+    server_version: int  # server_version_num, e.g. 180006
+    fingerprint: str  # changes when the schema changes
+    search_path: list[str] = []
+    tables: list[CatalogTable] = []
+    functions: list[CatalogFunction] = []
+    loaded_ms: float = 0.0
+
+
+class ExplainRequest(Body, tag="query.explain"):
+    """any -> executor: EXPLAIN (FORMAT JSON) of a guarded statement; `analyze` executes it
+    (a write is rolled back afterwards, and its verdict must carry confirmation)."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    sql: str
+    verdict: Signature
+    analyze: bool = False
+    confirmed: bool = False
+
+
+class ExplainPlan(Body, tag="query.plan"):
+    plan: str  # the server's JSON plan text, exactly
+    elapsed_ms: float = 0.0
+
+
+# -- planner ------------------------------------------------------------------
+
+
+class PlanRequest(Body, tag="plan.request"):
+    """ui -> planner: turn `question` into one SQL text for `profile`.
+
+    `recent` and `pins` come from the session; `feedback` carries the server's error for
+    a self-repair attempt of the previous plan (then `previous_sql` is set)."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    question: str
+    profile: str
+    mode: Mode = "read-only"
+    recent: list[Turn] = []
+    pins: list[str] = []
+    previous_sql: str = ""
+    feedback: str = ""
+
+
+class Plan(Body, tag="plan"):
+    """planner -> requester: the SQL to check and run, and why."""
+
+    sql: str
+    explanation: str = ""
+    intent: Literal["read", "write", "ddl", "explain", "other"] = "read"
+    assumptions: list[str] = []
+    tables: list[str] = []
+    source: Literal["model", "offline"] = "model"
+    model: str = ""
+    down_sql: str = ""  # for migrations: how to undo `sql`
+
+
+class Clarification(Body, tag="plan.clarify"):
+    """planner -> requester: the question is ambiguous; ask the person."""
+
+    question: str
+    options: list[str] = []
+
+
+class PlannerNotice(Body, tag="plan.notice"):
+    """planner -> requester, streamed before the Plan: progress such as a retry."""
+
+    text: str
+
+
 Message = (
     Failure
     | Ready
@@ -335,6 +469,14 @@ Message = (
     | QueryDone
     | QueryCancel
     | QueryCancelled
+    | CatalogRequest
+    | Catalog
+    | ExplainRequest
+    | ExplainPlan
+    | PlanRequest
+    | Plan
+    | Clarification
+    | PlannerNotice
 )
 
 

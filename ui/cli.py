@@ -40,6 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("check-sql", help="classify SQL with the guard (no database needed)", add_help=False)
 
+    sql = sub.add_parser("sql", help="check and run one SQL statement headlessly, print the result")
+    sql.add_argument("sql", help="the SQL text (or - to read it from stdin)")
+    sql.add_argument("-p", "--profile", help="profile name or postgresql:// URL (default: the only profile)")
+    sql.add_argument("--format", choices=["table", "csv", "json", "jsonl"], default="table")
+    sql.add_argument("--mode", choices=["read-only", "read-write"], help="safety mode (default from [safety])")
+    sql.add_argument("--yes", action="store_true", help="confirm a write or DDL statement")
+    sql.add_argument("--confirm", metavar="NAME", help="confirm a destructive statement by naming its object")
+    sql.add_argument("--max-rows", type=int, default=None, help="row cap (default: the profile's max_rows)")
+
     config = sub.add_parser("config", help="configuration helpers")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     init = config_sub.add_parser("init", help="write a commented starter config file")
@@ -58,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "actors":
             return cmd_actors(args)
+        if args.command == "sql":
+            return cmd_sql(args)
         if args.command == "config":
             return cmd_config_init(args)
         build_parser().print_help()
@@ -126,6 +137,125 @@ def cmd_actors(args: argparse.Namespace) -> int:
         return 0 if all(r["rtt_ms"] is not None for r in rows) else 1
 
     return run_with_tree(args.config, args.profile, list_actors)
+
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED, EXIT_NEEDS_CONFIRM, EXIT_CANCELLED = 0, 1, 2, 3, 4, 130
+
+
+def default_profile(config: Any, given: str | None) -> str:
+    if given:
+        return given
+    if len(config.profiles) == 1:
+        return next(iter(config.profiles))
+    names = ", ".join(sorted(config.profiles)) or "none are configured"
+    raise PgaskError(
+        "Which database? No profile was given.",
+        why=f"Profiles: {names}.",
+        hint="Pass -p PROFILE or -p postgresql://user@host/db.",
+        code="config.no_profile",
+    )
+
+
+def _ask(prompt: str) -> str:
+    try:
+        with open("/dev/tty") as tty_in, open("/dev/tty", "w") as tty_out:
+            tty_out.write(prompt)
+            tty_out.flush()
+            return tty_in.readline().strip()
+    except OSError:
+        return ""
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import signal
+
+    import trio
+
+    from protocol.config import load_config
+    from protocol.errors import failure_text
+    from protocol.messages import (
+        Failure, GuardRequest, QueryCancel, QueryCancelled, QueryColumns, QueryDone, QueryRequest, QueryRows, Verdict,
+    )  # fmt: skip
+    from ui import format as fmt
+
+    sql_text = sys.stdin.read() if args.sql == "-" else args.sql
+    config = load_config(args.config)
+    profile_arg = default_profile(config, args.profile)
+
+    async def run_sql(sup: Any, client: Any, profile: str) -> int:
+        pcfg = sup.config.profiles[profile]
+        mode = args.mode or ("read-write" if pcfg.read_write else sup.config.safety.default_mode)
+        verdict = await client.request("guard", GuardRequest(sql=sql_text, profile=profile, mode=mode), timeout=60)
+        if isinstance(verdict, Failure):
+            print(failure_text(verdict), file=sys.stderr)
+            return EXIT_ERROR
+        assert isinstance(verdict, Verdict)
+        reasons = "; ".join(verdict.reasons) or verdict.sql_class
+        if verdict.confirm == "refuse":
+            if verdict.sql_class == "invalid" and verdict.error:
+                print(f"pgask: the SQL does not parse: {verdict.error.message}\n{verdict.error.snippet}", file=sys.stderr)
+            else:
+                print(f"pgask: refused ({verdict.sql_class}) in {mode} mode: {reasons}", file=sys.stderr)
+                if mode == "read-only" and verdict.sql_class in ("write", "ddl", "destructive"):
+                    print("Run it with --mode read-write (and --yes, or --confirm NAME) to allow it.", file=sys.stderr)
+            return EXIT_REFUSED
+        confirmed = verdict.confirm in ("run", "preview")
+        if verdict.confirm == "confirm":
+            confirmed = args.yes or (sys.stdin.isatty() and _ask(f"{verdict.sql_class}: {reasons}\nRun it on '{profile}'? [y/N] ").lower() in ("y", "yes"))
+            if not confirmed:
+                print(f"pgask: this {verdict.sql_class} statement needs confirmation: pass --yes.", file=sys.stderr)
+                return EXIT_NEEDS_CONFIRM
+        if verdict.confirm == "typed":
+            name = verdict.confirm_name
+            typed = args.confirm if args.confirm is not None else (_ask(f"{reasons}\nType '{name}' to run it: ") if sys.stdin.isatty() else "")
+            if typed != name:
+                print(f"pgask: this destructive statement needs --confirm {name}.", file=sys.stderr)
+                return EXIT_NEEDS_CONFIRM
+            confirmed = True
+        assert verdict.signature is not None
+        request = QueryRequest(sql=sql_text, verdict=verdict.signature, confirmed=confirmed,
+                               max_rows=args.max_rows if args.max_rows is not None else pcfg.max_rows)  # fmt: skip
+        columns: list[str] = []
+        rows: list[list[Any]] = []
+        outcome = EXIT_OK
+        with trio.open_signal_receiver(signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+                query_id: list[str] = []
+
+                async def on_sigint() -> None:
+                    async for _ in signals:
+                        if query_id:
+                            await client.send(f"executor:{profile}", QueryCancel(target=query_id[0]))
+
+                nursery.start_soon(on_sigint)
+                async for header, body in client.stream(f"executor:{profile}", request):
+                    query_id[:] = [header.reply_to]
+                    if isinstance(body, QueryColumns):
+                        columns = [c.name for c in body.columns]
+                    elif isinstance(body, QueryRows):
+                        rows.extend(body.rows)
+                    elif isinstance(body, QueryDone):
+                        if not columns:
+                            print(body.command)
+                        if body.truncated:
+                            print(f"pgask: showing the first {body.rows} rows (row cap); use --max-rows 0 for all.", file=sys.stderr)
+                    elif isinstance(body, QueryCancelled):
+                        print("pgask: cancelled; the server stopped the query.", file=sys.stderr)
+                        outcome = EXIT_CANCELLED
+                    elif isinstance(body, Failure):
+                        print(failure_text(body), file=sys.stderr)
+                        outcome = EXIT_ERROR
+                nursery.cancel_scope.cancel()
+        if columns and outcome == EXIT_OK:
+            if args.format == "table":
+                sys.stdout.write(fmt.rows_as_table(columns, rows))
+            elif args.format == "csv":
+                sys.stdout.write(fmt.rows_as_csv(columns, rows))
+            else:
+                sys.stdout.write(fmt.rows_as_json(columns, rows, lines=args.format == "jsonl"))
+        return outcome
+
+    return run_with_tree(args.config, [profile_arg], run_sql)
 
 
 def cmd_config_init(args: argparse.Namespace) -> int:

@@ -50,6 +50,23 @@ EXAMPLES: list[messages.Body] = [
     messages.QueryDone(command="SELECT 1", rows=1, elapsed_ms=0.3, truncated=True),
     messages.QueryCancel(target="ui:1:4"),
     messages.QueryCancelled(target="ui:1:4"),
+    messages.CatalogRequest(refresh=True),
+    messages.Catalog(
+        profile="p", database="shop", server_version=180006, fingerprint="f",
+        tables=[messages.CatalogTable(
+            schema="public", name="orders", est_rows=10,
+            columns=[messages.CatalogColumn(name="status", type_name="order_status", enum_values=["new"])],
+            foreign_keys=[messages.CatalogForeignKey(name="fk", columns=["c"], ref_schema="public", ref_table="customers", ref_columns=["id"])],
+            indexes=[messages.CatalogIndex(name="i", definition="CREATE INDEX i ON orders (c)", columns=["c"])],
+        )],
+        functions=[messages.CatalogFunction(schema="public", name="f", arguments="", result="int", volatility="immutable")],
+    ),  # fmt: skip
+    messages.ExplainRequest(sql="SELECT 1", verdict=SIG, analyze=True),
+    messages.ExplainPlan(plan="[]"),
+    messages.PlanRequest(question="top 5 customers", profile="p", recent=[messages.Turn(question="q")]),
+    messages.Plan(sql="SELECT 1", assumptions=["a"], source="offline"),
+    messages.Clarification(question="Which table?", options=["orders", "order_items"]),
+    messages.PlannerNotice(text="retrying"),
 ]
 
 

@@ -1,0 +1,166 @@
+"""How values look: on screen (psql's text style), in CSV, and in JSON.
+
+Values arrive as decoded wire values (protocol/values.py). Nothing here goes through
+float: numeric keeps every digit, in JSON too (as a number).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import io
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgspec
+
+from protocol.values import Interval, Json, PgText, Range
+
+NULL_TEXT = "NULL"
+
+
+def _offset(value: dt.datetime | dt.time) -> str:
+    off = value.utcoffset() or dt.timedelta(0)
+    sign = "-" if off < dt.timedelta(0) else "+"
+    total = abs(int(off.total_seconds()))
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return f"{sign}{h:02d}" + (f":{m:02d}" if m or s else "") + (f":{s:02d}" if s else "")
+
+
+def interval_text(v: Interval) -> str:
+    """PostgreSQL's own `postgres` IntervalStyle: 1 year 2 mons 3 days 04:05:06."""
+    parts = []
+    years, months = divmod(abs(v.months), 12)
+    sign = "-" if v.months < 0 else ""
+    if years:
+        parts.append(f"{sign}{years} year{'s' if years != 1 else ''}")
+    if months:
+        parts.append(f"{sign}{months} mon{'s' if months != 1 else ''}")
+    if v.days:
+        parts.append(f"{v.days} day{'s' if abs(v.days) != 1 else ''}")
+    if v.microseconds or not parts:
+        us = abs(v.microseconds)
+        secs, frac = divmod(us, 1_000_000)
+        h, rest = divmod(secs, 3600)
+        m, s = divmod(rest, 60)
+        text = f"{'-' if v.microseconds < 0 else ''}{h:02d}:{m:02d}:{s:02d}"
+        if frac:
+            text += f".{frac:06d}".rstrip("0")
+        parts.append(text)
+    return " ".join(parts)
+
+
+def cell_text(v: Any) -> str:
+    """The value as psql would print it (NULL shown as NULL, distinct from '')."""
+    if v is None:
+        return NULL_TEXT
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "t" if v else "f"
+    if isinstance(v, dt.datetime):
+        base = v.replace(tzinfo=None).isoformat(sep=" ")
+        return base + _offset(v) if v.tzinfo is not None else base
+    if isinstance(v, dt.time):
+        base = v.replace(tzinfo=None).isoformat()
+        return base + _offset(v) if v.tzinfo is not None else base
+    if isinstance(v, Interval):
+        return interval_text(v)
+    if isinstance(v, Json):
+        return v.text
+    if isinstance(v, PgText):
+        return v.text
+    if isinstance(v, bytes):
+        return "\\x" + v.hex()
+    if isinstance(v, Range):
+        if v.empty:
+            return "empty"
+        lo = "" if v.lower is None else cell_text(v.lower)
+        hi = "" if v.upper is None else cell_text(v.upper)
+        return f"{v.bounds[0]}{lo},{hi}{v.bounds[1]}"
+    if isinstance(v, list):
+        return "{" + ",".join(_array_item(x) for x in v) + "}"
+    return str(v)  # int, float, Decimal, date, UUID
+
+
+def _array_item(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, list):
+        return cell_text(v)
+    text = cell_text(v)
+    if text == "" or any(c in text for c in ' ,{}"\\') or text.upper() == "NULL":
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return text
+
+
+def is_numeric(v: Any) -> bool:
+    return isinstance(v, int | float | decimal.Decimal) and not isinstance(v, bool)
+
+
+# -- JSON ------------------------------------------------------------------------------
+
+
+def json_value(v: Any) -> Any:
+    """A value msgspec.json can encode exactly: numbers stay numbers, json stays json."""
+    if v is None or isinstance(v, bool | int | str):
+        return v
+    if isinstance(v, float):
+        return v if v == v and v not in (float("inf"), float("-inf")) else str(v)
+    if isinstance(v, decimal.Decimal):
+        return v if v.is_finite() else str(v)
+    if isinstance(v, Json):
+        return msgspec.Raw(v.text.encode())
+    if isinstance(v, dt.datetime | dt.time):
+        return v.isoformat()
+    if isinstance(v, dt.date | uuid.UUID):
+        return str(v)
+    if isinstance(v, list):
+        return [json_value(x) for x in v]
+    return cell_text(v)
+
+
+_json = msgspec.json.Encoder(decimal_format="number")
+
+
+def json_dumps(obj: Any) -> str:
+    return _json.encode(obj).decode()
+
+
+def rows_as_json(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, lines: bool = False) -> str:
+    objects = (dict(zip(columns, (json_value(v) for v in row), strict=True)) for row in rows)
+    if lines:
+        return "".join(json_dumps(o) + "\n" for o in objects)
+    return "[" + ",\n".join(json_dumps(o) for o in objects) + "]\n"
+
+
+def rows_as_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, delimiter: str = ",") -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if v is None else cell_text(v) for v in row])
+    return out.getvalue()
+
+
+def rows_as_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, max_width: int = 60) -> str:
+    """psql's aligned format: numbers right-aligned, a row count footer."""
+    texts = [[cell_text(v).replace("\n", "\u21b5") for v in row] for row in rows]
+    numeric = [any(is_numeric(r[i]) for r in rows) and all(r[i] is None or is_numeric(r[i]) for r in rows)
+               for i in range(len(columns))]  # fmt: skip
+    widths = [min(max_width, max([len(c)] + [len(t[i]) for t in texts])) for i, c in enumerate(columns)]
+
+    def cut(text: str, w: int) -> str:
+        return text if len(text) <= w else text[: w - 1] + "\u2026"
+
+    lines = [" | ".join(cut(c, w).center(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines.append("-+-".join("-" * w for w in widths))
+    for t in texts:
+        cells = [cut(x, w).rjust(w) if numeric[i] else cut(x, w).ljust(w) for i, (x, w) in enumerate(zip(t, widths, strict=True))]
+        lines.append(" | ".join(cells).rstrip())
+    n = len(rows)
+    lines.append(f"({n} row{'s' if n != 1 else ''})")
+    return "\n".join(lines) + "\n"
