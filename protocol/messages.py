@@ -371,7 +371,7 @@ class CatalogRequest(Body, tag="catalog.get"):
     refresh: bool = False
 
 
-class Catalog(Body, tag="catalog"):
+class Catalog(Body, tag="catalog.result"):
     """executor -> requester: every user schema's tables, views, columns, keys, indexes."""
 
     profile: str
@@ -419,7 +419,7 @@ class PlanRequest(Body, tag="plan.request"):
     feedback: str = ""
 
 
-class Plan(Body, tag="plan"):
+class Plan(Body, tag="plan.result"):
     """planner -> requester: the SQL to check and run, and why."""
 
     sql: str
