@@ -10,8 +10,8 @@ import trio  # noqa: F401
 import zmq  # noqa: F401
 
 import actors._runtime  # noqa: F401
-import protocol.codec  # noqa: F401
-import protocol.config  # noqa: F401
+import protocol.codec
+import protocol.config
 import protocol.signing  # noqa: F401
 
 for _name in ("pglast", "asyncpg", "trio_asyncio", "sqlglot", "openai", "actors.guard", "actors.planner",

@@ -62,7 +62,9 @@ class Request:
 
     async def send(self, body: Body, *, more: bool = True) -> None:
         """Send one part of a streamed reply (the handler's return value ends it)."""
-        await self.runtime.send(self.header.src, body, reply_to=self.header.id, more=more, trace=self.header.trace)
+        await self.runtime.send(
+            self.header.src, body, reply_to=self.header.id, more=more, trace=self.header.trace
+        )
 
 
 Handler = Callable[[Any, Any, Request], Awaitable[Body | None]]
@@ -107,7 +109,9 @@ class Runtime:
         await self.sock.send_multipart(codec.encode(header, body))
         return header.id
 
-    async def stream(self, dst: str, body: Body, *, trace: str = "") -> AsyncIterator[tuple[Header, Body]]:
+    async def stream(
+        self, dst: str, body: Body, *, trace: str = ""
+    ) -> AsyncIterator[tuple[Header, Body]]:
         """Ask another actor (through the supervisor); yield replies until the last one."""
         send, recv = trio.open_memory_channel[tuple[Header, Body]](1000)
         msg_id = self.ids()
@@ -125,7 +129,9 @@ class Runtime:
         finally:
             self.waiting.pop(msg_id, None)
 
-    async def request(self, dst: str, body: Body, *, trace: str = "", timeout: float = 60.0) -> Body:
+    async def request(
+        self, dst: str, body: Body, *, trace: str = "", timeout: float = 60.0
+    ) -> Body:
         """The final reply of another actor to `body` (a Failure is returned, not raised)."""
         last: Body | None = None
         with trio.fail_after(timeout):
@@ -152,7 +158,12 @@ async def on_ping(state: Any, msg: Ping, req: Request) -> Pong:
     if msg.hold_ms:
         await trio.sleep(msg.hold_ms / 1000)
     boot = req.runtime.boot
-    return Pong(actor=boot.actor, pid=os.getpid(), incarnation=boot.incarnation, payload=msg.payload if msg.echo else b"")
+    return Pong(
+        actor=boot.actor,
+        pid=os.getpid(),
+        incarnation=boot.incarnation,
+        payload=msg.payload if msg.echo else b"",
+    )
 
 
 async def serve(actor: Actor, boot: Boot) -> None:
@@ -167,7 +178,9 @@ async def serve(actor: Actor, boot: Boot) -> None:
     ):
         rt = Runtime(boot, sock, IdMaker(boot.actor, boot.incarnation))
         nursery.start_soon(_watch_parent, boot, nursery.cancel_scope)
-        await rt.send("supervisor", Ready(actor=boot.actor, pid=os.getpid(), incarnation=boot.incarnation))
+        await rt.send(
+            "supervisor", Ready(actor=boot.actor, pid=os.getpid(), incarnation=boot.incarnation)
+        )
         log.info("actor.lifecycle.started", pid=os.getpid())
         while True:
             frames = await sock.recv_multipart()
@@ -182,7 +195,9 @@ async def serve(actor: Actor, boot: Boot) -> None:
             try:
                 body = codec.decode_body(header, frames[1])
             except ProtocolError as exc:
-                log.warning("actor.message.refused", kind=header.kind, src=header.src, reason=exc.message)
+                log.warning(
+                    "actor.message.refused", kind=header.kind, src=header.src, reason=exc.message
+                )
                 await rt.send(header.src, exc.to_failure(), reply_to=header.id, trace=header.trace)
                 continue
             if header.reply_to in rt.waiting:
@@ -207,7 +222,10 @@ async def serve(actor: Actor, boot: Boot) -> None:
 
 
 async def _handle(rt: Runtime, handler: Handler, state: Any, header: Header, body: Body) -> None:
-    with bound(trace=header.trace, msg=header.id, parent=header.reply_to), trio.CancelScope() as scope:
+    with (
+        bound(trace=header.trace, msg=header.id, parent=header.reply_to),
+        trio.CancelScope() as scope,
+    ):
         rt.inflight[header.id] = scope
         try:
             try:
@@ -222,7 +240,9 @@ async def _handle(rt: Runtime, handler: Handler, state: Any, header: Header, bod
     if header.id in rt.cancelled:  # cancelled on request: its stream ends with query.cancelled
         rt.cancelled.discard(header.id)
         log.info("actor.request.cancelled", kind=header.kind)
-        await rt.send(header.src, QueryCancelled(target=header.id), reply_to=header.id, trace=header.trace)
+        await rt.send(
+            header.src, QueryCancelled(target=header.id), reply_to=header.id, trace=header.trace
+        )
 
 
 async def _watch_parent(boot: Boot, scope: trio.CancelScope) -> None:
@@ -252,7 +272,9 @@ def run(actor: Actor, boot: Boot) -> None:
     try:
         import setproctitle
 
-        setproctitle.setproctitle(f"pgask: {boot.actor.replace(':', '[', 1) + (']' if ':' in boot.actor else '')}")
+        setproctitle.setproctitle(
+            f"pgask: {boot.actor.replace(':', '[', 1) + (']' if ':' in boot.actor else '')}"
+        )
     except ImportError:  # pragma: no cover - declared dependency
         pass
     trio.run(serve, actor, boot)

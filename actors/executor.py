@@ -221,7 +221,9 @@ def describe_target(cfg: ProfileConfig) -> str:
         parts = urlsplit(cfg.dsn)
         host = parts.hostname or "local socket"
         return f"{parts.path.lstrip('/') or '?'}@{host}" + (f":{parts.port}" if parts.port else "")
-    return f"{cfg.dbname or '?'}@{cfg.host or 'local socket'}" + (f":{cfg.port}" if cfg.port else "")
+    return f"{cfg.dbname or '?'}@{cfg.host or 'local socket'}" + (
+        f":{cfg.port}" if cfg.port else ""
+    )
 
 
 async def _pool(state: ExecState) -> asyncpg.Pool:
@@ -237,7 +239,10 @@ async def _pool(state: ExecState) -> asyncpg.Pool:
                 state.pool = await aio_as_trio(_create_pool)(state.config)
         except DatabaseError:
             state.failures += 1
-            state.next_attempt = time.monotonic() + RECONNECT_BACKOFF_S[min(state.failures, len(RECONNECT_BACKOFF_S) - 1)]
+            state.next_attempt = (
+                time.monotonic()
+                + RECONNECT_BACKOFF_S[min(state.failures, len(RECONNECT_BACKOFF_S) - 1)]
+            )
             raise
         state.failures = 0
         log.info("executor.pool.opened", target=describe_target(state.config))
@@ -245,7 +250,9 @@ async def _pool(state: ExecState) -> asyncpg.Pool:
 
 
 async def _create_pool(cfg: ProfileConfig) -> asyncpg.Pool:
-    return await asyncpg.create_pool(min_size=1, max_size=4, init=_init_connection, **_connect_kwargs(cfg))
+    return await asyncpg.create_pool(
+        min_size=1, max_size=4, init=_init_connection, **_connect_kwargs(cfg)
+    )
 
 
 # -- errors at the boundary ------------------------------------------------------------
@@ -260,7 +267,7 @@ async def _noop() -> AsyncIterator[None]:
     yield
 
 
-class map_errors:  # noqa: N801 - used as `with map_errors(state):`
+class map_errors:
     """asyncpg and socket exceptions -> DatabaseError with what / why / next."""
 
     def __init__(self, state: ExecState, *, connecting: bool = False) -> None:
@@ -269,7 +276,9 @@ class map_errors:  # noqa: N801 - used as `with map_errors(state):`
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> bool:
         if exc is None or isinstance(exc, trio.Cancelled | DatabaseError):
             return False
         err = translate(exc, self.state, connecting=self.connecting)
@@ -347,7 +356,16 @@ def translate(exc: BaseException, state: ExecState, *, connecting: bool) -> Data
             why=why, hint=getattr(exc, "hint", None) or "Fix the SQL (Edit puts it in the input line) and run it again.",
             code=f"db.{_snake(type(exc).__name__)}", detail=detail,
         )  # fmt: skip
-    if isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.ConnectionDoesNotExistError | ConnectionResetError | BrokenPipeError) and not connecting:
+    if (
+        isinstance(
+            exc,
+            asyncpg.InterfaceError
+            | asyncpg.exceptions.ConnectionDoesNotExistError
+            | ConnectionResetError
+            | BrokenPipeError,
+        )
+        and not connecting
+    ):
         return DatabaseError(
             f"The connection to profile '{p}' ({target}) was lost.",
             why=str(exc), hint="The server may have restarted; run it again and pgask will reconnect.",
@@ -417,7 +435,11 @@ def check_verdict(state: ExecState, sql: str, sig: Signature, *, confirmed: bool
 
 def _row_converter(attrs: list[Any]) -> Callable[[Any], list[Any]]:
     """Most columns are wire values already; convert only ranges, records and their arrays."""
-    slow = [i for i, a in enumerate(attrs) if a.type.kind in ("range", "multirange", "composite", "array")]
+    slow = [
+        i
+        for i, a in enumerate(attrs)
+        if a.type.kind in ("range", "multirange", "composite", "array")
+    ]
     if not slow:
         return list
 
@@ -479,12 +501,14 @@ async def _run(
             raise
 
 
-class _Rollback(Exception):  # noqa: N818 - control flow: leave the read transaction by rolling back
+class _Rollback(Exception):
     def __init__(self, result: tuple[str, int, bool]) -> None:
         self.result = result
 
 
-async def _statement(con: asyncpg.Connection, sql: str, max_rows: int | None, emit: Callable[[Any], Awaitable[None]]) -> tuple[str, int, bool]:
+async def _statement(
+    con: asyncpg.Connection, sql: str, max_rows: int | None, emit: Callable[[Any], Awaitable[None]]
+) -> tuple[str, int, bool]:
     stmt = await con.prepare(sql)  # Parse: exactly one statement, extended protocol
     attrs = list(stmt.get_attributes())
     if not attrs:
@@ -529,11 +553,15 @@ async def on_query_run(state: ExecState, msg: QueryRequest, req: Request) -> Que
 
     max_rows = msg.max_rows if msg.max_rows > 0 else None
     with map_errors(state):
-        command, rows, truncated = await aio_as_trio(_run)(state, pool, msg.sql, msg.verdict.sql_class, max_rows, trio_as_aio(emit))
+        command, rows, truncated = await aio_as_trio(_run)(
+            state, pool, msg.sql, msg.verdict.sql_class, max_rows, trio_as_aio(emit)
+        )
     if msg.verdict.sql_class in ("ddl", "destructive"):
         state.catalog = None  # the schema may have changed
     elapsed = (time.perf_counter() - started) * 1000
-    log.info("executor.query.finished", rows=rows, ms=round(elapsed, 2), sql_class=msg.verdict.sql_class)
+    log.info(
+        "executor.query.finished", rows=rows, ms=round(elapsed, 2), sql_class=msg.verdict.sql_class
+    )
     return QueryDone(command=command, rows=rows, elapsed_ms=elapsed, truncated=truncated)
 
 
@@ -548,7 +576,9 @@ async def on_query_cancel(state: ExecState, msg: QueryCancel, req: Request) -> Q
 
 
 async def on_explain(state: ExecState, msg: ExplainRequest, req: Request) -> ExplainPlan:
-    check_verdict(state, msg.sql, msg.verdict, confirmed=msg.confirmed or msg.verdict.sql_class == "read")
+    check_verdict(
+        state, msg.sql, msg.verdict, confirmed=msg.confirmed or msg.verdict.sql_class == "read"
+    )
     pool = await _pool(state)
     options = "ANALYZE, BUFFERS, FORMAT JSON" if msg.analyze else "FORMAT JSON"
     started = time.perf_counter()
@@ -563,7 +593,10 @@ async def _explain(state: ExecState, pool: asyncpg.Pool, sql: str) -> str:
         tx = con.transaction()
         await tx.start()
         try:
-            await con.fetchval("SELECT set_config('statement_timeout', $1, true)", f"{int(state.config.statement_timeout_s * 1000)}ms")
+            await con.fetchval(
+                "SELECT set_config('statement_timeout', $1, true)",
+                f"{int(state.config.statement_timeout_s * 1000)}ms",
+            )
             stmt = await con.prepare(sql)
             rows = await stmt.fetch()
             value = rows[0][0]
@@ -576,12 +609,20 @@ async def on_catalog(state: ExecState, msg: CatalogRequest, req: Request) -> Cat
     pool = await _pool(state)
     with map_errors(state):
         fingerprint = await aio_as_trio(_fingerprint)(pool)
-        if state.catalog is not None and not msg.refresh and state.catalog.fingerprint == fingerprint:
+        if (
+            state.catalog is not None
+            and not msg.refresh
+            and state.catalog.fingerprint == fingerprint
+        ):
             return state.catalog
         started = time.perf_counter()
         catalog = await aio_as_trio(load_catalog)(pool, state.profile)
-    state.catalog = msgspec.structs.replace(catalog, loaded_ms=(time.perf_counter() - started) * 1000)
-    log.info("executor.catalog.loaded", tables=len(catalog.tables), ms=round(state.catalog.loaded_ms, 1))
+    state.catalog = msgspec.structs.replace(
+        catalog, loaded_ms=(time.perf_counter() - started) * 1000
+    )
+    log.info(
+        "executor.catalog.loaded", tables=len(catalog.tables), ms=round(state.catalog.loaded_ms, 1)
+    )
     return state.catalog
 
 
@@ -680,8 +721,14 @@ async def load_catalog(pool: asyncpg.Pool, profile: str) -> Catalog:
     for relid, attnum, name, type_name, nullable, default, comment, typid in columns:
         names.setdefault(relid, {})[attnum] = name
         cols.setdefault(relid, []).append(
-            CatalogColumn(name=name, type_name=type_name, nullable=nullable, default=default or "",
-                          comment=comment or "", enum_values=enums.get(typid, []))  # fmt: skip
+            CatalogColumn(
+                name=name,
+                type_name=type_name,
+                nullable=nullable,
+                default=default or "",
+                comment=comment or "",
+                enum_values=enums.get(typid, []),
+            )
         )
     pks: dict[int, list[str]] = {}
     uniques: dict[int, list[list[str]]] = {}
@@ -695,23 +742,52 @@ async def load_catalog(pool: asyncpg.Pool, profile: str) -> Catalog:
         else:
             ref_names = names.get(confrelid, {})
             fks.setdefault(relid, []).append(
-                CatalogForeignKey(name=conname, columns=own, ref_schema=ref_schema or "", ref_table=ref_table or "",
-                                  ref_columns=[ref_names.get(k, "?") for k in confkey or []])  # fmt: skip
+                CatalogForeignKey(
+                    name=conname,
+                    columns=own,
+                    ref_schema=ref_schema or "",
+                    ref_table=ref_table or "",
+                    ref_columns=[ref_names.get(k, "?") for k in confkey or []],
+                )
             )
     idx: dict[int, list[CatalogIndex]] = {}
     for relid, name, definition, keys, unique, primary, valid, size, conname in indexes:
         idx.setdefault(relid, []).append(
-            CatalogIndex(name=name, definition=definition, columns=[names.get(relid, {}).get(k, "") for k in keys or []],
-                         unique=unique, primary=primary, valid=valid, size_bytes=size or 0, constraint=conname or "")  # fmt: skip
+            CatalogIndex(
+                name=name,
+                definition=definition,
+                columns=[names.get(relid, {}).get(k, "") for k in keys or []],
+                unique=unique,
+                primary=primary,
+                valid=valid,
+                size_bytes=size or 0,
+                constraint=conname or "",
+            )
         )
     out = [
-        CatalogTable(schema=schema, name=name, kind=_KINDS.get(kind, "table"), comment=comment or "",  # type: ignore[arg-type]
-                     est_rows=int(est), columns=cols.get(oid, []), primary_key=pks.get(oid, []),
-                     unique_keys=uniques.get(oid, []), foreign_keys=fks.get(oid, []), indexes=idx.get(oid, []))  # fmt: skip
+        CatalogTable(
+            schema=schema,
+            name=name,
+            kind=_KINDS.get(kind, "table"),
+            comment=comment or "",  # type: ignore[arg-type]
+            est_rows=int(est),
+            columns=cols.get(oid, []),
+            primary_key=pks.get(oid, []),
+            unique_keys=uniques.get(oid, []),
+            foreign_keys=fks.get(oid, []),
+            indexes=idx.get(oid, []),
+        )
         for oid, schema, name, kind, comment, est in tables
     ]
     funcs = [
-        CatalogFunction(schema=s, name=n, arguments=a, result=r, volatility=_VOLATILITY[v], kind=_PROKIND.get(k, "function"))  # type: ignore[arg-type]
+        CatalogFunction(
+            schema=s,
+            name=n,
+            arguments=a,
+            result=r,
+            volatility=_VOLATILITY[v],
+            kind=_PROKIND.get(k, "function"),
+        )  # type: ignore[arg-type]
         for s, n, a, r, v, k in functions
     ]
     return Catalog(profile=profile, database=database, server_version=version, fingerprint=fingerprint,

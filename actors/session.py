@@ -15,6 +15,7 @@ from pathlib import Path
 
 import msgspec
 
+from protocol.errors import PgaskError
 from protocol.messages import (
     Body,
     Pane,
@@ -26,7 +27,6 @@ from protocol.messages import (
     SessionUnpin,
     Turn,
 )
-from protocol.errors import PgaskError
 
 MAX_TURNS = 200
 
@@ -49,7 +49,9 @@ class SessionStore:
     panes: list[Pane] = field(default_factory=list)
 
     @classmethod
-    def open(cls, state_dir: Path | None, session: str | None = None, *, store_history: bool = True) -> SessionStore:
+    def open(
+        cls, state_dir: Path | None, session: str | None = None, *, store_history: bool = True
+    ) -> SessionStore:
         """Resume `session` (or the last one) from `state_dir`; a new one if none."""
         if state_dir is None:
             return cls(session or secrets.token_hex(6), None, store_history)
@@ -62,11 +64,15 @@ class SessionStore:
                 path.replace(path.with_suffix(".corrupt.json"))  # keep it for inspection
             else:
                 if session is None or session == saved.session:
-                    return cls(saved.session, path, store_history, saved.turns, saved.pins, saved.panes)
+                    return cls(
+                        saved.session, path, store_history, saved.turns, saved.pins, saved.panes
+                    )
         return cls(session or secrets.token_hex(6), path, store_history)
 
     def state(self) -> SessionState:
-        return SessionState(session=self.id, turns=list(self.turns), pins=list(self.pins), panes=list(self.panes))
+        return SessionState(
+            session=self.id, turns=list(self.turns), pins=list(self.pins), panes=list(self.panes)
+        )
 
     def apply(self, msg: Body) -> None:
         if isinstance(msg, SessionAddTurn):

@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import msgspec
 import trio
@@ -123,7 +123,13 @@ def _builtin_children() -> list[ChildSpec]:
         ChildSpec(id="guard", module="actors.guard", needs_key=True),
         ChildSpec(id="planner", module="actors.planner"),
         ChildSpec(id="exporter", module="actors.exporter", shutdown_s=5),
-        ChildSpec(id="executor", module="actors.executor", for_each_profile=True, needs_key=True, shutdown_s=5),
+        ChildSpec(
+            id="executor",
+            module="actors.executor",
+            for_each_profile=True,
+            needs_key=True,
+            shutdown_s=5,
+        ),
     ]
 
 
@@ -199,7 +205,9 @@ class Child:
     ready: trio.Event = field(default_factory=trio.Event)
     exited: trio.Event = field(default_factory=trio.Event)  # the current process is gone
     queue: list[list[bytes]] = field(default_factory=list)
-    inflight: dict[str, tuple[bytes, str, str]] = field(default_factory=dict)  # id -> (src, trace, kind)
+    inflight: dict[str, tuple[bytes, str, str]] = field(
+        default_factory=dict
+    )  # id -> (src, trace, kind)
     last_seen: float = field(default_factory=time.monotonic)
     restarts: int = 0
     stopping: bool = False
@@ -225,7 +233,9 @@ class Supervisor:
         self.log_dir = self.run_dir / "logs"
         self.log_dir.mkdir(mode=0o700, exist_ok=True)
         self.key = os.urandom(32)
-        self.session = SessionStore.open(state_dir, session, store_history=config.privacy.store_history)
+        self.session = SessionStore.open(
+            state_dir, session, store_history=config.privacy.store_history
+        )
         self.children: dict[str, Child] = {}
         self.clients: set[bytes] = set()
         self.ids = IdMaker(SUPERVISOR, 1)
@@ -242,7 +252,11 @@ class Supervisor:
     async def running(self) -> AsyncIterator[Supervisor]:
         """Bind, start the eager children, yield; stop everything in reverse on exit."""
         log.configure(SUPERVISOR, 1, self.log_dir)
-        async with open_context() as ctx, open_router(ctx, self.endpoint) as sock, trio.open_nursery() as nursery:
+        async with (
+            open_context() as ctx,
+            open_router(ctx, self.endpoint) as sock,
+            trio.open_nursery() as nursery,
+        ):
             self.sock, self.nursery = sock, nursery
             nursery.start_soon(self._recv_loop)
             nursery.start_soon(self._heartbeat_loop)
@@ -281,7 +295,9 @@ class Supervisor:
         child = self.children.get(actor_id)
         if child is None:
             period = self.tree.supervisor.period_s
-            child = Child(actor_id, spec, RestartBudget(self.tree.supervisor.intensity, period), profile)
+            child = Child(
+                actor_id, spec, RestartBudget(self.tree.supervisor.intensity, period), profile
+            )
             self.children[actor_id] = child
             assert self.nursery is not None
             self.nursery.start_soon(self._keep_alive, child)
@@ -308,11 +324,13 @@ class Supervisor:
                 self._mp.set_forkserver_preload(self.tree.supervisor.preload)
             from actors._runtime import child_entry
 
-            proc = self._mp.Process(target=child_entry, args=(child.spec.module, boot), name=child.actor_id)
+            proc = self._mp.Process(
+                target=child_entry, args=(child.spec.module, boot), name=child.actor_id
+            )
             await trio.to_thread.run_sync(proc.start)
             return ForkedChild(proc)
         env = {**os.environ, "PGASK_BOOT": base64.b64encode(msgspec.msgpack.encode(boot)).decode()}
-        stderr = open(self.log_dir / f"{child.actor_id.replace(':', '-')}.stderr", "ab")  # noqa: SIM115
+        stderr = open(self.log_dir / f"{child.actor_id.replace(':', '-')}.stderr", "ab")
         try:
             proc = await trio.lowlevel.open_process(
                 [sys.executable, "-m", child.spec.module],
@@ -342,14 +360,26 @@ class Supervisor:
                 child.proc = None
                 code = -1
             else:
-                log.info("supervisor.child.started", child=child.actor_id, child_pid=child.proc.pid, incarnation=child.incarnation)
+                log.info(
+                    "supervisor.child.started",
+                    child=child.actor_id,
+                    child_pid=child.proc.pid,
+                    incarnation=child.incarnation,
+                )
                 self.nursery.start_soon(self._start_timeout, child, child.incarnation)  # type: ignore[union-attr]
                 code = await child.proc.wait()
             child.exited.set()
             if child.stopping:
                 break
-            log.warning("supervisor.child.exited", child=child.actor_id, exit_code=code, incarnation=child.incarnation)
-            allowed = child.spec.restart == "permanent" or (child.spec.restart == "transient" and code != 0)
+            log.warning(
+                "supervisor.child.exited",
+                child=child.actor_id,
+                exit_code=code,
+                incarnation=child.incarnation,
+            )
+            allowed = child.spec.restart == "permanent" or (
+                child.spec.restart == "transient" and code != 0
+            )
             within = child.budget.allow(time.monotonic()) if allowed else False
             await self._fail_inflight(child, disabled=not within)
             if not within:
@@ -398,14 +428,22 @@ class Supervisor:
             header = codec.decode_header(frames[1])
             await self._reply(frames[0], failure, reply_to=header.id, trace=header.trace)
 
-    async def _notify(self, child: Child, code: int, *, restarted: bool, disabled: bool = False) -> None:
+    async def _notify(
+        self, child: Child, code: int, *, restarted: bool, disabled: bool = False
+    ) -> None:
         who = _describe(child.actor_id)
         text = (
             f"The {who} stopped unexpectedly and was restarted."
             if restarted
             else f"The {who} stopped and has been turned off (restart budget exhausted)."
         )
-        event = ActorExited(actor=child.actor_id, exit_code=code, restarted=restarted, disabled=disabled, message=text)
+        event = ActorExited(
+            actor=child.actor_id,
+            exit_code=code,
+            restarted=restarted,
+            disabled=disabled,
+            message=text,
+        )
         for client in list(self.clients):
             await self._reply(client, event)
 
@@ -418,7 +456,11 @@ class Supervisor:
             try:
                 await self._route(frames)
             except ProtocolError as exc:
-                log.warning("supervisor.message.dropped", reason=exc.message, sender=frames[0][:64].decode("utf-8", "replace"))
+                log.warning(
+                    "supervisor.message.dropped",
+                    reason=exc.message,
+                    sender=frames[0][:64].decode("utf-8", "replace"),
+                )
 
     async def _route(self, frames: list[bytes]) -> None:
         if len(frames) != 3:
@@ -428,7 +470,9 @@ class Supervisor:
             header = codec.decode_header(head)
         except ProtocolError as exc:
             if isinstance(exc.header, Header):  # readable, but another protocol version
-                await self._reply(ident, exc.to_failure(), reply_to=exc.header.id, trace=exc.header.trace)
+                await self._reply(
+                    ident, exc.to_failure(), reply_to=exc.header.id, trace=exc.header.trace
+                )
             raise
         sender = ident.decode("utf-8", "replace")
         if header.src != sender:
@@ -451,7 +495,12 @@ class Supervisor:
         if child is None and dst.startswith("executor:"):
             profile = dst.split(":", 1)[1]
             if profile not in self.config.profiles:
-                await self._reply(ident, _unknown_profile(profile, self.config), reply_to=header.id, trace=header.trace)
+                await self._reply(
+                    ident,
+                    _unknown_profile(profile, self.config),
+                    reply_to=header.id,
+                    trace=header.trace,
+                )
                 return
             child = self._ensure_child(dst, self.specs["executor"], profile)
         if child is None:
@@ -466,14 +515,18 @@ class Supervisor:
             return
         if child.state in ("disabled", "stopped"):
             if not header.reply_to:
-                await self._reply(ident, self._failure_for(child, True), reply_to=header.id, trace=header.trace)
+                await self._reply(
+                    ident, self._failure_for(child, True), reply_to=header.id, trace=header.trace
+                )
             return
         if not child.ready.is_set():
             child.queue.append([ident, *frames])
             return
         await self._deliver(child, ident, header, frames)
 
-    async def _deliver(self, child: Child, ident: bytes, header: Header, frames: list[bytes]) -> None:
+    async def _deliver(
+        self, child: Child, ident: bytes, header: Header, frames: list[bytes]
+    ) -> None:
         expects = header.kind in KINDS and KINDS[header.kind].EXPECTS_REPLY
         if expects:
             child.inflight[header.id] = (ident, header.trace, header.kind)
@@ -486,12 +539,18 @@ class Supervisor:
         try:
             await self.sock.send_multipart([ident, *frames])
         except ZMQError as exc:  # EHOSTUNREACH: the peer is gone (ROUTER_MANDATORY)
-            log.warning("supervisor.message.undeliverable", dst=ident.decode("utf-8", "replace"), error=str(exc))
+            log.warning(
+                "supervisor.message.undeliverable",
+                dst=ident.decode("utf-8", "replace"),
+                error=str(exc),
+            )
             self.clients.discard(ident)
             return False
         return True
 
-    async def _reply(self, ident: bytes | str, body: Body, *, reply_to: str = "", trace: str = "") -> None:
+    async def _reply(
+        self, ident: bytes | str, body: Body, *, reply_to: str = "", trace: str = ""
+    ) -> None:
         dst = ident.decode() if isinstance(ident, bytes) else ident
         header = Header(
             id=self.ids(), kind=type(body).__struct_config__.tag, src=SUPERVISOR, dst=dst,
@@ -507,7 +566,9 @@ class Supervisor:
         await self._send_raw(actor_id.encode(), codec.encode(header, body))
         return header.id
 
-    async def request(self, actor_id: str, body: Body, timeout: float) -> tuple[Header, Body] | None:
+    async def request(
+        self, actor_id: str, body: Body, timeout: float
+    ) -> tuple[Header, Body] | None:
         """Ask a child something and wait for the reply (None on timeout or if it dies)."""
         child = self.children.get(actor_id)
         if child is None:
@@ -542,13 +603,22 @@ class Supervisor:
         if handler is None:
             if header.reply_to:
                 return  # a late reply to a request that timed out
-            failure = Failure(code="protocol.unexpected_kind", message=f"The supervisor does not handle '{header.kind}'.")
+            failure = Failure(
+                code="protocol.unexpected_kind",
+                message=f"The supervisor does not handle '{header.kind}'.",
+            )
             await self._reply(ident, failure, reply_to=header.id, trace=header.trace)
             return
         assert self.nursery is not None
         self.nursery.start_soon(self._run_handler, handler, ident, header, body)
 
-    async def _run_handler(self, handler: Callable[..., Awaitable[Body | None]], ident: bytes, header: Header, body: Body) -> None:
+    async def _run_handler(
+        self,
+        handler: Callable[..., Awaitable[Body | None]],
+        ident: bytes,
+        header: Header,
+        body: Body,
+    ) -> None:
         try:
             reply = await handler(self, ident, header, body)
         except PgaskError as exc:
@@ -562,7 +632,12 @@ class Supervisor:
             return
         child.state = "running"
         child.ready.set()
-        log.info("supervisor.child.ready", child=msg.actor, child_pid=msg.pid, incarnation=msg.incarnation)
+        log.info(
+            "supervisor.child.ready",
+            child=msg.actor,
+            child_pid=msg.pid,
+            incarnation=msg.incarnation,
+        )
         queue, child.queue = child.queue, []
         for frames in queue:
             head = codec.decode_header(frames[1])
@@ -571,10 +646,14 @@ class Supervisor:
     async def on_ping(self, ident: bytes, header: Header, msg: Ping) -> Pong:
         return Pong(actor=SUPERVISOR, pid=os.getpid(), incarnation=1, payload=msg.payload)
 
-    async def on_actors_list(self, ident: bytes, header: Header, msg: ActorsRequest) -> ActorsStatus:
+    async def on_actors_list(
+        self, ident: bytes, header: Header, msg: ActorsRequest
+    ) -> ActorsStatus:
         for profile in msg.profiles:
             if profile not in self.config.profiles:
-                raise PgaskError(**_unknown_profile_kwargs(profile, self.config), code="config.unknown_profile")
+                raise PgaskError(
+                    **_unknown_profile_kwargs(profile, self.config), code="config.unknown_profile"
+                )
             self._ensure_child(f"executor:{profile}", self.specs["executor"], profile)
         infos: list[ActorInfo] = [
             ActorInfo(actor=SUPERVISOR, pid=os.getpid(), incarnation=1, state="running")
@@ -584,7 +663,9 @@ class Supervisor:
         async def ping_one(child: Child) -> None:
             await self.request(child.actor_id, Ping(), timeout=self.tree.supervisor.start_timeout_s)
             start = time.perf_counter()  # timed once it is up, so start-up is not counted
-            got = await self.request(child.actor_id, Ping(), timeout=self.tree.supervisor.start_timeout_s)
+            got = await self.request(
+                child.actor_id, Ping(), timeout=self.tree.supervisor.start_timeout_s
+            )
             results[child.actor_id] = (time.perf_counter() - start) * 1000 if got else None
 
         if msg.ping:
@@ -599,7 +680,9 @@ class Supervisor:
                     incarnation=child.incarnation,
                     state=child.state,
                     restarts=child.restarts,
-                    rtt_ms=None if results.get(child.actor_id) is None else round(results[child.actor_id] or 0, 3),
+                    rtt_ms=None
+                    if results.get(child.actor_id) is None
+                    else round(results[child.actor_id] or 0, 3),
                 )
             )
         return ActorsStatus(actors=infos)
@@ -611,7 +694,7 @@ class Supervisor:
         self.session.apply(msg)
         return self.session.state()
 
-    HANDLERS: dict[type[Body], Callable[..., Awaitable[Body | None]]] = {
+    HANDLERS: ClassVar[dict[type[Body], Callable[..., Awaitable[Body | None]]]] = {
         Ready: on_ready,
         Ping: on_ping,
         ActorsRequest: on_actors_list,
@@ -634,7 +717,9 @@ class Supervisor:
                 if child.state != "running" or child.proc is None:
                     continue
                 if time.monotonic() - child.last_seen > timeout:
-                    log.error("supervisor.child.unresponsive", child=child.actor_id, silent_s=timeout)
+                    log.error(
+                        "supervisor.child.unresponsive", child=child.actor_id, silent_s=timeout
+                    )
                     child.proc.signal(signal.SIGKILL)
                 else:
                     await self._send_to(child.actor_id, Ping())

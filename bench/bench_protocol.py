@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -21,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import trio  # noqa: E402
-import zmq  # noqa: E402
+import trio
+import zmq
 
-from protocol.messages import Ping  # noqa: E402
-from tests.tree import open_tree  # noqa: E402
+from protocol.messages import Ping
+from tests.tree import open_tree
 
 SMALL = b"x" * 64
 BATCH = os.urandom(64 * 1024)
@@ -137,14 +136,20 @@ def main() -> None:
     raw = raw_bench(args.n, args.batches)
     ours = trio.run(pgask_bench, args.n, args.batches)
     mb = len(BATCH) / (1024 * 1024)
-    print(f"round trip, {len(SMALL)} B payload, {args.n} requests, client -> supervisor -> actor -> back")
+    print(
+        f"round trip, {len(SMALL)} B payload, {args.n} requests, client -> supervisor -> actor -> back"
+    )
     print(f"  {'':10} {'p50 µs':>10} {'p99 µs':>10}")
     print(f"  {'raw pyzmq':10} {raw['p50']:>10.0f} {raw['p99']:>10.0f}")
     print(f"  {'pgask':10} {ours['p50']:>10.0f} {ours['p99']:>10.0f}")
     print(f"  ratio      {ours['p50'] / raw['p50']:>10.2f} {ours['p99'] / raw['p99']:>10.2f}")
     print(f"one-way throughput, 64 KiB batches, {args.batches} pipelined")
-    print(f"  raw pyzmq  {raw['batch_per_s']:>8.0f} batches/s  {raw['batch_per_s'] * mb:>7.1f} MiB/s")
-    print(f"  pgask      {ours['batch_per_s']:>8.0f} batches/s  {ours['batch_per_s'] * mb:>7.1f} MiB/s")
+    print(
+        f"  raw pyzmq  {raw['batch_per_s']:>8.0f} batches/s  {raw['batch_per_s'] * mb:>7.1f} MiB/s"
+    )
+    print(
+        f"  pgask      {ours['batch_per_s']:>8.0f} batches/s  {ours['batch_per_s'] * mb:>7.1f} MiB/s"
+    )
     print(f"  ratio (pgask/raw) {ours['batch_per_s'] / raw['batch_per_s']:.2f}")
 
 

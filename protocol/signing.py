@@ -22,7 +22,9 @@ def sql_digest(sql: str) -> str:
     return hashlib.sha256(sql.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _mac(key: bytes, digest: str, sql_class: str, profile: str, mode: str, expires_at: float) -> str:
+def _mac(
+    key: bytes, digest: str, sql_class: str, profile: str, mode: str, expires_at: float
+) -> str:
     msg = "\x1f".join((digest, sql_class, profile, mode, repr(expires_at))).encode()
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
 
@@ -49,7 +51,9 @@ def sign(
     )
 
 
-def check(key: bytes, sql: str, sig: Signature, profile: str, *, now: float | None = None) -> str | None:
+def check(
+    key: bytes, sql: str, sig: Signature, profile: str, *, now: float | None = None
+) -> str | None:
     """None when `sig` is a valid, current verdict for `sql` on `profile`; else why not."""
     expected = _mac(key, sig.sql_sha256, sig.sql_class, sig.profile, sig.mode, sig.expires_at)
     if not hmac.compare_digest(expected, sig.mac):

@@ -20,7 +20,10 @@ from typing import IO, Any
 
 import msgspec
 
-_bound: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("pgask_trace", default={})
+_EMPTY: dict[str, str] = {}
+_bound: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar(
+    "pgask_trace", default=_EMPTY
+)
 
 _DSN_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)")
 _KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_-]{8})[A-Za-z0-9_-]+")
@@ -41,12 +44,14 @@ class Log:
         self._out: IO[str] | None = None
         self._encoder = msgspec.json.Encoder()
 
-    def configure(self, actor: str, incarnation: int, log_dir: str | os.PathLike[str] | None) -> None:
+    def configure(
+        self, actor: str, incarnation: int, log_dir: str | os.PathLike[str] | None
+    ) -> None:
         self.actor, self.incarnation = actor, incarnation
         if log_dir:
             Path(log_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
             name = actor.replace(":", "-").replace("/", "_")
-            self._out = open(Path(log_dir) / f"{name}.log", "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+            self._out = open(Path(log_dir) / f"{name}.log", "a", buffering=1, encoding="utf-8")
 
     def _emit(self, level: str, event: str, fields: dict[str, Any]) -> None:
         if self._out is None:
@@ -65,7 +70,10 @@ class Log:
         try:
             self._out.write(self._encoder.encode(record).decode() + "\n")
         except (TypeError, ValueError):
-            self._out.write(self._encoder.encode({**record, **{k: repr(v) for k, v in fields.items()}}).decode() + "\n")
+            self._out.write(
+                self._encoder.encode({**record, **{k: repr(v) for k, v in fields.items()}}).decode()
+                + "\n"
+            )
 
     def debug(self, event: str, **fields: Any) -> None:
         self._emit("debug", event, fields)
@@ -101,10 +109,17 @@ def span(event: str, **fields: Any):
         yield
         outcome = "ok"
     finally:
-        log.info(f"{event}.finished", ms=round((time.perf_counter() - start) * 1000, 3), outcome=outcome, **fields)
+        log.info(
+            f"{event}.finished",
+            ms=round((time.perf_counter() - start) * 1000, 3),
+            outcome=outcome,
+            **fields,
+        )
 
 
-def redirect_stdio(log_dir: str | os.PathLike[str] | None, actor: str, *, keep_stdin: bool = False) -> None:
+def redirect_stdio(
+    log_dir: str | os.PathLike[str] | None, actor: str, *, keep_stdin: bool = False
+) -> None:
     """Children never write to the terminal the UI owns: stdout/stderr go to a file."""
     if not log_dir:
         return

@@ -106,7 +106,9 @@ def to_wire(value: Any) -> Any:
         if value.tzinfo is None:
             return Ext(EXT_TIMESTAMP, _Q.pack(_micros(value - _EPOCH)))
         offset = value.utcoffset() or dt.timedelta(0)
-        return Ext(EXT_TIMESTAMPTZ, _QI.pack(_micros(value - _EPOCH_UTC), int(offset.total_seconds())))
+        return Ext(
+            EXT_TIMESTAMPTZ, _QI.pack(_micros(value - _EPOCH_UTC), int(offset.total_seconds()))
+        )
     if isinstance(value, dt.date):
         return Ext(EXT_DATE, _I.pack((value - _EPOCH_DATE).days))
     if isinstance(value, dt.time):
@@ -115,7 +117,9 @@ def to_wire(value: Any) -> Any:
         offset = value.utcoffset() or dt.timedelta(0)
         return Ext(EXT_TIMETZ, _QI.pack(_time_micros(value), int(offset.total_seconds())))
     if isinstance(value, dt.timedelta):
-        return Ext(EXT_INTERVAL, _IIQ.pack(0, value.days, value.seconds * 1_000_000 + value.microseconds))
+        return Ext(
+            EXT_INTERVAL, _IIQ.pack(0, value.days, value.seconds * 1_000_000 + value.microseconds)
+        )
     if isinstance(value, Interval):
         return Ext(EXT_INTERVAL, _IIQ.pack(value.months, value.days, value.microseconds))
     if isinstance(value, uuid.UUID):

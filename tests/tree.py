@@ -28,11 +28,17 @@ async def open_tree(
     spawn: str = "forkserver",
 ) -> AsyncIterator[tuple[Supervisor, Client]]:
     tree = load_tree()
-    section = msgspec.structs.replace(tree.supervisor, intensity=intensity, period_s=period_s, spawn=spawn)
+    section = msgspec.structs.replace(
+        tree.supervisor, intensity=intensity, period_s=period_s, spawn=spawn
+    )
     tree = TreeSpec(supervisor=section, children=tree.children)
     sup = Supervisor(config or make_config(), tree, state_dir=tmp_path / "state")
-    async with sup.running(), open_context() as ctx, open_client(ctx, sup.endpoint, sup.session.id) as client:
+    async with (
+        sup.running(),
+        open_context() as ctx,
+        open_client(ctx, sup.endpoint, sup.session.id) as client,
+    ):
         yield sup, client
 
 
-__all__ = ["SupervisorSection", "open_tree", "make_config"]
+__all__ = ["SupervisorSection", "make_config", "open_tree"]

@@ -31,23 +31,37 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pgask", description="A terminal agent for PostgreSQL.")
     parser.add_argument("--version", action="version", version=f"pgask {_version()}")
-    parser.add_argument("--config", help="config file (default: $PGASK_CONFIG or the platform config dir)")
+    parser.add_argument(
+        "--config", help="config file (default: $PGASK_CONFIG or the platform config dir)"
+    )
     sub = parser.add_subparsers(dest="command")
 
     actors = sub.add_parser("actors", help="start the actor tree, ping every actor, print, stop")
     actors.add_argument("--json", action="store_true", help="print JSON")
-    actors.add_argument("-p", "--profile", action="append", default=[], help="also start this profile's executor")
+    actors.add_argument(
+        "-p", "--profile", action="append", default=[], help="also start this profile's executor"
+    )
 
-    sub.add_parser("check-sql", help="classify SQL with the guard (no database needed)", add_help=False)
+    sub.add_parser(
+        "check-sql", help="classify SQL with the guard (no database needed)", add_help=False
+    )
 
     sql = sub.add_parser("sql", help="check and run one SQL statement headlessly, print the result")
     sql.add_argument("sql", help="the SQL text (or - to read it from stdin)")
-    sql.add_argument("-p", "--profile", help="profile name or postgresql:// URL (default: the only profile)")
+    sql.add_argument(
+        "-p", "--profile", help="profile name or postgresql:// URL (default: the only profile)"
+    )
     sql.add_argument("--format", choices=["table", "csv", "json", "jsonl"], default="table")
-    sql.add_argument("--mode", choices=["read-only", "read-write"], help="safety mode (default from [safety])")
+    sql.add_argument(
+        "--mode", choices=["read-only", "read-write"], help="safety mode (default from [safety])"
+    )
     sql.add_argument("--yes", action="store_true", help="confirm a write or DDL statement")
-    sql.add_argument("--confirm", metavar="NAME", help="confirm a destructive statement by naming its object")
-    sql.add_argument("--max-rows", type=int, default=None, help="row cap (default: the profile's max_rows)")
+    sql.add_argument(
+        "--confirm", metavar="NAME", help="confirm a destructive statement by naming its object"
+    )
+    sql.add_argument(
+        "--max-rows", type=int, default=None, help="row cap (default: the profile's max_rows)"
+    )
 
     config = sub.add_parser("config", help="configuration helpers")
     config_sub = config.add_subparsers(dest="config_command", required=True)
@@ -83,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
 # -- helpers ---------------------------------------------------------------------
 
 
-def run_with_tree(config_path: str | None, profiles: list[str], fn: Callable[[Any, Any], Awaitable[int]]) -> int:
+def run_with_tree(
+    config_path: str | None, profiles: list[str], fn: Callable[[Any, Any], Awaitable[int]]
+) -> int:
     """Start the supervisor in this process, run `fn(supervisor, client)`, stop the tree."""
     import trio
 
@@ -97,7 +113,11 @@ def run_with_tree(config_path: str | None, profiles: list[str], fn: Callable[[An
 
     async def _main() -> int:
         sup = Supervisor(config, load_tree(), state_dir=state_dir())
-        async with sup.running(), open_context() as ctx, open_client(ctx, sup.endpoint, sup.session.id) as client:
+        async with (
+            sup.running(),
+            open_context() as ctx,
+            open_client(ctx, sup.endpoint, sup.session.id) as client,
+        ):
             return await fn(sup, client, *names) if names else await fn(sup, client)
 
     return trio.run(_main)
@@ -106,14 +126,16 @@ def run_with_tree(config_path: str | None, profiles: list[str], fn: Callable[[An
 def cmd_actors(args: argparse.Namespace) -> int:
     import time
 
-    from protocol.messages import ActorsRequest, ActorsStatus, Failure, Ping
     from protocol.errors import failure_text
+    from protocol.messages import ActorsRequest, ActorsStatus, Failure, Ping
 
     async def list_actors(sup: Any, client: Any, *profiles: str) -> int:
         start = time.perf_counter()
         await client.request("supervisor", Ping(), timeout=10)
         sup_rtt = (time.perf_counter() - start) * 1000
-        reply = await client.request("supervisor", ActorsRequest(profiles=list(profiles)), timeout=60)
+        reply = await client.request(
+            "supervisor", ActorsRequest(profiles=list(profiles)), timeout=60
+        )
         if isinstance(reply, Failure):
             print(failure_text(reply), file=sys.stderr)
             return 1
@@ -133,13 +155,22 @@ def cmd_actors(args: argparse.Namespace) -> int:
             print(f"{'actor':<24} {'pid':>8} {'inc':>4} {'state':<10} {'rtt ms':>8}")
             for r in rows:
                 rtt = "-" if r["rtt_ms"] is None else f"{r['rtt_ms']:.2f}"
-                print(f"{r['actor']:<24} {r['pid']:>8} {r['incarnation']:>4} {r['state']:<10} {rtt:>8}")
+                print(
+                    f"{r['actor']:<24} {r['pid']:>8} {r['incarnation']:>4} {r['state']:<10} {rtt:>8}"
+                )
         return 0 if all(r["rtt_ms"] is not None for r in rows) else 1
 
     return run_with_tree(args.config, args.profile, list_actors)
 
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED, EXIT_NEEDS_CONFIRM, EXIT_CANCELLED = 0, 1, 2, 3, 4, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED, EXIT_NEEDS_CONFIRM, EXIT_CANCELLED = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    130,
+)
 
 
 def default_profile(config: Any, given: str | None) -> str:
@@ -174,7 +205,15 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from protocol.config import load_config
     from protocol.errors import failure_text
     from protocol.messages import (
-        Failure, GuardRequest, QueryCancel, QueryCancelled, QueryColumns, QueryDone, QueryRequest, QueryRows, Verdict,
+        Failure,
+        GuardRequest,
+        QueryCancel,
+        QueryCancelled,
+        QueryColumns,
+        QueryDone,
+        QueryRequest,
+        QueryRows,
+        Verdict,
     )  # fmt: skip
     from ui import format as fmt
 
@@ -185,7 +224,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
     async def run_sql(sup: Any, client: Any, profile: str) -> int:
         pcfg = sup.config.profiles[profile]
         mode = args.mode or ("read-write" if pcfg.read_write else sup.config.safety.default_mode)
-        verdict = await client.request("guard", GuardRequest(sql=sql_text, profile=profile, mode=mode), timeout=60)
+        verdict = await client.request(
+            "guard", GuardRequest(sql=sql_text, profile=profile, mode=mode), timeout=60
+        )
         if isinstance(verdict, Failure):
             print(failure_text(verdict), file=sys.stderr)
             return EXIT_ERROR
@@ -193,21 +234,41 @@ def cmd_sql(args: argparse.Namespace) -> int:
         reasons = "; ".join(verdict.reasons) or verdict.sql_class
         if verdict.confirm == "refuse":
             if verdict.sql_class == "invalid" and verdict.error:
-                print(f"pgask: the SQL does not parse: {verdict.error.message}\n{verdict.error.snippet}", file=sys.stderr)
+                print(
+                    f"pgask: the SQL does not parse: {verdict.error.message}\n{verdict.error.snippet}",
+                    file=sys.stderr,
+                )
             else:
-                print(f"pgask: refused ({verdict.sql_class}) in {mode} mode: {reasons}", file=sys.stderr)
+                print(
+                    f"pgask: refused ({verdict.sql_class}) in {mode} mode: {reasons}",
+                    file=sys.stderr,
+                )
                 if mode == "read-only" and verdict.sql_class in ("write", "ddl", "destructive"):
-                    print("Run it with --mode read-write (and --yes, or --confirm NAME) to allow it.", file=sys.stderr)
+                    print(
+                        "Run it with --mode read-write (and --yes, or --confirm NAME) to allow it.",
+                        file=sys.stderr,
+                    )
             return EXIT_REFUSED
         confirmed = verdict.confirm in ("run", "preview")
         if verdict.confirm == "confirm":
-            confirmed = args.yes or (sys.stdin.isatty() and _ask(f"{verdict.sql_class}: {reasons}\nRun it on '{profile}'? [y/N] ").lower() in ("y", "yes"))
+            confirmed = args.yes or (
+                sys.stdin.isatty()
+                and _ask(f"{verdict.sql_class}: {reasons}\nRun it on '{profile}'? [y/N] ").lower()
+                in ("y", "yes")
+            )
             if not confirmed:
-                print(f"pgask: this {verdict.sql_class} statement needs confirmation: pass --yes.", file=sys.stderr)
+                print(
+                    f"pgask: this {verdict.sql_class} statement needs confirmation: pass --yes.",
+                    file=sys.stderr,
+                )
                 return EXIT_NEEDS_CONFIRM
         if verdict.confirm == "typed":
             name = verdict.confirm_name
-            typed = args.confirm if args.confirm is not None else (_ask(f"{reasons}\nType '{name}' to run it: ") if sys.stdin.isatty() else "")
+            typed = (
+                args.confirm
+                if args.confirm is not None
+                else (_ask(f"{reasons}\nType '{name}' to run it: ") if sys.stdin.isatty() else "")
+            )
             if typed != name:
                 print(f"pgask: this destructive statement needs --confirm {name}.", file=sys.stderr)
                 return EXIT_NEEDS_CONFIRM
@@ -225,7 +286,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
                 async def on_sigint() -> None:
                     async for _ in signals:
                         if query_id:
-                            await client.send(f"executor:{profile}", QueryCancel(target=query_id[0]))
+                            await client.send(
+                                f"executor:{profile}", QueryCancel(target=query_id[0])
+                            )
 
                 nursery.start_soon(on_sigint)
                 async for header, body in client.stream(f"executor:{profile}", request):
@@ -238,7 +301,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
                         if not columns:
                             print(body.command)
                         if body.truncated:
-                            print(f"pgask: showing the first {body.rows} rows (row cap); use --max-rows 0 for all.", file=sys.stderr)
+                            print(
+                                f"pgask: showing the first {body.rows} rows (row cap); use --max-rows 0 for all.",
+                                file=sys.stderr,
+                            )
                     elif isinstance(body, QueryCancelled):
                         print("pgask: cancelled; the server stopped the query.", file=sys.stderr)
                         outcome = EXIT_CANCELLED

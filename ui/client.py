@@ -10,7 +10,6 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-
 from typing import Any
 
 import trio
@@ -46,7 +45,9 @@ class Client:
         await self.sock.send_multipart(codec.encode(header, body))
         return header.id
 
-    async def stream(self, dst: str, body: Body, *, trace: str = "") -> AsyncIterator[tuple[Header, Body]]:
+    async def stream(
+        self, dst: str, body: Body, *, trace: str = ""
+    ) -> AsyncIterator[tuple[Header, Body]]:
         """Send a request and yield every reply until the final one (`more=False`)."""
         send, recv = trio.open_memory_channel[tuple[Header, Body]](1000)
         header = self._header(dst, body, trace)

@@ -130,14 +130,18 @@ def json_dumps(obj: Any) -> str:
     return _json.encode(obj).decode()
 
 
-def rows_as_json(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, lines: bool = False) -> str:
+def rows_as_json(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], *, lines: bool = False
+) -> str:
     objects = (dict(zip(columns, (json_value(v) for v in row), strict=True)) for row in rows)
     if lines:
         return "".join(json_dumps(o) + "\n" for o in objects)
     return "[" + ",\n".join(json_dumps(o) for o in objects) + "]\n"
 
 
-def rows_as_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, delimiter: str = ",") -> str:
+def rows_as_csv(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], *, delimiter: str = ","
+) -> str:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow(columns)
@@ -146,12 +150,16 @@ def rows_as_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, delimi
     return out.getvalue()
 
 
-def rows_as_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, max_width: int = 60) -> str:
+def rows_as_table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, max_width: int = 60
+) -> str:
     """psql's aligned format: numbers right-aligned, a row count footer."""
     texts = [[cell_text(v).replace("\n", "\u21b5") for v in row] for row in rows]
     numeric = [any(is_numeric(r[i]) for r in rows) and all(r[i] is None or is_numeric(r[i]) for r in rows)
                for i in range(len(columns))]  # fmt: skip
-    widths = [min(max_width, max([len(c)] + [len(t[i]) for t in texts])) for i, c in enumerate(columns)]
+    widths = [
+        min(max_width, max([len(c)] + [len(t[i]) for t in texts])) for i, c in enumerate(columns)
+    ]
 
     def cut(text: str, w: int) -> str:
         return text if len(text) <= w else text[: w - 1] + "\u2026"
@@ -159,7 +167,10 @@ def rows_as_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, max_
     lines = [" | ".join(cut(c, w).center(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     lines.append("-+-".join("-" * w for w in widths))
     for t in texts:
-        cells = [cut(x, w).rjust(w) if numeric[i] else cut(x, w).ljust(w) for i, (x, w) in enumerate(zip(t, widths, strict=True))]
+        cells = [
+            cut(x, w).rjust(w) if numeric[i] else cut(x, w).ljust(w)
+            for i, (x, w) in enumerate(zip(t, widths, strict=True))
+        ]
         lines.append(" | ".join(cells).rstrip())
     n = len(rows)
     lines.append(f"({n} row{'s' if n != 1 else ''})")

@@ -39,7 +39,10 @@ async def _pong(client, actor: str, timeout: float = 10.0) -> Pong:
 
 
 async def test_actors_list_pings_every_actor(tmp_path):
-    async with open_tree(tmp_path, config=make_config({"demo": "postgresql:///x"})) as (_sup, client):
+    async with open_tree(tmp_path, config=make_config({"demo": "postgresql:///x"})) as (
+        _sup,
+        client,
+    ):
         status = await client.request("supervisor", ActorsRequest(profiles=["demo"]), timeout=30)
         assert isinstance(status, ActorsStatus)
         by_name = {a.actor: a for a in status.actors}
@@ -58,7 +61,10 @@ async def test_run_dir_is_private(tmp_path):
 
 @pytest.mark.parametrize("actor", KINDS)
 async def test_sigkill_mid_request_answers_restarted_and_recovers(tmp_path, actor):
-    async with open_tree(tmp_path, config=make_config({"demo": "postgresql:///x"})) as (sup, client):
+    async with open_tree(tmp_path, config=make_config({"demo": "postgresql:///x"})) as (
+        sup,
+        client,
+    ):
         await client.request("supervisor", SessionPin(text="keep me"), timeout=10)
         first = await _pong(client, actor, timeout=30)
         session_file = tmp_path / "state" / "session.json"
@@ -92,7 +98,9 @@ async def test_sigkill_mid_request_answers_restarted_and_recovers(tmp_path, acto
         assert session_file.read_bytes() == before
         state = await client.request("supervisor", SessionGet(), timeout=10)
         assert isinstance(state, SessionState) and state.pins == ["keep me"]
-        assert any(isinstance(e, ActorExited) and e.actor == actor and e.restarted for e in client.events)
+        assert any(
+            isinstance(e, ActorExited) and e.actor == actor and e.restarted for e in client.events
+        )
 
 
 async def test_restart_budget_disables_only_that_actor(tmp_path):
@@ -101,7 +109,10 @@ async def test_restart_budget_disables_only_that_actor(tmp_path):
             pong = await _pong(client, "planner", timeout=30)
             os.kill(pong.pid, signal.SIGKILL)
             with trio.fail_after(10):
-                while sup.children["planner"].incarnation == pong.incarnation and sup.children["planner"].state != "disabled":
+                while (
+                    sup.children["planner"].incarnation == pong.incarnation
+                    and sup.children["planner"].state != "disabled"
+                ):
                     await trio.sleep(0.005)
         with trio.fail_after(10):
             while sup.children["planner"].state != "disabled":
@@ -117,7 +128,9 @@ async def test_restart_budget_disables_only_that_actor(tmp_path):
 
 async def test_session_survives_a_pgask_restart(tmp_path):
     async with open_tree(tmp_path) as (_sup, client):
-        await client.request("supervisor", SessionAddTurn(turn=Turn(question="top customers", sql="SELECT 1")))
+        await client.request(
+            "supervisor", SessionAddTurn(turn=Turn(question="top customers", sql="SELECT 1"))
+        )
         first = await client.request("supervisor", SessionGet())
     async with open_tree(tmp_path) as (_sup, client):
         again = await client.request("supervisor", SessionGet())
@@ -160,11 +173,18 @@ async def test_garbage_never_crashes_or_acts(tmp_path):
             raw.send_multipart([_raw_header(kind="drop.everything"), b"\x80"])
             header, body = await _reply(raw)
             assert isinstance(body, Failure) and body.code == "protocol.unknown_kind"
-            raw.send_multipart([_raw_header(dst="exporter", id="x:1:2"), msgspec.msgpack.encode({"kind": "actor.ping", "hold_ms": "soon"})])
+            raw.send_multipart(
+                [
+                    _raw_header(dst="exporter", id="x:1:2"),
+                    msgspec.msgpack.encode({"kind": "actor.ping", "hold_ms": "soon"}),
+                ]
+            )
             header, body = await _reply(raw)
             assert isinstance(body, Failure) and body.code == "protocol.bad_message"
             assert header.src == "exporter" and header.reply_to == "x:1:2"
-            raw.send_multipart([_raw_header(dst="exporter", id="x:1:3"), b"\x00" * (codec.MAX_FRAME_BYTES + 1)])
+            raw.send_multipart(
+                [_raw_header(dst="exporter", id="x:1:3"), b"\x00" * (codec.MAX_FRAME_BYTES + 1)]
+            )
             header, body = await _reply(raw)
             assert isinstance(body, Failure) and body.code == "protocol.too_large"
         finally:
@@ -179,7 +199,10 @@ async def test_garbage_never_crashes_or_acts(tmp_path):
 
 
 async def test_unknown_profile_is_an_error_reply(tmp_path):
-    async with open_tree(tmp_path, config=make_config({"demo": "postgresql:///x"})) as (_sup, client):
+    async with open_tree(tmp_path, config=make_config({"demo": "postgresql:///x"})) as (
+        _sup,
+        client,
+    ):
         reply = await client.request("executor:dmeo", Ping(), timeout=10)
         assert isinstance(reply, Failure) and reply.code == "config.unknown_profile"
         assert "dmeo" in reply.message and "demo" in reply.why
@@ -202,7 +225,9 @@ async def test_children_exit_when_supervisor_dies(tmp_path):
         "        await trio.sleep(600)\n"
         "trio.run(main)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         line = await trio.to_thread.run_sync(proc.stdout.readline)
         pids = [int(p) for p in line.split()]

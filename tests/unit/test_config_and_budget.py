@@ -11,7 +11,15 @@ from actors.session import SessionStore
 from actors.supervisor import RestartBudget, load_tree
 from protocol.config import STARTER, load_config, parse_config, resolve_profile
 from protocol.errors import ConfigError, PgaskError
-from protocol.messages import Pane, SessionAddTurn, SessionClear, SessionPin, SessionSetPane, SessionUnpin, Turn
+from protocol.messages import (
+    Pane,
+    SessionAddTurn,
+    SessionClear,
+    SessionPin,
+    SessionSetPane,
+    SessionUnpin,
+    Turn,
+)
 
 CONFIGS = Path(__file__).parent.parent / "fixtures" / "configs"
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,7 +173,9 @@ def test_actors_never_import_ui_or_each_other():
         for name in _imports(path):
             assert not name.startswith("ui"), f"{path.name} imports {name}"
             if name.startswith("actors.") and path.name not in ("supervisor.py", "_preload.py"):
-                assert name in ("actors._runtime", f"actors.{path.stem}_functions"), f"{path.name} imports {name}"
+                assert name in ("actors._runtime", f"actors.{path.stem}_functions"), (
+                    f"{path.name} imports {name}"
+                )
 
 
 def test_heavy_dependencies_live_in_one_file_each():
@@ -181,4 +191,6 @@ def test_heavy_dependencies_live_in_one_file_each():
             if allowed is None:
                 assert rel.startswith("ui/"), f"{rel} imports {top}"
             else:
-                assert rel in allowed or rel.startswith(tuple(a.removesuffix(".py") for a in allowed)), f"{rel} imports {top}"
+                assert rel in allowed or rel.startswith(
+                    tuple(a.removesuffix(".py") for a in allowed)
+                ), f"{rel} imports {top}"

@@ -22,17 +22,28 @@ from protocol.values import Interval, Json, PgText, Range, ext_hook, to_wire
 
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "golden" / "protocol.schema.json"
 
-SIG = messages.Signature(sql_sha256="ab", sql_class="read", profile="p", mode="read-only", expires_at=1.5, mac="cd")
+SIG = messages.Signature(
+    sql_sha256="ab", sql_class="read", profile="p", mode="read-only", expires_at=1.5, mac="cd"
+)
 EXAMPLES: list[messages.Body] = [
-    messages.Failure(code="db.auth_failed", message="m", hint="h", why="w", retryable=True, detail="d"),
+    messages.Failure(
+        code="db.auth_failed", message="m", hint="h", why="w", retryable=True, detail="d"
+    ),
     messages.Ready(actor="guard", pid=1, incarnation=2),
     messages.Ping(hold_ms=5, payload=b"\x00\x01"),
     messages.Pong(actor="guard", pid=1, incarnation=2),
     messages.Stop(),
     messages.ActorExited(actor="executor:p", exit_code=-9, restarted=True),
     messages.ActorsRequest(profiles=["p"]),
-    messages.ActorsStatus(actors=[messages.ActorInfo(actor="a", pid=1, incarnation=1, state="running", rtt_ms=0.5)]),
-    messages.SessionState(session="s", turns=[messages.Turn(question="q")], pins=["x"], panes=[messages.Pane(profile="p")]),
+    messages.ActorsStatus(
+        actors=[messages.ActorInfo(actor="a", pid=1, incarnation=1, state="running", rtt_ms=0.5)]
+    ),
+    messages.SessionState(
+        session="s",
+        turns=[messages.Turn(question="q")],
+        pins=["x"],
+        panes=[messages.Pane(profile="p")],
+    ),
     messages.SessionGet(),
     messages.SessionAddTurn(turn=messages.Turn(question="q", sql="SELECT 1")),
     messages.SessionPin(text="t"),
@@ -41,9 +52,13 @@ EXAMPLES: list[messages.Body] = [
     messages.SessionSetPane(index=1, pane=messages.Pane(profile="p", mode="read-write")),
     messages.GuardRequest(sql="SELECT 1", profile="p"),
     messages.Verdict(
-        sql_class="invalid", confirm="refuse", error=messages.SqlError(message="syntax", line=1, column=2),
-        statements=[messages.StatementVerdict(index=0, kind="SELECT", sql_class="read", tables=["t"])],
-    ),  # fmt: skip
+        sql_class="invalid",
+        confirm="refuse",
+        error=messages.SqlError(message="syntax", line=1, column=2),
+        statements=[
+            messages.StatementVerdict(index=0, kind="SELECT", sql_class="read", tables=["t"])
+        ],
+    ),
     messages.QueryRequest(sql="SELECT 1", verdict=SIG),
     messages.QueryColumns(columns=[messages.Column(name="n", type_oid=1700, type_name="numeric")]),
     messages.QueryRows(seq=0, rows=[[1, "a", None, decimal.Decimal("1.10")]]),
@@ -52,18 +67,47 @@ EXAMPLES: list[messages.Body] = [
     messages.QueryCancelled(target="ui:1:4"),
     messages.CatalogRequest(refresh=True),
     messages.Catalog(
-        profile="p", database="shop", server_version=180006, fingerprint="f",
-        tables=[messages.CatalogTable(
-            schema="public", name="orders", est_rows=10,
-            columns=[messages.CatalogColumn(name="status", type_name="order_status", enum_values=["new"])],
-            foreign_keys=[messages.CatalogForeignKey(name="fk", columns=["c"], ref_schema="public", ref_table="customers", ref_columns=["id"])],
-            indexes=[messages.CatalogIndex(name="i", definition="CREATE INDEX i ON orders (c)", columns=["c"])],
-        )],
-        functions=[messages.CatalogFunction(schema="public", name="f", arguments="", result="int", volatility="immutable")],
-    ),  # fmt: skip
+        profile="p",
+        database="shop",
+        server_version=180006,
+        fingerprint="f",
+        tables=[
+            messages.CatalogTable(
+                schema="public",
+                name="orders",
+                est_rows=10,
+                columns=[
+                    messages.CatalogColumn(
+                        name="status", type_name="order_status", enum_values=["new"]
+                    )
+                ],
+                foreign_keys=[
+                    messages.CatalogForeignKey(
+                        name="fk",
+                        columns=["c"],
+                        ref_schema="public",
+                        ref_table="customers",
+                        ref_columns=["id"],
+                    )
+                ],
+                indexes=[
+                    messages.CatalogIndex(
+                        name="i", definition="CREATE INDEX i ON orders (c)", columns=["c"]
+                    )
+                ],
+            )
+        ],
+        functions=[
+            messages.CatalogFunction(
+                schema="public", name="f", arguments="", result="int", volatility="immutable"
+            )
+        ],
+    ),
     messages.ExplainRequest(sql="SELECT 1", verdict=SIG, analyze=True),
     messages.ExplainPlan(plan="[]"),
-    messages.PlanRequest(question="top 5 customers", profile="p", recent=[messages.Turn(question="q")]),
+    messages.PlanRequest(
+        question="top 5 customers", profile="p", recent=[messages.Turn(question="q")]
+    ),
     messages.Plan(sql="SELECT 1", assumptions=["a"], source="offline"),
     messages.Clarification(question="Which table?", options=["orders", "order_items"]),
     messages.PlannerNotice(text="retrying"),
@@ -105,7 +149,9 @@ def test_protocol_schema_matches_golden():
     if os.environ.get("PGASK_REGEN_GOLDEN") or not GOLDEN.exists():
         GOLDEN.parent.mkdir(parents=True, exist_ok=True)
         GOLDEN.write_text(text)
-    assert GOLDEN.read_text() == text, "protocol changed: bump PROTOCOL_VERSION if needed, then PGASK_REGEN_GOLDEN=1"
+    assert GOLDEN.read_text() == text, (
+        "protocol changed: bump PROTOCOL_VERSION if needed, then PGASK_REGEN_GOLDEN=1"
+    )
 
 
 def test_version_mismatch_says_what_to_do():
@@ -161,7 +207,9 @@ def roundtrip(value):
         decimal.Decimal("Infinity"),
         decimal.Decimal("-Infinity"),
         decimal.Decimal("-0.000"),
-        dt.datetime(2024, 3, 31, 1, 30, 15, 123456, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))),
+        dt.datetime(
+            2024, 3, 31, 1, 30, 15, 123456, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30))
+        ),
         dt.datetime(1900, 1, 1, tzinfo=dt.UTC),
         dt.datetime(2262, 4, 12, 0, 0),
         dt.date(1, 1, 1),
