@@ -22,35 +22,18 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 import trio
 
 from protocol import codec
-from protocol.config import Config
+from protocol.boot import Boot
 from protocol.envelope import Header, IdMaker, now
 from protocol.errors import PgaskError, ProtocolError
 from protocol.messages import Body, Failure, Ping, Pong, QueryCancelled, Ready, Stop, kind_of
 from protocol.tracing import bound, log, redirect_stdio
 from protocol.transport import TrioSocket, open_context, open_dealer
-
-
-class Boot(msgspec.Struct, kw_only=True):
-    """Everything a child needs at start, handed over by the supervisor."""
-
-    actor: str
-    incarnation: int = 1
-    endpoint: str
-    run_dir: str = ""
-    log_dir: str = ""
-    key_hex: str = ""  # verdict HMAC key: guard and executors only
-    session: str = ""
-    config: bytes = b""  # msgpack of protocol.config.Config
-    watch: Literal["stdin", "sentinel", "none"] = "none"
-
-    def load_config(self) -> Config:
-        return msgspec.msgpack.decode(self.config, type=Config) if self.config else Config()
 
 
 @dataclass

@@ -42,8 +42,9 @@ import trio_asyncio
 from msgspec.msgpack import Ext
 from trio_asyncio import aio_as_trio, trio_as_aio
 
-from actors._runtime import Actor, Boot, Request, main
+from actors._runtime import Actor, Request, main
 from protocol import signing
+from protocol.boot import Boot
 from protocol.config import ProfileConfig
 from protocol.errors import DatabaseError
 from protocol.messages import (

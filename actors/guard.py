@@ -65,7 +65,7 @@ from typing import IO, Any, Final
 import msgspec
 from pglast import parser as _pg
 
-from actors._runtime import Actor, Boot, Request, main
+from actors._runtime import Actor, Request, main
 from actors.guard_functions import (
     ALLOWED_FUNCTION_LANGUAGES,
     EXTENSION_FUNCTIONS,
@@ -78,6 +78,7 @@ from actors.guard_functions import (
     TABLESAMPLE_METHODS,
     WRITE_FUNCTIONS,
 )
+from protocol.boot import Boot
 from protocol.messages import (
     Confirm,
     GuardRequest,

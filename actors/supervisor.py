@@ -39,9 +39,9 @@ from typing import Any, ClassVar, Literal
 import msgspec
 import trio
 
-from actors._runtime import Boot
 from actors.session import SessionStore
 from protocol import codec
+from protocol.boot import Boot
 from protocol.config import Config
 from protocol.endpoints import SUPERVISOR, make_run_dir, supervisor_endpoint
 from protocol.envelope import Header, IdMaker, new_trace, now

@@ -400,6 +400,77 @@ class ExplainPlan(Body, tag="query.plan"):
     elapsed_ms: float = 0.0
 
 
+# -- export (exporter <-> executor) -------------------------------------------------
+
+
+class CopyRequest(Body, tag="query.copy"):
+    """exporter -> executor: stream a read query's result as COPY output, unbounded.
+
+    Replies: query.copy.chunk (more=True) ... then query.copy.done. The executor keeps at
+    most `window` chunks unacknowledged (query.copy.ack), so memory stays bounded."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    sql: str
+    verdict: Signature
+    format: Literal["csv", "json"] = "csv"  # json: one row_to_json object per line
+    delimiter: str = ","
+    header: bool = True
+    window: int = 8
+
+
+class CopyChunk(Body, tag="query.copy.chunk"):
+    seq: int
+    data: bytes
+
+
+class CopyAck(Body, tag="query.copy.ack"):
+    """exporter -> executor: chunks up to `seq` are written."""
+
+    target: str  # the query.copy request id
+    seq: int
+
+
+class CopyDone(Body, tag="query.copy.done"):
+    rows: int
+    bytes: int
+    elapsed_ms: float
+
+
+class ExportRequest(Body, tag="export.start"):
+    """ui -> exporter: write the full result of `sql` to `path` (atomic; refuses to
+    overwrite unless `force`). Replies: export.progress (more=True) ..., export.done."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    profile: str
+    sql: str
+    verdict: Signature
+    format: Literal["csv", "json", "jsonl"]
+    path: str
+    force: bool = False
+    delimiter: str = ","
+
+
+class ExportProgress(Body, tag="export.progress"):
+    rows: int
+    bytes: int
+    rows_per_s: float
+    elapsed_s: float
+
+
+class Exported(Body, tag="export.done"):
+    path: str
+    rows: int
+    bytes: int
+    elapsed_ms: float
+
+
+class ExportCancel(Body, tag="export.cancel"):
+    """ui -> exporter: stop the export whose request id is `target`; the temp file goes."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    target: str
+
+
 # -- planner ------------------------------------------------------------------
 
 
@@ -473,6 +544,14 @@ Message = (
     | Catalog
     | ExplainRequest
     | ExplainPlan
+    | CopyRequest
+    | CopyChunk
+    | CopyAck
+    | CopyDone
+    | ExportRequest
+    | ExportProgress
+    | Exported
+    | ExportCancel
     | PlanRequest
     | Plan
     | Clarification

@@ -85,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_sql(args)
         if args.command == "config":
             return cmd_config_init(args)
-        build_parser().print_help()
-        return 0
+        return cmd_tui(args)
     except PgaskError as exc:
         print(f"pgask: {exc}", file=sys.stderr)
         return 1
@@ -161,6 +160,55 @@ def cmd_actors(args: argparse.Namespace) -> int:
         return 0 if all(r["rtt_ms"] is not None for r in rows) else 1
 
     return run_with_tree(args.config, args.profile, list_actors)
+
+
+def model_label(config: Any) -> str:
+    """What the status bar says about the model."""
+    import os
+
+    if config.model.model:
+        return config.model.model
+    if os.environ.get(config.model.api_key_env):
+        return "gpt-4o-mini"
+    return "offline"
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    """The terminal UI: the supervisor runs here, the UI is a child process on this tty."""
+    import base64
+    import os
+    import signal
+
+    import msgspec
+    import trio
+
+    from protocol.boot import UiBoot
+    from protocol.config import load_config
+
+    config = load_config(args.config)
+    profiles = list(args.tui_profiles) or [default_profile(config, None)]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C belongs to the UI, never to the tree
+
+    async def tui(sup: Any, client: Any, *names: str) -> int:
+        boot = UiBoot(
+            endpoint=sup.endpoint, session=sup.session.id, run_dir=str(sup.run_dir), log_dir=str(sup.log_dir),
+            config=msgspec.msgpack.encode(sup.config), profiles=list(names), model_label=model_label(sup.config),
+            state_dir=str(sup.session.path.parent) if sup.session.path else "",
+        )  # fmt: skip
+        env = {
+            **os.environ,
+            "PGASK_UI_BOOT": base64.b64encode(msgspec.msgpack.encode(boot)).decode(),
+        }
+        proc = await trio.lowlevel.open_process([sys.executable, "-m", "ui.app"], env=env)
+        code = await proc.wait()
+        if code not in (0, 130):
+            print(
+                f"pgask: the terminal UI stopped unexpectedly (exit {code}). Logs: {sup.log_dir}",
+                file=sys.stderr,
+            )
+        return 0 if code in (0, 130) else 1
+
+    return run_with_tree(args.config, profiles, tui)
 
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED, EXIT_NEEDS_CONFIRM, EXIT_CANCELLED = (

@@ -1,0 +1,42 @@
+"""What a process needs at start, handed over by the supervisor (PGASK_BOOT or pickled)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from protocol.config import Config
+
+
+class Boot(msgspec.Struct, kw_only=True):
+    """An actor's start record."""
+
+    actor: str
+    incarnation: int = 1
+    endpoint: str
+    run_dir: str = ""
+    log_dir: str = ""
+    key_hex: str = ""  # verdict HMAC key: guard and executors only
+    session: str = ""
+    config: bytes = b""  # msgpack of protocol.config.Config
+    watch: Literal["stdin", "sentinel", "none"] = "none"
+
+    def load_config(self) -> Config:
+        return msgspec.msgpack.decode(self.config, type=Config) if self.config else Config()
+
+
+class UiBoot(msgspec.Struct, kw_only=True):
+    """The terminal UI's start record (the UI is a client of the tree, not a supervised actor)."""
+
+    endpoint: str
+    session: str
+    run_dir: str
+    log_dir: str
+    config: bytes  # msgpack of protocol.config.Config
+    profiles: list[str]  # one per pane at start
+    model_label: str = ""  # what the status bar shows, e.g. "gpt-4o-mini" or "offline"
+    state_dir: str = ""  # where history files live
+
+    def load_config(self) -> Config:
+        return msgspec.msgpack.decode(self.config, type=Config)
