@@ -78,6 +78,7 @@ from protocol.values import (
     EXT_TIMESTAMPTZ,
     EXT_TIMETZ,
     EXT_UUID,
+    PgText,
     Range,
     to_wire,
 )
@@ -260,7 +261,9 @@ async def _create_pool(cfg: ProfileConfig) -> asyncpg.Pool:
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name.removesuffix("Error")).lower()
+    return re.sub(
+        r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name.removesuffix("Error")
+    ).lower()
 
 
 @asynccontextmanager
@@ -343,6 +346,13 @@ def translate(exc: BaseException, state: ExecState, *, connecting: bool) -> Data
                 why=f"Another session holds a conflicting lock (lock_timeout = {cfg.lock_timeout_s:g} s).",
                 hint="Try again when the other transaction has finished; see pg_stat_activity for who holds it.",
                 code="db.lock_timeout", retryable=True, detail=detail,
+            )  # fmt: skip
+        if code == "25006":
+            return DatabaseError(
+                f"PostgreSQL refused to change data on profile '{p}'.",
+                why=f"pgask runs reads in a READ ONLY transaction, and this statement writes ({msg}).",
+                hint="Switch to read-write mode (/mode read-write) to run it with a confirmation.",
+                code="db.read_only_sql_transaction", detail=detail,
             )  # fmt: skip
         if code.startswith("08") or code in ("57P01", "57P02", "57P03"):
             return DatabaseError(
@@ -463,7 +473,10 @@ def _wire(value: Any) -> Any:
         return to_wire(Range(_wire(value.lower), _wire(value.upper), bounds))
     if isinstance(value, asyncpg.Record | list | tuple):
         return [_wire(v) for v in value]
-    return to_wire(value)
+    try:
+        return to_wire(value)
+    except TypeError:  # a type with no wire form: its text, never a crash
+        return to_wire(PgText(type(value).__name__, str(value)))
 
 
 async def _run(

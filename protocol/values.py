@@ -96,7 +96,7 @@ def _time_micros(t: dt.time) -> int:
 
 def to_wire(value: Any) -> Any:
     """A Python value -> a wire value (lists are converted element by element)."""
-    if value is None or isinstance(value, bool | int | float | str | bytes):
+    if value is None or isinstance(value, bool | int | float | str | bytes | Ext):
         return value
     if isinstance(value, list | tuple):
         return [to_wire(v) for v in value]

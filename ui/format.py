@@ -30,26 +30,28 @@ def _offset(value: dt.datetime | dt.time) -> str:
     return f"{sign}{h:02d}" + (f":{m:02d}" if m or s else "") + (f":{s:02d}" if s else "")
 
 
+def _trim_fraction(text: str, microsecond: int) -> str:
+    return text.rstrip("0") if microsecond else text  # PostgreSQL prints .5, not .500000
+
+
 def interval_text(v: Interval) -> str:
-    """PostgreSQL's own `postgres` IntervalStyle: 1 year 2 mons 3 days 04:05:06."""
-    parts = []
-    years, months = divmod(abs(v.months), 12)
-    sign = "-" if v.months < 0 else ""
-    if years:
-        parts.append(f"{sign}{years} year{'s' if years != 1 else ''}")
-    if months:
-        parts.append(f"{sign}{months} mon{'s' if months != 1 else ''}")
-    if v.days:
-        parts.append(f"{v.days} day{'s' if abs(v.days) != 1 else ''}")
-    if v.microseconds or not parts:
-        us = abs(v.microseconds)
-        secs, frac = divmod(us, 1_000_000)
+    """PostgreSQL's `postgres` IntervalStyle: 1 year 2 mons -3 days +04:05:06."""
+    year = int(v.months / 12)  # truncates toward zero, as PostgreSQL does
+    parts: list[str] = []
+    is_before = False  # the last field printed was negative: the next positive one gets '+'
+    for value, unit in ((year, "year"), (v.months - year * 12, "mon"), (v.days, "day")):
+        if value:
+            parts.append(
+                f"{'+' if is_before and value > 0 else ''}{value} {unit}{'s' if value != 1 else ''}"
+            )
+            is_before = value < 0
+    if not parts or v.microseconds:
+        secs, frac = divmod(abs(v.microseconds), 1_000_000)
         h, rest = divmod(secs, 3600)
         m, s = divmod(rest, 60)
-        text = f"{'-' if v.microseconds < 0 else ''}{h:02d}:{m:02d}:{s:02d}"
-        if frac:
-            text += f".{frac:06d}".rstrip("0")
-        parts.append(text)
+        sign = "-" if v.microseconds < 0 else "+" if is_before else ""
+        text = f"{sign}{h:02d}:{m:02d}:{s:02d}"
+        parts.append(text + (f".{frac:06d}".rstrip("0") if frac else ""))
     return " ".join(parts)
 
 
@@ -61,11 +63,17 @@ def cell_text(v: Any) -> str:
         return v
     if isinstance(v, bool):
         return "t" if v else "f"
+    if isinstance(v, float):
+        if v != v:
+            return "NaN"
+        if v in (float("inf"), float("-inf")):
+            return "Infinity" if v > 0 else "-Infinity"
+        return repr(v)
     if isinstance(v, dt.datetime):
-        base = v.replace(tzinfo=None).isoformat(sep=" ")
+        base = _trim_fraction(v.replace(tzinfo=None).isoformat(sep=" "), v.microsecond)
         return base + _offset(v) if v.tzinfo is not None else base
     if isinstance(v, dt.time):
-        base = v.replace(tzinfo=None).isoformat()
+        base = _trim_fraction(v.replace(tzinfo=None).isoformat(), v.microsecond)
         return base + _offset(v) if v.tzinfo is not None else base
     if isinstance(v, Interval):
         return interval_text(v)
