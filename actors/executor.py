@@ -1,8 +1,9 @@
 """executor:<profile>: the only process that holds a connection to a profile's database.
 
-Receives: query.run, query.explain, query.cancel, catalog.get.
+Receives: query.run, query.explain, query.copy, query.copy.ack, query.cancel, catalog.get.
 Replies:  query.columns, query.rows (streamed, about 256 KiB each), query.done;
-          query.plan; query.cancelled; catalog; or error.
+          query.copy.chunk (streamed, flow-controlled) then query.copy.done;
+          query.plan; query.cancelled; catalog.result; or error.
 Restart:  permanent. Resources: an asyncpg pool (asyncio, hosted on trio by trio-asyncio).
 
 The second safety layer, which holds even if everything before it is wrong:
@@ -56,6 +57,10 @@ from protocol.messages import (
     CatalogRequest,
     CatalogTable,
     Column,
+    CopyAck,
+    CopyChunk,
+    CopyDone,
+    CopyRequest,
     ExplainPlan,
     ExplainRequest,
     QueryCancel,
@@ -170,6 +175,24 @@ class ExecState:
     failures: int = 0
     next_attempt: float = 0.0
     lock: trio.Lock = field(default_factory=trio.Lock)
+    copies: dict[str, CopyWindow] = field(default_factory=dict)  # query.copy id -> its window
+
+
+class CopyWindow:
+    """Flow control for one COPY stream: at most `size` chunks sent but not yet acknowledged."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.sent, self.acked = max(1, size), 0, -1
+        self._changed = trio.Event()
+
+    def ack(self, seq: int) -> None:
+        self.acked = max(self.acked, seq)
+        self._changed.set()
+
+    async def wait_room(self) -> None:
+        while self.sent - self.acked - 1 >= self.size:
+            self._changed = trio.Event()
+            await self._changed.wait()
 
 
 @asynccontextmanager
@@ -589,6 +612,78 @@ async def on_query_cancel(state: ExecState, msg: QueryCancel, req: Request) -> Q
     return QueryCancelled(target=msg.target)
 
 
+COPY_CHUNK_BYTES = 1024 * 1024
+
+
+async def on_query_copy(state: ExecState, msg: CopyRequest, req: Request) -> CopyDone:
+    """Stream a guarded COPY ... TO STDOUT. It runs in a READ ONLY transaction like any read,
+    after a Parse of the exact text proves it is a single statement (COPY itself goes over
+    the simple protocol, which would run a second one)."""
+    check_verdict(state, msg.sql, msg.verdict, confirmed=False)
+    if msg.verdict.sql_class != "read" or not msg.sql.lstrip()[:4].upper() == "COPY":
+        raise DatabaseError(
+            f"The executor for '{state.profile}' refused the export.",
+            why="Only a read query wrapped in COPY ... TO STDOUT can be exported.",
+            code="executor.bad_verdict",
+        )
+    pool = await _pool(state)
+    window = state.copies[req.header.id] = CopyWindow(msg.window)
+    started = time.perf_counter()
+    total = 0
+
+    async def send_chunk(data: bytes) -> None:
+        nonlocal total
+        await window.wait_room()
+        await req.send(CopyChunk(seq=window.sent, data=data))
+        window.sent += 1
+        total += len(data)
+
+    try:
+        with map_errors(state):
+            status = await aio_as_trio(_copy)(state, pool, msg.sql, trio_as_aio(send_chunk))
+    finally:
+        state.copies.pop(req.header.id, None)
+    rows = int(status.split()[-1]) if status and status.split()[-1].isdigit() else 0
+    log.info("executor.copy.finished", rows=rows, bytes=total)
+    return CopyDone(rows=rows, bytes=total, elapsed_ms=(time.perf_counter() - started) * 1000)
+
+
+async def on_copy_ack(state: ExecState, msg: CopyAck, req: Request) -> None:
+    window = state.copies.get(msg.target)
+    if window is not None:
+        window.ack(msg.seq)
+
+
+async def _copy(state: ExecState, pool: asyncpg.Pool, sql: str, send: Callable[[bytes], Awaitable[None]]) -> str:
+    """asyncio: COPY out in ~1 MiB chunks inside BEGIN READ ONLY, always rolled back."""
+    buffer: list[bytes] = []
+    size = 0
+
+    async def sink(data: bytes) -> None:
+        nonlocal size
+        buffer.append(data)
+        size += len(data)
+        if size >= COPY_CHUNK_BYTES:
+            chunk = b"".join(buffer)
+            buffer.clear()
+            size = 0
+            await send(chunk)
+
+    async with pool.acquire() as con:
+        tx = con.transaction(readonly=True)
+        await tx.start()
+        try:
+            timeout = f"{int(state.config.export_timeout_s * 1000)}ms"
+            await con.fetchval("SELECT set_config('statement_timeout', $1, true)", timeout)
+            await con.prepare(sql)  # Parse refuses a second statement
+            status = await con._copy_out(sql, sink, None)
+            if buffer:
+                await send(b"".join(buffer))
+            return status
+        finally:
+            await tx.rollback()
+
+
 async def on_explain(state: ExecState, msg: ExplainRequest, req: Request) -> ExplainPlan:
     check_verdict(
         state, msg.sql, msg.verdict, confirmed=msg.confirmed or msg.verdict.sql_class == "read"
@@ -814,6 +909,8 @@ ACTOR = Actor(
         QueryRequest: on_query_run,
         QueryCancel: on_query_cancel,
         ExplainRequest: on_explain,
+        CopyRequest: on_query_copy,
+        CopyAck: on_copy_ack,
         CatalogRequest: on_catalog,
     },
     open_state=open_state,

@@ -1,11 +1,284 @@
-"""exporter: placeholder actor until its issue lands; answers pings only.
+"""exporter: writes the full result of a read query to CSV, JSON or JSON Lines.
 
-Receives: actor.ping.  Replies: actor.pong.  Restart: permanent.
+Receives: export.start, export.cancel.
+Replies:  export.progress (streamed, about 4 a second), then export.done; or error.
+Restart:  permanent. Resources: none between exports.
+
+The data path is PostgreSQL's own COPY: the server formats every value (CSV, or
+`row_to_json` for JSON), the profile's executor streams the bytes in ~1 MiB chunks under
+flow control, and this actor only appends them to a file, so exports run at close to
+`psql \\copy` speed in bounded memory whatever the size.
+
+* The exact COPY text is checked by the guard (it must be a `read`), signed, and the
+  executor runs only that text.
+* The file appears atomically: a temporary file in the target's directory, fsync,
+  rename. A failed or cancelled export leaves no file at the target (and no temp file).
+* An existing file is never replaced unless `force`.
+
+Value mapping (documented in README "Export formats"):
+  CSV   the server's text output; NULL is an empty unquoted field, '' is "" (quoted).
+  JSON  row_to_json: numeric/bigint as JSON numbers with every digit, NaN/Infinity as
+        strings, timestamps ISO 8601 with offset, bytea as "\\x…" hex, arrays and json
+        nested as JSON, everything else as its text.
 """
 
-from actors._runtime import Actor, main
+from __future__ import annotations
 
-ACTOR = Actor("exporter", handlers={})
+import errno
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+import trio
+
+from actors._runtime import Actor, Request, main
+from protocol.errors import ExportError, PgaskError
+from protocol.messages import (
+    CopyAck,
+    CopyChunk,
+    CopyDone,
+    CopyRequest,
+    ExportCancel,
+    Exported,
+    ExportProgress,
+    ExportRequest,
+    Failure,
+    GuardRequest,
+    QueryCancel,
+    QueryCancelled,
+    Verdict,
+)
+from protocol.tracing import log
+
+PROGRESS_EVERY_S = 0.25
+
+
+def copy_text(sql: str, fmt: str, delimiter: str = ",") -> str:
+    """The COPY statement that produces `fmt` for `sql` (what the guard checks and the server runs)."""
+    body = sql.strip().rstrip(";").rstrip()
+    if fmt == "csv":
+        if len(delimiter) != 1 or delimiter in "\r\n\"'\\":
+            raise ExportError(
+                f"The CSV delimiter {delimiter!r} cannot be used.",
+                why="It must be one character other than a quote, a backslash or a line break.",
+                hint="Use ',' (the default), ';', '|' or a tab.",
+                code="export.bad_delimiter",
+            )
+        delim = "E'\\t'" if delimiter == "\t" else "'" + delimiter.replace("'", "''") + "'"
+        return f"COPY ({body}\n) TO STDOUT (FORMAT csv, HEADER, DELIMITER {delim})"
+    # One JSON object per line. CSV mode with quote and delimiter bytes row_to_json never
+    # emits, because text-format COPY would double every backslash (export-and-fetch.md).
+    return (
+        f"COPY (SELECT row_to_json(pgask_row) FROM ({body}\n) AS pgask_row) "
+        "TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
+    )
+
+
+def check_target(path: str, force: bool) -> Path:
+    """The absolute target path, or an ExportError saying what is wrong with it and what to do."""
+    if not path.strip():
+        raise ExportError(
+            "No export path was given.", hint="Name a file, e.g. /export csv orders.csv."
+        )
+    target = Path(path).expanduser()
+    if not target.is_absolute():
+        target = Path.cwd() / target
+    try:
+        return _check_target(target, force)
+    except PermissionError as exc:
+        raise ExportError(
+            f"Cannot export to {target}: the directory {target.parent} is not writable or reachable.",
+            why=str(exc),
+            hint="Choose a directory you can write to, such as your home directory.",
+            code="export.not_writable",
+        ) from exc
+
+
+def _check_target(target: Path, force: bool) -> Path:
+    if target.is_dir():
+        raise ExportError(
+            f"{target} is a directory.",
+            hint="Name a file inside it, e.g. {target}/result.csv.",
+            code="export.is_directory",
+        )
+    parent = target.parent
+    if not parent.is_dir():
+        raise ExportError(
+            f"Cannot export to {target}: the directory {parent} does not exist.",
+            hint=f"Create it first (mkdir -p {parent}) or choose another path.",
+            code="export.no_directory",
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ExportError(
+            f"Cannot export to {target}: the directory {parent} is not writable or reachable.",
+            hint="Choose a directory you can write to, such as your home directory.",
+            code="export.not_writable",
+        )
+    if target.exists() and not force:
+        raise ExportError(
+            f"{target} already exists; it was not overwritten.",
+            hint="Choose another name, or confirm overwriting it (--force).",
+            code="export.exists",
+        )
+    return target
+
+
+class _Writer:
+    """Appends COPY output to the temporary file, turning JSON Lines into a JSON array."""
+
+    def __init__(self, file: BinaryIO, fmt: str) -> None:
+        self.file, self.fmt, self.bytes = file, fmt, 0
+        self._any = False
+        if fmt == "json":
+            self._write(b"[\n")
+
+    def _write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.bytes += len(data)
+
+    def chunk(self, data: bytes) -> None:
+        if data:
+            self._any = True
+        self._write(data.replace(b"\n", b",\n") if self.fmt == "json" else data)
+
+    def finish(self) -> None:
+        if self.fmt != "json":
+            return
+        if self._any:  # drop the ",\n" after the last object
+            self.file.seek(-2, os.SEEK_END)
+            self.file.truncate()
+            self.bytes -= 2
+            self._write(b"\n]\n")
+        else:
+            self._write(b"]\n")
+
+
+async def on_export_start(state: None, msg: ExportRequest, req: Request) -> Exported:
+    target = check_target(msg.path, msg.force)
+    sql = copy_text(msg.sql, msg.format, msg.delimiter)
+    verdict = await req.runtime.request(
+        "guard",
+        GuardRequest(sql=sql, profile=msg.profile, mode="read-only"),
+        trace=req.header.trace,
+    )
+    if isinstance(verdict, Failure):
+        raise PgaskError(verdict.message, why=verdict.why, hint=verdict.hint, code=verdict.code)
+    assert isinstance(verdict, Verdict)
+    if verdict.signature is None or verdict.sql_class != "read":
+        raise ExportError(
+            "Only read queries can be exported.",
+            why="; ".join(verdict.reasons) or f"The statement is of class '{verdict.sql_class}'.",
+            hint='Export the result of a SELECT (the last query\'s result, or `pgask export "SELECT …"`).',
+            code="export.not_a_read",
+        )
+    executor = f"executor:{msg.profile}"
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.pgask-tmp"
+    started = time.perf_counter()
+    copy_id = ""
+    finished = False
+    try:
+        with open(tmp, "xb") as file:
+            writer = _Writer(file, msg.format)
+            rows = 0
+            next_progress = started + PROGRESS_EVERY_S
+            async for header, body in req.runtime.stream(
+                executor, CopyRequest(sql=sql, verdict=verdict.signature), trace=req.header.trace
+            ):
+                copy_id = header.reply_to
+                if isinstance(body, CopyChunk):
+                    _write_or_explain(writer, body.data, target)
+                    rows += body.data.count(b"\n")
+                    await req.runtime.send(
+                        executor, CopyAck(target=copy_id, seq=body.seq), trace=req.header.trace
+                    )
+                    now = time.perf_counter()
+                    if now >= next_progress:
+                        next_progress = now + PROGRESS_EVERY_S
+                        elapsed = now - started
+                        await req.send(ExportProgress(rows=max(0, rows - (msg.format == "csv")), bytes=writer.bytes,
+                                                      rows_per_s=rows / elapsed, elapsed_s=elapsed))  # fmt: skip
+                elif isinstance(body, CopyDone):
+                    rows = body.rows
+                elif isinstance(body, QueryCancelled):
+                    raise ExportError(
+                        "The export was cancelled on the server.", code="export.cancelled"
+                    )
+                elif isinstance(body, Failure):
+                    raise PgaskError(
+                        body.message,
+                        why=body.why,
+                        hint=body.hint,
+                        code=body.code,
+                        detail=body.detail,
+                    )
+            writer.finish()
+            file.flush()
+            await trio.to_thread.run_sync(os.fsync, file.fileno())
+        _place(tmp, target, msg.force)
+        finished = True
+    finally:
+        if not finished:
+            with trio.CancelScope(shield=True):
+                if copy_id:  # stop the server's side too (a no-op when the COPY already ended)
+                    await req.runtime.send(executor, QueryCancel(target=copy_id))
+                tmp.unlink(missing_ok=True)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    log.info(
+        "exporter.export.finished",
+        rows=rows,
+        bytes=writer.bytes,
+        ms=round(elapsed_ms, 1),
+        format=msg.format,
+    )
+    return Exported(path=str(target), rows=rows, bytes=writer.bytes, elapsed_ms=elapsed_ms)
+
+
+def _write_or_explain(writer: _Writer, data: bytes, target: Path) -> None:
+    try:
+        writer.chunk(data)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ExportError(
+                f"The disk holding {target.parent} is full; the export to {target} was stopped and nothing was written there.",
+                why=f"{writer.bytes + len(data):,} bytes had been produced so far, and more were coming.",
+                hint="Free some space, or export to another disk.",
+                code="export.disk_full",
+            ) from exc
+        raise ExportError(
+            f"Could not write {target}: {exc.strerror}.", code="export.write_failed"
+        ) from exc
+
+
+def _place(tmp: Path, target: Path, force: bool) -> None:
+    """Rename into place; without `force`, a file created meanwhile is still not replaced."""
+    if force:
+        os.replace(tmp, target)
+        return
+    try:
+        os.link(tmp, target)
+    except FileExistsError as exc:
+        raise ExportError(
+            f"{target} appeared while exporting; it was not overwritten.", code="export.exists"
+        ) from exc
+    except OSError:  # no hard links on this file system: check, then rename
+        if target.exists():
+            raise ExportError(
+                f"{target} appeared while exporting; it was not overwritten.", code="export.exists"
+            ) from None
+        os.replace(tmp, target)
+        return
+    tmp.unlink()
+
+
+async def on_export_cancel(state: None, msg: ExportCancel, req: Request) -> QueryCancelled:
+    if not req.runtime.cancel(msg.target):
+        raise ExportError("There is no running export to cancel.", code="export.nothing_to_cancel")
+    return QueryCancelled(target=msg.target)
+
+
+ACTOR = Actor("exporter", handlers={ExportRequest: on_export_start, ExportCancel: on_export_cancel})
 
 if __name__ == "__main__":
     main(ACTOR)

@@ -62,6 +62,7 @@ class ProfileConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     lock_timeout_s: float = 5.0
     connect_timeout_s: float = 10.0
     max_rows: int = 10_000
+    export_timeout_s: float = 0.0  # statement_timeout for exports; 0 = none (exports may be long)
 
 
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -237,4 +238,5 @@ send_result_rows = false
 # lock_timeout_s = 5.0
 # connect_timeout_s = 10.0
 # max_rows = 10000
+# export_timeout_s = 0.0         # 0 = exports may run as long as they need
 """

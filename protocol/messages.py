@@ -404,7 +404,8 @@ class ExplainPlan(Body, tag="query.plan"):
 
 
 class CopyRequest(Body, tag="query.copy"):
-    """exporter -> executor: stream a read query's result as COPY output, unbounded.
+    """exporter -> executor: run `sql`, a guarded `COPY (...) TO STDOUT ...` text, and stream
+    its output, unbounded by the row cap.
 
     Replies: query.copy.chunk (more=True) ... then query.copy.done. The executor keeps at
     most `window` chunks unacknowledged (query.copy.ack), so memory stays bounded."""
@@ -412,9 +413,6 @@ class CopyRequest(Body, tag="query.copy"):
     EXPECTS_REPLY: ClassVar[bool] = True
     sql: str
     verdict: Signature
-    format: Literal["csv", "json"] = "csv"  # json: one row_to_json object per line
-    delimiter: str = ","
-    header: bool = True
     window: int = 8
 
 

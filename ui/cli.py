@@ -34,6 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", help="config file (default: $PGASK_CONFIG or the platform config dir)"
     )
+    parser.add_argument(
+        "-p",
+        "--profile",
+        dest="tui_profiles",
+        action="append",
+        default=[],
+        help="open the terminal UI on this profile or postgresql:// URL (twice: two panes)",
+    )
     sub = parser.add_subparsers(dest="command")
 
     actors = sub.add_parser("actors", help="start the actor tree, ping every actor, print, stop")
@@ -62,6 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument(
         "--max-rows", type=int, default=None, help="row cap (default: the profile's max_rows)"
     )
+    sql.add_argument("--out", metavar="PATH", help="write the full result to PATH (see export)")
+    sql.add_argument("--force", action="store_true", help="with --out: overwrite an existing file")
+
+    export = sub.add_parser("export", help="export the full result of a read query to a file")
+    export.add_argument("sql", help="the SQL text (or - to read it from stdin)")
+    export.add_argument("--out", required=True, metavar="PATH", help="the file to write")
+    export.add_argument(
+        "--format", choices=["csv", "json", "jsonl"], help="default: from the extension, else csv"
+    )
+    export.add_argument("-p", "--profile", help="profile name or postgresql:// URL")
+    export.add_argument("--force", action="store_true", help="overwrite an existing file")
+    export.add_argument("--delimiter", default=",", help="CSV delimiter (default ',')")
 
     config = sub.add_parser("config", help="configuration helpers")
     config_sub = config.add_subparsers(dest="config_command", required=True)
@@ -82,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "actors":
             return cmd_actors(args)
         if args.command == "sql":
-            return cmd_sql(args)
+            return cmd_export(args) if args.out else cmd_sql(args)
+        if args.command == "export":
+            return cmd_export(args)
         if args.command == "config":
             return cmd_config_init(args)
         return cmd_tui(args)
@@ -370,6 +392,82 @@ def cmd_sql(args: argparse.Namespace) -> int:
         return outcome
 
     return run_with_tree(args.config, [profile_arg], run_sql)
+
+
+def export_format(path: str, given: str | None) -> str:
+    if given in ("csv", "json", "jsonl"):
+        return given
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return {"json": "json", "jsonl": "jsonl", "ndjson": "jsonl"}.get(suffix, "csv")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """`pgask export` and `pgask sql --out`: the exporter writes the file; progress on stderr."""
+    import os
+    import signal
+
+    import trio
+
+    from protocol import signing
+    from protocol.config import load_config
+    from protocol.errors import failure_text
+    from protocol.messages import (
+        ExportCancel,
+        Exported,
+        ExportProgress,
+        ExportRequest,
+        Failure,
+        QueryCancelled,
+    )
+
+    sql_text = sys.stdin.read() if args.sql == "-" else args.sql
+    config = load_config(args.config)
+    profile_arg = default_profile(config, args.profile)
+    fmt = export_format(args.out, getattr(args, "format", None))
+    tty = sys.stderr.isatty()
+
+    async def run_export(sup: Any, client: Any, profile: str) -> int:
+        # The exporter asks the guard about the exact COPY text; this signature only names the request.
+        placeholder = signing.sign(os.urandom(32), sql_text, "read", profile, "read-only")
+        request = ExportRequest(profile=profile, sql=sql_text, verdict=placeholder, format=fmt,  # type: ignore[arg-type]
+                                path=args.out, force=args.force, delimiter=getattr(args, "delimiter", ","))  # fmt: skip
+        outcome = EXIT_ERROR
+        with trio.open_signal_receiver(signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+                export_id: list[str] = []
+
+                async def on_sigint() -> None:
+                    async for _ in signals:
+                        if export_id:
+                            await client.send("exporter", ExportCancel(target=export_id[0]))
+
+                nursery.start_soon(on_sigint)
+                async for header, body in client.stream("exporter", request):
+                    export_id[:] = [header.reply_to]
+                    if isinstance(body, ExportProgress) and tty:
+                        rate = body.bytes / max(body.elapsed_s, 1e-9) / 1e6
+                        print(
+                            f"\r{body.rows:,} rows  {body.bytes / 1e6:,.1f} MB  {rate:,.1f} MB/s ",
+                            end="",
+                            file=sys.stderr,
+                        )
+                    elif isinstance(body, Exported):
+                        end = "\n" if tty else ""
+                        print(
+                            f"{end}Exported {body.rows:,} rows ({body.bytes:,} bytes) to {body.path} in {body.elapsed_ms / 1000:.1f} s",
+                            file=sys.stderr,
+                        )
+                        outcome = EXIT_OK
+                    elif isinstance(body, QueryCancelled):
+                        print("\npgask: export cancelled; no file was written.", file=sys.stderr)
+                        outcome = EXIT_CANCELLED
+                    elif isinstance(body, Failure):
+                        print(("\n" if tty else "") + failure_text(body), file=sys.stderr)
+                        outcome = EXIT_REFUSED if body.code == "export.not_a_read" else EXIT_ERROR
+                nursery.cancel_scope.cancel()
+        return outcome
+
+    return run_with_tree(args.config, [profile_arg], run_export)
 
 
 def cmd_config_init(args: argparse.Namespace) -> int:

