@@ -37,6 +37,7 @@ class UiBoot(msgspec.Struct, kw_only=True):
     profiles: list[str]  # one per pane at start
     model_label: str = ""  # what the status bar shows, e.g. "gpt-4o-mini" or "offline"
     state_dir: str = ""  # where history files live
+    welcome: str = ""  # shown in the conversation at start (e.g. how to configure a model)
 
     def load_config(self) -> Config:
         return msgspec.msgpack.decode(self.config, type=Config)

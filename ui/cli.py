@@ -4,8 +4,11 @@
   pgask actors [--json] [-p PROFILE|URL ...]   start the tree, ping every actor, stop
   pgask check-sql [SQL] [--mode M] [--json | --batch]
   pgask config init [--print] [--force]
+  pgask ask QUESTION [-p PROFILE] [--format F] [--mode M] [--yes] [--confirm NAME] [--show-sql]
+  pgask context QUESTION [-p PROFILE] [--tokens N] [--json]
 
-Exit codes: 0 ok, 1 error, 2 usage.
+Exit codes: 0 ok, 1 error, 2 usage; sql/ask: 3 refused, 4 needs confirmation, 130 cancelled;
+ask: 5 the planner asks a clarifying question (printed, nothing run).
 """
 
 from __future__ import annotations
@@ -83,6 +86,34 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
     export.add_argument("--delimiter", default=",", help="CSV delimiter (default ',')")
 
+    demo = sub.add_parser("demo", help="embedded PostgreSQL with a sample shop database, in the UI")
+    demo.add_argument("--reset", action="store_true", help="rebuild the demo data from scratch")
+    demo.add_argument("--keep", action="store_true", help="leave the server running on exit")
+    demo.add_argument(
+        "--scale", type=int, default=100_000, help="number of orders (default 100000)"
+    )
+    demo.add_argument(
+        "--seed", type=float, default=0.42, help="random seed in [0, 1] (default 0.42)"
+    )
+    demo.add_argument("--print-dsn", action="store_true", help="start it, print its URL, exit")
+    demo.add_argument("--stop", action="store_true", help="stop the demo server")
+
+    ask = sub.add_parser("ask", help="plan SQL for a question, check it, run it, print the result")
+    ask.add_argument("question", help="the question in plain words (or - to read it from stdin)")
+    ask.add_argument("-p", "--profile", help="profile name or postgresql:// URL")
+    ask.add_argument("--format", choices=["table", "csv", "json", "jsonl"], default="table")
+    ask.add_argument("--mode", choices=["read-only", "read-write"], help="safety mode")
+    ask.add_argument("--yes", action="store_true", help="confirm a write or DDL statement")
+    ask.add_argument("--confirm", metavar="NAME", help="confirm a destructive statement by name")
+    ask.add_argument("--max-rows", type=int, default=None, help="row cap (default: max_rows)")
+    ask.add_argument("--show-sql", action="store_true", help="print the SQL (on stderr) first")
+
+    context = sub.add_parser("context", help="print the schema context the model would get")
+    context.add_argument("question", help="the question (or - to read it from stdin)")
+    context.add_argument("-p", "--profile", help="profile name or postgresql:// URL")
+    context.add_argument("--tokens", type=int, help="token budget (default: context_tokens)")
+    context.add_argument("--json", action="store_true", help="print {tables, tokens, text} as JSON")
+
     config = sub.add_parser("config", help="configuration helpers")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     init = config_sub.add_parser("init", help="write a commented starter config file")
@@ -105,6 +136,14 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_export(args) if args.out else cmd_sql(args)
         if args.command == "export":
             return cmd_export(args)
+        if args.command == "ask":
+            return cmd_ask(args)
+        if args.command == "context":
+            return cmd_context(args)
+        if args.command == "demo":
+            from ui.demo import run_demo
+
+            return run_demo(args)
         if args.command == "config":
             return cmd_config_init(args)
         return cmd_tui(args)
@@ -119,17 +158,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_with_tree(
-    config_path: str | None, profiles: list[str], fn: Callable[[Any, Any], Awaitable[int]]
+    config_path: Any, profiles: list[str], fn: Callable[[Any, Any], Awaitable[int]]
 ) -> int:
-    """Start the supervisor in this process, run `fn(supervisor, client)`, stop the tree."""
+    """Start the supervisor in this process, run `fn(supervisor, client)`, stop the tree.
+
+    `config_path` is a path (or None: the default lookup) or an already loaded Config."""
     import trio
 
     from actors.supervisor import Supervisor, load_tree
-    from protocol.config import load_config, resolve_profile, state_dir
+    from protocol.config import Config, load_config, resolve_profile, state_dir
     from protocol.transport import open_context
     from ui.client import open_client
 
-    config = load_config(config_path)
+    config = config_path if isinstance(config_path, Config) else load_config(config_path)
+    add_demo_profile(config, profiles)
     names = [resolve_profile(config, p)[0] for p in profiles]
 
     async def _main() -> int:
@@ -195,7 +237,26 @@ def model_label(config: Any) -> str:
     return "offline"
 
 
+def add_demo_profile(config: Any, profiles: list[str]) -> None:
+    """`-p demo` works after `pgask demo` even though no config file names it."""
+    if "demo" in profiles and "demo" not in config.profiles:
+        from ui import demo
+
+        server = demo.start_server()
+        demo.ensure_shop(server, out=sys.stderr)
+        config.profiles["demo"] = demo.demo_profile(server)
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
+    from protocol.config import load_config
+
+    config = load_config(args.config)
+    add_demo_profile(config, list(args.tui_profiles))
+    profiles = list(args.tui_profiles) or [default_profile(config, None)]
+    return launch_tui(config, profiles, model_label=model_label(config))
+
+
+def launch_tui(config: Any, profiles: list[str], *, model_label: str, welcome: str = "") -> int:
     """The terminal UI: the supervisor runs here, the UI is a child process on this tty."""
     import base64
     import os
@@ -205,17 +266,14 @@ def cmd_tui(args: argparse.Namespace) -> int:
     import trio
 
     from protocol.boot import UiBoot
-    from protocol.config import load_config
 
-    config = load_config(args.config)
-    profiles = list(args.tui_profiles) or [default_profile(config, None)]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C belongs to the UI, never to the tree
 
     async def tui(sup: Any, client: Any, *names: str) -> int:
         boot = UiBoot(
             endpoint=sup.endpoint, session=sup.session.id, run_dir=str(sup.run_dir), log_dir=str(sup.log_dir),
-            config=msgspec.msgpack.encode(sup.config), profiles=list(names), model_label=model_label(sup.config),
-            state_dir=str(sup.session.path.parent) if sup.session.path else "",
+            config=msgspec.msgpack.encode(sup.config), profiles=list(names), model_label=model_label,
+            state_dir=str(sup.session.path.parent) if sup.session.path else "", welcome=welcome,
         )  # fmt: skip
         env = {
             **os.environ,
@@ -230,7 +288,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
             )
         return 0 if code in (0, 130) else 1
 
-    return run_with_tree(args.config, profiles, tui)
+    return run_with_tree(config, profiles, tui)
 
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED, EXIT_NEEDS_CONFIRM, EXIT_CANCELLED = (
@@ -267,25 +325,150 @@ def _ask(prompt: str) -> str:
         return ""
 
 
-def cmd_sql(args: argparse.Namespace) -> int:
+async def guard_and_confirm(
+    client: Any, args: argparse.Namespace, sql_text: str, profile: str, mode: str
+) -> int | tuple[Any, bool]:
+    """Ask the guard, then confirm as the verdict requires (--yes, --confirm NAME, or the tty).
+
+    Returns (verdict, confirmed), or the exit code when the statement must not run."""
+    from protocol.errors import failure_text
+    from protocol.messages import Failure, GuardRequest, Verdict
+
+    verdict = await client.request(
+        "guard", GuardRequest(sql=sql_text, profile=profile, mode=mode), timeout=60
+    )
+    if isinstance(verdict, Failure):
+        print(failure_text(verdict), file=sys.stderr)
+        return EXIT_ERROR
+    assert isinstance(verdict, Verdict)
+    reasons = "; ".join(verdict.reasons) or verdict.sql_class
+    if verdict.confirm == "refuse":
+        if verdict.sql_class == "invalid" and verdict.error:
+            print(
+                f"pgask: the SQL does not parse: {verdict.error.message}\n{verdict.error.snippet}",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"pgask: refused ({verdict.sql_class}) in {mode} mode: {reasons}",
+                file=sys.stderr,
+            )
+            if mode == "read-only" and verdict.sql_class in ("write", "ddl", "destructive"):
+                print(
+                    "Run it with --mode read-write (and --yes, or --confirm NAME) to allow it.",
+                    file=sys.stderr,
+                )
+        return EXIT_REFUSED
+    confirmed = verdict.confirm in ("run", "preview")
+    if verdict.confirm == "confirm":
+        confirmed = args.yes or (
+            sys.stdin.isatty()
+            and _ask(f"{verdict.sql_class}: {reasons}\nRun it on '{profile}'? [y/N] ").lower()
+            in ("y", "yes")
+        )
+        if not confirmed:
+            print(
+                f"pgask: this {verdict.sql_class} statement needs confirmation: pass --yes.",
+                file=sys.stderr,
+            )
+            return EXIT_NEEDS_CONFIRM
+    if verdict.confirm == "typed":
+        name = verdict.confirm_name
+        typed = (
+            args.confirm
+            if args.confirm is not None
+            else (_ask(f"{reasons}\nType '{name}' to run it: ") if sys.stdin.isatty() else "")
+        )
+        if typed != name:
+            print(f"pgask: this destructive statement needs --confirm {name}.", file=sys.stderr)
+            return EXIT_NEEDS_CONFIRM
+        confirmed = True
+    return verdict, confirmed
+
+
+async def run_checked(
+    client: Any,
+    args: argparse.Namespace,
+    profile: str,
+    sql_text: str,
+    verdict: Any,
+    confirmed: bool,
+    *,
+    max_rows: int,
+    shape: list[Any] | None = None,
+) -> tuple[int, Any]:
+    """Run a guarded statement on the profile's executor and print its result (Ctrl+C cancels).
+
+    Returns (exit code, the executor's Failure or None); the caller prints the failure.
+    `shape`, when given, receives the column names and the row count."""
     import signal
 
     import trio
 
-    from protocol.config import load_config
-    from protocol.errors import failure_text
     from protocol.messages import (
         Failure,
-        GuardRequest,
         QueryCancel,
         QueryCancelled,
         QueryColumns,
         QueryDone,
         QueryRequest,
         QueryRows,
-        Verdict,
     )  # fmt: skip
     from ui import format as fmt
+
+    assert verdict.signature is not None
+    request = QueryRequest(sql=sql_text, verdict=verdict.signature, confirmed=confirmed,
+                           max_rows=max_rows)  # fmt: skip
+    columns: list[str] = []
+    rows: list[list[Any]] = []
+    outcome = EXIT_OK
+    failure: Any = None
+    with trio.open_signal_receiver(signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            query_id: list[str] = []
+
+            async def on_sigint() -> None:
+                async for _ in signals:
+                    if query_id:
+                        await client.send(f"executor:{profile}", QueryCancel(target=query_id[0]))
+
+            nursery.start_soon(on_sigint)
+            async for header, body in client.stream(f"executor:{profile}", request):
+                query_id[:] = [header.reply_to]
+                if isinstance(body, QueryColumns):
+                    columns = [c.name for c in body.columns]
+                elif isinstance(body, QueryRows):
+                    rows.extend(body.rows)
+                elif isinstance(body, QueryDone):
+                    if not columns:
+                        print(body.command)
+                    if body.truncated:
+                        print(
+                            f"pgask: showing the first {body.rows} rows (row cap); use --max-rows 0 for all.",
+                            file=sys.stderr,
+                        )
+                elif isinstance(body, QueryCancelled):
+                    print("pgask: cancelled; the server stopped the query.", file=sys.stderr)
+                    outcome = EXIT_CANCELLED
+                elif isinstance(body, Failure):
+                    failure = body
+                    outcome = EXIT_ERROR
+            nursery.cancel_scope.cancel()
+    if columns and outcome == EXIT_OK:
+        if args.format == "table":
+            sys.stdout.write(fmt.rows_as_table(columns, rows))
+        elif args.format == "csv":
+            sys.stdout.write(fmt.rows_as_csv(columns, rows))
+        else:
+            sys.stdout.write(fmt.rows_as_json(columns, rows, lines=args.format == "jsonl"))
+    if shape is not None:
+        shape[:] = [columns, len(rows)]
+    return outcome, failure
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from protocol.config import load_config
+    from protocol.errors import failure_text
 
     sql_text = sys.stdin.read() if args.sql == "-" else args.sql
     config = load_config(args.config)
@@ -294,101 +477,16 @@ def cmd_sql(args: argparse.Namespace) -> int:
     async def run_sql(sup: Any, client: Any, profile: str) -> int:
         pcfg = sup.config.profiles[profile]
         mode = args.mode or ("read-write" if pcfg.read_write else sup.config.safety.default_mode)
-        verdict = await client.request(
-            "guard", GuardRequest(sql=sql_text, profile=profile, mode=mode), timeout=60
+        checked = await guard_and_confirm(client, args, sql_text, profile, mode)
+        if isinstance(checked, int):
+            return checked
+        verdict, confirmed = checked
+        max_rows = args.max_rows if args.max_rows is not None else pcfg.max_rows
+        outcome, failure = await run_checked(
+            client, args, profile, sql_text, verdict, confirmed, max_rows=max_rows
         )
-        if isinstance(verdict, Failure):
-            print(failure_text(verdict), file=sys.stderr)
-            return EXIT_ERROR
-        assert isinstance(verdict, Verdict)
-        reasons = "; ".join(verdict.reasons) or verdict.sql_class
-        if verdict.confirm == "refuse":
-            if verdict.sql_class == "invalid" and verdict.error:
-                print(
-                    f"pgask: the SQL does not parse: {verdict.error.message}\n{verdict.error.snippet}",
-                    file=sys.stderr,
-                )
-            else:
-                print(
-                    f"pgask: refused ({verdict.sql_class}) in {mode} mode: {reasons}",
-                    file=sys.stderr,
-                )
-                if mode == "read-only" and verdict.sql_class in ("write", "ddl", "destructive"):
-                    print(
-                        "Run it with --mode read-write (and --yes, or --confirm NAME) to allow it.",
-                        file=sys.stderr,
-                    )
-            return EXIT_REFUSED
-        confirmed = verdict.confirm in ("run", "preview")
-        if verdict.confirm == "confirm":
-            confirmed = args.yes or (
-                sys.stdin.isatty()
-                and _ask(f"{verdict.sql_class}: {reasons}\nRun it on '{profile}'? [y/N] ").lower()
-                in ("y", "yes")
-            )
-            if not confirmed:
-                print(
-                    f"pgask: this {verdict.sql_class} statement needs confirmation: pass --yes.",
-                    file=sys.stderr,
-                )
-                return EXIT_NEEDS_CONFIRM
-        if verdict.confirm == "typed":
-            name = verdict.confirm_name
-            typed = (
-                args.confirm
-                if args.confirm is not None
-                else (_ask(f"{reasons}\nType '{name}' to run it: ") if sys.stdin.isatty() else "")
-            )
-            if typed != name:
-                print(f"pgask: this destructive statement needs --confirm {name}.", file=sys.stderr)
-                return EXIT_NEEDS_CONFIRM
-            confirmed = True
-        assert verdict.signature is not None
-        request = QueryRequest(sql=sql_text, verdict=verdict.signature, confirmed=confirmed,
-                               max_rows=args.max_rows if args.max_rows is not None else pcfg.max_rows)  # fmt: skip
-        columns: list[str] = []
-        rows: list[list[Any]] = []
-        outcome = EXIT_OK
-        with trio.open_signal_receiver(signal.SIGINT) as signals:
-            async with trio.open_nursery() as nursery:
-                query_id: list[str] = []
-
-                async def on_sigint() -> None:
-                    async for _ in signals:
-                        if query_id:
-                            await client.send(
-                                f"executor:{profile}", QueryCancel(target=query_id[0])
-                            )
-
-                nursery.start_soon(on_sigint)
-                async for header, body in client.stream(f"executor:{profile}", request):
-                    query_id[:] = [header.reply_to]
-                    if isinstance(body, QueryColumns):
-                        columns = [c.name for c in body.columns]
-                    elif isinstance(body, QueryRows):
-                        rows.extend(body.rows)
-                    elif isinstance(body, QueryDone):
-                        if not columns:
-                            print(body.command)
-                        if body.truncated:
-                            print(
-                                f"pgask: showing the first {body.rows} rows (row cap); use --max-rows 0 for all.",
-                                file=sys.stderr,
-                            )
-                    elif isinstance(body, QueryCancelled):
-                        print("pgask: cancelled; the server stopped the query.", file=sys.stderr)
-                        outcome = EXIT_CANCELLED
-                    elif isinstance(body, Failure):
-                        print(failure_text(body), file=sys.stderr)
-                        outcome = EXIT_ERROR
-                nursery.cancel_scope.cancel()
-        if columns and outcome == EXIT_OK:
-            if args.format == "table":
-                sys.stdout.write(fmt.rows_as_table(columns, rows))
-            elif args.format == "csv":
-                sys.stdout.write(fmt.rows_as_csv(columns, rows))
-            else:
-                sys.stdout.write(fmt.rows_as_json(columns, rows, lines=args.format == "jsonl"))
+        if failure is not None:
+            print(failure_text(failure), file=sys.stderr)
         return outcome
 
     return run_with_tree(args.config, [profile_arg], run_sql)
@@ -468,6 +566,167 @@ def cmd_export(args: argparse.Namespace) -> int:
         return outcome
 
     return run_with_tree(args.config, [profile_arg], run_export)
+
+
+EXIT_CLARIFY = 5
+# executor failures that a corrected query cannot fix (the connection, not the SQL)
+_NOT_REPAIRABLE = ("db.connect", "db.auth", "db.ssl", "db.dns", "db.database_missing",
+                   "db.too_many_connections", "db.connection_lost", "db.permission_denied",
+                   "actor.", "protocol.")  # fmt: skip
+
+
+async def request_plan(client: Any, request: Any, *, timeout: float) -> Any:
+    """Ask the planner; print its notices (retries ...) on stderr; the Plan, Clarification or
+    Failure it ends with."""
+    import trio
+
+    from protocol.messages import Failure, PlannerNotice
+
+    last: Any = None
+    with trio.move_on_after(timeout) as scope:
+        async for _header, body in client.stream("planner", request):
+            if isinstance(body, PlannerNotice):
+                print(f"pgask: {body.text}", file=sys.stderr)
+            else:
+                last = body
+    if scope.cancelled_caught or last is None:
+        return Failure(
+            code="llm.timeout",
+            message=f"The planner did not answer within {timeout:.0f} s.",
+            hint="Raise timeout_s under [model], or check `pgask logs` for the planner.",
+        )
+    return last
+
+
+def _print_plan(plan: Any) -> None:
+    print(plan.sql.rstrip().rstrip(";") + ";", file=sys.stderr)
+    if plan.explanation:
+        print(f"-- {plan.explanation}", file=sys.stderr)
+    for note in plan.assumptions:
+        print(f"-- assumes: {note}", file=sys.stderr)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """`pgask ask`: plan -> guard -> confirm -> run -> print; one self-repair of a failed read."""
+    import time
+
+    from protocol.config import load_config
+    from protocol.errors import failure_text
+    from protocol.messages import (
+        Clarification,
+        Failure,
+        Plan,
+        PlanRequest,
+        SessionAddTurn,
+        SessionGet,
+        SessionState,
+        Turn,
+    )  # fmt: skip
+
+    question = (sys.stdin.read() if args.question == "-" else args.question).strip()
+    config = load_config(args.config)
+    profile_arg = default_profile(config, args.profile)
+    mc = config.model
+    plan_timeout = max(120.0, (mc.timeout_s + 5) * (mc.max_retries + 1) * 4)
+
+    async def run_ask(sup: Any, client: Any, profile: str) -> int:
+        pcfg = sup.config.profiles[profile]
+        mode = args.mode or ("read-write" if pcfg.read_write else sup.config.safety.default_mode)
+        session = await client.request("supervisor", SessionGet(), timeout=10)
+        recent, pins = [], []
+        if isinstance(session, SessionState):
+            recent = [t for t in session.turns if t.profile == profile][-6:]
+            pins = list(session.pins)
+        request = PlanRequest(
+            question=question, profile=profile, mode=mode, recent=recent, pins=pins
+        )
+        previous: tuple[str, Any] | None = None
+        while True:
+            plan = await request_plan(client, request, timeout=plan_timeout)
+            if isinstance(plan, Failure):
+                print(failure_text(plan), file=sys.stderr)
+                return EXIT_ERROR
+            if isinstance(plan, Clarification):
+                print(plan.question)
+                for i, option in enumerate(plan.options, 1):
+                    print(f"  {i}. {option}")
+                return EXIT_CLARIFY
+            assert isinstance(plan, Plan)
+            if args.show_sql:
+                _print_plan(plan)
+            checked = await guard_and_confirm(client, args, plan.sql, profile, mode)
+            if isinstance(checked, int):
+                if previous is not None:  # the repair made it worse: report the first failure
+                    print(failure_text(previous[1]), file=sys.stderr)
+                return checked
+            verdict, confirmed = checked
+            max_rows = args.max_rows if args.max_rows is not None else pcfg.max_rows
+            shape: list[Any] = []
+            outcome, failure = await run_checked(
+                client, args, profile, plan.sql, verdict, confirmed, max_rows=max_rows, shape=shape
+            )
+            repairable = (
+                failure is not None
+                and previous is None
+                and verdict.sql_class == "read"
+                and not failure.code.startswith(_NOT_REPAIRABLE)
+            )
+            if repairable:
+                feedback = "\n".join(p for p in (failure.message, failure.why, failure.detail) if p)
+                print(f"pgask: the query failed ({failure.code}); asking the planner to fix it.",
+                      file=sys.stderr)  # fmt: skip
+                previous = (plan.sql, failure)
+                request = PlanRequest(question=question, profile=profile, mode=mode, recent=recent,
+                                      pins=pins, previous_sql=plan.sql, feedback=feedback)  # fmt: skip
+                continue
+            if failure is not None:
+                print(failure_text(failure), file=sys.stderr)
+            if outcome == EXIT_OK and shape:
+                columns, n = shape
+                result = f"{n} rows" + (f" ({', '.join(columns[:12])})" if columns else "")
+            else:
+                result = f"error {failure.code}" if failure is not None else "not run"
+            turn = Turn(profile=profile, question=question, sql=plan.sql,
+                        explanation=plan.explanation, outcome=result, at=time.time())  # fmt: skip
+            await client.request("supervisor", SessionAddTurn(turn=turn), timeout=10)
+            return outcome
+
+    return run_with_tree(args.config, [profile_arg], run_ask)
+
+
+def cmd_context(args: argparse.Namespace) -> int:
+    """`pgask context`: the schema context the planner would send for QUESTION (no model call)."""
+    from actors.planner_context import SchemaIndex, context_for_question
+    from protocol.config import load_config
+    from protocol.errors import failure_text
+    from protocol.messages import Catalog, CatalogRequest, Failure, SessionGet, SessionState
+
+    question = (sys.stdin.read() if args.question == "-" else args.question).strip()
+    config = load_config(args.config)
+    profile_arg = default_profile(config, args.profile)
+    budget = args.tokens or config.model.context_tokens
+
+    async def show(sup: Any, client: Any, profile: str) -> int:
+        catalog = await client.request(f"executor:{profile}", CatalogRequest(), timeout=120)
+        if isinstance(catalog, Failure):
+            print(failure_text(catalog), file=sys.stderr)
+            return EXIT_ERROR
+        assert isinstance(catalog, Catalog)
+        session = await client.request("supervisor", SessionGet(), timeout=10)
+        recent = []
+        if isinstance(session, SessionState):
+            recent = [t for t in session.turns if t.profile == profile][-6:]
+        ctx = context_for_question(SchemaIndex(catalog), question, budget=budget, recent=recent)
+        if args.json:
+            print(json.dumps(ctx.to_json(), indent=2))
+        else:
+            print(ctx.text)
+            n, total = len(ctx.tables), ctx.total_tables
+            what = "the whole schema" if ctx.whole else f"{n} of {total} tables"
+            print(f"-- {ctx.tokens} tokens (budget {budget}); {what}", file=sys.stderr)
+        return EXIT_OK
+
+    return run_with_tree(args.config, [profile_arg], show)
 
 
 def cmd_config_init(args: argparse.Namespace) -> int:

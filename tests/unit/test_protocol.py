@@ -105,7 +105,7 @@ EXAMPLES: list[messages.Body] = [
     ),
     messages.ExplainRequest(sql="SELECT 1", verdict=SIG, analyze=True),
     messages.ExplainPlan(plan="[]"),
-    messages.CopyRequest(sql="SELECT 1", verdict=SIG, format="json"),
+    messages.CopyRequest(sql="COPY (SELECT 1) TO STDOUT", verdict=SIG),
     messages.CopyChunk(seq=0, data=b"a,b\r\n"),
     messages.CopyAck(target="exporter:1:1", seq=0),
     messages.CopyDone(rows=1, bytes=5, elapsed_ms=1.0),
