@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import getpass
 import os
 import re
 import socket
@@ -45,10 +46,12 @@ from trio_asyncio import aio_as_trio, trio_as_aio
 
 from actors._runtime import Actor, Request, main
 from protocol import signing
+from protocol.audit import AuditLog, audit_path
 from protocol.boot import Boot
 from protocol.config import ProfileConfig
 from protocol.errors import DatabaseError
 from protocol.messages import (
+    AuditNote,
     Catalog,
     CatalogColumn,
     CatalogForeignKey,
@@ -176,6 +179,10 @@ class ExecState:
     next_attempt: float = 0.0
     lock: trio.Lock = field(default_factory=trio.Lock)
     copies: dict[str, CopyWindow] = field(default_factory=dict)  # query.copy id -> its window
+    audit: AuditLog | None = None
+    full_sql: bool = False  # [privacy] audit_full_sql
+    role: str = ""  # the database role pgask connects as
+    os_user: str = ""
 
 
 class CopyWindow:
@@ -198,12 +205,21 @@ class CopyWindow:
 @asynccontextmanager
 async def open_state(boot: Boot) -> AsyncIterator[ExecState]:
     profile = boot.actor.split(":", 1)[1] if ":" in boot.actor else "default"
-    config = boot.load_config().profiles.get(profile, ProfileConfig())
+    full = boot.load_config()
+    config = full.profiles.get(profile, ProfileConfig())
     state = ExecState(profile, config, bytes.fromhex(boot.key_hex))
+    state.full_sql = full.privacy.audit_full_sql
+    state.os_user = getpass.getuser()
+    if boot.state_dir:
+        state.audit = AuditLog(audit_path(boot.state_dir, profile))
+        if closed := state.audit.close_dangling():
+            log.warning("executor.audit.interrupted", intents=closed)
     async with trio_asyncio.open_loop():
         try:
             yield state
         finally:
+            if state.audit is not None:
+                state.audit.close()
             if state.pool is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(2):
                     await aio_as_trio(state.pool.close)()
@@ -270,7 +286,9 @@ async def _pool(state: ExecState) -> asyncpg.Pool:
             )
             raise
         state.failures = 0
-        log.info("executor.pool.opened", target=describe_target(state.config))
+        with map_errors(state):
+            state.role = await aio_as_trio(state.pool.fetchval)("SELECT current_user")
+        log.info("executor.pool.opened", target=describe_target(state.config), role=state.role)
         return state.pool
 
 
@@ -579,9 +597,33 @@ async def _statement(
 # -- handlers ------------------------------------------------------------------------------
 
 
+def _audit_sql(state: ExecState, sql: str, normalized: str) -> str:
+    if state.full_sql:
+        return sql
+    return (
+        normalized
+        or f"<{len(sql)} characters, literals not stored; sha256 {signing.sql_digest(sql)[:16]}>"
+    )
+
+
+def _audit(state: ExecState, req: Request, record: dict[str, Any], *, durable: bool = False) -> int:
+    if state.audit is None:
+        return 0
+    base = {"session": req.runtime.boot.session, "trace": req.header.trace, "profile": state.profile,
+            "os_user": state.os_user, "db_role": state.role}  # fmt: skip
+    return int(state.audit.append({**base, **record}, durable=durable)["seq"])
+
+
 async def on_query_run(state: ExecState, msg: QueryRequest, req: Request) -> QueryDone:
     check_verdict(state, msg.sql, msg.verdict, confirmed=msg.confirmed)
     pool = await _pool(state)
+    sql_class = msg.verdict.sql_class
+    intent = _audit(
+        state, req,
+        {"type": "intent", "decision": msg.decision, "question": msg.question, "sql": _audit_sql(state, msg.sql, msg.normalized),
+         "sql_sha256": msg.verdict.sql_sha256, "class": sql_class, "mode": msg.verdict.mode, "reasons": msg.reasons},
+        durable=sql_class != "read",  # on disk before a write or DDL runs
+    )  # fmt: skip
     started = time.perf_counter()
 
     async def emit(item: Any) -> None:
@@ -589,17 +631,30 @@ async def on_query_run(state: ExecState, msg: QueryRequest, req: Request) -> Que
         await req.send(body)
 
     max_rows = msg.max_rows if msg.max_rows > 0 else None
-    with map_errors(state):
-        command, rows, truncated = await aio_as_trio(_run)(
-            state, pool, msg.sql, msg.verdict.sql_class, max_rows, trio_as_aio(emit)
-        )
-    if msg.verdict.sql_class in ("ddl", "destructive"):
+    outcome: dict[str, Any] = {"type": "outcome", "intent": intent, "outcome": "cancelled"}
+    try:
+        with map_errors(state):
+            command, rows, truncated = await aio_as_trio(_run)(
+                state, pool, msg.sql, sql_class, max_rows, trio_as_aio(emit)
+            )
+        outcome.update(outcome="ok", command=command, rows=rows, truncated=truncated)
+    except DatabaseError as exc:
+        outcome.update(outcome="error", error=exc.code)
+        raise
+    finally:
+        outcome["ms"] = round((time.perf_counter() - started) * 1000, 3)
+        _audit(state, req, outcome, durable=sql_class != "read")
+    if sql_class in ("ddl", "destructive"):
         state.catalog = None  # the schema may have changed
     elapsed = (time.perf_counter() - started) * 1000
-    log.info(
-        "executor.query.finished", rows=rows, ms=round(elapsed, 2), sql_class=msg.verdict.sql_class
-    )
+    log.info("executor.query.finished", rows=rows, ms=round(elapsed, 2), sql_class=sql_class)
     return QueryDone(command=command, rows=rows, elapsed_ms=elapsed, truncated=truncated)
+
+
+async def on_audit_note(state: ExecState, msg: AuditNote, req: Request) -> None:
+    _audit(state, req, {"type": "decision", "decision": msg.decision, "question": msg.question,
+                        "sql": msg.normalized, "sql_sha256": msg.sql_sha256, "class": msg.sql_class,
+                        "mode": msg.mode, "reasons": msg.reasons})  # fmt: skip
 
 
 async def on_query_cancel(state: ExecState, msg: QueryCancel, req: Request) -> QueryCancelled:
@@ -654,7 +709,9 @@ async def on_copy_ack(state: ExecState, msg: CopyAck, req: Request) -> None:
         window.ack(msg.seq)
 
 
-async def _copy(state: ExecState, pool: asyncpg.Pool, sql: str, send: Callable[[bytes], Awaitable[None]]) -> str:
+async def _copy(
+    state: ExecState, pool: asyncpg.Pool, sql: str, send: Callable[[bytes], Awaitable[None]]
+) -> str:
     """asyncio: COPY out in ~1 MiB chunks inside BEGIN READ ONLY, always rolled back."""
     buffer: list[bytes] = []
     size = 0
@@ -908,6 +965,7 @@ ACTOR = Actor(
     handlers={
         QueryRequest: on_query_run,
         QueryCancel: on_query_cancel,
+        AuditNote: on_audit_note,
         ExplainRequest: on_explain,
         CopyRequest: on_query_copy,
         CopyAck: on_copy_ack,

@@ -230,9 +230,12 @@ class Supervisor:
         self.tree = tree
         self.run_dir = run_dir or make_run_dir()
         self.endpoint = supervisor_endpoint(self.run_dir)
-        self.log_dir = self.run_dir / "logs"
-        self.log_dir.mkdir(mode=0o700, exist_ok=True)
+        # logs outlive the run directory: <state dir>/logs/<yyyymmdd-hhmmss>-<pid>/<actor>.log
+        run_name = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+        self.log_dir = (state_dir / "logs" / run_name) if state_dir else (self.run_dir / "logs")
+        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.key = os.urandom(32)
+        self.state_dir = state_dir
         self.session = SessionStore.open(
             state_dir, session, store_history=config.privacy.store_history
         )
@@ -314,6 +317,7 @@ class Supervisor:
             session=self.session.id,
             config=self._config_bytes,
             watch="sentinel" if self.tree.supervisor.spawn == "forkserver" else "stdin",
+            state_dir=str(self.state_dir) if self.state_dir else "",
         )
 
     async def _spawn(self, child: Child) -> ChildProcess:

@@ -21,6 +21,7 @@ class Boot(msgspec.Struct, kw_only=True):
     session: str = ""
     config: bytes = b""  # msgpack of protocol.config.Config
     watch: Literal["stdin", "sentinel", "none"] = "none"
+    state_dir: str = ""  # the user state directory (audit trail, history)
 
     def load_config(self) -> Config:
         return msgspec.msgpack.decode(self.config, type=Config) if self.config else Config()

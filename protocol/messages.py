@@ -276,12 +276,30 @@ class QueryRequest(Body, tag="query.run"):
     verdict: Signature
     max_rows: int = 10_000
     confirmed: bool = False
+    # for the audit trail (never rows): what was asked and how the person decided
+    question: str = ""
+    decision: Literal["auto", "preview", "confirmed", "typed"] = "auto"
+    normalized: str = ""  # Verdict.normalized: the SQL with literals as $n
+    reasons: list[str] = []
 
 
 class Column(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     type_oid: int
     type_name: str
+
+
+class AuditNote(Body, tag="audit.note"):
+    """any -> executor:<profile>: record a decision that ran nothing (refused by policy,
+    declined by the person), so the audit trail shows it too."""
+
+    decision: Literal["refused", "declined"]
+    sql_class: SqlClass
+    question: str = ""
+    normalized: str = ""
+    sql_sha256: str = ""
+    reasons: list[str] = []
+    mode: Mode = "read-only"
 
 
 class QueryColumns(Body, tag="query.columns"):
@@ -538,6 +556,7 @@ Message = (
     | QueryDone
     | QueryCancel
     | QueryCancelled
+    | AuditNote
     | CatalogRequest
     | Catalog
     | ExplainRequest

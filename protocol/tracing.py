@@ -37,11 +37,16 @@ def redact(text: str) -> str:
     return _KEY_LIKE.sub(r"\1***", text)
 
 
+MAX_LOG_BYTES = 10 * 1024 * 1024  # then <actor>.log becomes <actor>.log.1 (one generation kept)
+
+
 class Log:
     def __init__(self) -> None:
         self.actor = "?"
         self.incarnation = 0
         self._out: IO[str] | None = None
+        self._path: Path | None = None
+        self._written = 0
         self._encoder = msgspec.json.Encoder()
 
     def configure(

@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
     export.add_argument("--delimiter", default=",", help="CSV delimiter (default ',')")
 
+    from ui import records
+
+    records.add_parsers(sub)
+
     demo = sub.add_parser("demo", help="embedded PostgreSQL with a sample shop database, in the UI")
     demo.add_argument("--reset", action="store_true", help="rebuild the demo data from scratch")
     demo.add_argument("--keep", action="store_true", help="leave the server running on exit")
@@ -140,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_ask(args)
         if args.command == "context":
             return cmd_context(args)
+        if args.command in ("audit", "logs"):
+            from ui import records
+
+            return records.cmd_audit(args) if args.command == "audit" else records.cmd_logs(args)
         if args.command == "demo":
             from ui.demo import run_demo
 

@@ -105,6 +105,7 @@ EXAMPLES: list[messages.Body] = [
     ),
     messages.ExplainRequest(sql="SELECT 1", verdict=SIG, analyze=True),
     messages.ExplainPlan(plan="[]"),
+    messages.AuditNote(decision="declined", sql_class="write", question="q", reasons=["r"]),
     messages.CopyRequest(sql="COPY (SELECT 1) TO STDOUT", verdict=SIG),
     messages.CopyChunk(seq=0, data=b"a,b\r\n"),
     messages.CopyAck(target="exporter:1:1", seq=0),

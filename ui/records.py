@@ -1,0 +1,125 @@
+"""`pgask audit` and `pgask logs`: reading what pgask recorded.
+
+pgask audit [-p PROFILE] [--since DATE] [--json]     list audit records
+pgask audit verify [-p PROFILE]                      check the hash chains
+pgask logs [--trace ID] [--run NAME] [--json]        one run's logs, merged across actors
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from protocol.audit import read_records, verify
+from protocol.config import state_dir
+
+
+def add_parsers(sub: Any) -> None:
+    audit = sub.add_parser("audit", help="the audit trail of what pgask ran (and refused)")
+    audit.add_argument("action", nargs="?", choices=["list", "verify"], default="list")
+    audit.add_argument("-p", "--profile", help="only this profile")
+    audit.add_argument("--since", help="only records from this date (YYYY-MM-DD) or time on")
+    audit.add_argument("--json", action="store_true", help="print the records as JSON Lines")
+
+    logs = sub.add_parser(
+        "logs", help="structured logs of the latest run (or --run), all actors merged"
+    )
+    logs.add_argument("--trace", help="only the lines of this user action")
+    logs.add_argument("--run", help="a run directory name (default: the latest)")
+    logs.add_argument("--json", action="store_true", help="print the raw JSON lines")
+
+
+def _audit_files(profile: str | None) -> list[Path]:
+    folder = state_dir() / "audit"
+    if profile:
+        return [folder / f"{profile}.jsonl"]
+    return sorted(folder.glob("*.jsonl")) if folder.exists() else []
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    files = _audit_files(args.profile)
+    if args.action == "verify":
+        if not files or not any(f.exists() for f in files):
+            print(f"No audit records under {state_dir() / 'audit'}.")
+            return 0
+        bad = 0
+        for path in files:
+            broken = verify(path)
+            if broken is None:
+                count = sum(1 for _ in read_records(path))
+                print(f"{path.stem}: {count} records, chain intact")
+            else:
+                bad += 1
+                seq = "?" if broken.seq is None else broken.seq
+                print(
+                    f"{path.stem}: BROKEN at line {broken.line} (record seq {seq}): {broken.why}. File: {path}"
+                )
+        return 1 if bad else 0
+    since = dt.datetime.fromisoformat(args.since).replace(tzinfo=dt.UTC) if args.since else None
+    for path in files:
+        for record in read_records(path):
+            if (
+                since
+                and dt.datetime.fromisoformat(record.get("ts", "1970-01-01T00:00:00+00:00")) < since
+            ):
+                continue
+            if args.json:
+                print(json.dumps(record, ensure_ascii=False))
+            else:
+                print(_audit_line(record))
+    return 0
+
+
+def _audit_line(r: dict[str, Any]) -> str:
+    kind = r.get("type", "?")
+    head = (
+        f"{r.get('ts', '')[:19].replace('T', ' ')} #{r.get('seq')} {r.get('profile', '')} {kind:<8}"
+    )
+    if kind == "outcome":
+        detail = r.get("outcome", "")
+        if r.get("command"):
+            detail += f" {r['command']}"
+        if r.get("error"):
+            detail += f" {r['error']}"
+        return f"{head} {detail} ({r.get('ms', '?')} ms) for #{r.get('intent')}"
+    who = f"{r.get('os_user', '')}/{r.get('db_role', '')}"
+    return f"{head} {r.get('decision', '')} {r.get('class', '')} by {who}: {r.get('sql', '')}"
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    root = state_dir() / "logs"
+    runs = sorted(p for p in root.iterdir() if p.is_dir()) if root.exists() else []
+    if not runs:
+        print(f"No logs under {root}.", file=sys.stderr)
+        return 1
+    run = root / args.run if args.run else runs[-1]
+    lines: list[tuple[float, str, dict[str, Any]]] = []
+    for path in run.glob("*.log"):
+        for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            if args.trace and record.get("trace") != args.trace:
+                continue
+            lines.append((record.get("ts", 0.0), raw, record))
+    lines.sort(key=lambda t: t[0])
+    print(f"# {run}", file=sys.stderr)
+    for ts, raw, record in lines:
+        if args.json:
+            print(raw)
+            continue
+        when = dt.datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3]
+        extra = {
+            k: v
+            for k, v in record.items()
+            if k
+            not in ("ts", "level", "actor", "incarnation", "pid", "event", "trace", "msg", "parent")
+        }
+        print(f"{when} {record.get('actor', '?'):<16} {record.get('level', ''):<7} {record.get('event', '')} "
+              + " ".join(f"{k}={v}" for k, v in extra.items()))  # fmt: skip
+    return 0
