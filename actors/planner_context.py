@@ -1,0 +1,739 @@
+"""planner_context: which part of the schema the model sees for a question (pure, no I/O).
+
+Receives: nothing (a library of the planner actor).  Replies: nothing.
+Restart: not an actor.  Resources: none; a SchemaIndex is built once per catalog fingerprint.
+
+The planner never sends a whole 3,000-table catalog to a model. `SchemaIndex(catalog)` tokenises
+every identifier once (`sbTxAmount` -> sb tx amount, `order_items` -> order item, plurals folded),
+and `index.select(question, budget=...)` then:
+
+1. sends everything, in catalog order, when the whole schema fits the token budget;
+2. otherwise scores each table against the question's terms (idf-weighted matches on the table
+   name, column names, enum values and comments, with a few abbreviations and prefix matches),
+   keeps the best ones, adds the tables on the foreign-key paths that join them, then their
+   direct neighbours, and fills the budget in that order.
+
+Rendering is one line per table::
+
+    orders(id int PK, customer_id int ->customers.id, status order_status{new|paid},
+           total numeric(12,2) [in cents]) -- Customer orders; ~12k rows
+
+Names are schema-qualified when the catalog spans more than one schema (or its only schema is not
+on the search_path). Tokens are estimated as characters / 4 (no tokenizer dependency).
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import re
+from collections import defaultdict, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from protocol.messages import Catalog, CatalogColumn, CatalogTable, Turn
+
+DEFAULT_BUDGET = 4000
+MAX_COLUMNS_RANKED = 30  # a wide table shows its keys and matching columns first, then "+N more"
+MAX_ENUM_VALUES = 12
+COMMENT_CHARS = 80
+MAX_MISSES = 25  # stop filling the budget after this many tables in a row did not fit
+CHARS_PER_TOKEN = 4.0
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate: about four characters per token."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+# -- words ----------------------------------------------------------------------------------------
+
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+STOPWORDS = frozenset(
+    """a an the of in on at to for from by with and or not no is are was were be been being
+    what which who whom whose when where why how show list give me find get tell all any each
+    every per many much most least more less than top this that these those there their them
+    they it its i we you our your my do does did have has had can could would should please
+    as into over under between about up down out than then so if else also only just
+    number count sum average avg mean max min maximum minimum distinct sorted
+    by desc asc descending ascending ever now only s t""".split()
+)
+
+# abbreviations found in identifiers <-> words people type
+_ABBREVIATIONS: dict[str, tuple[str, ...]] = {
+    "transaction": ("tx", "txn", "trans", "trx"),
+    "amount": ("amt",),
+    "quantity": ("qty",),
+    "number": ("num", "nbr", "no"),
+    "customer": ("cust", "client"),
+    "client": ("customer",),
+    "department": ("dept",),
+    "employee": ("emp", "staff"),
+    "address": ("addr",),
+    "description": ("desc", "descr"),
+    "date": ("dt",),
+    "timestamp": ("ts",),
+    "product": ("prod",),
+    "category": ("cat",),
+    "account": ("acct",),
+    "balance": ("bal",),
+    "price": ("cost",),
+    "revenue": ("sale", "amount"),
+    "sale": ("revenue",),
+    "user": ("usr",),
+    "organization": ("org",),
+    "message": ("msg",),
+    "reference": ("ref",),
+    "identifier": ("id",),
+    "information": ("info",),
+    "percentage": ("pct",),
+    "average": ("avg",),
+    "purchase": ("order",),
+    "bought": ("order", "purchase"),
+    "spent": ("amount", "total"),
+    "paid": ("payment", "amount"),
+    "city": ("location",),
+    "country": ("nation",),
+}
+
+
+@lru_cache(maxsize=200_000)
+def split_identifier(name: str) -> tuple[str, ...]:
+    """`sbTxAmount` -> (sb, tx, amount); `order_items` -> (order, item); plurals folded."""
+    out: list[str] = []
+    for part in _WORD.findall(name):
+        for piece in _CAMEL.findall(part) or [part]:
+            word = piece.lower()
+            if word.isdigit():
+                continue
+            out.append(stem(word))
+    return tuple(out)
+
+
+@lru_cache(maxsize=100_000)
+def stem(word: str) -> str:
+    """A small English singular: categories -> category, boxes -> box, orders -> order."""
+    w = word.lower()
+    if len(w) <= 3:
+        return w
+    if w.endswith("ies") and len(w) > 4:
+        return w[:-3] + "y"
+    if w.endswith(("sses", "shes", "ches", "xes", "zes")):
+        return w[:-2]
+    if w.endswith("ses") and len(w) > 5:  # addresses handled above; statuses -> status
+        return w[:-2]
+    if w.endswith("s") and not w.endswith(("ss", "us", "is", "os")):
+        return w[:-1]
+    return w
+
+
+def question_terms(text: str) -> list[str]:
+    """The content words of a question, stemmed, in order, without duplicates."""
+    seen: dict[str, None] = {}
+    for raw in _WORD.findall(text):
+        for term in split_identifier(raw):
+            if term not in STOPWORDS and len(term) > 1:
+                seen.setdefault(term, None)
+    return list(seen)
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+_TYPE_ABBREV = (
+    ("timestamp with time zone", "timestamptz"),
+    ("timestamp without time zone", "timestamp"),
+    ("time with time zone", "timetz"),
+    ("time without time zone", "time"),
+    ("character varying", "varchar"),
+    ("character", "char"),
+    ("double precision", "float8"),
+    ("integer", "int"),
+    ("boolean", "bool"),
+)
+
+
+def short_type(type_name: str) -> str:
+    t = type_name
+    for long, short in _TYPE_ABBREV:
+        if t.startswith(long):
+            t = short + t[len(long) :]
+            break
+    return t
+
+
+def _trim(text: str, n: int = COMMENT_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
+def qualified_name(table: CatalogTable, qualified: bool) -> str:
+    return f"{table.schema}.{table.name}" if qualified else table.name
+
+
+def _fk_refs(table: CatalogTable, qualified: bool) -> tuple[dict[str, str], list[str]]:
+    """Single-column FKs by column (`->customers.id`), and composite ones as trailing text."""
+    single: dict[str, str] = {}
+    composite: list[str] = []
+    for fk in table.foreign_keys:
+        ref = f"{fk.ref_schema}.{fk.ref_table}" if qualified else fk.ref_table
+        if len(fk.columns) == 1:
+            single[fk.columns[0]] = f"->{ref}.{fk.ref_columns[0]}"
+        else:
+            composite.append(f"FK ({','.join(fk.columns)})->{ref}({','.join(fk.ref_columns)})")
+    return single, composite
+
+
+def render_column(
+    col: CatalogColumn, *, pk: bool, ref: str = "", comments: bool = True, enums: bool = True
+) -> str:
+    parts = [f"{col.name} {short_type(col.type_name)}"]
+    if enums and col.enum_values:
+        shown = col.enum_values[:MAX_ENUM_VALUES]
+        more = "|…" if len(col.enum_values) > MAX_ENUM_VALUES else ""
+        parts[0] += "{" + "|".join(shown) + more + "}"
+    if pk:
+        parts.append("PK")
+    if ref:
+        parts.append(ref)
+    if comments and col.comment:
+        parts.append(f"[{_trim(col.comment, 60)}]")
+    return " ".join(parts)
+
+
+def _rows_label(n: int) -> str:
+    if n < 0:
+        return ""
+    if n < 1000:
+        return f"~{n} rows"
+    if n < 1_000_000:
+        return f"~{n / 1000:.0f}k rows"
+    return f"~{n / 1_000_000:.1f}M rows"
+
+
+def render_table(
+    table: CatalogTable,
+    *,
+    qualified: bool = False,
+    columns: Sequence[str] | None = None,
+) -> str:
+    """One line: `name(col type PK, col type ->ref.col, ...) -- comment; ~N rows`.
+
+    `columns` limits (and orders) the columns shown; the rest are counted as `+N more`.
+    """
+    pk = set(table.primary_key) if len(table.primary_key) == 1 else set()
+    single, composite = _fk_refs(table, qualified)
+    by_name = {c.name: c for c in table.columns}
+    chosen = [by_name[c] for c in columns if c in by_name] if columns is not None else table.columns
+    cols = [render_column(c, pk=c.name in pk, ref=single.get(c.name, "")) for c in chosen]
+    hidden = len(table.columns) - len(chosen)
+    if hidden > 0:
+        cols.append(f"+{hidden} more")
+    if len(table.primary_key) > 1:
+        cols.append(f"PK ({','.join(table.primary_key)})")
+    cols.extend(composite)
+    prefix = "" if table.kind in ("table", "partitioned") else f"{table.kind} "
+    line = f"{prefix}{qualified_name(table, qualified)}({', '.join(cols)})"
+    notes = [n for n in (_trim(table.comment), _rows_label(table.est_rows)) if n]
+    if notes:
+        line += " -- " + "; ".join(notes)
+    return line
+
+
+def describe_table(table: CatalogTable, *, qualified: bool = True) -> str:
+    """Everything about one table, for the `describe_table` tool: one line per column."""
+    name = qualified_name(table, qualified)
+    lines = [f"{table.kind} {name}" + (f" -- {table.comment}" if table.comment else "")]
+    if table.est_rows >= 0:
+        lines.append(f"  estimated rows: {table.est_rows}")
+    single, composite = _fk_refs(table, qualified)
+    pk = set(table.primary_key) if len(table.primary_key) == 1 else set()
+    for col in table.columns:
+        text = render_column(col, pk=col.name in pk, ref=single.get(col.name, ""))
+        extra = []
+        if not col.nullable:
+            extra.append("NOT NULL")
+        if col.default:
+            extra.append(f"DEFAULT {_trim(col.default, 40)}")
+        lines.append("  " + text + (" " + " ".join(extra) if extra else ""))
+    if len(table.primary_key) > 1:
+        lines.append(f"  PRIMARY KEY ({', '.join(table.primary_key)})")
+    for uk in table.unique_keys:
+        lines.append(f"  UNIQUE ({', '.join(uk)})")
+    lines.extend(f"  {c}" for c in composite)
+    for ix in table.indexes:
+        if not ix.primary:
+            lines.append(f"  index {ix.name}: {_trim(ix.definition, 160)}")
+    return "\n".join(lines)
+
+
+# -- the index ------------------------------------------------------------------------------------
+
+# weights of where a term was found in a table
+W_NAME, W_COLUMN, W_ENUM, W_COMMENT, W_COLUMN_COMMENT, W_SCHEMA = 3.0, 2.0, 1.5, 1.0, 0.7, 0.5
+PREFIX_FACTOR, SYNONYM_FACTOR = 0.6, 0.8
+NEIGHBOUR_BONUS = (0.6, 0.3, 0.3)  # of its own score, for a match joined to the 1st/2nd/3rd best
+
+
+@dataclass
+class ContextTable:
+    """A table in the context: what was shown and why."""
+
+    schema: str
+    name: str
+    columns: list[str]
+    score: float = 0.0
+    reason: str = "match"  # match | join path | neighbour | recent | whole schema
+
+
+@dataclass
+class SchemaContext:
+    """What the model gets: the text, the tables in it, its estimated size."""
+
+    text: str
+    tables: list[ContextTable]
+    tokens: int
+    budget: int
+    whole: bool
+    total_tables: int
+    qualified: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "tables": [
+                {"schema": t.schema, "name": t.name, "columns": t.columns} for t in self.tables
+            ],
+            "tokens": self.tokens,
+            "budget": self.budget,
+            "whole": self.whole,
+            "total_tables": self.total_tables,
+            "text": self.text,
+        }
+
+
+@dataclass
+class _Entry:
+    table: CatalogTable
+    key: str  # schema.name
+    name_terms: tuple[str, ...]
+    line: str = ""  # full rendering, made lazily
+    col_terms: list[tuple[str, ...]] = field(default_factory=list)
+
+
+class SchemaIndex:
+    """The catalog, tokenised once: build one per catalog fingerprint and reuse it."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        tables = catalog.tables
+        schemas = {t.schema for t in tables}
+        on_path = set(catalog.search_path) or {"public"}
+        self.qualified = len(schemas) > 1 or bool(schemas - on_path)
+        self.entries: list[_Entry] = []
+        self.by_key: dict[str, int] = {}
+        self.by_name: dict[str, list[int]] = defaultdict(list)
+        # term -> {table index: best weight}
+        postings: dict[str, dict[int, float]] = defaultdict(dict)
+        # term -> {table index: [column positions]}
+        self.col_hits: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+
+        def post(term: str, i: int, w: float) -> None:
+            p = postings[term]
+            if p.get(i, 0.0) < w:
+                p[i] = w
+
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # a build allocates many small containers and frees none of them
+        try:
+            self._min_chars = 0  # a lower bound of the whole rendering, to skip it when hopeless
+            for i, t in enumerate(tables):
+                self._min_chars += len(t.name) + 3 + sum(len(c.name) + 4 for c in t.columns)
+                name_terms = split_identifier(t.name)
+                entry = _Entry(t, f"{t.schema}.{t.name}", name_terms)
+                self.entries.append(entry)
+                self.by_key[entry.key.lower()] = i
+                self.by_name[t.name.lower()].append(i)
+                for term in name_terms:
+                    post(term, i, W_NAME)
+                if t.schema not in ("public",):
+                    for term in split_identifier(t.schema):
+                        post(term, i, W_SCHEMA)
+                if t.comment:
+                    for term in question_terms(t.comment):
+                        post(term, i, W_COMMENT)
+                for j, c in enumerate(t.columns):
+                    terms = split_identifier(c.name)
+                    entry.col_terms.append(terms)
+                    for term in terms:
+                        post(term, i, W_COLUMN)
+                        self.col_hits[term][i].append(j)
+                    for v in c.enum_values:
+                        for term in split_identifier(v):
+                            post(term, i, W_ENUM)
+                            self.col_hits[term][i].append(j)
+                    if c.comment:
+                        for term in question_terms(c.comment):
+                            post(term, i, W_COLUMN_COMMENT)
+                            self.col_hits[term][i].append(j)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        self.postings = dict(postings)
+        n = max(1, len(tables))
+        self.idf = {term: math.log(1.0 + n / len(p)) for term, p in self.postings.items()}
+        self._vocab_by_prefix: dict[str, list[str]] | None = None
+        # undirected FK graph between table indexes
+        self.graph: dict[int, set[int]] = defaultdict(set)
+        for i, t in enumerate(tables):
+            for fk in t.foreign_keys:
+                j = self.by_key.get(f"{fk.ref_schema}.{fk.ref_table}".lower())
+                if j is not None and j != i:
+                    self.graph[i].add(j)
+                    self.graph[j].add(i)
+        self._whole_chars: int | None = None
+
+    # -- lookups --
+    def find(self, name: str) -> CatalogTable | None:
+        """A table by `name` or `schema.name` (case-insensitive, quotes ignored)."""
+        key = name.replace('"', "").strip().lower()
+        if key in self.by_key:
+            return self.entries[self.by_key[key]].table
+        hits = self.by_name.get(key.rsplit(".", 1)[-1], [])
+        if len(hits) >= 1:
+            return self.entries[hits[0]].table
+        return None
+
+    def close_names(self, name: str, n: int = 3) -> list[str]:
+        import difflib
+
+        names = [e.key if self.qualified else e.table.name for e in self.entries]
+        return difflib.get_close_matches(name, names, n=n, cutoff=0.6)
+
+    def line(self, i: int) -> str:
+        e = self.entries[i]
+        if not e.line:
+            e.line = render_table(e.table, qualified=self.qualified)
+        return e.line
+
+    def whole_chars(self, limit: int | None = None) -> int:
+        """Characters of the whole rendering (a lower bound when that already exceeds `limit`)."""
+        if limit is not None and self._whole_chars is None and self._min_chars > limit:
+            return self._min_chars
+        if self._whole_chars is None:
+            self._whole_chars = sum(len(self.line(i)) + 1 for i in range(len(self.entries)))
+        return self._whole_chars
+
+    # -- ranking --
+    def _expand(self, term: str) -> list[tuple[str, float]]:
+        """The index terms a question term may mean: itself, abbreviations, prefixes."""
+        out: list[tuple[str, float]] = []
+        if term in self.postings:
+            out.append((term, 1.0))
+        for alt in _ABBREVIATIONS.get(term, ()):
+            if alt in self.postings:
+                out.append((alt, SYNONYM_FACTOR))
+        for full, abbrevs in _ABBREVIATIONS.items():
+            if term in abbrevs and full in self.postings:
+                out.append((full, SYNONYM_FACTOR))
+        if not out and len(term) >= 4:
+            for cand in self._prefix_candidates(term):
+                out.append((cand, PREFIX_FACTOR))
+        return out
+
+    def _prefix_candidates(self, term: str) -> list[str]:
+        if self._vocab_by_prefix is None:
+            vocab: dict[str, list[str]] = defaultdict(list)
+            for t in self.postings:
+                if len(t) >= 4:
+                    vocab[t[:4]].append(t)
+            self._vocab_by_prefix = dict(vocab)
+        return [
+            v
+            for v in self._vocab_by_prefix.get(term[:4], ())
+            if v != term and (v.startswith(term) or term.startswith(v))
+        ][:8]
+
+    def score(self, text: str, *, weight: float = 1.0) -> dict[int, float]:
+        """Table index -> relevance of the tables to `text`."""
+        scores: dict[int, float] = defaultdict(float)
+        name_hits: dict[int, set[str]] = defaultdict(set)
+        for term in question_terms(text):
+            best: dict[int, float] = {}  # a term counts once per table, by its best reading
+            for cand, factor in self._expand(term):
+                idf = self.idf[cand]
+                for i, w in self.postings[cand].items():
+                    value = factor * idf * w
+                    if value > best.get(i, 0.0):
+                        best[i] = value
+                    if w == W_NAME and factor == 1.0:
+                        name_hits[i].add(cand)
+            for i, value in best.items():
+                scores[i] += weight * value
+        for i, hits in name_hits.items():  # "orders" names `orders` better than `order_items`
+            terms = self.entries[i].name_terms
+            if terms:
+                scores[i] += weight * 2.0 * len(hits) / len(set(terms))
+        # a matching table joined to one of the best matches is likelier meant than a lookalike
+        best = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        bonus: dict[int, float] = {}
+        for rank, (i, _s) in enumerate(best):
+            for j in self.graph.get(i, ()):
+                if scores.get(j, 0.0) > 0:
+                    bonus[j] = max(bonus.get(j, 0.0), scores[j] * NEIGHBOUR_BONUS[rank])
+        for j, b in bonus.items():
+            scores[j] += b
+        return scores
+
+    def select(
+        self,
+        question: str,
+        *,
+        budget: int = DEFAULT_BUDGET,
+        context_text: str = "",
+        must_include: Iterable[str] = (),
+        max_seeds: int = 8,
+    ) -> SchemaContext:
+        """The schema context for `question` within `budget` tokens.
+
+        `context_text` (earlier questions) counts at half weight; `must_include` names tables
+        the conversation already uses (they go first)."""
+        n = len(self.entries)
+        header_whole = f"-- PostgreSQL schema: all {n} tables/views"
+        if (
+            n
+            and estimate_tokens(header_whole)
+            + math.ceil(self.whole_chars(budget * 4) / CHARS_PER_TOKEN)
+            <= budget
+        ):
+            lines = [self.line(i) for i in range(n)]
+            text = "\n".join([header_whole, *lines])
+            tables = [
+                ContextTable(
+                    e.table.schema,
+                    e.table.name,
+                    [c.name for c in e.table.columns],
+                    0.0,
+                    "whole schema",
+                )
+                for e in self.entries
+            ]
+            return SchemaContext(
+                text, tables, estimate_tokens(text), budget, True, n, self.qualified
+            )
+
+        scores = self.score(question)
+        if context_text:
+            for i, s in self.score(context_text, weight=0.5).items():
+                scores[i] += s
+        order: list[tuple[int, str]] = []  # (table index, reason)
+        seen: set[int] = set()
+
+        def add(i: int, reason: str) -> None:
+            if i not in seen:
+                seen.add(i)
+                order.append((i, reason))
+
+        for name in must_include:
+            t = self.find(name)
+            if t is not None:
+                add(self.by_key[f"{t.schema}.{t.name}".lower()], "recent")
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+        top = ranked[0][1] if ranked else 0.0
+        seeds = [i for i, s in ranked[:max_seeds] if s >= 0.35 * top]
+        for i in seeds:
+            add(i, "match")
+        # foreign-key paths joining the seeds (and recent tables)
+        anchors = [i for i, _ in order]
+        for a_pos, a in enumerate(anchors):
+            for b in anchors[a_pos + 1 :]:
+                for mid in self._path(a, b, max_edges=3):
+                    add(mid, "join path")
+        # then the other matches, then direct neighbours of what is in, by score
+        for i, s in ranked[len(seeds) :]:
+            if s > 0:
+                add(i, "match")
+        neighbours = sorted(
+            {j for i, _ in order[: max_seeds * 2] for j in self.graph.get(i, ())} - seen,
+            key=lambda j: (-scores.get(j, 0.0), j),
+        )
+        for j in neighbours:
+            add(j, "neighbour")
+
+        shown = sum(1 for _ in order)
+        header = f"-- PostgreSQL schema: {{k}} of {n} tables, chosen for this question; call list_tables / describe_table for others"
+        used = estimate_tokens(header.format(k=shown)) + 1
+        lines: list[str] = []
+        tables: list[ContextTable] = []
+        terms = question_terms(question + " " + context_text)
+        misses = 0
+        for i, reason in order:
+            entry = self.entries[i]
+            cols = self._columns_for(i, terms)
+            line = (
+                self.line(i)
+                if cols is None
+                else render_table(entry.table, qualified=self.qualified, columns=cols)
+            )
+            cost = estimate_tokens(line) + 1
+            if used + cost > budget:
+                if reason in ("match", "recent") and not lines:
+                    # the best table alone is too wide: show its keys and matching columns only
+                    cols = self._columns_for(i, terms, limit=8) or [
+                        c.name for c in entry.table.columns[:8]
+                    ]
+                    line = render_table(entry.table, qualified=self.qualified, columns=cols)
+                    cost = estimate_tokens(line) + 1
+                    if used + cost > budget:
+                        continue
+                else:
+                    misses += 1
+                    if misses >= MAX_MISSES:  # the budget is as good as full
+                        break
+                    continue
+            misses = 0
+            used += cost
+            lines.append(line)
+            col_names = cols if cols is not None else [c.name for c in entry.table.columns]
+            tables.append(
+                ContextTable(
+                    entry.table.schema,
+                    entry.table.name,
+                    list(col_names),
+                    round(scores.get(i, 0.0), 3),
+                    reason,
+                )
+            )
+            if budget - used < 12:
+                break
+        text = "\n".join([header.format(k=len(lines)), *lines])
+        return SchemaContext(text, tables, estimate_tokens(text), budget, False, n, self.qualified)
+
+    def _columns_for(
+        self, i: int, terms: Sequence[str], limit: int = MAX_COLUMNS_RANKED
+    ) -> list[str] | None:
+        """None (all columns) for a narrow table; else keys, matching columns, then the first."""
+        t = self.entries[i].table
+        if len(t.columns) <= limit:
+            return None
+        keep: dict[str, None] = {}
+        for c in t.primary_key:
+            keep[c] = None
+        for fk in t.foreign_keys:
+            for c in fk.columns:
+                keep[c] = None
+        for term in terms:
+            for cand, _ in self._expand(term):
+                for j in self.col_hits.get(cand, {}).get(i, ()):
+                    keep[t.columns[j].name] = None
+        for c in t.columns:
+            if len(keep) >= limit:
+                break
+            keep[c.name] = None
+        names = list(keep)[: max(limit, len(t.primary_key))]
+        position = {c.name: k for k, c in enumerate(t.columns)}
+        return sorted((n for n in names if n in position), key=position.__getitem__)
+
+    def _path(self, a: int, b: int, *, max_edges: int) -> list[int]:
+        """Intermediate tables of a shortest FK path from a to b (empty if none or direct)."""
+        if b in self.graph.get(a, ()):
+            return []
+        prev: dict[int, int] = {a: a}
+        frontier: deque[tuple[int, int]] = deque([(a, 0)])
+        while frontier:
+            node, depth = frontier.popleft()
+            if depth >= max_edges:
+                continue
+            for nxt in self.graph.get(node, ()):
+                if nxt in prev:
+                    continue
+                prev[nxt] = node
+                if nxt == b:
+                    path: list[int] = []
+                    cur = prev[b]
+                    while cur != a:
+                        path.append(cur)
+                        cur = prev[cur]
+                    return path[::-1]
+                frontier.append((nxt, depth + 1))
+        return []
+
+    # -- tools --
+    def list_tables(self, pattern: str = "", limit: int = 200) -> str:
+        """`name -- comment` lines for tables whose name or comment contains the pattern words."""
+        terms = question_terms(pattern) if pattern else []
+        if terms:
+            scores = self.score(pattern)
+            hits = [i for i, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
+        else:
+            hits = list(range(len(self.entries)))
+        out = []
+        for i in hits[:limit]:
+            t = self.entries[i].table
+            name = qualified_name(t, self.qualified)
+            out.append(
+                f"{name} ({len(t.columns)} columns)"
+                + (f" -- {_trim(t.comment, 60)}" if t.comment else "")
+            )
+        more = len(hits) - limit
+        if more > 0:
+            out.append(f"... and {more} more; pass a pattern to narrow the list")
+        if not out:
+            out.append("no table matches; call list_tables with no pattern to see them all")
+        return "\n".join(out)
+
+    def describe(self, name: str) -> str:
+        t = self.find(name)
+        if t is None:
+            close = self.close_names(name)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            return f"There is no table named {name!r}.{hint}"
+        return describe_table(t, qualified=self.qualified)
+
+
+def select_context(
+    catalog: Catalog | SchemaIndex, question: str, *, budget: int = DEFAULT_BUDGET, **kw: object
+) -> SchemaContext:
+    index = catalog if isinstance(catalog, SchemaIndex) else SchemaIndex(catalog)
+    return index.select(question, budget=budget, **kw)  # type: ignore[arg-type]
+
+
+_IDENT_IN_SQL = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_$]*)')
+
+
+def tables_in_sql(index: SchemaIndex, sql: str) -> list[str]:
+    """Names of catalog tables that a SQL text mentions (a cheap scan, no parser)."""
+    found: dict[str, None] = {}
+    words = [m.group(1) or m.group(2) for m in _IDENT_IN_SQL.finditer(sql)]
+    k = 0
+    while k < len(words):
+        low = words[k].lower()
+        if k + 1 < len(words) and f"{low}.{words[k + 1].lower()}" in index.by_key:
+            found[f"{low}.{words[k + 1].lower()}"] = None
+            k += 2
+            continue
+        if low in index.by_name:
+            found[low] = None
+        k += 1
+    return list(found)
+
+
+def context_for_question(
+    index: SchemaIndex,
+    question: str,
+    *,
+    budget: int = DEFAULT_BUDGET,
+    recent: Sequence[Turn] = (),
+    previous_sql: str = "",
+) -> SchemaContext:
+    """The context the planner sends: the tables of the last turns' SQL first, the last
+    questions at half weight (so "now only for 2023" keeps the tables it refines)."""
+    last = list(recent)[-3:]
+    must: list[str] = []
+    for turn in reversed(last):
+        must.extend(t for t in tables_in_sql(index, turn.sql) if t not in must)
+    if previous_sql:
+        must.extend(t for t in tables_in_sql(index, previous_sql) if t not in must)
+    earlier = " ".join(t.question for t in last)
+    return index.select(question, budget=budget, context_text=earlier, must_include=must)

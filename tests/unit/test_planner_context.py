@@ -1,0 +1,241 @@
+"""Schema context selection: identifier splitting, ranking, FK paths, budget, rendering."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.planner_context import (
+    SchemaIndex,
+    context_for_question,
+    estimate_tokens,
+    question_terms,
+    render_table,
+    short_type,
+    split_identifier,
+    stem,
+    tables_in_sql,
+)
+from bench.bench_planner_context import generate_catalog
+from protocol.messages import Catalog, CatalogColumn, CatalogForeignKey, CatalogTable, Turn
+
+
+def col(name: str, type_name: str = "integer", **kw: object) -> CatalogColumn:
+    return CatalogColumn(name=name, type_name=type_name, **kw)  # type: ignore[arg-type]
+
+
+def fk(column: str, table: str, ref: str = "id", schema: str = "public") -> CatalogForeignKey:
+    return CatalogForeignKey(name=f"fk_{column}", columns=[column], ref_schema=schema,
+                             ref_table=table, ref_columns=[ref])  # fmt: skip
+
+
+def table(name: str, *columns: CatalogColumn, schema: str = "public", **kw: object) -> CatalogTable:
+    return CatalogTable(schema=schema, name=name, columns=list(columns), **kw)  # type: ignore[arg-type]
+
+
+def catalog(*tables: CatalogTable, search_path: list[str] | None = None) -> Catalog:
+    return Catalog(profile="p", database="d", server_version=180000, fingerprint="f",
+                   search_path=search_path or ["public"], tables=list(tables))  # fmt: skip
+
+
+SHOP = catalog(
+    table("customers", col("id"), col("full_name", "text"), col("email", "text"),
+          col("country", "character varying(2)"), primary_key=["id"],
+          comment="people who registered an account"),
+    table("orders", col("id"), col("customer_id"),
+          col("status", "order_status", enum_values=["new", "paid", "shipped"]),
+          col("total", "numeric(12,2)", comment="in cents, tax included"),
+          col("created_at", "timestamp with time zone"),
+          primary_key=["id"], foreign_keys=[fk("customer_id", "customers")], est_rows=12_345),
+    table("order_items", col("order_id"), col("product_id"), col("qty"),
+          primary_key=["order_id", "product_id"],
+          foreign_keys=[fk("order_id", "orders"), fk("product_id", "products")]),
+    table("products", col("id"), col("title", "text"), col("price", "numeric(10,2)"),
+          primary_key=["id"]),
+    table("warehouses", col("id"), col("city", "text"), primary_key=["id"]),
+    table("shipping_zones", col("id"), col("zone_code", "text"), primary_key=["id"],
+          comment="delivery regions for couriers"),
+)  # fmt: skip
+
+
+# -- words ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("sbTxAmount", ("sb", "tx", "amount")),
+        ("order_items", ("order", "item")),
+        ("HTTPServerLogs", ("http", "server", "log")),
+        ("customer2023_archive", ("customer", "archive")),
+        ("Categories", ("category",)),
+        ("addresses", ("address",)),
+        ("statuses", ("status",)),
+        ("boxes", ("box",)),
+        ("status", ("status",)),
+        ("analysis", ("analysis",)),
+    ],
+)
+def test_split_identifier(name: str, words: tuple[str, ...]) -> None:
+    assert split_identifier(name) == words
+
+
+def test_question_terms_drop_function_words_and_fold_plurals() -> None:
+    assert question_terms("Show me the total of all paid orders per customer!") == [
+        "total", "paid", "order", "customer",
+    ]  # fmt: skip
+    assert stem("companies") == "company" and stem("bus") == "bus"
+
+
+# -- rendering -----------------------------------------------------------------------------------
+
+
+def test_render_one_line_per_table_with_keys_enums_comments() -> None:
+    orders = SHOP.tables[1]
+    assert render_table(orders) == (
+        "orders(id int PK, customer_id int ->customers.id, status order_status{new|paid|shipped}, "
+        "total numeric(12,2) [in cents, tax included], created_at timestamptz) -- ~12k rows"
+    )
+    items = SHOP.tables[2]
+    assert render_table(items) == (
+        "order_items(order_id int ->orders.id, product_id int ->products.id, qty int, "
+        "PK (order_id,product_id))"
+    )
+    assert render_table(orders, qualified=True).startswith("public.orders(")
+    assert "->public.customers.id" in render_table(orders, qualified=True)
+
+
+def test_render_views_composite_fks_long_comments_and_hidden_columns() -> None:
+    view = table("v_sales", col("d", "date"), kind="view", comment="x" * 200)
+    line = render_table(view)
+    assert line.startswith("view v_sales(d date) -- ") and line.endswith("…") and len(line) < 120
+    composite = table("t", col("a"), col("b"), foreign_keys=[CatalogForeignKey(
+        name="f", columns=["a", "b"], ref_schema="public", ref_table="u", ref_columns=["x", "y"])])  # fmt: skip
+    assert render_table(composite) == "t(a int, b int, FK (a,b)->u(x,y))"
+    assert render_table(composite, columns=["b"]) == "t(b int, +1 more, FK (a,b)->u(x,y))"
+    assert short_type("character varying(20)") == "varchar(20)"
+    assert short_type("timestamp without time zone") == "timestamp"
+    assert short_type("double precision[]") == "float8[]"
+
+
+# -- selection -----------------------------------------------------------------------------------
+
+
+def test_whole_schema_when_it_fits() -> None:
+    ctx = SchemaIndex(SHOP).select("anything at all", budget=4000)
+    assert ctx.whole and len(ctx.tables) == len(SHOP.tables)
+    assert [t.name for t in ctx.tables] == [t.name for t in SHOP.tables]  # catalog order
+    assert ctx.tokens == estimate_tokens(ctx.text) <= 4000
+    assert not ctx.qualified and "public." not in ctx.text
+
+
+def test_names_are_qualified_when_several_schemas() -> None:
+    two = catalog(
+        table("orders", col("id"), schema="sales"), table("orders", col("id"), schema="archive")
+    )
+    ctx = SchemaIndex(two).select("orders", budget=4000)
+    assert ctx.qualified and "sales.orders(" in ctx.text and "archive.orders(" in ctx.text
+    off_path = catalog(table("t", col("id"), schema="app"))
+    assert SchemaIndex(off_path).qualified  # its only schema is not on the search_path
+
+
+def test_ranking_uses_names_plurals_comments_and_enum_values() -> None:
+    index = SchemaIndex(SHOP)
+
+    def top(q: str) -> str:
+        return max(index.score(q).items(), key=lambda kv: kv[1])[0]
+
+    names = [t.name for t in SHOP.tables]
+    assert names[top("list the products")] == "products"
+    assert names[top("which orders are shipped")] == "orders"  # enum value + plural
+    assert names[top("couriers delivery")] == "shipping_zones"  # table comment
+    assert names[top("who registered")] == "customers"  # table comment
+    assert names[top("quantities of each item")] == "order_items"  # qty abbreviation, plural
+
+
+def test_abbreviations_and_camel_case_identifiers() -> None:
+    index = SchemaIndex(generate_catalog(300))
+    ctx = index.select("total transaction amount per customer", budget=800)
+    chosen = [t.name for t in ctx.tables]
+    assert chosen[:2] == ["sbTransaction", "sbCustomer"]
+
+
+def test_fk_paths_join_the_chosen_tables() -> None:
+    fillers = [table(f"audit_{i}", col("id"), col("note", "text")) for i in range(40)]
+    library = catalog(
+        table("authors", col("id"), col("full_name", "text"), primary_key=["id"]),
+        table("x_ab", col("a_ref"), col("b_ref"),
+              foreign_keys=[fk("a_ref", "authors"), fk("b_ref", "books")]),
+        table("books", col("id"), col("title", "text"), primary_key=["id"]),
+        table("genres", col("id"), col("label", "text"), primary_key=["id"]),
+        *fillers,
+    )  # fmt: skip
+    ctx = SchemaIndex(library).select("authors and the titles of their books", budget=120)
+    by_name = {t.name: t for t in ctx.tables}
+    assert by_name["authors"].reason == "match" and by_name["books"].reason == "match"
+    assert by_name["x_ab"].reason == "join path"  # nothing in it matches the question
+    assert "genres" not in by_name and "audit_1" not in by_name
+    assert ctx.tokens <= 120 and not ctx.whole
+
+
+@pytest.mark.parametrize("budget", [60, 100, 200, 400, 1000, 2000])
+def test_the_budget_is_never_exceeded(budget: int) -> None:
+    index = SchemaIndex(generate_catalog(500))
+    ctx = index.select("sell transactions by ticker symbol", budget=budget)
+    assert ctx.tokens <= budget
+    assert ctx.text.count("\n") == len(ctx.tables)
+
+
+def test_a_wide_table_shows_keys_and_matching_columns_first() -> None:
+    cols = (
+        [col("id")]
+        + [col(f"attr_{i}", "text") for i in range(80)]
+        + [col("discount_rate", "numeric")]
+    )
+    wide = catalog(
+        table("pricing", *cols, primary_key=["id"]),
+        *[table(f"t{i}", col("id")) for i in range(300)],
+    )
+    ctx = SchemaIndex(wide).select("pricing discount rate", budget=300)
+    first = ctx.tables[0]
+    assert first.name == "pricing" and "id" in first.columns and "discount_rate" in first.columns
+    assert len(first.columns) == 30
+    assert "+52 more" in ctx.text.splitlines()[1]
+
+
+def test_generated_3000_table_catalog_chooses_the_relevant_tables() -> None:
+    index = SchemaIndex(generate_catalog(3000))
+    assert len(index.entries) == 3003 and index.qualified
+    ctx = index.select("total transaction amount per customer in 2023", budget=4000)
+    names = [f"{t.schema}.{t.name}" for t in ctx.tables]
+    assert names[:2] == ["broker.sbTransaction", "broker.sbCustomer"]
+    assert "broker.sbTransaction(" in ctx.text and "sbTxAmount numeric(10,2)" in ctx.text
+    assert ctx.tokens <= 4000 and not ctx.whole and ctx.total_tables == 3003
+    tickers = index.select("which ticker symbols had the most sell trades", budget=2000)
+    top = [t.name for t in tickers.tables[:4]]
+    assert (
+        "sbTicker" in top and "sbTransaction" in top
+    )  # 'sell' is an enum value, 'trades' a comment
+
+
+def test_follow_up_keeps_the_tables_of_the_previous_turn() -> None:
+    index = SchemaIndex(generate_catalog(3000))
+    recent = [Turn(question="total transaction amount per customer",
+                   sql='SELECT c."sbCustName", sum(t."sbTxAmount") FROM broker."sbTransaction" t '
+                       'JOIN broker."sbCustomer" c ON c."sbCustId" = t."sbTxCustId" GROUP BY 1')]  # fmt: skip
+    ctx = context_for_question(index, "now only for 2023", budget=1000, recent=recent)
+    assert [t.name for t in ctx.tables[:2]] == ["sbTransaction", "sbCustomer"]
+    assert ctx.tables[0].reason == "recent"
+    assert tables_in_sql(index, recent[0].sql) == ["broker.sbtransaction", "broker.sbcustomer"]
+
+
+def test_tools_list_and_describe_from_the_catalog() -> None:
+    index = SchemaIndex(SHOP)
+    listing = index.list_tables("zones")
+    assert listing.splitlines()[0] == "shipping_zones (2 columns) -- delivery regions for couriers"
+    assert "customers (4 columns)" in index.list_tables()
+    described = index.describe("orders")
+    assert described.splitlines()[0] == "table orders"
+    assert "  customer_id int ->customers.id" in described
+    assert "Did you mean order_items, orders?" in index.describe(
+        "order_itemz"
+    ) or "Did you mean" in index.describe("order_itemz")

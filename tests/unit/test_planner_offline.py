@@ -1,0 +1,859 @@
+"""Offline planner: question -> SQL over a hand-written shop catalog, clarifications, DDL, fuzzing.
+
+The shop catalog mirrors SHOP_DDL (tests/integration/test_planner_offline_pg.py loads that DDL
+into a real database, builds the catalog with the executor's own introspection and runs every
+SQL of SHOP_CASES there). Expected SQL is exact: the planner is deterministic, so any change in
+what it produces shows up here for review.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from actors.planner_offline import offline_plan, parse_value_index, value_index_sql
+from protocol.messages import (
+    Catalog,
+    CatalogColumn,
+    CatalogForeignKey,
+    CatalogIndex,
+    CatalogTable,
+    Clarification,
+    Plan,
+    Turn,
+)
+
+TODAY = dt.date(2024, 6, 15)  # a Saturday: "this week" is 2024-06-10 .. 2024-06-16
+
+SHOP_DDL = """
+CREATE TYPE order_status AS ENUM ('pending', 'paid', 'shipped', 'delivered', 'cancelled');
+CREATE TABLE regions (id integer PRIMARY KEY, name text NOT NULL);
+CREATE TABLE customers (
+    id integer PRIMARY KEY, name text NOT NULL, email text, region_id integer REFERENCES regions,
+    country text, is_active boolean NOT NULL DEFAULT true,
+    created_at timestamp with time zone NOT NULL DEFAULT now());
+CREATE TABLE categories (id integer PRIMARY KEY, name text NOT NULL);
+CREATE TABLE products (
+    id integer PRIMARY KEY, name text NOT NULL, price numeric(10,2),
+    category_id integer REFERENCES categories, created_at timestamp with time zone DEFAULT now());
+CREATE TABLE orders (
+    id integer PRIMARY KEY, customer_id integer REFERENCES customers, status order_status,
+    total numeric(12,2), created_at timestamp with time zone DEFAULT now(),
+    shipped_at timestamp with time zone);
+CREATE TABLE order_items (
+    id integer PRIMARY KEY, order_id integer REFERENCES orders, product_id integer REFERENCES products,
+    quantity integer, unit_price numeric(10,2));
+CREATE TABLE payments (
+    id integer PRIMARY KEY, order_id integer REFERENCES orders, amount numeric(12,2), method text,
+    paid_at timestamp with time zone);
+CREATE INDEX orders_created_at_idx ON orders (created_at);
+INSERT INTO regions VALUES (1, 'North'), (2, 'South'), (3, 'EMEA');
+INSERT INTO customers (id, name, email, region_id, country, is_active, created_at) VALUES
+    (1, 'Ada', 'ada@example.com', 1, 'Germany', true, '2023-02-01'),
+    (2, 'Bob', NULL, 2, 'France', false, '2024-05-03'),
+    (3, 'Cy', 'cy@example.com', 3, 'United States', true, '2024-06-14');
+INSERT INTO categories VALUES (1, 'Books'), (2, 'Electronics');
+INSERT INTO products VALUES (1, 'Novel', 12.50, 1, '2023-01-01'), (2, 'Phone', 499.00, 2, '2024-01-01');
+INSERT INTO orders VALUES
+    (1, 1, 'delivered', 512.50, '2024-05-10', '2024-05-12'),
+    (2, 1, 'shipped', 12.50, '2024-06-14', '2024-06-15'),
+    (3, 2, 'cancelled', 499.00, '2023-11-20', NULL);
+INSERT INTO order_items VALUES (1, 1, 1, 1, 12.50), (2, 1, 2, 1, 499.00), (3, 2, 1, 1, 12.50),
+    (4, 3, 2, 1, 499.00);
+INSERT INTO payments VALUES (1, 1, 512.50, 'card', '2024-05-10'), (2, 2, 12.50, 'paypal', '2024-06-14');
+"""
+
+
+def _col(name: str, type_name: str, **kw: object) -> CatalogColumn:
+    return CatalogColumn(name=name, type_name=type_name, **kw)  # type: ignore[arg-type]
+
+
+def _table(
+    name: str,
+    cols: list[CatalogColumn],
+    fks: tuple[tuple[str, str, str], ...] = (),
+    *,
+    schema: str = "public",
+    pk: tuple[str, ...] = ("id",),
+    indexes: tuple[CatalogIndex, ...] = (),
+) -> CatalogTable:
+    return CatalogTable(
+        schema=schema,
+        name=name,
+        columns=cols,
+        primary_key=list(pk),
+        foreign_keys=[
+            CatalogForeignKey(
+                name=f"{name}_{c}_fkey",
+                columns=[c],
+                ref_schema=schema,
+                ref_table=rt,
+                ref_columns=[rc],
+            )
+            for c, rt, rc in fks
+        ],
+        indexes=list(indexes),
+    )
+
+
+TS = "timestamp with time zone"
+STATUS = ["pending", "paid", "shipped", "delivered", "cancelled"]
+SHOP = Catalog(
+    profile="shop",
+    database="shop",
+    server_version=170000,
+    fingerprint="shop-v1",
+    search_path=["public"],
+    tables=[
+        _table("regions", [_col("id", "integer", nullable=False), _col("name", "text")]),
+        _table(
+            "customers",
+            [
+                _col("id", "integer", nullable=False),
+                _col("name", "text"),
+                _col("email", "text"),
+                _col("region_id", "integer"),
+                _col("country", "text"),
+                _col("is_active", "boolean"),
+                _col("created_at", TS),
+            ],
+            (("region_id", "regions", "id"),),
+        ),
+        _table("categories", [_col("id", "integer"), _col("name", "text")]),
+        _table(
+            "products",
+            [
+                _col("id", "integer"),
+                _col("name", "text"),
+                _col("price", "numeric(10,2)"),
+                _col("category_id", "integer"),
+                _col("created_at", TS),
+            ],
+            (("category_id", "categories", "id"),),
+        ),
+        _table(
+            "orders",
+            [
+                _col("id", "integer"),
+                _col("customer_id", "integer"),
+                _col("status", "order_status", enum_values=STATUS),
+                _col("total", "numeric(12,2)"),
+                _col("created_at", TS),
+                _col("shipped_at", TS),
+            ],
+            (("customer_id", "customers", "id"),),
+            indexes=(
+                CatalogIndex(
+                    name="orders_pkey",
+                    definition="CREATE UNIQUE INDEX orders_pkey ON public.orders USING btree (id)",
+                    columns=["id"],
+                    unique=True,
+                    primary=True,
+                    constraint="orders_pkey",
+                ),
+                CatalogIndex(
+                    name="orders_created_at_idx",
+                    definition="CREATE INDEX orders_created_at_idx ON public.orders USING btree (created_at)",
+                    columns=["created_at"],
+                ),
+            ),
+        ),
+        _table(
+            "order_items",
+            [
+                _col("id", "integer"),
+                _col("order_id", "integer"),
+                _col("product_id", "integer"),
+                _col("quantity", "integer"),
+                _col("unit_price", "numeric(10,2)"),
+            ],
+            (("order_id", "orders", "id"), ("product_id", "products", "id")),
+        ),
+        _table(
+            "payments",
+            [
+                _col("id", "integer"),
+                _col("order_id", "integer"),
+                _col("amount", "numeric(12,2)"),
+                _col("method", "text"),
+                _col("paid_at", TS),
+            ],
+            (("order_id", "orders", "id"),),
+        ),
+    ],
+)
+
+# What the executor's value index would hold for SHOP_DDL's rows (see value_index_sql).
+VALUES = {
+    ("public", "customers", "country"): ["Germany", "France", "United States"],
+    ("public", "payments", "method"): ["card", "paypal", "bank transfer"],
+    ("public", "regions", "name"): ["North", "South", "EMEA"],
+    ("public", "categories", "name"): ["Books", "Electronics"],
+}
+
+
+def plan(question: str, catalog: Catalog = SHOP, **kw: object) -> Plan | Clarification:
+    kw.setdefault("values", VALUES)
+    kw.setdefault("today", TODAY)
+    return offline_plan(question, catalog, **kw)  # type: ignore[arg-type]
+
+
+def must_plan(question: str, catalog: Catalog = SHOP, **kw: object) -> Plan:
+    result = plan(question, catalog, **kw)
+    assert isinstance(result, Plan), f"{question!r} -> Clarification: {result.question}"
+    return result
+
+
+def must_clarify(question: str, catalog: Catalog = SHOP, **kw: object) -> Clarification:
+    result = plan(question, catalog, **kw)
+    assert isinstance(result, Clarification), f"{question!r} -> Plan: {result.sql}"
+    return result
+
+
+SHOP_CASES = [
+    ("show latest 20 orders", "SELECT * FROM orders ORDER BY created_at DESC NULLS LAST LIMIT 20"),
+    (
+        "total revenue last month by region",
+        "SELECT regions.name, SUM(orders.total) AS total FROM orders INNER JOIN customers ON orders.customer_id = customers.id INNER JOIN regions ON customers.region_id = regions.id WHERE orders.created_at >= CAST('2024-05-01' AS DATE) AND orders.created_at < CAST('2024-06-01' AS DATE) GROUP BY regions.id, regions.name ORDER BY total DESC NULLS LAST",
+    ),
+    ("how many orders", "SELECT COUNT(*) AS count FROM orders"),
+    (
+        "how many orders by status",
+        "SELECT status, COUNT(*) AS count FROM orders GROUP BY status ORDER BY count DESC NULLS LAST",
+    ),
+    (
+        "how many customers per region",
+        "SELECT regions.name, COUNT(*) AS count FROM customers INNER JOIN regions ON customers.region_id = regions.id GROUP BY regions.id, regions.name ORDER BY count DESC NULLS LAST",
+    ),
+    ("customers without email", "SELECT * FROM customers WHERE email IS NULL"),
+    ("customers with no email", "SELECT * FROM customers WHERE email IS NULL"),
+    ("customers with an email", "SELECT * FROM customers WHERE NOT email IS NULL"),
+    ("products with price over 100", "SELECT * FROM products WHERE price > 100"),
+    ("products with price at least 50", "SELECT * FROM products WHERE price >= 50"),
+    ("products with price less than 10", "SELECT * FROM products WHERE price < 10"),
+    (
+        "products with price between 10 and 20",
+        "SELECT * FROM products WHERE price BETWEEN 10 AND 20",
+    ),
+    ("orders over 100", "SELECT * FROM orders WHERE total > 100"),
+    ("customers in Germany", "SELECT * FROM customers WHERE country = 'Germany'"),
+    (
+        "customers in Germany or France",
+        "SELECT * FROM customers WHERE country IN ('Germany', 'France')",
+    ),
+    ("customers not in Germany", "SELECT * FROM customers WHERE country <> 'Germany'"),
+    ("shipped orders", "SELECT * FROM orders WHERE status = 'shipped'"),
+    ("orders with status cancelled", "SELECT * FROM orders WHERE status = 'cancelled'"),
+    (
+        "top 5 customers by revenue",
+        "SELECT customers.name, SUM(orders.total) AS total FROM orders INNER JOIN customers ON orders.customer_id = customers.id GROUP BY customers.id, customers.name ORDER BY total DESC NULLS LAST LIMIT 5",
+    ),
+    ("top 3 products by price", "SELECT * FROM products ORDER BY price DESC NULLS LAST LIMIT 3"),
+    (
+        "which customer has the most orders",
+        "SELECT customers.name, COUNT(*) AS count FROM orders INNER JOIN customers ON orders.customer_id = customers.id GROUP BY customers.id, customers.name ORDER BY count DESC NULLS LAST LIMIT 1",
+    ),
+    ("most expensive products", "SELECT * FROM products ORDER BY price DESC NULLS LAST LIMIT 10"),
+    ("cheapest product", "SELECT * FROM products ORDER BY price ASC LIMIT 1"),
+    ("average order value", "SELECT ROUND(AVG(total), 2) AS avg_total FROM orders"),
+    ("average price of products", "SELECT ROUND(AVG(price), 2) AS avg_price FROM products"),
+    ("maximum price of products", "SELECT MAX(price) AS max_price FROM products"),
+    (
+        "how many orders in 2023",
+        "SELECT COUNT(*) AS count FROM orders WHERE created_at >= CAST('2023-01-01' AS DATE) AND created_at < CAST('2024-01-01' AS DATE)",
+    ),
+    (
+        "orders in March 2024",
+        "SELECT * FROM orders WHERE created_at >= CAST('2024-03-01' AS DATE) AND created_at < CAST('2024-04-01' AS DATE)",
+    ),
+    (
+        "orders between 2024-01-01 and 2024-01-31",
+        "SELECT * FROM orders WHERE created_at >= CAST('2024-01-01' AS DATE) AND created_at < CAST('2024-02-01' AS DATE)",
+    ),
+    (
+        "orders since 2024-05-01",
+        "SELECT * FROM orders WHERE created_at >= CAST('2024-05-01' AS DATE)",
+    ),
+    (
+        "orders before 2024-01-01",
+        "SELECT * FROM orders WHERE created_at < CAST('2024-01-01' AS DATE)",
+    ),
+    (
+        "orders today",
+        "SELECT * FROM orders WHERE created_at >= CAST('2024-06-15' AS DATE) AND created_at < CAST('2024-06-16' AS DATE)",
+    ),
+    (
+        "orders yesterday",
+        "SELECT * FROM orders WHERE created_at >= CAST('2024-06-14' AS DATE) AND created_at < CAST('2024-06-15' AS DATE)",
+    ),
+    (
+        "how many orders this week",
+        "SELECT COUNT(*) AS count FROM orders WHERE created_at >= CAST('2024-06-10' AS DATE) AND created_at < CAST('2024-06-17' AS DATE)",
+    ),
+    (
+        "how many orders last week",
+        "SELECT COUNT(*) AS count FROM orders WHERE created_at >= CAST('2024-06-03' AS DATE) AND created_at < CAST('2024-06-10' AS DATE)",
+    ),
+    (
+        "how many orders this month",
+        "SELECT COUNT(*) AS count FROM orders WHERE created_at >= CAST('2024-06-01' AS DATE) AND created_at < CAST('2024-07-01' AS DATE)",
+    ),
+    (
+        "how many orders this quarter",
+        "SELECT COUNT(*) AS count FROM orders WHERE created_at >= CAST('2024-04-01' AS DATE) AND created_at < CAST('2024-07-01' AS DATE)",
+    ),
+    (
+        "how many orders last quarter",
+        "SELECT COUNT(*) AS count FROM orders WHERE created_at >= CAST('2024-01-01' AS DATE) AND created_at < CAST('2024-04-01' AS DATE)",
+    ),
+    (
+        "how many orders this year",
+        "SELECT COUNT(*) AS count FROM orders WHERE created_at >= CAST('2024-01-01' AS DATE) AND created_at < CAST('2025-01-01' AS DATE)",
+    ),
+    (
+        "total revenue last year",
+        "SELECT SUM(total) AS total FROM orders WHERE created_at >= CAST('2023-01-01' AS DATE) AND created_at < CAST('2024-01-01' AS DATE)",
+    ),
+    (
+        "how many orders in the last 7 days",
+        "SELECT COUNT(*) AS count FROM orders WHERE created_at >= CAST('2024-06-08' AS DATE) AND created_at < CAST('2024-06-16' AS DATE)",
+    ),
+    (
+        "orders in the past 3 months",
+        "SELECT * FROM orders WHERE created_at >= CAST('2024-03-15' AS DATE) AND created_at < CAST('2024-06-16' AS DATE)",
+    ),
+    (
+        "how many orders in q1 2024",
+        "SELECT COUNT(*) AS count FROM orders WHERE created_at >= CAST('2024-01-01' AS DATE) AND created_at < CAST('2024-04-01' AS DATE)",
+    ),
+    ("active customers", "SELECT * FROM customers WHERE is_active IS TRUE"),
+    ("inactive customers", "SELECT * FROM customers WHERE NOT (is_active IS TRUE)"),
+    (
+        "how many active customers",
+        "SELECT COUNT(*) AS count FROM customers WHERE is_active IS TRUE",
+    ),
+    (
+        "how many orders per month",
+        "SELECT CAST(DATE_TRUNC('month', created_at) AS DATE) AS month, COUNT(*) AS count FROM orders GROUP BY CAST(DATE_TRUNC('month', created_at) AS DATE) ORDER BY month ASC",
+    ),
+    (
+        "how many customers per month",
+        "SELECT CAST(DATE_TRUNC('month', created_at) AS DATE) AS month, COUNT(*) AS count FROM customers GROUP BY CAST(DATE_TRUNC('month', created_at) AS DATE) ORDER BY month ASC",
+    ),
+    (
+        "orders shipped last month",
+        "SELECT * FROM orders WHERE shipped_at >= CAST('2024-05-01' AS DATE) AND shipped_at < CAST('2024-06-01' AS DATE)",
+    ),
+    ("list customer names and emails", "SELECT name, email FROM customers"),
+    ("first 20 orders", "SELECT * FROM orders ORDER BY id ASC LIMIT 20"),
+    ("oldest customer", "SELECT * FROM customers ORDER BY created_at ASC LIMIT 1"),
+    ("newest customers", "SELECT * FROM customers ORDER BY created_at DESC NULLS LAST LIMIT 10"),
+    ("latest order", "SELECT * FROM orders ORDER BY created_at DESC NULLS LAST LIMIT 1"),
+    ("payments by card", "SELECT * FROM payments WHERE method = 'card'"),
+    (
+        "how many payments by method",
+        "SELECT method, COUNT(*) AS count FROM payments GROUP BY method ORDER BY count DESC NULLS LAST",
+    ),
+    (
+        "total payment amount by method",
+        "SELECT method, SUM(amount) AS total_amount FROM payments GROUP BY method ORDER BY total_amount DESC NULLS LAST",
+    ),
+    (
+        "count distinct countries of customers",
+        "SELECT COUNT(DISTINCT country) AS distinct_country FROM customers",
+    ),
+    (
+        "how many distinct countries do customers come from",
+        "SELECT COUNT(DISTINCT country) AS distinct_country FROM customers",
+    ),
+    (
+        "orders from customers in Germany",
+        "SELECT orders.* FROM orders INNER JOIN customers ON orders.customer_id = customers.id WHERE customers.country = 'Germany'",
+    ),
+    (
+        "how many orders from customers in Germany",
+        "SELECT COUNT(*) AS count FROM orders INNER JOIN customers ON orders.customer_id = customers.id WHERE customers.country = 'Germany'",
+    ),
+    (
+        "total revenue by country",
+        "SELECT customers.country, SUM(orders.total) AS total FROM orders INNER JOIN customers ON orders.customer_id = customers.id GROUP BY customers.country ORDER BY total DESC NULLS LAST",
+    ),
+    (
+        "how many products per category",
+        "SELECT categories.name, COUNT(*) AS count FROM products INNER JOIN categories ON products.category_id = categories.id GROUP BY categories.id, categories.name ORDER BY count DESC NULLS LAST",
+    ),
+    (
+        "average price by category",
+        "SELECT categories.name, ROUND(AVG(products.price), 2) AS avg_price FROM products INNER JOIN categories ON products.category_id = categories.id GROUP BY categories.id, categories.name ORDER BY avg_price DESC NULLS LAST",
+    ),
+    (
+        "customers with more than 5 orders",
+        "SELECT * FROM customers WHERE (SELECT COUNT(*) FROM orders WHERE orders.customer_id = customers.id) > 5",
+    ),
+    (
+        "customers without orders",
+        "SELECT * FROM customers WHERE (SELECT COUNT(*) FROM orders WHERE orders.customer_id = customers.id) = 0",
+    ),
+    (
+        "how many orders per customer",
+        "SELECT customers.name, COUNT(*) AS count FROM orders INNER JOIN customers ON orders.customer_id = customers.id GROUP BY customers.id, customers.name ORDER BY count DESC NULLS LAST",
+    ),
+    (
+        "revenue per customer last month",
+        "SELECT customers.name, SUM(orders.total) AS total FROM orders INNER JOIN customers ON orders.customer_id = customers.id WHERE orders.created_at >= CAST('2024-05-01' AS DATE) AND orders.created_at < CAST('2024-06-01' AS DATE) GROUP BY customers.id, customers.name ORDER BY total DESC NULLS LAST",
+    ),
+    (
+        "sum of order totals in 2024",
+        "SELECT SUM(total) AS total FROM orders WHERE created_at >= CAST('2024-01-01' AS DATE) AND created_at < CAST('2025-01-01' AS DATE)",
+    ),
+    ("number of customers", "SELECT COUNT(*) AS count FROM customers"),
+    ("list all products", "SELECT * FROM products"),
+    ("show products sorted by price", "SELECT * FROM products ORDER BY price ASC"),
+    (
+        "products ordered by price descending",
+        "SELECT * FROM products ORDER BY price DESC NULLS LAST",
+    ),
+    ("order 42", "SELECT * FROM orders WHERE id = 42"),
+    (
+        "how many orders were delivered",
+        "SELECT COUNT(*) AS count FROM orders WHERE status = 'delivered'",
+    ),
+    ("orders not shipped", "SELECT * FROM orders WHERE status <> 'shipped'"),
+    (
+        "which product has the highest price",
+        "SELECT * FROM products ORDER BY price DESC NULLS LAST LIMIT 1",
+    ),
+    ("highest price of products", "SELECT MAX(price) AS max_price FROM products"),
+    ("products with price at most 50", "SELECT * FROM products WHERE price <= 50"),
+    (
+        "Show me the latest 20 orders",
+        "SELECT * FROM orders ORDER BY created_at DESC NULLS LAST LIMIT 20",
+    ),
+    (
+        "how many orders were delivered last month",
+        "SELECT COUNT(*) AS count FROM orders WHERE status = 'delivered' AND (created_at >= CAST('2024-05-01' AS DATE) AND created_at < CAST('2024-06-01' AS DATE))",
+    ),
+    ("total revenue", "SELECT SUM(total) AS total FROM orders"),
+    (
+        "how many orders per region",
+        "SELECT regions.name, COUNT(*) AS count FROM orders INNER JOIN customers ON orders.customer_id = customers.id INNER JOIN regions ON customers.region_id = regions.id GROUP BY regions.id, regions.name ORDER BY count DESC NULLS LAST",
+    ),
+    (
+        "customers who ordered last month",
+        "SELECT DISTINCT customers.* FROM customers INNER JOIN orders ON customers.id = orders.customer_id WHERE orders.created_at >= CAST('2024-05-01' AS DATE) AND orders.created_at < CAST('2024-06-01' AS DATE)",
+    ),
+    (
+        "customers who paid last week",
+        "SELECT DISTINCT customers.* FROM customers INNER JOIN orders ON customers.id = orders.customer_id INNER JOIN payments ON orders.id = payments.order_id WHERE payments.paid_at >= CAST('2024-06-03' AS DATE) AND payments.paid_at < CAST('2024-06-10' AS DATE)",
+    ),
+    (
+        "how many customers joined this year",
+        "SELECT COUNT(*) AS count FROM customers WHERE created_at >= CAST('2024-01-01' AS DATE) AND created_at < CAST('2025-01-01' AS DATE)",
+    ),
+    (
+        "orders placed last month",
+        "SELECT * FROM orders WHERE created_at >= CAST('2024-05-01' AS DATE) AND created_at < CAST('2024-06-01' AS DATE)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("question", "sql"), SHOP_CASES, ids=[q for q, _ in SHOP_CASES])
+def test_shop_question_gives_sql(question: str, sql: str) -> None:
+    result = must_plan(question)
+    assert result.sql == sql
+    assert result.source == "offline"
+    assert result.intent == "read"
+    assert result.explanation.endswith(".") and "\n" not in result.explanation
+    assert result.tables and all("." in t for t in result.tables)
+
+
+def test_prd_latest_orders_states_its_assumption() -> None:
+    result = must_plan("show latest 20 orders")
+    assert result.assumptions == ["'latest' means newest created_at"]
+    assert result.tables == ["public.orders"]
+
+
+def test_prd_revenue_by_region_names_measure_window_and_join() -> None:
+    result = must_plan("total revenue last month by region")
+    assert "'revenue' means sum(orders.total)" in result.assumptions
+    assert any("2024-05-01 to 2024-05-31" in a for a in result.assumptions)
+    assert "joins orders to regions through customers" in result.assumptions
+    assert result.tables == ["public.orders", "public.customers", "public.regions"]
+
+
+def test_prd_create_index() -> None:
+    bare = Catalog(
+        profile="shop",
+        database="shop",
+        server_version=170000,
+        fingerprint="shop-noidx",
+        search_path=["public"],
+        tables=[t if t.name != "orders" else _no_indexes(t) for t in SHOP.tables],
+    )
+    result = must_plan("create index on orders(created_at)", bare)
+    assert result.sql == "CREATE INDEX orders_created_at_idx ON orders(created_at)"
+    assert result.intent == "ddl"
+    assert result.down_sql == "DROP INDEX IF EXISTS public.orders_created_at_idx"
+
+
+def _no_indexes(t: CatalogTable) -> CatalogTable:
+    return CatalogTable(schema=t.schema, name=t.name, columns=t.columns, primary_key=t.primary_key,
+                        foreign_keys=t.foreign_keys)  # fmt: skip
+
+
+DDL_CASES = [
+    (
+        "create index on orders(created_at)",
+        "CREATE INDEX orders_created_at_idx2 ON orders(created_at)",
+    ),
+    (
+        "create unique index on customers(email)",
+        "CREATE UNIQUE INDEX customers_email_key ON customers(email)",
+    ),
+    (
+        "add an index on created_at of payments",
+        "CREATE INDEX payments_created_at_idx ON payments(created_at)",
+    ),
+    (
+        "create index on orders (customer_id, created_at)",
+        "CREATE INDEX orders_customer_id_created_at_idx ON orders(customer_id, created_at)",
+    ),
+    ("add index on products.price", "CREATE INDEX products_price_idx ON products(price)"),
+    ("drop index orders_created_at_idx", "DROP INDEX public.orders_created_at_idx"),
+    ("add column notes text to orders", "ALTER TABLE orders ADD COLUMN notes TEXT"),
+    ("add a column gift boolean to orders", "ALTER TABLE orders ADD COLUMN gift BOOLEAN"),
+    (
+        "add column discount numeric(5,2) to order_items",
+        "ALTER TABLE order_items ADD COLUMN discount DECIMAL(5, 2)",
+    ),
+    ("add column vip to customers", "ALTER TABLE customers ADD COLUMN vip TEXT"),
+    ("add column Notes text to orders", 'ALTER TABLE orders ADD COLUMN "Notes" TEXT'),
+]
+
+
+@pytest.mark.parametrize(("question", "sql"), DDL_CASES, ids=[q for q, _ in DDL_CASES])
+def test_ddl(question: str, sql: str) -> None:
+    if "payments" in question:
+        question = question.replace("created_at", "paid_at")
+        sql = sql.replace("created_at", "paid_at")
+    result = must_plan(question)
+    assert result.sql == sql
+    assert result.intent == "ddl"
+    assert result.down_sql
+
+
+def test_create_index_warns_about_an_existing_index() -> None:
+    result = must_plan("create index on orders(created_at)")
+    assert "orders_created_at_idx already covers these columns" in result.assumptions
+
+
+def test_drop_index_keeps_the_definition_as_undo() -> None:
+    result = must_plan("drop index orders_created_at_idx")
+    assert result.down_sql.startswith("CREATE INDEX orders_created_at_idx")
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        ("drop index orders_create_at_idx", "Did you mean orders_created_at_idx"),
+        ("drop index orders_pkey", "backs constraint orders_pkey"),
+        ("create index on orders(create_at)", "Did you mean created_at"),
+        ("create index on ordrs(created_at)", "Did you mean orders"),
+        ("add column email text to customers", "already has a column email"),
+        ("add column x frobnicate to customers", "do not know the type"),
+    ],
+)
+def test_ddl_that_cannot_be_right_asks(question: str, words: str) -> None:
+    assert words in must_clarify(question).question
+
+
+DBA_CASES = [
+    ("list tables", "information_schema.tables"),
+    ("what tables are there", "information_schema.tables"),
+    ("describe orders", "information_schema.columns"),
+    ("show columns of customers", "information_schema.columns"),
+    ("show indexes on orders", "pg_catalog.pg_indexes"),
+    ("show running queries", "pg_catalog.pg_stat_activity"),
+]
+
+
+@pytest.mark.parametrize(("question", "table"), DBA_CASES, ids=[q for q, _ in DBA_CASES])
+def test_dba_reads(question: str, table: str) -> None:
+    result = must_plan(question)
+    assert table in result.sql
+    assert result.intent == "read"
+
+
+def test_describe_uses_literals_for_names() -> None:
+    sql = must_plan("describe orders").sql
+    assert "table_schema = 'public' AND table_name = 'orders'" in sql
+
+
+def test_explain_a_question() -> None:
+    result = must_plan("explain how many orders last week")
+    assert result.intent == "explain"
+    assert result.sql == (
+        "SELECT COUNT(*) AS count FROM orders WHERE created_at >= CAST('2024-06-03' AS DATE) "
+        "AND created_at < CAST('2024-06-10' AS DATE)"
+    )
+
+
+def test_explain_given_sql_is_reparsed_not_pasted() -> None:
+    result = must_plan("explain select id from orders where total > 5")
+    assert result.intent == "explain"
+    assert result.sql == "SELECT id FROM orders WHERE total > 5"
+    assert isinstance(plan("explain select from where ("), Clarification)
+
+
+def test_explain_the_previous_query() -> None:
+    recent = [Turn(question="how many orders", sql="SELECT count(*) FROM orders")]
+    result = must_plan("explain it", recent=recent)
+    assert result.intent == "explain" and result.sql == "SELECT count(*) FROM orders"
+
+
+def test_follow_up_continues_the_previous_question() -> None:
+    recent = [Turn(question="how many orders", sql="SELECT COUNT(*) AS count FROM orders")]
+    result = must_plan("and by status?", recent=recent)
+    assert result.sql == (
+        "SELECT status, COUNT(*) AS count FROM orders GROUP BY status ORDER BY count DESC NULLS LAST"
+    )
+    assert result.assumptions[0] == "continues 'how many orders'"
+
+
+# -- clarifications -------------------------------------------------------------------------------
+
+
+def test_unknown_word_that_matters_names_it_and_the_model() -> None:
+    c = must_clarify("what is the churn rate")
+    assert "'churn'" in c.question and "configure a model" in c.question
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "customers in Atlantis",
+        "orders from acme",
+        "how many unicorns",
+        "show me the weather",
+        "predict next month's revenue",
+        "customers who are happy",
+        "products sold last month",  # no date says when a product sold
+        "",
+        "   ",
+        "?",
+    ],
+)
+def test_beyond_the_shapes_asks(question: str) -> None:
+    must_clarify(question)
+
+
+def _catalog(*tables: CatalogTable, name: str = "x") -> Catalog:
+    return Catalog(profile=name, database=name, server_version=170000, fingerprint=name,
+                   search_path=["public"], tables=list(tables))  # fmt: skip
+
+
+def test_two_candidate_tables_are_listed() -> None:
+    cols = [_col("id", "integer"), _col("name", "text")]
+    cat = _catalog(_table("users", cols), _table("users", cols, schema="archive"), name="two")
+    c = must_clarify("how many users", cat)
+    assert sorted(c.options) == ["archive.users", "public.users"]
+
+
+def test_two_date_columns_without_a_hint_are_listed() -> None:
+    cat = _catalog(
+        _table(
+            "events", [_col("id", "integer"), _col("starts_on", "date"), _col("ends_on", "date")]
+        ),
+        name="events",
+    )
+    c = must_clarify("events last month", cat)
+    assert sorted(c.options) == ["events.ends_on", "events.starts_on"]
+    hinted = must_plan("events that ended last month", cat)
+    assert "ends_on >= CAST('2024-05-01' AS DATE)" in hinted.sql
+
+
+def test_two_equally_good_amounts_are_listed() -> None:
+    cat = _catalog(
+        _table("invoices", [_col("id", "integer"), _col("amount", "numeric")]),
+        _table("refunds", [_col("id", "integer"), _col("amount", "numeric")]),
+        name="money",
+    )
+    c = must_clarify("total revenue", cat)
+    assert sorted(c.options) == ["invoices.amount", "refunds.amount"]
+
+
+def test_fan_out_sum_asks_instead_of_double_counting() -> None:
+    c = must_clarify("total revenue by category")
+    assert "more than once" in c.question
+
+
+def test_ambiguous_join_is_listed() -> None:
+    cat = _catalog(
+        _table("people", [_col("id", "integer"), _col("name", "text")]),
+        _table(
+            "loans",
+            [
+                _col("id", "integer"),
+                _col("lender_id", "integer"),
+                _col("borrower_id", "integer"),
+                _col("amount", "numeric"),
+            ],
+            (("lender_id", "people", "id"), ("borrower_id", "people", "id")),
+        ),
+        name="loans",
+    )
+    c = must_clarify("total amount of loans per people", cat)
+    assert len(c.options) == 2
+
+
+# -- identifiers, literals, schemas ---------------------------------------------------------------
+
+CAMEL = _catalog(
+    _table(
+        "sbTransaction",
+        [
+            _col("sbTxId", "integer"),
+            _col("sbTxCustId", "integer"),
+            _col("sbTxAmount", "numeric"),
+            _col("sbTxDateTime", "timestamp without time zone"),
+            _col("sbTxType", "text"),
+        ],
+        pk=("sbTxId",),
+    ),
+    _table(
+        "sbCustomer",
+        [_col("sbCustId", "integer"), _col("sbCustName", "text"), _col("sbCustCountry", "text")],
+        pk=("sbCustId",),
+    ),
+    _table(
+        "sbTicker",
+        [_col("sbTickerId", "integer"), _col("sbTickerSymbol", "text")],
+        pk=("sbTickerId",),
+    ),
+    name="camel",
+)
+
+
+def test_mixed_case_identifiers_are_quoted_and_split() -> None:
+    result = must_plan("total transaction amount by customer name", CAMEL)
+    assert result.sql == (
+        'SELECT "sbCustomer"."sbCustName", SUM("sbTransaction"."sbTxAmount") AS "total_sbTxAmount" '
+        'FROM "sbTransaction" INNER JOIN "sbCustomer" ON "sbTransaction"."sbTxCustId" = '
+        '"sbCustomer"."sbCustId" GROUP BY "sbCustomer"."sbCustName" ORDER BY "total_sbTxAmount" '
+        "DESC NULLS LAST"
+    )
+
+
+def test_reserved_words_are_quoted() -> None:
+    cat = _catalog(
+        _table("order", [_col("id", "integer"), _col("user", "text"), _col("group", "text")]),
+        name="reserved",
+    )
+    assert must_plan("count order per group", cat).sql == (
+        'SELECT "group", COUNT(*) AS count FROM "order" GROUP BY "group" ORDER BY count DESC NULLS LAST'
+    )
+
+
+def test_schema_off_the_search_path_is_qualified() -> None:
+    cat = Catalog(profile="w", database="w", server_version=170000, fingerprint="w", search_path=["public"],
+                  tables=[_table("users", [_col("uid", "bigint"), _col("country", "text")], schema="consumer_div",
+                                 pk=("uid",))])  # fmt: skip
+    assert (
+        must_plan("how many users", cat).sql == "SELECT COUNT(*) AS count FROM consumer_div.users"
+    )
+
+
+@pytest.mark.parametrize(
+    "evil",
+    ["x'; DROP TABLE customers; --", "O'Brien", 'a"b', "\\' OR 1=1 --"],
+)
+def test_quoted_values_become_literals(evil: str) -> None:
+    quote = '"' if "'" in evil else "'"
+    result = must_plan(f"customers named {quote}{evil}{quote}")
+    escaped = evil.replace("'", "''")
+    assert result.sql == f"SELECT * FROM customers WHERE name = '{escaped}'"
+
+
+def test_value_index_values_match_case_insensitively_and_keep_their_spelling() -> None:
+    assert must_plan("customers in united states").sql == (
+        "SELECT * FROM customers WHERE country = 'United States'"
+    )
+
+
+def test_enum_labels_need_no_value_index() -> None:
+    assert must_plan("cancelled orders", values={}).sql == (
+        "SELECT * FROM orders WHERE status = 'cancelled'"
+    )
+
+
+# -- value index ----------------------------------------------------------------------------------
+
+
+def test_value_index_sql_skips_personal_and_enum_columns() -> None:
+    queries = value_index_sql(SHOP)
+    text = "\n".join(queries)
+    assert "'country'" in text and "'method'" in text and "'name'" in text
+    assert "email" not in text  # personal
+    assert "'status'" not in text  # enum labels are in the catalog already
+    assert all(q.startswith("SELECT ") for q in queries)
+    assert "LIMIT 10000" in text and "LIMIT 51" in text
+
+
+def test_parse_value_index_drops_high_cardinality_columns() -> None:
+    rows = [
+        ("public", "customers", "country", ["Germany", "France"]),
+        ("public", "customers", "name", [f"n{i}" for i in range(51)]),
+        ("public", "payments", "method", []),
+    ]
+    assert parse_value_index(rows) == {("public", "customers", "country"): ["Germany", "France"]}
+
+
+# -- never raises ---------------------------------------------------------------------------------
+
+_VOCAB = [
+    "how many", "total", "average", "by", "per", "top 5", "latest", "oldest", "first 20", "last month",
+    "in 2023", "since 2024-01-01", "between 1 and 2", "over 100", "without", "with a", "not", "orders",
+    "customers", "regions", "price", "status", "email", "revenue", "Germany", "shipped", "active",
+    "'x'", '"', "most", "cheapest", "explain", "create index on", "drop index", "(", ")", "§1", "sorted by",
+    "descending", "each", "month", "q3 2024", "in march", "yesterday", "42", "-1", "1e309", "🙂",
+]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=200))
+def test_random_text_never_raises(text: str) -> None:
+    assert isinstance(plan(text), Plan | Clarification)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_VOCAB), max_size=12))
+def test_random_question_shapes_never_raise(words: list[str]) -> None:
+    result = plan(" ".join(words))
+    assert isinstance(result, Plan | Clarification)
+    if isinstance(result, Plan):
+        assert result.sql and result.source == "offline"
+
+
+def test_planning_a_big_catalog_is_quick() -> None:
+    tables = [
+        _table(
+            f"t{i}_things",
+            [
+                _col("id", "integer"),
+                _col(f"c{i}_amount", "numeric"),
+                _col("created_at", TS),
+                _col("status", "text"),
+            ],
+        )
+        for i in range(500)
+    ]
+    cat = _catalog(*SHOP.tables, *tables, name="big")
+    started = time.perf_counter()
+    result = plan("total revenue last month by region", cat)
+    elapsed = time.perf_counter() - started
+    assert isinstance(result, Plan | Clarification)
+    print(f"500-table catalog: {elapsed * 1000:.1f} ms")  # no assertion: machines differ
