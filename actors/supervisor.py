@@ -166,6 +166,9 @@ class ChildProcess:
     async def wait(self) -> int:
         raise NotImplementedError
 
+    def alive(self) -> bool:
+        raise NotImplementedError
+
     def signal(self, sig: int) -> None:
         try:
             os.kill(self.pid, sig)
@@ -180,6 +183,9 @@ class ExecChild(ChildProcess):
     async def wait(self) -> int:
         return await self.proc.wait()
 
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
 
 class ForkedChild(ChildProcess):
     def __init__(self, proc: multiprocessing.process.BaseProcess) -> None:
@@ -191,6 +197,9 @@ class ForkedChild(ChildProcess):
         self.proc.join(0)
         code = self.proc.exitcode
         return -1 if code is None else code
+
+    def alive(self) -> bool:
+        return self.proc.is_alive()
 
 
 @dataclass
@@ -246,6 +255,7 @@ class Supervisor:
         self.sock: TrioSocket | None = None
         self.nursery: trio.Nursery | None = None
         self._mp: Any = None
+        self._spawned: list[ChildProcess] = []  # every process started, to reap stragglers
         self._config_bytes = msgspec.msgpack.encode(config)
         self.specs = {c.id: c for c in tree.children}
 
@@ -272,6 +282,10 @@ class Supervisor:
                 with trio.CancelScope(shield=True):
                     await self.stop_all()
                 nursery.cancel_scope.cancel()
+        # a child whose spawn was still in flight when we stopped must not be left behind
+        for proc in self._spawned:
+            if proc.alive():
+                proc.signal(signal.SIGKILL)
 
     async def stop_all(self) -> None:
         for child in reversed(list(self.children.values())):
@@ -328,11 +342,13 @@ class Supervisor:
                 self._mp.set_forkserver_preload(self.tree.supervisor.preload)
             from actors._runtime import child_entry
 
+            # daemon: multiprocessing's exit handler kills it rather than waiting for it
             proc = self._mp.Process(
-                target=child_entry, args=(child.spec.module, boot), name=child.actor_id
+                target=child_entry, args=(child.spec.module, boot), name=child.actor_id, daemon=True
             )
             await trio.to_thread.run_sync(proc.start)
-            return ForkedChild(proc)
+            self._spawned.append(ForkedChild(proc))
+            return self._spawned[-1]
         env = {**os.environ, "PGASK_BOOT": base64.b64encode(msgspec.msgpack.encode(boot)).decode()}
         stderr = open(self.log_dir / f"{child.actor_id.replace(':', '-')}.stderr", "ab")
         try:
@@ -346,7 +362,8 @@ class Supervisor:
             )
         finally:
             stderr.close()
-        return ExecChild(proc)
+        self._spawned.append(ExecChild(proc))
+        return self._spawned[-1]
 
     async def _keep_alive(self, child: Child) -> None:
         """Start `child`, and restart it each time it dies, within its budget."""
@@ -364,6 +381,8 @@ class Supervisor:
                 child.proc = None
                 code = -1
             else:
+                if child.stopping:  # stopped while its spawn was in flight
+                    child.proc.signal(signal.SIGKILL)
                 log.info(
                     "supervisor.child.started",
                     child=child.actor_id,

@@ -1,0 +1,661 @@
+"""The UI's reducer, keys and slash commands, without a terminal; plus the views drawn onto a
+fake screen (the views only need width, height, colours and print_at)."""
+
+from __future__ import annotations
+
+import decimal
+import itertools
+import random
+from typing import Any
+
+import pytest
+
+from protocol.config import Config, PrivacyConfig, ProfileConfig
+from protocol.envelope import Header
+from protocol.messages import (
+    ActorExited,
+    ActorsRequest,
+    ActorsStatus,
+    Body,
+    Clarification,
+    Column,
+    ExplainPlan,
+    ExplainRequest,
+    Exported,
+    ExportRequest,
+    Failure,
+    GuardRequest,
+    Plan,
+    PlanRequest,
+    QueryCancel,
+    QueryCancelled,
+    QueryColumns,
+    QueryDone,
+    QueryRequest,
+    QueryRows,
+    SessionAddTurn,
+    SessionGet,
+    SessionSetPane,
+    SessionState,
+    Signature,
+    StatementVerdict,
+    Verdict,
+)
+from ui import keys as K
+from ui import state as S
+from ui import views
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def config(**privacy: Any) -> Config:
+    return Config(
+        profiles={
+            "demo": ProfileConfig(dsn="postgresql://me@db.example.com/shop", read_write=True),
+            "other": ProfileConfig(dsn="postgresql://me@/warehouse?host=/tmp/sock", max_rows=50),
+        },
+        privacy=PrivacyConfig(**privacy),
+    )
+
+
+def new(*profiles: str, **privacy: Any) -> S.UiState:
+    clock = itertools.count(100.0, 0.5)
+    traces = (f"t{n}" for n in itertools.count(1))
+    st = S.new_state(
+        config(**privacy),
+        list(profiles or ("demo",)),
+        session="s1",
+        model_label="fake",
+        clock=lambda: next(clock),
+        wall=lambda: 1_700_000_000.0,
+        new_trace=lambda: next(traces),
+    )
+    return st
+
+
+def take(st: S.UiState) -> list[tuple[Header, Body]]:
+    out, st.outbox = st.outbox, []
+    return out
+
+
+def last(st: S.UiState, kind: type[Body]) -> tuple[Header, Any]:
+    for header, body in reversed(st.outbox):
+        if isinstance(body, kind):
+            return header, body
+    raise AssertionError(f"no {kind.__name__} in {[type(b).__name__ for _, b in st.outbox]}")
+
+
+def reply(st: S.UiState, request: Header, body: Body, *, more: bool = False) -> bool:
+    header = Header(id="x:1:1", kind="k", src=request.dst, dst="ui", reply_to=request.id,
+                    trace=request.trace, more=more)  # fmt: skip
+    return S.reduce(st, header, body)
+
+
+def sig(sql_class: str = "read", mode: str = "read-only") -> Signature:
+    return Signature(sql_sha256="0" * 64, sql_class=sql_class, profile="demo", mode=mode,  # type: ignore[arg-type]
+                     expires_at=2e9, mac="m")  # fmt: skip
+
+
+def verdict(confirm: str = "run", sql_class: str = "read", **kw: Any) -> Verdict:
+    signed = confirm != "refuse"
+    return Verdict(sql_class=sql_class, confirm=confirm, signature=sig(sql_class) if signed else None,  # type: ignore[arg-type]
+                   **kw)  # fmt: skip
+
+
+def keys(st: S.UiState, *codes: int | str) -> None:
+    for c in codes:
+        if isinstance(c, str):
+            for ch in c:
+                S.handle_key(st, ord(ch))
+        else:
+            S.handle_key(st, c)
+
+
+def log_text(st: S.UiState, pane: int = 0) -> str:
+    return "\n".join(e.text for e in st.panes[pane].log)
+
+
+def run_sql_to_verdict(st: S.UiState, sql: str, v: Verdict) -> None:
+    S.submit_input(st, f"/sql {sql}")
+    h, body = last(st, GuardRequest)
+    assert body.sql == sql
+    take(st)
+    reply(st, h, v)
+
+
+# -- /sql: guard, executor, results, the turn ------------------------------------------------
+
+
+def test_sql_goes_to_the_guard_then_the_executor_and_fills_the_grid() -> None:
+    st = new()
+    S.submit_input(st, "/sql select 1 as n")
+    h, g = last(st, GuardRequest)
+    assert (h.dst, g.profile, g.mode, h.src) == ("guard", "demo", "read-only", "ui")
+    take(st)
+    reply(st, h, verdict(normalized="select $1 as n"))
+    qh, q = last(st, QueryRequest)
+    assert qh.dst == "executor:demo" and q.sql == "select 1 as n" and q.confirmed is False
+    assert q.max_rows == 10_000 and qh.trace == h.trace  # one trace per user action
+    take(st)
+    reply(
+        st, qh, QueryColumns(columns=[Column(name="n", type_oid=23, type_name="int4")]), more=True
+    )
+    reply(st, qh, QueryRows(seq=0, rows=[[1], [None]]), more=True)
+    assert S.activity(st, st.pane).startswith("running")
+    reply(st, qh, QueryDone(command="SELECT 2", rows=2, elapsed_ms=3.0))
+    r = st.pane.result
+    assert r is not None and r.columns == ["n"] and r.rows == [[1], [None]] and r.numeric == [True]
+    assert r.done and st.pane.job is None and "2 rows in 3 ms" in log_text(st)
+    _, turn = last(st, SessionAddTurn)
+    assert turn.turn.sql == "select $1 as n"  # redact_literals: the normalized text is stored
+    assert turn.turn.outcome == "2 rows" and turn.turn.profile == "demo"
+
+
+def test_without_redaction_the_turn_keeps_the_sql() -> None:
+    st = new(redact_literals=False)
+    run_sql_to_verdict(st, "select 7", verdict(normalized="select $1"))
+    qh, _ = last(st, QueryRequest)
+    reply(st, qh, QueryDone(command="SELECT 1", rows=1, elapsed_ms=1))
+    assert last(st, SessionAddTurn)[1].turn.sql == "select 7"
+
+
+def test_a_statement_without_rows_shows_its_command_tag() -> None:
+    st = new()
+    run_sql_to_verdict(st, "vacuum", verdict())
+    qh, _ = last(st, QueryRequest)
+    reply(st, qh, QueryDone(command="VACUUM", rows=0, elapsed_ms=2500))
+    assert "VACUUM in 2.5 s" in log_text(st) and st.pane.result is None
+
+
+def test_truncated_results_say_so() -> None:
+    st = new("other")
+    run_sql_to_verdict(st, "select g from t", verdict())
+    qh, q = last(st, QueryRequest)
+    assert q.max_rows == 50
+    reply(
+        st, qh, QueryColumns(columns=[Column(name="g", type_oid=23, type_name="int4")]), more=True
+    )
+    reply(st, qh, QueryRows(seq=0, rows=[[i] for i in range(50)]), more=True)
+    reply(st, qh, QueryDone(command="SELECT 50", rows=50, elapsed_ms=1, truncated=True))
+    assert st.pane.result is not None and st.pane.result.truncated
+    assert "row cap max_rows = 50" in log_text(st)
+
+
+def test_failures_render_as_what_why_next() -> None:
+    st = new()
+    run_sql_to_verdict(st, "select nope", verdict())
+    qh, _ = last(st, QueryRequest)
+    reply(st, qh, Failure(code="db.undefined_column", message="Column nope does not exist.",
+                          why="No table in FROM has it.", hint="Did you mean 'note'?"))  # fmt: skip
+    styles = [(e.style, e.text) for e in st.pane.log[-3:]]
+    assert styles == [("error", "Column nope does not exist."), ("error_why", "No table in FROM has it."),
+                      ("hint", "Did you mean 'note'?")]  # fmt: skip
+    assert st.pane.job is None
+
+
+def test_invalid_sql_shows_the_parse_error() -> None:
+    from protocol.messages import SqlError
+
+    st = new()
+    err = SqlError(
+        message="syntax error at or near 'form'",
+        line=1,
+        column=10,
+        snippet="select * form t\n         ^",
+    )
+    run_sql_to_verdict(st, "select * form t", verdict("refuse", "invalid", error=err))
+    assert "does not parse: syntax error" in log_text(st)
+    assert not any(isinstance(b, QueryRequest) for _, b in st.outbox)
+
+
+# -- safety: refusals, mode, dialogs --------------------------------------------------------
+
+
+def test_read_only_refusal_says_why_and_how_to_switch() -> None:
+    st = new()
+    run_sql_to_verdict(st, "delete from t where id = 1",
+                       verdict("refuse", "write", reasons=["DELETE removes rows from t"]))  # fmt: skip
+    text = log_text(st)
+    assert "Refused: this write statement does not run in read-only mode." in text
+    assert "Why: DELETE removes rows from t." in text
+    assert "/mode read-write (asks first)" in text
+    assert not any(isinstance(b, QueryRequest) for _, b in st.outbox)
+
+
+def test_mode_switch_asks_first_and_only_where_the_profile_allows() -> None:
+    st = new("other", "demo")
+    S.submit_input(st, "/mode read-write")
+    assert st.modal is None and "may not be switched to read-write" in log_text(st)
+    assert "read_write = true under [profiles.other]" in log_text(st)
+    S.do_action(st, "focus_next")
+    S.submit_input(st, "/mode read-write")
+    assert isinstance(st.modal, S.ModeModal)
+    keys(st, K.ESC)
+    assert st.modal is None and st.pane.mode == "read-only"
+    S.submit_input(st, "/mode read-write")
+    keys(st, "y")
+    assert st.pane.mode == "read-write"
+    _, sp = last(st, SessionSetPane)
+    assert sp.index == 1 and sp.pane.mode == "read-write"
+    S.submit_input(st, "/sql insert into t values (1)")
+    assert last(st, GuardRequest)[1].mode == "read-write"
+
+
+def confirm_flow(confirm: str, sql_class: str, sql: str, **kw: Any) -> S.UiState:
+    st = new()
+    st.pane.mode = "read-write"
+    run_sql_to_verdict(st, sql, verdict(confirm, sql_class, **kw))
+    assert isinstance(st.modal, S.ConfirmModal)
+    return st
+
+
+def test_a_write_opens_the_dialog_with_an_estimate_and_runs_on_yes() -> None:
+    stmt = StatementVerdict(index=0, kind="UPDATE", sql_class="write", tables=["t"])
+    st = confirm_flow("confirm", "write", "update t set a = 1 where b = 2", statements=[stmt],
+                         tables=["t"], reasons=["UPDATE changes rows of t"])  # fmt: skip
+    eh, e = last(st, ExplainRequest)
+    assert e.analyze is False and eh.dst == "executor:demo"
+    take(st)
+    plan = '[{"Plan": {"Node Type": "ModifyTable", "Plans": [{"Node Type": "Seq Scan", "Plan Rows": 42}]}}]'
+    reply(st, eh, ExplainPlan(plan=plan))
+    assert isinstance(st.modal, S.ConfirmModal) and st.modal.estimate.startswith("about 42 rows")
+    assert S.activity(st, st.pane) == "waiting for you"
+    keys(st, "y")
+    _, q = last(st, QueryRequest)
+    assert q.confirmed is True and st.modal is None
+
+
+def test_the_dialog_can_edit_or_decline() -> None:
+    st = confirm_flow("confirm", "ddl", "create table t(a int)")
+    keys(st, "e")
+    assert st.input == "/sql create table t(a int)" and st.pane.job is None
+    assert not any(isinstance(b, QueryRequest) for _, b in st.outbox)
+    st = confirm_flow("confirm", "ddl", "create table t(a int)")
+    keys(st, K.ESC)
+    assert "Not run: cancelled at the confirmation." in log_text(st)
+    assert last(st, SessionAddTurn)[1].turn.outcome == "declined"
+
+
+def test_a_destructive_statement_needs_the_typed_name() -> None:
+    stmt = StatementVerdict(index=0, kind="DROP TABLE", sql_class="destructive", tables=["orders"])
+    st = confirm_flow("typed", "destructive", "drop table orders", confirm_name="orders",
+                         statements=[stmt])  # fmt: skip
+    assert not any(isinstance(b, ExplainRequest) for _, b in st.outbox)  # DROP has no EXPLAIN
+    keys(st, K.ENTER)  # Cancel is the default of a destructive dialog
+    assert st.modal is None and not any(isinstance(b, QueryRequest) for _, b in st.outbox)
+    st = confirm_flow("typed", "destructive", "drop table orders", confirm_name="orders")
+    keys(st, "order", K.ENTER)
+    assert isinstance(st.modal, S.ConfirmModal) and "exactly" in st.modal.message
+    keys(st, "y")  # typed characters go into the name, never mean "yes"
+    keys(st, K.BACK, "s", K.ENTER)
+    _, q = last(st, QueryRequest)
+    assert q.confirmed is True and q.sql == "drop table orders"
+
+
+def test_preview_runs_a_read_on_enter() -> None:
+    st = new()
+    st.config.safety.preview = True
+    S.submit_input(st, "/sql select 1")
+    h, g = last(st, GuardRequest)
+    assert g.preview is True
+    reply(st, h, verdict("preview"))
+    assert isinstance(st.modal, S.ConfirmModal)
+    keys(st, K.ENTER)
+    assert last(st, QueryRequest)[1].confirmed is True
+
+
+# -- cancel and restarts ----------------------------------------------------------------------
+
+
+def test_cancel_sends_query_cancel_for_the_running_request() -> None:
+    st = new()
+    run_sql_to_verdict(st, "select big", verdict())
+    qh, _ = last(st, QueryRequest)
+    take(st)
+    keys(st, K.CTRL_C)
+    ch, c = last(st, QueryCancel)
+    assert c.target == qh.id and ch.dst == "executor:demo"
+    assert S.activity(st, st.pane).startswith("cancelling")
+    reply(st, ch, QueryCancelled(target=qh.id))
+    reply(st, qh, QueryCancelled(target=qh.id))
+    assert "Cancelled: the server stopped the query." in log_text(st) and st.pane.job is None
+
+
+def test_ctrl_c_on_idle_says_how_to_quit() -> None:
+    st = new()
+    keys(st, K.CTRL_C)
+    assert st.status == "Nothing is running. To quit press Ctrl+Q or type /quit."
+    assert not st.quit
+    keys(st, K.CTRL_Q)
+    assert st.quit
+
+
+def test_esc_abandons_a_model_call_and_its_late_plan_is_ignored() -> None:
+    st = new()
+    S.submit_input(st, "how many orders")
+    ph, p = last(st, PlanRequest)
+    assert ph.dst == "planner" and p.question == "how many orders" and p.profile == "demo"
+    keys(st, K.ESC)
+    assert "stopped waiting for the model" in log_text(st) and st.pane.job is None
+    take(st)
+    assert reply(st, ph, Plan(sql="select count(*) from orders")) is False
+    assert st.outbox == []
+
+
+def test_question_plan_guard_run() -> None:
+    st = new()
+    S.submit_input(st, "top customers")
+    ph, _ = last(st, PlanRequest)
+    take(st)
+    reply(st, ph, Plan(sql="select name from customers limit 10", explanation="The ten first."))
+    gh, g = last(st, GuardRequest)
+    assert g.sql == "select name from customers limit 10" and gh.trace == ph.trace
+    reply(st, gh, verdict())
+    qh, _ = last(st, QueryRequest)
+    reply(st, qh, QueryDone(command="SELECT 0", rows=0, elapsed_ms=1))
+    turn = last(st, SessionAddTurn)[1].turn
+    assert turn.question == "top customers" and turn.explanation == "The ten first."
+    assert "The ten first." in log_text(st)
+
+
+def test_clarification_is_shown_with_options() -> None:
+    st = new()
+    S.submit_input(st, "sales")
+    ph, _ = last(st, PlanRequest)
+    reply(st, ph, Clarification(question="Which year?", options=["2024", "2025"]))
+    assert "Which year?" in log_text(st) and "2. 2025" in log_text(st) and st.pane.job is None
+
+
+def test_executor_restart_offers_f5_which_runs_it_again() -> None:
+    st = new()
+    run_sql_to_verdict(st, "select 1", verdict())
+    qh, _ = last(st, QueryRequest)
+    take(st)
+    reply(st, qh, Failure(code="actor.restarted", message="The executor for 'demo' stopped.",
+                          retryable=True))  # fmt: skip
+    assert "Press F5 to run it again." in log_text(st)
+    keys(st, K.F5)
+    _, g = last(st, GuardRequest)
+    assert g.sql == "select 1"
+
+
+def test_actor_exited_event_is_a_notice() -> None:
+    st = new()
+    S.reduce(st, Header(id="supervisor:1:9", kind="actor.exited", src="supervisor", dst="ui"),
+             ActorExited(actor="executor:demo", exit_code=-9, restarted=True,
+                         message="The executor for 'demo' stopped unexpectedly and was restarted."))  # fmt: skip
+    assert st.pane.log[-1].style == "notice" and "restarted" in st.pane.log[-1].text
+
+
+def test_start_asks_for_the_session_and_warms_the_executors() -> None:
+    st = new("demo", "other")
+    S.start(st)
+    assert isinstance(st.outbox[0][1], SessionGet)
+    h, a = last(st, ActorsRequest)
+    assert a.profiles == ["demo", "other"] and not st.ready
+    reply(st, h, ActorsStatus(actors=[]))
+    assert st.ready
+
+
+# -- panes, palette, history, commands --------------------------------------------------------
+
+
+def test_split_runs_two_jobs_at_once_and_f6_moves_focus() -> None:
+    st = new()
+    S.submit_input(st, "/split other")
+    assert [p.profile for p in st.panes] == ["demo", "other"] and st.focus == 1
+    S.submit_input(st, "/sql select slow")
+    h2, _ = last(st, GuardRequest)
+    keys(st, K.F6)
+    assert st.focus == 0
+    S.submit_input(st, "/sql select fast")
+    h1, _ = last(st, GuardRequest)
+    reply(st, h2, verdict())
+    reply(st, h1, verdict())
+    dsts = [h.dst for h, b in st.outbox if isinstance(b, QueryRequest)]
+    assert dsts == ["executor:other", "executor:demo"]
+    assert all(p.job is not None for p in st.panes)
+
+
+def test_palette_filters_and_switches_database() -> None:
+    st = new()
+    keys(st, K.CTRL_P)
+    assert isinstance(st.modal, S.PaletteModal)
+    keys(st, "switch oth")
+    assert [i.title for i in st.modal.matches()] == [
+        "Switch database: other (warehouse@local socket)"
+    ]
+    keys(st, K.ENTER)
+    assert st.modal is None and st.pane.profile == "other" and "Now using 'other'" in log_text(st)
+
+
+def test_palette_lists_the_issue_actions_with_keys() -> None:
+    st = new()
+    titles = " | ".join(f"{i.title} [{i.key}]" for i in S.palette_items(st))
+    for want in ("Switch database", "Export results as CSV", "History", "Help", "Explain the last",
+                 "Pin", "Clear the conversation", "Split pane", "Change mode", "Cancel"):  # fmt: skip
+        assert want in titles
+    assert "[F1]" in titles and "[Ctrl+C / Esc]" in titles
+
+
+def test_history_up_down_per_profile_with_draft() -> None:
+    st = new()
+    for t in ("/sql select 1", "/sql select 2"):
+        S.submit_input(st, t)
+        st.pane.job = None
+    assert st.history_out == [("demo", "/sql select 1"), ("demo", "/sql select 2")]
+    keys(st, "dra")
+    keys(st, K.UP)
+    assert st.input == "/sql select 2"
+    keys(st, K.UP, K.UP)
+    assert st.input == "/sql select 1"
+    keys(st, K.DOWN, K.DOWN)
+    assert st.input == "dra"
+    S.submit_input(st, "/use other")
+    assert st.history["demo"][-1] == "/use other"
+    keys(st, K.UP)
+    assert st.input == ""  # the pane is on `other` now, which has its own (empty) history
+
+
+def test_unknown_command_suggests_the_nearest() -> None:
+    st = new()
+    S.submit_input(st, "/explian")
+    assert "Unknown command /explian. Did you mean /explain?" in log_text(st)
+
+
+def test_export_checks_the_last_query_then_asks_the_exporter() -> None:
+    st = new()
+    S.submit_input(st, "/export csv")
+    assert "no result to export yet" in log_text(st)
+    run_sql_to_verdict(st, "select 1", verdict())
+    qh, _ = last(st, QueryRequest)
+    reply(st, qh, QueryDone(command="SELECT 1", rows=1, elapsed_ms=1))
+    take(st)
+    S.submit_input(st, "/export jsonl /tmp/out.jsonl")
+    gh, g = last(st, GuardRequest)
+    assert g.sql == "select 1"
+    reply(st, gh, verdict())
+    eh, e = last(st, ExportRequest)
+    assert (eh.dst, e.format, e.path, e.profile) == ("exporter", "jsonl", "/tmp/out.jsonl", "demo")
+    reply(st, eh, Exported(path="/tmp/out.jsonl", rows=1, bytes=10, elapsed_ms=2))
+    assert "Exported 1 rows (10 bytes) to /tmp/out.jsonl" in log_text(st)
+
+
+def test_explain_shows_the_plan_tree() -> None:
+    st = new()
+    S.submit_input(st, "/explain select * from t")
+    gh, _ = last(st, GuardRequest)
+    reply(st, gh, verdict())
+    eh, e = last(st, ExplainRequest)
+    assert e.analyze is False
+    plan = ('[{"Plan": {"Node Type": "Hash Join", "Total Cost": 9.5, "Plan Rows": 3, "Plans": '
+            '[{"Node Type": "Seq Scan", "Relation Name": "t", "Plan Rows": 10}]}}]')  # fmt: skip
+    reply(st, eh, ExplainPlan(plan=plan))
+    text = log_text(st)
+    assert "Hash Join" in text and "  -> Seq Scan on t" in text
+
+
+def test_session_replies_update_pins_and_history_command() -> None:
+    st = new()
+    S.submit_input(st, "/pin fiscal year starts in April")
+    h, _ = st.outbox[-1]
+    reply(st, h, SessionState(session="s1", pins=["fiscal year starts in April"]))
+    S.submit_input(st, "/history")
+    assert "1. fiscal year starts in April" in log_text(st)
+
+
+def test_grid_paging_and_scrolling() -> None:
+    v = S.ResultView(
+        ["a", "b", "c"], ["int4", "text", "numeric"], rows=[[i, "x", None] for i in range(100)]
+    )
+    v.page_h = 10
+    assert v.numeric == [True, False, True]
+    S.grid_key(v, K.PAGE_DOWN)
+    assert (v.cur, v.page) == (10, (2, 10))
+    S.grid_key(v, K.END)
+    assert (v.cur, v.page) == (99, (10, 10)) and v.top == 90
+    S.grid_key(v, K.HOME)
+    assert (v.cur, v.top) == (0, 0)
+    S.grid_key(v, K.RIGHT)
+    S.grid_key(v, K.RIGHT)
+    S.grid_key(v, K.RIGHT)
+    assert v.left == 2
+
+
+def test_escape_sequences_curses_missed_become_keys() -> None:
+    E = K.ESC
+    assert K.decode([E, ord("["), ord("4"), ord("~")]) == [K.END]
+    assert K.decode([E]) == [K.ESC]
+    assert K.decode([E, ord("x")]) == []  # Alt+x: neither cancel nor a typed x
+    assert K.decode([E, ord("["), ord("1"), ord(";"), ord("2"), ord("A"), ord("b")]) == [ord("b")]
+
+
+def test_no_key_in_any_state_raises() -> None:
+    rng = random.Random(7)
+    codes = [*range(-320, 0), *range(0, 300), 0x4E2D, -10337]
+    for setup in range(6):
+        st = new("demo", "other")
+        if setup == 1:
+            run_sql_to_verdict(st, "select 1", verdict())
+        elif setup == 2:
+            run_sql_to_verdict(
+                st, "drop table t", verdict("typed", "destructive", confirm_name="t")
+            )
+        elif setup == 3:
+            keys(st, K.CTRL_P)
+        elif setup == 4:
+            keys(st, K.F1)
+        elif setup == 5:
+            st.panes[0].result = S.ResultView(["a"], ["int4"], rows=[[1]])
+        for code in rng.sample(codes, 250):
+            S.handle_key(st, code)
+        st.quit = False
+
+
+# -- views on a fake screen ---------------------------------------------------------------
+
+
+class FakeScreen:
+    def __init__(self, w: int, h: int, colours: int = 256) -> None:
+        self.width, self.height, self.colours = w, h, colours
+        self.cells = [[" "] * w for _ in range(h)]
+        self.styles: dict[tuple[int, int], tuple[int, int, int]] = {}
+
+    def print_at(self, text: str, x: int, y: int, fg: int = 7, attr: int = 0, bg: int = 0) -> None:
+        if not 0 <= y < self.height:
+            return
+        for i, ch in enumerate(text):
+            if 0 <= x + i < self.width:
+                self.cells[y][x + i] = ch
+                self.styles[(x + i, y)] = (fg, attr, bg)
+
+    def text(self) -> str:
+        return "\n".join("".join(r).rstrip() for r in self.cells)
+
+
+def grid_state(w: int = 120, h: int = 40) -> tuple[S.UiState, FakeScreen]:
+    st = new()
+    cols = [Column(name="id", type_oid=23, type_name="int4"), Column(name="note", type_oid=25, type_name="text"),
+            Column(name="amount", type_oid=1700, type_name="numeric")]  # fmt: skip
+    rows = [
+        [i, "" if i % 2 else None, decimal.Decimal("1234.50") if i % 3 else None]
+        for i in range(1, 301)
+    ]
+    run_sql_to_verdict(st, "select * from t", verdict())
+    qh, _ = last(st, QueryRequest)
+    reply(st, qh, QueryColumns(columns=cols), more=True)
+    reply(st, qh, QueryRows(seq=0, rows=rows), more=True)
+    reply(st, qh, QueryDone(command="SELECT 300", rows=300, elapsed_ms=5))
+    screen = FakeScreen(w, h)
+    views.draw(screen, st)
+    return st, screen
+
+
+def test_grid_shows_null_apart_from_empty_and_right_aligns_numbers() -> None:
+    _, screen = grid_state()
+    text = screen.text()
+    assert "rows 1-" in text and "of 300 · page 1 of" in text
+    lines = text.splitlines()
+    header = next(ln for ln in lines if ln.lstrip().startswith("id"))
+    row2 = next(ln for ln in lines if ln.startswith(" 2"))  # id 2: note NULL, amount 1234.50
+    assert "NULL" in row2 and "1234.50" in row2
+    row3 = next(ln for ln in lines if ln.startswith(" 3"))  # id 3: note '', amount NULL
+    assert row3.replace("\u2502", " ").split()[:2] == ["3", "NULL"]  # '' is blank
+    assert header.index("amount") + len("amount") == row2.index("1234.50") + len("1234.50")
+    y = lines.index(row2)
+    x = row2.index("NULL")
+    assert screen.styles[(x, y)][0] == views.THEME_256["null"][0]
+
+
+def test_layout_fits_80x24_and_tiny_screens() -> None:
+    st, screen = grid_state(80, 24)
+    text = screen.text().splitlines()
+    assert len(text) == 24 and text[-1].startswith("demo\u203a") and "page 1 of" in "\n".join(text)
+    for w, h in ((30, 8), (10, 3), (200, 60)):
+        views.draw(FakeScreen(w, h), st)
+    S.submit_input(st, "/split other")
+    for w, h in ((80, 24), (120, 40)):
+        scr = FakeScreen(w, h, colours=8)
+        views.draw(scr, st)
+        assert "2 other" in scr.text()
+
+
+@pytest.mark.parametrize("modal", ["palette", "help", "confirm", "mode"])
+def test_dialogs_draw(modal: str) -> None:
+    st, _ = grid_state(80, 24)
+    if modal == "palette":
+        keys(st, K.CTRL_P, "export")
+    elif modal == "help":
+        keys(st, K.F1)
+    elif modal == "mode":
+        S.submit_input(st, "/mode read-write")
+    else:
+        st.pane.mode = "read-write"
+        run_sql_to_verdict(st, "drop table orders", verdict("typed", "destructive", confirm_name="orders",
+                                                            reasons=["DROP TABLE deletes orders"]))  # fmt: skip
+    screen = FakeScreen(80, 24)
+    views.draw(screen, st)
+    want = {"palette": "Export results as CSV", "help": "/explain", "confirm": "Type 'orders' to run it",
+            "mode": "Switch 'demo' to read-write?"}[modal]  # fmt: skip
+    assert want in screen.text()
+
+
+def test_sql_highlighting_marks_keywords_strings_numbers() -> None:
+    segs = views.highlight("select 'a''b', 42 from t -- note")
+    assert ("select", "kw") in segs and ("'a''b'", "str") in segs and ("42", "numlit") in segs
+    assert ("-- note", "comment") in segs
+
+
+def test_ui_imports_stay_light() -> None:
+    """The prompt must not wait for openai, sqlglot, asyncpg, pglast or trio (startup-budget.md);
+    protocol.transport (zmq + trio) is imported by app.py only after the first paint."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ui.app, ui.state, ui.views, ui.keys; "
+        "print(sorted(m for m in ('openai', 'sqlglot', 'asyncpg', 'pglast', 'trio', "
+        "'trio_asyncio', 'zmq') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

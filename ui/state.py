@@ -1,0 +1,1331 @@
+"""The UI's whole state, and the functions that change it. No terminal, no sockets.
+
+`reduce(state, header, body)` applies one incoming message; `submit_input(state, text)`
+applies what the person typed; `handle_key(state, code)` applies one key. None of them does
+I/O: messages to send go on `state.outbox` as (Header, Body) pairs, history lines to save on
+`state.history_out`. They mutate `state` in place (a 1M-row result is not copied per batch)
+and return whether the screen needs a redraw. app.py owns sockets, files and the terminal;
+views.py only reads this state.
+
+One user action (a question, /sql, /explain, /export) is a `Job` on its pane:
+    ask:     plan.request -> plan.result -> guard.check -> verdict -> [dialog] -> query.run
+    sql:     guard.check -> verdict -> [dialog] -> query.run -> query.columns/rows*/done
+    explain: guard.check -> verdict -> [dialog for analyze of a write] -> query.explain
+    export:  guard.check -> verdict -> export.start -> export.progress* -> export.done
+Every request of a job carries the job's trace; replies find their job by `reply_to`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+import msgspec
+
+from protocol.config import Config, ProfileConfig
+from protocol.envelope import Header, IdMaker
+from protocol.messages import (
+    ActorExited,
+    ActorsRequest,
+    ActorsStatus,
+    Body,
+    Clarification,
+    ExplainPlan,
+    ExplainRequest,
+    ExportCancel,
+    Exported,
+    ExportProgress,
+    ExportRequest,
+    Failure,
+    GuardRequest,
+    Mode,
+    Pane,
+    Plan,
+    PlannerNotice,
+    PlanRequest,
+    QueryCancel,
+    QueryCancelled,
+    QueryColumns,
+    QueryDone,
+    QueryRequest,
+    QueryRows,
+    SessionAddTurn,
+    SessionClear,
+    SessionGet,
+    SessionPin,
+    SessionSetPane,
+    SessionState,
+    SessionUnpin,
+    Turn,
+    Verdict,
+    kind_of,
+)
+from ui import keys as K
+
+NUMERIC_TYPES = frozenset(
+    {"int2", "int4", "int8", "numeric", "float4", "float8", "money", "oid", "xid", "cid"}
+)
+MAX_HISTORY = 1000
+MAX_LOG = 5000
+MAX_PANES = 3
+
+Style = Literal[
+    "you", "sql", "info", "error", "error_why", "hint", "notice", "explain", "dim", "ok", "plan"
+]
+
+
+# -- pieces of state ---------------------------------------------------------------------
+
+
+@dataclass
+class ResultView:
+    """One result in a results pane: the rows and where the person is looking."""
+
+    columns: list[str]
+    types: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+    numeric: list[bool] = field(default_factory=list)
+    widths: list[int] = field(default_factory=list)  # grow-only, fitted at draw time
+    cur: int = 0
+    top: int = 0
+    left: int = 0  # first visible column (horizontal scroll)
+    page_h: int = 1
+    done: bool = False
+    truncated: bool = False
+    max_rows: int = 0
+    command: str = ""
+    elapsed_ms: float = 0.0
+    sql: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.numeric:
+            self.numeric = [t in NUMERIC_TYPES for t in self.types]
+        if not self.widths:
+            self.widths = [max(1, min(40, len(c))) for c in self.columns]
+
+    def move(self, delta: int = 0, to: int | None = None) -> None:
+        n = len(self.rows)
+        self.cur = max(0, min(n - 1, self.cur + delta if to is None else to)) if n else 0
+        self.top = max(0, min(self.top, self.cur))
+        self.top = max(self.top, self.cur - self.page_h + 1)
+
+    def scroll(self, delta: int) -> None:
+        self.left = max(0, min(len(self.columns) - 1, self.left + delta))
+
+    @property
+    def page(self) -> tuple[int, int]:
+        pages = max(1, -(-len(self.rows) // max(1, self.page_h)))
+        return min(pages, self.cur // max(1, self.page_h) + 1), pages  # the cursor's page
+
+
+@dataclass
+class LogEntry:
+    style: Style
+    text: str
+
+
+@dataclass
+class Job:
+    """One user action on a pane, from what was typed to its outcome."""
+
+    kind: Literal["ask", "sql", "explain", "export"]
+    text: str  # the question, or the SQL
+    trace: str
+    started: float
+    stage: str = "planning"  # planning, checking, confirming, running, exporting, done
+    question: str = ""
+    sql: str = ""
+    explanation: str = ""
+    verdict: Verdict | None = None
+    analyze: bool = False
+    fmt: str = ""
+    path: str = ""
+    request_id: str = ""  # the request whose replies stream in now
+    rows: int = 0
+    cancelling: bool = False
+
+
+@dataclass
+class PaneState:
+    profile: str
+    mode: Mode = "read-only"
+    log: list[LogEntry] = field(default_factory=list)
+    log_scroll: int = 0  # lines up from the bottom
+    result: ResultView | None = None
+    job: Job | None = None
+    last: Job | None = None  # for F5
+    last_sql: str = ""  # the last SQL that ran (or was refused), for /explain, /export
+    notice: str = ""  # one line under the results, e.g. "Cancelled"
+
+
+@dataclass
+class Pending:
+    pane: int
+    purpose: str  # plan, guard, query, explain, export, cancel, estimate, session, turn
+    trace: str
+
+
+@dataclass
+class ConfirmModal:
+    pane: int
+    verdict: Verdict
+    sql: str
+    typed: str = ""  # for confirm == "typed"
+    selected: int = 0  # 0 Run, 1 Edit, 2 Cancel
+    estimate: str = ""  # rows affected, from EXPLAIN
+    message: str = ""
+    kind: Literal["confirm"] = "confirm"
+
+
+@dataclass
+class ModeModal:
+    pane: int
+    mode: Mode
+    kind: Literal["mode"] = "mode"
+
+
+@dataclass
+class PaletteItem:
+    title: str
+    key: str
+    command: tuple[str, ...]  # ("action", name) | ("input", text) | ("use", profile) ...
+
+
+@dataclass
+class PaletteModal:
+    items: list[PaletteItem]
+    title: str = "Command palette"
+    filter: str = ""
+    selected: int = 0
+    kind: Literal["palette"] = "palette"
+
+    def matches(self) -> list[PaletteItem]:
+        words = self.filter.lower().split()
+        return [i for i in self.items if all(w in (i.title + " " + i.key).lower() for w in words)]
+
+
+@dataclass
+class HelpModal:
+    scroll: int = 0
+    kind: Literal["help"] = "help"
+
+
+Modal = ConfirmModal | ModeModal | PaletteModal | HelpModal
+
+
+@dataclass
+class UiState:
+    config: Config
+    profiles: list[str]  # the panes' profiles at start
+    session: str = ""
+    model_label: str = ""
+    panes: list[PaneState] = field(default_factory=list)
+    focus: int = 0  # focused pane
+    area: Literal["input", "results", "log"] = "input"
+    input: str = ""
+    cursor: int = 0
+    modal: Modal | None = None
+    outbox: list[tuple[Header, Body]] = field(default_factory=list)
+    pending: dict[str, Pending] = field(default_factory=dict)
+    history: dict[str, list[str]] = field(default_factory=dict)
+    history_out: list[tuple[str, str]] = field(default_factory=list)  # (profile, line) to append
+    hist_pos: int | None = None
+    draft: str = ""
+    session_state: SessionState | None = None
+    quit: bool = False
+    connected: bool = False
+    ready: bool = False  # every actor answered a ping once
+    status: str = ""  # one global line, e.g. "Press Ctrl+Q to quit"
+    clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time
+    new_trace: Callable[[], str] = lambda: os.urandom(8).hex()
+    ids: IdMaker = field(default_factory=lambda: IdMaker("ui", 1))
+    crashes: int = 0  # reducer/key errors caught by app.py
+
+    def __post_init__(self) -> None:
+        if not self.panes:
+            self.panes = [PaneState(p, initial_mode(self.config, p)) for p in self.profiles]
+
+    @property
+    def pane(self) -> PaneState:
+        return self.panes[self.focus]
+
+
+def new_state(config: Config, profiles: list[str], welcome: str = "", **kw: Any) -> UiState:
+    state = UiState(config=config, profiles=profiles, **kw)
+    if welcome:
+        say(state.panes[0], "info", welcome)
+    for pane in state.panes:
+        say(pane, "info", f"Connected to '{pane.profile}' ({target(config, pane.profile)}).")
+    say(
+        state.panes[0],
+        "dim",
+        "Ask a question in plain words, or /sql SELECT ... · Ctrl+P commands · F1 help",
+    )
+    return state
+
+
+def initial_mode(config: Config, profile: str) -> Mode:
+    pcfg = config.profiles.get(profile)
+    if config.safety.default_mode == "read-write" and pcfg is not None and pcfg.read_write:
+        return "read-write"
+    return "read-only"
+
+
+def target(config: Config, profile: str) -> str:
+    """database@host for the status bar, from the profile's DSN or fields."""
+    p = config.profiles.get(profile) or ProfileConfig()
+    db, host = p.dbname, p.host
+    if p.dsn:
+        try:
+            parts = urlsplit(p.dsn)
+            query = parse_qs(parts.query)
+            db = db or parts.path.lstrip("/") or (parts.username or "")
+            host = host or parts.hostname or query.get("host", [""])[0]
+        except ValueError:
+            pass
+    if host.startswith("/"):
+        host = "local socket"  # a unix socket directory says little and takes the whole bar
+    if p.service and not host:
+        host = f"service={p.service}"
+    return f"{db or '?'}@{host or 'localhost'}"
+
+
+def say(pane: PaneState, style: Style, text: str) -> None:
+    pane.log.append(LogEntry(style, text))
+    if len(pane.log) > MAX_LOG:
+        del pane.log[: len(pane.log) - MAX_LOG]
+    pane.log_scroll = 0  # new output brings the view back to the bottom
+
+
+def say_failure(pane: PaneState, f: Failure) -> None:
+    say(pane, "error", f.message)
+    if f.why:
+        say(pane, "error_why", f.why)
+    if f.hint:
+        say(pane, "hint", f.hint)
+
+
+# -- sending -----------------------------------------------------------------------------
+
+
+def send(
+    state: UiState, dst: str, body: Body, *, pane: int = 0, purpose: str = "", trace: str = ""
+) -> str:
+    header = Header(
+        id=state.ids(), kind=kind_of(body), src="ui", dst=dst, trace=trace or state.new_trace(),
+        session=state.session, sent_at=state.wall(),
+    )  # fmt: skip
+    state.outbox.append((header, body))
+    if purpose:
+        state.pending[header.id] = Pending(pane, purpose, header.trace)
+    return header.id
+
+
+def executor(pane: PaneState) -> str:
+    return f"executor:{pane.profile}"
+
+
+def start(state: UiState) -> None:
+    """What the UI asks for as soon as it is connected: the session, and the tree's state,
+    which also starts the panes' executors while the person types."""
+    send(state, "supervisor", SessionGet(), purpose="session")
+    profiles = sorted({p.profile for p in state.panes})
+    send(state, "supervisor", ActorsRequest(ping=True, profiles=profiles), purpose="actors")
+
+
+def warm(state: UiState, profile: str) -> None:
+    send(state, "supervisor", ActorsRequest(ping=False, profiles=[profile]), purpose="warm")
+
+
+def elapsed(state: UiState, job: Job) -> float:
+    return state.clock() - job.started
+
+
+# -- input -------------------------------------------------------------------------------
+
+
+def submit_input(state: UiState, text: str) -> bool:
+    """What happens on Enter: a slash command, or a question for the planner."""
+    text = text.strip()
+    state.input, state.cursor, state.hist_pos, state.draft = "", 0, None, ""
+    if not text:
+        return True
+    pane_i = state.focus
+    pane = state.pane
+    if text.split(" ", 1)[0].lower() not in ("/quit", "/exit", "/q", "/help"):
+        remember(state, pane.profile, text)
+    if not text.startswith("/"):
+        return start_job(state, pane_i, Job("ask", text, state.new_trace(), state.clock()))
+    cmd, _, arg = text.partition(" ")
+    cmd, arg = cmd.lower(), arg.strip()
+    if cmd == "/sql":
+        if not arg:
+            say(pane, "error", "/sql needs the SQL to run, e.g. /sql SELECT now()")
+            return True
+        return start_job(state, pane_i, Job("sql", arg, state.new_trace(), state.clock()))
+    if cmd == "/explain":
+        analyze = False
+        if arg.lower() == "analyze" or arg.lower().startswith("analyze "):
+            analyze, arg = True, arg[7:].strip()
+        sql = arg or pane.last_sql
+        if not sql:
+            say(pane, "error", "There is no query to explain yet.")
+            say(pane, "hint", "Run one first, or give it: /explain SELECT ...")
+            return True
+        job = Job("explain", sql, state.new_trace(), state.clock(), analyze=analyze)
+        return start_job(state, pane_i, job)
+    if cmd == "/export":
+        return export(state, arg)
+    if cmd == "/use":
+        return use_profile(state, arg)
+    if cmd == "/split":
+        return split(state, arg or pane.profile)
+    if cmd == "/close":
+        return close_pane(state)
+    if cmd == "/pin":
+        if not arg:
+            say(pane, "error", "/pin needs the text to keep, e.g. /pin fiscal year starts in April")
+            return True
+        send(state, "supervisor", SessionPin(text=arg), pane=pane_i, purpose="session")
+        say(pane, "ok", f"Pinned: {arg}")
+        return True
+    if cmd == "/unpin":
+        if not arg.isdigit():
+            say(pane, "error", "/unpin needs the pin's number, e.g. /unpin 1 (see /history)")
+            return True
+        send(state, "supervisor", SessionUnpin(index=int(arg)), pane=pane_i, purpose="session")
+        return True
+    if cmd == "/clear":
+        send(state, "supervisor", SessionClear(), pane=pane_i, purpose="session")
+        pane.log.clear()
+        pane.result = None
+        say(pane, "ok", "Context cleared: the model no longer sees earlier questions.")
+        return True
+    if cmd == "/history":
+        return show_history(state)
+    if cmd == "/mode":
+        return ask_mode(state, arg)
+    if cmd == "/help":
+        state.modal = HelpModal()
+        return True
+    if cmd in ("/quit", "/exit", "/q"):
+        state.quit = True
+        return True
+    close = difflib.get_close_matches(cmd, list(K.SLASH_COMMANDS), n=1)
+    say(pane, "error", f"Unknown command {cmd}." + (f" Did you mean {close[0]}?" if close else ""))
+    say(pane, "hint", "F1 lists the commands.")
+    return True
+
+
+def remember(state: UiState, profile: str, text: str) -> None:
+    items = state.history.setdefault(profile, [])
+    if items and items[-1] == text:
+        return
+    items.append(text)
+    del items[:-MAX_HISTORY]
+    state.history_out.append((profile, text))
+
+
+def start_job(state: UiState, pane_i: int, job: Job) -> bool:
+    pane = state.panes[pane_i]
+    if pane.job is not None:
+        say(pane, "error", f"'{pane.profile}' is still busy with the previous request.")
+        say(pane, "hint", "Wait for it, or press Ctrl+C to cancel it (F6 moves to another pane).")
+        return True
+    pane.job, pane.last, pane.notice = job, job, ""
+    if job.kind == "ask":
+        say(pane, "you", job.text)
+        job.question = job.text
+        session = state.session_state
+        recent = [t for t in (session.turns if session else []) if t.profile == pane.profile]
+        body = PlanRequest(question=job.text, profile=pane.profile, mode=pane.mode,
+                           recent=recent[-10:], pins=list(session.pins) if session else [])  # fmt: skip
+        job.stage = "planning"
+        job.request_id = send(state, "planner", body, pane=pane_i, purpose="plan", trace=job.trace)
+        return True
+    if job.kind == "sql":
+        say(pane, "you", job.text)
+    elif job.kind == "explain":
+        say(pane, "you", f"/explain{' analyze' if job.analyze else ''} {job.text}")
+    job.sql = job.text
+    check(state, pane_i, job)
+    return True
+
+
+def check(state: UiState, pane_i: int, job: Job) -> None:
+    pane = state.panes[pane_i]
+    job.stage = "checking"
+    preview = state.config.safety.preview and job.kind in ("ask", "sql")
+    body = GuardRequest(sql=job.sql, profile=pane.profile, mode=pane.mode, preview=preview)
+    job.request_id = send(state, "guard", body, pane=pane_i, purpose="guard", trace=job.trace)
+
+
+def finish(state: UiState, pane_i: int, outcome: str, *, store: bool = True) -> None:
+    """The job is over: record the turn (never rows) and free the pane."""
+    pane = state.panes[pane_i]
+    job = pane.job
+    pane.job = None
+    if job is None:
+        return
+    job.stage = "done"
+    if not store or job.kind in ("export", "explain"):
+        return
+    sql = job.sql
+    if state.config.privacy.redact_literals and job.verdict and job.verdict.normalized:
+        sql = job.verdict.normalized
+    turn = Turn(pane=pane_i, profile=pane.profile, question=job.question, sql=sql,
+                explanation=job.explanation, outcome=outcome, at=state.wall())  # fmt: skip
+    send(state, "supervisor", SessionAddTurn(turn=turn), pane=pane_i, purpose="session",
+         trace=job.trace)  # fmt: skip
+
+
+def run_query(state: UiState, pane_i: int, job: Job, *, confirmed: bool) -> None:
+    pane = state.panes[pane_i]
+    verdict = job.verdict
+    assert verdict is not None and verdict.signature is not None
+    pcfg = state.config.profiles.get(pane.profile) or ProfileConfig()
+    if job.kind == "explain":
+        job.stage = "running"
+        body: Body = ExplainRequest(sql=job.sql, verdict=verdict.signature, analyze=job.analyze,
+                                    confirmed=confirmed)  # fmt: skip
+        job.request_id = send(
+            state, executor(pane), body, pane=pane_i, purpose="explain", trace=job.trace
+        )
+        return
+    if job.kind == "export":
+        job.stage = "exporting"
+        body = ExportRequest(profile=pane.profile, sql=job.sql, verdict=verdict.signature,
+                             format=job.fmt, path=job.path)  # type: ignore[arg-type]  # fmt: skip
+        job.request_id = send(
+            state, "exporter", body, pane=pane_i, purpose="export", trace=job.trace
+        )
+        say(pane, "info", f"Exporting to {job.path} ...")
+        return
+    job.stage = "running"
+    pane.last_sql = job.sql
+    body = QueryRequest(sql=job.sql, verdict=verdict.signature, max_rows=pcfg.max_rows,
+                        confirmed=confirmed)  # fmt: skip
+    job.request_id = send(
+        state, executor(pane), body, pane=pane_i, purpose="query", trace=job.trace
+    )
+
+
+def cancel(state: UiState) -> bool:
+    """Ctrl+C / Esc: stop what the focused pane is doing, or say how to quit."""
+    pane_i, pane = state.focus, state.pane
+    job = pane.job
+    if job is None:
+        state.status = "Nothing is running. To quit press Ctrl+Q or type /quit."
+        return True
+    if job.stage in ("running", "exporting") and job.request_id:
+        if job.cancelling:
+            return True
+        job.cancelling = True
+        if job.stage == "exporting":
+            send(state, "exporter", ExportCancel(target=job.request_id), pane=pane_i,
+                 purpose="cancel", trace=job.trace)  # fmt: skip
+        else:
+            send(state, executor(pane), QueryCancel(target=job.request_id), pane=pane_i,
+                 purpose="cancel", trace=job.trace)  # fmt: skip
+        pane.notice = "Cancelling ..."
+        return True
+    # planning or checking: nothing runs on the database yet, so stop waiting for it
+    for rid in [k for k, p in state.pending.items() if p.trace == job.trace]:
+        del state.pending[rid]
+    what = "the model" if job.stage == "planning" else "the check"
+    say(pane, "notice", f"Cancelled: stopped waiting for {what}. Nothing ran.")
+    finish(state, pane_i, "cancelled", store=False)
+    return True
+
+
+def export(state: UiState, arg: str) -> bool:
+    pane_i, pane = state.focus, state.pane
+    fmt, _, path = arg.partition(" ")
+    fmt, path = fmt.lower() or "csv", path.strip()
+    if fmt not in ("csv", "json", "jsonl"):
+        say(pane, "error", f"Cannot export as '{fmt}'.")
+        say(pane, "hint", "Use /export csv, /export json or /export jsonl, then a path.")
+        return True
+    if not pane.last_sql:
+        say(pane, "error", "There is no result to export yet.")
+        say(pane, "hint", "Run a query first; /export writes its full result (no row cap).")
+        return True
+    if not path:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(state.wall()))
+        path = os.path.join(os.getcwd(), f"pgask-{pane.profile}-{stamp}.{fmt}")
+    path = os.path.abspath(os.path.expanduser(path))
+    job = Job("export", pane.last_sql, state.new_trace(), state.clock(), fmt=fmt, path=path)
+    job.sql = pane.last_sql
+    if pane.job is not None:
+        return start_job(state, pane_i, job)  # says it is busy
+    pane.job, pane.notice = job, ""
+    say(pane, "you", f"/export {fmt} {path}")
+    check(state, pane_i, job)
+    return True
+
+
+def use_profile(state: UiState, name: str) -> bool:
+    pane = state.pane
+    if not name:
+        say(pane, "error", "/use needs a profile: " + ", ".join(sorted(state.config.profiles)))
+        return True
+    if name not in state.config.profiles:
+        close = difflib.get_close_matches(name, list(state.config.profiles), n=1)
+        say(pane, "error", f"There is no profile named '{name}'."
+            + (f" Did you mean '{close[0]}'?" if close else ""))  # fmt: skip
+        say(pane, "hint", "Known profiles: " + ", ".join(sorted(state.config.profiles)))
+        return True
+    if pane.job is not None:
+        say(pane, "error", "Wait for the running request (or Ctrl+C) before switching.")
+        return True
+    pane.profile, pane.mode, pane.result, pane.last_sql = (
+        name,
+        initial_mode(state.config, name),
+        None,
+        "",
+    )
+    say(pane, "info", f"Now using '{name}' ({target(state.config, name)}), {pane.mode}.")
+    save_pane(state, state.focus)
+    warm(state, name)
+    return True
+
+
+def split(state: UiState, name: str) -> bool:
+    if name not in state.config.profiles:
+        return use_profile(state, name)  # same wording for an unknown profile
+    if len(state.panes) >= MAX_PANES:
+        say(state.pane, "error", f"At most {MAX_PANES} panes; /close one first.")
+        return True
+    state.panes.append(PaneState(name, initial_mode(state.config, name)))
+    state.focus = len(state.panes) - 1
+    say(state.pane, "info", f"Pane {state.focus + 1}: '{name}' ({target(state.config, name)}).")
+    save_pane(state, state.focus)
+    warm(state, name)
+    return True
+
+
+def close_pane(state: UiState) -> bool:
+    if len(state.panes) == 1:
+        say(state.pane, "error", "This is the only pane. /quit leaves pgask.")
+        return True
+    if state.pane.job is not None:
+        say(state.pane, "error", "Cancel the running request (Ctrl+C) before closing the pane.")
+        return True
+    del state.panes[state.focus]
+    state.focus = min(state.focus, len(state.panes) - 1)
+    return True
+
+
+def save_pane(state: UiState, i: int) -> None:
+    pane = state.panes[i]
+    send(state, "supervisor", SessionSetPane(index=i, pane=Pane(profile=pane.profile, mode=pane.mode)),
+         pane=i, purpose="session")  # fmt: skip
+
+
+def ask_mode(state: UiState, arg: str) -> bool:
+    pane = state.pane
+    if arg not in ("read-only", "read-write"):
+        say(pane, "error", f"/mode needs read-only or read-write (now: {pane.mode}).")
+        return True
+    if arg == pane.mode:
+        say(pane, "info", f"'{pane.profile}' is already {arg}.")
+        return True
+    if arg == "read-only":
+        set_mode(state, state.focus, "read-only")
+        return True
+    pcfg = state.config.profiles.get(pane.profile) or ProfileConfig()
+    if not pcfg.read_write:
+        say(pane, "error", f"Profile '{pane.profile}' may not be switched to read-write.")
+        say(pane, "error_why", "Its configuration does not allow writes (read_write = false).")
+        say(pane, "hint", f"Set read_write = true under [profiles.{pane.profile}] in "
+            f"{state.config.source or 'the config file'}, then restart pgask.")  # fmt: skip
+        return True
+    state.modal = ModeModal(state.focus, "read-write")
+    return True
+
+
+def set_mode(state: UiState, pane_i: int, mode: Mode) -> None:
+    pane = state.panes[pane_i]
+    pane.mode = mode
+    if mode == "read-write":
+        say(pane, "notice", f"'{pane.profile}' is now READ-WRITE: writes run after you confirm "
+            "each one. /mode read-only switches back.")  # fmt: skip
+    else:
+        say(pane, "ok", f"'{pane.profile}' is now read-only: writes are refused.")
+    save_pane(state, pane_i)
+
+
+def show_history(state: UiState) -> bool:
+    pane = state.pane
+    session = state.session_state
+    turns = [t for t in (session.turns if session else []) if t.profile == pane.profile]
+    say(pane, "info", f"History of '{pane.profile}' ({len(turns)} turns):")
+    for t in turns[-20:]:
+        what = t.question or t.sql
+        say(pane, "dim", f"  {what}  -> {t.outcome}")
+    pins = session.pins if session else []
+    if pins:
+        say(pane, "info", "Pins:")
+        for i, p in enumerate(pins, 1):
+            say(pane, "dim", f"  {i}. {p}")
+    return True
+
+
+# -- incoming messages -------------------------------------------------------------------
+
+
+def reduce(state: UiState, header: Header, body: Body) -> bool:
+    """Apply one message from the tree. Returns True when the screen should change."""
+    if isinstance(body, ActorExited):
+        return on_actor_exited(state, body)
+    pending = state.pending.get(header.reply_to)
+    if pending is None:
+        if isinstance(body, SessionState):
+            state.session_state = body
+        return False  # a late reply to something abandoned
+    if not header.more:
+        del state.pending[header.reply_to]
+    if pending.pane >= len(state.panes):
+        return False
+    pane = state.panes[pending.pane]
+    if pending.purpose in ("actors", "warm"):
+        if isinstance(body, ActorsStatus):
+            state.ready = state.ready or pending.purpose == "actors"
+        elif isinstance(body, Failure):
+            state.ready = True
+            say_failure(pane, body)
+        return True
+    if pending.purpose == "session":
+        if isinstance(body, SessionState):
+            state.session_state = body
+        elif isinstance(body, Failure):
+            say_failure(pane, body)
+        return True
+    job = pane.job
+    if pending.purpose == "cancel":
+        if isinstance(body, Failure) and job is not None:
+            job.cancelling = False
+            pane.notice = body.message  # e.g. it just finished
+        return True
+    if job is None or job.trace != pending.trace:
+        return False
+    handler = _HANDLERS.get(pending.purpose)
+    return handler(state, pending.pane, job, body) if handler else False
+
+
+def on_actor_exited(state: UiState, body: ActorExited) -> bool:
+    for pane in state.panes:
+        mine = body.actor == executor(pane) or (
+            body.actor in ("planner", "guard", "exporter") and pane.job is not None
+        )
+        if mine or pane is state.pane:
+            say(
+                pane, "notice", body.message or f"The {body.actor} stopped (exit {body.exit_code})."
+            )
+    return True
+
+
+def _on_plan(state: UiState, i: int, job: Job, body: Body) -> bool:
+    pane = state.panes[i]
+    if isinstance(body, PlannerNotice):
+        pane.notice = body.text
+        return True
+    if isinstance(body, Clarification):
+        say(pane, "explain", body.question)
+        for n, opt in enumerate(body.options, 1):
+            say(pane, "dim", f"  {n}. {opt}")
+        finish(state, i, "clarification")
+        return True
+    if isinstance(body, Failure):
+        say_failure(pane, body)
+        finish(state, i, f"error {body.code}")
+        return True
+    if isinstance(body, Plan):
+        pane.notice = ""
+        job.sql, job.explanation = body.sql, body.explanation
+        if body.explanation:
+            say(pane, "explain", body.explanation)
+        for a in body.assumptions:
+            say(pane, "dim", f"  assumes: {a}")
+        say(pane, "sql", body.sql)
+        check(state, i, job)
+        return True
+    return False
+
+
+def _on_verdict(state: UiState, i: int, job: Job, body: Body) -> bool:
+    pane = state.panes[i]
+    if isinstance(body, Failure):
+        say_failure(pane, body)
+        finish(state, i, f"error {body.code}")
+        return True
+    if not isinstance(body, Verdict):
+        return False
+    job.verdict = body
+    if job.kind == "export":
+        if body.sql_class != "read" or body.signature is None:
+            say(pane, "error", "Only the result of a read query can be exported.")
+            say(pane, "error_why", f"The last statement is {body.sql_class}.")
+            finish(state, i, "refused", store=False)
+            return True
+        run_query(state, i, job, confirmed=False)
+        return True
+    if body.confirm == "refuse" or body.signature is None:
+        refused(state, i, job, body)
+        return True
+    if job.kind == "explain" and not job.analyze:
+        run_query(state, i, job, confirmed=body.sql_class != "read")  # EXPLAIN alone runs nothing
+        return True
+    if body.confirm == "run":
+        run_query(state, i, job, confirmed=False)
+        return True
+    # preview, confirm, typed: the person decides in a dialog
+    job.stage = "confirming"
+    state.modal = ConfirmModal(i, body, job.sql, selected=2 if body.confirm == "typed" else 0)
+    if needs_estimate(body):
+        send(state, executor(pane), ExplainRequest(sql=job.sql, verdict=body.signature,
+             confirmed=True), pane=i, purpose="estimate", trace=job.trace)  # fmt: skip
+    return True
+
+
+DML = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE"})
+
+
+def needs_estimate(v: Verdict) -> bool:
+    """Rows affected come from EXPLAIN, which only DML has (EXPLAIN of DROP is an error)."""
+    return v.confirm in ("confirm", "typed") and any(s.kind in DML for s in v.statements)
+
+
+def refused(state: UiState, i: int, job: Job, v: Verdict) -> None:
+    pane = state.panes[i]
+    pane.last_sql = job.sql
+    if v.sql_class == "invalid":
+        err = v.error
+        say(pane, "error", "The SQL does not parse" + (f": {err.message}" if err else "."))
+        if err and err.snippet:
+            say(pane, "sql", err.snippet)
+        say(pane, "hint", "Fix it and run it again (Up brings it back).")
+        finish(state, i, "invalid")
+        return
+    reasons = "; ".join(v.reasons) or f"it is a {v.sql_class} statement"
+    say(pane, "error", f"Refused: this {v.sql_class} statement does not run in {pane.mode} mode.")
+    say(pane, "error_why", f"Why: {reasons}.")
+    if pane.mode == "read-only" and v.sql_class in ("write", "ddl", "destructive"):
+        say(pane, "hint", "To allow it: /mode read-write (asks first), then run it again (F5).")
+    elif v.sql_class == "forbidden":
+        say(pane, "hint", "pgask never runs this kind of statement; use psql if you must.")
+    finish(state, i, "refused")
+
+
+def _on_estimate(state: UiState, i: int, job: Job, body: Body) -> bool:
+    modal = state.modal
+    if not isinstance(modal, ConfirmModal) or modal.pane != i:
+        return False
+    if isinstance(body, ExplainPlan):
+        rows = plan_rows(body.plan)
+        modal.estimate = f"about {rows:,} rows (planner estimate)" if rows is not None else ""
+    elif isinstance(body, Failure):
+        modal.estimate = f"no estimate: {body.message}"
+    return True
+
+
+def _on_query(state: UiState, i: int, job: Job, body: Body) -> bool:
+    pane = state.panes[i]
+    if isinstance(body, QueryColumns):
+        pcfg = state.config.profiles.get(pane.profile) or ProfileConfig()
+        pane.result = ResultView([c.name for c in body.columns], [c.type_name for c in body.columns],
+                                 max_rows=pcfg.max_rows, sql=job.sql)  # fmt: skip
+        if state.area == "log" and state.focus == i:
+            state.area = "results"
+        return True
+    if isinstance(body, QueryRows):
+        if pane.result is not None:
+            pane.result.rows.extend(body.rows)
+            job.rows = len(pane.result.rows)
+        return True
+    if isinstance(body, QueryDone):
+        r = pane.result
+        if r is not None and r.sql == job.sql and r.columns:
+            r.done, r.truncated, r.command, r.elapsed_ms = (
+                True,
+                body.truncated,
+                body.command,
+                body.elapsed_ms,
+            )
+            outcome = f"{body.rows} rows"
+            text = f"{body.rows:,} row{'s' if body.rows != 1 else ''} in {fmt_ms(body.elapsed_ms)}"
+            if body.truncated:
+                text += f" (showing the first {body.rows:,}: row cap max_rows = {r.max_rows})"
+        else:
+            outcome = body.command
+            text = f"{body.command} in {fmt_ms(body.elapsed_ms)}"
+            pane.result = None
+        say(pane, "ok", text)
+        finish(state, i, outcome)
+        return True
+    if isinstance(body, QueryCancelled):
+        say(pane, "notice", "Cancelled: the server stopped the query.")
+        pane.notice = ""
+        if pane.result is not None:
+            pane.result.done = True
+        finish(state, i, "cancelled")
+        return True
+    if isinstance(body, Failure):
+        pane.notice = ""
+        say_failure(pane, body)
+        if body.code == "actor.restarted":
+            say(pane, "hint", f"The executor for '{pane.profile}' stopped unexpectedly and was "
+                "restarted; your query did not run. Press F5 to run it again.")  # fmt: skip
+        finish(state, i, f"error {body.code}")
+        return True
+    return False
+
+
+def _on_explain(state: UiState, i: int, job: Job, body: Body) -> bool:
+    pane = state.panes[i]
+    if isinstance(body, ExplainPlan):
+        say(pane, "info", f"Plan{' (analyzed)' if job.analyze else ''} for: {job.sql}")
+        for line in plan_lines(body.plan):
+            say(pane, "plan", line)
+        finish(state, i, "explained")
+        return True
+    if isinstance(body, Failure):
+        say_failure(pane, body)
+        finish(state, i, f"error {body.code}")
+        return True
+    return False
+
+
+def _on_export(state: UiState, i: int, job: Job, body: Body) -> bool:
+    pane = state.panes[i]
+    if isinstance(body, ExportProgress):
+        job.rows = body.rows
+        pane.notice = f"Exporting: {body.rows:,} rows, {body.bytes / 1e6:.1f} MB"
+        return True
+    if isinstance(body, QueryCancelled):
+        pane.notice = ""
+        say(pane, "notice", "Export cancelled; no file was written.")
+        finish(state, i, "cancelled")
+        return True
+    if isinstance(body, Exported):
+        pane.notice = ""
+        say(pane, "ok", f"Exported {body.rows:,} rows ({body.bytes:,} bytes) to {body.path} "
+            f"in {fmt_ms(body.elapsed_ms)}.")  # fmt: skip
+        finish(state, i, "exported")
+        return True
+    if isinstance(body, Failure):
+        pane.notice = ""
+        say_failure(pane, body)
+        finish(state, i, f"error {body.code}")
+        return True
+    return False
+
+
+_HANDLERS: dict[str, Callable[[UiState, int, Job, Body], bool]] = {
+    "plan": _on_plan,
+    "guard": _on_verdict,
+    "estimate": _on_estimate,
+    "query": _on_query,
+    "explain": _on_explain,
+    "export": _on_export,
+}
+
+
+def fmt_ms(ms: float) -> str:
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+def plan_rows(plan_json: str) -> int | None:
+    """Rows a DML statement would touch: the estimate of the node under ModifyTable."""
+    try:
+        top = msgspec.json.decode(plan_json)[0]["Plan"]
+    except (msgspec.DecodeError, KeyError, IndexError, TypeError):
+        return None
+    node = top
+    if node.get("Node Type") == "ModifyTable" and node.get("Plans"):
+        node = node["Plans"][0]
+    rows = node.get("Plan Rows")
+    return int(rows) if isinstance(rows, int | float) else None
+
+
+def plan_lines(plan_json: str) -> list[str]:
+    """EXPLAIN (FORMAT JSON) as an indented tree, one node per line."""
+    try:
+        doc = msgspec.json.decode(plan_json)[0]
+    except (msgspec.DecodeError, KeyError, IndexError, TypeError):
+        return plan_json.splitlines()
+    out: list[str] = []
+
+    def walk(node: dict[str, Any], depth: int) -> None:
+        what = node.get("Node Type", "?")
+        if rel := node.get("Relation Name"):
+            what += f" on {rel}"
+        if idx := node.get("Index Name"):
+            what += f" using {idx}"
+        cost = f"cost={node.get('Startup Cost', 0)}..{node.get('Total Cost', 0)} rows={node.get('Plan Rows', '?')}"
+        actual = ""
+        if "Actual Total Time" in node:
+            actual = f"  actual {node['Actual Total Time']} ms rows={node.get('Actual Rows', '?')}"
+        out.append(f"{'  ' * depth}{'-> ' if depth else ''}{what}  ({cost}){actual}")
+        for child in node.get("Plans", []):
+            walk(child, depth + 1)
+
+    if isinstance(doc, dict) and "Plan" in doc:
+        walk(doc["Plan"], 0)
+        if "Execution Time" in doc:
+            out.append(f"Execution time: {doc['Execution Time']} ms")
+    return out
+
+
+# -- keys --------------------------------------------------------------------------------
+
+
+def handle_key(state: UiState, code: int) -> bool:
+    """One key press. Dialogs get their keys first; then global bindings; then the focus."""
+    state.status = ""
+    modal = state.modal
+    if modal is not None:
+        return _MODAL_KEYS[modal.kind](state, modal, code)  # type: ignore[arg-type]
+    action = K.KEYMAP.get(code)
+    if action == "cancel" and code == K.ESC and state.pane.job is None:
+        if state.area != "input":
+            state.area = "input"
+            return True
+        if state.input:
+            state.input, state.cursor = "", 0
+            return True
+    if action is not None:
+        return do_action(state, action)
+    if (
+        state.area == "results"
+        and state.pane.result is not None
+        and grid_key(state.pane.result, code)
+    ):
+        return True
+    if state.area == "log" and log_key(state.pane, code):
+        return True
+    if code in (K.PAGE_UP, K.PAGE_DOWN) and state.pane.result is not None:
+        return grid_key(state.pane.result, code)  # paging works from the input line too
+    if state.area != "input" and (K.is_printable(code) or code in (K.ENTER, K.ENTER_CR)):
+        state.area = "input"
+    return edit_key(state, code)
+
+
+def do_action(state: UiState, action: str) -> bool:
+    pane = state.pane
+    if action == "palette":
+        state.modal = PaletteModal(palette_items(state))
+    elif action == "help":
+        state.modal = HelpModal()
+    elif action == "cancel":
+        return cancel(state)
+    elif action == "rerun":
+        last = pane.last
+        if last is None:
+            state.status = "Nothing to run again yet."
+        elif last.kind == "export":
+            export(state, f"{last.fmt} {last.path}")
+        else:
+            job = Job(last.kind, last.text, state.new_trace(), state.clock(), analyze=last.analyze)
+            start_job(state, state.focus, job)
+    elif action == "focus_next":
+        state.focus = (state.focus + 1) % len(state.panes)
+    elif action in ("focus_cycle", "focus_cycle_back"):
+        stops = [("input", 0)] + [
+            (a, i) for i in range(len(state.panes)) for a in ("results", "log")
+        ]
+        cur = stops.index((state.area, state.focus)) if state.area != "input" else 0
+        step = 1 if action == "focus_cycle" else -1
+        area, pane_i = stops[(cur + step) % len(stops)]
+        state.area = area  # type: ignore[assignment]
+        if area != "input":
+            state.focus = pane_i
+    elif action == "quit":
+        state.quit = True
+    elif action == "clear_input":
+        state.input, state.cursor = "", 0
+    elif action == "redraw":
+        pass
+    elif action == "history":
+        items = [
+            PaletteItem(h, "", ("input", h)) for h in reversed(state.history.get(pane.profile, []))
+        ]
+        state.modal = PaletteModal(items, title=f"History of '{pane.profile}': Enter runs it again")
+    elif action == "explain":
+        submit_input(state, "/explain")
+    elif action == "explain_analyze":
+        submit_input(state, "/explain analyze")
+    elif action.startswith("export_"):
+        submit_input(state, f"/export {action.removeprefix('export_')}")
+    elif action == "pin":
+        state.input, state.area = "/pin ", "input"
+        state.cursor = len(state.input)
+    elif action == "clear":
+        submit_input(state, "/clear")
+    elif action == "mode_rw":
+        ask_mode(state, "read-write")
+    elif action == "mode_ro":
+        ask_mode(state, "read-only")
+    elif action == "close_pane":
+        close_pane(state)
+    return True
+
+
+def palette_items(state: UiState) -> list[PaletteItem]:
+    items: list[PaletteItem] = []
+    for name in sorted(state.config.profiles):
+        label = f"Switch database: {name} ({target(state.config, name)})"
+        items.append(PaletteItem(label, "/use", ("use", name)))
+    for name in sorted(state.config.profiles):
+        items.append(PaletteItem(f"Split pane: {name}", "/split", ("split", name)))
+    for a in K.ACTIONS.values():
+        if a.palette:
+            items.append(PaletteItem(a.title, a.key, ("action", a.name)))
+    return items
+
+
+def run_palette_item(state: UiState, item: PaletteItem) -> None:
+    what, arg = item.command[0], item.command[1] if len(item.command) > 1 else ""
+    if what == "use":
+        use_profile(state, arg)
+    elif what == "split":
+        split(state, arg)
+    elif what == "input":
+        submit_input(state, arg)
+    elif what == "action":
+        do_action(state, arg)
+
+
+def _palette_key(state: UiState, m: PaletteModal, code: int) -> bool:
+    items = m.matches()
+    if code in (K.ESC, K.CTRL_C, K.CTRL_P):
+        state.modal = None
+    elif code in (K.ENTER, K.ENTER_CR):
+        state.modal = None
+        if items:
+            run_palette_item(state, items[min(m.selected, len(items) - 1)])
+    elif code == K.UP:
+        m.selected = max(0, m.selected - 1)
+    elif code in (K.DOWN, K.TAB):
+        m.selected = min(max(0, len(items) - 1), m.selected + 1)
+    elif code == K.PAGE_UP:
+        m.selected = max(0, m.selected - 10)
+    elif code == K.PAGE_DOWN:
+        m.selected = min(max(0, len(items) - 1), m.selected + 10)
+    elif code in (K.BACK, K.CTRL_H, K.BACKSPACE_DEL):
+        m.filter, m.selected = m.filter[:-1], 0
+    elif code == K.CTRL_Q:
+        state.quit = True
+    elif K.is_printable(code):
+        m.filter, m.selected = m.filter + chr(code), 0
+    return True
+
+
+def _help_key(state: UiState, m: HelpModal, code: int) -> bool:
+    if code in (K.DOWN, K.PAGE_DOWN):
+        m.scroll += 1 if code == K.DOWN else 10
+    elif code in (K.UP, K.PAGE_UP):
+        m.scroll = max(0, m.scroll - (1 if code == K.UP else 10))
+    elif code == K.CTRL_Q:
+        state.quit = True
+    else:
+        state.modal = None
+    return True
+
+
+def _mode_key(state: UiState, m: ModeModal, code: int) -> bool:
+    if code in (ord("y"), ord("Y"), K.ENTER, K.ENTER_CR):
+        state.modal = None
+        set_mode(state, m.pane, m.mode)
+    elif code in (ord("n"), ord("N"), K.ESC, K.CTRL_C):
+        state.modal = None
+        say(state.panes[m.pane], "info", "Mode unchanged.")
+    return True
+
+
+def _confirm_key(state: UiState, m: ConfirmModal, code: int) -> bool:
+    pane = state.panes[m.pane]
+    job = pane.job
+    typed = m.verdict.confirm == "typed"
+    if job is None:
+        state.modal = None
+        return True
+    choice = None
+    if code in (K.ESC, K.CTRL_C):
+        choice = 2
+    elif code in (K.ENTER, K.ENTER_CR):
+        choice = m.selected if not typed or m.selected != 0 or m.typed else 0
+        if typed and m.typed and m.selected == 2:
+            choice = 0  # typing the name and pressing Enter means Run
+    elif code in (K.TAB, K.RIGHT):
+        m.selected = (m.selected + 1) % 3
+    elif code in (K.BACK_TAB, K.LEFT):
+        m.selected = (m.selected - 1) % 3
+    elif code == K.CTRL_E:
+        choice = 1
+    elif typed:
+        if code in (K.BACK, K.CTRL_H, K.BACKSPACE_DEL):
+            m.typed = m.typed[:-1]
+        elif K.is_printable(code):
+            m.typed += chr(code)
+        m.message = ""
+    elif code in (ord("y"), ord("Y"), ord("r"), ord("R")):
+        choice = 0
+    elif code in (ord("e"), ord("E")):
+        choice = 1
+    elif code in (ord("n"), ord("N"), ord("c"), ord("C")):
+        choice = 2
+    if choice is None:
+        return True
+    if choice == 0:
+        if typed and m.typed != m.verdict.confirm_name:
+            m.message = f"Type '{m.verdict.confirm_name}' exactly to run it."
+            m.selected = 0
+            return True
+        state.modal = None
+        run_query(state, m.pane, job, confirmed=True)
+    elif choice == 1:
+        state.modal = None
+        state.input, state.area = f"/sql {m.sql}", "input"
+        state.cursor = len(state.input)
+        say(pane, "info", "Not run: the SQL is in the input line to edit.")
+        finish(state, m.pane, "edited", store=False)
+    else:
+        state.modal = None
+        say(pane, "notice", "Not run: cancelled at the confirmation.")
+        finish(state, m.pane, "declined")
+    return True
+
+
+_MODAL_KEYS: dict[str, Callable[[UiState, Any, int], bool]] = {
+    "palette": _palette_key,
+    "help": _help_key,
+    "mode": _mode_key,
+    "confirm": _confirm_key,
+}
+
+
+def grid_key(v: ResultView, code: int) -> bool:
+    if code == K.DOWN:
+        v.move(1)
+    elif code == K.UP:
+        v.move(-1)
+    elif code == K.PAGE_DOWN:
+        v.move(v.page_h)
+        v.top = max(0, min(v.cur, len(v.rows) - v.page_h))
+    elif code == K.PAGE_UP:
+        v.move(-v.page_h)
+        v.top = max(0, v.cur)
+        v.move(0)
+    elif code == K.HOME:
+        v.move(to=0)
+    elif code == K.END:
+        v.move(to=len(v.rows) - 1)
+    elif code == K.RIGHT:
+        v.scroll(1)
+    elif code == K.LEFT:
+        v.scroll(-1)
+    else:
+        return False
+    return True
+
+
+def log_key(pane: PaneState, code: int) -> bool:
+    step = {K.UP: 1, K.DOWN: -1, K.PAGE_UP: 10, K.PAGE_DOWN: -10}.get(code)
+    if code == K.HOME:
+        pane.log_scroll = 10**9  # clamped by the view
+    elif code == K.END:
+        pane.log_scroll = 0
+    elif step is None:
+        return False
+    else:
+        pane.log_scroll = max(0, pane.log_scroll + step)
+    return True
+
+
+_WORD = re.compile(r"\w+\W*$")
+
+
+def edit_key(state: UiState, code: int) -> bool:
+    text, cur = state.input, state.cursor
+    if code in (K.ENTER, K.ENTER_CR):
+        return submit_input(state, text)
+    if code in (K.BACK, K.CTRL_H, K.BACKSPACE_DEL):
+        if cur:
+            text, cur = text[: cur - 1] + text[cur:], cur - 1
+    elif code == K.DELETE:
+        text = text[:cur] + text[cur + 1 :]
+    elif code == K.LEFT:
+        cur = max(0, cur - 1)
+    elif code == K.RIGHT:
+        cur = min(len(text), cur + 1)
+    elif code in (K.HOME, K.CTRL_A):
+        cur = 0
+    elif code in (K.END, K.CTRL_E):
+        cur = len(text)
+    elif code == K.CTRL_K:
+        text = text[:cur]
+    elif code == K.CTRL_W:
+        m = _WORD.search(text[:cur])
+        start_at = m.start() if m else 0
+        text, cur = text[:start_at] + text[cur:], start_at
+    elif code in (K.UP, K.DOWN):
+        return history_key(state, -1 if code == K.UP else 1)
+    elif K.is_printable(code):
+        text, cur = text[:cur] + chr(code) + text[cur:], cur + 1
+    else:
+        return False  # an unmapped key: ignore it rather than type garbage
+    state.input, state.cursor = text, cur
+    return True
+
+
+def history_key(state: UiState, step: int) -> bool:
+    items = state.history.get(state.pane.profile, [])
+    if not items:
+        return False
+    if state.hist_pos is None:
+        if step > 0:
+            return False
+        state.draft, state.hist_pos = state.input, len(items)
+    pos = state.hist_pos + step
+    if pos >= len(items):
+        state.hist_pos, state.input = None, state.draft
+    else:
+        state.hist_pos = max(0, pos)
+        state.input = items[state.hist_pos]
+    state.cursor = len(state.input)
+    return True
+
+
+# -- status ------------------------------------------------------------------------------
+
+
+def activity(state: UiState, pane: PaneState) -> str:
+    job = pane.job
+    if job is None:
+        return "idle"
+    t = elapsed(state, job)
+    what = {
+        "planning": "asking the model",
+        "checking": "checking",
+        "confirming": "waiting for you",
+        "running": "running",
+        "exporting": "exporting",
+    }.get(job.stage, job.stage)
+    if job.cancelling:
+        what = "cancelling"
+    text = f"{what} {t:.1f}s" if job.stage != "confirming" else what
+    if job.rows:
+        text += f" · {job.rows:,} rows"
+    return text
+
+
+def busy(state: UiState) -> bool:
+    return any(p.job is not None and p.job.stage != "confirming" for p in state.panes)
