@@ -340,7 +340,7 @@ async def guard_and_confirm(
 
     Returns (verdict, confirmed), or the exit code when the statement must not run."""
     from protocol.errors import failure_text
-    from protocol.messages import Failure, GuardRequest, Verdict
+    from protocol.messages import AuditNote, Failure, GuardRequest, Verdict
 
     verdict = await client.request(
         "guard", GuardRequest(sql=sql_text, profile=profile, mode=mode), timeout=60
@@ -350,6 +350,14 @@ async def guard_and_confirm(
         return EXIT_ERROR
     assert isinstance(verdict, Verdict)
     reasons = "; ".join(verdict.reasons) or verdict.sql_class
+
+    async def audit(decision: str) -> None:  # the trail shows what did not run, too
+        note = AuditNote(decision=decision, sql_class=verdict.sql_class, normalized=verdict.normalized,  # type: ignore[arg-type]
+                         reasons=verdict.reasons, mode=mode, question=getattr(args, "question", "") or "")  # type: ignore[arg-type]  # fmt: skip
+        await client.send(f"executor:{profile}", note)
+
+    if verdict.confirm == "refuse" and verdict.sql_class != "invalid":
+        await audit("refused")
     if verdict.confirm == "refuse":
         if verdict.sql_class == "invalid" and verdict.error:
             print(
@@ -375,6 +383,7 @@ async def guard_and_confirm(
             in ("y", "yes")
         )
         if not confirmed:
+            await audit("declined")
             print(
                 f"pgask: this {verdict.sql_class} statement needs confirmation: pass --yes.",
                 file=sys.stderr,
@@ -388,6 +397,7 @@ async def guard_and_confirm(
             else (_ask(f"{reasons}\nType '{name}' to run it: ") if sys.stdin.isatty() else "")
         )
         if typed != name:
+            await audit("declined")
             print(f"pgask: this destructive statement needs --confirm {name}.", file=sys.stderr)
             return EXIT_NEEDS_CONFIRM
         confirmed = True
@@ -425,8 +435,12 @@ async def run_checked(
     from ui import format as fmt
 
     assert verdict.signature is not None
+    decision = {"confirm": "confirmed", "typed": "typed", "preview": "preview"}.get(
+        verdict.confirm, "auto"
+    )
     request = QueryRequest(sql=sql_text, verdict=verdict.signature, confirmed=confirmed,
-                           max_rows=max_rows)  # fmt: skip
+                           max_rows=max_rows, decision=decision, normalized=verdict.normalized,  # type: ignore[arg-type]
+                           reasons=verdict.reasons, question=getattr(args, "question", "") or "")  # fmt: skip
     columns: list[str] = []
     rows: list[list[Any]] = []
     outcome = EXIT_OK

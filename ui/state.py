@@ -34,6 +34,7 @@ from protocol.messages import (
     ActorExited,
     ActorsRequest,
     ActorsStatus,
+    AuditNote,
     Body,
     Clarification,
     ExplainPlan,
@@ -510,8 +511,12 @@ def run_query(state: UiState, pane_i: int, job: Job, *, confirmed: bool) -> None
         return
     job.stage = "running"
     pane.last_sql = job.sql
+    decision = {"confirm": "confirmed", "typed": "typed", "preview": "preview"}.get(
+        verdict.confirm, "auto"
+    )
     body = QueryRequest(sql=job.sql, verdict=verdict.signature, max_rows=pcfg.max_rows,
-                        confirmed=confirmed)  # fmt: skip
+                        confirmed=confirmed, question=job.question, decision=decision,  # type: ignore[arg-type]
+                        normalized=verdict.normalized, reasons=verdict.reasons)  # fmt: skip
     job.request_id = send(
         state, executor(pane), body, pane=pane_i, purpose="query", trace=job.trace
     )
@@ -778,6 +783,8 @@ def _on_verdict(state: UiState, i: int, job: Job, body: Body) -> bool:
         run_query(state, i, job, confirmed=False)
         return True
     if body.confirm == "refuse" or body.signature is None:
+        if body.sql_class != "invalid":
+            audit_note(state, i, job, body, "refused")
         refused(state, i, job, body)
         return True
     if job.kind == "explain" and not job.analyze:
@@ -793,6 +800,14 @@ def _on_verdict(state: UiState, i: int, job: Job, body: Body) -> bool:
         send(state, executor(pane), ExplainRequest(sql=job.sql, verdict=body.signature,
              confirmed=True), pane=i, purpose="estimate", trace=job.trace)  # fmt: skip
     return True
+
+
+def audit_note(state: UiState, i: int, job: Job, verdict: Verdict, decision: str) -> None:
+    """The audit trail records what did not run, too (refused by policy, declined by the person)."""
+    pane = state.panes[i]
+    note = AuditNote(decision=decision, sql_class=verdict.sql_class, question=job.question,  # type: ignore[arg-type]
+                     normalized=verdict.normalized, reasons=verdict.reasons, mode=pane.mode)  # fmt: skip
+    send(state, executor(pane), note, pane=i, trace=job.trace)  # no reply: nothing pending
 
 
 DML = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE"})
@@ -1200,6 +1215,8 @@ def _confirm_key(state: UiState, m: ConfirmModal, code: int) -> bool:
     else:
         state.modal = None
         say(pane, "notice", "Not run: cancelled at the confirmation.")
+        if job.verdict is not None:
+            audit_note(state, m.pane, job, job.verdict, "declined")
         finish(state, m.pane, "declined")
     return True
 
