@@ -36,6 +36,8 @@ MARKER = "pgask_demo.txt"  # written into the data dir when `shop` is fully load
 
 
 def demo_home() -> Path:
+    if os.environ.get("PGASK_DEMO_HOME"):  # tests and unusual setups
+        return Path(os.environ["PGASK_DEMO_HOME"])
     if os.geteuid() == 0:
         return Path("/var/tmp/pgask-demo")
     import platformdirs
