@@ -258,16 +258,10 @@ def highlight(line: str) -> list[Segment]:
 
 
 def sql_lines(sql: str, w: int) -> list[list[Segment]]:
-    """SqlView: the SQL's own lines, hard-wrapped to `w`, each as highlighted segments."""
+    """SqlView: the SQL's own lines, wrapped between words to `w`, as highlighted segments."""
     lines: list[list[Segment]] = []
     for raw in sql.replace("\t", "    ").splitlines() or [""]:
-        raw = clean(raw)
-        while True:
-            piece = cut_cells(raw, 0, w)
-            lines.append(highlight(piece))
-            raw = raw[len(piece) :]
-            if not raw:
-                break
+        lines.extend(highlight(piece) for piece in wrap(raw, w))
     return lines
 
 
