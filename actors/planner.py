@@ -77,6 +77,7 @@ from protocol.messages import (
     QueryRows,
     Verdict,
 )
+from protocol.privacy import redacted
 from protocol.tracing import log, redact
 
 DEFAULT_MODEL = "gpt-4o-mini"  # when only a key is configured (matches ui.cli.model_label)
@@ -165,6 +166,19 @@ async def on_plan_request(
         ) from None
 
 
+def without_private_values(catalog: Catalog, patterns: list[str]) -> Catalog:
+    """The catalog minus the enum values of `[privacy] redact_columns` (the model sees the
+    column, never its values)."""
+    if not patterns:
+        return catalog
+    tables = []
+    for t in catalog.tables:
+        cols = [msgspec.structs.replace(c, enum_values=[]) if c.enum_values and redacted(patterns, c.name, t.name, t.schema) else c
+                for c in t.columns]  # fmt: skip
+        tables.append(msgspec.structs.replace(t, columns=cols))
+    return msgspec.structs.replace(catalog, tables=tables)
+
+
 async def _serve(
     state: PlannerState, msg: PlanRequest, req: Request
 ) -> Plan | Clarification | Failure:
@@ -175,6 +189,7 @@ async def _serve(
     if isinstance(catalog, Failure):
         return catalog
     assert isinstance(catalog, Catalog)
+    catalog = without_private_values(catalog, state.config.privacy.redact_columns)
     index = _index_for(state, catalog)
     if state.client is None:
         result = _offline(msg, catalog, reason="none")
@@ -515,7 +530,7 @@ async def run_tool(
         if not state.config.privacy.send_sample_values:
             return "error: sample values are not shared with the model ([privacy] send_sample_values = false)."
         return await _sample_values(
-            msg, req, index, str(args.get("table") or ""), str(args.get("column") or "")
+            state, msg, req, index, str(args.get("table") or ""), str(args.get("column") or "")
         )
     return f"error: there is no tool named {name!r}; the tools are list_tables, describe_table, answer."
 
@@ -525,7 +540,7 @@ def _quote_ident(name: str) -> str:
 
 
 async def _sample_values(
-    msg: PlanRequest, req: Request, index: SchemaIndex, table: str, column: str
+    state: PlannerState, msg: PlanRequest, req: Request, index: SchemaIndex, table: str, column: str
 ) -> str:
     t = index.find(table)
     if t is None:
@@ -533,6 +548,8 @@ async def _sample_values(
     col = next((c for c in t.columns if c.name.lower() == column.lower()), None)
     if col is None:
         return f"error: {t.name} has no column {column!r}; its columns: {', '.join(c.name for c in t.columns)}"
+    if redacted(state.config.privacy.redact_columns, col.name, t.name, t.schema):
+        return f"error: the values of {t.name}.{col.name} are private ([privacy] redact_columns)."
     if col.enum_values:
         return ", ".join(col.enum_values)
     sql = (

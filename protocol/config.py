@@ -45,6 +45,7 @@ class PrivacyConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     audit_full_sql: bool = False
     send_sample_values: bool = False
     send_result_rows: bool = False
+    redact_columns: list[str] = msgspec.field(default_factory=list)  # globs: "email", "*.ssn"
 
 
 class ProfileConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -63,6 +64,8 @@ class ProfileConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     connect_timeout_s: float = 10.0
     max_rows: int = 10_000
     export_timeout_s: float = 0.0  # statement_timeout for exports; 0 = none (exports may be long)
+    migrations_dir: str = ""  # dbmate files go here; "" = <state dir>/migrations/<profile>
+    concurrent_index_rows: int = 10_000  # from this many rows, indexes build CONCURRENTLY
 
 
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -221,6 +224,7 @@ redact_literals = true           # literals in stored SQL become $1, $2, ...
 audit_full_sql = false
 send_sample_values = false       # let the model see a few distinct column values
 send_result_rows = false
+redact_columns = []              # e.g. ["email", "*.ssn", "customers.phone"]: masked on screen, never sent to the model
 
 # [profiles.local]
 # dsn = "postgresql://me@localhost:5432/shop"
@@ -239,4 +243,6 @@ send_result_rows = false
 # connect_timeout_s = 10.0
 # max_rows = 10000
 # export_timeout_s = 0.0         # 0 = exports may run as long as they need
+# migrations_dir = "db/migrations"  # dbmate files from `pgask migrate` (default: state dir)
+# concurrent_index_rows = 10000  # at this size `pgask index create` builds CONCURRENTLY
 """

@@ -67,6 +67,7 @@ from protocol.messages import (
     Verdict,
     kind_of,
 )
+from protocol.privacy import MASK, redacted_result_column
 from ui import keys as K
 
 NUMERIC_TYPES = frozenset(
@@ -862,6 +863,12 @@ def _on_query(state: UiState, i: int, job: Job, body: Body) -> bool:
         return True
     if isinstance(body, QueryRows):
         if pane.result is not None:
+            masked = [i for i, c in enumerate(pane.result.columns)
+                      if redacted_result_column(state.config.privacy.redact_columns, c)]  # fmt: skip
+            for row in body.rows if masked else ():
+                for c in masked:
+                    if row[c] is not None:
+                        row[c] = MASK
             pane.result.rows.extend(body.rows)
             job.rows = len(pane.result.rows)
         return True

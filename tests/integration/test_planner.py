@@ -525,3 +525,30 @@ async def test_pgask_sql_behaves_as_before_the_shared_helpers(
     failed = await run_pgask(config, "sql", "SELECT nope FROM orders", "-p", "p")
     assert failed.returncode == 1 and "nope" in failed.stderr
     assert fake_openai.requests == []
+
+
+async def test_redacted_columns_never_reach_the_model(
+    tmp_path: Path, pg_db: str, fake_openai: FakeOpenAI, key_env: str
+) -> None:
+    run_sql(
+        pg_db,
+        """CREATE TYPE tier AS ENUM ('zq-gold-tier', 'zq-basic-tier');
+        CREATE TABLE members (id int PRIMARY KEY, email text, level tier, city text);
+        INSERT INTO members VALUES (1, 'zq-secret@example.com', 'zq-gold-tier', 'Oslo')""",
+    )
+    fake_openai.tool_calls(
+        ToolCall("sample_values", {"table": "members", "column": "email"}),
+        ToolCall("sample_values", {"table": "members", "column": "level"}),
+        ToolCall("sample_values", {"table": "members", "column": "city"}),
+    )
+    fake_openai.reply('{"sql": "SELECT count(*) FROM members"}')
+    privacy = PrivacyConfig(send_sample_values=True, redact_columns=["email", "members.level"])
+    config = model_config(pg_db, fake_openai, privacy=privacy)
+    async with open_planner_tree(tmp_path, config) as (_sup, client):
+        plan, _ = await ask(client, PlanRequest(question="how many members", profile="p"))
+    assert isinstance(plan, Plan)
+    sent = "".join(json.dumps(r.body) for r in fake_openai.chat_requests)
+    for private in ("zq-secret@example.com", "zq-gold-tier", "zq-basic-tier"):
+        assert private not in sent
+    assert "Oslo" in sent  # an unredacted column's sample values were shared, as configured
+    assert "are private" in sent and "redact_columns" in sent

@@ -659,3 +659,27 @@ def test_ui_imports_stay_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_redacted_columns_are_masked_on_screen_and_null_stays_null() -> None:
+    st = new(redact_columns=["email", "customers.phone"])
+    S.submit_input(st, "/sql select name, email, phone from customers")
+    h, _g = last(st, GuardRequest)
+    take(st)
+    reply(st, h, verdict())
+    qh, _q = last(st, QueryRequest)
+    cols = [Column(name=n, type_oid=25, type_name="text") for n in ("name", "email", "phone")]
+    reply(st, qh, QueryColumns(columns=cols), more=True)
+    reply(
+        st,
+        qh,
+        QueryRows(seq=0, rows=[["Ada", "ada@example.com", "+47 1234"], ["Bo", None, None]]),
+        more=True,
+    )
+    reply(st, qh, QueryDone(command="SELECT 2", rows=2, elapsed_ms=1.0))
+    r = st.pane.result
+    assert r is not None
+    assert r.rows == [
+        ["Ada", "\u2022\u2022\u2022\u2022", "\u2022\u2022\u2022\u2022"],
+        ["Bo", None, None],
+    ]
