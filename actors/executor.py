@@ -1,6 +1,8 @@
 """executor:<profile>: the only process that holds a connection to a profile's database.
 
-Receives: query.run, query.explain, query.copy, query.copy.ack, query.cancel, catalog.get.
+Receives: query.run, query.explain, query.copy, query.copy.ack, query.cancel, catalog.get;
+          dba.index.check, dba.migration.apply, dba.backup, dba.archive.inspect, dba.restore
+          (decisions in actors/executor_dba.py).
 Replies:  query.columns, query.rows (streamed, about 256 KiB each), query.done;
           query.copy.chunk (streamed, flow-controlled) then query.copy.done;
           query.plan; query.cancelled; catalog.result; or error.
@@ -44,6 +46,7 @@ import trio_asyncio
 from msgspec.msgpack import Ext
 from trio_asyncio import aio_as_trio, trio_as_aio
 
+from actors import executor_dba as dba
 from actors._runtime import Actor, Request, main
 from protocol import signing
 from protocol.audit import AuditLog, audit_path
@@ -51,7 +54,11 @@ from protocol.boot import Boot
 from protocol.config import ProfileConfig
 from protocol.errors import DatabaseError
 from protocol.messages import (
+    ArchiveInfo,
+    ArchiveRequest,
     AuditNote,
+    BackupDone,
+    BackupRequest,
     Catalog,
     CatalogColumn,
     CatalogForeignKey,
@@ -64,14 +71,21 @@ from protocol.messages import (
     CopyChunk,
     CopyDone,
     CopyRequest,
+    DbaProgress,
     ExplainPlan,
     ExplainRequest,
+    IndexCheck,
+    IndexCheckRequest,
+    MigrationApplied,
+    MigrationApply,
     QueryCancel,
     QueryCancelled,
     QueryColumns,
     QueryDone,
     QueryRequest,
     QueryRows,
+    Restored,
+    RestoreRequest,
     Signature,
 )
 from protocol.tracing import log
@@ -960,6 +974,236 @@ async def load_catalog(pool: asyncpg.Pool, profile: str) -> Catalog:
                    search_path=search_path.split(",") if search_path else [], tables=out, functions=funcs)  # fmt: skip
 
 
+# -- dba: indexes, migrations, backup and restore (decisions in actors/executor_dba.py) --------
+
+
+async def _server_facts(state: ExecState, pool: asyncpg.Pool) -> tuple[int, str]:
+    with map_errors(state):
+        row = await aio_as_trio(pool.fetchrow)(
+            "SELECT current_setting('server_version_num')::int, current_database()"
+        )
+    return int(row[0]), str(row[1])
+
+
+async def on_index_check(state: ExecState, msg: IndexCheckRequest, req: Request) -> IndexCheck:
+    """Validate an index change with read-only catalog queries; propose the statement."""
+    pool = await _pool(state)
+    threshold = state.config.concurrent_index_rows
+    with map_errors(state):
+        if msg.action == "create":
+            facts = await aio_as_trio(dba.table_facts)(pool, msg.table)
+            name = msg.name or dba.index_name(facts.name, msg.columns, msg.unique)
+            taken = await aio_as_trio(dba.name_taken)(pool, facts.schema, name)
+            return dba.decide_create(msg, facts, threshold_rows=threshold, name_kind=taken)
+        version, _db = await _server_facts(state, pool)
+        ifacts = await aio_as_trio(dba.index_facts)(pool, msg.name, server_version=version)
+    if msg.action == "drop":
+        return dba.decide_drop(msg, ifacts, threshold_rows=threshold)
+    return dba.status_of(ifacts)
+
+
+async def on_migration_apply(
+    state: ExecState, msg: MigrationApply, req: Request
+) -> MigrationApplied:
+    """Every statement's verdict checked first; then all of them in one transaction."""
+    if not msg.statements or len(msg.statements) != len(msg.verdicts):
+        raise dba.DbaError(
+            "The migration has no statements, or not one verdict per statement.",
+            hint="Check each statement with the guard (pgask migrate does this).",
+            code="dba.bad_migration",
+        )
+    for sql, sig in zip(msg.statements, msg.verdicts, strict=True):
+        check_verdict(state, sql, sig, confirmed=msg.confirmed or sig.sql_class == "read")
+    pool = await _pool(state)
+    worst = max((s.sql_class for s in msg.verdicts), key=_CLASS_RANK.index)
+    intent = _audit(
+        state, req,
+        {"type": "intent", "decision": "confirmed" if msg.confirmed else "auto", "question": msg.question,
+         "sql": _audit_sql(state, ";\n".join(msg.statements), ""), "class": worst,
+         "sql_sha256": signing.sql_digest(";\n".join(msg.statements)), "mode": msg.verdicts[0].mode,
+         "reasons": [f"migration {msg.direction} {msg.name}".strip()]},
+        durable=True,
+    )  # fmt: skip
+    started = time.perf_counter()
+    outcome: dict[str, Any] = {"type": "outcome", "intent": intent, "outcome": "cancelled"}
+    try:
+        with map_errors(state):
+            tags = await aio_as_trio(dba.apply_statements)(pool, state.config, msg.statements)
+        outcome.update(outcome="ok", command="; ".join(tags), rows=0)
+    except DatabaseError as exc:
+        outcome.update(outcome="error", error=exc.code)
+        raise
+    finally:
+        outcome["ms"] = round((time.perf_counter() - started) * 1000, 3)
+        _audit(state, req, outcome, durable=True)
+    state.catalog = None
+    return MigrationApplied(commands=tags, elapsed_ms=(time.perf_counter() - started) * 1000)
+
+
+_CLASS_RANK = ["read", "write", "ddl", "destructive", "forbidden", "invalid"]
+
+
+async def on_backup(state: ExecState, msg: BackupRequest, req: Request) -> BackupDone:
+    """pg_dump -Fc to a temporary file beside `path`, renamed when complete."""
+    target = os.path.abspath(os.path.expanduser(msg.path))
+    if os.path.exists(target) and not msg.force:
+        raise dba.DbaError(
+            f"{target} already exists.", hint="Choose another path, or pass --force to replace it.",
+            code="dba.backup_exists",
+        )  # fmt: skip
+    if not os.path.isdir(os.path.dirname(target)):
+        raise dba.DbaError(
+            f"Cannot write the backup to {target}: the directory does not exist.",
+            hint="Create the directory first, or choose another path.", code="dba.backup_path",
+        )  # fmt: skip
+    pool = await _pool(state)
+    version, database = await _server_facts(state, pool)
+    need = dba.server_major(version)
+    tools = await trio.to_thread.run_sync(dba.find_tools, "pg_dump")
+    tool = dba.choose_tool("pg_dump", need, tools, why_need=f"The server runs PostgreSQL {need}")
+    why_tool = dba.tool_reason(tool, need, tools, "server")
+    partial = f"{target}.pgask-partial"
+    argv, env = dba.dump_argv(tool, state.config, partial)
+    started = time.perf_counter()
+    tables = 0
+    intent = _audit(state, req, {"type": "intent", "decision": "auto", "class": "read",
+                                 "sql": f"<pg_dump -Fc of {database} to {target}>", "mode": "read-only"})  # fmt: skip
+    await req.send(DbaProgress(text=f"Using {why_tool}"))
+
+    async def on_line(line: str) -> None:
+        nonlocal tables
+        if "dumping contents of table" in line:
+            tables += 1
+            size = os.path.getsize(partial) if os.path.exists(partial) else 0
+            await req.send(DbaProgress(text=line.split(": ", 1)[-1], objects=tables, bytes=size,
+                                       elapsed_s=time.perf_counter() - started))  # fmt: skip
+
+    try:
+        code, _out, err = await dba.run_tool(argv, env, on_line)
+        if code != 0:
+            raise dba.DbaError(
+                f"pg_dump of profile '{state.profile}' ({database}) failed (exit {code}).",
+                why=dba.tail_error(err), hint="Fix what pg_dump says above and run it again.",
+                code="dba.backup_failed", detail=err[-4000:],
+            )  # fmt: skip
+        os.replace(partial, target)
+    except BaseException as exc:
+        with trio.CancelScope(shield=True):
+            if os.path.exists(partial):
+                os.unlink(partial)
+            _audit(state, req, {"type": "outcome", "intent": intent, "outcome": "error",
+                                "error": getattr(exc, "code", type(exc).__name__)})  # fmt: skip
+        raise
+    elapsed = (time.perf_counter() - started) * 1000
+    size = os.path.getsize(target)
+    _audit(state, req, {"type": "outcome", "intent": intent, "outcome": "ok", "rows": tables,
+                        "bytes": size, "ms": round(elapsed, 3)})  # fmt: skip
+    log.info("executor.backup.finished", bytes=size, tables=tables, ms=round(elapsed, 1))
+    return BackupDone(path=target, bytes=size, tables=tables, elapsed_ms=elapsed,
+                      database=database, server_version=version, tool=why_tool)  # fmt: skip
+
+
+async def _inspect(
+    state: ExecState, pool: asyncpg.Pool, path: str, target: str
+) -> tuple[ArchiveInfo, dba.Tool]:
+    header = dba.read_archive_header(path)
+    version, database = await _server_facts(state, pool)
+    target = target or database
+    need = max(dba.parse_major(header.dumped_by), dba.server_major(version))
+    tools = await trio.to_thread.run_sync(dba.find_tools, "pg_restore")
+    tool = dba.choose_tool(
+        "pg_restore", need, tools,
+        why_need=f"The archive was written by pg_dump {header.dumped_by} for server PostgreSQL "
+        f"{dba.server_major(version)}",
+    )  # fmt: skip
+    code, listing, err = await dba.run_tool([tool.path, "--list", path], {})
+    if code != 0:
+        raise dba.DbaError(
+            f"pg_restore could not read {path}.", why=dba.tail_error(err),
+            hint="Is the file complete? A backup that was interrupted cannot be restored.",
+            code="dba.archive_unreadable", detail=err[-4000:],
+        )  # fmt: skip
+    with map_errors(state):
+        exists = bool(
+            await aio_as_trio(pool.fetchval)("SELECT 1 FROM pg_database WHERE datname = $1", target)
+        )
+    info = dba.archive_info(path, header, listing, target=target, exists=exists, version=version,
+                            tool=dba.tool_reason(tool, need, tools, "archive/server"))  # fmt: skip
+    return info, tool
+
+
+async def on_archive(state: ExecState, msg: ArchiveRequest, req: Request) -> ArchiveInfo:
+    pool = await _pool(state)
+    path = os.path.abspath(os.path.expanduser(msg.path))
+    info, _tool = await _inspect(state, pool, path, msg.target)
+    return info
+
+
+async def on_restore(state: ExecState, msg: RestoreRequest, req: Request) -> Restored:
+    """CREATE DATABASE (the guarded text), then pg_restore into it in one transaction."""
+    create_sql = dba.create_database_sql(msg.target)
+    check_verdict(state, create_sql, msg.verdict, confirmed=msg.confirmed)
+    if msg.confirm_name != msg.target:
+        raise dba.DbaError(
+            f"The restore into '{msg.target}' was not confirmed by name.",
+            why="A restore needs the target database's name typed as its confirmation.",
+            hint=f"Pass --confirm {msg.target} (or type it when asked).", code="dba.not_confirmed",
+        )  # fmt: skip
+    pool = await _pool(state)
+    path = os.path.abspath(os.path.expanduser(msg.path))
+    info, tool = await _inspect(state, pool, path, msg.target)
+    if info.problems:
+        raise dba.DbaError(
+            f"pgask will not restore {path} into '{msg.target}'.",
+            why="; ".join(info.problems) + ".",
+            hint="Restore into a new database name, on a server at least as new as the archive's.",
+            code="dba.restore_refused",
+        )  # fmt: skip
+    intent = _audit(state, req, {"type": "intent", "decision": "typed", "class": msg.verdict.sql_class,
+                                 "sql": f"{create_sql}; <pg_restore {path}>", "mode": msg.verdict.mode,
+                                 "sql_sha256": msg.verdict.sql_sha256}, durable=True)  # fmt: skip
+    started = time.perf_counter()
+    restored = 0
+
+    async def on_line(line: str) -> None:
+        nonlocal restored
+        if "processing data for table" in line:
+            restored += 1
+            await req.send(DbaProgress(text=line.split(": ", 1)[-1], objects=restored,
+                                       elapsed_s=time.perf_counter() - started))  # fmt: skip
+
+    outcome: dict[str, Any] = {"type": "outcome", "intent": intent, "outcome": "cancelled"}
+    try:
+        with map_errors(state):
+            await aio_as_trio(_run)(state, pool, create_sql, "ddl", None, _ignore)
+        argv, env = dba.restore_argv(tool, state.config, path, msg.target)
+        code, _out, err = await dba.run_tool(argv, env, on_line)
+        if code != 0:
+            raise dba.DbaError(
+                f"pg_restore into '{msg.target}' failed (exit {code}); nothing was restored.",
+                why=dba.tail_error(err),
+                hint=f"The restore ran in one transaction, so '{msg.target}' exists but is empty: "
+                f"drop it (pgask sql 'DROP DATABASE {dba.quote_ident(msg.target)}' --mode read-write"
+                f" --confirm {msg.target}) after fixing the cause.",
+                code="dba.restore_failed", detail=err[-4000:],
+            )  # fmt: skip
+        outcome.update(outcome="ok", rows=restored)
+    except BaseException as exc:
+        outcome.update(outcome="error", error=getattr(exc, "code", type(exc).__name__))
+        raise
+    finally:
+        outcome["ms"] = round((time.perf_counter() - started) * 1000, 3)
+        with trio.CancelScope(shield=True):
+            _audit(state, req, outcome, durable=True)
+    elapsed = (time.perf_counter() - started) * 1000
+    log.info("executor.restore.finished", tables=restored, ms=round(elapsed, 1))
+    return Restored(database=msg.target, tables=restored, elapsed_ms=elapsed, tool=info.tool)
+
+
+async def _ignore(_item: Any) -> None:
+    return None
+
+
 ACTOR = Actor(
     "executor",
     handlers={
@@ -970,6 +1214,11 @@ ACTOR = Actor(
         CopyRequest: on_query_copy,
         CopyAck: on_copy_ack,
         CatalogRequest: on_catalog,
+        IndexCheckRequest: on_index_check,
+        MigrationApply: on_migration_apply,
+        BackupRequest: on_backup,
+        ArchiveRequest: on_archive,
+        RestoreRequest: on_restore,
     },
     open_state=open_state,
 )

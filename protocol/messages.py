@@ -532,6 +532,145 @@ class PlannerNotice(Body, tag="plan.notice"):
     text: str
 
 
+# -- dba ---------------------------------------------------------------------------
+# Index validation, migrations, backup and restore. The executor holds the credentials, so
+# pg_dump / pg_restore run in its process (password in the child's environment, never on
+# its command line). SQL that changes anything still arrives with a signed guard verdict.
+
+
+class IndexCheckRequest(Body, tag="dba.index.check"):
+    """any -> executor:<profile>: validate an index change before anything runs.
+
+    The executor runs only its own catalog queries (read only) and replies with IndexCheck:
+    for `create`, the table and columns exist, no equivalent index exists, and the table's
+    size decides CONCURRENTLY; for `drop`, the index exists and backs no constraint; for
+    `status`, whether the index is valid (after a concurrent build). The proposed SQL then
+    goes through the guard and a confirmation like any other statement."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    action: Literal["create", "drop", "status"]
+    table: str = ""  # create: [schema.]table
+    columns: list[str] = []  # create: column names, in order
+    unique: bool = False
+    name: str = ""  # create: the new index's name ("" = generated); drop/status: [schema.]index
+    method: str = "btree"
+    concurrently: Literal["auto", "yes", "no"] = "auto"
+
+
+class IndexCheck(Body, tag="dba.index.result"):
+    """executor -> requester: the validated proposal (a refusal is an error reply)."""
+
+    action: Literal["create", "drop", "status"]
+    sql: str = ""  # the statement to check with the guard and run ("" for status)
+    down_sql: str = ""  # how to undo it
+    index: str = ""  # schema-qualified index name
+    table: str = ""  # schema-qualified table name
+    concurrently: bool = False
+    table_rows: int = 0  # pg_class.reltuples (or a count when never analyzed)
+    table_bytes: int = 0
+    valid: bool = True  # pg_index.indisvalid
+    idx_scan: int = -1  # pg_stat_user_indexes.idx_scan (-1 = unknown)
+    last_idx_scan: str = ""  # ISO time of the last scan (PostgreSQL 16+), "" = unknown/never
+    reasons: list[str] = []  # how the decisions were made
+    warnings: list[str] = []  # things the person should read before confirming
+
+
+class MigrationApply(Body, tag="dba.migration.apply"):
+    """any -> executor:<profile>: run `statements` in ONE transaction (lock_timeout set), each
+    with its own guard verdict; all or nothing. A lone statement that cannot run in a
+    transaction (CREATE INDEX CONCURRENTLY) runs by itself outside one."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    statements: list[str]
+    verdicts: list[Signature]
+    confirmed: bool = False
+    name: str = ""  # the migration's file name, for the audit trail
+    direction: Literal["up", "down"] = "up"
+    question: str = ""
+
+
+class MigrationApplied(Body, tag="dba.migration.applied"):
+    commands: list[str]  # the server's command tag per statement
+    elapsed_ms: float
+
+
+class BackupRequest(Body, tag="dba.backup"):
+    """any -> executor:<profile>: `pg_dump -Fc` of the profile's database to `path` (written to
+    a temporary name, renamed when complete). Replies: dba.progress (more=True) ...,
+    dba.backup.done."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    path: str
+    force: bool = False  # overwrite an existing file
+
+
+class DbaProgress(Body, tag="dba.progress"):
+    """executor -> requester, streamed during a backup or restore."""
+
+    text: str
+    objects: int = 0  # table contents dumped / restored so far
+    bytes: int = 0
+    elapsed_s: float = 0.0
+
+
+class BackupDone(Body, tag="dba.backup.done"):
+    path: str
+    bytes: int
+    tables: int
+    elapsed_ms: float
+    database: str = ""
+    server_version: int = 0
+    tool: str = ""  # the pg_dump used and why, e.g. "/usr/bin/pg_dump (18.6): ..."
+
+
+class ArchiveRequest(Body, tag="dba.archive.inspect"):
+    """any -> executor:<profile>: what a custom-format archive holds (`pg_restore -l`) and
+    whether it can be restored into `target` (default: the profile's database)."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    path: str
+    target: str = ""
+
+
+class ArchiveInfo(Body, tag="dba.archive.info"):
+    path: str
+    database: str  # the database it was dumped from
+    dumped_from: str  # server version, e.g. "18.6"
+    dumped_by: str  # pg_dump version
+    created: str = ""
+    entries: dict[str, int] = {}  # TOC entry type -> count, e.g. {"TABLE": 5, "INDEX": 3}
+    tables: list[str] = []  # schema.table of each table
+    target: str = ""
+    target_exists: bool = False
+    target_version: int = 0  # server_version_num of the target server
+    problems: list[str] = []  # why it cannot be restored there ([] = it can)
+    tool: str = ""
+
+
+class RestoreRequest(Body, tag="dba.restore"):
+    """any -> executor:<profile>: create database `target` and `pg_restore` the archive into it.
+
+    `verdict` is the guard's signed verdict for `CREATE DATABASE "<target>"` (the exact text of
+    executor_dba.create_database_sql), so the mode is read-write and the person confirmed;
+    `confirm_name` is what they typed and must equal `target`. Replies: dba.progress ...,
+    dba.restore.done."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    path: str
+    target: str
+    verdict: Signature
+    confirmed: bool = False
+    confirm_name: str = ""
+
+
+class Restored(Body, tag="dba.restore.done"):
+    database: str
+    tables: int
+    elapsed_ms: float
+    tool: str = ""
+    warnings: list[str] = []
+
+
 Message = (
     Failure
     | Ready
@@ -573,6 +712,17 @@ Message = (
     | Plan
     | Clarification
     | PlannerNotice
+    | IndexCheckRequest
+    | IndexCheck
+    | MigrationApply
+    | MigrationApplied
+    | BackupRequest
+    | DbaProgress
+    | BackupDone
+    | ArchiveRequest
+    | ArchiveInfo
+    | RestoreRequest
+    | Restored
 )
 
 

@@ -6,6 +6,7 @@
   pgask config init [--print] [--force]
   pgask ask QUESTION [-p PROFILE] [--format F] [--mode M] [--yes] [--confirm NAME] [--show-sql]
   pgask context QUESTION [-p PROFILE] [--tokens N] [--json]
+  pgask explain | index | migrate | backup | restore ...   DBA work (see ui/cli_dba.py)
 
 Exit codes: 0 ok, 1 error, 2 usage; sql/ask: 3 refused, 4 needs confirmation, 130 cancelled;
 ask: 5 the planner asks a clarifying question (printed, nothing run).
@@ -86,9 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
     export.add_argument("--delimiter", default=",", help="CSV delimiter (default ',')")
 
-    from ui import records
+    from ui import cli_dba, records
 
     records.add_parsers(sub)
+    cli_dba.add_parsers(sub)
 
     demo = sub.add_parser("demo", help="embedded PostgreSQL with a sample shop database, in the UI")
     demo.add_argument("--reset", action="store_true", help="rebuild the demo data from scratch")
@@ -104,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", help="plan SQL for a question, check it, run it, print the result")
     ask.add_argument("question", help="the question in plain words (or - to read it from stdin)")
+    ask.add_argument(
+        "--out", metavar="PATH", help="write the full result to PATH (csv/json/jsonl by extension)"
+    )
+    ask.add_argument("--force", action="store_true", help="with --out: overwrite an existing file")
     ask.add_argument("-p", "--profile", help="profile name or postgresql:// URL")
     ask.add_argument("--format", choices=["table", "csv", "json", "jsonl"], default="table")
     ask.add_argument("--mode", choices=["read-only", "read-write"], help="safety mode")
@@ -148,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
             from ui import records
 
             return records.cmd_audit(args) if args.command == "audit" else records.cmd_logs(args)
+        if args.command in ("explain", "index", "migrate", "backup", "restore"):
+            from ui import cli_dba
+
+            return cli_dba.main(args)
         if args.command == "demo":
             from ui.demo import run_demo
 
@@ -523,13 +533,26 @@ def export_format(path: str, given: str | None) -> str:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """`pgask export` and `pgask sql --out`: the exporter writes the file; progress on stderr."""
+    from protocol.config import load_config
+
+    sql_text = sys.stdin.read() if args.sql == "-" else args.sql
+    config = load_config(args.config)
+    profile_arg = default_profile(config, args.profile)
+
+    async def run_export(sup: Any, client: Any, profile: str) -> int:
+        return await export_to_file(client, args, profile, sql_text)
+
+    return run_with_tree(args.config, [profile_arg], run_export)
+
+
+async def export_to_file(client: Any, args: argparse.Namespace, profile: str, sql_text: str) -> int:
+    """Export the full result of `sql_text` to args.out (Ctrl+C cancels; no file is left)."""
     import os
     import signal
 
     import trio
 
     from protocol import signing
-    from protocol.config import load_config
     from protocol.errors import failure_text
     from protocol.messages import (
         ExportCancel,
@@ -540,54 +563,41 @@ def cmd_export(args: argparse.Namespace) -> int:
         QueryCancelled,
     )
 
-    sql_text = sys.stdin.read() if args.sql == "-" else args.sql
-    config = load_config(args.config)
-    profile_arg = default_profile(config, args.profile)
     fmt = export_format(args.out, getattr(args, "format", None))
     tty = sys.stderr.isatty()
+    # The exporter asks the guard about the exact COPY text; this signature only names the request.
+    placeholder = signing.sign(os.urandom(32), sql_text, "read", profile, "read-only")
+    request = ExportRequest(profile=profile, sql=sql_text, verdict=placeholder, format=fmt,  # type: ignore[arg-type]
+                            path=args.out, force=args.force, delimiter=getattr(args, "delimiter", ","))  # fmt: skip
+    outcome = EXIT_ERROR
+    with trio.open_signal_receiver(signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            export_id: list[str] = []
 
-    async def run_export(sup: Any, client: Any, profile: str) -> int:
-        # The exporter asks the guard about the exact COPY text; this signature only names the request.
-        placeholder = signing.sign(os.urandom(32), sql_text, "read", profile, "read-only")
-        request = ExportRequest(profile=profile, sql=sql_text, verdict=placeholder, format=fmt,  # type: ignore[arg-type]
-                                path=args.out, force=args.force, delimiter=getattr(args, "delimiter", ","))  # fmt: skip
-        outcome = EXIT_ERROR
-        with trio.open_signal_receiver(signal.SIGINT) as signals:
-            async with trio.open_nursery() as nursery:
-                export_id: list[str] = []
+            async def on_sigint() -> None:
+                async for _ in signals:
+                    if export_id:
+                        await client.send("exporter", ExportCancel(target=export_id[0]))
 
-                async def on_sigint() -> None:
-                    async for _ in signals:
-                        if export_id:
-                            await client.send("exporter", ExportCancel(target=export_id[0]))
-
-                nursery.start_soon(on_sigint)
-                async for header, body in client.stream("exporter", request):
-                    export_id[:] = [header.reply_to]
-                    if isinstance(body, ExportProgress) and tty:
-                        rate = body.bytes / max(body.elapsed_s, 1e-9) / 1e6
-                        print(
-                            f"\r{body.rows:,} rows  {body.bytes / 1e6:,.1f} MB  {rate:,.1f} MB/s ",
-                            end="",
-                            file=sys.stderr,
-                        )
-                    elif isinstance(body, Exported):
-                        end = "\n" if tty else ""
-                        print(
-                            f"{end}Exported {body.rows:,} rows ({body.bytes:,} bytes) to {body.path} in {body.elapsed_ms / 1000:.1f} s",
-                            file=sys.stderr,
-                        )
-                        outcome = EXIT_OK
-                    elif isinstance(body, QueryCancelled):
-                        print("\npgask: export cancelled; no file was written.", file=sys.stderr)
-                        outcome = EXIT_CANCELLED
-                    elif isinstance(body, Failure):
-                        print(("\n" if tty else "") + failure_text(body), file=sys.stderr)
-                        outcome = EXIT_REFUSED if body.code == "export.not_a_read" else EXIT_ERROR
-                nursery.cancel_scope.cancel()
-        return outcome
-
-    return run_with_tree(args.config, [profile_arg], run_export)
+            nursery.start_soon(on_sigint)
+            async for header, body in client.stream("exporter", request):
+                export_id[:] = [header.reply_to]
+                if isinstance(body, ExportProgress) and tty:
+                    rate = body.bytes / max(body.elapsed_s, 1e-9) / 1e6
+                    print(f"\r{body.rows:,} rows  {body.bytes / 1e6:,.1f} MB  {rate:,.1f} MB/s ",
+                          end="", file=sys.stderr)  # fmt: skip
+                elif isinstance(body, Exported):
+                    print(f"{chr(10) if tty else ''}Exported {body.rows:,} rows ({body.bytes:,} bytes) "
+                          f"to {body.path} in {body.elapsed_ms / 1000:.1f} s", file=sys.stderr)  # fmt: skip
+                    outcome = EXIT_OK
+                elif isinstance(body, QueryCancelled):
+                    print("\npgask: export cancelled; no file was written.", file=sys.stderr)
+                    outcome = EXIT_CANCELLED
+                elif isinstance(body, Failure):
+                    print(("\n" if tty else "") + failure_text(body), file=sys.stderr)
+                    outcome = EXIT_REFUSED if body.code == "export.not_a_read" else EXIT_ERROR
+            nursery.cancel_scope.cancel()
+    return outcome
 
 
 EXIT_CLARIFY = 5
@@ -682,6 +692,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
                     print(failure_text(previous[1]), file=sys.stderr)
                 return checked
             verdict, confirmed = checked
+            stored_sql = verdict.normalized if sup.config.privacy.redact_literals else plan.sql
+            if args.out:  # the full result goes to a file instead of the screen
+                outcome = await export_to_file(client, args, profile, plan.sql)
+                turn = Turn(profile=profile, question=question, sql=stored_sql, explanation=plan.explanation,
+                            outcome=f"exported to {args.out}" if outcome == EXIT_OK else "export failed", at=time.time())  # fmt: skip
+                await client.request("supervisor", SessionAddTurn(turn=turn), timeout=10)
+                return outcome
             max_rows = args.max_rows if args.max_rows is not None else pcfg.max_rows
             shape: list[Any] = []
             outcome, failure = await run_checked(
@@ -708,7 +725,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 result = f"{n} rows" + (f" ({', '.join(columns[:12])})" if columns else "")
             else:
                 result = f"error {failure.code}" if failure is not None else "not run"
-            turn = Turn(profile=profile, question=question, sql=plan.sql,
+            turn = Turn(profile=profile, question=question, sql=stored_sql,
                         explanation=plan.explanation, outcome=result, at=time.time())  # fmt: skip
             await client.request("supervisor", SessionAddTurn(turn=turn), timeout=10)
             return outcome

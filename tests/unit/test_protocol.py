@@ -120,6 +120,33 @@ EXAMPLES: list[messages.Body] = [
     messages.Plan(sql="SELECT 1", assumptions=["a"], source="offline"),
     messages.Clarification(question="Which table?", options=["orders", "order_items"]),
     messages.PlannerNotice(text="retrying"),
+    # -- dba ---
+    messages.IndexCheckRequest(action="create", table="public.orders", columns=["created_at"]),
+    messages.IndexCheck(
+        action="create",
+        sql="CREATE INDEX CONCURRENTLY orders_created_at_idx ON public.orders (created_at)",
+        down_sql="DROP INDEX CONCURRENTLY public.orders_created_at_idx",
+        concurrently=True,
+        table_rows=10,
+        warnings=["w"],
+    ),
+    messages.MigrationApply(statements=["ALTER TABLE t ADD COLUMN c int"], verdicts=[SIG]),
+    messages.MigrationApplied(commands=["ALTER TABLE"], elapsed_ms=1.5),
+    messages.BackupRequest(path="/tmp/x.dump", force=True),
+    messages.DbaProgress(text="dumping t", objects=1, bytes=10, elapsed_s=0.5),
+    messages.BackupDone(path="/tmp/x.dump", bytes=10, tables=1, elapsed_ms=2.0, tool="pg_dump"),
+    messages.ArchiveRequest(path="/tmp/x.dump", target="copy"),
+    messages.ArchiveInfo(
+        path="/tmp/x.dump",
+        database="shop",
+        dumped_from="18.6",
+        dumped_by="18.6",
+        entries={"TABLE": 1},
+        tables=["public.t"],
+        problems=["p"],
+    ),
+    messages.RestoreRequest(path="/tmp/x.dump", target="copy", verdict=SIG, confirm_name="copy"),
+    messages.Restored(database="copy", tables=1, elapsed_ms=3.0, warnings=["w"]),
 ]
 
 
