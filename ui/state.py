@@ -69,6 +69,7 @@ from protocol.messages import (
 )
 from protocol.privacy import MASK, redacted_result_column
 from ui import keys as K
+from ui.explain import explain_text
 
 NUMERIC_TYPES = frozenset(
     {"int2", "int4", "int8", "numeric", "float4", "float8", "money", "oid", "xid", "cid"}
@@ -914,7 +915,11 @@ def _on_explain(state: UiState, i: int, job: Job, body: Body) -> bool:
     pane = state.panes[i]
     if isinstance(body, ExplainPlan):
         say(pane, "info", f"Plan{' (analyzed)' if job.analyze else ''} for: {job.sql}")
-        for line in plan_lines(body.plan):
+        try:
+            text = explain_text(body.plan)
+        except (ValueError, KeyError, TypeError, IndexError):  # not a plan we can read: show it raw
+            text = body.plan
+        for line in text.rstrip("\n").splitlines():
             say(pane, "plan", line)
         finish(state, i, "explained")
         return True
@@ -975,38 +980,6 @@ def plan_rows(plan_json: str) -> int | None:
         node = node["Plans"][0]
     rows = node.get("Plan Rows")
     return int(rows) if isinstance(rows, int | float) else None
-
-
-def plan_lines(plan_json: str) -> list[str]:
-    """EXPLAIN (FORMAT JSON) as an indented tree, one node per line."""
-    try:
-        doc = msgspec.json.decode(plan_json)[0]
-    except (msgspec.DecodeError, KeyError, IndexError, TypeError):
-        return plan_json.splitlines()
-    out: list[str] = []
-
-    def walk(node: dict[str, Any], depth: int) -> None:
-        what = node.get("Node Type", "?")
-        if rel := node.get("Relation Name"):
-            what += f" on {rel}"
-        if idx := node.get("Index Name"):
-            what += f" using {idx}"
-        cost = f"cost={node.get('Startup Cost', 0)}..{node.get('Total Cost', 0)} rows={node.get('Plan Rows', '?')}"
-        actual = ""
-        if "Actual Total Time" in node:
-            actual = f"  actual {node['Actual Total Time']} ms rows={node.get('Actual Rows', '?')}"
-        out.append(f"{'  ' * depth}{'-> ' if depth else ''}{what}  ({cost}){actual}")
-        for child in node.get("Plans", []):
-            walk(child, depth + 1)
-
-    if isinstance(doc, dict) and "Plan" in doc:
-        walk(doc["Plan"], 0)
-        if "Execution Time" in doc:
-            out.append(f"Execution time: {doc['Execution Time']} ms")
-    return out
-
-
-# -- keys --------------------------------------------------------------------------------
 
 
 def handle_key(state: UiState, code: int) -> bool:

@@ -492,7 +492,8 @@ def test_explain_shows_the_plan_tree() -> None:
             '[{"Node Type": "Seq Scan", "Relation Name": "t", "Plan Rows": 10}]}}]')  # fmt: skip
     reply(st, eh, ExplainPlan(plan=plan))
     text = log_text(st)
-    assert "Hash Join" in text and "  -> Seq Scan on t" in text
+    assert "Hash Join  [rows est 3" in text and "\u2514\u2500 Seq Scan on t" in text
+    assert "Diagnosis:" in text and "[expensive] Hash Join" in text  # ui/explain.py's rules
 
 
 def test_session_replies_update_pins_and_history_command() -> None:
