@@ -271,6 +271,7 @@ class Supervisor:
             trio.open_nursery() as nursery,
         ):
             self.sock, self.nursery = sock, nursery
+            self.endpoint = sock.endpoint  # a TCP endpoint now names its port and CURVE key
             nursery.start_soon(self._recv_loop)
             nursery.start_soon(self._heartbeat_loop)
             for spec in self.tree.children:

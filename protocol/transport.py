@@ -24,8 +24,9 @@ ZMQError = zmq.ZMQError
 
 
 class TrioSocket:
-    def __init__(self, sock: zmq.Socket) -> None:
+    def __init__(self, sock: zmq.Socket, endpoint: str = "") -> None:
         self.sock = sock
+        self.endpoint = endpoint  # for a bound socket: what peers connect to
         self.fd = sock.getsockopt(zmq.FD)
         self._fd_scope: trio.CancelScope | None = None
         self._lot = trio.lowlevel.ParkingLot()
@@ -110,15 +111,39 @@ async def open_context() -> AsyncIterator[zmq.Context]:
         ctx.destroy(linger=0)
 
 
+def _bind(sock: zmq.Socket, endpoint: str) -> str:
+    """Bind; a `...#curve` TCP endpoint makes this a CURVE server with a fresh key pair, and
+    the endpoint returned carries the port and the public key peers need."""
+    base, _, curve = endpoint.partition("#")
+    if curve:
+        public, secret = zmq.curve_keypair()
+        sock.setsockopt(zmq.CURVE_SERVER, 1)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
+        sock.bind(base)
+        bound = sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+        return f"{bound}#curve={public.decode()}"
+    sock.bind(base)
+    return base
+
+
+def _connect(sock: zmq.Socket, endpoint: str) -> None:
+    base, _, curve = endpoint.partition("#")
+    if curve.startswith("curve="):
+        public, secret = zmq.curve_keypair()
+        sock.setsockopt(zmq.CURVE_SERVERKEY, curve.removeprefix("curve=").encode())
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
+        sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
+    sock.connect(base)
+
+
 @asynccontextmanager
 async def open_router(ctx: zmq.Context, endpoint: str) -> AsyncIterator[TrioSocket]:
-    """The supervisor's socket: every actor's DEALER connects here."""
+    """The supervisor's socket: every actor's DEALER connects to `.endpoint`."""
     sock = ctx.socket(zmq.ROUTER)
     _base_options(sock)
     sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # never drop silently
     sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted actor takes its identity back
-    sock.bind(endpoint)
-    ts = TrioSocket(sock)
+    ts = TrioSocket(sock, _bind(sock, endpoint))
     try:
         yield ts
     finally:
@@ -131,7 +156,7 @@ async def open_dealer(ctx: zmq.Context, endpoint: str, identity: str) -> AsyncIt
     _base_options(sock)
     sock.setsockopt(zmq.IDENTITY, identity.encode())
     sock.setsockopt(zmq.RECONNECT_IVL, 50)
-    sock.connect(endpoint)
+    _connect(sock, endpoint)
     ts = TrioSocket(sock)
     try:
         yield ts
@@ -145,5 +170,5 @@ def blocking_dealer(endpoint: str, identity: str) -> tuple[zmq.Context, zmq.Sock
     sock = ctx.socket(zmq.DEALER)
     _base_options(sock)
     sock.setsockopt(zmq.IDENTITY, identity.encode())
-    sock.connect(endpoint)
+    _connect(sock, endpoint)
     return ctx, sock

@@ -250,3 +250,29 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+async def test_loopback_tcp_with_curve_where_ipc_is_unavailable(tmp_path, monkeypatch):
+    """PGASK_TRANSPORT=tcp (what Windows gets): every actor talks over CURVE-encrypted TCP,
+    and a peer without the run's server key is never heard."""
+    monkeypatch.setenv("PGASK_TRANSPORT", "tcp")
+    async with open_tree(tmp_path, config=make_config({"demo": "postgresql:///x"})) as (
+        sup,
+        client,
+    ):
+        assert sup.endpoint.startswith("tcp://127.0.0.1:") and "#curve=" in sup.endpoint
+        status = await client.request("supervisor", ActorsRequest(profiles=["demo"]), timeout=30)
+        assert isinstance(status, ActorsStatus)
+        assert all(a.rtt_ms is not None for a in status.actors if a.actor != "supervisor")
+        ctx = zmq.Context()
+        plain = ctx.socket(zmq.DEALER)
+        plain.setsockopt(zmq.LINGER, 0)
+        plain.setsockopt(zmq.IDENTITY, b"eavesdropper")
+        plain.connect(sup.endpoint.partition("#")[0])  # no CURVE keys: the handshake fails
+        try:
+            plain.send_multipart([_raw_header(src="eavesdropper"), codec.encode_body(Ping())])
+            assert plain.poll(1000) == 0  # bounded wait for an answer that must never come
+        finally:
+            plain.close()
+            ctx.term()
+        assert b"eavesdropper" not in sup.clients
