@@ -19,6 +19,9 @@ How a read question is understood, in order:
      groupings, aggregates.
   3. What is left is matched against the catalog, longest n-gram first: tables, columns,
      distinct values, boolean columns. Markers take their subject from neighbouring words.
+     Negations are never dropped: "never <verb> <table>" / "without <table>" become NOT EXISTS
+     along the key (a count of related rows = 0), "not yet delivered" an empty own date, and a
+     'not' that nothing takes turns the whole question into a Clarification.
   4. The base table is chosen, the other tables are joined along the shortest foreign-key
      path (or matching key names when the database declares no foreign keys at all), and the
      SELECT is built with sqlglot's expression builder, so identifiers are quoted by the rules
@@ -955,6 +958,13 @@ class _Parser:
                 {"n": _int(m["n"]), "dir": "desc" if m["dir"] == "top" else "asc", "top": True},
             ),
         )
+        # "the 5 most expensive products", "the 3 most recent notifications"
+        text = self._mark(
+            text,
+            rf"\b(?P<n>{_NUM})\s+(?=(?:most|least|cheapest|highest|lowest|largest|smallest|"
+            r"biggest|best|worst|latest|newest|oldest|earliest|longest|shortest|fewest)\b)",
+            lambda m: _Item("limit", {"n": _int(m["n"]), "dir": None, "top": False}),
+        )
         text = self._mark(
             text,
             rf"\b(?:the\s+)?(?P<w>latest|newest|most recent|last|recent|oldest|earliest|first)"
@@ -996,6 +1006,12 @@ class _Parser:
                 rf"(?:\b|(?<=\s))(?:is\s+|are\s+|of\s+)?(?:{words})\s+(?P<n>{_NUM})(?![\w-])",
                 lambda m, op=op: _Item("cmp", {"op": op, "a": _number(m["n"])}),
             )
+        # "aircraft with 4 engines": a bare number before a numeric column's name compares it
+        text = self._mark(
+            text,
+            r"(?<![\w.,§$€£-])(?P<n>\d+(?:\.\d+)?)\s+(?=(?P<w>[a-z][a-z_]*)\b)",
+            lambda m: self._count_cmp(m),
+        )
         text = self._mark(
             text,
             r"\b(?P<w>most expensive|cheapest|least expensive|most|highest|largest|biggest|greatest|"
@@ -1019,6 +1035,22 @@ class _Parser:
             ),
         )
 
+        # negations: "customers who don't have an email" is a NULL test; "cars that were never
+        # sold" and "shipments not yet delivered" are read against the catalog later
+        text = text.replace("\u2019", "'")
+        text = self._mark(
+            text,
+            r"\b(?:(?:do|does|did)\s+not|don't|doesn't|didn't|(?:has|have|had)\s+(?:not|never)|"
+            r"hasn't|haven't|hadn't|never)\s+(?:ever\s+|yet\s+)?(?:have|has|had)\s+(?:an?\s+|any\s+)?",
+            lambda m: _Item("null", {"null": True}),
+        )
+        text = self._mark(
+            text,
+            r"\b(?:never|not\s+(?:yet|ever)|(?:do|does|did)\s+not|don't|doesn't|didn't|"
+            r"(?:has|have|had)\s+(?:not|never)|hasn't|haven't|hadn't)"
+            r"(?:\s+(?:yet|ever|been|once))*\s+",
+            lambda m: _Item("never", {"word": m.group(0).strip()}),
+        )
         # NULL tests
         text = self._mark(
             text,
@@ -1035,15 +1067,17 @@ class _Parser:
         text = self._mark(
             text,
             r"\b(?:grouped\s+by|broken\s+down\s+by|split\s+by|break\s+down\s+by|by|per|for\s+each|"
-            r"for\s+every|for\s+all|each|every|across)\s+",
+            r"for\s+every|each|every|across(?!\s+(?:all|the\s+whole|the\s+entire)\b))\s+",
             lambda m: _Item("group", {}),
         )
         # aggregates
         text = self._mark(
             text,
-            r"\b(?:how\s+many|number\s+of|count\s+of|count|total\s+number\s+of|no\.\s+of)\s+"
+            r"\b(?P<p>how\s+many|number\s+of|count\s+of|count|total\s+number\s+of|no\.\s+of)\s+"
             r"(?:(?P<d>distinct|unique|different)\s+)?",
-            lambda m: _Item("agg", {"fn": "count", "distinct": bool(m["d"])}),
+            lambda m: _Item(
+                "agg", {"fn": "count", "distinct": bool(m["d"]), "total": "total" in m["p"]}
+            ),
         )
         text = self._mark(
             text,
@@ -1052,6 +1086,25 @@ class _Parser:
             lambda m: _Item("agg", {"fn": _AGG_FN[m["f"].split()[0]], "distinct": False}),
         )
         return text
+
+    def _count_cmp(self, m: re.Match[str]) -> _Item | None:
+        w = _singular(m["w"])
+        if w in _STOP or w in _DATEPARTS or w in _HARMLESS or m["w"] in _NUM_WORDS:
+            return None
+        prev = re.search(r"([a-z]+)\s*$", m.string[: m.start()])
+        if prev is not None:  # "day 100 pasi score" is day100_pasi_score: the number is a name
+            glued = prev[1] + m["n"]
+            if any(glued in c.compact or glued in c.name.lower() for t in self.s.tables
+                   for c in t.cols):  # fmt: skip
+                return None
+        hits = self.s.lookup((w,))
+        best = max((h[2] for h in hits), default=0.0)
+        if any(h[0] == "table" and h[2] >= best for h in hits):
+            return None  # "customers with 2 orders": a count of rows, not a column
+        cols = [h[1] for h in hits if h[0] == "col" and h[2] >= best - 0.01]
+        if not cols or not all(c.kind in ("int", "num") and not _is_key(c) for c in cols):
+            return None
+        return _Item("cmp", {"op": "eq", "a": float(m["n"]), "after": True})
 
     def _between(self, m: re.Match[str]) -> _Item | None:
         a, b = _parse_date(m["a"], self.today), _parse_date(m["b"], self.today)
@@ -1203,9 +1256,15 @@ class _Understanding:
                 vals = values.get(low)
                 edge_stop = raw[0] in _STOP or raw[-1] in _STOP
                 words = tuple(_singular(w) for w in raw)
-                hits = (
-                    [] if (edge_stop and n > 1) or (n == 1 and raw[0] in _STOP) else s.lookup(words)
-                )
+                if n == 1 and raw[0] in _STOP:
+                    hits = []
+                elif edge_stop and n > 1:
+                    # "student records" names student_record, though 'records' alone is filler:
+                    # only a table named by exactly these words counts
+                    hits = [h for h in s.lookup(words) if h[0] == "table" and h[2] >= 3.0]
+                    hits = [h for h in hits if h[1].words == words]
+                else:
+                    hits = s.lookup(words)
                 table_hits = [h for h in hits if h[0] == "table" and h[2] >= 3.0]
                 # a word that is part of a table's name ("transactions") is the table, even
                 # when some column also holds it as a value (notifications.type 'transaction')
@@ -1224,7 +1283,14 @@ class _Understanding:
                         continue
                     kind = "table" if any(h[0] == "table" and h[2] >= best for h in hits) else "col"
                     found = _Mention(
-                        kind, None, words, i, best, [h for h in hits if h[2] >= best - 0.01]
+                        kind,
+                        None,
+                        words,
+                        i,
+                        best,
+                        # weaker column hits stay as candidates: "active customers" is
+                        # customers.is_active, though products.active matches the word better
+                        [h for h in hits if h[2] >= best - 0.01 or (h[0] == "col" and h[2] >= 2.0)],
                     )
                 if found:
                     found.words = words
@@ -1366,6 +1432,16 @@ def _money_score(col: _Col) -> float:
     if best and col.table.words and col.table.words[-1] in col.words:
         best += 0.3  # sales.sale_price over sales.other_price
     return best
+
+
+def _cents(col: _Col) -> bool:
+    """Money, whose average is shown to the cent: a money-like name or a numeric(p, 2)."""
+    t = col.c.type_name.lower().replace(" ", "")
+    return (
+        _money_score(col) > 0
+        or t == "money"
+        or bool(re.fullmatch(r"(numeric|decimal)\(\d+,2\)", t))
+    )
 
 
 def _date_score(col: _Col) -> float:
@@ -1643,6 +1719,8 @@ class _Resolver:
                 self.do_cmp(k, item)
             elif item.kind == "null":
                 self.do_null(k, item)
+            elif item.kind == "never":
+                self.do_never(k, item)
             elif item.kind == "value":
                 self.do_quoted(k, item)
         self.window_hints(items)
@@ -1660,6 +1738,12 @@ class _Resolver:
                 if item.data["top"] and not q.order:
                     self.top_default(item)
         self.check_tables()
+        self.check_negations()
+        filtered = {id(f.col) for _t, f in q.filters if hasattr(f, "col")}
+        if q.select and all(id(c) in filtered for c in q.select):
+            # a column that only filters is no answer on its own ("tickers on NYSE" must not
+            # list 'NYSE' over and over): show the rows
+            q.select.clear()
         return q
 
     def check_tables(self) -> None:
@@ -1681,6 +1765,16 @@ class _Resolver:
                 f"I am not sure what '{' '.join(m.words)}' ({t.name}) should do in this question; "
                 f"{MODEL_HINT}."
             )
+
+    def check_negations(self) -> None:
+        """A 'not' or 'never' that nothing took must not be dropped: the answer would be the
+        opposite of the question."""
+        for m in self.u.mentions:
+            if m.kind == "stop" and m.words[0] in _NEGATORS and id(m) not in self.used:
+                raise _Unsure(
+                    f"I could not tell what '{m.words[0]}' applies to here, and I will not "
+                    f"answer without it; {MODEL_HINT}."
+                )
 
     def involved_by_query(self) -> list[_Table]:
         q = self.q
@@ -1711,6 +1805,17 @@ class _Resolver:
         if fn == "count":
             if cols:
                 col = self.pick_col(cols[0], within=t)
+                word = self.u.toks[cols[0].pos].text if cols[0].pos < len(self.u.toks) else ""
+                if (
+                    not distinct
+                    and col.kind in ("int", "num")
+                    and not _is_key(col)
+                    and (_count_like(col, word) or item.data.get("total"))
+                ):
+                    # "total number of citations": citation_num already counts; add it up
+                    q.measure = _Measure("sum", col, col.table)
+                    self.assume.append(f"'number of {word}' adds up {col.label}")
+                    return
                 q.measure = _Measure("count", col, col.table, distinct=distinct)
             elif t is not None:
                 q.measure = _Measure("count", None, t)
@@ -1726,6 +1831,19 @@ class _Resolver:
             self.assume.append(
                 f"'{' '.join((money[0] if money else tables[0]).words)}' means {fn}({col.label})"
             )
+        elif tables and fn == "sum" and (tallies := _tally_cols(t)):
+            # "total checkins" where checkin has a `count` column: each row tallies many
+            if len(tallies) > 1:
+                raise _Unsure(
+                    f"Which figure of {t.name} should I add up?", [c.label for c in tallies[:8]]
+                )
+            col = tallies[0]
+            if col.words[-1] not in ("count", "cnt"):  # quantity: items, or rows of the table?
+                raise _Unsure(
+                    f"Do you mean the number of {t.name} rows, or the sum of {col.label}?",
+                    [f"count of {t.name}", f"sum of {col.label}"],
+                )
+            self.assume.append(f"'total {' '.join(tables[0].words)}' adds up {col.label}")
         elif tables and fn == "sum":
             q.measure = _Measure("count", None, t)
             self.assume.append(f"'total {' '.join(tables[0].words)}' means the number of {t.name}")
@@ -1735,6 +1853,8 @@ class _Resolver:
             self.assume.append(f"'{fn} {t.name}' means {fn}({col.label})")
         else:
             raise _Unsure(f"What should I take the {fn} of?")
+        if _is_key(col) and fn in ("sum", "avg"):
+            raise _Unsure(f"{col.label} is a key; adding it up means nothing. Which figure?")
         q.measure = _Measure(fn, col, col.table)
 
     def do_super(self, k: int, item: _Item, entity_m: _Mention | None) -> None:
@@ -1775,8 +1895,42 @@ class _Resolver:
             col = self.money_col(q.entity)
         elif head.kind in ("col", "table"):
             col = self.pick_col(head, kinds=("num", "int", "date", "ts", "text"), within=q.entity)
+            if _is_key(col) or (head.kind == "table" and head.score < 2.0):
+                # "the best selling product" is no order of product_id
+                raise _Unsure(
+                    f"I could not tell what '{word} {' '.join(head.words)}' ranks by; {MODEL_HINT}."
+                )
         else:
             raise _Unsure(f"I could not understand '{' '.join(head.words)}' after '{word}'.")
+        ms = self.u.mentions
+        nxt = next((ms[j + 1] for j, x in enumerate(ms) if x is head and j + 1 < len(ms)), None)
+        if (
+            nxt is not None
+            and nxt.kind == "table"
+            and q.entity is not None
+            and self.table_of(nxt) is q.entity
+        ):
+            before_entity = True  # "the least cited paper": the word describes the rows
+            plural = self.entity_plural(nxt)
+        if before_entity and q.entity is not None and col.table is not q.entity:
+            path = self.s.path(q.entity, col.table)
+            if path is not None and not all(e.a_refs_b for e in path):
+                # "which author has the most citations (in total)": many publications per
+                # author, so the figure is a sum per author, not one row's value
+                if word in ("most", "fewest", "least") and col.kind in ("int", "num"):
+                    q.measure = _Measure("sum", col, col.table)
+                    q.groups.append(("entity", q.entity))
+                    q.order.append(("measure", None, desc))
+                    q.limit = q.limit or (10 if plural else 1)
+                    self.assume.append(
+                        f"'{word} {' '.join(head.words)}' adds up {col.label} per {q.entity.name}"
+                    )
+                    return
+                raise _Unsure(
+                    f"Each {q.entity.name} has many {col.table.name}: do you mean the total of "
+                    f"{col.label} per {q.entity.name}, or its single {word} value?",
+                    [f"total {col.label} per {q.entity.name}", f"{word} {col.label}"],
+                )
         if before_entity:  # "products with the highest price": rank the rows
             q.order.append(("col", col, desc))
             q.limit = q.limit or (10 if plural else 1)
@@ -1819,6 +1973,28 @@ class _Resolver:
                     i += 1
                     self.count_if_listing()
                     q.groups.append(("col", col))
+                    continue
+                if nxt is not None and nxt.kind == "table":  # "per product category"
+                    t2 = self.table_of(nxt)
+                    if not any(e.b is t2 and e.a_refs_b for e in self.s.adj.get(id(t), [])):
+                        raise _Unsure(
+                            f"Group by {t.name} and {t2.name}, or by the {t2.name} of each "
+                            f"{t.name}?",
+                            [f"{t.name}, {t2.name}", t2.name],
+                        )
+                    root = q.measure.table if q.measure else q.entity
+                    path = self.s.path(root, t2) if root is not None else None
+                    if (
+                        root is not None
+                        and root is not t
+                        and (path is None or t not in [e.b for e in path])
+                    ):
+                        raise _Unsure(f"How should {root.name} reach the {t2.name} of {t.name}?")
+                    i += 1
+                    self.count_if_listing()
+                    q.groups.append(("entity", t2))  # the category of the product
+                    if t not in self.mentioned:
+                        self.mentioned.append(t)
                     continue
                 if t is q.entity and q.measure is None:
                     raise _Unsure(f"Group {t.name} by what?")
@@ -1896,6 +2072,10 @@ class _Resolver:
             self.assume.append(f"counts {other.name} per {q.entity.name}")
             return
         subject = before[-1] if before else None
+        if item.data.get("after"):
+            subject = after[0] if after and after[0].kind == "col" else None
+            if subject is None:
+                raise _Unsure(f"I could not tell what the number {a:g} refers to.")
         if subject is not None and id(subject) in self.used and subject.kind == "table":
             col = self.money_col(self.table_of(subject))
             self.assume.append(f"'{' '.join(subject.words)} over/under N' compares {col.label}")
@@ -1924,6 +2104,17 @@ class _Resolver:
         if m.kind == "table" and q.entity is not None and self.table_of(m) is not q.entity:
             other = self.table_of(m)
             self.use([m])
+            up = [e for e in self.s.adj.get(id(q.entity), []) if e.b is other and e.a_refs_b]
+            if len(up) == 1 and len(up[0].a_cols) == 1:
+                # "products without a category": the product's own reference is empty
+                col = q.entity.by_name[up[0].a_cols[0]]
+                q.filters.append((q.entity, _IsNull(col, item.data["null"])))  # type: ignore[arg-type]
+                return
+            if up:
+                raise _Unsure(
+                    f"{q.entity.name} refers to {other.name} in more than one way; which one?",
+                    [f"{q.entity.name}.{', '.join(e.a_cols)}" for e in up],
+                )
             q.having.append(("eq" if item.data["null"] else "gt", 0, None))
             q.extra_tables.append(other)
             return
@@ -1933,7 +2124,116 @@ class _Resolver:
             raise _Unsure(f"I could not find a column for '{' '.join(m.words)}'.")
         col = self.pick_col(m, within=q.entity)
         self.use([m])
-        self.q.filters.append((col.table, _IsNull(col, item.data["null"])))  # type: ignore[arg-type]
+        null = item.data["null"]
+        ms = self.u.mentions
+        j = next(i for i, x in enumerate(ms) if x is m) + 1
+        if j < len(ms) and ms[j].kind == "stop" and ms[j].words[0] == "of":
+            j += 1
+        if (
+            not null
+            and col.kind in ("int", "num")
+            and j < len(ms)
+            and ms[j].kind in ("number", "value")
+            and _number(ms[j].words[0]) is not None
+            and id(ms[j]) not in self.used
+        ):
+            # "reviews with a rating of 5": rating = 5
+            n = _number(ms[j].words[0])
+            assert n is not None
+            self.use([ms[j]])
+            self.q.filters.append((col.table, _Cmp(col, "eq", n, None)))  # type: ignore[arg-type]
+            return
+        if _is_flag(col):  # "courses with a lab": has_lab IS TRUE, not IS NOT NULL
+            self.q.filters.append((col.table, _Bool(col, not null)))  # type: ignore[arg-type]
+            return
+        if col.kind in ("int", "num"):
+            word = self.u.toks[m.pos].text if m.pos < len(self.u.toks) else ""
+            if _count_like(col, word):  # "flights with no stops": stops = 0
+                op = "eq" if null else "gt"
+                self.q.filters.append((col.table, _Cmp(col, op, 0.0, None)))  # type: ignore[arg-type]
+                self.assume.append(f"'{'no' if null else 'with'} {word}' means {col.label} "
+                                   f"{'= 0' if null else '> 0'}")  # fmt: skip
+                return
+            if null and not col.c.nullable:
+                raise _Unsure(
+                    f"{col.label} is never empty; do you mean {col.label} = 0?",
+                    [f"{col.label} = 0"],
+                )
+        self.q.filters.append((col.table, _IsNull(col, null)))  # type: ignore[arg-type]
+
+    def do_never(self, k: int, item: _Item) -> None:
+        """ "cars that were never sold", "customers who never placed an order": rows of the
+        entity with no related row (NOT EXISTS along the key); "shipments not yet delivered":
+        the entity's own date of that event is empty. Anything else is asked, never dropped."""
+        q = self.q
+        word = item.data["word"]
+        ent = q.entity
+        after: list[_Mention] = []
+        for m in self.u.mentions[k + 1 :]:
+            if m.kind == "marker" or len(after) >= 3:
+                break
+            if m.kind == "stop" and m.words[0] in ("a", "an", "any", "the", "to", "by", "with"):
+                continue
+            if m.kind == "stop":
+                break
+            after.append(m)
+        if ent is None or not after:
+            raise _Unsure(f"I could not tell what '{word}' applies to here; {MODEL_HINT}.")
+        first = after[0]
+        second = after[1] if len(after) > 1 and after[1].kind == "table" else None
+        verbish = (
+            self.u.toks[first.pos].text in _HARMLESS if first.pos < len(self.u.toks) else False
+        )
+        if first.kind == "table" and not (verbish and second is not None):
+            if self.table_of(first) is not ent:  # "customers without orders", "never ordered"
+                self.not_exists(self.table_of(first), [first])
+                return
+        verb = self.u.toks[first.pos].text if first.pos < len(self.u.toks) else ""
+        stems = _hint_stems(verb)
+        own = [c for c in ent.cols if c.kind in ("date", "ts", "bool") and _hint_match(c, stems)]
+        if len(own) == 1:
+            col = own[0]
+            self.use([first])
+            if col.kind == "bool":
+                q.filters.append((ent, _Bool(col, False)))  # type: ignore[arg-type]
+            else:
+                q.filters.append((ent, _IsNull(col, True)))  # type: ignore[arg-type]
+            self.assume.append(f"'{word} {verb}' means {col.label} is empty")
+            return
+        if second is not None and self.table_of(second) is not ent:
+            self.not_exists(self.table_of(second), after[:2])
+            return
+        linked = list(dict.fromkeys(e.b for e in self.s.adj.get(id(ent), [])
+                                    if not e.a_refs_b and set(e.b.words) & stems))  # fmt: skip
+        if len(linked) == 1 and first.kind in ("harmless", "col", "unknown", "table"):
+            self.not_exists(linked[0], [first])
+            return
+        raise _Unsure(f"I could not tell what '{word} {verb}' means here; {MODEL_HINT}.")
+
+    def not_exists(self, other: _Table, ms: list[_Mention]) -> None:
+        q = self.q
+        assert q.entity is not None
+        ent = q.entity
+
+        def refs(a: _Table, b: _Table) -> int:
+            return sum(1 for e in self.s.adj.get(id(a), []) if e.b is b and e.a_refs_b)
+
+        if refs(other, ent) != 1:
+            # "products never ordered": order_items links products to orders; a product with
+            # no order_items row is one nobody ordered
+            bridges = [t for t in self.s.tables if refs(t, ent) == 1 and refs(t, other) == 1]
+            if len(bridges) == 1:
+                self.assume.append(f"through {bridges[0].name}")
+                other = bridges[0]
+        if refs(other, ent) != 1:
+            raise _Unsure(
+                f"I could not find one direct link from {other.name} to {q.entity.name} to tell "
+                f"which {q.entity.name} have none; {MODEL_HINT}."
+            )
+        self.use(ms)
+        q.having.append(("eq", 0, None))
+        q.extra_tables.append(other)
+        self.assume.append(f"{q.entity.name} with no row in {other.name}")
 
     def do_quoted(self, k: int, item: _Item) -> None:
         text = item.data["text"]
@@ -1980,14 +2280,19 @@ class _Resolver:
     def do_free(self) -> None:
         q = self.q
         ms = self.u.mentions
-        order = sorted(range(len(ms)), key=lambda i: (ms[i].kind != "value", i))
+        order = sorted(range(len(ms)), key=lambda i: (ms[i].kind not in ("value", "number"), i))
         for idx in order:
             m = ms[idx]
             if id(m) in self.used or m.kind in ("marker", "harmless", "stop", "table"):
                 continue  # tables left over are checked once everything else has its place
-            pending_neg = any(
-                x.kind == "stop" and x.words[0] in _NEGATORS for x in ms[max(0, idx - 2) : idx]
-            )
+            negators = [
+                x for x in ms[max(0, idx - 2) : idx] if x.kind == "stop" and x.words[0] in _NEGATORS
+            ]
+            pending_neg = bool(negators)
+            if m.kind in ("value", "negbool") or (
+                m.kind == "col" and any(h[0] == "col" and _is_flag(h[1]) for h in m.cands)
+            ):
+                self.use(negators)  # the negation has its place; see check_negations
             if m.kind == "value":
                 inv = self.involved()
                 bools = [
@@ -1995,8 +2300,21 @@ class _Resolver:
                     for h in m.obj or []
                     if h[0] == "col" and _is_flag(h[1]) and h[1].table in inv
                 ]
+                own = (
+                    self.own_event_col(m) if not any(c.table in inv for c, _v in m.cands) else None
+                )
                 if len(bools) == 1 and not any(c.table in inv for c, _v in m.cands):
                     q.filters.append((bools[0].table, _Bool(bools[0], not pending_neg)))  # type: ignore[arg-type]
+                elif own is not None:
+                    # "shipments not delivered": shipments.delivered_at, not orders.status
+                    if own.kind == "bool":
+                        q.filters.append((own.table, _Bool(own, not pending_neg)))  # type: ignore[arg-type]
+                    else:
+                        q.filters.append((own.table, _IsNull(own, pending_neg)))  # type: ignore[arg-type]
+                    self.assume.append(
+                        f"'{' '.join(m.words)}' means {own.label} is "
+                        f"{'empty' if pending_neg else 'set'}"
+                    )
                 else:
                     col, value = self.pick_value(m.cands, " ".join(m.words))
                     self.add_value(col, value, pending_neg)
@@ -2036,6 +2354,21 @@ class _Resolver:
                         col = t.by_name[t.t.primary_key[0]]
                         q.filters.append((t, _Cmp(col, "eq", m.obj, None)))  # type: ignore[arg-type]
                         continue
+                j = idx - 1
+                if j > 0 and ms[j].kind == "stop" and ms[j].words[0] in ("of", "is", "equal"):
+                    j -= 1
+                prev = ms[j] if j >= 0 else None
+                if prev is not None and prev.kind == "col" and q.entity is not None:
+                    nums = [h for h in prev.cands if h[0] == "col" and h[1].kind in ("int", "num")]
+                    if nums:  # "order items with quantity 2": quantity = 2
+                        col = self.pick_col(prev, kinds=("int", "num"), within=q.entity)
+                        if not _is_key(col):
+                            self.use([prev])
+                            if col in q.select:
+                                q.select.remove(col)
+                            q.filters.append((col.table, _Cmp(col, "eq", m.obj, None)))  # type: ignore[arg-type]
+                            self.use([m])
+                            continue
                 raise _Unsure(f"I could not tell what the number {m.words[0]} refers to.")
             elif m.kind == "datepart":
                 raise _Unsure(
@@ -2044,6 +2377,18 @@ class _Resolver:
             elif m.kind == "unknown":
                 raise _Unsure(_not_understood([m.words[0]]))
             self.use([m])
+
+    def own_event_col(self, m: _Mention) -> _Col | None:
+        """The entity's own date or flag a participle names ("delivered" -> delivered_at)."""
+        ent = self.q.entity
+        if ent is None or len(m.words) != 1 or m.pos >= len(self.u.toks):
+            return None
+        word = self.u.toks[m.pos].text
+        if not word.endswith("ed"):
+            return None
+        stems = _hint_stems(word)
+        own = [c for c in ent.cols if c.kind in ("date", "ts", "bool") and _hint_match(c, stems)]
+        return own[0] if len(own) == 1 else None
 
     def drop_subject(self, idx: int, col: _Col) -> None:
         """ "status active": the column word just before a value names the value's column."""
@@ -2055,7 +2400,17 @@ class _Resolver:
                     self.q.select.remove(col)
                 return
             if prev.kind not in ("stop", "harmless"):
-                return
+                break
+        # "tickers on the NYSE exchange", "courses in the Mathematics department": the column
+        # word right after a value names its column too
+        nxt = self.u.mentions[idx + 1] if idx + 1 < len(self.u.mentions) else None
+        if (
+            nxt is not None
+            and id(nxt) not in self.used
+            and nxt.kind in ("col", "table")
+            and any(h[1] is col for h in nxt.cands if h[0] == "col")
+        ):
+            self.use([nxt])
 
     def listing(self) -> bool:
         return self.q.measure is None and not self.q.groups
@@ -2079,7 +2434,7 @@ class _Resolver:
             while (
                 j > 0
                 and self.u.mentions[j].kind == "stop"
-                and self.u.mentions[j].words[0] in ("was", "were", "is", "are", "been")
+                and self.u.mentions[j].words[0] in ("was", "were", "is", "are", "been", "up", "out")
             ):
                 j -= 1
             m = self.u.mentions[j]
@@ -2185,6 +2540,8 @@ class _Resolver:
             self.assume.append(
                 f"'{item.data['word']}' means {'newest' if item.data['desc'] else 'oldest'} {col.name}"
             )
+        if n is None and q.limit:
+            n = q.limit  # "the 3 most recent notifications"
         if n is None:
             n = 10 if plural else 1
             if plural:
@@ -2276,6 +2633,44 @@ class _Eq:
 class _Bool:
     col: _Col
     value: bool
+
+
+_COUNT_WORDS = frozenset({"count", "number", "num", "quantity", "qty", "cnt", "total"})
+
+
+def _count_like(col: _Col, word: str) -> bool:
+    """An integer that counts things: `stops`, `num_beds`, `engine_count` ("no stops" = 0)."""
+    if col.kind != "int" or col.words[-1:] == ("id",) or _is_flag(col):
+        return False
+    if set(col.words) & (_COUNT_WORDS - {"total"}):
+        return True
+    name = col.name.lower()
+    return word != _singular(word) and name.endswith("s") and not name.endswith("ss")
+
+
+def _tally_cols(t: _Table | None) -> list[_Col]:
+    """Columns that say how many things a row stands for: `count`, `quantity`, `num_visits`."""
+    if t is None:
+        return []
+    return [
+        c
+        for c in t.cols
+        if c.kind in ("int", "num")
+        and not _is_key(c)
+        and c.words
+        and c.words[-1] in ("count", "quantity", "qty", "cnt")
+        and (len(c.words) == 1 or c.words[:-1] == t.words)  # not business.review_count
+    ]
+
+
+def _is_key(col: _Col) -> bool:
+    """A key: the primary key, a foreign key, or a column named *id."""
+    t = col.table.t
+    return (
+        col.words[-1:] == ("id",)
+        or col.name in t.primary_key
+        or any(col.name in fk.columns for fk in t.foreign_keys)
+    )
 
 
 def _is_flag(col: _Col) -> bool:
@@ -2479,14 +2874,15 @@ class _Renderer:
                 agg = exp.Count(this=exp.Distinct(expressions=[arg]) if m.distinct else arg)
             else:
                 assert m.col is not None
-                if self.fanout and m.fn in ("sum", "avg"):
+                if self.fanout and m.fn in ("sum", "avg") and not self.per_link_entity():
                     raise _Unsure(
                         f"Adding up {m.col.label} across that join would count rows more than once; "
                         "ask per " + m.table.name + " instead, or " + MODEL_HINT + "."
                     )
                 fn = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}[m.fn]
                 agg = fn(this=self.col(m.col))
-                if m.fn == "avg":
+                if m.fn == "avg" and _cents(m.col):
+                    # money to cents; any other average is shown exactly as PostgreSQL gives it
                     if m.col.c.type_name.startswith(
                         ("numeric", "decimal", "integer", "bigint", "smallint")
                     ):
@@ -2510,6 +2906,13 @@ class _Renderer:
         query = exp.Select(expressions=select).from_(self.table_expr(self.root))
         if self.fanout and q.measure is None and not q.groups:
             query = query.distinct()  # a joined filter must not repeat rows
+            shown = set(map(id, q.select)) if q.select else {id(c) for c in self.root.cols}
+            if any(kind == "col" and id(c) not in shown for kind, c, _d in q.order):
+                # PostgreSQL rejects it, and the order would be of another table's many rows
+                raise _Unsure(
+                    f"Each {self.root.name} has many rows to order by there; which one counts "
+                    f"(the total, the largest)? {MODEL_HINT[0].upper()}{MODEL_HINT[1:]}."
+                )
         for e in self.joins:
             on = exp.and_(
                 *(
@@ -2533,6 +2936,19 @@ class _Renderer:
         if q.limit:
             query = query.limit(q.limit)
         return query
+
+    def per_link_entity(self) -> bool:
+        """Summing root rows per E through a link table (publication <- writes -> author) counts
+        each root row once per E it belongs to, which is what "per author" means."""
+        groups = self.q.groups
+        if len(groups) != 1 or groups[0][0] != "entity":
+            return False
+        ent = groups[0][1]
+        fan = [e for e in self.joins if not e.a_refs_b]
+        if len(fan) != 1 or fan[0].a is not self.root:
+            return False
+        link = fan[0].b
+        return any(e.a is link and e.b is ent and e.a_refs_b for e in self.joins)
 
     def count_subquery(self, other: _Table, op: str, a: float, b: float | None) -> exp.Expression:
         ent = self.root

@@ -857,3 +857,109 @@ def test_planning_a_big_catalog_is_quick() -> None:
     elapsed = time.perf_counter() - started
     assert isinstance(result, Plan | Clarification)
     print(f"500-table catalog: {elapsed * 1000:.1f} ms")  # no assertion: machines differ
+
+
+# -- precision (issue 8): shapes that used to get a wrong answer -----------------------------------
+
+PRECISION_CASES = [
+    # negation is kept (NOT EXISTS along the key), never dropped
+    (
+        "customers who never placed an order",
+        "SELECT * FROM customers WHERE (SELECT COUNT(*) FROM orders WHERE orders.customer_id = customers.id) = 0",
+    ),
+    (
+        "products that were never ordered",
+        "SELECT * FROM products WHERE (SELECT COUNT(*) FROM order_items WHERE order_items.product_id = products.id) = 0",
+    ),
+    ("customers who don't have an email", "SELECT * FROM customers WHERE email IS NULL"),
+    ("orders not yet shipped", "SELECT * FROM orders WHERE shipped_at IS NULL"),
+    ("orders that were never shipped", "SELECT * FROM orders WHERE shipped_at IS NULL"),
+    # a reference of the row's own that is empty
+    ("products without a category", "SELECT * FROM products WHERE category_id IS NULL"),
+    # a column that only filters is not the answer
+    ("customers in the Germany country", "SELECT * FROM customers WHERE country = 'Germany'"),
+    # averages are rounded to cents only for money
+    ("average quantity of order items", "SELECT AVG(quantity) AS avg_quantity FROM order_items"),
+    # "product category" is the category of the product
+    (
+        "total quantity per product category",
+        "SELECT categories.name, SUM(order_items.quantity) AS total_quantity FROM order_items INNER JOIN products ON order_items.product_id = products.id INNER JOIN categories ON products.category_id = categories.id GROUP BY categories.id, categories.name ORDER BY total_quantity DESC NULLS LAST",
+    ),
+    # numbers next to a numeric column compare it
+    ("order items with quantity 2", "SELECT * FROM order_items WHERE quantity = 2"),
+    ("how many order items with 2 quantity", "SELECT COUNT(*) AS count FROM order_items WHERE quantity = 2"),
+    ("the 5 most expensive products", "SELECT * FROM products ORDER BY price DESC NULLS LAST LIMIT 5"),
+    # a superlative right before the entity ranks its rows
+    ("the highest priced product", "SELECT * FROM products ORDER BY price DESC NULLS LAST LIMIT 1"),
+    ("highest price of products", "SELECT MAX(price) AS max_price FROM products"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "sql"), PRECISION_CASES, ids=[q for q, _ in PRECISION_CASES])
+def test_precision_cases(question: str, sql: str) -> None:
+    assert must_plan(question).sql == sql
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "orders not in 2024",  # a 'not' with no place must not vanish
+        "customers with the highest price",  # many products per customer: total or single?
+        "total order items",  # rows, or the sum of quantity?
+        "customers who never cancelled",  # never what?
+    ],
+)
+def test_doubtful_shapes_are_asked(question: str) -> None:
+    must_clarify(question)
+
+
+_COUNTS = _catalog(
+    _table("airlines", [_col("id", "integer"), _col("name", "text")]),
+    _table(
+        "flights",
+        [
+            _col("id", "integer"),
+            _col("airline_id", "integer"),
+            _col("stops", "integer"),
+            _col("has_meal", "boolean"),
+        ],
+        (("airline_id", "airlines", "id"),),
+    ),
+    _table("aircraft", [_col("id", "integer"), _col("engines", "integer"), _col("name", "text")]),
+    _table("publications", [_col("id", "integer"), _col("title", "text"),
+                            _col("citation_num", "integer"), _col("score", "numeric(4,1)")]),
+    _table("checkins", [_col("id", "integer"), _col("day", "text"), _col("count", "integer")]),
+    _table("student", [_col("id", "integer"), _col("name", "text")]),
+    _table("student_record", [_col("id", "integer"), _col("student_id", "integer"),
+                              _col("grade", "text")], (("student_id", "student", "id"),)),
+    name="counts",
+)  # fmt: skip
+
+COUNT_CASES = [
+    ("flights with no stops", "SELECT * FROM flights WHERE stops = 0"),
+    ("flights with a meal", "SELECT * FROM flights WHERE has_meal IS TRUE"),
+    ("aircraft with 4 engines", "SELECT * FROM aircraft WHERE engines = 4"),
+    (
+        "airlines that never had flights",
+        "SELECT * FROM airlines WHERE (SELECT COUNT(*) FROM flights WHERE flights.airline_id = airlines.id) = 0",
+    ),
+    (
+        "total number of citations of all publications",
+        "SELECT SUM(citation_num) AS total_citation_num FROM publications",
+    ),
+    ("the lowest scored publication", "SELECT * FROM publications ORDER BY score ASC LIMIT 1"),
+    ("average score of publications", "SELECT AVG(score) AS avg_score FROM publications"),
+    (
+        "total checkins by day",
+        "SELECT day, SUM(count) AS total_count FROM checkins GROUP BY day ORDER BY day ASC",
+    ),
+    (
+        "how many student records by grade",
+        "SELECT grade, COUNT(*) AS count FROM student_record GROUP BY grade ORDER BY count DESC NULLS LAST",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "sql"), COUNT_CASES, ids=[q for q, _ in COUNT_CASES])
+def test_count_like_columns_and_phrases(question: str, sql: str) -> None:
+    assert must_plan(question, _COUNTS).sql == sql
