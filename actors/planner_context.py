@@ -4,14 +4,22 @@ Receives: nothing (a library of the planner actor).  Replies: nothing.
 Restart: not an actor.  Resources: none; a SchemaIndex is built once per catalog fingerprint.
 
 The planner never sends a whole 3,000-table catalog to a model. `SchemaIndex(catalog)` tokenises
-every identifier once (`sbTxAmount` -> sb tx amount, `order_items` -> order item, plurals folded),
-and `index.select(question, budget=...)` then:
+every identifier once (`sbTxAmount` -> sb tx amount, `order_items` -> order item, plurals folded).
+Names the server folded to lower case are split with the catalog's own words: a prefix most
+tables of a schema share (`sb` of `sbcustomer`), a prefix all columns of a table share (`cust` of
+`sbcustname`), and words seen apart elsewhere in names, comments and enum values (`sbdailyprice`
+-> daily price). `index.select(question, budget=...)` then:
 
 1. sends everything, in catalog order, when the whole schema fits the token budget;
 2. otherwise scores each table against the question's terms (idf-weighted matches on the table
-   name, column names, enum values and comments, with a few abbreviations and prefix matches),
-   keeps the best ones, adds the tables on the foreign-key paths that join them, then their
-   direct neighbours, and fills the budget in that order.
+   name, column names, enum values and comments, with a few abbreviations, prefix matches and,
+   failing those, folded words that contain the term; a table the question names exactly beats
+   `customer_2020`; tables of the schema that covers the question best gain), keeps the best
+   ones, adds the tables on the foreign-key paths that join them (or, without foreign keys, a
+   table with columns named like both tables' keys: `writes(aid, pid)`), then, when the catalog
+   has several schemas, the other good matches and tables of the best matches' schema (all of
+   a small one), then the other matches and direct neighbours, and fills the budget in that
+   order.
 
 Rendering is one line per table::
 
@@ -31,6 +39,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 
 from protocol.messages import Catalog, CatalogColumn, CatalogTable, Turn
 
@@ -51,6 +60,7 @@ def estimate_tokens(text: str) -> int:
 
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _WORD = re.compile(r"[A-Za-z0-9]+")
+_DIGIT = re.compile(r"\d")
 
 STOPWORDS = frozenset(
     """a an the of in on at to for from by with and or not no is are was were be been being
@@ -138,6 +148,86 @@ def question_terms(text: str) -> list[str]:
             if term not in STOPWORDS and len(term) > 1:
                 seen.setdefault(term, None)
     return list(seen)
+
+
+# -- splitting folded names with the catalog's own words -------------------------------------------
+
+# short words a folded name may be made of (`sbtxid` -> sb tx id, `isactive` -> is active)
+_SHORT_PARTS = frozenset(
+    {"id", "no", "tx", "dt", "ts", "is", "ms", "pk", "fk"}
+    | {a for abbrevs in _ABBREVIATIONS.values() for a in abbrevs if len(a) == 2}
+)
+_NAME, _COMMENT, _ENUM_VALUES = attrgetter("name"), attrgetter("comment"), attrgetter("enum_values")
+_MIN_FOLDED = 5  # shorter single words are never split
+_MAX_FOLDED = 40
+
+
+def segment(
+    word: str, known: set[str] | frozenset[str], *, exclude: str = ""
+) -> tuple[str, ...] | None:
+    """`dailyprice` -> (daily, price) when every part is a known word (plurals folded), with as
+    few parts as possible; None when the word cannot be covered (it stays one word)."""
+    n = len(word)
+    if n < _MIN_FOLDED or n > _MAX_FOLDED:
+        return None
+    # best[k]: fewest parts covering word[:k], and where the last part starts
+    best: list[tuple[int, int]] = [(0, 0)] + [(n + 1, -1)] * n
+    for end in range(2, n + 1):
+        for start in range(max(0, end - 24), end - 1):
+            if best[start][0] > n:
+                continue
+            piece = word[start:end]
+            if piece == exclude:
+                continue
+            if (
+                piece in known
+                or piece in _SHORT_PARTS
+                or (piece[-1] == "s" and len(piece) > 3 and piece[:-1] in known)
+            ) and best[start][0] + 1 < best[end][0]:
+                best[end] = (best[start][0] + 1, start)
+    if best[n][0] < 2 or best[n][0] > n:
+        return None
+    parts: list[str] = []
+    end = n
+    while end > 0:
+        start = best[end][1]
+        parts.append(stem(word[start:end]))
+        end = start
+    return tuple(parts[::-1])
+
+
+def _common_prefix(words: Sequence[str]) -> str:
+    if not words:
+        return ""
+    lo, hi = min(words), max(words)
+    k = 0
+    while k < len(lo) and lo[k] == hi[k]:
+        k += 1
+    return lo[:k]
+
+
+def schema_prefix(names: Sequence[str], known: set[str], own: set[str] | None = None) -> str:
+    """A short prefix most table names of a schema fold into their first word and no known word
+    begins with (`sb` of `sbcustomer`, `sbticker`, ...), or "". Words of the schema's own names
+    (`own`) may begin with it."""
+    if len(names) < 3:
+        return ""
+    firsts = [(split_identifier(n) or ("",))[0] for n in names]
+    for size in (4, 3, 2):
+        counts: dict[str, int] = defaultdict(int)
+        for w in firsts:
+            if len(w) > size + 2 and w[:size].isalpha():
+                counts[w[:size]] += 1
+        if not counts:
+            continue
+        p, c = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+        if c < 0.75 * len(names) or p in known:
+            continue
+        mine = own or set()
+        if any(w.startswith(p) for w in known if len(w) > size and w not in mine):
+            continue  # `ord` of orderitems / orderlines begins a word: not a prefix
+        return p
+    return ""
 
 
 # -- rendering ------------------------------------------------------------------------------------
@@ -273,7 +363,13 @@ def describe_table(table: CatalogTable, *, qualified: bool = True) -> str:
 
 # weights of where a term was found in a table
 W_NAME, W_COLUMN, W_ENUM, W_COMMENT, W_COLUMN_COMMENT, W_SCHEMA = 3.0, 2.0, 1.5, 1.0, 0.7, 0.5
-PREFIX_FACTOR, SYNONYM_FACTOR = 0.6, 0.8
+PREFIX_FACTOR, SYNONYM_FACTOR, SUBSTRING_FACTOR = 0.6, 0.8, 0.45
+COHERENCE = 0.5  # a match in the schema that best covers the question gains up to this share
+COHERENCE_POWER = 8
+W_EXACT = 2.0  # of the idf, for a table the question names (shared among the name's words)
+HOME_SHARE = 0.6  # a second schema is "home" too when its anchors weigh this share of the first
+HOME_MIN = 0.5  # of the best score, for a match of a home schema to go before other matches
+MAX_SCHEMA_FILL = 50  # a home schema up to this size is shown whole when the budget allows
 NEIGHBOUR_BONUS = (0.6, 0.3, 0.3)  # of its own score, for a match joined to the 1st/2nd/3rd best
 
 
@@ -285,7 +381,7 @@ class ContextTable:
     name: str
     columns: list[str]
     score: float = 0.0
-    reason: str = "match"  # match | join path | neighbour | recent | whole schema
+    reason: str = "match"  # match | join path | same schema | neighbour | recent | whole schema
 
 
 @dataclass
@@ -320,6 +416,9 @@ class _Entry:
     name_terms: tuple[str, ...]
     line: str = ""  # full rendering, made lazily
     col_terms: list[tuple[str, ...]] = field(default_factory=list)
+    name_len: int = 1  # pieces of the name for "how much of it the question names" (digits: +1)
+    name_whole: str = ""  # the folded name the words were split from (`sbcustomer`)
+    keys: frozenset[str] = frozenset()  # lower-case names other tables would join it by
 
 
 class SchemaIndex:
@@ -334,10 +433,13 @@ class SchemaIndex:
         self.entries: list[_Entry] = []
         self.by_key: dict[str, int] = {}
         self.by_name: dict[str, list[int]] = defaultdict(list)
+        self.by_schema: dict[str, list[int]] = defaultdict(list)
         # term -> {table index: best weight}
         postings: dict[str, dict[int, float]] = defaultdict(dict)
         # term -> {table index: [column positions]}
         self.col_hits: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+        # (schema, id-like column name) -> tables having it, to find junction tables without FKs
+        self.id_columns: dict[tuple[str, str], set[int]] = defaultdict(set)
 
         def post(term: str, i: int, w: float) -> None:
             p = postings[term]
@@ -347,25 +449,51 @@ class SchemaIndex:
         gc_was_enabled = gc.isenabled()
         gc.disable()  # a build allocates many small containers and frees none of them
         try:
+            for i, t in enumerate(tables):
+                self.by_schema[t.schema].append(i)
+            self._folding(tables)
+            # (schema prefix, table prefix) -> column name -> (its words, its lower case if id-like)
+            col_words: dict[tuple[str, str], dict[str, tuple[tuple[str, ...], str]]] = defaultdict(
+                dict
+            )
             self._min_chars = 0  # a lower bound of the whole rendering, to skip it when hopeless
             for i, t in enumerate(tables):
                 self._min_chars += len(t.name) + 3 + sum(len(c.name) + 4 for c in t.columns)
-                name_terms = split_identifier(t.name)
-                entry = _Entry(t, f"{t.schema}.{t.name}", name_terms)
+                sp = self._prefix.get(t.schema, "")
+                words, whole = self._words(t.name, sp, "")
+                entry = _Entry(t, f"{t.schema}.{t.name}", words)
+                entry.name_len = len(set(words)) + (1 if _DIGIT.search(t.name) else 0)
+                entry.name_whole = whole
                 self.entries.append(entry)
                 self.by_key[entry.key.lower()] = i
                 self.by_name[t.name.lower()].append(i)
-                for term in name_terms:
+                for term in words:
                     post(term, i, W_NAME)
+                if whole:
+                    post(whole, i, W_NAME)
+                if sp:
+                    post(sp, i, W_SCHEMA)
                 if t.schema not in ("public",):
                     for term in split_identifier(t.schema):
                         post(term, i, W_SCHEMA)
                 if t.comment:
                     for term in question_terms(t.comment):
                         post(term, i, W_COMMENT)
+                tp = self._table_prefix(t, sp)
+                words_of = col_words[(sp, tp)]
                 for j, c in enumerate(t.columns):
-                    terms = split_identifier(c.name)
+                    hit = words_of.get(c.name)
+                    if hit is None:
+                        terms, whole = self._words(c.name, sp, tp)
+                        low = c.name.lower()
+                        hit = words_of[c.name] = (
+                            (*terms, whole) if whole else terms,
+                            low if low.endswith("id") else "",
+                        )
+                    terms, id_like = hit
                     entry.col_terms.append(terms)
+                    if id_like:
+                        self.id_columns[(t.schema, id_like)].add(i)
                     for term in terms:
                         post(term, i, W_COLUMN)
                         self.col_hits[term][i].append(j)
@@ -377,6 +505,7 @@ class SchemaIndex:
                         for term in question_terms(c.comment):
                             post(term, i, W_COLUMN_COMMENT)
                             self.col_hits[term][i].append(j)
+                entry.keys = self._keys(t)
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -384,6 +513,7 @@ class SchemaIndex:
         n = max(1, len(tables))
         self.idf = {term: math.log(1.0 + n / len(p)) for term, p in self.postings.items()}
         self._vocab_by_prefix: dict[str, list[str]] | None = None
+        self._long_terms: list[str] | None = None
         # undirected FK graph between table indexes
         self.graph: dict[int, set[int]] = defaultdict(set)
         for i, t in enumerate(tables):
@@ -393,6 +523,117 @@ class SchemaIndex:
                     self.graph[i].add(j)
                     self.graph[j].add(i)
         self._whole_chars: int | None = None
+
+    # -- folded names --
+    def _folding(self, tables: Sequence[CatalogTable]) -> None:
+        """The catalog's vocabulary (words seen apart: in `snake_case`/`camelCase` names, comments,
+        enum values, single-word table names) and each schema's common folded prefix."""
+        known: set[str] = {w for w in _ABBREVIATIONS if len(w) >= 3}
+        known.update(a for abbrevs in _ABBREVIATIONS.values() for a in abbrevs if len(a) >= 3)
+
+        def learn(terms: Iterable[str]) -> None:
+            for w in terms:
+                if len(w) >= 3 and (len(w) >= 4 or w not in STOPWORDS):
+                    known.add(w)
+
+        strong: set[str] = set()  # words seen apart, never split themselves
+        idents: dict[str, set[str]] = defaultdict(set)  # schema -> its distinct names
+        for t in tables:
+            names = idents[t.schema]
+            names.add(t.name)
+            names.update(map(_NAME, t.columns))
+            if t.comment:
+                strong.update(question_terms(t.comment))
+            if any(map(_COMMENT, t.columns)) or any(map(_ENUM_VALUES, t.columns)):
+                for c in t.columns:
+                    if c.comment:
+                        strong.update(question_terms(c.comment))
+                    for v in c.enum_values:
+                        strong.update(split_identifier(v))
+        own: dict[str, set[str]] = {}  # schema -> the words apart in its names (`sbtickerdb2x`)
+        for schema, names in idents.items():
+            words = own[schema] = set()
+            for ident in names:
+                terms = split_identifier(ident)
+                if len(terms) > 1:
+                    words.update(terms)
+            strong |= words
+        learn(strong)
+        self._strong = {w for w in strong if len(w) >= 3}
+        self._prefix: dict[str, str] = {}
+        for schema, idxs in self.by_schema.items():
+            p = schema_prefix([tables[i].name for i in idxs], known, own[schema])
+            if p:
+                self._prefix[schema] = p
+        # single-word table names are words, and so is what is left of them after the prefix
+        # (`sbticker` -> ticker) unless the rest is made of known words (`sbdailyprice`)
+        singles: list[str] = []
+        for t in tables:
+            terms = split_identifier(t.name)
+            if len(terms) == 1:
+                word, p = terms[0], self._prefix.get(t.schema, "")
+                if p and word.startswith(p) and len(word) > len(p) + 2:
+                    word = word[len(p) :]
+                singles.append(word)
+        learn(w for w in singles if w in known or segment(w, known) is None)
+        self._known = known
+        self._folded: dict[str, tuple[str, ...] | None] = {}
+
+    def _fold(self, word: str) -> tuple[str, ...]:
+        if word in self._strong:
+            return (word,)
+        if word not in self._folded:
+            self._folded[word] = segment(word, self._known, exclude=word)
+        return self._folded[word] or (word,)
+
+    def _words(self, ident: str, sp: str, tp: str) -> tuple[tuple[str, ...], str]:
+        """The words of an identifier (its schema prefix left out) and, when they come from
+        splitting one folded word, that word: `sbcustname` -> ((cust, name), "sbcustname")."""
+        terms = split_identifier(ident)
+        if len(terms) != 1:
+            if sp and terms and terms[0] == sp and len(terms) > 1:
+                return terms[1:], ""
+            return terms, ""
+        word = terms[0]
+        rest = word
+        if sp and rest.startswith(sp) and len(rest) > len(sp) + 1:
+            rest = rest[len(sp) :]
+        head: tuple[str, ...] = ()
+        if tp and rest.startswith(tp) and len(rest) > len(tp) + 1:
+            head, rest = (tp,), rest[len(tp) :]
+        words = (*head, *self._fold(rest))
+        return (words, word) if words != (word,) else (words, "")
+
+    def _table_prefix(self, t: CatalogTable, sp: str) -> str:
+        """What every folded column name of a table begins with after the schema prefix (`cust`
+        of `sbcustid`, `sbcustname`, ...), when it is a word or the schema has a prefix."""
+        if len(t.columns) < 2 or not all(c.name.isalnum() and c.name.islower() for c in t.columns):
+            return ""
+        lows = [c.name.lower() for c in t.columns]
+        if sp:
+            if not all(w.startswith(sp) for w in lows):
+                return ""
+            lows = [w[len(sp) :] for w in lows]
+        tp = _common_prefix(lows)
+        if len(tp) < 2 or not tp.isalpha() or sum(len(w) > len(tp) + 1 for w in lows) < 2:
+            return ""
+        if sp or tp in self._known or tp in _SHORT_PARTS:
+            return tp
+        return ""
+
+    @staticmethod
+    def _keys(t: CatalogTable) -> frozenset[str]:
+        """Column names another table would use to join this one: its key columns (or its id-like
+        columns when it has no primary key), and `customer_id` / `customerid` for an `id` key."""
+        keys = [c.lower() for c in t.primary_key] or [
+            c.name.lower() for c in t.columns if c.name.lower().endswith("id")
+        ]
+        out = set(keys)
+        if "id" in out:
+            base = "_".join(split_identifier(t.name))
+            if base:
+                out.update({f"{base}_id", f"{base.replace('_', '')}id"})
+        return frozenset(out)
 
     # -- lookups --
     def find(self, name: str) -> CatalogTable | None:
@@ -427,7 +668,8 @@ class SchemaIndex:
 
     # -- ranking --
     def _expand(self, term: str) -> list[tuple[str, float]]:
-        """The index terms a question term may mean: itself, abbreviations, prefixes."""
+        """The index terms a question term may mean: itself, abbreviations, prefixes, and
+        (failing those) the folded words that contain it."""
         out: list[tuple[str, float]] = []
         if term in self.postings:
             out.append((term, 1.0))
@@ -440,6 +682,9 @@ class SchemaIndex:
         if not out and len(term) >= 4:
             for cand in self._prefix_candidates(term):
                 out.append((cand, PREFIX_FACTOR))
+            if not out:
+                for cand in self._substring_candidates(term):
+                    out.append((cand, SUBSTRING_FACTOR))
         return out
 
     def _prefix_candidates(self, term: str) -> list[str]:
@@ -455,32 +700,61 @@ class SchemaIndex:
             if v != term and (v.startswith(term) or term.startswith(v))
         ][:8]
 
+    def _substring_candidates(self, term: str) -> list[str]:
+        """Folded index words holding the term (`customer` in `tblcustomerx`), at most 8."""
+        if self._long_terms is None:
+            self._long_terms = sorted(t for t in self.postings if len(t) >= 7)
+        if len(term) < 4:
+            return []
+        return [v for v in self._long_terms if term in v and len(v) >= len(term) + 2][:8]
+
     def score(self, text: str, *, weight: float = 1.0) -> dict[int, float]:
         """Table index -> relevance of the tables to `text`."""
         scores: dict[int, float] = defaultdict(float)
-        name_hits: dict[int, set[str]] = defaultdict(set)
+        named_by: set[int] = set()  # tables a question word names
+        # schema -> the best value of each term there, for how well a schema covers the question
+        cover: dict[str, float] = defaultdict(float)
+        entries = self.entries
         for term in question_terms(text):
             best: dict[int, float] = {}  # a term counts once per table, by its best reading
+            named: dict[int, float] = {}  # the term names the table: "orders" names `orders`
+            own_idf = self.idf.get(term)
             for cand, factor in self._expand(term):
-                idf = self.idf[cand]
+                # "price" read as the rare `cost` is no rarer a word than "price" itself
+                idf = self.idf[cand] if own_idf is None else min(own_idf, self.idf[cand])
                 for i, w in self.postings[cand].items():
                     value = factor * idf * w
                     if value > best.get(i, 0.0):
                         best[i] = value
                     if w == W_NAME and factor == 1.0:
-                        name_hits[i].add(cand)
+                        e = entries[i]
+                        # better than `order_items`, `orders_2020` or `order_archive`
+                        share = 1.0 if cand == e.name_whole else 1.0 / e.name_len
+                        named[i] = max(named.get(i, 0.0), W_EXACT * idf * share)
+            in_schema: dict[str, float] = {}
+            named_by.update(named)
             for i, value in best.items():
+                value += named.get(i, 0.0)
                 scores[i] += weight * value
-        for i, hits in name_hits.items():  # "orders" names `orders` better than `order_items`
-            terms = self.entries[i].name_terms
-            if terms:
-                scores[i] += weight * 2.0 * len(hits) / len(set(terms))
-        # a matching table joined to one of the best matches is likelier meant than a lookalike
+                sch = entries[i].table.schema
+                if value > in_schema.get(sch, 0.0):
+                    in_schema[sch] = value
+            for sch, value in in_schema.items():
+                cover[sch] += value
+        # a match in the schema that covers the question best is likelier meant than a lookalike
+        if len(self.by_schema) > 1 and cover:
+            top_cover = max(cover.values())
+            for i in scores:
+                rel = cover[entries[i].table.schema] / top_cover
+                if rel > 0.5:
+                    scores[i] *= 1.0 + COHERENCE * rel**COHERENCE_POWER
+        # a table the question names, joined to one of the best matches, is likelier meant than
+        # a lookalike (a table that merely has an `order_id` is not)
         best = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
         bonus: dict[int, float] = {}
         for rank, (i, _s) in enumerate(best):
             for j in self.graph.get(i, ()):
-                if scores.get(j, 0.0) > 0:
+                if j in named_by:
                     bonus[j] = max(bonus.get(j, 0.0), scores[j] * NEIGHBOUR_BONUS[rank])
         for j, b in bonus.items():
             scores[j] += b
@@ -544,16 +818,33 @@ class SchemaIndex:
         seeds = [i for i, s in ranked[:max_seeds] if s >= 0.35 * top]
         for i in seeds:
             add(i, "match")
-        # foreign-key paths joining the seeds (and recent tables)
+        # foreign-key paths joining the seeds (and recent tables); failing one, a table holding
+        # columns named like both tables' keys (`writes(aid, pid)` of `author` and `publication`)
         anchors = [i for i, _ in order]
         for a_pos, a in enumerate(anchors):
             for b in anchors[a_pos + 1 :]:
-                for mid in self._path(a, b, max_edges=3):
+                if b in self.graph.get(a, ()):
+                    continue
+                path = self._path(a, b, max_edges=3)
+                for mid in path or self._junctions(a, b):
                     add(mid, "join path")
-        # then the other matches, then direct neighbours of what is in, by score
-        for i, s in ranked[len(seeds) :]:
-            if s > 0:
-                add(i, "match")
+        rest = [(i, s) for i, s in ranked[len(seeds) :] if s > 0]
+        if len(self.by_schema) > 1:
+            # the schema(s) of the anchors first: their other matches, then their other tables
+            # (foreign-key neighbours first, all of a small schema), then the rest of the catalog
+            home = self._home_schemas(anchors, scores)
+            for i, s in rest:
+                if s >= HOME_MIN * top and self.entries[i].table.schema in home:
+                    add(i, "match")
+            near = {j for i, _ in order for j in self.graph.get(i, ())}
+            for schema in home:
+                members = self.by_schema[schema]
+                small = len(members) <= MAX_SCHEMA_FILL
+                for j in sorted(members, key=lambda j: (j not in near, j)):
+                    if small or j in near:
+                        add(j, "same schema")
+        for i, _s in rest:
+            add(i, "match")
         neighbours = sorted(
             {j for i, _ in order[: max_seeds * 2] for j in self.graph.get(i, ())} - seen,
             key=lambda j: (-scores.get(j, 0.0), j),
@@ -634,6 +925,38 @@ class SchemaIndex:
         names = list(keep)[: max(limit, len(t.primary_key))]
         position = {c.name: k for k, c in enumerate(t.columns)}
         return sorted((n for n in names if n in position), key=position.__getitem__)
+
+    def _home_schemas(self, anchors: Sequence[int], scores: dict[int, float]) -> list[str]:
+        """The schemas of the anchor tables, strongest first: at most two, the second only when
+        about as strong as the first."""
+        weight: dict[str, float] = defaultdict(float)
+        top = max(scores.values(), default=0.0) or 1.0
+        for i in anchors:
+            weight[self.entries[i].table.schema] += scores.get(i, 0.0) or top
+        ranked = sorted(weight.items(), key=lambda kv: -kv[1])[:2]
+        return [s for s, w in ranked if w >= HOME_SHARE * ranked[0][1]]
+
+    def _junctions(self, a: int, b: int, limit: int = 2) -> list[int]:
+        """Tables of a's schema with a column named like a key of a and another named like a key
+        of b, narrowest first, when a and b do not join directly by column names."""
+        ea, eb = self.entries[a], self.entries[b]
+        schema = ea.table.schema
+        if eb.table.schema != schema or not ea.keys or not eb.keys:
+            return []
+        if {c.name.lower() for c in ea.table.columns} & eb.keys or {
+            c.name.lower() for c in eb.table.columns
+        } & ea.keys:
+            return []
+        found: dict[int, None] = {}
+        for ka in ea.keys:
+            with_a = self.id_columns.get((schema, ka))
+            if not with_a:
+                continue
+            for kb in eb.keys:
+                with_b = self.id_columns.get((schema, kb)) if kb != ka else None
+                if with_b:
+                    found.update(dict.fromkeys(j for j in with_a & with_b if j not in (a, b)))
+        return sorted(found, key=lambda j: (len(self.entries[j].table.columns), j))[:limit]
 
     def _path(self, a: int, b: int, *, max_edges: int) -> list[int]:
         """Intermediate tables of a shortest FK path from a to b (empty if none or direct)."""

@@ -2,9 +2,11 @@
 
 The catalogs are read from the real databases (`load_catalog`); the tables and columns each
 question needs come from its reference SQL in tests/fixtures/offline_questions.jsonl. Figures:
-`python bench/bench_context_recall.py`. The threshold is set from the measured run (85.2% at
-4,000 tokens, 2026-12-01); most misses are broker's folded names (`sbcustomer` is one word to
-the index) and junction tables without foreign keys (`writes`).
+`python bench/bench_context_recall.py`. The threshold is set from the measured run (99.6% at
+4,000 tokens, 2026-12-01, up from 85.2% once folded names such as `sbcustomer` were split with the
+catalog's own words, FK-less junction tables such as `writes` joined, and the schema of the best
+matches preferred and shown whole); the one miss left is "how many distinct customers ordered in
+March 2026" (`ordered` does not name `shop.orders` strongly enough among 2,000 lookalikes).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from bench.bench_offline_accuracy import ensure_shop, load_questions
 
 pytestmark = pytest.mark.pg
 
-MIN_RECALL_4K = 0.83
+MIN_RECALL_4K = 0.98
 
 _built: list[tuple[SchemaIndex, list[Need]]] = []
 

@@ -239,3 +239,113 @@ def test_tools_list_and_describe_from_the_catalog() -> None:
     assert "Did you mean order_items, orders?" in index.describe(
         "order_itemz"
     ) or "Did you mean" in index.describe("order_itemz")
+
+
+# -- folded names, junctions, schema coherence, budget fill -----------------------------------
+
+
+def _broker(schema: str = "broker") -> list[CatalogTable]:
+    """defog's broker as the server shows it: CamelCase folded to lower case, no FKs."""
+    v = "character varying(20)"
+    return [
+        table("sbcustomer", col("sbcustid", v), col("sbcustname", v), col("sbcuststate", v),
+              col("sbcustjoindate", "date"), schema=schema, primary_key=["sbcustid"]),
+        table("sbticker", col("sbtickerid", v), col("sbtickersymbol", v),
+              col("sbtickerexchange", v), schema=schema, primary_key=["sbtickerid"]),
+        table("sbtransaction", col("sbtxid", v), col("sbtxcustid", v), col("sbtxtickerid", v),
+              col("sbtxamount", "numeric"), col("sbtxstatus", v), schema=schema,
+              primary_key=["sbtxid"]),
+        table("sbdailyprice", col("sbdptickerid", v), col("sbdpdate", "date"),
+              col("sbdpclose", "numeric"), schema=schema),
+    ]  # fmt: skip
+
+
+def _noise(n: int, schema: str = "noise") -> list[CatalogTable]:
+    words = ["customer", "order", "price", "daily", "region", "ticket", "product", "amount"]
+    return [
+        table(f"{words[i % len(words)]}_{['archive', 'daily', 'log', 'raw'][i % 4]}_{i}",
+              col(f"{words[(i + 1) % len(words)]}_id"), col("name", "text"), col("status", "text"),
+              col("amount", "numeric"), col("created_at", "date"), schema=schema)
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_segment_splits_a_folded_word_into_known_words_only() -> None:
+    from actors.planner_context import schema_prefix, segment
+
+    assert segment("dailyprice", {"daily", "price"}) == ("daily", "price")
+    assert segment("tickerid", {"ticker"}) == ("ticker", "id")
+    assert segment("customer", {"custom"}) is None  # "er" is no word: it stays whole
+    assert segment("sbdp", {"daily"}) is None and segment("price", {"price"}) is None
+    names = ["sbcustomer", "sbticker", "sbtransaction", "sbdailyprice"]
+    assert schema_prefix(names, {"customer"}) == "sb"
+    assert schema_prefix(["orderitems", "orderlines", "orderhistory"], {"order"}) == ""
+    assert split_identifier("sbcustomer") == ("sbcustomer",)  # the plain splitter is unchanged
+
+
+def test_folded_lower_case_names_are_split_with_the_catalogs_own_words() -> None:
+    index = SchemaIndex(catalog(*_broker(), *_noise(40)))
+    words = {e.table.name: e.name_terms for e in index.entries if e.table.schema == "broker"}
+    assert words == {"sbcustomer": ("customer",), "sbticker": ("ticker",),
+                     "sbtransaction": ("transaction",), "sbdailyprice": ("daily", "price")}  # fmt: skip
+    tx = next(e for e in index.entries if e.table.name == "sbtransaction")
+    assert tx.col_terms[3][:2] == ("tx", "amount") and tx.col_terms[1][:3] == ("tx", "cust", "id")
+    ctx = index.select("how many tickers are there", budget=200)
+    assert ctx.tables[0].name == "sbticker"
+    ctx = index.select("highest closing price", budget=200)
+    assert ctx.tables[0].name == "sbdailyprice"
+
+
+def test_a_question_word_inside_an_unsplittable_name_still_matches() -> None:
+    odd = catalog(table("tblxwidgetzz", col("k")), *_noise(30, schema="public"))
+    index = SchemaIndex(odd)
+    scores = index.score("how many widgets")
+    assert [index.entries[i].table.name for i in scores] == ["tblxwidgetzz"]
+
+
+def test_junction_tables_without_foreign_keys_join_the_chosen_tables() -> None:
+    academic = [
+        table("author", col("aid", "bigint"), col("name", "text"), col("oid", "bigint"),
+              schema="academic"),
+        table("publication", col("pid", "bigint"), col("title", "text"), col("cid", "bigint"),
+              schema="academic"),
+        table("writes", col("aid", "bigint"), col("pid", "bigint"), schema="academic"),
+        table("domain_author", col("aid", "bigint"), col("did", "bigint"), schema="academic"),
+    ]  # fmt: skip
+    index = SchemaIndex(catalog(*academic, *_noise(60)))
+    ctx = index.select("titles of publications by author name", budget=150)
+    by_name = {t.name: t for t in ctx.tables}
+    assert by_name["writes"].reason == "join path"  # aid of author, pid of publication
+    assert ctx.tokens <= 150
+
+
+def test_the_schema_of_the_strongest_matches_goes_first_and_fills_the_budget() -> None:
+    shop = [
+        table("customers", col("id"), col("name", "text"), col("region_id"), schema="shop",
+              primary_key=["id"], foreign_keys=[fk("region_id", "regions", schema="shop")],
+              comment="people who buy from the shop"),
+        table("orders", col("id"), col("customer_id"), col("total", "numeric"), schema="shop",
+              primary_key=["id"], foreign_keys=[fk("customer_id", "customers", schema="shop")],
+              comment="one row per order a customer placed"),
+        table("regions", col("id"), col("name", "text"), schema="shop", primary_key=["id"]),
+        table("shipments", col("id"), col("carrier", "text"), schema="shop", primary_key=["id"]),
+    ]  # fmt: skip
+    index = SchemaIndex(catalog(*_noise(200), *shop, *_noise(200, schema="crm")))
+    ctx = index.select("orders per customer", budget=400)
+    names = [f"{t.schema}.{t.name}" for t in ctx.tables]
+    assert names[:2] == ["shop.orders", "shop.customers"], names
+    reasons = {t.name: t.reason for t in ctx.tables if t.schema == "shop"}
+    assert reasons["regions"] == "same schema" and reasons["shipments"] == "same schema"
+    assert ctx.tokens <= 400
+    # exact names beat suffixed lookalikes: `customers` over `customer_archive_0`
+    scores = index.score("customers")
+    best = max(scores, key=scores.__getitem__)
+    assert index.entries[best].table.name == "customers"
+
+
+def test_a_single_schema_catalog_is_not_filled_with_unrelated_tables() -> None:
+    shop = catalog(*SHOP.tables, *[table(f"audit_{i}", col("id"), col("note", "text"))
+                                   for i in range(60)])  # fmt: skip
+    ctx = SchemaIndex(shop).select("orders per customer", budget=300)
+    assert not any(t.name.startswith("audit_") for t in ctx.tables)
+    assert {"orders", "customers"} <= {t.name for t in ctx.tables}
