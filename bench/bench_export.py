@@ -141,7 +141,7 @@ def main() -> None:
             results["pgask json"] = ours["json"]
         print(f"\n{rows:,} rows, mixed types")
         print(
-            f"{'path':<36} {'seconds':>8} {'rows/s':>10} {'MB/s':>7} {'peak RSS MB':>12} {'ratio':>6}"
+            f"{'path':<36} {'seconds':>8} {'rows/s':>10} {'MB/s':>7} {'peak MB':>12} {'ratio':>6}"
         )
         base = {"csv": results["psql \\copy csv"][0], "json": results["psql COPY row_to_json"][0]}
         for name, (secs, rss, size) in results.items():
@@ -153,6 +153,9 @@ def main() -> None:
             )
         print(
             "ratio = psql time / pgask time (>= 1 means pgask is as fast); JSON ratios against psql's row_to_json COPY"
+        )
+        print(
+            "peak MB: psql's RSS; for pgask the unique memory (USS) of exporter + executor together"
         )
     finally:
         if server is not None:
