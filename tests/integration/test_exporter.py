@@ -215,3 +215,29 @@ async def test_cancel_mid_export_and_bounded_memory(tmp_path, pg_db):
                 await trio.sleep(0.05)
     assert not (tmp_path / "cancel.csv").exists()
     assert leftovers(tmp_path) == []
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 1 MiB file system (tmpfs), to fill up."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+async def test_full_disk_is_explained_and_leaves_nothing(tmp_path, pg_db, tiny_disk):
+    sql = "SELECT g, md5(g::text) FROM generate_series(1, 200000) g"  # ~8 MB of CSV
+    async with open_tree(tmp_path, config=config_for(pg_db)) as (sup, client):
+        end, _ = await export(client, sup, sql, "csv", tiny_disk / "big.csv")
+    assert isinstance(end, Failure) and end.code == "export.disk_full", end
+    assert str(tiny_disk) in end.message and "full" in end.message
+    assert "bytes had been produced" in end.why and "Free some space" in end.hint
+    assert list(tiny_disk.iterdir()) == []  # neither the target nor the temporary file
