@@ -290,12 +290,14 @@ async def _plan_with_model(
             feedback=msg.feedback,
             tools=use_tools,
         )
-        log.info(
+        log.info(  # `pgask logs --model` shows this: what the model is told (never rows)
             "planner.context.selected",
             tables=len(ctx.tables),
             of=ctx.total_tables,
             tokens=ctx.tokens,
             whole=ctx.whole,
+            model=state.model,
+            context=ctx.text,
         )
         try:
             return await _converse(state, msg, req, index, messages, use_tools)

@@ -31,6 +31,11 @@ def add_parsers(sub: Any) -> None:
     logs.add_argument("--trace", help="only the lines of this user action")
     logs.add_argument("--run", help="a run directory name (default: the latest)")
     logs.add_argument("--json", action="store_true", help="print the raw JSON lines")
+    logs.add_argument(
+        "--model",
+        action="store_true",
+        help="only what was sent to the model: model, schema context, tokens",
+    )
 
 
 def _audit_files(profile: str | None) -> list[Path]:
@@ -106,6 +111,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
                 continue
             if args.trace and record.get("trace") != args.trace:
                 continue
+            if args.model and not str(record.get("event", "")).startswith(
+                ("planner.context.", "planner.model.")
+            ):
+                continue
             lines.append((record.get("ts", 0.0), raw, record))
     lines.sort(key=lambda t: t[0])
     print(f"# {run}", file=sys.stderr)
@@ -114,6 +123,11 @@ def cmd_logs(args: argparse.Namespace) -> int:
             print(raw)
             continue
         when = dt.datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3]
+        if args.model and "context" in record:  # the schema context, as the model read it
+            print(f"{when} {record.get('event')} model={record.get('model')} tokens={record.get('tokens')} "
+                  f"tables={record.get('tables')}/{record.get('of')} trace={record.get('trace', '')}")  # fmt: skip
+            print("    " + str(record["context"]).replace("\n", "\n    "))
+            continue
         extra = {
             k: v
             for k, v in record.items()

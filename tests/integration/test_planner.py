@@ -470,6 +470,11 @@ async def test_pgask_ask_end_to_end_with_self_repair(
     assert KEY not in done.stdout + done.stderr
     logs = list((tmp_path / "xdg" / "state").rglob("*.log"))
     assert logs and all(KEY.encode() not in f.read_bytes() for f in logs)
+    # what the model was told can be reviewed afterwards: the schema context, never rows
+    shown = await run_pgask(config, "logs", "--model")
+    assert shown.returncode == 0, shown.stderr
+    assert "planner.context.selected model=test" in shown.stdout
+    assert "customers" in shown.stdout and "Linus" not in shown.stdout
 
 
 async def test_pgask_ask_clarification_exits_5_and_runs_nothing(
