@@ -179,7 +179,9 @@ async def on_export_start(state: None, msg: ExportRequest, req: Request) -> Expo
     copy_id = ""
     finished = False
     try:
-        with open(tmp, "xb") as file:
+        with open(
+            tmp, "xb", buffering=0
+        ) as file:  # unbuffered: a full disk fails in write(), not in close()
             writer = _Writer(file, msg.format)
             rows = 0
             next_progress = started + PROGRESS_EVERY_S

@@ -476,7 +476,7 @@ class Supervisor:
     async def _recv_loop(self) -> None:
         assert self.sock is not None
         while True:
-            frames = await self.sock.recv_multipart()
+            frames = await self.sock.recv_multipart(big_last=True)  # bodies pass through uncopied
             try:
                 await self._route(frames)
             except ProtocolError as exc:

@@ -3,6 +3,8 @@ the body, so two pgask installs talking give a clear error, not a body-decode on
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from protocol.envelope import Header
@@ -48,7 +50,9 @@ def decode_header(frame: bytes) -> Header:
     return header
 
 
-def decode_body(header: Header, frame: bytes) -> Body:
+def decode_body(header: Header, frame: Any) -> Body:
+    """`frame` is bytes or a zmq.Frame (decoded from its buffer, without a copy)."""
+    frame = getattr(frame, "buffer", frame)
     if len(frame) > MAX_FRAME_BYTES:
         raise ProtocolError(
             f"A '{header.kind}' message of {len(frame)} bytes was refused.",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import trio
 import zmq
@@ -58,19 +59,24 @@ class TrioSocket:
         finally:
             self._want[flag] -= 1
 
-    async def recv_multipart(self) -> list[bytes]:
+    async def recv_multipart(self, *, big_last: bool = False) -> list[Any]:
+        """The next message's frames. With `big_last`, every frame but the last is bytes and
+        the last one, often a large body, stays a zero-copy zmq.Frame (it can be forwarded or
+        decoded from its buffer without copying)."""
         await trio.lowlevel.checkpoint_if_cancelled()
         while True:
             try:
-                msg = self.sock.recv_multipart(zmq.NOBLOCK)
+                msg = self.sock.recv_multipart(zmq.NOBLOCK, copy=not big_last)
             except zmq.Again:
                 await self._wait(zmq.POLLIN)
                 continue
             self._kick()
             await trio.lowlevel.cancel_shielded_checkpoint()
+            if big_last:
+                msg = [f.bytes for f in msg[:-1]] + msg[-1:]
             return msg
 
-    async def send_multipart(self, frames: list[bytes]) -> None:
+    async def send_multipart(self, frames: list[Any]) -> None:
         await trio.lowlevel.checkpoint_if_cancelled()
         while True:
             try:
