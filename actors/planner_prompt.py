@@ -35,38 +35,16 @@ _DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 def split_statements(sql: str) -> list[str]:
     """Top-level statements of a SQL text, each without its `;` (empty ones dropped)."""
     out: list[str] = []
-    start, i, n, depth = 0, 0, len(sql), 0
-    while i < n:
-        ch = sql[i]
-        if ch in "'\"":
-            i = _skip_quoted(sql, i, ch)
-            continue
-        if ch == "-" and sql.startswith("--", i):
-            j = sql.find("\n", i)
-            i = n if j < 0 else j + 1
-            continue
-        if ch == "/" and sql.startswith("/*", i):
-            i = _skip_block_comment(sql, i)
-            continue
-        if ch == "$":
-            m = _DOLLAR_TAG.match(sql, i)
-            if m and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
-                end = sql.find(m.group(0), m.end())
-                i = n if end < 0 else end + len(m.group(0))
-                continue
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth = max(0, depth - 1)
-        elif ch == ";" and depth == 0:
-            part = sql[start:i].strip()
-            if _has_code(part):
-                out.append(part)
-            start = i + 1
-        i += 1
-    tail = sql[start:].strip()
-    if _has_code(tail):
-        out.append(tail)
+    start = 0
+    while start < len(sql):
+        end = statement_end(sql, start)
+        part = sql[start:end]
+        if part.endswith(";"):
+            part = part[:-1]  # the terminating `;`
+        part = part.strip()
+        if _has_code(part):
+            out.append(part)
+        start = end
     return out
 
 
