@@ -25,6 +25,7 @@ from wcwidth import wcswidth, wcwidth
 from ui import keys as K
 from ui.format import cell_text
 from ui.state import (
+    AskModal,
     ConfirmModal,
     HelpModal,
     LogEntry,
@@ -619,6 +620,35 @@ class ConfirmDialog:
         p.line(segs, bx + 2, by + bh - 2, inner, "box_text")
 
 
+class AskDialog:
+    """A yes/no question about a DBA job, or the typed name a restore needs."""
+
+    @staticmethod
+    def draw(p: Painter, state: UiState, m: AskModal, w: int, h: int) -> None:
+        bw = max(20, min(w - 2, 90))
+        inner = bw - 4
+        rows: list[list[Segment]] = []
+        for n, t in enumerate(m.lines):
+            for part in wrap(t, inner):
+                rows.append([(part, "box_warn" if n == 0 else "box_text")])
+        rows.append([("", "box_text")])
+        if m.name:
+            rows.append([(f"Type '{m.name}' to go ahead: ", "box_warn"),
+                         (m.typed + "\u2588", "box_text")])  # fmt: skip
+            keys = "Enter: go ahead      Esc: cancel"
+        else:
+            keys = "y / Enter: yes      n / Esc: no"
+        if m.message:
+            rows.append([(m.message, "box_warn")])
+        rows.append([(keys, "box_key")])
+        bh = min(h, len(rows) + 2)
+        bx, by = (w - bw) // 2, max(0, (h - bh) // 2)
+        p.box(bx, by, bw, bh, m.title)
+        shown = rows if len(rows) <= bh - 2 else [*rows[: bh - 4], *rows[-2:]]
+        for n, segs in enumerate(shown[: max(0, bh - 2)]):
+            p.line(segs, bx + 2, by + 1 + n, inner, "box_text")
+
+
 class ModeDialog:
     @staticmethod
     def draw(p: Painter, state: UiState, m: ModeModal, w: int, h: int) -> None:
@@ -729,3 +759,5 @@ def draw(screen: Any, state: UiState, theme: dict[str, Colour] | None = None) ->
         Palette.draw(p, state, m, w, h)
     elif isinstance(m, HelpModal):
         Help.draw(p, state, m, w, h)
+    elif isinstance(m, AskModal):
+        AskDialog.draw(p, state, m, w, h)

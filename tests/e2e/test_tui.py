@@ -304,6 +304,71 @@ def test_export_from_the_palette_writes_the_file(tui: Tui) -> None:
     assert len(files[0].read_text().splitlines()) == 501
 
 
+# -- backup and restore -----------------------------------------------------------------------
+
+
+def test_backup_writes_a_real_archive_and_asks_before_overwriting(tui: Tui) -> None:
+    pg.run_sql(
+        tui.dsn,
+        "create table backed(id int primary key, name text); create table other_one(x int);"
+        "insert into backed select g, 'row ' || g from generate_series(1, 2000) g",
+    )
+    t = started(tui)
+    t.type("/backup", enter=True)
+    t.expect_screen(("Backed up", re.compile(r"tables, in [\d.]+ (ms|s)\.")), 60)  # may wrap
+    files = list(tui.tmp.glob("demo-*.dump"))  # the default path: the working directory
+    assert len(files) == 1 and re.fullmatch(r"demo-\d{8}-\d{6}\.dump", files[0].name)
+    assert files[0].read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format
+    before = files[0].stat().st_mtime_ns
+    t.type("/backup demo-again.dump", enter=True)  # relative: the UI's working directory
+    again = tui.tmp / "demo-again.dump"
+    t.wait_for(again.exists, "the second backup is written", 60)
+    t.expect_screen("idle", 30)
+    assert again.read_bytes()[:5] == b"PGDMP"
+    t.type(f"/backup {files[0].name}", enter=True)
+    t.expect_screen("Overwrite the backup file?", 30)
+    t.type("n")
+    t.expect_screen("Not backed up: ")
+    assert files[0].stat().st_mtime_ns == before
+    t.send("F5")
+    t.expect_screen("Overwrite the backup file?", 30)
+    t.type("y")
+    t.expect_screen(re.compile(r"Replacing a backup of 'demo'"), 10)
+    t.wait_for(lambda: files[0].stat().st_mtime_ns != before, "the file was replaced", 60)
+    t.expect_screen("idle", 30)
+    assert not list(tui.tmp.glob("*.pgask-partial"))
+
+
+def test_backup_then_restore_into_a_new_database_with_the_typed_name(tui: Tui) -> None:
+    pg.run_sql(
+        tui.dsn,
+        "create table kept(id int primary key, name text);"
+        "insert into kept select g, 'row ' || g from generate_series(1, 300) g",
+    )
+    new_db = pg.unique_name("restored")
+    t = started(tui)
+    try:
+        t.type("/backup shop.dump", enter=True)
+        t.expect_screen("Backed up", 60)
+        t.type(f"/restore shop.dump {new_db}", enter=True)
+        t.expect_screen("Refused: /restore does not run in read-only mode.", 10)
+        t.type("/mode read-write", enter=True)
+        t.type("y")
+        t.expect_screen("demo [rw]\u203a")
+        t.send("F5")
+        t.expect_screen(("contains:", f"Type '{new_db}' to go ahead:"), 30)
+        t.type(new_db[:-1])
+        t.send("Enter")
+        t.expect_screen(f"Type '{new_db}' exactly to go ahead")
+        t.type(new_db[-1])
+        t.send("Enter")
+        t.expect_screen(f"Restored 1 tables into the new database '{new_db}'", 60)
+        restored = pg.dsn_with_database(tui.other_dsn, new_db)
+        assert pg.fetchval(restored, "select count(*) from kept") == 300
+    finally:
+        pg.run_sql(tui.other_dsn, f"DROP DATABASE IF EXISTS {pg.quote_ident(new_db)} WITH (FORCE)")
+
+
 # -- restarts ---------------------------------------------------------------------------------
 
 

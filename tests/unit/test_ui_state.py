@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import decimal
 import itertools
+import os
 import random
+import time
 from typing import Any
 
 import pytest
@@ -16,9 +18,14 @@ from protocol.messages import (
     ActorExited,
     ActorsRequest,
     ActorsStatus,
+    ArchiveInfo,
+    ArchiveRequest,
+    BackupDone,
+    BackupRequest,
     Body,
     Clarification,
     Column,
+    DbaProgress,
     ExplainPlan,
     ExplainRequest,
     Exported,
@@ -33,6 +40,8 @@ from protocol.messages import (
     QueryDone,
     QueryRequest,
     QueryRows,
+    Restored,
+    RestoreRequest,
     SessionAddTurn,
     SessionGet,
     SessionSetPane,
@@ -684,3 +693,233 @@ def test_redacted_columns_are_masked_on_screen_and_null_stays_null() -> None:
         ["Ada", "\u2022\u2022\u2022\u2022", "\u2022\u2022\u2022\u2022"],
         ["Bo", None, None],
     ]
+
+
+# -- dba: /backup, /restore, /migrations -----------------------------------------------------
+
+
+def test_backup_defaults_to_a_dated_file_and_shows_progress_and_the_summary() -> None:
+    st = new()
+    S.submit_input(st, "/backup")
+    bh, b = last(st, BackupRequest)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(1_700_000_000.0))
+    assert bh.dst == "executor:demo" and not b.force
+    assert b.path == os.path.join(os.getcwd(), f"demo-{stamp}.dump")
+    assert S.activity(st, st.pane).startswith("backing up")
+    reply(st, bh, DbaProgress(text="Using /usr/bin/pg_dump (18.1): matches the server"), more=True)
+    reply(st, bh, DbaProgress(text="public.orders", objects=2, bytes=2_500_000), more=True)
+    assert st.pane.notice == "Backing up: 2 tables, 2.5 MB \u00b7 public.orders"
+    reply(st, bh, BackupDone(path=b.path, bytes=1_500_000, tables=3, elapsed_ms=2100,
+                             database="shop"))  # fmt: skip
+    text = log_text(st)
+    assert "Using /usr/bin/pg_dump" in text
+    assert f"Backed up shop to {b.path}: 1.5 MB (1,500,000 bytes), 3 tables, in 2.1 s." in text
+    assert st.pane.job is None and st.pane.notice == ""
+    assert not [b for _, b in take(st) if isinstance(b, SessionAddTurn)]  # no turn for the model
+
+
+def test_backup_over_an_existing_file_asks_and_sends_force_only_on_yes() -> None:
+    st = new()
+    S.submit_input(st, "/backup /tmp/shop.dump")
+    bh, _ = last(st, BackupRequest)
+    exists = Failure(code="dba.backup_exists", message="/tmp/shop.dump already exists.",
+                     hint="Choose another path, or pass --force to replace it.")  # fmt: skip
+    reply(st, bh, exists)
+    assert isinstance(st.modal, S.AskModal) and st.modal.action == "overwrite"
+    assert "/tmp/shop.dump already exists." in st.modal.lines
+    take(st)
+    keys(st, "n")
+    assert st.modal is None and st.pane.job is None and not take(st)
+    assert "Not backed up: /tmp/shop.dump was kept as it is." in log_text(st)
+    keys(st, K.F5)  # again: the same path, the same question
+    bh, b = last(st, BackupRequest)
+    assert (b.path, b.force) == ("/tmp/shop.dump", False)
+    reply(st, bh, exists)
+    keys(st, "y")
+    bh2, b2 = last(st, BackupRequest)
+    assert (b2.path, b2.force, bh2.trace) == ("/tmp/shop.dump", True, bh.trace)
+    reply(st, bh2, BackupDone(path="/tmp/shop.dump", bytes=10, tables=1, elapsed_ms=5))
+    assert "Backed up demo to /tmp/shop.dump: 10 bytes (10 bytes), 1 tables" in log_text(st)
+
+
+def test_backup_failure_and_cancel() -> None:
+    st = new()
+    S.submit_input(st, "/backup 'a b.dump' extra")
+    assert "/backup takes one path." in log_text(st) and not st.outbox
+    S.submit_input(st, "/backup /nowhere/x.dump")
+    bh, _ = last(st, BackupRequest)
+    reply(st, bh, Failure(code="dba.backup_path", message="Cannot write the backup to "
+                          "/nowhere/x.dump: the directory does not exist.",
+                          hint="Create the directory first, or choose another path."))  # fmt: skip
+    assert "the directory does not exist" in log_text(st) and st.modal is None
+    assert st.pane.job is None
+    S.submit_input(st, "/backup /tmp/y.dump")
+    bh, _ = last(st, BackupRequest)
+    keys(st, K.CTRL_C)
+    ch, c = last(st, QueryCancel)
+    assert (ch.dst, c.target) == ("executor:demo", bh.id)
+    reply(st, bh, QueryCancelled(target=bh.id))
+    assert "Backup cancelled; no file was written." in log_text(st) and st.pane.job is None
+
+
+def test_restore_is_refused_in_read_only_mode_with_how_to_switch() -> None:
+    st = new("demo", "other")
+    take(st)
+    S.submit_input(st, "/restore /tmp/shop.dump shop_copy")
+    text = log_text(st)
+    assert "Refused: /restore does not run in read-only mode." in text
+    assert "a restore creates a database" in text and "/mode read-write" in text
+    assert not take(st) and st.pane.job is None
+    st.focus = 1  # `other` may not be switched to read-write at all
+    S.submit_input(st, "/restore /tmp/shop.dump shop_copy")
+    assert "read_write = true under [profiles.other]" in log_text(st, 1)
+
+
+def archive(**kw: Any) -> ArchiveInfo:
+    base: dict[str, Any] = dict(path="/tmp/shop.dump", database="shop", dumped_from="18.1",
+                                dumped_by="18.1", created="2025-01-02 03:04:05",
+                                entries={"TABLE": 3, "INDEX": 2},
+                                tables=["public.customers", "public.orders", "public.items"],
+                                target="shop_copy", tool="/usr/bin/pg_restore (18.1)")  # fmt: skip
+    base.update(kw)
+    return ArchiveInfo(**base)
+
+
+def rw_restore(st: S.UiState, arg: str = "/tmp/shop.dump shop_copy") -> Header:
+    st.pane.mode = "read-write"
+    S.submit_input(st, f"/restore {arg}")
+    ah, _ = last(st, ArchiveRequest)
+    return ah
+
+
+def test_restore_shows_the_archive_then_needs_the_typed_name_then_guards_and_runs() -> None:
+    st = new()
+    st.pane.mode = "read-write"
+    S.submit_input(st, "/restore /tmp/shop.dump shop_copy")
+    ah, a = last(st, ArchiveRequest)
+    assert (ah.dst, a.path, a.target) == ("executor:demo", "/tmp/shop.dump", "shop_copy")
+    reply(st, ah, archive())
+    text = log_text(st)
+    assert "Archive /tmp/shop.dump" in text and "contains: 2 index, 3 table" in text
+    assert "tables: public.customers, public.orders, public.items" in text
+    m = st.modal
+    assert isinstance(m, S.AskModal) and m.name == "shop_copy" and m.action == "restore"
+    take(st)
+    keys(st, "shop_cop", K.ENTER)
+    assert m.message == "Type 'shop_copy' exactly to go ahead (Esc cancels)." and not st.outbox
+    keys(st, "y", K.ENTER)
+    assert st.modal is None
+    gh, g = last(st, GuardRequest)
+    assert (g.sql, g.mode, g.profile, gh.trace) == ("CREATE DATABASE shop_copy", "read-write",
+                                                   "demo", ah.trace)  # fmt: skip
+    reply(st, gh, verdict("confirm", "ddl"))
+    rh, r = last(st, RestoreRequest)
+    assert rh.dst == "executor:demo"
+    assert (r.path, r.target, r.confirmed, r.confirm_name) == (
+        "/tmp/shop.dump", "shop_copy", True, "shop_copy")  # fmt: skip
+    assert r.verdict.sql_class == "ddl"
+    assert S.activity(st, st.pane).startswith("restoring")
+    reply(st, rh, DbaProgress(text="public.orders", objects=2), more=True)
+    assert st.pane.notice == "Restoring: 2 tables \u00b7 public.orders"
+    reply(st, rh, Restored(database="shop_copy", tables=3, elapsed_ms=900))
+    assert "Restored 3 tables into the new database 'shop_copy' in 900 ms." in log_text(st)
+    assert st.pane.job is None and st.pane.notice == ""
+
+
+def test_restore_refuses_an_existing_target_and_the_typed_name_can_be_declined() -> None:
+    st = new()
+    ah = rw_restore(st, "/tmp/shop.dump")  # default target: the profile's own database
+    problem = "the database shop already exists; pgask restores only into a new database"
+    reply(st, ah, archive(target="shop", target_exists=True, problems=[problem]))
+    text = log_text(st)
+    assert "pgask will not restore into 'shop'." in text and problem in text
+    assert "Name a new database: /restore /tmp/shop.dump NEW_NAME" in text
+    assert st.modal is None and st.pane.job is None
+    ah = rw_restore(st)
+    reply(st, ah, archive())
+    take(st)
+    keys(st, "shop_copy", K.ESC)
+    assert st.modal is None and st.pane.job is None and not take(st)
+    assert "Not restored: cancelled at the confirmation." in log_text(st)
+
+
+def test_restore_guard_refusal_and_executor_failure_are_shown() -> None:
+    st = new()
+    ah = rw_restore(st)
+    reply(st, ah, archive())
+    keys(st, "shop_copy", K.ENTER)
+    gh, _ = last(st, GuardRequest)
+    reply(st, gh, verdict("refuse", "ddl", reasons=["CREATE DATABASE is not allowed here"]))
+    text = log_text(st)
+    assert "Refused: CREATE DATABASE shop_copy does not run in read-write mode." in text
+    assert "CREATE DATABASE is not allowed here" in text and st.pane.job is None
+    take(st)
+    ah = rw_restore(st)
+    reply(st, ah, Failure(code="dba.archive_unreadable", message="pg_restore could not read "
+                          "/tmp/shop.dump.", why="input file is too short",
+                          hint="Is the file complete?"))  # fmt: skip
+    assert "input file is too short" in log_text(st) and st.pane.job is None
+    assert not [b for _, b in st.outbox if isinstance(b, RestoreRequest)]
+
+
+def test_migrations_lists_what_pgask_wrote_and_applied(tmp_path: Any) -> None:
+    st = new()
+    st.config.profiles["demo"].migrations_dir = str(tmp_path)
+    S.submit_input(st, "/migrations")
+    assert f"No migrations for 'demo' in {tmp_path} yet." in log_text(st)
+    up = "-- migrate:up\nALTER TABLE orders ADD COLUMN discount numeric;\n\n-- migrate:down\n"
+    (tmp_path / "20250101000000_add_discount.sql").write_text(up + "ALTER TABLE orders DROP ...;")
+    (tmp_path / "20250102000000_reviews.sql").write_text(
+        "-- migrate:up\nCREATE TABLE reviews (id int);\n\n-- migrate:down\nDROP TABLE reviews;\n"
+    )
+    (tmp_path / "pgask-migrations.jsonl").write_text(
+        '{"file": "20250101000000_add_discount.sql", "direction": "up", "profile": "demo", '
+        '"at": "2025-01-01T00:00:01+00:00"}\n'
+    )
+    S.submit_input(st, "/migrations")
+    lines = log_text(st).splitlines()
+    assert f"Migrations for 'demo' in {tmp_path} (2 files):" in lines
+    applied = next(ln for ln in lines if "add_discount" in ln)
+    assert "applied" in applied and "2025-01-01T00:00:01+00:00" in applied
+    assert "ALTER TABLE orders ADD COLUMN discount numeric;" in applied
+    written = next(ln for ln in lines if "_reviews.sql" in ln)
+    assert "written" in written and "CREATE TABLE reviews" in written
+    assert not st.outbox or all(not isinstance(b, BackupRequest) for _, b in st.outbox)
+
+
+def test_palette_and_help_have_the_dba_commands() -> None:
+    st = new()
+    titles = [i.title for i in S.palette_items(st)]
+    for want in ("Backup database", "Restore from archive", "Migrations"):
+        assert want in titles
+    help_text = "\n".join(views.Help.lines())
+    assert "/backup [PATH]" in help_text and "/restore PATH" in help_text
+    assert "/migrations" in help_text
+    keys(st, K.CTRL_P, "backup database", K.ENTER)
+    _, b = last(st, BackupRequest)
+    assert b.path.endswith(".dump")
+    st.pane.job = None
+    keys(st, K.CTRL_P, "restore from", K.ENTER)
+    assert st.input == "/restore " and st.area == "input"
+
+
+def test_ask_dialogs_draw_and_survive_any_key() -> None:
+    st = new()
+    ah = rw_restore(st)
+    reply(st, ah, archive())
+    keys(st, "shop")
+    screen = FakeScreen(80, 24)
+    views.draw(screen, st)
+    assert "Type 'shop_copy' to go ahead: shop" in screen.text()
+    assert "Restore into 'shop_copy'" in screen.text()
+    views.draw(FakeScreen(30, 8), st)
+    rng = random.Random(3)
+    for code in rng.sample([*range(-320, 0), *range(0, 300)], 250):
+        S.handle_key(st, code)
+    st2 = new()
+    S.submit_input(st2, "/backup /tmp/shop.dump")
+    bh, _ = last(st2, BackupRequest)
+    reply(st2, bh, Failure(code="dba.backup_exists", message="exists"))
+    screen = FakeScreen(80, 24)
+    views.draw(screen, st2)
+    assert "Overwrite the backup file?" in screen.text() and "y / Enter: yes" in screen.text()
