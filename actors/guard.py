@@ -60,6 +60,7 @@ import re
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import IO, Any, Final
 
 import msgspec
@@ -88,7 +89,7 @@ from protocol.messages import (
     StatementVerdict,
     Verdict,
 )
-from protocol.signing import sign
+from protocol.signing import DEFAULT_TTL_S, sign
 
 __all__ = [
     "Classification",
@@ -1892,11 +1893,12 @@ def _verdict(
     mode: Mode,
     preview: bool,
     key: bytes | None,
+    ttl_s: float = DEFAULT_TTL_S,
 ) -> Verdict:
     confirm = confirmation_for(c.sql_class, mode, preview)
     signature = None
     if confirm != "refuse" and key is not None:
-        signature = sign(key, sql, c.sql_class, profile, mode)
+        signature = sign(key, sql, c.sql_class, profile, mode, ttl_s=ttl_s)
     return Verdict(
         sql_class=c.sql_class,
         confirm=confirm,
@@ -1910,15 +1912,30 @@ def _verdict(
     )
 
 
-def judge(sql: str, *, profile: str, mode: Mode, preview: bool = False, key: bytes) -> Verdict:
+def judge(
+    sql: str,
+    *,
+    profile: str,
+    mode: Mode,
+    preview: bool = False,
+    key: bytes,
+    ttl_s: float = DEFAULT_TTL_S,
+) -> Verdict:
     """classify() + confirmation_for() + signature (none when the verdict is a refusal)."""
-    return _verdict(classify(sql), sql, profile=profile, mode=mode, preview=preview, key=key)
+    return _verdict(
+        classify(sql), sql, profile=profile, mode=mode, preview=preview, key=key, ttl_s=ttl_s
+    )
 
 
-def on_guard_check(request: GuardRequest, *, key: bytes) -> Verdict:
+def on_guard_check(request: GuardRequest, *, key: bytes, ttl_s: float = DEFAULT_TTL_S) -> Verdict:
     """Handler for `guard.check`; the runtime's loop calls it with the per-run key."""
     return judge(
-        request.sql, profile=request.profile, mode=request.mode, preview=request.preview, key=key
+        request.sql,
+        profile=request.profile,
+        mode=request.mode,
+        preview=request.preview,
+        key=key,
+        ttl_s=ttl_s,
     )
 
 
@@ -2043,13 +2060,19 @@ def _human(v: Verdict, mode: Mode) -> str:
 # =============================================================================================
 
 
+@dataclass
+class GuardState:
+    key: bytes
+    ttl_s: float  # [safety] verdict_ttl_s: how long a signed verdict stays valid
+
+
 @asynccontextmanager
-async def open_state(boot: Boot) -> AsyncIterator[bytes]:
-    yield bytes.fromhex(boot.key_hex)
+async def open_state(boot: Boot) -> AsyncIterator[GuardState]:
+    yield GuardState(bytes.fromhex(boot.key_hex), boot.load_config().safety.verdict_ttl_s)
 
 
-async def on_guard_request(key: bytes, msg: GuardRequest, req: Request) -> Verdict:
-    return on_guard_check(msg, key=key)
+async def on_guard_request(state: GuardState, msg: GuardRequest, req: Request) -> Verdict:
+    return on_guard_check(msg, key=state.key, ttl_s=state.ttl_s)
 
 
 ACTOR = Actor("guard", handlers={GuardRequest: on_guard_request}, open_state=open_state)

@@ -324,3 +324,15 @@ def test_cli_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[
     rc, out = _run(argv)
     assert rc == 2 and out == ""
     assert "pgask check-sql: error:" in capsys.readouterr().err
+
+
+def test_verdict_ttl_comes_from_the_config() -> None:
+    import time
+
+    from actors.guard import on_guard_check
+    from protocol.messages import GuardRequest
+
+    before = time.time()
+    verdict = on_guard_check(GuardRequest(sql="SELECT 1", profile="p"), key=b"k" * 32, ttl_s=2.0)
+    assert verdict.signature is not None
+    assert before + 1.9 <= verdict.signature.expires_at <= time.time() + 2.1
