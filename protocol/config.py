@@ -44,7 +44,6 @@ class PrivacyConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     redact_literals: bool = True
     audit_full_sql: bool = False
     send_sample_values: bool = False
-    send_result_rows: bool = False
     redact_columns: list[str] = msgspec.field(default_factory=list)  # globs: "email", "*.ssn"
 
 
@@ -223,7 +222,6 @@ store_history = true             # questions and SQL in the session file (never 
 redact_literals = true           # literals in stored SQL become $1, $2, ...
 audit_full_sql = false
 send_sample_values = false       # let the model see a few distinct column values
-send_result_rows = false
 redact_columns = []              # e.g. ["email", "*.ssn", "customers.phone"]: masked on screen, never sent to the model
 
 # [profiles.local]
