@@ -783,9 +783,7 @@ def _on_plan(state: UiState, i: int, job: Job, body: Body) -> bool:
             say(pane, "dim", f"  {n}. {opt}")
         finish(state, i, "clarification")
         return True
-    if isinstance(body, Failure):
-        say_failure(pane, body)
-        finish(state, i, f"error {body.code}")
+    if _failed(state, i, body):
         return True
     if isinstance(body, Plan):
         pane.notice = ""
@@ -800,11 +798,18 @@ def _on_plan(state: UiState, i: int, job: Job, body: Body) -> bool:
     return False
 
 
+def _failed(state: UiState, i: int, body: Body) -> bool:
+    """A Failure ends the pane's job: the error is shown in three lines."""
+    if not isinstance(body, Failure):
+        return False
+    say_failure(state.panes[i], body)
+    finish(state, i, f"error {body.code}")
+    return True
+
+
 def _on_verdict(state: UiState, i: int, job: Job, body: Body) -> bool:
     pane = state.panes[i]
-    if isinstance(body, Failure):
-        say_failure(pane, body)
-        finish(state, i, f"error {body.code}")
+    if _failed(state, i, body):
         return True
     if not isinstance(body, Verdict):
         return False
@@ -956,9 +961,7 @@ def _on_explain(state: UiState, i: int, job: Job, body: Body) -> bool:
             say(pane, "plan", line)
         finish(state, i, "explained")
         return True
-    if isinstance(body, Failure):
-        say_failure(pane, body)
-        finish(state, i, f"error {body.code}")
+    if _failed(state, i, body):
         return True
     return False
 
@@ -1136,9 +1139,7 @@ def restore(state: UiState, arg: str) -> bool:
 
 def _on_archive(state: UiState, i: int, job: Job, body: Body) -> bool:
     pane = state.panes[i]
-    if isinstance(body, Failure):
-        say_failure(pane, body)
-        finish(state, i, f"error {body.code}")
+    if _failed(state, i, body):
         return True
     if not isinstance(body, ArchiveInfo):
         return False
@@ -1174,9 +1175,7 @@ def _guard_restore(state: UiState, i: int, job: Job) -> None:
 
 def _on_dba_verdict(state: UiState, i: int, job: Job, body: Body) -> bool:
     pane = state.panes[i]
-    if isinstance(body, Failure):
-        say_failure(pane, body)
-        finish(state, i, f"error {body.code}")
+    if _failed(state, i, body):
         return True
     if not isinstance(body, Verdict):
         return False
@@ -1218,9 +1217,7 @@ def _on_restore(state: UiState, i: int, job: Job, body: Body) -> bool:
             f"restored; the database '{job.target}' may exist, empty.")  # fmt: skip
         finish(state, i, "cancelled")
         return True
-    if isinstance(body, Failure):
-        say_failure(pane, body)
-        finish(state, i, f"error {body.code}")
+    if _failed(state, i, body):
         return True
     return False
 
