@@ -41,6 +41,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
+import outcome
 import trio
 import trio_asyncio
 from msgspec.msgpack import Ext
@@ -682,6 +683,11 @@ async def on_query_cancel(state: ExecState, msg: QueryCancel, req: Request) -> Q
 
 
 COPY_CHUNK_BYTES = 1024 * 1024
+# A COPY read that brings less than this waits COPY_FILL_WAIT_S before the next one, so the
+# socket fills: the server flushes every 8 KiB, and each wake-up of asyncpg's copy loop costs
+# ~45 µs of pause/resume and future bookkeeping, more than the bytes themselves.
+COPY_FILL_BYTES = 64 * 1024
+COPY_FILL_WAIT_S = 0.0003
 
 
 async def on_query_copy(state: ExecState, msg: CopyRequest, req: Request) -> CopyDone:
@@ -695,7 +701,6 @@ async def on_query_copy(state: ExecState, msg: CopyRequest, req: Request) -> Cop
             why="Only a read query wrapped in COPY ... TO STDOUT can be exported.",
             code="executor.bad_verdict",
         )
-    pool = await _pool(state)
     window = state.copies[req.header.id] = CopyWindow(msg.window)
     started = time.perf_counter()
     total = 0
@@ -707,9 +712,10 @@ async def on_query_copy(state: ExecState, msg: CopyRequest, req: Request) -> Cop
         window.sent += 1
         total += len(data)
 
+    job = CopyJob(state.config, msg.sql, f"{int(state.config.export_timeout_s * 1000)}ms")
     try:
         with map_errors(state):
-            status = await aio_as_trio(_copy)(state, pool, msg.sql, trio_as_aio(send_chunk))
+            status = await job.run(send_chunk)
     finally:
         state.copies.pop(req.header.id, None)
     rows = int(status.split()[-1]) if status and status.split()[-1].isdigit() else 0
@@ -723,36 +729,86 @@ async def on_copy_ack(state: ExecState, msg: CopyAck, req: Request) -> None:
         window.ack(msg.seq)
 
 
-async def _copy(
-    state: ExecState, pool: asyncpg.Pool, sql: str, send: Callable[[bytes], Awaitable[None]]
-) -> str:
-    """asyncio: COPY out in ~1 MiB chunks inside BEGIN READ ONLY, always rolled back."""
-    buffer: list[bytes] = []
-    size = 0
+class CopyJob:
+    """One COPY out on its own connection, in a worker thread with a plain asyncio loop.
 
-    async def sink(data: bytes) -> None:
-        nonlocal size
-        buffer.append(data)
-        size += len(data)
-        if size >= COPY_CHUNK_BYTES:
-            chunk = b"".join(buffer)
-            buffer.clear()
-            size = 0
-            await send(chunk)
+    Under trio-asyncio every socket wake-up of asyncpg's copy loop starts a trio task (its
+    add_reader); a COPY wakes up tens of thousands of times, which made the executor, not
+    the server, the limit of an export. Chunks of ~1 MiB cross back to trio, where the
+    flow-control window blocks the thread (and so the server) when the exporter lags.
+    """
 
-    async with pool.acquire() as con:
-        tx = con.transaction(readonly=True)
-        await tx.start()
+    def __init__(self, cfg: ProfileConfig, sql: str, timeout: str) -> None:
+        self.cfg, self.sql, self.timeout = cfg, sql, timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[str] | None = None
+        self._cancelled = self._finished = False
+
+    async def run(self, send: Callable[[bytes], Awaitable[None]]) -> str:
+        """The COPY's status ("COPY n"); a trio cancel cancels the COPY on the server."""
+
+        def in_thread() -> str:
+            with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+                return runner.run(self._copy(lambda data: trio.from_thread.run(send, data)))
+
+        # The outcome is unwrapped outside the nursery, so an error reaches map_errors as itself
+        # rather than inside an ExceptionGroup.
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._cancel_when_cancelled)
+            try:
+                result = await trio.to_thread.run_sync(outcome.capture, in_thread)
+            finally:
+                self._finished = True
+                nursery.cancel_scope.cancel()
+        if self._cancelled:
+            await trio.lowlevel.checkpoint()  # raises the trio Cancelled that ended the COPY
+        return result.unwrap()
+
+    async def _cancel_when_cancelled(self) -> None:
         try:
-            timeout = f"{int(state.config.export_timeout_s * 1000)}ms"
-            await con.fetchval("SELECT set_config('statement_timeout', $1, true)", timeout)
-            await con.prepare(sql)  # Parse refuses a second statement
-            status = await con._copy_out(sql, sink, None)
-            if buffer:
-                await send(b"".join(buffer))
-            return status
+            await trio.sleep_forever()
         finally:
-            await tx.rollback()
+            if not self._finished:
+                self._cancelled = True  # seen by a thread that has not started its loop yet
+                loop, task = self._loop, self._task
+                if loop is not None and task is not None:
+                    loop.call_soon_threadsafe(task.cancel)
+
+    async def _copy(self, send: Callable[[bytes], None]) -> str:
+        """asyncio, in the worker thread: the COPY inside BEGIN READ ONLY, always rolled back."""
+        self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+        if self._cancelled:
+            raise asyncio.CancelledError
+        buffer: list[bytes] = []
+        size = 0
+
+        async def sink(data: bytes) -> None:
+            nonlocal size
+            buffer.append(data)
+            size += len(data)
+            if size >= COPY_CHUNK_BYTES:
+                chunk = b"".join(buffer)
+                buffer.clear()
+                size = 0
+                send(chunk)
+            elif len(data) < COPY_FILL_BYTES:
+                time.sleep(COPY_FILL_WAIT_S)  # this thread's loop serves only this COPY
+
+        con = await asyncpg.connect(**_connect_kwargs(self.cfg))
+        try:
+            tx = con.transaction(readonly=True)
+            await tx.start()
+            try:
+                await con.fetchval("SELECT set_config('statement_timeout', $1, true)", self.timeout)
+                await con.prepare(self.sql)  # Parse refuses a second statement
+                status = await con._copy_out(self.sql, sink, None)
+                if buffer:
+                    send(b"".join(buffer))
+                return status
+            finally:
+                await tx.rollback()
+        finally:
+            await con.close()
 
 
 async def on_explain(state: ExecState, msg: ExplainRequest, req: Request) -> ExplainPlan:

@@ -457,16 +457,16 @@ async def run_checked(
     failure: Any = None
     with trio.open_signal_receiver(signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
-            query_id: list[str] = []
+            query_id = client.ids()  # known before any reply: Ctrl-C works at once
 
             async def on_sigint() -> None:
                 async for _ in signals:
-                    if query_id:
-                        await client.send(f"executor:{profile}", QueryCancel(target=query_id[0]))
+                    await client.send(f"executor:{profile}", QueryCancel(target=query_id))
 
             nursery.start_soon(on_sigint)
-            async for header, body in client.stream(f"executor:{profile}", request):
-                query_id[:] = [header.reply_to]
+            async for _header, body in client.stream(
+                f"executor:{profile}", request, request_id=query_id
+            ):
                 if isinstance(body, QueryColumns):
                     columns = [c.name for c in body.columns]
                 elif isinstance(body, QueryRows):
@@ -572,16 +572,14 @@ async def export_to_file(client: Any, args: argparse.Namespace, profile: str, sq
     outcome = EXIT_ERROR
     with trio.open_signal_receiver(signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
-            export_id: list[str] = []
+            export_id = client.ids()  # known before any reply: Ctrl-C works at once
 
             async def on_sigint() -> None:
                 async for _ in signals:
-                    if export_id:
-                        await client.send("exporter", ExportCancel(target=export_id[0]))
+                    await client.send("exporter", ExportCancel(target=export_id))
 
             nursery.start_soon(on_sigint)
-            async for header, body in client.stream("exporter", request):
-                export_id[:] = [header.reply_to]
+            async for _header, body in client.stream("exporter", request, request_id=export_id):
                 if isinstance(body, ExportProgress) and tty:
                     rate = body.bytes / max(body.elapsed_s, 1e-9) / 1e6
                     print(f"\r{body.rows:,} rows  {body.bytes / 1e6:,.1f} MB  {rate:,.1f} MB/s ",

@@ -34,9 +34,9 @@ class Client:
     def __post_init__(self) -> None:
         self.ids = IdMaker(self.identity, 1)
 
-    def _header(self, dst: str, body: Body, trace: str) -> Header:
+    def _header(self, dst: str, body: Body, trace: str, request_id: str = "") -> Header:
         return Header(
-            id=self.ids(), kind=kind_of(body), src=self.identity, dst=dst,
+            id=request_id or self.ids(), kind=kind_of(body), src=self.identity, dst=dst,
             trace=trace or new_trace(), session=self.session, sent_at=now(),
         )  # fmt: skip
 
@@ -46,11 +46,13 @@ class Client:
         return header.id
 
     async def stream(
-        self, dst: str, body: Body, *, trace: str = ""
+        self, dst: str, body: Body, *, trace: str = "", request_id: str = ""
     ) -> AsyncIterator[tuple[Header, Body]]:
-        """Send a request and yield every reply until the final one (`more=False`)."""
+        """Send a request and yield every reply until the final one (`more=False`).
+
+        `request_id` (from `self.ids()`) lets the caller cancel before the first reply."""
         send, recv = trio.open_memory_channel[tuple[Header, Body]](1000)
-        header = self._header(dst, body, trace)
+        header = self._header(dst, body, trace, request_id)
         self._waiting[header.id] = send
         try:
             await self.sock.send_multipart(codec.encode(header, body))

@@ -7,6 +7,7 @@ import decimal
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -241,3 +242,54 @@ async def test_full_disk_is_explained_and_leaves_nothing(tmp_path, pg_db, tiny_d
     assert str(tiny_disk) in end.message and "full" in end.message
     assert "bytes had been produced" in end.why and "Free some space" in end.hint
     assert list(tiny_disk.iterdir()) == []  # neither the target nor the temporary file
+
+
+def pgask_export(tmp_path: Path, dsn: str, *argv: str) -> subprocess.Popen[str]:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[profiles.p]\ndsn = "{dsn}"\n')
+    return subprocess.Popen(
+        [sys.executable, "-m", "ui.cli", "--config", str(config), "export", *argv, "-p", "p"],
+        cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+
+async def test_cli_export_writes_refuses_overwrite_and_forces(tmp_path, pg_db):
+    await arun_sql(
+        pg_db, "CREATE TABLE t (x int, s text); INSERT INTO t VALUES (1, 'a,b'), (2, NULL)"
+    )
+    out = tmp_path / "t.jsonl"
+    done = pgask_export(tmp_path, pg_db, "SELECT * FROM t ORDER BY x", "--out", str(out))
+    _, err = await trio.to_thread.run_sync(done.communicate)
+    assert done.returncode == 0, err
+    assert "Exported 2 rows" in err
+    assert [json.loads(line) for line in out.read_text().splitlines()] == [
+        {"x": 1, "s": "a,b"},
+        {"x": 2, "s": None},
+    ]
+    again = pgask_export(tmp_path, pg_db, "SELECT 3 AS x", "--out", str(out))
+    _, err = await trio.to_thread.run_sync(again.communicate)
+    assert again.returncode == 1 and "already exists; it was not overwritten" in err
+    assert "--force" in err and out.read_text().startswith('{"x":1')
+    forced = pgask_export(tmp_path, pg_db, "SELECT 3 AS x", "--out", str(out), "--force")
+    _, err = await trio.to_thread.run_sync(forced.communicate)
+    assert forced.returncode == 0, err
+    assert out.read_text() == '{"x":3}\n'
+    assert leftovers(tmp_path) == []
+
+
+async def test_cli_ctrl_c_cancels_an_export_before_its_first_row(tmp_path, pg_db):
+    """While the server is still computing (no byte sent yet), Ctrl-C stops the backend."""
+    sql = "SELECT count(*) FROM generate_series(1, 500000000) a"
+    target = tmp_path / "slow.csv"
+    proc = pgask_export(tmp_path, pg_db, sql, "--out", str(target))
+    running = "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'COPY%generate_series%'"
+    with trio.fail_after(60):
+        while not await afetch(pg_db, running):
+            await trio.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = await trio.to_thread.run_sync(proc.communicate)
+    assert proc.returncode == 130, err
+    assert "export cancelled; no file was written" in err
+    assert await afetch(pg_db, running) == []
+    assert not target.exists() and leftovers(tmp_path) == []

@@ -110,7 +110,9 @@ EXAMPLES: list[messages.Body] = [
     messages.CopyChunk(seq=0, data=b"a,b\r\n"),
     messages.CopyAck(target="exporter:1:1", seq=0),
     messages.CopyDone(rows=1, bytes=5, elapsed_ms=1.0),
-    messages.ExportRequest(profile="p", sql="SELECT 1", verdict=SIG, format="jsonl", path="/tmp/x.jsonl"),
+    messages.ExportRequest(
+        profile="p", sql="SELECT 1", verdict=SIG, format="jsonl", path="/tmp/x.jsonl"
+    ),
     messages.ExportProgress(rows=1, bytes=2, rows_per_s=3.0, elapsed_s=4.0),
     messages.Exported(path="/tmp/x.jsonl", rows=1, bytes=2, elapsed_ms=3.0),
     messages.ExportCancel(target="ui:1:9"),
