@@ -27,12 +27,15 @@ Each database round trip is one asyncio coroutine crossing the bridge once
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import getpass
+import math
 import os
 import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -683,6 +686,7 @@ async def on_query_cancel(state: ExecState, msg: QueryCancel, req: Request) -> Q
 
 
 COPY_CHUNK_BYTES = 1024 * 1024
+COPY_QUEUE_CHUNKS = 4  # chunks the COPY thread may run ahead of trio
 # A COPY read that brings less than this waits COPY_FILL_WAIT_S before the next one, so the
 # socket fills: the server flushes every 8 KiB, and each wake-up of asyncpg's copy loop costs
 # ~45 µs of pause/resume and future bookkeeping, more than the bytes themselves.
@@ -734,29 +738,50 @@ class CopyJob:
 
     Under trio-asyncio every socket wake-up of asyncpg's copy loop starts a trio task (its
     add_reader); a COPY wakes up tens of thousands of times, which made the executor, not
-    the server, the limit of an export. Chunks of ~1 MiB cross back to trio, where the
-    flow-control window blocks the thread (and so the server) when the exporter lags.
+    the server, the limit of an export. Chunks of ~1 MiB are handed to trio without waiting
+    (run_sync_soon), at most COPY_QUEUE_CHUNKS ahead of what trio has sent: only a lagging
+    exporter, through the flow-control window, stops the thread and so the server.
     """
 
     def __init__(self, cfg: ProfileConfig, sql: str, timeout: str) -> None:
         self.cfg, self.sql, self.timeout = cfg, sql, timeout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[str] | None = None
+        self._room = threading.Semaphore(COPY_QUEUE_CHUNKS)
         self._cancelled = self._finished = False
 
     async def run(self, send: Callable[[bytes], Awaitable[None]]) -> str:
         """The COPY's status ("COPY n"); a trio cancel cancels the COPY on the server."""
+        token = trio.lowlevel.current_trio_token()
+        to_trio, from_thread = trio.open_memory_channel[bytes](math.inf)  # bounded by _room
+
+        def deliver(chunk: bytes) -> None:  # in the trio thread
+            with contextlib.suppress(trio.ClosedResourceError):  # the export was cancelled
+                to_trio.send_nowait(chunk)
+
+        def hand_over(chunk: bytes) -> None:  # in the worker thread
+            self._room.acquire()
+            token.run_sync_soon(deliver, chunk)
 
         def in_thread() -> str:
             with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
-                return runner.run(self._copy(lambda data: trio.from_thread.run(send, data)))
+                return runner.run(self._copy(hand_over))
+
+        async def forward() -> None:
+            async for chunk in from_thread:
+                await send(chunk)
+                self._room.release()
 
         # The outcome is unwrapped outside the nursery, so an error reaches map_errors as itself
         # rather than inside an ExceptionGroup.
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._cancel_when_cancelled)
             try:
-                result = await trio.to_thread.run_sync(outcome.capture, in_thread)
+                async with trio.open_nursery() as forwarding:
+                    forwarding.start_soon(forward)
+                    # run_sync_soon is FIFO: every chunk is queued before the thread's result
+                    result = await trio.to_thread.run_sync(outcome.capture, in_thread)
+                    to_trio.close()
             finally:
                 self._finished = True
                 nursery.cancel_scope.cancel()
@@ -770,6 +795,7 @@ class CopyJob:
         finally:
             if not self._finished:
                 self._cancelled = True  # seen by a thread that has not started its loop yet
+                self._room.release(COPY_QUEUE_CHUNKS)  # a thread waiting for room goes on
                 loop, task = self._loop, self._task
                 if loop is not None and task is not None:
                     loop.call_soon_threadsafe(task.cancel)
