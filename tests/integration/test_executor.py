@@ -402,6 +402,8 @@ def no_ssl_server() -> Iterator[int]:
 async def test_connection_errors_are_actionable(tmp_path, pg_dsn, pg_db, silent_tcp, no_ssl_server):
     await arun_sql(
         pg_db,
+        # roles are cluster-wide: a reused PGASK_TEST_DSN server may hold them from a past run
+        "DROP ROLE IF EXISTS pgask_limited; DROP ROLE IF EXISTS pgask_noconnect; "
         "CREATE ROLE pgask_limited LOGIN CONNECTION LIMIT 0; CREATE ROLE pgask_noconnect LOGIN",
     )
     dbname = database_of(pg_db)
