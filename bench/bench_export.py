@@ -1,18 +1,21 @@
 """Export throughput and memory, pgask beside psql, in one run.
 
-    python bench/bench_export.py [--rows 5000000] [--dsn DSN]
+    python bench/bench_export.py [--rows 5000000] [--rounds 3] [--dsn DSN]
 
 A table of mixed types (bigint, timestamptz, text, numeric(12,2), int, boolean, jsonb) is
 exported by: the server alone (COPY TO '/dev/null', the floor), psql `\\copy ... csv`,
 psql `COPY (SELECT row_to_json(t) ...) TO STDOUT` (JSON on the server), and pgask's CSV,
-JSON Lines and JSON through the running actor tree. Prints rows/s, MB/s, peak RSS and
-pgask/psql ratios. Uses PGASK_TEST_DSN/--dsn, else a throwaway embedded server.
+JSON Lines and JSON through one running actor tree. Every path runs once per round,
+interleaved (the order reversed every other round); prints medians, the spread, rows/s,
+MB/s, peak memory and pgask/psql ratios. Uses PGASK_TEST_DSN/--dsn, else a throwaway
+embedded server.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -68,35 +71,92 @@ def sample_uss(pids: list[int], peak: list[float], stop: threading.Event) -> Non
         time.sleep(0.05)
 
 
-async def pgask_exports(dsn: str, out: Path) -> dict[str, tuple[float, float, int]]:
-    results = {}
+class PgaskExports:
+    """pgask's exports through one running actor tree (started once, as in a session)."""
+
+    def __init__(self, sup, client) -> None:  # type: ignore[no-untyped-def]
+        self.sup, self.client = sup, client
+        self.sig = signing.sign(sup.key, QUERY, "read", "p", "read-only")
+        self.pids = [sup.children[a].proc.pid for a in ("exporter", "executor:p")]
+
+    async def run(self, fmt: str, out: Path) -> tuple[float, float, int]:
+        path = out / f"pgask.{fmt}"
+        peak, stop = [0.0], threading.Event()
+        sampler = threading.Thread(target=sample_uss, args=(self.pids, peak, stop), daemon=True)
+        sampler.start()
+        request = ExportRequest(
+            profile="p", sql=QUERY, verdict=self.sig, format=fmt, path=str(path), force=True
+        )  # type: ignore[arg-type]
+        start = time.perf_counter()
+        reply = await self.client.request("exporter", request, timeout=3600)
+        elapsed = time.perf_counter() - start
+        stop.set()
+        sampler.join()
+        assert isinstance(reply, Exported), reply
+        path.unlink()
+        return elapsed, peak[0], reply.bytes
+
+
+def psql_csv(dsn: str, out: Path) -> tuple[float, float, int]:
+    path = out / "psql.csv"
+    secs, rss = peak_rss_of(
+        [psql_bin(), dsn, "-X", "-q", "-c", f"\\copy ({QUERY}) to '{path}' csv header"]
+    )
+    size = path.stat().st_size
+    path.unlink()
+    return secs, rss, size
+
+
+def psql_json(dsn: str, out: Path) -> tuple[float, float, int]:
+    path = out / "psql.jsonl"
+    with open(path, "wb") as f:
+        secs, rss = peak_rss_of([psql_bin(), dsn, "-X", "-q", "-c", JSON_COPY], stdout=f)
+    size = path.stat().st_size
+    path.unlink()
+    return secs, rss, size
+
+
+def server_floor(dsn: str, out: Path) -> tuple[float, float, int]:
+    start = time.perf_counter()
+    run_sql(dsn, f"COPY ({QUERY}) TO '/dev/null' (FORMAT csv, HEADER)")
+    return time.perf_counter() - start, 0.0, 0
+
+
+PATHS = [
+    ("server floor: COPY TO '/dev/null'", "", server_floor),
+    ("psql \\copy csv", "csv", psql_csv),
+    ("pgask csv", "csv", "csv"),
+    ("psql COPY row_to_json", "json", psql_json),
+    ("pgask jsonl", "json", "jsonl"),
+    ("pgask json", "json", "json"),
+]
+
+
+async def measure(dsn: str, out: Path, rounds: int) -> dict[str, list[tuple[float, float, int]]]:
+    """Every path once per round, interleaved, the order reversed in every other round, so
+    that a burst of load from elsewhere or the page cache's state hits both sides alike."""
+    results: dict[str, list[tuple[float, float, int]]] = {name: [] for name, _, _ in PATHS}
     with tempfile.TemporaryDirectory() as tmp:
         async with open_tree(Path(tmp), config=config_for(dsn)) as (sup, client):
-            sig = signing.sign(sup.key, QUERY, "read", "p", "read-only")
             await client.request("executor:p", Ping())  # started before sampling
-            pids = [sup.children[a].proc.pid for a in ("exporter", "executor:p")]
-            for fmt in ("csv", "jsonl", "json"):
-                path = out / f"pgask.{fmt}"
-                peak, stop = [0.0], threading.Event()
-                sampler = threading.Thread(target=sample_uss, args=(pids, peak, stop), daemon=True)
-                sampler.start()
-                request = ExportRequest(
-                    profile="p", sql=QUERY, verdict=sig, format=fmt, path=str(path), force=True
-                )  # type: ignore[arg-type]
-                start = time.perf_counter()
-                reply = await client.request("exporter", request, timeout=3600)
-                elapsed = time.perf_counter() - start
-                stop.set()
-                sampler.join()
-                assert isinstance(reply, Exported), reply
-                results[fmt] = (elapsed, peak[0], reply.bytes)
-                path.unlink()
+            pgask = PgaskExports(sup, client)
+            for round_no in range(rounds):
+                order = PATHS if round_no % 2 == 0 else PATHS[::-1]
+                for name, _, how in order:
+                    if isinstance(how, str):
+                        results[name].append(await pgask.run(how, out))
+                    else:
+                        results[name].append(await trio.to_thread.run_sync(how, dsn, out))
+                print(f"  round {round_no + 1}/{rounds}: " + ", ".join(
+                    f"{name.split(':')[0]} {results[name][-1][0]:.2f}s" for name, _, _ in PATHS
+                ), flush=True)  # fmt: skip
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians)")
     parser.add_argument("--dsn", default=os.environ.get("PGASK_TEST_DSN", ""))
     args = parser.parse_args()
     server = None
@@ -120,46 +180,35 @@ def main() -> None:
         with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
             out = Path(tmp)
             os.chmod(out, 0o777)
-            results: dict[str, tuple[float, float, int]] = {}
-            t = time.perf_counter()
-            run_sql(dsn, f"COPY ({QUERY}) TO '/dev/null' (FORMAT csv, HEADER)")
-            results["server floor: COPY TO '/dev/null'"] = (time.perf_counter() - t, 0.0, 0)
-            csv_path = out / "psql.csv"
-            secs, rss = peak_rss_of(
-                [psql_bin(), dsn, "-X", "-q", "-c", f"\\copy ({QUERY}) to '{csv_path}' csv header"]
-            )
-            results["psql \\copy csv"] = (secs, rss, csv_path.stat().st_size)
-            json_path = out / "psql.jsonl"
-            with open(json_path, "wb") as f:
-                secs, rss = peak_rss_of([psql_bin(), dsn, "-X", "-q", "-c", JSON_COPY], stdout=f)
-            results["psql COPY row_to_json"] = (secs, rss, json_path.stat().st_size)
-            csv_path.unlink()
-            json_path.unlink()
-            ours = trio.run(pgask_exports, dsn, out)
-            results["pgask csv"] = ours["csv"]
-            results["pgask jsonl"] = ours["jsonl"]
-            results["pgask json"] = ours["json"]
-        print(f"\n{rows:,} rows, mixed types")
-        print(
-            f"{'path':<36} {'seconds':>8} {'rows/s':>10} {'MB/s':>7} {'peak MB':>12} {'ratio':>6}"
-        )
-        base = {"csv": results["psql \\copy csv"][0], "json": results["psql COPY row_to_json"][0]}
-        for name, (secs, rss, size) in results.items():
-            kind = "csv" if "csv" in name else "json" if "json" in name else ""
-            ratio = f"{base[kind] / secs:.2f}" if name.startswith("pgask") else ""
-            mbs = f"{size / secs / 1e6:.1f}" if size else "-"
-            print(
-                f"{name:<36} {secs:>8.2f} {rows / secs:>10,.0f} {mbs:>7} {rss or float('nan'):>12.0f} {ratio:>6}"
-            )
-        print(
-            "ratio = psql time / pgask time (>= 1 means pgask is as fast); JSON ratios against psql's row_to_json COPY"
-        )
-        print(
-            "peak MB: psql's RSS; for pgask the unique memory (USS) of exporter + executor together"
-        )
+            results = trio.run(measure, dsn, out, args.rounds)
+        report(rows, results)
     finally:
         if server is not None:
             server.destroy()
+
+
+def report(rows: int, results: dict[str, list[tuple[float, float, int]]]) -> None:
+    print(f"\n{rows:,} rows, mixed types; median of {len(results[PATHS[0][0]])} interleaved rounds")
+    print(
+        f"{'path':<36} {'seconds':>8} {'min-max':>11} {'rows/s':>10} {'MB/s':>7} {'peak MB':>8} {'ratio':>6}"
+    )
+    median = {name: statistics.median(t for t, _, _ in runs) for name, runs in results.items()}
+    base = {kind: median[name] for name, kind, how in PATHS if kind and not isinstance(how, str)}
+    for name, kind, how in PATHS:
+        runs = results[name]
+        secs = median[name]
+        spread = f"{min(t for t, _, _ in runs):.2f}-{max(t for t, _, _ in runs):.2f}"
+        size = runs[0][2]
+        peak = max(m for _, m, _ in runs)
+        ratio = f"{base[kind] / secs:.2f}" if isinstance(how, str) else ""
+        mbs = f"{size / secs / 1e6:.1f}" if size else "-"
+        print(
+            f"{name:<36} {secs:>8.2f} {spread:>11} {rows / secs:>10,.0f} {mbs:>7} {peak or float('nan'):>8.0f} {ratio:>6}"
+        )
+    print(
+        "ratio = psql median / pgask median (>= 1 means pgask is as fast); JSON ratios against psql's row_to_json COPY"
+    )
+    print("peak MB: psql's RSS; for pgask the unique memory (USS) of exporter + executor together")
 
 
 if __name__ == "__main__":
