@@ -705,6 +705,12 @@ async def on_query_copy(state: ExecState, msg: CopyRequest, req: Request) -> Cop
             why="Only a read query wrapped in COPY ... TO STDOUT can be exported.",
             code="executor.bad_verdict",
         )
+    await _pool(state)  # proves the server reachable, with the errors and backoff of any query
+    intent = _audit(
+        state, req,
+        {"type": "intent", "decision": "export", "sql": _audit_sql(state, msg.sql, msg.normalized),
+         "sql_sha256": msg.verdict.sql_sha256, "class": "read", "mode": msg.verdict.mode},
+    )  # fmt: skip
     window = state.copies[req.header.id] = CopyWindow(msg.window)
     started = time.perf_counter()
     total = 0
@@ -717,12 +723,19 @@ async def on_query_copy(state: ExecState, msg: CopyRequest, req: Request) -> Cop
         total += len(data)
 
     job = CopyJob(state.config, msg.sql, f"{int(state.config.export_timeout_s * 1000)}ms")
+    outcome: dict[str, Any] = {"type": "outcome", "intent": intent, "outcome": "cancelled"}
     try:
         with map_errors(state):
             status = await job.run(send_chunk)
+        rows = int(status.split()[-1]) if status and status.split()[-1].isdigit() else 0
+        outcome.update(outcome="ok", command=f"COPY {rows}", rows=rows, bytes=total)
+    except DatabaseError as exc:
+        outcome.update(outcome="error", error=exc.code)
+        raise
     finally:
         state.copies.pop(req.header.id, None)
-    rows = int(status.split()[-1]) if status and status.split()[-1].isdigit() else 0
+        outcome["ms"] = round((time.perf_counter() - started) * 1000, 3)
+        _audit(state, req, outcome)
     log.info("executor.copy.finished", rows=rows, bytes=total)
     return CopyDone(rows=rows, bytes=total, elapsed_ms=(time.perf_counter() - started) * 1000)
 

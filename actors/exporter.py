@@ -186,7 +186,9 @@ async def on_export_start(state: None, msg: ExportRequest, req: Request) -> Expo
             rows = 0
             next_progress = started + PROGRESS_EVERY_S
             async for header, body in req.runtime.stream(
-                executor, CopyRequest(sql=sql, verdict=verdict.signature), trace=req.header.trace
+                executor,
+                CopyRequest(sql=sql, verdict=verdict.signature, normalized=verdict.normalized),
+                trace=req.header.trace,
             ):
                 copy_id = header.reply_to
                 if isinstance(body, CopyChunk):

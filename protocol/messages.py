@@ -432,6 +432,7 @@ class CopyRequest(Body, tag="query.copy"):
     sql: str
     verdict: Signature
     window: int = 8
+    normalized: str = ""  # the guard's text with literals as $n, for the audit trail
 
 
 class CopyChunk(Body, tag="query.copy.chunk"):

@@ -10,8 +10,18 @@ from pathlib import Path
 import pytest
 import trio
 
+from protocol import signing
 from protocol.audit import audit_path, read_records, verify
-from protocol.messages import AuditNote, Failure, GuardRequest, QueryDone, QueryRequest, Verdict
+from protocol.messages import (
+    AuditNote,
+    Exported,
+    ExportRequest,
+    Failure,
+    GuardRequest,
+    QueryDone,
+    QueryRequest,
+    Verdict,
+)
 from tests.integration.test_executor import config_for
 from tests.pg import arun_sql
 from tests.tree import open_tree
@@ -109,7 +119,13 @@ async def test_killed_between_intent_and_outcome_shows_interrupted(tmp_path, pg_
     assert verify(path) is None
 
 
+def reply_signature(sup):
+    """An export names its query with a signature; the exporter has the COPY text checked."""
+    return signing.sign(sup.key, "SELECT 1", "read", "p", "read-only")
+
+
 async def test_default_settings_store_no_literal_and_no_row_value(tmp_path, pg_db):
+    (tmp_path / "out").mkdir()
     await arun_sql(
         pg_db, f"CREATE TABLE secrets (v text); INSERT INTO secrets VALUES ('{MARKER_ROW}')"
     )
@@ -119,7 +135,17 @@ async def test_default_settings_store_no_literal_and_no_row_value(tmp_path, pg_d
             f"SELECT v, '{MARKER_LITERAL}' AS tag FROM secrets WHERE v <> '{MARKER_LITERAL}'",
         )
         assert isinstance(reply, QueryDone) and reply.rows == 1
+        exported = await client.request("exporter", ExportRequest(
+            profile="p", sql=f"SELECT v FROM secrets WHERE v <> '{MARKER_LITERAL}'",
+            verdict=reply_signature(sup), format="csv", path=str(tmp_path / "out" / "x.csv"),
+        ))  # fmt: skip
+        assert isinstance(exported, Exported) and exported.rows == 1
         log_dir = sup.log_dir
+    records = list(read_records(audit_path(tmp_path / "state", "p")))
+    (export,) = [r for r in records if r.get("decision") == "export"]
+    assert export["sql"].startswith("COPY (SELECT v FROM secrets WHERE v <> $1")
+    (outcome,) = [r for r in records if r.get("intent") == export["seq"]]
+    assert outcome["outcome"] == "ok" and outcome["rows"] == 1 and outcome["bytes"] > 0
     leaks = []
     for root in (tmp_path / "state", log_dir, Path(sup.run_dir)):
         for path in root.rglob("*"):

@@ -106,7 +106,9 @@ EXAMPLES: list[messages.Body] = [
     messages.ExplainRequest(sql="SELECT 1", verdict=SIG, analyze=True),
     messages.ExplainPlan(plan="[]"),
     messages.AuditNote(decision="declined", sql_class="write", question="q", reasons=["r"]),
-    messages.CopyRequest(sql="COPY (SELECT 1) TO STDOUT", verdict=SIG),
+    messages.CopyRequest(
+        sql="COPY (SELECT 1) TO STDOUT", verdict=SIG, normalized="COPY (SELECT $1) TO STDOUT"
+    ),
     messages.CopyChunk(seq=0, data=b"a,b\r\n"),
     messages.CopyAck(target="exporter:1:1", seq=0),
     messages.CopyDone(rows=1, bytes=5, elapsed_ms=1.0),
