@@ -93,11 +93,12 @@ class Runtime:
         return header.id
 
     async def stream(
-        self, dst: str, body: Body, *, trace: str = ""
+        self, dst: str, body: Body, *, trace: str = "", request_id: str = ""
     ) -> AsyncIterator[tuple[Header, Body]]:
-        """Ask another actor (through the supervisor); yield replies until the last one."""
+        """Ask another actor (through the supervisor); yield replies until the last one.
+        `request_id` (from `self.ids()`) lets the caller cancel before the first reply."""
         send, recv = trio.open_memory_channel[tuple[Header, Body]](1000)
-        msg_id = self.ids()
+        msg_id = request_id or self.ids()
         self.waiting[msg_id] = send
         try:
             header = Header(

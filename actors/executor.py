@@ -1,10 +1,10 @@
 """executor:<profile>: the only process that holds a connection to a profile's database.
 
-Receives: query.run, query.explain, query.copy, query.copy.ack, query.cancel, catalog.get;
+Receives: query.run, query.explain, query.copy, query.cancel, catalog.get;
           dba.index.check, dba.migration.apply, dba.backup, dba.archive.inspect, dba.restore
           (decisions in actors/executor_dba.py).
 Replies:  query.columns, query.rows (streamed, about 256 KiB each), query.done;
-          query.copy.chunk (streamed, flow-controlled) then query.copy.done;
+          query.copy.done (the COPY's bytes go to the exporter's stream socket);
           query.plan; query.cancelled; catalog.result; or error.
 Restart:  permanent. Resources: an asyncpg pool (asyncio, hosted on trio by trio-asyncio).
 
@@ -30,12 +30,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import getpass
-import math
 import os
 import re
 import socket
 import ssl
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -52,7 +50,7 @@ from trio_asyncio import aio_as_trio, trio_as_aio
 
 from actors import executor_dba as dba
 from actors._runtime import Actor, Request, main
-from protocol import signing
+from protocol import copystream, signing
 from protocol.audit import AuditLog, audit_path
 from protocol.boot import Boot
 from protocol.config import ProfileConfig
@@ -71,8 +69,6 @@ from protocol.messages import (
     CatalogRequest,
     CatalogTable,
     Column,
-    CopyAck,
-    CopyChunk,
     CopyDone,
     CopyRequest,
     DbaProgress,
@@ -196,28 +192,10 @@ class ExecState:
     failures: int = 0
     next_attempt: float = 0.0
     lock: trio.Lock = field(default_factory=trio.Lock)
-    copies: dict[str, CopyWindow] = field(default_factory=dict)  # query.copy id -> its window
     audit: AuditLog | None = None
     full_sql: bool = False  # [privacy] audit_full_sql
     role: str = ""  # the database role pgask connects as
     os_user: str = ""
-
-
-class CopyWindow:
-    """Flow control for one COPY stream: at most `size` chunks sent but not yet acknowledged."""
-
-    def __init__(self, size: int) -> None:
-        self.size, self.sent, self.acked = max(1, size), 0, -1
-        self._changed = trio.Event()
-
-    def ack(self, seq: int) -> None:
-        self.acked = max(self.acked, seq)
-        self._changed.set()
-
-    async def wait_room(self) -> None:
-        while self.sent - self.acked - 1 >= self.size:
-            self._changed = trio.Event()
-            await self._changed.wait()
 
 
 @asynccontextmanager
@@ -685,8 +663,6 @@ async def on_query_cancel(state: ExecState, msg: QueryCancel, req: Request) -> Q
     return QueryCancelled(target=msg.target)
 
 
-COPY_CHUNK_BYTES = 1024 * 1024
-COPY_QUEUE_CHUNKS = 4  # chunks the COPY thread may run ahead of trio
 # A COPY read that brings less than this waits COPY_FILL_WAIT_S before the next one, so the
 # socket fills: the server flushes every 8 KiB, and each wake-up of asyncpg's copy loop costs
 # ~45 µs of pause/resume and future bookkeeping, more than the bytes themselves.
@@ -695,9 +671,9 @@ COPY_FILL_WAIT_S = 0.0003
 
 
 async def on_query_copy(state: ExecState, msg: CopyRequest, req: Request) -> CopyDone:
-    """Stream a guarded COPY ... TO STDOUT. It runs in a READ ONLY transaction like any read,
-    after a Parse of the exact text proves it is a single statement (COPY itself goes over
-    the simple protocol, which would run a second one)."""
+    """Run a guarded COPY ... TO STDOUT into the exporter's stream socket. It runs in a READ
+    ONLY transaction like any read, after a Parse of the exact text proves it is a single
+    statement (COPY itself goes over the simple protocol, which would run a second one)."""
     check_verdict(state, msg.sql, msg.verdict, confirmed=False)
     if msg.verdict.sql_class != "read" or not msg.sql.lstrip()[:4].upper() == "COPY":
         raise DatabaseError(
@@ -711,90 +687,55 @@ async def on_query_copy(state: ExecState, msg: CopyRequest, req: Request) -> Cop
         {"type": "intent", "decision": "export", "sql": _audit_sql(state, msg.sql, msg.normalized),
          "sql_sha256": msg.verdict.sql_sha256, "class": "read", "mode": msg.verdict.mode},
     )  # fmt: skip
-    window = state.copies[req.header.id] = CopyWindow(msg.window)
     started = time.perf_counter()
-    total = 0
-
-    async def send_chunk(data: bytes) -> None:
-        nonlocal total
-        await window.wait_room()
-        await req.send(CopyChunk(seq=window.sent, data=data))
-        window.sent += 1
-        total += len(data)
-
-    job = CopyJob(state.config, msg.sql, f"{int(state.config.export_timeout_s * 1000)}ms")
+    job = CopyJob(state.config, msg, f"{int(state.config.export_timeout_s * 1000)}ms")
     outcome: dict[str, Any] = {"type": "outcome", "intent": intent, "outcome": "cancelled"}
     try:
         with map_errors(state):
-            status = await job.run(send_chunk)
+            status = await job.run()
         rows = int(status.split()[-1]) if status and status.split()[-1].isdigit() else 0
-        outcome.update(outcome="ok", command=f"COPY {rows}", rows=rows, bytes=total)
+        outcome.update(outcome="ok", command=f"COPY {rows}", rows=rows, bytes=job.sent)
     except DatabaseError as exc:
         outcome.update(outcome="error", error=exc.code)
         raise
     finally:
-        state.copies.pop(req.header.id, None)
         outcome["ms"] = round((time.perf_counter() - started) * 1000, 3)
         _audit(state, req, outcome)
-    log.info("executor.copy.finished", rows=rows, bytes=total)
-    return CopyDone(rows=rows, bytes=total, elapsed_ms=(time.perf_counter() - started) * 1000)
-
-
-async def on_copy_ack(state: ExecState, msg: CopyAck, req: Request) -> None:
-    window = state.copies.get(msg.target)
-    if window is not None:
-        window.ack(msg.seq)
+    log.info("executor.copy.finished", rows=rows, bytes=job.sent)
+    return CopyDone(rows=rows, bytes=job.sent, elapsed_ms=(time.perf_counter() - started) * 1000)
 
 
 class CopyJob:
-    """One COPY out on its own connection, in a worker thread with a plain asyncio loop.
+    """One COPY out on its own database connection, in a worker thread with a plain asyncio
+    loop, written to the exporter's stream socket (protocol/copystream.py).
 
     Under trio-asyncio every socket wake-up of asyncpg's copy loop starts a trio task (its
     add_reader); a COPY wakes up tens of thousands of times, which made the executor, not
-    the server, the limit of an export. Chunks of ~1 MiB are handed to trio without waiting
-    (run_sync_soon), at most COPY_QUEUE_CHUNKS ahead of what trio has sent: only a lagging
-    exporter, through the flow-control window, stops the thread and so the server.
+    the server, the limit of an export. A lagging exporter blocks the thread's write, so
+    asyncpg stops reading and the server waits: memory stays bounded by socket buffers.
     """
 
-    def __init__(self, cfg: ProfileConfig, sql: str, timeout: str) -> None:
-        self.cfg, self.sql, self.timeout = cfg, sql, timeout
+    def __init__(self, cfg: ProfileConfig, msg: CopyRequest, timeout: str) -> None:
+        self.cfg, self.msg, self.timeout = cfg, msg, timeout
+        self.sent = 0  # bytes written to the stream
+        self._out: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[str] | None = None
-        self._room = threading.Semaphore(COPY_QUEUE_CHUNKS)
         self._cancelled = self._finished = False
 
-    async def run(self, send: Callable[[bytes], Awaitable[None]]) -> str:
+    async def run(self) -> str:
         """The COPY's status ("COPY n"); a trio cancel cancels the COPY on the server."""
-        token = trio.lowlevel.current_trio_token()
-        to_trio, from_thread = trio.open_memory_channel[bytes](math.inf)  # bounded by _room
-
-        def deliver(chunk: bytes) -> None:  # in the trio thread
-            with contextlib.suppress(trio.ClosedResourceError):  # the export was cancelled
-                to_trio.send_nowait(chunk)
-
-        def hand_over(chunk: bytes) -> None:  # in the worker thread
-            self._room.acquire()
-            token.run_sync_soon(deliver, chunk)
 
         def in_thread() -> str:
             with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
-                return runner.run(self._copy(hand_over))
-
-        async def forward() -> None:
-            async for chunk in from_thread:
-                await send(chunk)
-                self._room.release()
+                return runner.run(self._copy())
 
         # The outcome is unwrapped outside the nursery, so an error reaches map_errors as itself
         # rather than inside an ExceptionGroup.
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._cancel_when_cancelled)
             try:
-                async with trio.open_nursery() as forwarding:
-                    forwarding.start_soon(forward)
-                    # run_sync_soon is FIFO: every chunk is queued before the thread's result
-                    result = await trio.to_thread.run_sync(outcome.capture, in_thread)
-                    to_trio.close()
+                result = await trio.to_thread.run_sync(outcome.capture, in_thread)
             finally:
                 self._finished = True
                 nursery.cancel_scope.cancel()
@@ -808,46 +749,57 @@ class CopyJob:
         finally:
             if not self._finished:
                 self._cancelled = True  # seen by a thread that has not started its loop yet
-                self._room.release(COPY_QUEUE_CHUNKS)  # a thread waiting for room goes on
+                if self._out is not None:  # a write blocked on a full socket returns
+                    with contextlib.suppress(OSError):
+                        self._out.shutdown(socket.SHUT_RDWR)
                 loop, task = self._loop, self._task
                 if loop is not None and task is not None:
                     loop.call_soon_threadsafe(task.cancel)
 
-    async def _copy(self, send: Callable[[bytes], None]) -> str:
-        """asyncio, in the worker thread: the COPY inside BEGIN READ ONLY, always rolled back."""
+    async def _copy(self) -> str:
+        """asyncio, in the worker thread: the COPY inside BEGIN READ ONLY, always rolled back.
+        The stream is closed before this returns, so the exporter has every byte first."""
         self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
         if self._cancelled:
             raise asyncio.CancelledError
-        buffer: list[bytes] = []
-        size = 0
-
-        async def sink(data: bytes) -> None:
-            nonlocal size
-            buffer.append(data)
-            size += len(data)
-            if size >= COPY_CHUNK_BYTES:
-                chunk = b"".join(buffer)
-                buffer.clear()
-                size = 0
-                send(chunk)
-            elif len(data) < COPY_FILL_BYTES:
-                time.sleep(COPY_FILL_WAIT_S)  # this thread's loop serves only this COPY
-
-        con = await asyncpg.connect(**_connect_kwargs(self.cfg))
         try:
-            tx = con.transaction(readonly=True)
-            await tx.start()
+            out = self._out = copystream.connect(self.msg.sink, self.msg.token)
+        except OSError as exc:
+            raise _stream_error(exc) from exc
+        with out:
+
+            async def sink(data: bytes) -> None:
+                try:
+                    out.sendall(data)
+                except OSError as exc:
+                    raise _stream_error(exc) from exc
+                self.sent += len(data)
+                if len(data) < COPY_FILL_BYTES:
+                    time.sleep(COPY_FILL_WAIT_S)  # this thread's loop serves only this COPY
+
+            con = await asyncpg.connect(**_connect_kwargs(self.cfg))
             try:
-                await con.fetchval("SELECT set_config('statement_timeout', $1, true)", self.timeout)
-                await con.prepare(self.sql)  # Parse refuses a second statement
-                status = await con._copy_out(self.sql, sink, None)
-                if buffer:
-                    send(b"".join(buffer))
-                return status
+                tx = con.transaction(readonly=True)
+                await tx.start()
+                try:
+                    await con.fetchval(
+                        "SELECT set_config('statement_timeout', $1, true)", self.timeout
+                    )
+                    await con.prepare(self.msg.sql)  # Parse refuses a second statement
+                    return await con._copy_out(self.msg.sql, sink, None)
+                finally:
+                    await tx.rollback()
             finally:
-                await tx.rollback()
-        finally:
-            await con.close()
+                await con.close()
+
+
+def _stream_error(exc: OSError) -> DatabaseError:
+    return DatabaseError(
+        "The export stopped: the exporter's stream closed.",
+        why=f"{type(exc).__name__}: {exc}",
+        hint="The exporter reports what went wrong; run the export again.",
+        code="executor.export_stream_closed",
+    )
 
 
 async def on_explain(state: ExecState, msg: ExplainRequest, req: Request) -> ExplainPlan:
@@ -1307,7 +1259,6 @@ ACTOR = Actor(
         AuditNote: on_audit_note,
         ExplainRequest: on_explain,
         CopyRequest: on_query_copy,
-        CopyAck: on_copy_ack,
         CatalogRequest: on_catalog,
         IndexCheckRequest: on_index_check,
         MigrationApply: on_migration_apply,

@@ -422,34 +422,23 @@ class ExplainPlan(Body, tag="query.plan"):
 
 
 class CopyRequest(Body, tag="query.copy"):
-    """exporter -> executor: run `sql`, a guarded `COPY (...) TO STDOUT ...` text, and stream
-    its output, unbounded by the row cap.
+    """exporter -> executor: run `sql`, a guarded `COPY (...) TO STDOUT ...` text, unbounded
+    by the row cap, and write its output to the exporter's stream socket at `sink`
+    (`unix:<path>` or `tcp:127.0.0.1:<port>`), first presenting `token` (protocol/copystream.py).
 
-    Replies: query.copy.chunk (more=True) ... then query.copy.done. The executor keeps at
-    most `window` chunks unacknowledged (query.copy.ack), so memory stays bounded."""
+    Reply: query.copy.done, sent once the stream is closed after its last byte."""
 
     EXPECTS_REPLY: ClassVar[bool] = True
     sql: str
     verdict: Signature
-    window: int = 8
+    sink: str
+    token: bytes
     normalized: str = ""  # the guard's text with literals as $n, for the audit trail
-
-
-class CopyChunk(Body, tag="query.copy.chunk"):
-    seq: int
-    data: bytes
-
-
-class CopyAck(Body, tag="query.copy.ack"):
-    """exporter -> executor: chunks up to `seq` are written."""
-
-    target: str  # the query.copy request id
-    seq: int
 
 
 class CopyDone(Body, tag="query.copy.done"):
     rows: int
-    bytes: int
+    bytes: int  # written to the stream: the exporter checks it received as many
     elapsed_ms: float
 
 
@@ -468,7 +457,7 @@ class ExportRequest(Body, tag="export.start"):
 
 
 class ExportProgress(Body, tag="export.progress"):
-    rows: int
+    rows: int  # estimated from the bytes so far; export.done has the exact count
     bytes: int
     rows_per_s: float
     elapsed_s: float
@@ -702,8 +691,6 @@ Message = (
     | ExplainRequest
     | ExplainPlan
     | CopyRequest
-    | CopyChunk
-    | CopyAck
     | CopyDone
     | ExportRequest
     | ExportProgress

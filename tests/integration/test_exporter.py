@@ -293,3 +293,22 @@ async def test_cli_ctrl_c_cancels_an_export_before_its_first_row(tmp_path, pg_db
     assert "export cancelled; no file was written" in err
     assert await afetch(pg_db, running) == []
     assert not target.exists() and leftovers(tmp_path) == []
+
+
+@pytest.mark.slow
+async def test_executor_killed_mid_export_leaves_no_file_and_the_next_export_works(tmp_path, pg_db):
+    sql = "SELECT g, md5(g::text) AS h FROM generate_series(1, 5000000) g"
+    async with open_tree(tmp_path, config=config_for(pg_db)) as (sup, client):
+        sig = signing.sign(sup.key, sql, "read", "p", "read-only")
+        request = ExportRequest(
+            profile="p", sql=sql, verdict=sig, format="csv", path=str(tmp_path / "killed.csv")
+        )
+        replies: list[object] = []
+        async for _header, body in client.stream("exporter", request):
+            replies.append(body)
+            if isinstance(body, ExportProgress) and len(replies) == 1:
+                os.kill(sup.children["executor:p"].proc.pid, signal.SIGKILL)
+        assert isinstance(replies[-1], Failure) and replies[-1].code == "actor.restarted"
+        assert not (tmp_path / "killed.csv").exists() and leftovers(tmp_path) == []
+        end, _ = await export(client, sup, "SELECT 1 AS x", "csv", tmp_path / "after.csv")
+        assert isinstance(end, Exported) and (tmp_path / "after.csv").read_text() == "x\n1\n"

@@ -107,10 +107,12 @@ EXAMPLES: list[messages.Body] = [
     messages.ExplainPlan(plan="[]"),
     messages.AuditNote(decision="declined", sql_class="write", question="q", reasons=["r"]),
     messages.CopyRequest(
-        sql="COPY (SELECT 1) TO STDOUT", verdict=SIG, normalized="COPY (SELECT $1) TO STDOUT"
+        sql="COPY (SELECT 1) TO STDOUT",
+        verdict=SIG,
+        sink="unix:/tmp/pgask-1/copy-1.sock",
+        token=b"0123456789abcdef",
+        normalized="COPY (SELECT $1) TO STDOUT",
     ),
-    messages.CopyChunk(seq=0, data=b"a,b\r\n"),
-    messages.CopyAck(target="exporter:1:1", seq=0),
     messages.CopyDone(rows=1, bytes=5, elapsed_ms=1.0),
     messages.ExportRequest(
         profile="p", sql="SELECT 1", verdict=SIG, format="jsonl", path="/tmp/x.jsonl"
