@@ -790,7 +790,7 @@ class CopyJob:
                 finally:
                     await tx.rollback()
             finally:
-                await con.close()
+                await con.close(timeout=5)  # bounded: a trio cancel waits for this thread
 
 
 def _stream_error(exc: OSError) -> DatabaseError:

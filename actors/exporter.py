@@ -30,6 +30,7 @@ import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -190,15 +191,11 @@ async def on_export_start(state: None, msg: ExportRequest, req: Request) -> Expo
                 request = CopyRequest(sql=sql, verdict=verdict.signature, sink=address,
                                       token=token, normalized=verdict.normalized)  # fmt: skip
                 progress = _Progress(req, writer, started, header_line=msg.format == "csv")
-
-                async def receive() -> int:
-                    return await _receive(listener, token, writer, target, progress)
-
-                async def control() -> CopyDone:
-                    return await _control(req, executor, copy_id, request)
-
                 copy_sent = True
-                received, done = await _both(receive, control)
+                received, done = await _both(
+                    partial(_receive, listener, token, writer, target, progress),
+                    partial(_control, req, executor, copy_id, request),
+                )
             if received != done.bytes:
                 raise ExportError(
                     f"The export to {target} was incomplete; nothing was written there.",
