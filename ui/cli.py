@@ -582,10 +582,11 @@ async def export_to_file(client: Any, args: argparse.Namespace, profile: str, sq
             async for _header, body in client.stream("exporter", request, request_id=export_id):
                 if isinstance(body, ExportProgress) and tty:
                     rate = body.bytes / max(body.elapsed_s, 1e-9) / 1e6
-                    print(f"\r{body.rows:,} rows  {body.bytes / 1e6:,.1f} MB  {rate:,.1f} MB/s ",
+                    print(f"\r~{body.rows:,} rows  {body.bytes / 1e6:,.1f} MB  {rate:,.1f} MB/s ",
                           end="", file=sys.stderr)  # fmt: skip
                 elif isinstance(body, Exported):
-                    print(f"{chr(10) if tty else ''}Exported {body.rows:,} rows ({body.bytes:,} bytes) "
+                    rows = f"{body.rows:,} row{'s' if body.rows != 1 else ''}"
+                    print(f"{chr(10) if tty else ''}Exported {rows} ({body.bytes:,} bytes) "
                           f"to {body.path} in {body.elapsed_ms / 1000:.1f} s", file=sys.stderr)  # fmt: skip
                     outcome = EXIT_OK
                 elif isinstance(body, QueryCancelled):

@@ -163,7 +163,7 @@ class Job:
     fmt: str = ""
     path: str = ""
     target: str = ""  # restore: the new database
-    force: bool = False  # backup: overwrite an existing file (confirmed)
+    force: bool = False  # export, backup: overwrite an existing file (confirmed)
     typed: str = ""  # restore: the name the person typed
     request_id: str = ""  # the request whose replies stream in now
     rows: int = 0
@@ -204,7 +204,7 @@ class ConfirmModal:
 
 @dataclass
 class AskModal:
-    """A yes/no question about a pane's job (overwrite a backup file), or, when `name` is set,
+    """A yes/no question about a pane's job (overwrite an export or backup file), or, when `name` is set,
     a typed confirmation (restore: the target database's name)."""
 
     pane: int
@@ -536,13 +536,9 @@ def run_query(state: UiState, pane_i: int, job: Job, *, confirmed: bool) -> None
         )
         return
     if job.kind == "export":
-        job.stage = "exporting"
-        body = ExportRequest(profile=pane.profile, sql=job.sql, verdict=verdict.signature,
-                             format=job.fmt, path=job.path)  # type: ignore[arg-type]  # fmt: skip
-        job.request_id = send(
-            state, "exporter", body, pane=pane_i, purpose="export", trace=job.trace
-        )
-        say(pane, "info", f"Exporting to {job.path} ...")
+        send_export(state, pane_i, job)
+        say(pane, "info", f"Exporting the full result of the last query (not only the rows "
+            f"on screen) to {job.path} ...")  # fmt: skip
         return
     job.stage = "running"
     pane.last_sql = job.sql
@@ -555,6 +551,16 @@ def run_query(state: UiState, pane_i: int, job: Job, *, confirmed: bool) -> None
     job.request_id = send(
         state, executor(pane), body, pane=pane_i, purpose="query", trace=job.trace
     )
+
+
+def send_export(state: UiState, pane_i: int, job: Job) -> None:
+    """The exporter checks the exact COPY text with the guard; the signature names the query."""
+    assert job.verdict is not None and job.verdict.signature is not None
+    job.stage = "exporting"
+    body = ExportRequest(profile=state.panes[pane_i].profile, sql=job.sql,
+                         verdict=job.verdict.signature, format=job.fmt, path=job.path,  # type: ignore[arg-type]
+                         force=job.force)  # fmt: skip
+    job.request_id = send(state, "exporter", body, pane=pane_i, purpose="export", trace=job.trace)
 
 
 def cancel(state: UiState) -> bool:
@@ -599,7 +605,7 @@ def export(state: UiState, arg: str) -> bool:
         return True
     if not path:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(state.wall()))
-        path = os.path.join(os.getcwd(), f"pgask-{pane.profile}-{stamp}.{fmt}")
+        path = os.path.join(os.getcwd(), f"{pane.profile}-{stamp}.{fmt}")
     path = os.path.abspath(os.path.expanduser(path))
     job = Job("export", pane.last_sql, state.new_trace(), state.clock(), fmt=fmt, path=path)
     job.sql = pane.last_sql
@@ -970,7 +976,7 @@ def _on_export(state: UiState, i: int, job: Job, body: Body) -> bool:
     pane = state.panes[i]
     if isinstance(body, ExportProgress):
         job.rows = body.rows
-        pane.notice = f"Exporting: {body.rows:,} rows, {body.bytes / 1e6:.1f} MB"
+        pane.notice = f"Exporting: about {body.rows:,} rows, {body.bytes / 1e6:.1f} MB"
         return True
     if isinstance(body, QueryCancelled):
         pane.notice = ""
@@ -979,12 +985,22 @@ def _on_export(state: UiState, i: int, job: Job, body: Body) -> bool:
         return True
     if isinstance(body, Exported):
         pane.notice = ""
-        say(pane, "ok", f"Exported {body.rows:,} rows ({body.bytes:,} bytes) to {body.path} "
+        say(pane, "ok", f"Exported {body.rows:,} row{'s' if body.rows != 1 else ''} "
+            f"({body.bytes:,} bytes) to {body.path} "
             f"in {fmt_ms(body.elapsed_ms)}.")  # fmt: skip
         finish(state, i, "exported")
         return True
     if isinstance(body, Failure):
         pane.notice = ""
+        if body.code == "export.exists" and not job.force:
+            job.stage = "confirming"
+            state.modal = AskModal(
+                i, "Overwrite the file?",
+                [f"{job.path} already exists.",
+                 "Replace it with the full result of the last query?"],
+                "overwrite",
+            )  # fmt: skip
+            return True
         say_failure(pane, body)
         finish(state, i, f"error {body.code}")
         return True
@@ -1252,9 +1268,10 @@ def _ask_key(state: UiState, m: AskModal, code: int) -> bool:
     if m.action == "overwrite":
         if answer:
             job.force = True
-            send_backup(state, m.pane, job)
+            (send_export if job.kind == "export" else send_backup)(state, m.pane, job)
         else:
-            say(pane, "notice", f"Not backed up: {job.path} was kept as it is.")
+            what = "Not exported" if job.kind == "export" else "Not backed up"
+            say(pane, "notice", f"{what}: {job.path} was kept as it is.")
             finish(state, m.pane, "declined")
     elif answer:
         job.typed = m.typed

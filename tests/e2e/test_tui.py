@@ -2,8 +2,6 @@
 
 Every wait is on screen content (`expect_screen`), never a fixed sleep; a failure prints
 what was expected, the screen, and the last log lines of every process of the run.
-Tests marked `needs_planner` run the plain-English path, which needs the planner actor
-(issue 5); until it lands they are expected to fail (xfail, not strict).
 """
 
 from __future__ import annotations
@@ -29,14 +27,6 @@ pytestmark = [
     pytest.mark.pg,
     pytest.mark.skipif(not tmux_available(), reason="tmux is not installed"),
 ]
-
-PLANNER_READY = "PlanRequest" in Path(__file__).parents[2].joinpath("actors/planner.py").read_text()
-needs_planner = pytest.mark.xfail(
-    not PLANNER_READY, reason="the planner actor is still a placeholder (issue 5)", strict=False
-)
-EXPORTER_READY = (
-    "ExportRequest" in Path(__file__).parents[2].joinpath("actors/exporter.py").read_text()
-)
 
 PROMPT = "demo\u203a"
 # The guard refuses pg_sleep (it holds a connection doing nothing), so long queries burn CPU.
@@ -287,10 +277,7 @@ def test_destructive_statement_needs_the_typed_name(tui: Tui) -> None:
 # -- export -----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    not EXPORTER_READY, reason="the exporter actor is still a placeholder (issue 6)", strict=False
-)
-def test_export_from_the_palette_writes_the_file(tui: Tui) -> None:
+def test_export_from_the_palette_writes_the_file_and_asks_before_overwriting(tui: Tui) -> None:
     t = started(tui)
     t.type("/sql select g as n, 'row ' || g as label from generate_series(1, 500) g", enter=True)
     t.expect_screen("500 rows in", 20)
@@ -299,9 +286,24 @@ def test_export_from_the_palette_writes_the_file(tui: Tui) -> None:
     t.type("export csv")
     t.send("Enter")
     t.expect_screen("Exported 500 rows", 30)
-    files = list(tui.tmp.glob("pgask-demo-*.csv"))  # the default path: the working directory
-    assert len(files) == 1 and files[0].read_text().splitlines()[0] == "n,label"
+    files = list(tui.tmp.glob("demo-*.csv"))  # the default path: the working directory
+    assert len(files) == 1 and re.fullmatch(r"demo-\d{8}-\d{6}\.csv", files[0].name)
+    assert files[0].read_text().splitlines()[0] == "n,label"
     assert len(files[0].read_text().splitlines()) == 501
+    assert "not only the rows" in t.screen()
+
+    t.type(f"/export csv {files[0]}", enter=True)
+    t.expect_screen("Overwrite the file?", 30)
+    t.type("n")
+    t.expect_screen("Not exported:")
+    assert len(files[0].read_text().splitlines()) == 501
+    t.type("/sql select 1 as one", enter=True)
+    t.expect_screen("1 row in", 20)
+    t.type(f"/export csv {files[0]}", enter=True)
+    t.expect_screen("Overwrite the file?", 30)
+    t.type("y")
+    t.expect_screen("Exported 1 row (", 30)
+    assert files[0].read_text() == "one\n1\n"
 
 
 # -- backup and restore -----------------------------------------------------------------------
@@ -463,7 +465,6 @@ def test_startup_shows_the_prompt(tui: Tui, record_property: Callable[[str, obje
 # -- plain English (needs the planner) --------------------------------------------------------
 
 
-@needs_planner
 def test_question_to_table_through_the_scripted_model(tui: Tui) -> None:
     answer = "Counting them.\n```sql\nSELECT g AS n FROM generate_series(1, 250) AS g\n```"
     with FakeOpenAIProcess([Reply(content=answer)] * 4, workdir=tui.tmp) as fake:
@@ -478,7 +479,6 @@ def test_question_to_table_through_the_scripted_model(tui: Tui) -> None:
         assert fake.requests(), "the question reached the model"
 
 
-@needs_planner
 def test_cancel_abandons_a_slow_model_call(tui: Tui) -> None:
     with FakeOpenAIProcess([Reply(content="SELECT 1", delay_s=30)], workdir=tui.tmp) as fake:
         tui.model = fake.url

@@ -487,7 +487,36 @@ def test_export_checks_the_last_query_then_asks_the_exporter() -> None:
     eh, e = last(st, ExportRequest)
     assert (eh.dst, e.format, e.path, e.profile) == ("exporter", "jsonl", "/tmp/out.jsonl", "demo")
     reply(st, eh, Exported(path="/tmp/out.jsonl", rows=1, bytes=10, elapsed_ms=2))
-    assert "Exported 1 rows (10 bytes) to /tmp/out.jsonl" in log_text(st)
+    assert "Exported 1 row (10 bytes) to /tmp/out.jsonl" in log_text(st)
+
+
+def test_export_onto_an_existing_file_asks_then_forces_or_keeps_it() -> None:
+    st = new()
+    run_sql_to_verdict(st, "select 1", verdict())
+    qh, _ = last(st, QueryRequest)
+    reply(st, qh, QueryDone(command="SELECT 1", rows=1, elapsed_ms=1))
+    for answer in ("n", "y"):
+        take(st)
+        S.submit_input(st, "/export csv /tmp/out.csv")
+        gh, _ = last(st, GuardRequest)
+        reply(st, gh, verdict())
+        eh, e = last(st, ExportRequest)
+        assert e.force is False
+        reply(
+            st,
+            eh,
+            Failure(
+                code="export.exists", message="/tmp/out.csv already exists; it was not overwritten."
+            ),
+        )
+        assert isinstance(st.modal, S.AskModal) and st.modal.title == "Overwrite the file?"
+        keys(st, answer)
+        assert st.modal is None
+    assert "Not exported: /tmp/out.csv was kept as it is." in log_text(st)
+    fh, f = last(st, ExportRequest)
+    assert f.force is True and f.path == "/tmp/out.csv" and fh.id != eh.id
+    reply(st, fh, Exported(path="/tmp/out.csv", rows=1, bytes=6, elapsed_ms=2))
+    assert "Exported 1 row (6 bytes) to /tmp/out.csv" in log_text(st) and st.pane.job is None
 
 
 def test_explain_shows_the_plan_tree() -> None:
