@@ -26,8 +26,10 @@ Value mapping (documented in README "Export formats"):
 from __future__ import annotations
 
 import errno
+import json
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -42,6 +44,8 @@ from protocol.errors import ExportError, PgaskError
 from protocol.messages import (
     CopyDone,
     CopyRequest,
+    ExplainPlan,
+    ExplainRequest,
     ExportCancel,
     Exported,
     ExportProgress,
@@ -209,6 +213,11 @@ async def on_export_start(state: None, msg: ExportRequest, req: Request) -> Expo
             await trio.to_thread.run_sync(os.fsync, file.fileno())
         _place(tmp, target, msg.force)
         finished = True
+    except ExportError as exc:
+        if exc.code != "export.disk_full":
+            raise
+        tmp.unlink(missing_ok=True)  # first, so the free space reported is the real one
+        raise await _disk_full(req, msg, target, exc) from exc
     finally:
         if not finished:
             with trio.CancelScope(shield=True):
@@ -308,6 +317,48 @@ async def _both(
     return results["received"], results["done"]
 
 
+async def _disk_full(
+    req: Request, msg: ExportRequest, target: Path, exc: ExportError
+) -> ExportError:
+    """The full-disk error, with the space the whole result needs (PostgreSQL's estimate of
+    rows x average width, from EXPLAIN) beside what is free."""
+    free = shutil.disk_usage(target.parent).free
+    needed = await _estimated_bytes(req, msg)
+    why = f"{exc.why} {free / 1e6:,.1f} MB is free there"
+    why += (
+        f"; the whole result needs about {needed / 1e6:,.1f} MB (PostgreSQL's estimate)."
+        if needed
+        else "."
+    )
+    return ExportError(exc.message, why=why, hint=exc.hint, code=exc.code)
+
+
+async def _estimated_bytes(req: Request, msg: ExportRequest) -> int:
+    """rows x width of the query's plan, or 0 when it cannot be had within a few seconds."""
+    trace = req.header.trace
+    try:
+        verdict = await req.runtime.request(
+            "guard",
+            GuardRequest(sql=msg.sql, profile=msg.profile, mode="read-only"),
+            trace=trace,
+            timeout=5,
+        )
+        if not isinstance(verdict, Verdict) or verdict.signature is None:
+            return 0
+        plan = await req.runtime.request(
+            f"executor:{msg.profile}",
+            ExplainRequest(sql=msg.sql, verdict=verdict.signature),
+            trace=trace,
+            timeout=5,
+        )
+        if not isinstance(plan, ExplainPlan):
+            return 0
+        top = json.loads(plan.plan)[0]["Plan"]
+        return int(top["Plan Rows"]) * int(top["Plan Width"])
+    except (trio.TooSlowError, ValueError, LookupError, TypeError):
+        return 0
+
+
 def _write_or_explain(writer: _Writer, data: bytes, target: Path) -> None:
     try:
         writer.chunk(data)
@@ -315,7 +366,7 @@ def _write_or_explain(writer: _Writer, data: bytes, target: Path) -> None:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise ExportError(
                 f"The disk holding {target.parent} is full; the export to {target} was stopped and nothing was written there.",
-                why=f"{writer.bytes + len(data):,} bytes had been produced so far, and more were coming.",
+                why=f"{writer.bytes + len(data):,} bytes had been produced so far, and more were coming;",
                 hint="Free some space, or export to another disk.",
                 code="export.disk_full",
             ) from exc

@@ -241,6 +241,8 @@ async def test_full_disk_is_explained_and_leaves_nothing(tmp_path, pg_db, tiny_d
     assert isinstance(end, Failure) and end.code == "export.disk_full", end
     assert str(tiny_disk) in end.message and "full" in end.message
     assert "bytes had been produced" in end.why and "Free some space" in end.hint
+    # 200,000 rows of int4 + md5 text: PostgreSQL's plan says 200000 x 36 bytes
+    assert "MB is free there; the whole result needs about 7.2 MB" in end.why, end.why
     assert list(tiny_disk.iterdir()) == []  # neither the target nor the temporary file
 
 
