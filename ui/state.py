@@ -1277,6 +1277,14 @@ def _ask_key(state: UiState, m: AskModal, code: int) -> bool:
         job.typed = m.typed
         _guard_restore(state, m.pane, job)
     else:
+        from actors.executor_dba import create_database_sql  # pure, stdlib only
+
+        # no verdict yet (the guard sees the CREATE DATABASE after the typed name), but the
+        # audit trail records the declined restore all the same
+        note = AuditNote(decision="declined", sql_class="ddl", normalized=create_database_sql(job.target),
+                         reasons=[f"restore of {job.path} declined at the typed-name confirmation"],
+                         mode=pane.mode)  # fmt: skip
+        send(state, executor(pane), note, pane=m.pane, trace=job.trace)
         say(pane, "notice", "Not restored: cancelled at the confirmation.")
         finish(state, m.pane, "declined")
     return True

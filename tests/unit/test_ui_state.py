@@ -20,6 +20,7 @@ from protocol.messages import (
     ActorsStatus,
     ArchiveInfo,
     ArchiveRequest,
+    AuditNote,
     BackupDone,
     BackupRequest,
     Body,
@@ -868,7 +869,11 @@ def test_restore_refuses_an_existing_target_and_the_typed_name_can_be_declined()
     reply(st, ah, archive())
     take(st)
     keys(st, "shop_copy", K.ESC)
-    assert st.modal is None and st.pane.job is None and not take(st)
+    assert st.modal is None and st.pane.job is None
+    [(nh, note)] = take(st)  # nothing runs, but the audit trail records the declined restore
+    assert nh.dst == "executor:demo" and isinstance(note, AuditNote)
+    assert (note.decision, note.sql_class) == ("declined", "ddl")
+    assert "shop_copy" in note.normalized and "/tmp/shop.dump" in note.reasons[0]
     assert "Not restored: cancelled at the confirmation." in log_text(st)
 
 
