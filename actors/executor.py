@@ -667,7 +667,7 @@ async def on_query_cancel(state: ExecState, msg: QueryCancel, req: Request) -> Q
 # socket fills: the server flushes every 8 KiB, and each wake-up of asyncpg's copy loop costs
 # ~45 µs of pause/resume and future bookkeeping, more than the bytes themselves.
 COPY_FILL_BYTES = 64 * 1024
-COPY_FILL_WAIT_S = 0.0003
+COPY_FILL_WAIT_S = 0.0006
 
 
 async def on_query_copy(state: ExecState, msg: CopyRequest, req: Request) -> CopyDone:

@@ -150,7 +150,20 @@ async def measure(dsn: str, out: Path, rounds: int) -> dict[str, list[tuple[floa
                 print(f"  round {round_no + 1}/{rounds}: " + ", ".join(
                     f"{name.split(':')[0]} {results[name][-1][0]:.2f}s" for name, _, _ in PATHS
                 ), flush=True)  # fmt: skip
+            for actor, pid in zip(("exporter", "executor"), pgask.pids, strict=True):
+                PEAK_RSS_MB[actor] = peak_rss_mb(pid)
     return results
+
+
+PEAK_RSS_MB: dict[str, float] = {}
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The kernel's high-water mark of the process's resident set (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    return float("nan")
 
 
 def main() -> None:
@@ -209,6 +222,10 @@ def report(rows: int, results: dict[str, list[tuple[float, float, int]]]) -> Non
         "ratio = psql median / pgask median (>= 1 means pgask is as fast); JSON ratios against psql's row_to_json COPY"
     )
     print("peak MB: psql's RSS; for pgask the unique memory (USS) of exporter + executor together")
+    print(
+        "pgask peak RSS (VmHWM over the whole run, shared pages included): "
+        + ", ".join(f"{actor} {mb:.0f} MB" for actor, mb in PEAK_RSS_MB.items())
+    )
 
 
 if __name__ == "__main__":
