@@ -144,14 +144,17 @@ class _Writer:
         if fmt == "json":
             self._write(b"[\n")
 
-    def _write(self, data: bytes) -> None:
-        self.file.write(data)
-        self.bytes += len(data)
+    def _write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:  # an unbuffered write may be short (a disk filling up): finish it or fail
+            written = self.file.write(view)
+            self.bytes += written or 0
+            view = view[written or 0 :]
 
-    def chunk(self, data: bytes) -> None:
+    def chunk(self, data: memoryview) -> None:
         if data:
             self._any = True
-        self._write(data.replace(b"\n", b",\n") if self.fmt == "json" else data)
+        self._write(bytes(data).replace(b"\n", b",\n") if self.fmt == "json" else data)
 
     def finish(self) -> None:
         if self.fmt != "json":
@@ -248,12 +251,12 @@ class _Progress:
         self.sampled_lines = self.sampled_bytes = 0
         self.next_at = started + PROGRESS_EVERY_S
 
-    async def add(self, data: bytes) -> None:
+    async def add(self, data: memoryview) -> None:
         now = time.perf_counter()
         if now < self.next_at:
             return
         self.next_at = now + PROGRESS_EVERY_S
-        self.sampled_lines += data.count(b"\n")
+        self.sampled_lines += bytes(data).count(b"\n")
         self.sampled_bytes += len(data)
         elapsed = now - self.started
         rows = max(
@@ -270,15 +273,18 @@ async def _receive(
     target: Path,
     progress: _Progress,
 ) -> int:
-    """The executor's stream into the file until it closes; the bytes received."""
+    """The executor's stream into the file until it closes; the bytes received. One buffer
+    serves every read, so no read pays for fresh pages."""
     stream = await copystream.accept(listener, token)
+    buffer = memoryview(bytearray(RECEIVE_BYTES))
     received = 0
     async with stream:
-        while data := await stream.receive_some(RECEIVE_BYTES):
+        while n := await stream.socket.recv_into(buffer):
+            data = buffer[:n]
             _write_or_explain(writer, data, target)
-            received += len(data)
+            received += n
             await progress.add(data)
-            if len(data) < RECEIVE_BYTES // 4:  # let the socket fill: fewer, larger reads
+            if n < RECEIVE_BYTES // 4:  # let the socket fill: fewer, larger reads
                 await trio.sleep(READ_PAUSE_S)
     return received
 
@@ -364,7 +370,7 @@ async def _estimated_bytes(req: Request, msg: ExportRequest) -> int:
         return 0
 
 
-def _write_or_explain(writer: _Writer, data: bytes, target: Path) -> None:
+def _write_or_explain(writer: _Writer, data: memoryview, target: Path) -> None:
     try:
         writer.chunk(data)
     except OSError as exc:
