@@ -196,7 +196,9 @@ async def on_export_start(state: None, msg: ExportRequest, req: Request) -> Expo
             tmp, "xb", buffering=0
         ) as file:  # unbuffered: a full disk fails in write(), not in close()
             writer = _Writer(file, msg.format)
-            async with copystream.listen(req.runtime.boot.run_dir) as (listener, address):
+            boot = req.runtime.boot
+            on_tcp = boot.endpoint.startswith("tcp://")  # no ipc here: no unix sockets either
+            async with copystream.listen(boot.run_dir, tcp=on_tcp) as (listener, address):
                 token = copystream.new_token()
                 request = CopyRequest(sql=sql, verdict=verdict.signature, sink=address,
                                       token=token, normalized=verdict.normalized)  # fmt: skip
@@ -237,6 +239,7 @@ async def on_export_start(state: None, msg: ExportRequest, req: Request) -> Expo
         bytes=writer.bytes,
         ms=round(elapsed_ms, 1),
         format=msg.format,
+        stream="tcp" if on_tcp else "unix",
     )
     return Exported(path=str(target), rows=rows, bytes=writer.bytes, elapsed_ms=elapsed_ms)
 

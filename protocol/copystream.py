@@ -21,8 +21,6 @@ from pathlib import Path
 
 import trio
 
-from protocol.endpoints import use_tcp
-
 TOKEN_BYTES = 16
 SOCKET_BUFFER_BYTES = 4 * 1024 * 1024  # asked for; the kernel may grant less
 
@@ -32,11 +30,12 @@ def new_token() -> bytes:
 
 
 @asynccontextmanager
-async def listen(run_dir: str) -> AsyncIterator[tuple[trio.SocketListener, str]]:
+async def listen(run_dir: str, *, tcp: bool) -> AsyncIterator[tuple[trio.SocketListener, str]]:
     """A listener for one export's stream and the address the executor connects to:
-    `unix:<path>` or `tcp:127.0.0.1:<port>`. The socket file is removed on exit."""
+    `unix:<path>` in `run_dir`, or `tcp:127.0.0.1:<port>` when `tcp` (the bus is on TCP
+    because ipc is unavailable). The socket file is removed on exit."""
     path: Path | None = None
-    if use_tcp() or not run_dir:
+    if tcp or not run_dir:
         sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         await sock.bind(("127.0.0.1", 0))
         address = f"tcp:127.0.0.1:{sock.getsockname()[1]}"

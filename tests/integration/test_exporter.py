@@ -314,3 +314,23 @@ async def test_executor_killed_mid_export_leaves_no_file_and_the_next_export_wor
         assert not (tmp_path / "killed.csv").exists() and leftovers(tmp_path) == []
         end, _ = await export(client, sup, "SELECT 1 AS x", "csv", tmp_path / "after.csv")
         assert isinstance(end, Exported) and (tmp_path / "after.csv").read_text() == "x\n1\n"
+
+
+async def test_export_streams_over_loopback_tcp_where_ipc_is_unavailable(
+    tmp_path, pg_db, monkeypatch
+):
+    monkeypatch.setenv("PGASK_TRANSPORT", "tcp")  # what Windows gets
+    sql = "SELECT g, 'x' || g AS s FROM generate_series(1, 50000) g"
+    async with open_tree(tmp_path, config=config_for(pg_db)) as (sup, client):
+        assert sup.endpoint.startswith("tcp://")
+        end, _ = await export(client, sup, sql, "csv", tmp_path / "t.csv")
+        log_dir = Path(sup.log_dir)
+    assert isinstance(end, Exported) and end.rows == 50_000
+    lines = (tmp_path / "t.csv").read_text().splitlines()
+    assert (len(lines), lines[0], lines[-1]) == (50_001, "g,s", "50000,x50000")
+    finished = [
+        json.loads(line)
+        for line in (log_dir / "exporter.log").read_text().splitlines()
+        if '"exporter.export.finished"' in line
+    ]
+    assert [f["stream"] for f in finished] == ["tcp"]

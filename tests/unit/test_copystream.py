@@ -8,11 +8,13 @@ import trio
 from protocol import copystream
 
 
-async def stream_through(run_dir: str, payload: bytes) -> tuple[str, bytes, list[bytes]]:
+async def stream_through(
+    run_dir: str, payload: bytes, *, tcp: bool = False
+) -> tuple[str, bytes, list[bytes]]:
     """An intruder with a wrong token connects first, then the executor's side writes
     `payload`; returns the address, what the exporter's side received, and what the
     intruder got back."""
-    async with copystream.listen(run_dir) as (listener, address):
+    async with copystream.listen(run_dir, tcp=tcp) as (listener, address):
         token = copystream.new_token()
         intruder_got: list[bytes] = []
 
@@ -43,9 +45,8 @@ async def test_unix_stream_accepts_only_the_token_and_ends_at_eof(tmp_path):
     assert list(run_dir.iterdir()) == []  # the socket file is gone
 
 
-async def test_tcp_stream_where_ipc_is_unavailable(tmp_path, monkeypatch):
-    monkeypatch.setenv("PGASK_TRANSPORT", "tcp")
-    address, received, intruder_got = await stream_through(str(tmp_path), b"a,b\n" * 1000)
+async def test_tcp_stream_where_ipc_is_unavailable(tmp_path):
+    address, received, intruder_got = await stream_through(str(tmp_path), b"a,b\n" * 1000, tcp=True)
     assert address.startswith("tcp:127.0.0.1:") and int(address.rsplit(":", 1)[1]) > 0
     assert received == b"a,b\n" * 1000 and intruder_got == [b""]
 
