@@ -6,7 +6,8 @@ Receives: query.run, query.explain, query.copy, query.cancel, catalog.get;
 Replies:  query.columns, query.rows (streamed, about 256 KiB each), query.done;
           query.copy.done (the COPY's bytes go to the exporter's stream socket);
           query.plan; query.cancelled; catalog.result; or error.
-Restart:  permanent. Resources: an asyncpg pool (asyncio, hosted on trio by trio-asyncio).
+Restart:  permanent. Resources: an asyncpg pool (asyncio, hosted on trio by trio-asyncio);
+          per running export, a connection and a worker thread of its own (CopyJob).
 
 The second safety layer, which holds even if everything before it is wrong:
 * It runs only SQL whose guard verdict is validly signed for this exact text and this
