@@ -568,7 +568,8 @@ async def export_to_file(client: Any, args: argparse.Namespace, profile: str, sq
     # The exporter asks the guard about the exact COPY text; this signature only names the request.
     placeholder = signing.sign(os.urandom(32), sql_text, "read", profile, "read-only")
     request = ExportRequest(profile=profile, sql=sql_text, verdict=placeholder, format=fmt,  # type: ignore[arg-type]
-                            path=args.out, force=args.force, delimiter=getattr(args, "delimiter", ","))  # fmt: skip
+                            path=os.path.abspath(os.path.expanduser(args.out)),  # this shell's cwd, not the exporter's
+                            force=args.force, delimiter=getattr(args, "delimiter", ","))  # fmt: skip
     outcome = EXIT_ERROR
     with trio.open_signal_receiver(signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:

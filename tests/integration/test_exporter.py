@@ -246,13 +246,16 @@ async def test_full_disk_is_explained_and_leaves_nothing(tmp_path, pg_db, tiny_d
     assert list(tiny_disk.iterdir()) == []  # neither the target nor the temporary file
 
 
-def pgask_export(tmp_path: Path, dsn: str, *argv: str) -> subprocess.Popen[str]:
+def pgask_export(
+    tmp_path: Path, dsn: str, *argv: str, cwd: Path | None = None
+) -> subprocess.Popen[str]:
     config = tmp_path / "config.toml"
     config.write_text(f'[profiles.p]\ndsn = "{dsn}"\n')
+    repo = Path(__file__).resolve().parents[2]
     return subprocess.Popen(
         [sys.executable, "-m", "ui.cli", "--config", str(config), "export", *argv, "-p", "p"],
-        cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
+        cwd=cwd or repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(repo)},
     )  # fmt: skip
 
 
@@ -277,6 +280,12 @@ async def test_cli_export_writes_refuses_overwrite_and_forces(tmp_path, pg_db):
     _, err = await trio.to_thread.run_sync(forced.communicate)
     assert forced.returncode == 0, err
     assert out.read_text() == '{"x":3}\n'
+    here = tmp_path / "here"
+    here.mkdir()
+    relative = pgask_export(tmp_path, pg_db, "SELECT 4 AS x", "--out", "rel.csv", cwd=here)
+    _, err = await trio.to_thread.run_sync(relative.communicate)
+    assert relative.returncode == 0, err
+    assert (here / "rel.csv").read_text() == "x\n4\n" and f"to {here}/rel.csv" in err
     assert leftovers(tmp_path) == []
 
 
