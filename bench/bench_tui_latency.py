@@ -46,16 +46,16 @@ class Tmux:
     def __init__(self, command: str, width: int = 120, height: int = 40) -> None:
         self.name = f"bench-{uuid.uuid4().hex[:8]}"
         subprocess.run(
-            ["tmux", "new-session", "-d", "-x", str(width), "-y", str(height), "-s", self.name, command],
+            ["tmux", "-L", self.name, "new-session", "-d", "-x", str(width), "-y", str(height), "-s", self.name, command],
             check=True,
         )  # fmt: skip
 
     def send(self, *keys: str, literal: bool = False) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *(["-l"] if literal else []), *keys],
+        subprocess.run(["tmux", "-L", self.name, "send-keys", "-t", self.name, *(["-l"] if literal else []), *keys],
                        check=True)  # fmt: skip
 
     def screen(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name],
+        return subprocess.run(["tmux", "-L", self.name, "capture-pane", "-p", "-t", self.name],
                               capture_output=True, text=True).stdout  # fmt: skip
 
     def wait(self, pattern: str, timeout: float = 60.0) -> str:
@@ -69,7 +69,9 @@ class Tmux:
         raise TimeoutError(f"never saw {pattern!r}:\n{self.screen()}")
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run(
+            ["tmux", "-L", self.name, "kill-session", "-t", self.name], capture_output=True
+        )
 
 
 def last_line(screen: str, prefix: str) -> str:

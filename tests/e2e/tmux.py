@@ -29,6 +29,11 @@ def tmux_available() -> bool:
     return shutil.which("tmux") is not None
 
 
+def tmux(server: str) -> list[str]:
+    """The tmux command for the private server named `server`."""
+    return ["tmux", "-L", server]
+
+
 class TmuxSession:
     def __init__(self, name: str, log_dirs: Callable[[], list[Path]]) -> None:
         self.name = name
@@ -49,28 +54,40 @@ class TmuxSession:
         # env goes through `env` so the pane's shell never sees the test's own environment
         assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         command = f"cd {shlex.quote(str(cwd))} && exec env -i {assigns} {shlex.join(argv)}"
+        # One tmux server per session (-L): on a shared default server, a session started
+        # just as the previous test's last session ended can meet a server on its way out
+        # ("server exited unexpectedly").
         subprocess.run(
-            ["tmux", "new-session", "-d", "-x", str(width), "-y", str(height), "-s", name, command],
+            [*tmux(name), "new-session", "-d", "-x", str(width), "-y", str(height), "-s", name, command],
             check=True,
-        )
+        )  # fmt: skip
         # keep the pane after exit so a crash stays readable
-        subprocess.run(["tmux", "set-option", "-t", name, "remain-on-exit", "on"], check=False)
+        subprocess.run([*tmux(name), "set-option", "-t", name, "remain-on-exit", "on"], check=False)
         return cls(name, log_dirs)
 
     # -- keys ---------------------------------------------------------------------------
 
     def send(self, *keys: str) -> None:
         """tmux key names: Enter, Escape, PageDown, C-p, F5, Tab, Left ..."""
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*tmux(self.name), "send-keys", "-t", self.name, *keys], check=True)
 
     def type(self, text: str, *, enter: bool = False) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, "-l", text], check=True)
+        subprocess.run([*tmux(self.name), "send-keys", "-t", self.name, "-l", text], check=True)
         if enter:
             self.send("Enter")
 
     def resize(self, width: int, height: int) -> None:
         subprocess.run(
-            ["tmux", "resize-window", "-t", self.name, "-x", str(width), "-y", str(height)],
+            [
+                *tmux(self.name),
+                "resize-window",
+                "-t",
+                self.name,
+                "-x",
+                str(width),
+                "-y",
+                str(height),
+            ],
             check=True,
         )
 
@@ -78,13 +95,15 @@ class TmuxSession:
 
     def screen(self) -> str:
         out = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
+            [*tmux(self.name), "capture-pane", "-p", "-t", self.name],
+            capture_output=True,
+            text=True,
         )
         return out.stdout
 
     def alive(self) -> bool:
         out = subprocess.run(
-            ["tmux", "list-panes", "-t", self.name, "-F", "#{pane_dead}"],
+            [*tmux(self.name), "list-panes", "-t", self.name, "-F", "#{pane_dead}"],
             capture_output=True,
             text=True,
         )
@@ -92,7 +111,7 @@ class TmuxSession:
 
     def pane_pid(self) -> int:
         out = subprocess.run(
-            ["tmux", "list-panes", "-t", self.name, "-F", "#{pane_pid}"],
+            [*tmux(self.name), "list-panes", "-t", self.name, "-F", "#{pane_pid}"],
             capture_output=True,
             text=True,
         )
@@ -158,7 +177,7 @@ class TmuxSession:
         )
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*tmux(self.name), "kill-session", "-t", self.name], capture_output=True)
 
     def __enter__(self) -> TmuxSession:
         return self
