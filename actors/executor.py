@@ -465,6 +465,8 @@ def check_verdict(state: ExecState, sql: str, sig: Signature, *, confirmed: bool
         problem = f"statements of class '{sig.sql_class}' never run"
     if problem is None and sig.sql_class != "read" and sig.mode != "read-write":
         problem = f"a '{sig.sql_class}' statement cannot run in read-only mode"
+    if problem is None and sig.sql_class != "read" and not state.config.read_write:
+        problem = f"profile '{state.profile}' does not allow writes (read_write = false)"
     if problem is None and sig.sql_class != "read" and not confirmed:
         problem = f"a '{sig.sql_class}' statement needs the person's confirmation first"
     if "\x00" in sql and problem is None:

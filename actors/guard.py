@@ -2064,15 +2064,32 @@ def _human(v: Verdict, mode: Mode) -> str:
 class GuardState:
     key: bytes
     ttl_s: float  # [safety] verdict_ttl_s: how long a signed verdict stays valid
+    writable: frozenset[str]  # profiles with read_write = true: the only ones read-write may sign
 
 
 @asynccontextmanager
 async def open_state(boot: Boot) -> AsyncIterator[GuardState]:
-    yield GuardState(bytes.fromhex(boot.key_hex), boot.load_config().safety.verdict_ttl_s)
+    config = boot.load_config()
+    writable = frozenset(name for name, p in config.profiles.items() if p.read_write)
+    yield GuardState(bytes.fromhex(boot.key_hex), config.safety.verdict_ttl_s, writable)
 
 
 async def on_guard_request(state: GuardState, msg: GuardRequest, req: Request) -> Verdict:
+    if msg.mode == "read-write" and msg.profile not in state.writable:
+        return _read_only_by_config(on_guard_check(
+            msgspec.structs.replace(msg, mode="read-only"), key=state.key, ttl_s=state.ttl_s
+        ), msg.profile)  # fmt: skip
     return on_guard_check(msg, key=state.key, ttl_s=state.ttl_s)
+
+
+def _read_only_by_config(verdict: Verdict, profile: str) -> Verdict:
+    """Judged in read-only mode whatever was asked: the profile's config forbids writes, so
+    no requester (the CLI's --mode, a script) can have a write signed for it."""
+    if verdict.confirm != "refuse" or verdict.sql_class in ("forbidden", "invalid"):
+        return verdict
+    reason = (f"profile '{profile}' does not allow writes (read_write = false in its "
+              f"configuration), so it runs in read-only mode")  # fmt: skip
+    return msgspec.structs.replace(verdict, reasons=[reason, *verdict.reasons])
 
 
 ACTOR = Actor("guard", handlers={GuardRequest: on_guard_request}, open_state=open_state)

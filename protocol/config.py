@@ -170,6 +170,14 @@ def _apply_env(cfg: Config) -> None:
         cfg.model.base_url = v
 
 
+def starting_mode(cfg: Config, profile: str) -> Literal["read-only", "read-write"]:
+    """Read-write only when [safety] default_mode asks for it and the profile allows it."""
+    pcfg = cfg.profiles.get(profile)
+    if cfg.safety.default_mode == "read-write" and pcfg is not None and pcfg.read_write:
+        return "read-write"
+    return "read-only"
+
+
 def resolve_profile(cfg: Config, name_or_url: str) -> tuple[str, ProfileConfig]:
     """A profile by name, or an ad-hoc profile for a postgresql:// URL."""
     if name_or_url.startswith(("postgresql://", "postgres://")):
@@ -178,7 +186,8 @@ def resolve_profile(cfg: Config, name_or_url: str) -> tuple[str, ProfileConfig]:
         parts = urlsplit(name_or_url)
         host = (parts.hostname or "local").replace(":", "_")
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{host}-{parts.path.lstrip('/') or 'db'}")[:64]
-        profile = ProfileConfig(dsn=name_or_url)
+        # a URL typed by the person has no config to forbid writes; it still starts read-only
+        profile = ProfileConfig(dsn=name_or_url, read_write=True)
         cfg.profiles.setdefault(name, profile)
         return name, cfg.profiles[name]
     if name_or_url in cfg.profiles:

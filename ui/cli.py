@@ -499,7 +499,7 @@ async def run_checked(
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from protocol.config import load_config
+    from protocol.config import load_config, starting_mode
     from protocol.errors import failure_text
 
     sql_text = sys.stdin.read() if args.sql == "-" else args.sql
@@ -508,7 +508,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     async def run_sql(sup: Any, client: Any, profile: str) -> int:
         pcfg = sup.config.profiles[profile]
-        mode = args.mode or ("read-write" if pcfg.read_write else sup.config.safety.default_mode)
+        mode = args.mode or starting_mode(sup.config, profile)  # as the UI starts
         checked = await guard_and_confirm(client, args, sql_text, profile, mode)
         if isinstance(checked, int):
             return checked
@@ -642,7 +642,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     """`pgask ask`: plan -> guard -> confirm -> run -> print; one self-repair of a failed read."""
     import time
 
-    from protocol.config import load_config
+    from protocol.config import load_config, starting_mode
     from protocol.errors import failure_text
     from protocol.messages import (
         Clarification,
@@ -663,7 +663,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     async def run_ask(sup: Any, client: Any, profile: str) -> int:
         pcfg = sup.config.profiles[profile]
-        mode = args.mode or ("read-write" if pcfg.read_write else sup.config.safety.default_mode)
+        mode = args.mode or starting_mode(sup.config, profile)  # as the UI starts
         session = await client.request("supervisor", SessionGet(), timeout=10)
         recent, pins = [], []
         if isinstance(session, SessionState):

@@ -306,10 +306,9 @@ def new_state(config: Config, profiles: list[str], welcome: str = "", **kw: Any)
 
 
 def initial_mode(config: Config, profile: str) -> Mode:
-    pcfg = config.profiles.get(profile)
-    if config.safety.default_mode == "read-write" and pcfg is not None and pcfg.read_write:
-        return "read-write"
-    return "read-only"
+    from protocol.config import starting_mode
+
+    return starting_mode(config, profile)
 
 
 def target(config: Config, profile: str) -> str:

@@ -22,12 +22,14 @@ from protocol.messages import (
     ExplainPlan,
     ExplainRequest,
     Failure,
+    GuardRequest,
     QueryCancel,
     QueryCancelled,
     QueryColumns,
     QueryDone,
     QueryRequest,
     QueryRows,
+    Verdict,
 )
 from tests.pg import _on_asyncio, afetch, afetchval, arun_sql, database_of
 from tests.tree import open_tree
@@ -37,6 +39,8 @@ pytestmark = pytest.mark.pg
 
 
 def config_for(dsn: str, **kw: object) -> Config:
+    """Profile "p" on `dsn`; it may be switched to read-write (tests of writes need that)."""
+    kw.setdefault("read_write", True)
     return Config(profiles={"p": ProfileConfig(dsn=dsn, **kw)})  # type: ignore[arg-type]
 
 
@@ -148,6 +152,32 @@ async def test_forged_or_mismatched_verdicts_are_refused(tmp_path, pg_db):
             client, sup, "DROP TABLE t", sql_class="forbidden", mode="read-write", confirmed=True
         )
         assert isinstance(end, Failure) and "never run" in end.why
+    assert await afetchval(pg_db, "SELECT count(*) FROM t") == 1
+
+
+async def test_a_profile_configured_read_only_never_writes(tmp_path, pg_db):
+    """read_write = false holds at the guard (whatever mode is asked) and at the executor
+    (whatever a requester holds), while reads go on."""
+    await arun_sql(pg_db, "CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
+    async with open_tree(tmp_path, config=config_for(pg_db, read_write=False)) as (sup, client):
+        verdict = await client.request(
+            "guard", GuardRequest(sql="DELETE FROM t WHERE x = 1", profile="p", mode="read-write")
+        )
+        assert isinstance(verdict, Verdict) and verdict.confirm == "refuse"
+        assert verdict.signature is None
+        assert "profile 'p' does not allow writes (read_write = false" in verdict.reasons[0]
+        read = await client.request(
+            "guard", GuardRequest(sql="SELECT x FROM t", profile="p", mode="read-write")
+        )
+        assert isinstance(read, Verdict) and read.confirm == "run" and read.signature is not None
+        _c, rows, end = await run(
+            client, sup, "DELETE FROM t WHERE x = 1", sql_class="write", mode="read-write",
+            confirmed=True,
+        )  # fmt: skip
+        assert isinstance(end, Failure) and end.code == "executor.bad_verdict"
+        assert "profile 'p' does not allow writes" in end.why
+        _c, rows, end = await run(client, sup, "SELECT x FROM t")
+        assert isinstance(end, QueryDone) and rows == [[1]]
     assert await afetchval(pg_db, "SELECT count(*) FROM t") == 1
 
 

@@ -20,7 +20,7 @@ from protocol.messages import (
     Turn,
 )
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
-from tests.pg import run_sql
+from tests.pg import fetchval, run_sql
 from tests.tree import open_tree
 
 pytestmark = pytest.mark.pg
@@ -524,8 +524,16 @@ async def test_pgask_sql_behaves_as_before_the_shared_helpers(
     assert done.stdout.splitlines() == ["id,status", "10,paid", "11,new"]
     refused = await run_pgask(config, "sql", "DELETE FROM orders WHERE id = 10", "-p", "p")
     assert refused.returncode == 3 and "--mode read-write" in refused.stderr
-    unconfirmed = await run_pgask(config, "sql", "UPDATE orders SET total = 1 WHERE id = 10",
-                                  "-p", "p", "--mode", "read-write")  # fmt: skip
+    update = "UPDATE orders SET total = 1 WHERE id = 10"
+    total_before = fetchval(shop_db, "SELECT total FROM orders WHERE id = 10")
+    assert total_before != 1
+    # --mode read-write cannot override a profile whose config forbids writes
+    forbidden = await run_pgask(config, "sql", update, "-p", "p", "--mode", "read-write", "--yes")
+    assert forbidden.returncode == 3, forbidden.stderr
+    assert "does not allow writes (read_write = false" in forbidden.stderr
+    assert fetchval(shop_db, "SELECT total FROM orders WHERE id = 10") == total_before
+    config.write_text(config.read_text() + "read_write = true\n")
+    unconfirmed = await run_pgask(config, "sql", update, "-p", "p", "--mode", "read-write")
     assert unconfirmed.returncode == 4 and "--yes" in unconfirmed.stderr
     failed = await run_pgask(config, "sql", "SELECT nope FROM orders", "-p", "p")
     assert failed.returncode == 1 and "nope" in failed.stderr
