@@ -692,18 +692,18 @@ async def on_query_copy(state: ExecState, msg: CopyRequest, req: Request) -> Cop
     )  # fmt: skip
     started = time.perf_counter()
     job = CopyJob(state.config, msg, f"{int(state.config.export_timeout_s * 1000)}ms")
-    outcome: dict[str, Any] = {"type": "outcome", "intent": intent, "outcome": "cancelled"}
+    record: dict[str, Any] = {"type": "outcome", "intent": intent, "outcome": "cancelled"}
     try:
         with map_errors(state):
             status = await job.run()
         rows = int(status.split()[-1]) if status and status.split()[-1].isdigit() else 0
-        outcome.update(outcome="ok", command=f"COPY {rows}", rows=rows, bytes=job.sent)
+        record.update(outcome="ok", command=f"COPY {rows}", rows=rows, bytes=job.sent)
     except DatabaseError as exc:
-        outcome.update(outcome="error", error=exc.code)
+        record.update(outcome="error", error=exc.code)
         raise
     finally:
-        outcome["ms"] = round((time.perf_counter() - started) * 1000, 3)
-        _audit(state, req, outcome)
+        record["ms"] = round((time.perf_counter() - started) * 1000, 3)
+        _audit(state, req, record)
     log.info("executor.copy.finished", rows=rows, bytes=job.sent)
     return CopyDone(rows=rows, bytes=job.sent, elapsed_ms=(time.perf_counter() - started) * 1000)
 

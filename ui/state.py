@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
-from protocol.config import Config, ProfileConfig
+from protocol.config import Config, ProfileConfig, starting_mode
 from protocol.envelope import Header, IdMaker
 from protocol.messages import (
     ActorExited,
@@ -284,7 +284,7 @@ class UiState:
 
     def __post_init__(self) -> None:
         if not self.panes:
-            self.panes = [PaneState(p, initial_mode(self.config, p)) for p in self.profiles]
+            self.panes = [PaneState(p, starting_mode(self.config, p)) for p in self.profiles]
 
     @property
     def pane(self) -> PaneState:
@@ -303,12 +303,6 @@ def new_state(config: Config, profiles: list[str], welcome: str = "", **kw: Any)
         "Ask a question in plain words, or /sql SELECT ... · Ctrl+P commands · F1 help",
     )
     return state
-
-
-def initial_mode(config: Config, profile: str) -> Mode:
-    from protocol.config import starting_mode
-
-    return starting_mode(config, profile)
 
 
 def target(config: Config, profile: str) -> str:
@@ -632,7 +626,7 @@ def use_profile(state: UiState, name: str) -> bool:
         return True
     pane.profile, pane.mode, pane.result, pane.last_sql = (
         name,
-        initial_mode(state.config, name),
+        starting_mode(state.config, name),
         None,
         "",
     )
@@ -648,7 +642,7 @@ def split(state: UiState, name: str) -> bool:
     if len(state.panes) >= MAX_PANES:
         say(state.pane, "error", f"At most {MAX_PANES} panes; /close one first.")
         return True
-    state.panes.append(PaneState(name, initial_mode(state.config, name)))
+    state.panes.append(PaneState(name, starting_mode(state.config, name)))
     state.focus = len(state.panes) - 1
     say(state.pane, "info", f"Pane {state.focus + 1}: '{name}' ({target(state.config, name)}).")
     save_pane(state, state.focus)

@@ -9,7 +9,7 @@ import pytest
 
 from actors.session import SessionStore
 from actors.supervisor import RestartBudget, load_tree
-from protocol.config import STARTER, load_config, parse_config, resolve_profile
+from protocol.config import STARTER, load_config, parse_config, resolve_profile, starting_mode
 from protocol.errors import ConfigError, PgaskError
 from protocol.messages import (
     Pane,
@@ -86,6 +86,17 @@ def test_url_is_an_adhoc_profile():
     name, profile = resolve_profile(cfg, "postgresql://me@db.example.com:5432/shop")
     assert name == "db.example.com-shop" and profile.dsn.endswith("/shop")
     assert name in cfg.profiles
+    # a URL the person typed may be switched to read-write, but starts read-only
+    assert profile.read_write is True and starting_mode(cfg, name) == "read-only"
+
+
+def test_read_write_start_needs_both_the_profile_and_the_safety_default():
+    toml = b'[profiles.rw]\ndsn = "x"\nread_write = true\n[profiles.ro]\ndsn = "y"\n'
+    cfg = parse_config(toml, "cfg.toml")
+    assert (starting_mode(cfg, "rw"), starting_mode(cfg, "ro")) == ("read-only", "read-only")
+    cfg = parse_config(b'[safety]\ndefault_mode = "read-write"\n' + toml, "cfg.toml")
+    assert (starting_mode(cfg, "rw"), starting_mode(cfg, "ro")) == ("read-write", "read-only")
+    assert starting_mode(cfg, "unknown") == "read-only"
 
 
 def test_supervisor_toml_lists_the_actors():
