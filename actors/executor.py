@@ -50,6 +50,7 @@ from msgspec.msgpack import Ext
 from trio_asyncio import aio_as_trio, trio_as_aio
 
 from actors import executor_dba as dba
+from actors import executor_resolve as resolve
 from actors._runtime import Actor, Request, main
 from protocol import copystream, signing
 from protocol.audit import AuditLog, audit_path
@@ -85,6 +86,8 @@ from protocol.messages import (
     QueryDone,
     QueryRequest,
     QueryRows,
+    Resolution,
+    ResolveRequest,
     Restored,
     RestoreRequest,
     Signature,
@@ -178,6 +181,28 @@ async def _init_connection(con: asyncpg.Connection) -> None:
         codecs.append((pg_type, "text", _text_ext(pg_type), "pg_catalog"))
     for pg_type, fmt, decoder, schema in codecs:
         await con.set_type_codec(pg_type, schema=schema, format=fmt, decoder=decoder, encoder=str)
+    await check_pinned_settings(con)
+
+
+# Settings that change how the server reads a text: the guard lexes as if they had these
+# values, so every session pins them at connect (server_settings) and proves it here.
+PINNED_SETTINGS: dict[str, str] = {"standard_conforming_strings": "on"}
+
+
+async def check_pinned_settings(con: asyncpg.Connection) -> None:
+    """asyncio: refuse a session where a lexing setting did not take the pinned value (a
+    connection pooler that drops startup options, a server that overrides them)."""
+    for name, want in PINNED_SETTINGS.items():
+        got = await con.fetchval("SELECT current_setting($1)", name)
+        if got != want:
+            raise DatabaseError(
+                f"pgask will not use this server: {name} is '{got}', not '{want}'.",
+                why=(f"With {name} = {got} the server reads string literals differently from "
+                     "pgask's guard, so a text the guard calls one literal could run a call."),
+                hint=(f"Connect directly (a pooler may drop startup options), or run "
+                      f"ALTER DATABASE ... SET {name} = {want} and ALTER ROLE ... RESET {name}."),
+                code="db.unsafe_setting",
+            )  # fmt: skip
 
 
 # -- state --------------------------------------------------------------------------
@@ -196,6 +221,7 @@ class ExecState:
     audit: AuditLog | None = None
     full_sql: bool = False  # [privacy] audit_full_sql
     role: str = ""  # the database role pgask connects as
+    closures: dict[str, Resolution] = field(default_factory=dict)  # per safety fingerprint
     os_user: str = ""
 
 
@@ -248,6 +274,7 @@ def _connect_kwargs(cfg: ProfileConfig) -> dict[str, Any]:
         "idle_in_transaction_session_timeout": "60s",
         "DateStyle": "ISO, YMD",
         "IntervalStyle": "postgres",
+        **PINNED_SETTINGS,
     }
     return kw
 
@@ -469,6 +496,8 @@ def check_verdict(state: ExecState, sql: str, sig: Signature, *, confirmed: bool
         problem = f"profile '{state.profile}' does not allow writes (read_write = false)"
     if problem is None and sig.sql_class != "read" and not confirmed:
         problem = f"a '{sig.sql_class}' statement needs the person's confirmation first"
+    if problem is None and sig.sql_class == "read" and not sig.catalog:
+        problem = "a read must be judged against this database's catalog, and this one was not"
     if "\x00" in sql and problem is None:
         problem = "the text contains a NUL byte"
     if problem:
@@ -519,16 +548,44 @@ def _wire(value: Any) -> Any:
         return to_wire(PgText(type(value).__name__, str(value)))
 
 
+async def _preamble(
+    con: asyncpg.Connection, state: ExecState, sig: Signature, statement_timeout: str
+) -> None:
+    """asyncio, first in every guarded transaction: a read runs under `read_role` if one is
+    set, and only while the database has the catalog fingerprint the guard judged it against.
+    The query takes the snapshot (so a first `SET TRANSACTION READ WRITE` cannot flip a read
+    only transaction) and sets the limits for this transaction."""
+    read = sig.sql_class == "read"
+    if read and state.config.read_role:
+        role = state.config.read_role.replace('"', '""')
+        await con.execute(f'SET LOCAL ROLE "{role}"')  # fixed text of ours: simple protocol
+    limits = "set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)"
+    args = (statement_timeout, f"{int(state.config.lock_timeout_s * 1000)}ms")
+    if not read:
+        await con.fetchval(f"SELECT {limits}", *args)
+        return
+    row = await con.fetchrow(f"SELECT {limits}, ({resolve.SAFETY_FINGERPRINT_SQL})", *args)
+    if row[2] != sig.catalog:
+        raise DatabaseError(
+            "The database's definitions changed after the guard checked this statement.",
+            why=("A function, view, operator, cast, policy or type it could reach was created, "
+                 "replaced or dropped since, so the guard's verdict no longer describes it."),
+            hint="Run it again: pgask checks it against the database as it is now.",
+            code="executor.catalog_changed",
+        )  # fmt: skip
+
+
 async def _run(
     state: ExecState,
     pool: asyncpg.Pool,
     sql: str,
-    sql_class: str,
+    sig: Signature,
     max_rows: int | None,
     emit: Callable[[Any], Awaitable[None]],
 ) -> tuple[str, int, bool]:
     """asyncio: run one statement in its own transaction; emit columns and row batches."""
     cfg = state.config
+    sql_class = sig.sql_class
     async with pool.acquire() as con:
         if sql_class == "read":
             tx = con.transaction(readonly=True)
@@ -536,12 +593,7 @@ async def _run(
             tx = con.transaction()
         try:
             async with tx:
-                # the preamble takes the snapshot and sets the limits for this transaction
-                await con.fetchval(
-                    "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)",
-                    f"{int(cfg.statement_timeout_s * 1000)}ms",
-                    f"{int(cfg.lock_timeout_s * 1000)}ms",
-                )
+                await _preamble(con, state, sig, f"{int(cfg.statement_timeout_s * 1000)}ms")
                 result = await _statement(con, sql, max_rows, emit)
                 if sql_class == "read":
                     raise _Rollback(result)
@@ -634,7 +686,7 @@ async def on_query_run(state: ExecState, msg: QueryRequest, req: Request) -> Que
     try:
         with map_errors(state):
             command, rows, truncated = await aio_as_trio(_run)(
-                state, pool, msg.sql, sql_class, max_rows, trio_as_aio(emit)
+                state, pool, msg.sql, msg.verdict, max_rows, trio_as_aio(emit)
             )
         outcome.update(outcome="ok", command=command, rows=rows, truncated=truncated)
     except DatabaseError as exc:
@@ -691,7 +743,7 @@ async def on_query_copy(state: ExecState, msg: CopyRequest, req: Request) -> Cop
          "sql_sha256": msg.verdict.sql_sha256, "class": "read", "mode": msg.verdict.mode},
     )  # fmt: skip
     started = time.perf_counter()
-    job = CopyJob(state.config, msg, f"{int(state.config.export_timeout_s * 1000)}ms")
+    job = CopyJob(state, msg, f"{int(state.config.export_timeout_s * 1000)}ms")
     record: dict[str, Any] = {"type": "outcome", "intent": intent, "outcome": "cancelled"}
     try:
         with map_errors(state):
@@ -718,8 +770,8 @@ class CopyJob:
     asyncpg stops reading and the server waits: memory stays bounded by socket buffers.
     """
 
-    def __init__(self, cfg: ProfileConfig, msg: CopyRequest, timeout: str) -> None:
-        self.cfg, self.msg, self.timeout = cfg, msg, timeout
+    def __init__(self, state: ExecState, msg: CopyRequest, timeout: str) -> None:
+        self.state, self.cfg, self.msg, self.timeout = state, state.config, msg, timeout
         self.sent = 0  # bytes written to the stream
         self._out: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -782,12 +834,11 @@ class CopyJob:
 
             con = await asyncpg.connect(**_connect_kwargs(self.cfg))
             try:
+                await check_pinned_settings(con)
                 tx = con.transaction(readonly=True)
                 await tx.start()
                 try:
-                    await con.fetchval(
-                        "SELECT set_config('statement_timeout', $1, true)", self.timeout
-                    )
+                    await _preamble(con, self.state, self.msg.verdict, self.timeout)
                     await con.prepare(self.msg.sql)  # Parse refuses a second statement
                     return await con._copy_out(self.msg.sql, sink, None)
                 finally:
@@ -813,26 +864,45 @@ async def on_explain(state: ExecState, msg: ExplainRequest, req: Request) -> Exp
     options = "ANALYZE, BUFFERS, FORMAT JSON" if msg.analyze else "FORMAT JSON"
     started = time.perf_counter()
     with map_errors(state):
-        plan = await aio_as_trio(_explain)(state, pool, f"EXPLAIN ({options}) {msg.sql}")
+        plan = await aio_as_trio(_explain)(
+            state, pool, f"EXPLAIN ({options}) {msg.sql}", msg.verdict
+        )
     return ExplainPlan(plan=plan, elapsed_ms=(time.perf_counter() - started) * 1000)
 
 
-async def _explain(state: ExecState, pool: asyncpg.Pool, sql: str) -> str:
-    """asyncio: EXPLAIN inside a transaction that is always rolled back (ANALYZE executes)."""
+async def _explain(state: ExecState, pool: asyncpg.Pool, sql: str, sig: Signature) -> str:
+    """asyncio: EXPLAIN inside a transaction that is always rolled back (ANALYZE executes),
+    READ ONLY for a read, exactly as the read itself would run."""
     async with pool.acquire() as con:
-        tx = con.transaction()
+        tx = con.transaction(readonly=sig.sql_class == "read")
         await tx.start()
         try:
-            await con.fetchval(
-                "SELECT set_config('statement_timeout', $1, true)",
-                f"{int(state.config.statement_timeout_s * 1000)}ms",
-            )
+            await _preamble(con, state, sig, f"{int(state.config.statement_timeout_s * 1000)}ms")
             stmt = await con.prepare(sql)
             rows = await stmt.fetch()
             value = rows[0][0]
             return value.data.decode() if isinstance(value, Ext) else str(value)
         finally:
             await tx.rollback()
+
+
+async def on_resolve(state: ExecState, msg: ResolveRequest, req: Request) -> Resolution:
+    """For the guard: what server code the reads in `msg` would invoke (executor_resolve.py)."""
+    if any("\x00" in q for q in msg.queries):
+        raise DatabaseError(
+            "A text with a NUL byte cannot be resolved.", code="executor.bad_request"
+        )
+    pool = await _pool(state)
+    timeout_ms = int(state.config.statement_timeout_s * 1000)
+
+    async def work() -> Resolution:
+        async with pool.acquire() as con:
+            return await resolve.resolve(
+                con, msg.queries, state.closures, timeout_ms, closure=msg.closure
+            )
+
+    with map_errors(state):
+        return await aio_as_trio(work)()
 
 
 async def on_catalog(state: ExecState, msg: CatalogRequest, req: Request) -> Catalog:
@@ -1263,6 +1333,7 @@ ACTOR = Actor(
         ExplainRequest: on_explain,
         CopyRequest: on_query_copy,
         CatalogRequest: on_catalog,
+        ResolveRequest: on_resolve,
         IndexCheckRequest: on_index_check,
         MigrationApply: on_migration_apply,
         BackupRequest: on_backup,

@@ -54,6 +54,7 @@ Decisions where PostgreSQL's behaviour left a choice (see also the tables below)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import re
@@ -64,6 +65,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Final
 
 import msgspec
+import trio
 from pglast import parser as _pg
 
 from actors._runtime import Actor, Request, main
@@ -76,18 +78,26 @@ from actors.guard_functions import (
     FORBIDDEN_PREFIXES,
     READ_ONLY_FUNCTIONS,
     READ_ONLY_PREFIXES,
+    SENSITIVE_RELATIONS,
+    SQL_JSON_SINCE,
     TABLESAMPLE_METHODS,
     WRITE_FUNCTIONS,
 )
 from protocol.boot import Boot
 from protocol.messages import (
+    Body,
     Confirm,
+    Failure,
     GuardRequest,
+    Invoked,
     Mode,
+    Resolution,
+    ResolveRequest,
     SqlClass,
     SqlError,
     StatementVerdict,
     Verdict,
+    probe_view_sql,
 )
 from protocol.signing import DEFAULT_TTL_S, sign
 
@@ -121,14 +131,31 @@ class Classification(msgspec.Struct, frozen=True, kw_only=True):
 # =============================================================================================
 
 
+@dataclass(frozen=True)
+class Rules:
+    """What the guard knows beyond the text: the server it judges for and the [safety] options.
+
+    server_version 0 means unknown: the text is read as the guard's own grammar reads it."""
+
+    server_version: int = 0
+    allow_untrusted_languages: bool = False
+    allow_sensitive_catalogs: bool = False
+
+
+TEXT_ONLY: Final = Rules()
+
+
 class _TextContext:
-    """What earlier statements of the same text declared (prepared statements, cursors)."""
+    """What earlier statements of the same text declared (prepared statements, cursors), the
+    rules in force, and the text of the statement being walked."""
 
-    __slots__ = ("cursors", "prepared")
+    __slots__ = ("cursors", "prepared", "rules", "text")
 
-    def __init__(self) -> None:
+    def __init__(self, rules: Rules = TEXT_ONLY) -> None:
         self.prepared: dict[str, tuple[int, list[tuple[int, str]]]] = {}
         self.cursors: set[str] = set()
+        self.rules = rules
+        self.text = ""
 
 
 class _Walk:
@@ -163,6 +190,17 @@ class _Walk:
         name = _relname(rv)
         if name and name not in self.tables:
             self.tables.append(name)
+        rel = rv.get("relname", "")
+        if rel in SENSITIVE_RELATIONS and rv.get("schemaname", "pg_catalog") == "pg_catalog":
+            self.sensitive(rel)
+
+    def sensitive(self, rel: str) -> None:
+        if not self.ctx.rules.allow_sensitive_catalogs:
+            self.flag(
+                FORBIDDEN,
+                f"{rel} holds {SENSITIVE_RELATIONS[rel]} (allowed only with "
+                "[safety] allow_sensitive_catalogs = true)",
+            )
 
     # -- visiting --------------------------------------------------------------------------
 
@@ -276,7 +314,34 @@ def _n_tablesample(w: _Walk, body: dict[str, Any], ex: bool) -> None:
     w.fields(body, ex)
 
 
+_JSON_FUNC_OPS = {"JSON_EXISTS_OP": "json_exists", "JSON_QUERY_OP": "json_query",
+                  "JSON_VALUE_OP": "json_value", "JSON_TABLE_OP": "json_table"}  # fmt: skip
+
+
+def _n_sql_json(kind: str) -> Callable[[_Walk, dict[str, Any], bool], None]:
+    """SQL/JSON syntax, which a server older than the guard's grammar reads as a plain call of
+    a function with that name (possibly a user's): judged as that call."""
+    since, name = SQL_JSON_SINCE[kind]
+
+    def handler(w: _Walk, body: dict[str, Any], ex: bool) -> None:
+        version = w.ctx.rules.server_version
+        if version and version < since:
+            fn = name or _JSON_FUNC_OPS.get(body.get("op", ""), "")
+            major = version // 10000
+            if not fn:
+                w.flag(WRITE, f"PostgreSQL {major} does not read this SQL/JSON syntax as such")
+            else:
+                rank, why = _function_verdict((fn,), 1)
+                if rank > READ:
+                    w.flag(rank, f"PostgreSQL {major} reads {fn.upper()}(…) as a call of a "
+                                 f"function named {fn}: {why}")  # fmt: skip
+        w.fields(body, ex)
+
+    return handler
+
+
 _NODE_HANDLERS: dict[str, Callable[[_Walk, dict[str, Any], bool], None]] = {
+    **{kind: _n_sql_json(kind) for kind in SQL_JSON_SINCE},
     "FuncCall": _n_funccall,
     "RangeVar": _n_rangevar,
     "LockingClause": _n_locking,
@@ -296,7 +361,7 @@ _PLAIN_NODES: frozenset[str] = frozenset(
     A_ArrayExpr A_Const A_Expr A_Indices A_Indirection A_Star Alias BitString BoolExpr Boolean
     BooleanTest CTECycleClause CTESearchClause CaseExpr CaseWhen CoalesceExpr CollateClause
     ColumnRef CurrentOfExpr DefElem Float GroupingFunc GroupingSet Integer JoinExpr
-    JsonAggConstructor JsonArgument JsonArrayAgg JsonArrayConstructor JsonArrayQueryConstructor
+    ColumnDef JsonAggConstructor JsonArgument JsonArrayAgg JsonArrayConstructor JsonArrayQueryConstructor
     JsonBehavior JsonFormat JsonFuncExpr JsonIsPredicate JsonKeyValue JsonObjectAgg
     JsonObjectConstructor JsonOutput JsonParseExpr JsonReturning JsonScalarExpr
     JsonSerializeExpr JsonTable JsonTableColumn JsonTablePathSpec JsonValueExpr List
@@ -611,23 +676,86 @@ def _s_index(w: _Walk, body: dict[str, Any], ex: bool) -> str:
 
 
 def _s_function(w: _Walk, body: dict[str, Any], ex: bool) -> str:
+    """CREATE FUNCTION / PROCEDURE is judged by its body: a forbidden body makes it forbidden,
+    dynamic SQL (EXECUTE of a string) destructive (typed, naming the function)."""
     label = "CREATE PROCEDURE" if body.get("is_procedure") else "CREATE FUNCTION"
-    language = "sql"
+    language, text_body = "sql", None
     for opt in body.get("options", ()):
         d = opt.get("DefElem", {})
         if d.get("defname") == "language":
             language = _sval(d.get("arg", {})).lower()
+        elif d.get("defname") == "as":
+            items = d.get("arg", {}).get("List", {}).get("items", ())
+            text_body = _sval(items[0]) if items else ""
     name = ".".join(_sval(n) for n in body.get("funcname", ()))
-    if language in ALLOWED_FUNCTION_LANGUAGES:
-        w.flag(DDL, f"{label} creates {name} in {language}")
+    if language not in ALLOWED_FUNCTION_LANGUAGES:
+        why = (f"{label} {name} uses the language {language}, whose body the guard cannot read "
+               "(untrusted languages reach the server's OS)")  # fmt: skip
+        if w.ctx.rules.allow_untrusted_languages:
+            w.destructive(why + "; allowed by [safety] allow_untrusted_languages", name)
+        else:
+            w.flag(FORBIDDEN, why + "; only sql and plpgsql are allowed "
+                   "unless [safety] allow_untrusted_languages = true")  # fmt: skip
+        return label
+    w.flag(DDL, f"{label} creates {name} in {language}")
+    if "sql_body" in body:  # BEGIN ATOMIC: already parsed
+        inner = _Walk(_TextContext(w.ctx.rules))
+        inner.visit(body["sql_body"], True)
+        found = [(inner.rank, r) for _, r in inner.reasons]
+    elif language == "plpgsql":
+        found = _plpgsql_body(w.ctx)
     else:
-        w.flag(
-            FORBIDDEN,
-            f"{label} {name} uses the language {language}; only sql and plpgsql are allowed "
-            "(other languages run code the guard cannot inspect, untrusted ones reach the OS)",
+        c = _classify(text_body or "", w.ctx.rules)
+        found = (
+            [(CLASSES.index(c.sql_class), r) for r in c.reasons] if c.sql_class != "invalid" else []
         )
-    w.fields(body, False)
+    for rank, reason in found:
+        if rank == FORBIDDEN:
+            w.flag(FORBIDDEN, f"the body of {name}: {reason}")
+        elif rank == DESTRUCTIVE:
+            w.destructive(f"the body of {name}: {reason}", name)
     return label
+
+
+_DYNAMIC_PLPGSQL = ("PLpgSQL_stmt_dynexecute", "PLpgSQL_stmt_dynfors")
+
+
+def _plpgsql_body(ctx: _TextContext) -> list[tuple[int, str]]:
+    """What a PL/pgSQL body does: each embedded statement or expression classified, and
+    dynamic SQL (EXECUTE of a string, which the guard cannot see) as destructive."""
+    import pglast  # parse_plpgsql is only needed for CREATE FUNCTION ... plpgsql
+
+    try:
+        tree = pglast.parse_plpgsql(ctx.text)
+    except Exception as exc:
+        return [(DESTRUCTIVE, f"its PL/pgSQL body could not be read ({exc})")]
+    found: list[tuple[int, str]] = []
+
+    def visit(obj: Any) -> None:
+        if isinstance(obj, list):
+            for item in obj:
+                visit(item)
+            return
+        if not isinstance(obj, dict):
+            return
+        for key, val in obj.items():
+            if (
+                key in _DYNAMIC_PLPGSQL
+                or key == "dynquery"
+                or (key in ("PLpgSQL_stmt_open", "PLpgSQL_stmt_return_query") and "dynquery" in val)
+            ):
+                found.append((DESTRUCTIVE, "it runs dynamic SQL (EXECUTE of a string), "
+                                           "which the guard cannot check"))  # fmt: skip
+            if key == "PLpgSQL_expr" and isinstance(val, dict):
+                query = str(val.get("query", ""))
+                text = query if val.get("parseMode", 0) == 0 else f"SELECT {query}"
+                c = _classify(text, ctx.rules)
+                if c.sql_class not in ("read", "invalid"):
+                    found.extend((CLASSES.index(c.sql_class), r) for r in c.reasons)
+            visit(val)
+
+    visit(tree)
+    return found
 
 
 def _s_extension(w: _Walk, body: dict[str, Any], ex: bool) -> str:
@@ -1696,7 +1824,7 @@ def _words_of(node_kind: str) -> str:
 _DECODER = msgspec.json.Decoder()
 
 
-def classify(sql: str) -> Classification:
+def classify(sql: str, rules: Rules = TEXT_ONLY) -> Classification:
     """Classify a SQL text. Pure: no I/O, no database. Never raises for any str input.
 
     The cyclic garbage collector is paused meanwhile: the decoded tree is tens of thousands of
@@ -1706,13 +1834,13 @@ def classify(sql: str) -> Classification:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _classify(sql)
+        return _classify(sql, rules)
     finally:
         if collecting:
             gc.enable()
 
 
-def _classify(sql: str) -> Classification:
+def _classify(sql: str, rules: Rules = TEXT_ONLY) -> Classification:
     if not isinstance(sql, str):
         return _invalid(str(sql), "the SQL must be text", None)
     if "\x00" in sql:
@@ -1730,7 +1858,7 @@ def _classify(sql: str) -> Classification:
     except (MemoryError, ValueError, UnicodeError) as exc:
         return _invalid(sql, f"the text could not be parsed ({type(exc).__name__})", None)
     try:
-        return _classify_json(sql, tree_json)
+        return _classify_json(sql, tree_json, rules)
     except RecursionError:
         pass
     # Deeply nested expressions (`1 + 1 + … + 1`) are valid SQL: retry with room to recurse.
@@ -1739,7 +1867,7 @@ def _classify(sql: str) -> Classification:
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, _DEEP_RECURSION_LIMIT))
     try:
-        return _classify_json(sql, tree_json)
+        return _classify_json(sql, tree_json, rules)
     except RecursionError:
         return Classification(
             sql_class="forbidden",
@@ -1752,23 +1880,28 @@ def _classify(sql: str) -> Classification:
 _DEEP_RECURSION_LIMIT: Final = 40_000
 
 
-def _classify_json(sql: str, tree_json: str) -> Classification:
+def _classify_json(sql: str, tree_json: str, rules: Rules) -> Classification:
     stmts = _DECODER.decode(tree_json).get("stmts", ())
     if not stmts:
         return _invalid(
             sql, "there is no SQL statement here (the text is empty or only comments)", None
         )
-    return _classify_tree(sql, stmts)
+    return _classify_tree(sql, stmts, rules)
 
 
-def _classify_tree(sql: str, stmts: list[dict[str, Any]]) -> Classification:
+def _classify_tree(sql: str, stmts: list[dict[str, Any]], rules: Rules) -> Classification:
     data = sql.encode("utf-8", "surrogatepass")
-    ctx = _TextContext()
+    ctx = _TextContext(rules)
     verdicts: list[StatementVerdict] = []
     top = READ
     confirm_name = ""
     for index, raw in enumerate(stmts):
         stmt = raw.get("stmt", {})
+        start = raw.get("stmt_location", 0)
+        length = raw.get("stmt_len", 0)
+        chunk = data[start : start + length] if length else data[start:]
+        text = chunk.decode("utf-8", "replace").strip()
+        ctx.text = text
         w = _Walk(ctx)
         if len(stmt) == 1:
             ((kind, body),) = stmt.items()
@@ -1776,10 +1909,6 @@ def _classify_tree(sql: str, stmts: list[dict[str, Any]]) -> Classification:
         else:
             w.flag(FORBIDDEN, "the guard does not recognise this statement")
             label = "UNKNOWN"
-        start = raw.get("stmt_location", 0)
-        length = raw.get("stmt_len", 0)
-        chunk = data[start : start + length] if length else data[start:]
-        text = chunk.decode("utf-8", "replace").strip()
         reasons = [r for _, r in sorted(w.reasons, key=lambda e: -e[0])] or ["reads data only"]
         tables = [t for t in w.tables if "." in t or t not in w.ctes]
         verdicts.append(
@@ -1866,6 +1995,248 @@ def _sql_error(sql: str, message: str, location: int | None) -> SqlError:
 
 
 # =============================================================================================
+# Against the catalog: what the reads of a text reach in one database
+# =============================================================================================
+#
+# The text walk judges names; a database decides what those names are. For a profile, the
+# guard asks its executor to resolve every read (ResolveRequest, actors/executor_resolve.py)
+# and judges what comes back with the same rules: a function that is neither a built-in nor
+# a member of a known, installed extension makes the read a write; a view, a policy or a
+# domain CHECK is judged by its definition (built-ins inside it are pinned, so only their
+# names show them); credentials and server files stay refused.
+
+_SIMPLE_READS = frozenset({"SELECT", "VALUES", "TABLE"})
+_NOTHING_TO_RESOLVE = frozenset({"SHOW", "CLOSE", "FETCH", "MOVE", "DEALLOCATE", "EXECUTE"})
+
+
+@dataclass
+class CatalogPlan:
+    """Which reads of a text go to the analyzer (with the query text to resolve) and which
+    are judged by the per-catalog closure (by the names they contain)."""
+
+    probes: dict[int, str]  # statement index -> SELECT text whose probe view is safe to build
+    by_name: dict[int, set[str]]  # statement index -> every name the statement contains
+
+    @property
+    def queries(self) -> list[str]:
+        return list(self.probes.values())
+
+
+def plan_resolution(c: Classification) -> CatalogPlan | None:
+    """None when nothing in `c` runs as a read (everything else needs confirmation anyway)."""
+    if c.sql_class != "read":
+        return None
+    plan = CatalogPlan({}, {})
+    for v in c.statements:
+        if v.kind in _NOTHING_TO_RESOLVE:
+            continue
+        query = v.text if v.kind in _SIMPLE_READS else _inner_select(v.text)
+        if query is not None and _probe_is_exact(query):
+            plan.probes[v.index] = query
+        else:
+            plan.by_name[v.index] = _names_in(v.text)
+    return plan
+
+
+def _inner_select(text: str) -> str | None:
+    """The SELECT an EXPLAIN / COPY / DECLARE / PREPARE runs, deparsed; None if it has none."""
+    import pglast
+    from pglast.stream import RawStream
+
+    try:
+        (raw,) = pglast.parse_sql(text)
+    except Exception:
+        return None
+    stmt = raw.stmt
+    inner = getattr(stmt, "query", None)
+    if inner is None and type(stmt).__name__ == "CopyStmt" and stmt.relation is not None:
+        return "SELECT * FROM " + RawStream()(stmt.relation)
+    if type(inner).__name__ != "SelectStmt":
+        return None
+    return str(RawStream()(inner))
+
+
+def _strip_locations(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {
+            k: _strip_locations(v)
+            for k, v in obj.items()
+            if k not in ("location", "stmt_location", "stmt_len")
+        }
+    if isinstance(obj, list):
+        return [_strip_locations(v) for v in obj]
+    return obj
+
+
+def _probe_is_exact(query: str) -> bool:
+    """The probe view wraps exactly this query: parsed alone and inside the wrapper, the trees
+    are the same (so the server resolves what will run, not some other reading of the text)."""
+    try:
+        alone = _DECODER.decode(_pg.parse_sql_json(query))["stmts"]
+        wrapped = _DECODER.decode(_pg.parse_sql_json(probe_view_sql(query)))["stmts"]
+    except Exception:
+        return False
+    if len(alone) != 1 or len(wrapped) != 1:
+        return False
+    try:
+        view = wrapped[0]["stmt"]["ViewStmt"]["query"]["SelectStmt"]
+        sub = view["fromClause"][0]["RangeSubselect"]["subquery"]
+    except (KeyError, IndexError, TypeError):
+        return False
+    return _strip_locations(sub) == _strip_locations(alone[0]["stmt"])
+
+
+def _names_in(text: str) -> set[str]:
+    """Every identifier of a statement (functions, operators, types, relations, columns, which
+    may be attribute notation for a function), but not its literals."""
+    names: set[str] = set()
+    try:
+        tree = _DECODER.decode(_pg.parse_sql_json(text))
+    except Exception:
+        return {"*"}
+
+    def visit(obj: Any) -> None:
+        if isinstance(obj, dict):
+            for key, val in obj.items():
+                if key == "A_Const":
+                    continue
+                if key in ("sval", "relname", "name", "schemaname") and isinstance(val, str):
+                    names.add(val)
+                visit(val)
+        elif isinstance(obj, list):
+            for item in obj:
+                visit(item)
+
+    visit(tree)
+    return names
+
+
+def _fn_shown(what: str) -> str:
+    for prefix in ("function ", "aggregate ", "procedure "):
+        if what.startswith(prefix):
+            return what[len(prefix) :]
+    return what
+
+
+_DEFINITIONS: dict[tuple[str, Rules], Classification] = {}
+
+
+def _classify_definition(text: str, rules: Rules) -> Classification:
+    key = (text, rules)
+    found = _DEFINITIONS.get(key)
+    if found is None:
+        if len(_DEFINITIONS) > 4096:
+            _DEFINITIONS.clear()
+        found = _DEFINITIONS[key] = classify(text, rules)
+    return found
+
+
+def judge_invoked(item: Invoked, rules: Rules) -> list[tuple[int, str]]:
+    """What reaching `item` makes of a read: (rank, reason) pairs, empty when harmless."""
+    via = "" if not item.via or item.via == item.what else f"{item.via} "
+    if item.kind == "function":
+        fn = _fn_shown(item.what)
+        if item.builtin:
+            rank, why = _function_verdict((item.name,), item.nargs)
+            return [(rank, f"{via}calls {fn}: {why}")] if rank > READ else []
+        if item.extension:
+            if item.extension in FORBIDDEN_EXTENSIONS:
+                return [(FORBIDDEN, f"{via}calls {fn} of the extension {item.extension}: "
+                                    f"{FORBIDDEN_EXTENSIONS[item.extension]}")]  # fmt: skip
+            if item.name in EXTENSION_FUNCTIONS or item.name.startswith(EXTENSION_PREFIXES):
+                return []
+            if item.name in READ_ONLY_FUNCTIONS and item.extension in _CORE_TYPE_EXTENSIONS:
+                return []
+            return [(WRITE, f"{via}calls {fn} of the extension {item.extension}, which is "
+                            "not a known read-only function")]  # fmt: skip
+        definer = ", SECURITY DEFINER: it runs as its owner" if "definer" in item.detail else ""
+        return [(WRITE, f"{via}calls {fn}, a user-defined function (it can do anything, "
+                        f"whatever volatility it declares{definer})")]  # fmt: skip
+    if item.kind == "relation":
+        if item.builtin:
+            if item.name in SENSITIVE_RELATIONS and not rules.allow_sensitive_catalogs:
+                return [(FORBIDDEN, f"{via}reads {item.name}, which holds "
+                                    f"{SENSITIVE_RELATIONS[item.name]} (allowed only with "
+                                    "[safety] allow_sensitive_catalogs = true)")]  # fmt: skip
+            return []
+        if item.detail == "f":
+            return [(WRITE, f"{via}reads {item.what}, whose foreign-data wrapper reaches "
+                            "another server or files")]  # fmt: skip
+        if item.definition:
+            c = _classify_definition(item.definition, rules)
+            if c.sql_class != "read":
+                rank = CLASSES.index(c.sql_class) if c.sql_class in CLASSES else WRITE
+                return [(rank, f"{item.what}: {r}") for r in c.reasons]
+        return []
+    if item.kind in ("policy", "constraint") and item.definition:
+        c = _classify_definition(f"SELECT {item.definition}", rules)
+        if c.sql_class != "read":
+            rank = CLASSES.index(c.sql_class) if c.sql_class in CLASSES else WRITE
+            return [(rank, f"{via}{item.what}: {r}") for r in c.reasons]
+        return []
+    if item.kind == "cast":
+        if item.extension and item.extension not in FORBIDDEN_EXTENSIONS:
+            return []
+        return [(WRITE, f"{item.what} runs {item.schema}.{item.name}(), a user-defined "
+                        f"function ({item.detail} cast)")]  # fmt: skip
+    return []
+
+
+# Extensions whose functions are the I/O and operators of their types (citext, hstore ...):
+# the names they share with built-ins (lower, upper, length ...) are the same read-only work.
+_CORE_TYPE_EXTENSIONS = frozenset(
+    "citext hstore ltree cube isn intarray pg_trgm btree_gin btree_gist seg unaccent "
+    "fuzzystrmatch earthdistance uuid-ossp pgcrypto postgis vector tablefunc".split()
+)
+
+
+def against_catalog(
+    c: Classification, plan: CatalogPlan, res: Resolution, rules: Rules
+) -> Classification:
+    """`c` with every read statement judged by what it reaches in the resolved database."""
+    found: dict[int, list[tuple[int, str]]] = {}
+    by_name = dict(plan.by_name)
+    if res.method == "analyzer":
+        for (index, _query), invoked in zip(plan.probes.items(), res.invoked, strict=False):
+            for item in invoked:
+                found.setdefault(index, []).extend(judge_invoked(item, rules))
+    else:  # no analyzer here: every read is judged by the names it contains
+        for index, query in plan.probes.items():
+            by_name[index] = _names_in(query)
+    if by_name:
+        casts = [p for item in res.implicit_casts for p in judge_invoked(item, rules)]
+        for index, names in by_name.items():
+            hits = found.setdefault(index, [])
+            if casts:
+                why = res.why_closure or "this statement cannot be resolved by the analyzer"
+                hits.extend((r, f"{t}; it may run without being named, and pgask cannot tell "
+                                f"whether this statement uses it ({why})") for r, t in casts)  # fmt: skip
+            for name in sorted(names & res.unsafe.keys()):
+                for item in res.unsafe[name]:
+                    hits.extend((r, f"it names {name}: {t}") for r, t in judge_invoked(item, rules))
+    if not any(found.values()):
+        return c
+    statements = []
+    for v in c.statements:
+        hits = found.get(v.index) or []
+        if not hits:
+            statements.append(v)
+            continue
+        rank = max(CLASSES.index(v.sql_class), *(r for r, _ in hits))
+        reasons = [t for _, t in sorted(hits, key=lambda h: -h[0])]
+        reasons += [r for r in v.reasons if r != "reads data only"]
+        statements.append(msgspec.structs.replace(v, sql_class=CLASSES[rank], reasons=reasons))
+    top = max(CLASSES.index(v.sql_class) for v in statements)
+    overall: list[str] = []
+    for v in statements:
+        if v.sql_class != "read":
+            overall.extend(r for r in v.reasons if r not in overall)
+    return msgspec.structs.replace(
+        c, sql_class=CLASSES[top], statements=statements, reasons=overall
+    )
+
+
+# =============================================================================================
 # Confirmation, verdicts, the actor callback
 # =============================================================================================
 
@@ -1894,11 +2265,12 @@ def _verdict(
     preview: bool,
     key: bytes | None,
     ttl_s: float = DEFAULT_TTL_S,
+    catalog: str = "",
 ) -> Verdict:
     confirm = confirmation_for(c.sql_class, mode, preview)
     signature = None
     if confirm != "refuse" and key is not None:
-        signature = sign(key, sql, c.sql_class, profile, mode, ttl_s=ttl_s)
+        signature = sign(key, sql, c.sql_class, profile, mode, ttl_s=ttl_s, catalog=catalog)
     return Verdict(
         sql_class=c.sql_class,
         confirm=confirm,
@@ -2065,21 +2437,64 @@ class GuardState:
     key: bytes
     ttl_s: float  # [safety] verdict_ttl_s: how long a signed verdict stays valid
     writable: frozenset[str]  # profiles with read_write = true: the only ones read-write may sign
+    rules: Rules  # the [safety] options the text is judged under
+    resolve_timeout_s: float = 30.0
 
 
 @asynccontextmanager
 async def open_state(boot: Boot) -> AsyncIterator[GuardState]:
     config = boot.load_config()
     writable = frozenset(name for name, p in config.profiles.items() if p.read_write)
-    yield GuardState(bytes.fromhex(boot.key_hex), config.safety.verdict_ttl_s, writable)
+    rules = Rules(
+        allow_untrusted_languages=config.safety.allow_untrusted_languages,
+        allow_sensitive_catalogs=config.safety.allow_sensitive_catalogs,
+    )
+    yield GuardState(bytes.fromhex(boot.key_hex), config.safety.verdict_ttl_s, writable, rules)
 
 
-async def on_guard_request(state: GuardState, msg: GuardRequest, req: Request) -> Verdict:
-    if msg.mode == "read-write" and msg.profile not in state.writable:
-        return _read_only_by_config(on_guard_check(
-            msgspec.structs.replace(msg, mode="read-only"), key=state.key, ttl_s=state.ttl_s
-        ), msg.profile)  # fmt: skip
-    return on_guard_check(msg, key=state.key, ttl_s=state.ttl_s)
+async def on_guard_request(state: GuardState, msg: GuardRequest, req: Request) -> Body:
+    """Judge the text; for a profile, judge its reads against that database's catalog too and
+    sign the verdict with the catalog's fingerprint (the executor runs it only while it holds)."""
+    forced = msg.mode == "read-write" and msg.profile not in state.writable
+    mode: Mode = "read-only" if forced else msg.mode
+    rules = state.rules
+    c = classify(msg.sql, rules)
+    catalog = ""
+    plan = plan_resolution(c) if msg.profile else None
+    if plan is not None:
+        res = await _resolve(state, req, msg.profile, plan)
+        if isinstance(res, Failure):
+            return res
+        if res.server_version and "json" in msg.sql.lower():
+            rules = dataclasses.replace(rules, server_version=res.server_version)
+            c = classify(msg.sql, rules)  # SQL/JSON as this server's grammar reads it
+        c = against_catalog(c, plan, res, rules)
+        catalog = res.fingerprint
+    verdict = _verdict(c, msg.sql, profile=msg.profile, mode=mode, preview=msg.preview,
+                       key=state.key, ttl_s=state.ttl_s, catalog=catalog)  # fmt: skip
+    return _read_only_by_config(verdict, msg.profile) if forced else verdict
+
+
+async def _resolve(
+    state: GuardState, req: Request, profile: str, plan: CatalogPlan
+) -> Resolution | Failure:
+    ask = ResolveRequest(queries=plan.queries, closure=bool(plan.by_name))
+    try:
+        reply = await req.runtime.request(
+            f"executor:{profile}", ask, trace=req.header.trace, timeout=state.resolve_timeout_s
+        )
+    except trio.TooSlowError:
+        reply = None
+    if isinstance(reply, Resolution | Failure):
+        return reply
+    return Failure(
+        code="guard.catalog_unavailable",
+        message=f"The guard could not check the statement against profile '{profile}'.",
+        why=(f"Its executor did not say within {state.resolve_timeout_s:.0f} s what the "
+             "statement would run on that database, and a read is never judged blind."),
+        hint="Try again; `pgask doctor -p PROFILE` checks the connection.",
+        retryable=True,
+    )  # fmt: skip
 
 
 def _read_only_by_config(verdict: Verdict, profile: str) -> Verdict:

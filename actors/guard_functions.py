@@ -144,10 +144,11 @@ _SYSTEM_INFO = """
     has_largeobject_privilege has_parameter_privilege has_schema_privilege
     has_sequence_privilege has_server_privilege has_table_privilege has_tablespace_privilege
     has_type_privilege pg_has_role row_security_active acldefault aclexplode makeaclitem
-    collation_is_visible conversion_is_visible function_is_visible opclass_is_visible
-    operator_is_visible opfamily_is_visible statistics_obj_is_visible table_is_visible
-    ts_config_is_visible ts_dict_is_visible ts_parser_is_visible ts_template_is_visible
-    type_is_visible pg_basetype pg_char_to_encoding pg_encoding_to_char pg_index_column_has_property
+    pg_collation_is_visible pg_conversion_is_visible pg_function_is_visible
+    pg_opclass_is_visible pg_operator_is_visible pg_opfamily_is_visible
+    pg_statistics_obj_is_visible pg_table_is_visible pg_ts_config_is_visible
+    pg_ts_dict_is_visible pg_ts_parser_is_visible pg_ts_template_is_visible pg_type_is_visible
+    pg_relation_is_publishable pg_sleep pg_sleep_for pg_sleep_until pg_basetype pg_char_to_encoding pg_encoding_to_char pg_index_column_has_property
     pg_index_has_property pg_indexam_has_property pg_options_to_table pg_settings_get_flags
     pg_tablespace_databases pg_tablespace_location pg_describe_object pg_identify_object
     pg_identify_object_as_address col_description obj_description shobj_description
@@ -261,7 +262,6 @@ _SERVER_FILES = "{name} reads or lists files on the database server"
 _WRITES_FILES = "{name} writes, renames or deletes files on the database server"
 _LARGE_OBJECT = "{name} works on large objects (lo_import/lo_export reach server files)"
 _DBLINK = "{name} opens a connection to another database (what it runs there escapes this guard)"
-_SLEEP = "{name} sleeps, holding a connection and its locks"
 _ADVISORY = "{name} takes or releases advisory locks that other sessions wait on"
 _REPLICATION = (
     "{name} controls replication slots or origins (slots retain WAL until the disk fills)"
@@ -329,7 +329,6 @@ FORBIDDEN_PREFIXES: tuple[tuple[str, str], ...] = (
     ("pg_file_", _WRITES_FILES),
     ("lo_", _LARGE_OBJECT),
     ("dblink", _DBLINK),
-    ("pg_sleep", _SLEEP),
     ("pg_advisory", _ADVISORY),
     ("pg_try_advisory", _ADVISORY),
     ("pg_stat_reset", _STATS),
@@ -371,3 +370,34 @@ FORBIDDEN_EXTENSIONS: dict[str, str] = {
 
 # Languages a CREATE FUNCTION / PROCEDURE may use (anything else is forbidden).
 ALLOWED_FUNCTION_LANGUAGES: frozenset[str] = frozenset({"sql", "plpgsql"})
+
+
+# -- sensitive built-in relations -----------------------------------------------------------------
+
+# System views and catalogs that expose credentials or server files. Reading them is refused
+# unless [safety] allow_sensitive_catalogs = true.
+SENSITIVE_RELATIONS: dict[str, str] = {
+    "pg_authid": "password hashes of every role",
+    "pg_shadow": "password hashes of every role",
+    "pg_user_mappings": "passwords for foreign servers",
+    "pg_user_mapping": "passwords for foreign servers",
+    "pg_hba_file_rules": "the server's client authentication file (pg_hba.conf)",
+    "pg_ident_file_mappings": "the server's user name map file (pg_ident.conf)",
+    "pg_file_settings": "the server's configuration files",
+}
+
+# SQL/JSON syntax and the server major version (x 10000) that first reads it as such. An older
+# server reads the same text as a call to a function of that name, which may be anyone's.
+SQL_JSON_SINCE: dict[str, tuple[int, str]] = {
+    "JsonFuncExpr": (170000, ""),  # json_exists / json_query / json_value: by its op
+    "JsonTable": (170000, "json_table"),
+    "JsonParseExpr": (170000, "json"),
+    "JsonScalarExpr": (170000, "json_scalar"),
+    "JsonSerializeExpr": (170000, "json_serialize"),
+    "JsonObjectConstructor": (160000, "json_object"),
+    "JsonArrayConstructor": (160000, "json_array"),
+    "JsonArrayQueryConstructor": (160000, "json_array"),
+    "JsonObjectAgg": (160000, "json_objectagg"),
+    "JsonArrayAgg": (160000, "json_arrayagg"),
+    "JsonIsPredicate": (160000, ""),  # IS JSON: a syntax error before 16
+}

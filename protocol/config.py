@@ -37,6 +37,12 @@ class SafetyConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     default_mode: Literal["read-only", "read-write"] = "read-only"
     preview: bool = False  # show reads before they run
     verdict_ttl_s: float = 300.0
+    # CREATE FUNCTION in a language other than sql / plpgsql (C, plpython ...) is forbidden
+    # unless this is set: the guard cannot read such a body, untrusted ones reach the OS
+    allow_untrusted_languages: bool = False
+    # reading pg_authid, pg_shadow, pg_hba_file_rules ... (credentials, server files) is refused
+    # unless this is set
+    allow_sensitive_catalogs: bool = False
 
 
 class PrivacyConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -65,6 +71,7 @@ class ProfileConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     export_timeout_s: float = 0.0  # statement_timeout for exports; 0 = none (exports may be long)
     migrations_dir: str = ""  # dbmate files go here; "" = <state dir>/migrations/<profile>
     concurrent_index_rows: int = 10_000  # from this many rows, indexes build CONCURRENTLY
+    read_role: str = ""  # reads run under SET LOCAL ROLE read_role (a least-privilege role)
 
 
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

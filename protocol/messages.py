@@ -236,6 +236,9 @@ class Signature(msgspec.Struct, frozen=True, kw_only=True):
     mode: Mode
     expires_at: float
     mac: str
+    # the safety fingerprint of the catalog a read was judged against ("" = not judged against a
+    # catalog); the executor runs a read only while its database still has this fingerprint
+    catalog: str = ""
 
 
 class GuardRequest(Body, tag="guard.check"):
@@ -260,6 +263,60 @@ class Verdict(Body, tag="guard.verdict"):
     normalized: str = ""  # literals replaced by $n, for logs under redaction
     error: SqlError | None = None  # set when sql_class == "invalid"
     signature: Signature | None = None  # absent when confirm == "refuse"
+
+
+class ResolveRequest(Body, tag="guard.resolve"):
+    """guard -> executor:<profile>: which server code would these reads invoke?
+
+    Each query is the text of one SELECT the guard classified as a read. The executor lets
+    PostgreSQL's own analyzer resolve it (a temporary view over it, never executed, always
+    rolled back) and closes the set over views, policies, operators, aggregates, types and
+    domain constraints; where temporary objects cannot be created it answers with the
+    per-catalog closure instead (`method = "closure"`). See actors/executor_resolve.py.
+    """
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    queries: list[str] = []
+    closure: bool = False  # also send the per-catalog closure (for reads it cannot probe)
+
+
+def probe_view_sql(query: str) -> str:
+    """The statement the executor runs to resolve one read (the guard checks beforehand that
+    it parses as a view over exactly that query). The newlines keep a trailing `--` comment
+    of the query from swallowing the closing parenthesis."""
+    return f"CREATE TEMP VIEW pgask_probe AS SELECT 1 FROM (\n{query}\n) AS pgask_q"
+
+
+class Invoked(msgspec.Struct, frozen=True, kw_only=True):
+    """One object a statement reaches on the server, found by the catalog resolution."""
+
+    kind: Literal["function", "relation", "policy", "constraint", "cast"]
+    what: str  # PostgreSQL's own description: "function public.lower(integer)", "view v"
+    via: str = ""  # the first object the statement names on the way ("" = named directly)
+    schema: str = ""
+    name: str = ""
+    builtin: bool = False  # oid < 16384 (FirstNormalObjectId)
+    extension: str = ""  # the extension that owns it, if any
+    detail: str = ""  # functions: language, "security definer"; relations: relkind; casts: context
+    definition: str = ""  # views: their SELECT; policies / domain checks: their expression
+    nargs: int = 0
+
+
+class Resolution(Body, tag="guard.resolution"):
+    """executor -> guard: reply to ResolveRequest.
+
+    method "analyzer": `invoked[i]` lists what queries[i] reaches.
+    method "closure": `unsafe` maps each name that may reach server code (a function, an
+    operator, a type, a relation) to what it reaches; the guard refuses any read naming one.
+    """
+
+    method: Literal["analyzer", "closure"]
+    fingerprint: str
+    server_version: int
+    invoked: list[list[Invoked]] = []
+    unsafe: dict[str, list[Invoked]] = {}
+    implicit_casts: list[Invoked] = []  # closure: casts that run code without being named
+    why_closure: str = ""  # why the analyzer could not be used
 
 
 # -- executor -----------------------------------------------------------------
@@ -679,6 +736,8 @@ Message = (
     | SessionSetPane
     | GuardRequest
     | Verdict
+    | ResolveRequest
+    | Resolution
     | QueryRequest
     | QueryColumns
     | QueryRows

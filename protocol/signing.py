@@ -23,9 +23,15 @@ def sql_digest(sql: str) -> str:
 
 
 def _mac(
-    key: bytes, digest: str, sql_class: str, profile: str, mode: str, expires_at: float
+    key: bytes,
+    digest: str,
+    sql_class: str,
+    profile: str,
+    mode: str,
+    expires_at: float,
+    catalog: str = "",
 ) -> str:
-    msg = "\x1f".join((digest, sql_class, profile, mode, repr(expires_at))).encode()
+    msg = "\x1f".join((digest, sql_class, profile, mode, repr(expires_at), catalog)).encode()
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
 
 
@@ -38,6 +44,7 @@ def sign(
     *,
     ttl_s: float = DEFAULT_TTL_S,
     now: float | None = None,
+    catalog: str = "",
 ) -> Signature:
     expires_at = round((time.time() if now is None else now) + ttl_s, 3)
     digest = sql_digest(sql)
@@ -47,7 +54,8 @@ def sign(
         profile=profile,
         mode=mode,
         expires_at=expires_at,
-        mac=_mac(key, digest, sql_class, profile, mode, expires_at),
+        mac=_mac(key, digest, sql_class, profile, mode, expires_at, catalog),
+        catalog=catalog,
     )
 
 
@@ -55,7 +63,9 @@ def check(
     key: bytes, sql: str, sig: Signature, profile: str, *, now: float | None = None
 ) -> str | None:
     """None when `sig` is a valid, current verdict for `sql` on `profile`; else why not."""
-    expected = _mac(key, sig.sql_sha256, sig.sql_class, sig.profile, sig.mode, sig.expires_at)
+    expected = _mac(
+        key, sig.sql_sha256, sig.sql_class, sig.profile, sig.mode, sig.expires_at, sig.catalog
+    )
     if not hmac.compare_digest(expected, sig.mac):
         return "the verdict's signature does not match (it was not issued by this run's guard)"
     if sig.sql_sha256 != sql_digest(sql):

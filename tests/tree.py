@@ -9,7 +9,9 @@ from pathlib import Path
 import msgspec
 
 from actors.supervisor import Supervisor, SupervisorSection, TreeSpec, load_tree
+from protocol import signing
 from protocol.config import Config, ProfileConfig
+from protocol.messages import Resolution, ResolveRequest, Signature
 from protocol.transport import open_context
 from ui.client import Client, open_client
 
@@ -41,4 +43,18 @@ async def open_tree(
         yield sup, client
 
 
-__all__ = ["SupervisorSection", "make_config", "open_tree"]
+async def catalog_of(client: Client, profile: str = "p") -> str:
+    """The safety fingerprint of `profile`'s database now: what the guard signs reads with."""
+    reply = await client.request(f"executor:{profile}", ResolveRequest())
+    assert isinstance(reply, Resolution), reply
+    return reply.fingerprint
+
+
+async def sign_read(sup: Supervisor, client: Client, sql: str, profile: str = "p") -> Signature:
+    """Sign `sql` as a read like the guard would, against the database as it is now (tests that
+    stand in for a guard that is right or wrong on purpose)."""
+    catalog = await catalog_of(client, profile)
+    return signing.sign(sup.key, sql, "read", profile, "read-only", catalog=catalog)
+
+
+__all__ = ["SupervisorSection", "catalog_of", "make_config", "open_tree", "sign_read"]

@@ -32,7 +32,7 @@ from protocol.messages import (
     Verdict,
 )
 from tests.pg import _on_asyncio, afetch, afetchval, arun_sql, database_of
-from tests.tree import open_tree
+from tests.tree import catalog_of, open_tree, sign_read
 from ui.format import cell_text
 
 pytestmark = pytest.mark.pg
@@ -47,7 +47,8 @@ def config_for(dsn: str, **kw: object) -> Config:
 async def run(client, sup, sql: str, *, sql_class: str = "read", mode: str = "read-only",
               confirmed: bool = False, key: bytes | None = None, profile: str = "p", max_rows: int = 10_000):  # fmt: skip
     """Sign like the guard would (tests stand in for a guard that is right or wrong on purpose)."""
-    sig = signing.sign(key or sup.key, sql, sql_class, profile, mode)  # type: ignore[arg-type]
+    catalog = await catalog_of(client, profile) if sql_class == "read" else ""
+    sig = signing.sign(key or sup.key, sql, sql_class, profile, mode, catalog=catalog)  # type: ignore[arg-type]
     columns, rows, end = [], [], None
     request = QueryRequest(sql=sql, verdict=sig, confirmed=confirmed, max_rows=max_rows)
     async for _h, body in client.stream(f"executor:{profile}", request):
@@ -234,12 +235,8 @@ async def test_confirmed_write_commits_and_ddl_outside_a_transaction(tmp_path, p
 async def test_row_cap_truncates_and_batches_are_bounded(tmp_path, pg_db):
     async with open_tree(tmp_path, config=config_for(pg_db)) as (sup, client):
         batches: list[int] = []
-        sig = signing.sign(
-            sup.key,
-            "SELECT g, repeat('x', 200) FROM generate_series(1, 30000) g",
-            "read",
-            "p",
-            "read-only",
+        sig = await sign_read(
+            sup, client, "SELECT g, repeat('x', 200) FROM generate_series(1, 30000) g"
         )
         request = QueryRequest(
             sql="SELECT g, repeat('x', 200) FROM generate_series(1, 30000) g",
@@ -260,7 +257,7 @@ async def test_row_cap_truncates_and_batches_are_bounded(tmp_path, pg_db):
 async def test_cancel_stops_the_backend(tmp_path, pg_db):
     sql = "SELECT count(*) FROM generate_series(1, 1e10)"
     async with open_tree(tmp_path, config=config_for(pg_db)) as (sup, client):
-        sig = signing.sign(sup.key, sql, "read", "p", "read-only")
+        sig = await sign_read(sup, client, sql)
         outcome: list[object] = []
         request_id: list[str] = []
 
@@ -365,7 +362,7 @@ async def test_catalog_and_explain(tmp_path, pg_db):
         plan = await client.request(
             "executor:p",
             ExplainRequest(
-                sql=sql, verdict=signing.sign(sup.key, sql, "read", "p", "read-only"), analyze=True
+                sql=sql, verdict=await sign_read(sup, client, sql), analyze=True
             ),
         )
         assert (

@@ -235,7 +235,7 @@ def test_typed_verdict_names_the_object() -> None:
     ("sql", "mode"),
     [
         ("DELETE FROM t WHERE id = 1", "read-only"),
-        ("SELECT pg_sleep(1)", "read-write"),
+        ("SELECT pg_terminate_backend(1)", "read-write"),
         ("SELEC", "read-write"),
     ],
 )

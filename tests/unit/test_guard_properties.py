@@ -39,7 +39,6 @@ CHANGES = [
     "DROP TABLE orders",
     "TRUNCATE orders",
     "VACUUM FULL orders",
-    "SELECT pg_sleep(1)",
     "SELECT pg_terminate_backend(1)",
     "SELECT * FROM pg_read_file('/etc/passwd')",
     "COPY orders TO PROGRAM 'id'",

@@ -51,6 +51,14 @@ EXAMPLES: list[messages.Body] = [
     messages.SessionClear(pins=True),
     messages.SessionSetPane(index=1, pane=messages.Pane(profile="p", mode="read-write")),
     messages.GuardRequest(sql="SELECT 1", profile="p"),
+    messages.ResolveRequest(queries=["SELECT * FROM v"], closure=True),
+    messages.Resolution(
+        method="analyzer",
+        fingerprint="f" * 32,
+        server_version=150018,
+        invoked=[[messages.Invoked(kind="function", what="function public.lower(integer)",
+                                   schema="public", name="lower", nargs=1)]],  # fmt: skip
+    ),
     messages.Verdict(
         sql_class="invalid",
         confirm="refuse",

@@ -1,0 +1,341 @@
+"""What server code a read would invoke, resolved the way the server will resolve it.
+
+The guard judges text; this module, run by the executor (the only process with a
+connection), tells it what that text reaches in *this* database: an overload of a built-in
+name, a user operator, a cast or domain CHECK, a view's definition, an aggregate's support
+functions, a table's row-level security policies, a foreign table's wrapper.
+
+Two methods, both answered as `Invoked` objects for the guard to judge (actors/guard.py):
+
+* **analyzer** (the default): inside a transaction that is always rolled back,
+  `CREATE TEMP VIEW pgask_probe AS SELECT 1 FROM (<query>) q`. PostgreSQL parses and resolves
+  the query (overloads, operators, casts, attribute notation, its own grammar version) without
+  executing it, and records every object the view uses in `pg_depend`. A recursive query then
+  closes that set over views' rules, tables' policies, relations' column types, operators'
+  functions, aggregates' support functions, types' I/O functions, domains' constraints.
+* **closure** (where temporary objects cannot be created: a hot standby, TEMP revoked, or an
+  event trigger that our own CREATE would fire): the same closure from every user-visible
+  object of the catalog, computed once per safety fingerprint and keyed by name. The guard
+  then refuses any read that names an unsafe object, and every read when a user-defined
+  implicit cast exists (it can run without being named). Coarser, and closed.
+
+Built-in objects below FirstUnpinnedObjectId are "pinned" and never recorded in pg_depend, so
+calls to built-in functions inside a view or a policy are found by the guard judging the
+view's (or policy's) definition text, which this module sends along.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import asyncpg
+
+from protocol.messages import Invoked, Resolution, probe_view_sql
+
+FIRST_NORMAL_OID: Final = 16384  # PostgreSQL's FirstNormalObjectId: below it, built-ins
+
+# What changes what a text resolves to, or what the resolved objects do. A read is run only
+# while its database still has the fingerprint the guard judged it against.
+SAFETY_FINGERPRINT_SQL: Final = """
+SELECT md5(concat_ws('|',
+  (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_proc WHERE oid >= 16384),
+  (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_operator WHERE oid >= 16384),
+  (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_cast WHERE oid >= 16384),
+  (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_rewrite WHERE oid >= 16384),
+  (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_policy),
+  (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_constraint WHERE contypid <> 0),
+  (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_type
+     WHERE oid >= 16384 AND typtype IN ('b', 'd', 'r', 'm')),
+  (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_class
+     WHERE oid >= 16384 AND (relrowsecurity OR relkind IN ('v', 'f'))),
+  (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_extension),
+  (SELECT string_agg(oid::text || ':' || xmin::text || evtenabled, ',' ORDER BY oid) FROM pg_event_trigger),
+  current_setting('server_version_num'), current_user, current_setting('search_path')))
+"""
+
+# Can this session use the analyzer? (TEMP privilege, not a standby, no event trigger that a
+# CREATE VIEW of ours would fire.)
+ANALYZER_USABLE_SQL: Final = """
+SELECT CASE
+  WHEN pg_is_in_recovery() THEN 'the server is a hot standby (no temporary objects there)'
+  WHEN NOT has_database_privilege(current_database(), 'TEMP')
+    THEN 'this role may not create temporary objects (TEMP privilege)'
+  WHEN EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtenabled <> 'D')
+    THEN 'the database has event triggers, which a CREATE of ours would fire'
+  ELSE '' END
+"""
+
+# One step of the closure: from an object (classid, objid) to what it runs or depends on.
+# Only non-built-in objects are expanded; built-ins are judged by name.
+_STEP: Final = """
+    SELECT e.classid, e.objid, w.via
+    FROM walk w, LATERAL (
+        -- a view runs its definition
+        SELECT d.refclassid AS classid, d.refobjid AS objid
+        FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+        WHERE w.classid = 'pg_class'::regclass AND r.ev_class = w.objid
+          AND NOT (d.refclassid = 'pg_class'::regclass AND d.refobjid = w.objid)
+        UNION ALL
+        -- a table applies its row-level security policies
+        SELECT 'pg_policy'::regclass, p.oid FROM pg_policy p
+        WHERE w.classid = 'pg_class'::regclass AND p.polrelid = w.objid
+        UNION ALL
+        SELECT d.refclassid, d.refobjid FROM pg_depend d
+        WHERE w.classid = 'pg_policy'::regclass AND d.classid = 'pg_policy'::regclass
+          AND d.objid = w.objid AND d.refclassid <> 'pg_class'::regclass
+        UNION ALL
+        -- a relation's columns are read through their types' output functions
+        SELECT 'pg_type'::regclass, a.atttypid FROM pg_attribute a
+        WHERE w.classid = 'pg_class'::regclass AND a.attrelid = w.objid AND a.attnum > 0
+          AND a.atttypid >= 16384
+        UNION ALL
+        -- an operator runs its function
+        SELECT 'pg_proc'::regclass, o.oprcode::oid FROM pg_operator o
+        WHERE w.classid = 'pg_operator'::regclass AND o.oid = w.objid
+        UNION ALL
+        -- an aggregate runs its support functions
+        SELECT 'pg_proc'::regclass, f FROM pg_aggregate a,
+          unnest(ARRAY[a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggserialfn, a.aggdeserialfn]::oid[]) f
+        WHERE w.classid = 'pg_proc'::regclass AND a.aggfnoid = w.objid AND f <> 0
+        UNION ALL
+        -- a type: its I/O functions, a domain's base type and constraints, an array's element
+        SELECT 'pg_proc'::regclass, f FROM pg_type t,
+          unnest(ARRAY[t.typinput, t.typoutput, t.typreceive, t.typsend]::oid[]) f
+        WHERE w.classid = 'pg_type'::regclass AND t.oid = w.objid AND f <> 0
+        UNION ALL
+        SELECT 'pg_type'::regclass, x FROM pg_type t, unnest(ARRAY[t.typbasetype, t.typelem]) x
+        WHERE w.classid = 'pg_type'::regclass AND t.oid = w.objid AND x >= 16384
+        UNION ALL
+        SELECT 'pg_constraint'::regclass, c.oid FROM pg_constraint c
+        WHERE w.classid = 'pg_type'::regclass AND c.contypid = w.objid
+        UNION ALL
+        SELECT d.refclassid, d.refobjid FROM pg_depend d
+        WHERE w.classid = 'pg_constraint'::regclass AND d.classid = 'pg_constraint'::regclass
+          AND d.objid = w.objid AND d.refclassid <> 'pg_type'::regclass
+        UNION ALL
+        -- a foreign table is read by its wrapper's handler
+        SELECT 'pg_proc'::regclass, fdw.fdwhandler FROM pg_foreign_table ft
+          JOIN pg_foreign_server s ON s.oid = ft.ftserver
+          JOIN pg_foreign_data_wrapper fdw ON fdw.oid = s.srvfdw
+        WHERE w.classid = 'pg_class'::regclass AND ft.ftrelid = w.objid AND fdw.fdwhandler <> 0
+    ) e
+    WHERE w.objid >= 16384
+"""
+
+# What each reached object is, in the guard's terms (built-in relations are kept: the guard
+# knows which system views hold credentials or server files).
+_DESCRIBE: Final = """
+SELECT DISTINCT ON (w.classid, w.objid, w.via)
+  CASE w.classid
+    WHEN 'pg_proc'::regclass THEN 'function' WHEN 'pg_class'::regclass THEN 'relation'
+    WHEN 'pg_policy'::regclass THEN 'policy' ELSE 'constraint' END AS kind,
+  pg_describe_object(w.classid, w.objid, 0) AS what,
+  w.via,
+  coalesce(pn.nspname, cn.nspname, '') AS schema,
+  coalesce(p.proname::text, c.relname::text, pol.polname::text, con.conname::text, '') AS name,
+  w.objid < 16384 AS builtin,
+  coalesce((SELECT x.extname FROM pg_depend d JOIN pg_extension x ON x.oid = d.refobjid
+            WHERE d.classid = w.classid AND d.objid = w.objid AND d.deptype = 'e'
+              AND d.refclassid = 'pg_extension'::regclass LIMIT 1), '') AS extension,
+  CASE w.classid
+    WHEN 'pg_proc'::regclass THEN
+      l.lanname || CASE WHEN p.prosecdef THEN ', security definer' ELSE '' END
+    WHEN 'pg_class'::regclass THEN c.relkind::text
+    ELSE '' END AS detail,
+  CASE
+    WHEN w.classid = 'pg_class'::regclass AND c.relkind = 'v' AND w.objid >= 16384
+      THEN coalesce(pg_get_viewdef(w.objid), '')
+    WHEN w.classid = 'pg_policy'::regclass
+      THEN concat_ws(' AND ', pg_get_expr(pol.polqual, pol.polrelid), pg_get_expr(pol.polwithcheck, pol.polrelid))
+    WHEN w.classid = 'pg_constraint'::regclass AND con.contype = 'c'
+      THEN coalesce(pg_get_expr(con.conbin, 0), '')
+    ELSE '' END AS definition,
+  coalesce(p.pronargs, 0)::int AS nargs
+FROM walk w
+LEFT JOIN pg_proc p ON w.classid = 'pg_proc'::regclass AND p.oid = w.objid
+LEFT JOIN pg_namespace pn ON pn.oid = p.pronamespace
+LEFT JOIN pg_language l ON l.oid = p.prolang
+LEFT JOIN pg_class c ON w.classid = 'pg_class'::regclass AND c.oid = w.objid
+LEFT JOIN pg_namespace cn ON cn.oid = c.relnamespace
+LEFT JOIN pg_policy pol ON w.classid = 'pg_policy'::regclass AND pol.oid = w.objid
+LEFT JOIN pg_constraint con ON w.classid = 'pg_constraint'::regclass AND con.oid = w.objid
+WHERE w.classid IN ('pg_proc'::regclass, 'pg_class'::regclass, 'pg_policy'::regclass, 'pg_constraint'::regclass)
+"""
+
+# analyzer: start from what the probe view's rule depends on ($1: the probe view's oid)
+ANALYZER_CLOSURE_SQL: Final = f"""
+WITH RECURSIVE walk(classid, objid, via) AS (
+    SELECT d.refclassid, d.refobjid, pg_describe_object(d.refclassid, d.refobjid, 0)
+    FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+    WHERE r.ev_class = $1 AND NOT (d.refclassid = 'pg_class'::regclass AND d.refobjid = $1)
+  UNION
+    {_STEP}
+)
+SELECT w.* FROM ({_DESCRIBE}) w
+"""
+
+# closure: start from every object a text can name, keyed by that name. `via` holds
+# "<kind>\x1f<name>\x1f<description>" of the named object.
+_NAMED_ROOTS: Final = """
+    SELECT 'pg_proc'::regclass, p.oid,
+           'function' || chr(31) || p.proname || chr(31) || pg_describe_object('pg_proc'::regclass, p.oid, 0)
+    FROM pg_proc p WHERE p.oid >= 16384
+  UNION ALL
+    SELECT 'pg_class'::regclass, c.oid,
+           'relation' || chr(31) || c.relname || chr(31) || pg_describe_object('pg_class'::regclass, c.oid, 0)
+    FROM pg_class c WHERE c.oid >= 16384 AND c.relkind IN ('r', 'v', 'f', 'p', 'm')
+  UNION ALL
+    SELECT 'pg_operator'::regclass, o.oid,
+           'operator' || chr(31) || o.oprname || chr(31) || pg_describe_object('pg_operator'::regclass, o.oid, 0)
+    FROM pg_operator o WHERE o.oid >= 16384
+  UNION ALL
+    SELECT 'pg_type'::regclass, t.oid,
+           'type' || chr(31) || t.typname || chr(31) || pg_describe_object('pg_type'::regclass, t.oid, 0)
+    FROM pg_type t WHERE t.oid >= 16384 AND t.typtype IN ('b', 'd', 'r', 'm')
+"""
+
+CATALOG_CLOSURE_SQL: Final = f"""
+WITH RECURSIVE walk(classid, objid, via) AS (
+    SELECT r.* FROM ({_NAMED_ROOTS}) r
+  UNION
+    {_STEP}
+)
+SELECT w.* FROM ({_DESCRIBE}) w
+"""
+
+# casts that run a non-built-in function; implicit ('i') and assignment ('a') ones run
+# without being named in the text
+CASTS_SQL: Final = """
+SELECT pg_describe_object('pg_cast'::regclass, c.oid, 0), format_type(c.casttarget, NULL),
+       c.castcontext::text, p.proname, n.nspname,
+       coalesce((SELECT x.extname FROM pg_depend d JOIN pg_extension x ON x.oid = d.refobjid
+                 WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+                 LIMIT 1), '')
+FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE c.castfunc >= 16384
+"""
+
+# SQLSTATE classes of a probe failure that the real run would meet the same way, at Parse,
+# before anything executes: syntax or access rule violations, data exceptions.
+_ANALYSIS_ERROR_CLASSES: Final = ("42", "22", "0A")
+
+
+def _invoked(row: Any) -> Invoked:
+    return Invoked(
+        kind=row["kind"],
+        what=row["what"] or "",
+        via=row["via"] or "",
+        schema=row["schema"],
+        name=row["name"],
+        builtin=row["builtin"],
+        extension=row["extension"],
+        detail=row["detail"] or "",
+        definition=row["definition"] or "",
+        nargs=row["nargs"],
+    )
+
+
+async def safety_fingerprint(con: asyncpg.Connection) -> str:
+    return str(await con.fetchval(SAFETY_FINGERPRINT_SQL))
+
+
+async def resolve(
+    con: asyncpg.Connection,
+    queries: list[str],
+    closure_cache: dict[str, Resolution],
+    timeout_ms: int,
+    *,
+    closure: bool = False,
+) -> Resolution:
+    """asyncio: resolve `queries` on `con` (which holds no transaction); with `closure`, or
+    when the analyzer cannot be used here, also the per-catalog closure."""
+    version = int(await con.fetchval("SELECT current_setting('server_version_num')"))
+    why_not = await con.fetchval(ANALYZER_USABLE_SQL)
+    whole = None
+    if why_not or closure:
+        whole = await _closure(con, version, why_not, closure_cache)
+        if why_not:
+            return whole
+    tx = con.transaction()
+    await tx.start()
+    try:  # read-write, because of the temporary view; always rolled back
+        await con.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+        fingerprint = await safety_fingerprint(con)
+        invoked = [await _analyze(con, query) for query in queries]
+    finally:
+        await tx.rollback()
+    return Resolution(
+        method="analyzer",
+        fingerprint=fingerprint,
+        server_version=version,
+        invoked=invoked,
+        unsafe=whole.unsafe if whole else {},
+        implicit_casts=whole.implicit_casts if whole else [],
+    )
+
+
+def _matters(item: Invoked) -> bool:
+    """Plain user tables run no code of their own (their policies and types are listed apart)."""
+    return not (item.kind == "relation" and not item.builtin and item.detail in ("r", "p", "m"))
+
+
+async def _analyze(con: asyncpg.Connection, query: str) -> list[Invoked]:
+    await con.execute("SAVEPOINT pgask_probe")
+    try:
+        # extended protocol: exactly one statement; CREATE VIEW parses, resolves, stores
+        stmt = await con.prepare(probe_view_sql(query))
+        await stmt.fetch()
+    except asyncpg.PostgresError as exc:
+        await con.execute("ROLLBACK TO SAVEPOINT pgask_probe")
+        state = str(getattr(exc, "sqlstate", "") or "")
+        if state[:2] in _ANALYSIS_ERROR_CLASSES and state != "42501":
+            return []  # the run fails the same way at Parse, before anything executes
+        raise
+    view = await con.fetchval("SELECT 'pg_temp.pgask_probe'::regclass::oid")
+    rows = await con.fetch(ANALYZER_CLOSURE_SQL, view)
+    await con.execute("ROLLBACK TO SAVEPOINT pgask_probe")
+    return [item for item in map(_invoked, rows) if _matters(item)]
+
+
+async def _closure(
+    con: asyncpg.Connection, version: int, why: str, cache: dict[str, Resolution]
+) -> Resolution:
+    async with con.transaction(readonly=True, isolation="repeatable_read"):
+        fingerprint = await safety_fingerprint(con)
+        cached = cache.get(fingerprint)
+        if cached is not None:
+            return cached
+        rows = await con.fetch(CATALOG_CLOSURE_SQL)
+        casts = await con.fetch(CASTS_SQL)
+    unsafe: dict[str, list[Invoked]] = {}
+    for row in rows:
+        _kind, name, described = (row["via"] or "").split("\x1f", 2)
+        item = _invoked(row)
+        if _matters(item):
+            via = "" if described == item.what else described
+            unsafe.setdefault(name, []).append(Invoked(**{**_fields(item), "via": via}))
+    implicit: list[Invoked] = []
+    for what, target, context, proname, nspname, extension in casts:
+        item = Invoked(
+            kind="cast", what=what, schema=nspname, name=proname, extension=extension,
+            detail={"i": "implicit", "a": "assignment"}.get(context, "explicit"),
+        )  # fmt: skip
+        if context in ("i", "a"):
+            implicit.append(item)
+        else:  # explicit casts run only when the text names the target type
+            unsafe.setdefault(target.split(".")[-1].strip('"'), []).append(item)
+    resolution = Resolution(
+        method="closure",
+        fingerprint=fingerprint,
+        server_version=version,
+        unsafe=unsafe,
+        implicit_casts=implicit,
+        why_closure=why,
+    )
+    cache.clear()  # one catalog at a time
+    cache[fingerprint] = resolution
+    return resolution
+
+
+def _fields(item: Invoked) -> dict[str, Any]:
+    return {f: getattr(item, f) for f in item.__struct_fields__}
