@@ -49,7 +49,7 @@ SELECT md5(concat_ws('|',
   (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_class
      WHERE oid >= 16384 AND (relrowsecurity OR relkind IN ('v', 'f'))),
   (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_extension),
-  (SELECT string_agg(oid::text || ':' || xmin::text || evtenabled, ',' ORDER BY oid) FROM pg_event_trigger),
+  (SELECT string_agg(oid::text || ':' || xmin::text || evtenabled::text, ',' ORDER BY oid) FROM pg_event_trigger),
   current_setting('server_version_num'), current_user, current_setting('search_path')))
 """
 
@@ -129,7 +129,7 @@ SELECT DISTINCT ON (w.classid, w.objid, w.via)
   CASE w.classid
     WHEN 'pg_proc'::regclass THEN 'function' WHEN 'pg_class'::regclass THEN 'relation'
     WHEN 'pg_policy'::regclass THEN 'policy' ELSE 'constraint' END AS kind,
-  pg_describe_object(w.classid, w.objid, 0) AS what,
+  (SELECT i.type || ' ' || i.identity FROM pg_identify_object(w.classid, w.objid, 0) i) AS what,
   w.via,
   coalesce(pn.nspname, cn.nspname, '') AS schema,
   coalesce(p.proname::text, c.relname::text, pol.polname::text, con.conname::text, '') AS name,
@@ -165,7 +165,7 @@ WHERE w.classid IN ('pg_proc'::regclass, 'pg_class'::regclass, 'pg_policy'::regc
 # analyzer: start from what the probe view's rule depends on ($1: the probe view's oid)
 ANALYZER_CLOSURE_SQL: Final = f"""
 WITH RECURSIVE walk(classid, objid, via) AS (
-    SELECT d.refclassid, d.refobjid, pg_describe_object(d.refclassid, d.refobjid, 0)
+    SELECT d.refclassid, d.refobjid, (SELECT i.type || ' ' || i.identity FROM pg_identify_object(d.refclassid, d.refobjid, 0) i)
     FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
     WHERE r.ev_class = $1 AND NOT (d.refclassid = 'pg_class'::regclass AND d.refobjid = $1)
   UNION
@@ -178,19 +178,19 @@ SELECT w.* FROM ({_DESCRIBE}) w
 # "<kind>\x1f<name>\x1f<description>" of the named object.
 _NAMED_ROOTS: Final = """
     SELECT 'pg_proc'::regclass, p.oid,
-           'function' || chr(31) || p.proname || chr(31) || pg_describe_object('pg_proc'::regclass, p.oid, 0)
+           'function' || chr(31) || p.proname || chr(31) || (SELECT i.type || ' ' || i.identity FROM pg_identify_object('pg_proc'::regclass, p.oid, 0) i)
     FROM pg_proc p WHERE p.oid >= 16384
   UNION ALL
     SELECT 'pg_class'::regclass, c.oid,
-           'relation' || chr(31) || c.relname || chr(31) || pg_describe_object('pg_class'::regclass, c.oid, 0)
+           'relation' || chr(31) || c.relname || chr(31) || (SELECT i.type || ' ' || i.identity FROM pg_identify_object('pg_class'::regclass, c.oid, 0) i)
     FROM pg_class c WHERE c.oid >= 16384 AND c.relkind IN ('r', 'v', 'f', 'p', 'm')
   UNION ALL
     SELECT 'pg_operator'::regclass, o.oid,
-           'operator' || chr(31) || o.oprname || chr(31) || pg_describe_object('pg_operator'::regclass, o.oid, 0)
+           'operator' || chr(31) || o.oprname || chr(31) || (SELECT i.type || ' ' || i.identity FROM pg_identify_object('pg_operator'::regclass, o.oid, 0) i)
     FROM pg_operator o WHERE o.oid >= 16384
   UNION ALL
     SELECT 'pg_type'::regclass, t.oid,
-           'type' || chr(31) || t.typname || chr(31) || pg_describe_object('pg_type'::regclass, t.oid, 0)
+           'type' || chr(31) || t.typname || chr(31) || (SELECT i.type || ' ' || i.identity FROM pg_identify_object('pg_type'::regclass, t.oid, 0) i)
     FROM pg_type t WHERE t.oid >= 16384 AND t.typtype IN ('b', 'd', 'r', 'm')
 """
 
@@ -206,7 +206,7 @@ SELECT w.* FROM ({_DESCRIBE}) w
 # casts that run a non-built-in function; implicit ('i') and assignment ('a') ones run
 # without being named in the text
 CASTS_SQL: Final = """
-SELECT pg_describe_object('pg_cast'::regclass, c.oid, 0), format_type(c.casttarget, NULL),
+SELECT (SELECT i.type || ' ' || i.identity FROM pg_identify_object('pg_cast'::regclass, c.oid, 0) i), format_type(c.casttarget, NULL),
        c.castcontext::text, p.proname, n.nspname,
        coalesce((SELECT x.extname FROM pg_depend d JOIN pg_extension x ON x.oid = d.refobjid
                  WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'

