@@ -1295,7 +1295,7 @@ async def on_restore(state: ExecState, msg: RestoreRequest, req: Request) -> Res
     outcome: dict[str, Any] = {"type": "outcome", "intent": intent, "outcome": "cancelled"}
     try:
         with map_errors(state):
-            await aio_as_trio(_run)(state, pool, create_sql, "ddl", None, _ignore)
+            await aio_as_trio(_run)(state, pool, create_sql, msg.verdict, None, _ignore)
         argv, env = dba.restore_argv(tool, state.config, path, msg.target)
         code, _out, err = await dba.run_tool(argv, env, on_line)
         if code != 0:

@@ -2136,9 +2136,11 @@ def judge_invoked(item: Invoked, rules: Rules) -> list[tuple[int, str]]:
     via = "" if not item.via or item.via == item.what else f"{item.via} "
     if item.kind == "function":
         fn = _fn_shown(item.what)
-        if item.builtin:
+        if item.builtin:  # built-in code: only what the guard knows to act does
             rank, why = _function_verdict((item.name,), item.nargs)
-            return [(rank, f"{via}calls {fn}: {why}")] if rank > READ else []
+            if rank == FORBIDDEN or item.name in WRITE_FUNCTIONS:
+                return [(rank, f"{via}calls {fn}: {why}")]
+            return []
         if item.extension:
             if item.extension in FORBIDDEN_EXTENSIONS:
                 return [(FORBIDDEN, f"{via}calls {fn} of the extension {item.extension}: "

@@ -56,8 +56,13 @@ EXAMPLES: list[messages.Body] = [
         method="analyzer",
         fingerprint="f" * 32,
         server_version=150018,
-        invoked=[[messages.Invoked(kind="function", what="function public.lower(integer)",
-                                   schema="public", name="lower", nargs=1)]],  # fmt: skip
+        invoked=[
+            [
+                messages.Invoked(
+                    kind="function", what="function public.lower(integer)", name="lower", nargs=1
+                )
+            ]
+        ],
     ),
     messages.Verdict(
         sql_class="invalid",
