@@ -263,6 +263,7 @@ class Verdict(Body, tag="guard.verdict"):
     normalized: str = ""  # literals replaced by $n, for logs under redaction
     error: SqlError | None = None  # set when sql_class == "invalid"
     signature: Signature | None = None  # absent when confirm == "refuse"
+    catalog: str = ""  # the safety fingerprint of the catalog it was judged against ("" = text only)
 
 
 class ResolveRequest(Body, tag="guard.resolve"):

@@ -2,7 +2,7 @@
 
   pgask --version
   pgask actors [--json] [-p PROFILE|URL ...]   start the tree, ping every actor, stop
-  pgask check-sql [SQL] [--mode M] [--json | --batch]
+  pgask check-sql [SQL] [-p PROFILE] [--mode M] [--json | --batch]
   pgask config init [--print] [--force]
   pgask ask QUESTION [-p PROFILE] [--format F] [--mode M] [--yes] [--confirm NAME] [--show-sql]
   pgask context QUESTION [-p PROFILE] [--tokens N] [--json]
@@ -137,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "check-sql":  # its own parser lives with the guard
         from actors.guard import check_sql_main
 
-        return check_sql_main(argv[1:], sys.stdin, sys.stdout)
+        try:
+            return check_sql_main(argv[1:], sys.stdin, sys.stdout, remote=judge_on_profile)
+        except PgaskError as exc:
+            print(f"pgask: {exc}", file=sys.stderr)
+            return 1
     args = build_parser().parse_args(argv)
     try:
         if args.command == "actors":
@@ -202,6 +206,25 @@ def run_with_tree(
             return await fn(sup, client, *names) if names else await fn(sup, client)
 
     return trio.run(_main)
+
+
+def judge_on_profile(
+    config_path: str | None, profile: str, texts: list[str], mode: Any, preview: bool
+) -> list[Any]:
+    """`pgask check-sql -p PROFILE`: the guard's verdicts for `texts` against that profile's
+    database, through a tree of its own (as every run is judged)."""
+    from protocol.messages import GuardRequest
+
+    replies: list[Any] = []
+
+    async def judge(_sup: Any, client: Any, name: str) -> int:
+        for text in texts:
+            body = GuardRequest(sql=text, profile=name, mode=mode, preview=preview)
+            replies.append(await client.request("guard", body, timeout=90))
+        return 0
+
+    run_with_tree(config_path, [profile], judge)
+    return replies
 
 
 def cmd_actors(args: argparse.Namespace) -> int:

@@ -14,8 +14,11 @@ closure refuses them too.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
+import sys
 import tempfile
 import urllib.parse
 from pathlib import Path
@@ -38,6 +41,8 @@ def psql_bin() -> str:
 
 
 pytestmark = pytest.mark.pg
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def plant_sql(marker_dir: str) -> str:
@@ -299,3 +304,67 @@ async def test_standard_conforming_strings_off_is_pinned_on(tmp_path, pg_db, mar
     assert os.uname().nodename not in str(rows)
     # a plain connection to that database does see the setting off (so the pin did the work)
     assert await afetchval(pg_db, "SHOW standard_conforming_strings") == "off"
+
+
+def run_pgask(*argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ui.cli", *argv], cwd=REPO, input=stdin,
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+async def test_check_sql_with_a_profile_judges_against_its_catalog(pg_db, marker_dir):
+    await arun_sql(pg_db, plant_sql(str(marker_dir)))
+    text_only = await trio.to_thread.run_sync(run_pgask, "check-sql", "select lower(42)")
+    assert text_only.returncode == 0 and text_only.stdout.startswith("read: runs")
+    judged = await trio.to_thread.run_sync(
+        run_pgask, "check-sql", "-p", pg_db, "--json", "select lower(42)"
+    )
+    assert judged.returncode == 0, judged.stderr
+    data = json.loads(judged.stdout)
+    assert data["sql_class"] == "write" and data["confirm"] == "refuse" and data["catalog"]
+    assert any("public.lower(" in r for r in data["reasons"])
+    batch = "\n".join(
+        json.dumps({"id": i, "sql": sql}) for i, sql in enumerate(["select 1 ### 2", "select 1"])
+    )
+    out = await trio.to_thread.run_sync(
+        lambda: run_pgask("check-sql", "-p", pg_db, "--batch", stdin=batch)
+    )
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(r["id"], r["class"]) for r in lines] == [(0, "write"), (1, "read")], out.stderr
+    assert list(marker_dir.iterdir()) == []
+
+
+async def test_psql_describe_queries_and_realistic_reads_stay_reads(tmp_path, pg_db):
+    """psql's own \\d-family queries (captured from `psql -E`, which echoes what it sends) and
+    the realistic read corpus are still plain reads when judged against a real catalog."""
+    from tests.integration.test_guard_readonly_pg import READ_CASES, SCHEMA
+
+    await arun_sql(pg_db, SCHEMA + "\nCREATE EXTENSION IF NOT EXISTS pg_trgm;")
+    queries: list[str] = []
+    for meta in (r"\dt", r"\d orders", r"\d+ customers", r"\dn", r"\l", r"\dv", r"\di",
+                 r"\df", r"\du", r"\dx", r"\ds", r"\dT", r"\d order_totals"):  # fmt: skip
+        argv = [psql_bin(), "-X", "-E", "-d", pg_db, "-c", meta]
+        echoed = await trio.to_thread.run_sync(
+            lambda a=argv: subprocess.run(a, capture_output=True, text=True, timeout=60)
+        )
+        assert echoed.returncode == 0, echoed.stderr
+        # psql 16+ frames each query in /**** QUERY ****/ ... /********/ (older ones without
+        # the slashes)
+        found = re.findall(r"\*{5,} QUERY \*{5,}/?\n(.*?)\n/?\*{10,}", echoed.stdout, re.S)
+        queries += [q.strip() for q in found]
+    assert len(queries) >= 20
+    config = Config(profiles={"p": ProfileConfig(dsn=pg_db)})
+    refused: list[tuple[str, list[str]]] = []
+    async with open_tree(tmp_path, config=config) as (_sup, client):
+        for sql in queries:
+            v = await verdict_for(client, sql)
+            if v.sql_class != "read":
+                refused.append((sql, v.reasons))
+        assert refused == [], refused[:3]  # psql's own queries: every one a read
+        corpus = [c["sql"] for c in READ_CASES if "requires" not in c]
+        for sql in corpus:
+            v = await verdict_for(client, sql)
+            if v.sql_class != "read":
+                refused.append((sql, v.reasons))
+    assert len(refused) <= 0.02 * len(corpus), refused[:5]
