@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 import asyncpg
+import msgspec
 
 from protocol.messages import Invoked, Resolution, probe_view_sql
 
@@ -52,6 +53,10 @@ SELECT md5(concat_ws('|',
   (SELECT string_agg(oid::text || ':' || xmin::text || evtenabled::text, ',' ORDER BY oid) FROM pg_event_trigger),
   current_setting('server_version_num'), current_user, current_setting('search_path')))
 """
+
+SERVER_FACTS_SQL: Final = (
+    "SELECT current_setting('server_version_num')::int, current_setting('is_superuser') = 'on'"
+)
 
 # Can this session use the analyzer? (TEMP privilege, not a standby, no event trigger that a
 # CREATE VIEW of ours would fire.)
@@ -249,13 +254,14 @@ async def resolve(
 ) -> Resolution:
     """asyncio: resolve `queries` on `con` (which holds no transaction); with `closure`, or
     when the analyzer cannot be used here, also the per-catalog closure."""
-    version = int(await con.fetchval("SELECT current_setting('server_version_num')"))
+    facts = await con.fetchrow(SERVER_FACTS_SQL)
+    version, superuser = int(facts[0]), bool(facts[1])
     why_not = await con.fetchval(ANALYZER_USABLE_SQL)
     whole = None
     if why_not or closure:
         whole = await _closure(con, version, why_not, closure_cache)
         if why_not:
-            return whole
+            return msgspec.structs.replace(whole, superuser=superuser)
     tx = con.transaction()
     await tx.start()
     try:  # read-write, because of the temporary view; always rolled back
@@ -271,6 +277,7 @@ async def resolve(
         invoked=invoked,
         unsafe=whole.unsafe if whole else {},
         implicit_casts=whole.implicit_casts if whole else [],
+        superuser=superuser,
     )
 
 

@@ -2519,7 +2519,7 @@ async def on_guard_request(state: GuardState, msg: GuardRequest, req: Request) -
     mode: Mode = "read-only" if forced else msg.mode
     rules = state.rules
     c = classify(msg.sql, rules)
-    catalog = ""
+    catalog, superuser = "", False
     plan = plan_resolution(c) if msg.profile else None
     if plan is not None:
         res = await _resolve(state, req, msg.profile, plan)
@@ -2529,9 +2529,10 @@ async def on_guard_request(state: GuardState, msg: GuardRequest, req: Request) -
             rules = dataclasses.replace(rules, server_version=res.server_version)
             c = classify(msg.sql, rules)  # SQL/JSON as this server's grammar reads it
         c = against_catalog(c, plan, res, rules)
-        catalog = res.fingerprint
+        catalog, superuser = res.fingerprint, res.superuser
     verdict = _verdict(c, msg.sql, profile=msg.profile, mode=mode, preview=msg.preview,
                        key=state.key, ttl_s=state.ttl_s, catalog=catalog)  # fmt: skip
+    verdict = msgspec.structs.replace(verdict, superuser=superuser)
     return _read_only_by_config(verdict, msg.profile) if forced else verdict
 
 

@@ -264,6 +264,7 @@ class Verdict(Body, tag="guard.verdict"):
     error: SqlError | None = None  # set when sql_class == "invalid"
     signature: Signature | None = None  # absent when confirm == "refuse"
     catalog: str = ""  # the safety fingerprint of the catalog it was judged against ("" = text only)
+    superuser: bool = False  # judged for a profile whose login role is a superuser
 
 
 class ResolveRequest(Body, tag="guard.resolve"):
@@ -317,6 +318,7 @@ class Resolution(Body, tag="guard.resolution"):
     invoked: list[list[Invoked]] = []
     unsafe: dict[str, list[Invoked]] = {}
     implicit_casts: list[Invoked] = []  # closure: casts that run code without being named
+    superuser: bool = False  # the profile's login role is a superuser
     why_closure: str = ""  # why the analyzer could not be used
 
 

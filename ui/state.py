@@ -181,6 +181,7 @@ class PaneState:
     last: Job | None = None  # for F5
     last_sql: str = ""  # the last SQL that ran (or was refused), for /explain, /export
     notice: str = ""  # one line under the results, e.g. "Cancelled"
+    superuser: bool = False  # the profile's login role is a superuser (learnt from verdicts)
 
 
 @dataclass
@@ -813,6 +814,8 @@ def _on_verdict(state: UiState, i: int, job: Job, body: Body) -> bool:
     if not isinstance(body, Verdict):
         return False
     job.verdict = body
+    if body.catalog:  # judged against the profile's database: it says who we are there
+        pane.superuser = body.superuser
     if job.kind == "export":
         if body.sql_class != "read" or body.signature is None:
             say(pane, "error", "Only the result of a read query can be exported.")

@@ -338,6 +338,8 @@ class StatusBar:
             where = fit(target(state.config, pane.profile), room).rstrip()
             segs.append((f"{mark} {num}{pane.profile} \u00b7 {where} ", "status"))
             segs.append((f" {pane.mode} ", "status_rw" if pane.mode == "read-write" else "status"))
+            if pane.superuser:  # read-only mode does not stop what a superuser's code can do
+                segs.append((" superuser ", "status_rw"))
             act = activity(state, pane)
             segs.append((f" {act} ", "status" if act == "idle" else "status_busy"))
         segs.append((f"\u2502 model {state.model_label or 'offline'} ", "status"))

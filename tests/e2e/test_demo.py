@@ -66,6 +66,8 @@ def test_demo_from_an_empty_home(tmp_path):
             t.type("show the latest 20 orders", enter=True)
             t.expect_screen("20 rows", 30)
             t.expect_screen("created_at")
+            # the demo connects as the embedded server's superuser: the status bar says so
+            t.expect_screen(" superuser ")
             assert _server_running(pgdata)
             t.send("C-q")
             t.wait_for(lambda: not t.alive(), "pgask to exit after Ctrl+Q", 30)
