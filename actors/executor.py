@@ -74,6 +74,8 @@ from protocol.messages import (
     CopyDone,
     CopyRequest,
     DbaProgress,
+    DoctorReport,
+    DoctorRequest,
     ExplainPlan,
     ExplainRequest,
     IndexCheck,
@@ -556,14 +558,12 @@ async def _preamble(
     The query takes the snapshot (so a first `SET TRANSACTION READ WRITE` cannot flip a read
     only transaction) and sets the limits for this transaction."""
     read = sig.sql_class == "read"
-    if read and state.config.read_role:
-        role = state.config.read_role.replace('"', '""')
-        await con.execute(f'SET LOCAL ROLE "{role}"')  # fixed text of ours: simple protocol
     limits = "set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)"
     args = (statement_timeout, f"{int(state.config.lock_timeout_s * 1000)}ms")
     if not read:
         await con.fetchval(f"SELECT {limits}", *args)
         return
+    # the fingerprint is taken as the login role, as the guard's resolution was
     row = await con.fetchrow(f"SELECT {limits}, ({resolve.SAFETY_FINGERPRINT_SQL})", *args)
     if row[2] != sig.catalog:
         raise DatabaseError(
@@ -573,6 +573,9 @@ async def _preamble(
             hint="Run it again: pgask checks it against the database as it is now.",
             code="executor.catalog_changed",
         )  # fmt: skip
+    if state.config.read_role:
+        role = state.config.read_role.replace('"', '""')
+        await con.execute(f'SET LOCAL ROLE "{role}"')  # fixed text of ours: simple protocol
 
 
 async def _run(
@@ -903,6 +906,22 @@ async def on_resolve(state: ExecState, msg: ResolveRequest, req: Request) -> Res
 
     with map_errors(state):
         return await aio_as_trio(work)()
+
+
+async def on_doctor(state: ExecState, msg: DoctorRequest, req: Request) -> DoctorReport:
+    """For `pgask doctor`: what this connection could do, whatever pgask decides."""
+    from pglast.parser import get_postgresql_version  # only here: the executor never parses
+
+    pool = await _pool(state)
+    major, minor = get_postgresql_version()
+
+    async def work() -> tuple[str, str, int, list[Any]]:
+        async with pool.acquire() as con:
+            return await resolve.doctor(con, state.config.read_role, major * 10000 + minor)
+
+    with map_errors(state):
+        role, database, version, findings = await aio_as_trio(work)()
+    return DoctorReport(role=role, database=database, server_version=version, findings=findings)
 
 
 async def on_catalog(state: ExecState, msg: CatalogRequest, req: Request) -> Catalog:
@@ -1334,6 +1353,7 @@ ACTOR = Actor(
         CopyRequest: on_query_copy,
         CatalogRequest: on_catalog,
         ResolveRequest: on_resolve,
+        DoctorRequest: on_doctor,
         IndexCheckRequest: on_index_check,
         MigrationApply: on_migration_apply,
         BackupRequest: on_backup,

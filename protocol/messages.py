@@ -322,6 +322,26 @@ class Resolution(Body, tag="guard.resolution"):
     why_closure: str = ""  # why the analyzer could not be used
 
 
+class DoctorRequest(Body, tag="doctor.check"):
+    """any -> executor:<profile>: how much could this connection do, whatever pgask decides?"""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+
+
+class DoctorFinding(msgspec.Struct, frozen=True, kw_only=True):
+    check: str  # "superuser", "pg_execute_server_program", "standard_conforming_strings" ...
+    value: str
+    level: Literal["ok", "warn", "bad"] = "ok"
+    advice: str = ""  # what to do about a warn / bad
+
+
+class DoctorReport(Body, tag="doctor.report"):
+    role: str
+    database: str
+    server_version: int
+    findings: list[DoctorFinding] = []
+
+
 # -- executor -----------------------------------------------------------------
 
 
@@ -741,6 +761,8 @@ Message = (
     | Verdict
     | ResolveRequest
     | Resolution
+    | DoctorRequest
+    | DoctorReport
     | QueryRequest
     | QueryColumns
     | QueryRows

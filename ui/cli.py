@@ -4,6 +4,7 @@
   pgask actors [--json] [-p PROFILE|URL ...]   start the tree, ping every actor, stop
   pgask check-sql [SQL] [-p PROFILE] [--mode M] [--json | --batch]
   pgask config init [--print] [--force]
+  pgask doctor [-p PROFILE ...] [--json]          what each connection could do, what to change
   pgask ask QUESTION [-p PROFILE] [--format F] [--mode M] [--yes] [--confirm NAME] [--show-sql]
   pgask context QUESTION [-p PROFILE] [--tokens N] [--json]
   pgask explain | index | migrate | backup | restore ...   DBA work (see ui/cli_dba.py)
@@ -124,6 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
     context.add_argument("--tokens", type=int, help="token budget (default: context_tokens)")
     context.add_argument("--json", action="store_true", help="print {tables, tokens, text} as JSON")
 
+    doctor = sub.add_parser(
+        "doctor",
+        help="what each profile's connection could do (superuser, server file and program "
+        "roles, settings, row-level security), with what to change",
+    )
+    doctor.add_argument(
+        "-p", "--profile", action="append", default=[],
+        help="profile or postgresql:// URL (repeat; default: every configured profile)",
+    )  # fmt: skip
+    doctor.add_argument("--json", action="store_true", help="print one JSON object")
     config = sub.add_parser("config", help="configuration helpers")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     init = config_sub.add_parser("init", help="write a commented starter config file")
@@ -168,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_demo(args)
         if args.command == "config":
             return cmd_config_init(args)
+        if args.command == "doctor":
+            return cmd_doctor(args)
         return cmd_tui(args)
     except PgaskError as exc:
         print(f"pgask: {exc}", file=sys.stderr)
@@ -225,6 +238,52 @@ def judge_on_profile(
 
     run_with_tree(config_path, [profile], judge)
     return replies
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """`pgask doctor [-p PROFILE]...`: exit 0 when every profile answered (warnings or not),
+    1 when one could not be reached."""
+    from protocol.config import load_config
+    from protocol.errors import failure_text
+    from protocol.messages import DoctorReport, DoctorRequest, Failure
+
+    config = load_config(args.config)
+    profiles = args.profile or sorted(config.profiles)
+    if not profiles:
+        print("pgask doctor: no profile to check.", file=sys.stderr)
+        print("  Name one with -p PROFILE or -p postgresql://…, or add [profiles.NAME] to "
+              "your config (`pgask config init`).", file=sys.stderr)  # fmt: skip
+        return 1
+    marks = {"ok": "ok  ", "warn": "WARN", "bad": "BAD "}
+
+    async def check(_sup: Any, client: Any, *names: str) -> int:
+        status, out = 0, {}
+        for name in names:
+            reply = await client.request(f"executor:{name}", DoctorRequest(), timeout=60)
+            if isinstance(reply, Failure):
+                status = 1
+                out[name] = {"error": reply.message, "hint": reply.hint}
+                if not args.json:
+                    print(f"profile '{name}': could not check\n{failure_text(reply)}\n")
+                continue
+            assert isinstance(reply, DoctorReport)
+            out[name] = {"role": reply.role, "database": reply.database,
+                         "server_version": reply.server_version,
+                         "findings": [{"check": f.check, "value": f.value, "level": f.level,
+                                       "advice": f.advice} for f in reply.findings]}  # fmt: skip
+            if not args.json:
+                print(f"profile '{name}': {reply.role}@{reply.database}, "
+                      f"PostgreSQL {reply.server_version // 10000}")  # fmt: skip
+                for f in reply.findings:
+                    print(f"  {marks[f.level]} {f.check}: {f.value}")
+                    if f.advice:
+                        print(f"         {f.advice}")
+                print()
+        if args.json:
+            print(json.dumps(out, indent=2))
+        return status
+
+    return run_with_tree(config, profiles, check)
 
 
 def cmd_actors(args: argparse.Namespace) -> int:

@@ -368,3 +368,64 @@ async def test_psql_describe_queries_and_realistic_reads_stay_reads(tmp_path, pg
             if v.sql_class != "read":
                 refused.append((sql, v.reasons))
     assert len(refused) <= 0.02 * len(corpus), refused[:5]
+
+
+async def test_doctor_reports_powers_and_read_role_runs_reads_under_it(tmp_path, pg_db):
+    login, reader = unique_name("login"), unique_name("reader")
+    database = urllib.parse.urlsplit(pg_db).path.lstrip("/")
+    await arun_sql(pg_db, f"""
+        CREATE ROLE {login} LOGIN;
+        CREATE ROLE {reader};
+        GRANT {reader} TO {login};
+        GRANT pg_signal_backend TO {login};
+        CREATE TABLE open_t (x int); INSERT INTO open_t VALUES (1);
+        CREATE TABLE closed_t (x int); INSERT INTO closed_t VALUES (2);
+        GRANT SELECT ON open_t, closed_t TO {login};
+        GRANT SELECT ON open_t TO {reader};
+        CREATE TABLE guarded (x int);
+        ALTER TABLE guarded ENABLE ROW LEVEL SECURITY;
+        ALTER DATABASE {quote_ident(database)} SET standard_conforming_strings = off;
+    """)  # fmt: skip
+    dsn = with_user(pg_db, login)
+    try:
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(
+            f'[profiles.plain]\ndsn = "{dsn}"\n\n'
+            f'[profiles.least]\ndsn = "{dsn}"\nread_role = "{reader}"\n\n'
+            f'[profiles.wrong]\ndsn = "{dsn}"\nread_role = "nobody_{reader}"\n'
+        )
+        out = await trio.to_thread.run_sync(
+            lambda: run_pgask("--config", str(cfg), "doctor", "--json")
+        )
+        assert out.returncode == 0, out.stderr
+        report = json.loads(out.stdout)
+        plain = {f["check"]: f for f in report["plain"]["findings"]}
+        assert plain["superuser"]["value"] == "no" and plain["superuser"]["level"] == "ok"
+        assert plain["pg_signal_backend"]["value"] == "member"
+        assert plain["pg_signal_backend"]["level"] == "warn"
+        assert f"REVOKE pg_signal_backend FROM {login}" in plain["pg_signal_backend"]["advice"]
+        assert plain["pg_execute_server_program"]["value"] == "no"
+        assert plain["standard_conforming_strings"]["level"] == "warn"
+        assert "standard_conforming_strings=off" in plain["standard_conforming_strings"]["value"]
+        assert plain["row-level security"]["value"].startswith("1 ")
+        least = {f["check"]: f for f in report["least"]["findings"]}
+        assert least["read_role"]["level"] == "ok"
+        wrong = {f["check"]: f for f in report["wrong"]["findings"]}
+        assert wrong["read_role"]["level"] == "bad" and "GRANT" in wrong["read_role"]["advice"]
+
+        # reads of `least` run as the read role: what it may not read, it does not
+        def sql(profile: str, text: str) -> subprocess.CompletedProcess[str]:
+            return run_pgask("--config", str(cfg), "sql", "-p", profile, text, "--format", "csv")
+
+        ok = await trio.to_thread.run_sync(lambda: sql("least", "select x from open_t"))
+        assert ok.returncode == 0 and ok.stdout.split() == ["x", "1"], ok.stderr
+        who = await trio.to_thread.run_sync(lambda: sql("least", "select current_user"))
+        assert who.stdout.split() == ["current_user", reader], who.stderr
+        denied = await trio.to_thread.run_sync(lambda: sql("least", "select x from closed_t"))
+        assert denied.returncode != 0 and "permission denied" in denied.stderr.lower()
+        plain_read = await trio.to_thread.run_sync(lambda: sql("plain", "select x from closed_t"))
+        assert plain_read.returncode == 0 and plain_read.stdout.split() == ["x", "2"]
+    finally:
+        await arun_sql(
+            pg_db, f"DROP OWNED BY {login}, {reader}; DROP ROLE {login}; DROP ROLE {reader}"
+        )
