@@ -43,12 +43,11 @@ SELECT md5(concat_ws('|',
   (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_operator WHERE oid >= 16384),
   (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_cast WHERE oid >= 16384),
   (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_rewrite WHERE oid >= 16384),
-  (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_policy),
-  (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_constraint WHERE contypid <> 0),
-  (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_type
-     WHERE oid >= 16384 AND typtype IN ('b', 'd', 'r', 'm')),
-  (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_class
-     WHERE oid >= 16384 AND (relrowsecurity OR relkind IN ('v', 'f'))),
+  (SELECT string_agg(p.oid::text || ':' || p.xmin::text || ':' || c.relrowsecurity::text, ',' ORDER BY p.oid)
+     FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid),
+  (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_constraint WHERE contypid > 0),
+  (SELECT string_agg(rngtypid::text || ':' || xmin::text, ',' ORDER BY rngtypid) FROM pg_range WHERE rngtypid >= 16384),
+  (SELECT string_agg(ftrelid::text || ':' || xmin::text, ',' ORDER BY ftrelid) FROM pg_foreign_table),
   (SELECT string_agg(oid::text || ':' || xmin::text, ',' ORDER BY oid) FROM pg_extension),
   (SELECT string_agg(oid::text || ':' || xmin::text || evtenabled::text, ',' ORDER BY oid) FROM pg_event_trigger),
   current_setting('server_version_num'), current_user, current_setting('search_path')))
@@ -197,6 +196,7 @@ _NAMED_ROOTS: Final = """
     SELECT 'pg_type'::regclass, t.oid,
            'type' || chr(31) || t.typname || chr(31) || (SELECT i.type || ' ' || i.identity FROM pg_identify_object('pg_type'::regclass, t.oid, 0) i)
     FROM pg_type t WHERE t.oid >= 16384 AND t.typtype IN ('b', 'd', 'r', 'm')
+      AND t.typcategory <> 'A'  -- arrays: their element type is a root of its own
 """
 
 CATALOG_CLOSURE_SQL: Final = f"""
