@@ -198,14 +198,19 @@ def check_profile(name: str, pcfg: ProfileConfig, source: str = "") -> None:
         try:
             parts = urlsplit(pcfg.dsn)
             parts.hostname  # noqa: B018 - parses the host part ("[::1" raises here)
-            port = parts.port or port
         except ValueError as exc:
             raise bad(
-                "the postgresql:// URL cannot be read.",
+                "the postgresql:// URL cannot be read." if name else "it cannot be read.",
                 f"{exc} (the password, if any, is not shown).",
                 "Write it as postgresql://USER@HOST:PORT/DBNAME (an IPv6 host in brackets: "
-                f"[::1]); fix dsn under {fix} or the URL you passed.",
+                "[::1]); " + (f"fix dsn under {fix}." if name else "fix the URL you passed."),
             ) from exc
+        try:
+            port = parts.port or port
+        except ValueError:  # out of range, or not a number
+            shown = parts.netloc.rpartition("@")[2].rpartition(":")[2]
+            raise bad(f"port {shown} is not a TCP port.", "Ports run from 1 to 65535.",
+                      f"Fix the port in the URL ({fix}); PostgreSQL's default is 5432.") from None  # fmt: skip
         for item in parts.query.split("&"):
             key, _, value = item.partition("=")
             if key == "sslmode" and value not in SSLMODES:
