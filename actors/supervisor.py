@@ -43,7 +43,13 @@ from actors.session import SessionStore
 from protocol import codec
 from protocol.boot import Boot
 from protocol.config import Config
-from protocol.endpoints import SUPERVISOR, make_run_dir, supervisor_endpoint
+from protocol.endpoints import (
+    SUPERVISOR,
+    make_run_dir,
+    remove_run_dir,
+    supervisor_endpoint,
+    sweep_temps,
+)
 from protocol.envelope import Header, IdMaker, new_trace, now
 from protocol.errors import ConfigError, PgaskError, ProtocolError
 from protocol.messages import (
@@ -131,6 +137,18 @@ def _builtin_children() -> list[ChildSpec]:
             shutdown_s=5,
         ),
     ]
+
+
+KEEP_LOG_RUNS = 30  # logs/<run> folders kept; older ones are removed at start
+
+
+def prune_logs(root: Path, *, keep: int, current: Path) -> None:
+    """Keep the newest `keep` run folders under logs/ (names sort by time)."""
+    import shutil
+
+    runs = sorted(p for p in root.iterdir() if p.is_dir() and p != current)
+    for old in runs[: max(0, len(runs) - (keep - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 # -- restart budget (pure) ----------------------------------------------------
@@ -237,17 +255,25 @@ class Supervisor:
     ) -> None:
         self.config = config
         self.tree = tree
+        self.owns_run_dir = run_dir is None  # then it is removed on every exit path
         self.run_dir = run_dir or make_run_dir()
-        self.endpoint = supervisor_endpoint(self.run_dir)
-        # logs outlive the run directory: <state dir>/logs/<yyyymmdd-hhmmss>-<pid>/<actor>.log
-        run_name = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
-        self.log_dir = (state_dir / "logs" / run_name) if state_dir else (self.run_dir / "logs")
-        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self.endpoint = supervisor_endpoint(self.run_dir)
+            # logs outlive the run directory: <state dir>/logs/<yyyymmdd-hhmmss>-<pid>/<actor>.log
+            run_name = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+            self.log_dir = (state_dir / "logs" / run_name) if state_dir else (self.run_dir / "logs")
+            self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if state_dir:
+                prune_logs(state_dir / "logs", keep=KEEP_LOG_RUNS, current=self.log_dir)
+            self.session = SessionStore.open(
+                state_dir, session, store_history=config.privacy.store_history
+            )
+        except BaseException:
+            if self.owns_run_dir:
+                remove_run_dir(self.run_dir)
+            raise
         self.key = os.urandom(32)
         self.state_dir = state_dir
-        self.session = SessionStore.open(
-            state_dir, session, store_history=config.privacy.store_history
-        )
         self.children: dict[str, Child] = {}
         self.clients: set[bytes] = set()
         self.ids = IdMaker(SUPERVISOR, 1)
@@ -265,28 +291,34 @@ class Supervisor:
     async def running(self) -> AsyncIterator[Supervisor]:
         """Bind, start the eager children, yield; stop everything in reverse on exit."""
         log.configure(SUPERVISOR, 1, self.log_dir)
-        async with (
-            open_context() as ctx,
-            open_router(ctx, self.endpoint) as sock,
-            trio.open_nursery() as nursery,
-        ):
-            self.sock, self.nursery = sock, nursery
-            self.endpoint = sock.endpoint  # a TCP endpoint now names its port and CURVE key
-            nursery.start_soon(self._recv_loop)
-            nursery.start_soon(self._heartbeat_loop)
-            for spec in self.tree.children:
-                if not spec.for_each_profile:
-                    self._ensure_child(spec.id, spec)
-            try:
-                yield self
-            finally:
-                with trio.CancelScope(shield=True):
-                    await self.stop_all()
-                nursery.cancel_scope.cancel()
-        # a child whose spawn was still in flight when we stopped must not be left behind
-        for proc in self._spawned:
-            if proc.alive():
-                proc.signal(signal.SIGKILL)
+        try:
+            async with (
+                open_context() as ctx,
+                open_router(ctx, self.endpoint) as sock,
+                trio.open_nursery() as nursery,
+            ):
+                self.sock, self.nursery = sock, nursery
+                self.endpoint = sock.endpoint  # a TCP endpoint now names its port and CURVE key
+                nursery.start_soon(self._recv_loop)
+                nursery.start_soon(self._heartbeat_loop)
+                for spec in self.tree.children:
+                    if not spec.for_each_profile:
+                        self._ensure_child(spec.id, spec)
+                try:
+                    yield self
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await self.stop_all()
+                    nursery.cancel_scope.cancel()
+        finally:
+            # a child whose spawn was still in flight when we stopped must not be left behind
+            for proc in self._spawned:
+                if proc.alive():
+                    proc.signal(signal.SIGKILL)
+            if self.owns_run_dir:  # sockets, export temp files: nothing outlives the run
+                remove_run_dir(self.run_dir)
+            else:
+                sweep_temps(self.run_dir)
 
     async def stop_all(self) -> None:
         for child in reversed(list(self.children.values())):
@@ -393,6 +425,8 @@ class Supervisor:
                 self.nursery.start_soon(self._start_timeout, child, child.incarnation)  # type: ignore[union-attr]
                 code = await child.proc.wait()
             child.exited.set()
+            if child.spec.id == "exporter":  # its unfinished exports' temp files die with it
+                sweep_temps(self.run_dir)
             if child.stopping:
                 break
             log.warning(

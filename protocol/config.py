@@ -114,7 +114,17 @@ def load_config(path: str | os.PathLike[str] | None = None, *, read_dotenv: bool
             )
         cfg = Config()
     else:
-        cfg = parse_config(file.read_bytes(), str(file))
+        try:
+            data = file.read_bytes()
+        except OSError as exc:  # a directory, unreadable, ...
+            raise ConfigError(
+                f"The config file {file} cannot be read: {exc.strerror or exc}.",
+                why="--config and PGASK_CONFIG name a TOML file." if file.is_dir() else "",
+                hint="Point --config / PGASK_CONFIG at a file (e.g. "
+                f"{file / 'config.toml' if file.is_dir() else file}), or create one with `pgask config init`.",
+                code="config.unreadable",
+            ) from exc
+        cfg = parse_config(data, str(file))
     _apply_env(cfg)
     return cfg
 
