@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                   "Convert the text first (e.g. with iconv -t UTF-8) or set a UTF-8 locale.",
                   file=sys.stderr)  # fmt: skip
             return 2
+    if hasattr(sys.stdin, "reconfigure"):  # a C locale would smuggle bad bytes in as surrogates
+        sys.stdin.reconfigure(encoding="utf-8", errors="strict")
     try:
         return _main(argv)
     except BaseException as exc:  # mapped to a message, or re-raised (bugs)

@@ -199,3 +199,221 @@ async def test_malformed_audit_lines_neither_stop_the_executor_nor_verify(tmp_pa
     assert result.returncode == 1
     assert "p: BROKEN at line 1 (record seq ?): the line is not an object" in result.stdout
     assert str(path) in result.stdout
+
+
+# -- tracebacks instead of messages ------------------------------------------------------------
+
+
+def test_invalid_utf8_in_argv_and_stdin_is_named():
+    bad_arg = os.fsdecode(b"SELECT \xff")  # how Python hands over non-UTF-8 argv bytes
+    result = pgask("sql", bad_arg, "-p", "postgresql://u@127.0.0.1:1/db")
+    assert (
+        result.returncode == 2 and "argument 2 is not valid UTF-8 (byte b'\\xff')" in result.stderr
+    )
+    result = pgask("sql", "-", "-p", "postgresql://u@127.0.0.1:1/db", input=b"SELECT \xff")
+    assert result.returncode == 1
+    assert "standard input is not valid UTF-8" in result.stderr and "iconv" in result.stderr
+
+
+def test_config_path_that_is_a_directory_is_named(tmp_path):
+    result = pgask("sql", "SELECT 1", env={"PGASK_CONFIG": str(tmp_path)})
+    assert result.returncode == 1
+    assert f"The config file {tmp_path} cannot be read" in result.stderr
+    assert "Point --config / PGASK_CONFIG at a file" in result.stderr
+
+
+def test_unusable_state_directory_is_named(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")  # even root cannot make a directory under a file
+    run_base = tmp_path / "t"
+    run_base.mkdir()
+    result = pgask(
+        "actors", env={"XDG_STATE_HOME": str(blocker / "state"), "TMPDIR": str(run_base)}
+    )
+    assert result.returncode == 1
+    assert "could not use" in result.stderr and str(blocker) in result.stderr
+    assert "XDG_STATE_HOME" in result.stderr
+    assert list(run_base.iterdir()) == []  # the run directory went with the failed start
+
+
+def test_session_file_that_is_a_directory_is_named(isolated_env):
+    (isolated_env["XDG_STATE_HOME"] / "pgask" / "session.json").mkdir(parents=True)
+    result = pgask("actors")
+    assert result.returncode == 1
+    assert "cannot read its session file" in result.stderr and "Move" in result.stderr
+
+
+def test_tmpdir_too_long_for_a_socket_is_named(tmp_path):
+    long_dir = tmp_path / ("d" * 90)
+    long_dir.mkdir()
+    result = pgask("actors", env={"TMPDIR": str(long_dir), "XDG_RUNTIME_DIR": ""})
+    assert result.returncode == 1
+    assert "too long a path for pgask's sockets" in result.stderr
+    assert "Set TMPDIR" in result.stderr
+    assert list(long_dir.iterdir()) == []
+
+
+def _audit_trail(isolated_env: dict[str, Path], n: int) -> Path:
+    from protocol.audit import AuditLog
+
+    log = AuditLog(audit_path(isolated_env["XDG_STATE_HOME"] / "pgask", "p"))
+    for i in range(n):
+        log.append({"type": "decision", "decision": "refused", "sql": f"SELECT {i}"})
+    log.close()
+    return log.path
+
+
+def test_audit_into_a_closed_pipe_and_a_bad_since(isolated_env):
+    _audit_trail(isolated_env, 5000)
+    proc = subprocess.Popen(
+        f"{sys.executable} -m ui.cli audit | head -1; echo \"status=${{PIPESTATUS[0]}}\"",
+        shell=True, executable="/bin/bash", cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    out, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err and err == ""
+    assert out.count("\n") == 2 and "status=141" in out
+    result = pgask("audit", "--since", "yesterday")
+    assert result.returncode == 0 and result.stdout.count("\n") == 5000
+    result = pgask("audit", "--since", "last tuesday")
+    assert result.returncode == 2 and "is not a date or time pgask can read" in result.stderr
+
+
+def test_audit_verify_finds_removed_last_records(isolated_env):
+    path = _audit_trail(isolated_env, 6)
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:4]))
+    result = pgask("audit", "verify")
+    assert result.returncode == 1
+    assert "p: BROKEN at line 5 (record seq 5): the last 2 record(s) were removed" in result.stdout
+
+
+# -- leaks ---------------------------------------------------------------------------------------
+
+
+def _run_dirs(base: Path) -> list[Path]:
+    return sorted(p for p in base.glob("pgask-*") if p.is_dir())
+
+
+async def _wait_for(predicate: Any, what: str, timeout: float = 30) -> None:
+    with trio.move_on_after(timeout):
+        while not predicate():
+            await trio.sleep(0.05)
+        return
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_run_directories_are_removed_and_stale_ones_swept(tmp_path, isolated_env):
+    base = tmp_path / "t"
+    base.mkdir()
+    env = {"TMPDIR": str(base), "XDG_RUNTIME_DIR": ""}
+    for _ in range(2):
+        assert pgask("actors", env=env).returncode == 0
+    assert _run_dirs(base) == []
+    # a run killed with SIGKILL leaves its directory: the next start sweeps it
+    dead = base / "pgask-deadrun1"
+    dead.mkdir(mode=0o700)
+    (dead / "owner").write_text("999999999\n")  # no such pid
+    (dead / "temp").mkdir()
+    stale_tmp = tmp_path / ".big.csv.abcd.pgask-tmp"
+    stale_tmp.write_bytes(b"x" * 1000)
+    (dead / "temp" / "1-x").write_text(str(stale_tmp))
+    keep = base / "pgask-pg-cluster"  # not a run directory: left alone
+    keep.mkdir()
+    assert pgask("actors", env=env).returncode == 0
+    assert not dead.exists() and not stale_tmp.exists() and keep.exists()
+
+
+def test_log_folders_are_bounded(isolated_env):
+    logs = isolated_env["XDG_STATE_HOME"] / "pgask" / "logs"
+    for i in range(40):
+        (logs / f"20200101-0000{i:02d}-1").mkdir(parents=True)
+    assert pgask("actors").returncode == 0
+    runs = sorted(p.name for p in logs.iterdir())
+    assert len(runs) == 30 and "20200101-000039-1" in runs and "20200101-000000-1" not in runs
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+async def test_cli_stopped_mid_query_leaves_nothing(tmp_path, pg_db, how):
+    import signal
+
+    from tests.pg import afetchval
+
+    base = tmp_path / "t"
+    base.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ui.cli", "sql", "SELECT pg_sleep(60)", "-p", pg_db],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "TMPDIR": str(base), "XDG_RUNTIME_DIR": ""},
+    )  # fmt: skip
+    sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)'"
+    with trio.fail_after(60):
+        while await afetchval(pg_db, sleeping) == 0:
+            await trio.sleep(0.1)
+    assert len(_run_dirs(base)) == 1
+    proc.send_signal(getattr(signal, how))
+    _, err = await trio.to_thread.run_sync(lambda: proc.communicate(timeout=60))
+    err_text = err.decode()
+    assert "Traceback" not in err_text
+    if how == "SIGTERM":
+        assert proc.returncode == 143
+        assert "pgask: stopped by SIGTERM" in err_text
+        assert _run_dirs(base) == []
+    else:
+        assert proc.returncode == -9
+        assert pgask("actors", env={"TMPDIR": str(base), "XDG_RUNTIME_DIR": ""}).returncode == 0
+        assert _run_dirs(base) == []  # swept by the next start
+    with trio.fail_after(30):  # the executor went with the CLI; the server stops the query
+        while await afetchval(pg_db, sleeping) != 0:
+            await trio.sleep(0.1)
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("how", ["kill-exporter", "stop-tree", "SIGTERM-cli", "SIGKILL-cli"])
+async def test_export_temp_files_do_not_outlive_their_export(tmp_path, pg_db, how):
+    import signal
+
+    from protocol.messages import ExportRequest
+
+    out = tmp_path / "out"
+    out.mkdir()
+    sql = "SELECT g, md5(g::text) FROM generate_series(1, 50000000) g"
+    temps = lambda: list(out.glob(".*.pgask-tmp"))  # noqa: E731
+    if how in ("kill-exporter", "stop-tree"):
+        async with open_tree(tmp_path, config=config_for(pg_db)) as (sup, client):
+            request = ExportRequest(profile="p", sql=sql, format="csv", path=str(out / "x.csv"),
+                                    verdict=signing.sign(sup.key, sql, "read", "p", "read-only"))  # fmt: skip
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(partial_request, client, request)
+                await _wait_for(lambda: any(t.stat().st_size > 0 for t in temps()), "a temp file")
+                if how == "kill-exporter":
+                    os.kill(sup.children["exporter"].proc.pid, signal.SIGKILL)
+                    await _wait_for(lambda: temps() == [], "the temp file to go")
+                nursery.cancel_scope.cancel()
+        assert temps() == [] and list(out.iterdir()) == []
+        return
+    base = tmp_path / "t"
+    base.mkdir()
+    config = tmp_path / "c.toml"
+    config.write_text(f'[profiles.p]\ndsn = "{pg_db}"\n')
+    env = {**os.environ, "TMPDIR": str(base), "XDG_RUNTIME_DIR": ""}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ui.cli", "--config", str(config), "export", sql, "--out",
+         str(out / "x.csv"), "-p", "p"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    await _wait_for(lambda: any(t.stat().st_size > 0 for t in temps()), "a temp file", 60)
+    proc.send_signal(signal.SIGTERM if how == "SIGTERM-cli" else signal.SIGKILL)
+    _, err = await trio.to_thread.run_sync(lambda: proc.communicate(timeout=60))
+    assert "Traceback" not in err.decode()
+    if how == "SIGTERM-cli":
+        assert proc.returncode == 143 and "stopped by SIGTERM" in err.decode()
+    else:
+        assert pgask("actors", env={"TMPDIR": str(base), "XDG_RUNTIME_DIR": ""}).returncode == 0
+    await _wait_for(lambda: temps() == [], "the temp file to go")
+    assert list(out.iterdir()) == [] and _run_dirs(base) == []
+
+
+async def partial_request(client: Any, request: Any) -> None:
+    await client.request("exporter", request, timeout=300)
