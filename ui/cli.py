@@ -198,9 +198,9 @@ def exit_for(exc: BaseException) -> int:
 
 def hide_passwords_from_ps(argv: list[str]) -> None:
     """A postgresql://user:password@ URL on the command line: show `ps` the URL without it."""
-    import re
+    from protocol.privacy import redact_secrets
 
-    masked = [re.sub(r"(postgres(?:ql)?://[^:/@\s]*):[^@/\s]*@", r"\1:***@", a) for a in argv]
+    masked = [redact_secrets(a) for a in argv]
     if masked != argv:
         try:
             import setproctitle

@@ -421,3 +421,26 @@ async def test_export_temp_files_do_not_outlive_their_export(tmp_path, pg_db, ho
 
 async def partial_request(client: Any, request: Any) -> None:
     await client.request("exporter", request, timeout=300)
+
+
+@pytest.mark.pg
+async def test_password_in_a_url_on_the_command_line_is_not_shown_by_ps(tmp_path, pg_db):
+    from tests.pg import afetchval
+
+    url = pg_db.replace("postgres@", "postgres:sekret-4711@", 1)
+    assert "sekret-4711" in url
+    proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "sql", SLOW, "-p", url], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        sleeping = f"SELECT count(*) FROM pg_stat_activity WHERE query = '{SLOW}'"
+        with trio.fail_after(60):
+            while await afetchval(pg_db, sleeping) == 0:
+                await trio.sleep(0.1)
+        shown = subprocess.run(["ps", "-ww", "-eo", "pid,ppid,args"], capture_output=True, text=True)
+        tree = [line for line in shown.stdout.splitlines() if "pgask" in line or "ui.cli" in line]
+        assert tree and not [line for line in tree if "sekret-4711" in line], tree
+        assert any("postgres:***@" in line for line in tree), tree
+    finally:
+        proc.terminate()
+        await trio.to_thread.run_sync(lambda: proc.communicate(timeout=60))
+    assert proc.returncode == 143
