@@ -436,7 +436,9 @@ async def test_password_in_a_url_on_the_command_line_is_not_shown_by_ps(tmp_path
         with trio.fail_after(60):
             while await afetchval(pg_db, sleeping) == 0:
                 await trio.sleep(0.1)
-        shown = subprocess.run(["ps", "-ww", "-eo", "pid,ppid,args"], capture_output=True, text=True)
+        shown = subprocess.run(
+            ["ps", "-ww", "-eo", "pid,ppid,args"], capture_output=True, text=True
+        )
         tree = [line for line in shown.stdout.splitlines() if "pgask" in line or "ui.cli" in line]
         assert tree and not [line for line in tree if "sekret-4711" in line], tree
         assert any("postgres:***@" in line for line in tree), tree
