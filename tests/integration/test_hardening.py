@@ -93,33 +93,40 @@ def _deep(depth: int) -> bytes:
     return b"\x91" * depth + b"\xc0"  # [[[...[nil]...]]]
 
 
+BAD_BODIES = [
+    b"\x82\xa4kind\xaaquery.rows\xa4rows" + _deep(50_000),  # 50,000 levels deep
+    b"\x82\xa4kind\xaaquery.rows\xa4rows\xdd\xff\xff\xff\xff",  # declares 4 G rows, has none
+    b"\xdb\xff\xff\xff\xff" + b"x" * 10,  # a 4 GiB string, 10 bytes long
+]
+
+
 async def test_deeply_nested_message_is_refused_by_every_actor(tmp_path):
-    """A 50,000-deep body: each actor answers with a protocol error and lives on."""
+    """50,000 levels deep, or 4 G elements declared: each actor refuses and lives on."""
     config = Config(profiles={"p": ProfileConfig(dsn="postgresql://u@127.0.0.1:1/db")})
     async with open_tree(tmp_path, config=config) as (sup, client):
         for actor in ("guard", "planner", "exporter", "executor:p", "supervisor"):
             if actor != "supervisor":
                 await client.request(actor, Ping(), timeout=30)  # started
-            header = Header(id=client.ids(), kind="query.rows", src=client.identity, dst=actor,
-                            session=sup.session.id, sent_at=now())  # fmt: skip
-            body = b"\x82\xa4kind\xaaquery.rows\xa4rows" + _deep(50_000)
-            replies: list[Any] = []
+            for body in BAD_BODIES:
+                header = Header(id=client.ids(), kind="query.rows", src=client.identity, dst=actor,
+                                session=sup.session.id, sent_at=now())  # fmt: skip
+                replies: list[Any] = []
 
-            async def collect(
-                header: Header = header, body: bytes = body, replies: list[Any] = replies
-            ) -> None:
-                send, recv = trio.open_memory_channel[Any](10)
-                client._waiting[header.id] = send
-                await client.sock.send_multipart([msgspec.msgpack.encode(header), body])
-                replies.append(await recv.receive())
+                async def collect(
+                    header: Header = header, body: bytes = body, replies: list[Any] = replies
+                ) -> None:
+                    send, recv = trio.open_memory_channel[Any](10)
+                    client._waiting[header.id] = send
+                    await client.sock.send_multipart([msgspec.msgpack.encode(header), body])
+                    replies.append(await recv.receive())
 
-            with trio.move_on_after(20):
-                await collect()
-            assert replies, f"{actor} did not answer"
-            _h, reply = replies[0]
-            assert isinstance(reply, Failure) and reply.code.startswith("protocol."), reply
-            if actor != "supervisor":
-                await alive(sup, client, actor)
+                with trio.move_on_after(20):
+                    await collect()
+                assert replies, f"{actor} did not answer"
+                _h, reply = replies[0]
+                assert isinstance(reply, Failure) and reply.code.startswith("protocol."), reply
+                if actor != "supervisor":
+                    await alive(sup, client, actor)
 
 
 # -- configuration that used to crash-loop the executor ----------------------------------------
