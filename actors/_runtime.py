@@ -156,7 +156,7 @@ async def serve(actor: Actor, boot: Boot) -> None:
     open_state = actor.open_state or _no_state
     async with (
         open_context() as ctx,
-        open_dealer(ctx, boot.endpoint, boot.actor) as sock,
+        open_dealer(ctx, boot.endpoint, boot.identity or boot.actor) as sock,
         open_state(boot) as state,
         trio.open_nursery() as nursery,
     ):

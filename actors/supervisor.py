@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import multiprocessing
 import os
+import secrets
 import signal
 import sys
 import time
@@ -236,6 +237,9 @@ class Child:
         default_factory=dict
     )  # id -> (src, trace, kind)
     last_seen: float = field(default_factory=time.monotonic)
+    # "<actor>#<secret>", new per incarnation: only the process spawned knows it, so a peer
+    # cannot take over a child's route by connecting with its name
+    ident: bytes = b""
     restarts: int = 0
     stopping: bool = False
 
@@ -276,6 +280,7 @@ class Supervisor:
         self.state_dir = state_dir
         self.children: dict[str, Child] = {}
         self.clients: set[bytes] = set()
+        self.by_ident: dict[bytes, Child] = {}  # each child's secret bus identity
         self.ids = IdMaker(SUPERVISOR, 1)
         self.pending: dict[str, trio.MemorySendChannel[tuple[Header, Body]]] = {}
         self.sock: TrioSocket | None = None
@@ -356,6 +361,7 @@ class Supervisor:
     def _boot(self, child: Child) -> Boot:
         return Boot(
             actor=child.actor_id,
+            identity=child.ident.decode(),
             incarnation=child.incarnation,
             endpoint=self.endpoint,
             run_dir=str(self.run_dir),
@@ -407,6 +413,9 @@ class Supervisor:
                 child.ready = trio.Event()
                 child.exited = trio.Event()
             child.last_seen = time.monotonic()
+            self.by_ident.pop(child.ident, None)
+            child.ident = f"{child.actor_id}#{secrets.token_hex(16)}".encode()
+            self.by_ident[child.ident] = child
             try:
                 child.proc = await self._spawn(child)
             except Exception as exc:  # a spawn failure is handled like a crash
@@ -532,10 +541,16 @@ class Supervisor:
                     ident, exc.to_failure(), reply_to=exc.header.id, trace=exc.header.trace
                 )
             raise
-        sender = ident.decode("utf-8", "replace")
+        child = self.by_ident.get(ident)
+        if child is not None:  # only the process we spawned knows this identity
+            sender = child.actor_id
+        else:
+            sender = ident.decode("utf-8", "replace")
+            if self._is_child_name(sender.partition("#")[0]):
+                log.warning("supervisor.identity.refused", claimed=sender[:80], kind=header.kind)
+                raise ProtocolError(f"A peer claiming to be '{sender[:80]}' was refused.")
         if header.src != sender:
             raise ProtocolError(f"A message from '{sender}' claimed to come from '{header.src}'.")
-        child = self.children.get(sender)
         if child is not None:
             child.last_seen = time.monotonic()
             if header.reply_to and not header.more:
@@ -546,6 +561,14 @@ class Supervisor:
             await self._handle_local(ident, header, body_frame)
             return
         await self._forward(ident, header, [head, body_frame])
+
+    def _is_child_name(self, name: str) -> bool:
+        return (
+            name == SUPERVISOR
+            or name in self.children
+            or name in self.specs
+            or (name.startswith("executor:"))
+        )
 
     async def _forward(self, ident: bytes, header: Header, frames: list[bytes]) -> None:
         dst = header.dst
@@ -588,7 +611,7 @@ class Supervisor:
         expects = header.kind in KINDS and KINDS[header.kind].EXPECTS_REPLY
         if expects:
             child.inflight[header.id] = (ident, header.trace, header.kind)
-        if not await self._send_raw(child.actor_id.encode(), frames) and expects:
+        if not await self._send_raw(child.ident, frames) and expects:
             child.inflight.pop(header.id, None)
             child.queue.append([ident, *frames])
 
@@ -621,7 +644,10 @@ class Supervisor:
             id=self.ids(), kind=type(body).__struct_config__.tag, src=SUPERVISOR, dst=actor_id,
             trace=new_trace(), session=self.session.id, sent_at=now(),
         )  # fmt: skip
-        await self._send_raw(actor_id.encode(), codec.encode(header, body))
+        child = self.children.get(actor_id)
+        await self._send_raw(
+            child.ident if child else actor_id.encode(), codec.encode(header, body)
+        )
         return header.id
 
     async def request(

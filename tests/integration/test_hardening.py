@@ -453,3 +453,40 @@ async def test_password_in_a_url_on_the_command_line_is_not_shown_by_ps(tmp_path
         proc.terminate()
         await trio.to_thread.run_sync(lambda: proc.communicate(timeout=60))
     assert proc.returncode == 143
+
+
+# -- the bus ------------------------------------------------------------------------------------
+
+
+async def test_a_peer_with_a_childs_name_gets_nothing_and_is_logged(tmp_path):
+    """ZeroMQ's handover used to give a child's route to whoever connected with its name."""
+    from protocol import codec, transport
+    from protocol.messages import Ready
+
+    config = Config(profiles={"p": ProfileConfig(dsn="postgresql://u@127.0.0.1:1/db")})
+    async with open_tree(tmp_path, config=config) as (sup, client):
+        await alive(sup, client)
+        rogues = [transport.blocking_dealer(sup.endpoint, name) for name in ("executor:p", "guard")]
+        try:
+            for (_ctx, sock), name in zip(rogues, ("executor:p", "guard"), strict=True):
+                claim = Header(
+                    id="r:1:1", kind="actor.ready", src=name, dst="supervisor", sent_at=now()
+                )
+                sock.send_multipart(codec.encode(claim, Ready(actor=name, pid=1, incarnation=1)))
+            with trio.fail_after(10):  # the SQL still reaches the real executor, at once
+                reply = await client.request(
+                    "executor:p",
+                    QueryRequest(sql="SELECT 'secret'", verdict=forged("SELECT 'secret'", "00")),
+                )
+            assert isinstance(reply, Failure) and reply.code == "executor.bad_verdict"
+            assert [sock.poll(0) for _ctx, sock in rogues] == [0, 0]  # nothing was routed to them
+            await alive(sup, client)
+            await alive(sup, client, "guard")
+            logged = sup.log_dir / "supervisor.log"
+            with trio.fail_after(10):
+                while logged.read_text().count("supervisor.identity.refused") < 2:
+                    await trio.sleep(0.05)
+        finally:
+            for ctx, sock in rogues:
+                sock.close(linger=0)
+                ctx.term()
