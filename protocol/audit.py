@@ -220,7 +220,7 @@ class AuditLog:
         self.prev = full["hash"]
         self._write_head(durable=durable)
         if self.witness == "syslog":
-            _witness_syslog(self.path.stem, self.seq, self.prev)
+            _witness_syslog(trail_id(self.key), self.path.stem, self.seq, self.prev)
         return full
 
     def _write_head(self, *, durable: bool) -> None:
@@ -252,11 +252,17 @@ class AuditLog:
         os.close(self._fd)
 
 
-def _witness_syslog(profile: str, seq: int, digest: str) -> None:
+def trail_id(key: bytes) -> str:
+    """Names this state directory's trails in the system log without revealing the key (two
+    users, or two test runs, may both have a profile `p`)."""
+    return hashlib.sha256(b"pgask-trail\x1f" + key).hexdigest()[:16]
+
+
+def _witness_syslog(trail: str, profile: str, seq: int, digest: str) -> None:
     import syslog
 
     syslog.openlog(WITNESS_TAG, 0, syslog.LOG_USER)
-    syslog.syslog(syslog.LOG_INFO, f"profile={profile} seq={seq} hash={digest}")
+    syslog.syslog(syslog.LOG_INFO, f"trail={trail} profile={profile} seq={seq} hash={digest}")
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
@@ -398,12 +404,13 @@ def check(path: Path, *, witness: dict[int, str] | None = None) -> Checked:
 
 
 _WITNESS_LINE = re.compile(
-    WITNESS_TAG + r"(?:\[\d+\])?: profile=(\S+) seq=(\d+) hash=([0-9a-f]{64})"
+    WITNESS_TAG + r"(?:\[\d+\])?: trail=([0-9a-f]{16}) profile=(\S+) seq=(\d+) hash=([0-9a-f]{64})"
 )
 
 
-def read_witness() -> tuple[dict[str, dict[int, str]], str] | None:
-    """What the system log witnessed, per profile, and where it was read; None if unreadable."""
+def read_witness(trail: str) -> tuple[dict[str, dict[int, str]], str] | None:
+    """What the system log witnessed for `trail`, per profile, and where it was read; None
+    when the system log cannot be read back here."""
     sources: list[tuple[str, str]] = []
     if shutil.which("journalctl"):
         try:
@@ -423,7 +430,7 @@ def read_witness() -> tuple[dict[str, dict[int, str]], str] | None:
     for where, text in sources:
         seen: dict[str, dict[int, str]] = {}
         for m in _WITNESS_LINE.finditer(text):
-            seen.setdefault(m.group(1), {})[int(m.group(2))] = m.group(3)
-        if seen:
-            return seen, where
+            if m.group(1) == trail:
+                seen.setdefault(m.group(2), {})[int(m.group(3))] = m.group(4)
+        return seen, where
     return None

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from protocol.audit import check, read_records, read_witness
+from protocol.audit import check, load_key, read_records, read_witness, trail_id
 from protocol.config import state_dir
 from protocol.errors import PgaskError
 
@@ -100,7 +100,8 @@ def _verify(files: list[Path], args: argparse.Namespace) -> int:
         return 0
     witnessed: dict[str, dict[int, str]] | None = None
     if _witness_configured(args):
-        found = read_witness()
+        key = load_key(state_dir() / "audit")
+        found = read_witness(trail_id(key)) if key is not None else None
         if found is None:
             print("witness: [audit] witness = \"syslog\" is set, but the system log cannot be read "
                   "back here (no journalctl, no readable /var/log/syslog); only the file, its head "

@@ -490,3 +490,34 @@ async def test_a_peer_with_a_childs_name_gets_nothing_and_is_logged(tmp_path):
             for ctx, sock in rogues:
                 sock.close(linger=0)
                 ctx.term()
+
+
+async def test_syslog_witness_is_written_and_verify_says_what_it_checked(tmp_path, isolated_env):
+    """The executor sends each record's hash to the system log; where that log cannot be read
+    back (no journald, no /var/log/syslog, as in most containers) verify says so."""
+    from protocol.config import AuditConfig
+    from protocol.messages import AuditNote
+
+    state = isolated_env["XDG_STATE_HOME"] / "pgask"
+    config = Config(
+        profiles={"p": ProfileConfig(dsn="postgresql://u@127.0.0.1:1/db")},
+        audit=AuditConfig(witness="syslog"),
+    )
+    sup_state = tmp_path / "state"  # where open_tree keeps the tree's state
+    async with open_tree(tmp_path, config=config) as (sup, client):
+        await client.send("executor:p", AuditNote(decision="refused", sql_class="ddl"))
+        await alive(sup, client)
+        path = audit_path(sup_state, "p")
+        with trio.fail_after(10):
+            while not path.exists() or "refused" not in path.read_text():
+                await trio.sleep(0.05)
+    (state / "audit").mkdir(parents=True)
+    for name in (path.name, ".chain-key", "p.head"):
+        (state / "audit" / name).write_bytes((path.parent / name).read_bytes())
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[audit]\nwitness = "syslog"\n')
+    result = pgask("--config", str(cfg), "audit", "verify")
+    assert result.returncode == 0, result
+    assert "p: 1 records, chain intact" in result.stdout
+    assert result.stdout.startswith("witness: ")
+    assert ("cannot be read back here" in result.stdout) or ("compared with" in result.stdout)
