@@ -19,7 +19,6 @@ import os
 import shutil
 import socket
 import tempfile
-import time
 from pathlib import Path
 
 from protocol.errors import ConfigError
@@ -88,8 +87,6 @@ def _is_stale(path: Path) -> bool:
             return True
         return False
     sock = path / "sup.sock"  # a run from before `owner` existed: is anyone listening?
-    if not sock.exists():
-        return time.time() - path.stat().st_mtime > 3600 and not any(path.iterdir())
     with socket.socket(socket.AF_UNIX) as probe:
         try:
             probe.connect(str(sock))
