@@ -156,7 +156,7 @@ async def serve(actor: Actor, boot: Boot) -> None:
     open_state = actor.open_state or _no_state
     async with (
         open_context() as ctx,
-        open_dealer(ctx, boot.endpoint, boot.actor) as sock,
+        open_dealer(ctx, boot.endpoint, boot.identity or boot.actor) as sock,
         open_state(boot) as state,
         trio.open_nursery() as nursery,
     ):
@@ -217,6 +217,14 @@ async def _handle(rt: Runtime, handler: Handler, state: Any, header: Header, bod
             except PgaskError as exc:
                 log.info("actor.request.failed", kind=header.kind, code=exc.code)
                 reply = exc.to_failure()
+            except RecursionError:  # one deeply nested input must not take the process down
+                log.warning("actor.request.too_deep", kind=header.kind)
+                reply = Failure(
+                    code="actor.too_deep",
+                    message=f"The {rt.boot.actor} could not handle a '{header.kind}' request.",
+                    why="Something in it or its result is nested too deeply to process.",
+                    hint="Flatten the nested value (or select it as text) and try again.",
+                )
             if reply is not None:
                 await rt.send(header.src, reply, reply_to=header.id, trace=header.trace)
         finally:

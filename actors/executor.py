@@ -55,7 +55,7 @@ from actors._runtime import Actor, Request, main
 from protocol import copystream, signing
 from protocol.audit import AuditLog, audit_path
 from protocol.boot import Boot
-from protocol.config import ProfileConfig
+from protocol.config import ProfileConfig, check_profile
 from protocol.errors import DatabaseError
 from protocol.messages import (
     ArchiveInfo,
@@ -225,6 +225,7 @@ class ExecState:
     role: str = ""  # the database role pgask connects as
     closures: dict[str, Resolution] = field(default_factory=dict)  # per safety fingerprint
     os_user: str = ""
+    audit_error: str = ""  # why the audit trail could not be opened (nothing runs then)
 
 
 @asynccontextmanager
@@ -236,9 +237,17 @@ async def open_state(boot: Boot) -> AsyncIterator[ExecState]:
     state.full_sql = full.privacy.audit_full_sql
     state.os_user = getpass.getuser()
     if boot.state_dir:
-        state.audit = AuditLog(audit_path(boot.state_dir, profile))
-        if closed := state.audit.close_dangling():
-            log.warning("executor.audit.interrupted", intents=closed)
+        path = audit_path(boot.state_dir, profile)
+        try:
+            state.audit = AuditLog(path, witness=full.audit.witness)
+        except OSError as exc:  # no crash loop: every request is refused, naming the file
+            state.audit_error = f"{exc.strerror or exc} ({exc.filename or path})"
+            log.error("executor.audit.unavailable", error=state.audit_error)
+        else:
+            for problem in state.audit.problems:  # named once; `pgask audit verify` shows them
+                log.warning("executor.audit.recovered", problem=problem)
+            if closed := state.audit.close_dangling():
+                log.warning("executor.audit.interrupted", intents=closed)
     async with trio_asyncio.open_loop():
         try:
             yield state
@@ -285,9 +294,12 @@ def describe_target(cfg: ProfileConfig) -> str:
     if cfg.dsn:
         from urllib.parse import urlsplit
 
-        parts = urlsplit(cfg.dsn)
-        host = parts.hostname or "local socket"
-        return f"{parts.path.lstrip('/') or '?'}@{host}" + (f":{parts.port}" if parts.port else "")
+        try:
+            parts = urlsplit(cfg.dsn)
+            host, port = parts.hostname or "local socket", parts.port
+        except ValueError:  # a malformed URL is reported by validate_connection, not here
+            return "an unreadable URL"
+        return f"{parts.path.lstrip('/') or '?'}@{host}" + (f":{port}" if port else "")
     return f"{cfg.dbname or '?'}@{cfg.host or 'local socket'}" + (
         f":{cfg.port}" if cfg.port else ""
     )
@@ -301,6 +313,7 @@ async def _pool(state: ExecState) -> asyncpg.Pool:
         wait = state.next_attempt - time.monotonic()
         if wait > 0:
             await trio.sleep(wait)
+        check_profile(state.profile, state.config)  # a bad port or sslmode: a reply, not a crash
         try:
             with map_errors(state, connecting=True):
                 state.pool = await aio_as_trio(_create_pool)(state.config)
@@ -364,6 +377,21 @@ def translate(exc: BaseException, state: ExecState, *, connecting: bool) -> Data
     p, target, cfg = state.profile, describe_target(state.config), state.config
     where = state.config.source if hasattr(state.config, "source") else "your config"
     detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, RecursionError):  # e.g. 2,000 ROW()s inside each other: refuse, live on
+        return DatabaseError(
+            f"Could not return the result on profile '{p}'.",
+            why="A value in it is nested too deeply to send (thousands of levels of rows or arrays).",
+            hint="Select the nested value as text (value::text), or flatten it.",
+            code="db.result_too_deep", detail=detail,
+        )  # fmt: skip
+    if isinstance(exc, asyncpg.ClientConfigurationError):  # libpq-style setting asyncpg rejects
+        return DatabaseError(
+            f"Could not connect to profile '{p}': its connection settings are not valid.",
+            why=str(exc),
+            hint=f"Fix the setting under [profiles.{p}] or in the DSN, or the PG* environment "
+            "variable that sets it (PGSSLMODE, PGPORT ...).",
+            code="config.connection_invalid", detail=detail,
+        )  # fmt: skip
     if isinstance(exc, asyncpg.PostgresError):
         code = exc.sqlstate or ""
         msg = str(exc)
@@ -662,6 +690,13 @@ def _audit_sql(state: ExecState, sql: str, normalized: str) -> str:
 
 def _audit(state: ExecState, req: Request, record: dict[str, Any], *, durable: bool = False) -> int:
     if state.audit is None:
+        if state.audit_error:  # nothing runs unaudited
+            raise DatabaseError(
+                f"The executor for '{state.profile}' cannot write its audit trail, so it runs nothing.",
+                why=state.audit_error,
+                hint="Make the state directory writable (or free space), then run the statement again.",
+                code="audit.unavailable",
+            )
         return 0
     base = {"session": req.runtime.boot.session, "trace": req.header.trace, "profile": state.profile,
             "os_user": state.os_user, "db_role": state.role}  # fmt: skip

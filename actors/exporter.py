@@ -40,6 +40,7 @@ import trio
 
 from actors._runtime import Actor, Request, main
 from protocol import copystream
+from protocol.endpoints import register_temp
 from protocol.errors import ExportError, PgaskError
 from protocol.messages import (
     CopyDone,
@@ -191,6 +192,8 @@ async def on_export_start(state: None, msg: ExportRequest, req: Request) -> Expo
     started = time.perf_counter()
     copy_id = req.runtime.ids()  # known before any reply, so a cancel can always name it
     copy_sent = finished = False
+    # noted in the run directory, so the supervisor removes it if this process is killed
+    note = register_temp(req.runtime.boot.run_dir, tmp) if req.runtime.boot.run_dir else None
     try:
         with open(
             tmp, "xb", buffering=0
@@ -232,6 +235,8 @@ async def on_export_start(state: None, msg: ExportRequest, req: Request) -> Expo
                 if copy_sent:  # stop the server's side too (a no-op when the COPY already ended)
                     await req.runtime.send(executor, QueryCancel(target=copy_id))
                 tmp.unlink(missing_ok=True)
+        if note is not None:
+            note.unlink(missing_ok=True)
     elapsed_ms = (time.perf_counter() - started) * 1000
     log.info(
         "exporter.export.finished",

@@ -20,6 +20,7 @@ Risks, each with the safer alternative:
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -294,13 +295,15 @@ def migration_filename(intent: str, when: dt.datetime | None = None) -> str:
 
 def write_migration(directory: Path, name: str, text: str) -> Path:
     """Write atomically; never overwrite (a second one in the same second gets a suffix)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)  # migrations may name private data
     path = directory / name
     n = 1
     while path.exists():
         n += 1
         path = directory / name.replace(".sql", f"_{n}.sql")
     tmp = path.with_suffix(".sql.tmp")
-    tmp.write_text(text)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
     tmp.replace(path)
     return path

@@ -59,8 +59,17 @@ class SessionStore:
         path = state_dir / "session.json"
         if path.exists():
             try:
-                saved = msgspec.json.decode(path.read_bytes(), type=_Saved)
-            except (msgspec.DecodeError, msgspec.ValidationError):
+                data = path.read_bytes()
+            except OSError as exc:  # e.g. a directory where the file should be
+                raise PgaskError(
+                    f"pgask cannot read its session file {path}: {exc.strerror or exc}.",
+                    why="It keeps the conversation and pins there between runs.",
+                    hint=f"Move {path} out of the way (it is not pgask's), then run pgask again.",
+                    code="session.unreadable",
+                ) from exc
+            try:
+                saved = msgspec.json.decode(data, type=_Saved)
+            except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
                 path.replace(path.with_suffix(".corrupt.json"))  # keep it for inspection
             else:
                 if session is None or session == saved.session:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import multiprocessing
 import os
+import secrets
 import signal
 import sys
 import time
@@ -43,7 +44,13 @@ from actors.session import SessionStore
 from protocol import codec
 from protocol.boot import Boot
 from protocol.config import Config
-from protocol.endpoints import SUPERVISOR, make_run_dir, supervisor_endpoint
+from protocol.endpoints import (
+    SUPERVISOR,
+    make_run_dir,
+    remove_run_dir,
+    supervisor_endpoint,
+    sweep_temps,
+)
 from protocol.envelope import Header, IdMaker, new_trace, now
 from protocol.errors import ConfigError, PgaskError, ProtocolError
 from protocol.messages import (
@@ -133,6 +140,18 @@ def _builtin_children() -> list[ChildSpec]:
     ]
 
 
+KEEP_LOG_RUNS = 30  # logs/<run> folders kept; older ones are removed at start
+
+
+def prune_logs(root: Path, *, keep: int, current: Path) -> None:
+    """Keep the newest `keep` run folders under logs/ (names sort by time)."""
+    import shutil
+
+    runs = sorted(p for p in root.iterdir() if p.is_dir() and p != current)
+    for old in runs[: max(0, len(runs) - (keep - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 # -- restart budget (pure) ----------------------------------------------------
 
 
@@ -218,6 +237,9 @@ class Child:
         default_factory=dict
     )  # id -> (src, trace, kind)
     last_seen: float = field(default_factory=time.monotonic)
+    # "<actor>#<secret>", new per incarnation: only the process spawned knows it, so a peer
+    # cannot take over a child's route by connecting with its name
+    ident: bytes = b""
     restarts: int = 0
     stopping: bool = False
 
@@ -237,19 +259,28 @@ class Supervisor:
     ) -> None:
         self.config = config
         self.tree = tree
+        self.owns_run_dir = run_dir is None  # then it is removed on every exit path
         self.run_dir = run_dir or make_run_dir()
-        self.endpoint = supervisor_endpoint(self.run_dir)
-        # logs outlive the run directory: <state dir>/logs/<yyyymmdd-hhmmss>-<pid>/<actor>.log
-        run_name = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
-        self.log_dir = (state_dir / "logs" / run_name) if state_dir else (self.run_dir / "logs")
-        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self.endpoint = supervisor_endpoint(self.run_dir)
+            # logs outlive the run directory: <state dir>/logs/<yyyymmdd-hhmmss>-<pid>/<actor>.log
+            run_name = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+            self.log_dir = (state_dir / "logs" / run_name) if state_dir else (self.run_dir / "logs")
+            self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if state_dir:
+                prune_logs(state_dir / "logs", keep=KEEP_LOG_RUNS, current=self.log_dir)
+            self.session = SessionStore.open(
+                state_dir, session, store_history=config.privacy.store_history
+            )
+        except BaseException:
+            if self.owns_run_dir:
+                remove_run_dir(self.run_dir)
+            raise
         self.key = os.urandom(32)
         self.state_dir = state_dir
-        self.session = SessionStore.open(
-            state_dir, session, store_history=config.privacy.store_history
-        )
         self.children: dict[str, Child] = {}
         self.clients: set[bytes] = set()
+        self.by_ident: dict[bytes, Child] = {}  # each child's secret bus identity
         self.ids = IdMaker(SUPERVISOR, 1)
         self.pending: dict[str, trio.MemorySendChannel[tuple[Header, Body]]] = {}
         self.sock: TrioSocket | None = None
@@ -265,28 +296,34 @@ class Supervisor:
     async def running(self) -> AsyncIterator[Supervisor]:
         """Bind, start the eager children, yield; stop everything in reverse on exit."""
         log.configure(SUPERVISOR, 1, self.log_dir)
-        async with (
-            open_context() as ctx,
-            open_router(ctx, self.endpoint) as sock,
-            trio.open_nursery() as nursery,
-        ):
-            self.sock, self.nursery = sock, nursery
-            self.endpoint = sock.endpoint  # a TCP endpoint now names its port and CURVE key
-            nursery.start_soon(self._recv_loop)
-            nursery.start_soon(self._heartbeat_loop)
-            for spec in self.tree.children:
-                if not spec.for_each_profile:
-                    self._ensure_child(spec.id, spec)
-            try:
-                yield self
-            finally:
-                with trio.CancelScope(shield=True):
-                    await self.stop_all()
-                nursery.cancel_scope.cancel()
-        # a child whose spawn was still in flight when we stopped must not be left behind
-        for proc in self._spawned:
-            if proc.alive():
-                proc.signal(signal.SIGKILL)
+        try:
+            async with (
+                open_context() as ctx,
+                open_router(ctx, self.endpoint) as sock,
+                trio.open_nursery() as nursery,
+            ):
+                self.sock, self.nursery = sock, nursery
+                self.endpoint = sock.endpoint  # a TCP endpoint now names its port and CURVE key
+                nursery.start_soon(self._recv_loop)
+                nursery.start_soon(self._heartbeat_loop)
+                for spec in self.tree.children:
+                    if not spec.for_each_profile:
+                        self._ensure_child(spec.id, spec)
+                try:
+                    yield self
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await self.stop_all()
+                    nursery.cancel_scope.cancel()
+        finally:
+            # a child whose spawn was still in flight when we stopped must not be left behind
+            for proc in self._spawned:
+                if proc.alive():
+                    proc.signal(signal.SIGKILL)
+            if self.owns_run_dir:  # sockets, export temp files: nothing outlives the run
+                remove_run_dir(self.run_dir)
+            else:
+                sweep_temps(self.run_dir)
 
     async def stop_all(self) -> None:
         for child in reversed(list(self.children.values())):
@@ -324,6 +361,7 @@ class Supervisor:
     def _boot(self, child: Child) -> Boot:
         return Boot(
             actor=child.actor_id,
+            identity=child.ident.decode(),
             incarnation=child.incarnation,
             endpoint=self.endpoint,
             run_dir=str(self.run_dir),
@@ -375,6 +413,9 @@ class Supervisor:
                 child.ready = trio.Event()
                 child.exited = trio.Event()
             child.last_seen = time.monotonic()
+            self.by_ident.pop(child.ident, None)
+            child.ident = f"{child.actor_id}#{secrets.token_hex(16)}".encode()
+            self.by_ident[child.ident] = child
             try:
                 child.proc = await self._spawn(child)
             except Exception as exc:  # a spawn failure is handled like a crash
@@ -393,6 +434,8 @@ class Supervisor:
                 self.nursery.start_soon(self._start_timeout, child, child.incarnation)  # type: ignore[union-attr]
                 code = await child.proc.wait()
             child.exited.set()
+            if child.spec.id == "exporter":  # its unfinished exports' temp files die with it
+                sweep_temps(self.run_dir)
             if child.stopping:
                 break
             log.warning(
@@ -498,10 +541,16 @@ class Supervisor:
                     ident, exc.to_failure(), reply_to=exc.header.id, trace=exc.header.trace
                 )
             raise
-        sender = ident.decode("utf-8", "replace")
+        child = self.by_ident.get(ident)
+        if child is not None:  # only the process we spawned knows this identity
+            sender = child.actor_id
+        else:
+            sender = ident.decode("utf-8", "replace")
+            if self._is_child_name(sender.partition("#")[0]):
+                log.warning("supervisor.identity.refused", claimed=sender[:80], kind=header.kind)
+                raise ProtocolError(f"A peer claiming to be '{sender[:80]}' was refused.")
         if header.src != sender:
             raise ProtocolError(f"A message from '{sender}' claimed to come from '{header.src}'.")
-        child = self.children.get(sender)
         if child is not None:
             child.last_seen = time.monotonic()
             if header.reply_to and not header.more:
@@ -512,6 +561,14 @@ class Supervisor:
             await self._handle_local(ident, header, body_frame)
             return
         await self._forward(ident, header, [head, body_frame])
+
+    def _is_child_name(self, name: str) -> bool:
+        return (
+            name == SUPERVISOR
+            or name in self.children
+            or name in self.specs
+            or (name.startswith("executor:"))
+        )
 
     async def _forward(self, ident: bytes, header: Header, frames: list[bytes]) -> None:
         dst = header.dst
@@ -554,7 +611,7 @@ class Supervisor:
         expects = header.kind in KINDS and KINDS[header.kind].EXPECTS_REPLY
         if expects:
             child.inflight[header.id] = (ident, header.trace, header.kind)
-        if not await self._send_raw(child.actor_id.encode(), frames) and expects:
+        if not await self._send_raw(child.ident, frames) and expects:
             child.inflight.pop(header.id, None)
             child.queue.append([ident, *frames])
 
@@ -587,7 +644,10 @@ class Supervisor:
             id=self.ids(), kind=type(body).__struct_config__.tag, src=SUPERVISOR, dst=actor_id,
             trace=new_trace(), session=self.session.id, sent_at=now(),
         )  # fmt: skip
-        await self._send_raw(actor_id.encode(), codec.encode(header, body))
+        child = self.children.get(actor_id)
+        await self._send_raw(
+            child.ident if child else actor_id.encode(), codec.encode(header, body)
+        )
         return header.id
 
     async def request(

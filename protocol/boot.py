@@ -13,6 +13,7 @@ class Boot(msgspec.Struct, kw_only=True):
     """An actor's start record."""
 
     actor: str
+    identity: str = ""  # the secret bus identity the supervisor gave this incarnation
     incarnation: int = 1
     endpoint: str
     run_dir: str = ""

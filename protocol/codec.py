@@ -32,6 +32,11 @@ def decode_header(frame: bytes) -> Header:
         raise ProtocolError("A message header was too large and was dropped.")
     try:
         header = _header_decoder.decode(frame)
+    except RecursionError as exc:  # nesting deeper than the interpreter's stack
+        raise ProtocolError(
+            "A message could not be read and was dropped.",
+            why="Its header is nested too deeply to be a pgask header.",
+        ) from exc
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ProtocolError(
             "A message could not be read and was dropped.",
@@ -66,6 +71,12 @@ def decode_body(header: Header, frame: Any) -> Body:
         )
     try:
         body = _body_decoder.decode(frame)
+    except RecursionError as exc:  # a value nested too deeply for this process's stack
+        raise ProtocolError(
+            f"A malformed '{header.kind}' message was refused.",
+            why="It is nested too deeply to decode.",
+            code="protocol.too_deep",
+        ) from exc
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
         raise ProtocolError(
             f"A malformed '{header.kind}' message was refused.",

@@ -53,6 +53,12 @@ class PrivacyConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     redact_columns: list[str] = msgspec.field(default_factory=list)  # globs: "email", "*.ssn"
 
 
+class AuditConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # "syslog": each record's seq and hash also go to the system log, out of a same-user
+    # process's reach; `pgask audit verify` compares with it where it can read it back
+    witness: Literal["", "syslog"] = ""
+
+
 class ProfileConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     dsn: str = ""
     host: str = ""
@@ -78,6 +84,7 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     model: ModelConfig = msgspec.field(default_factory=ModelConfig)
     safety: SafetyConfig = msgspec.field(default_factory=SafetyConfig)
     privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
+    audit: AuditConfig = msgspec.field(default_factory=AuditConfig)
     profiles: dict[str, ProfileConfig] = msgspec.field(default_factory=dict)
     source: str = ""  # the file this came from ("" = defaults only); not a TOML key
 
@@ -114,7 +121,17 @@ def load_config(path: str | os.PathLike[str] | None = None, *, read_dotenv: bool
             )
         cfg = Config()
     else:
-        cfg = parse_config(file.read_bytes(), str(file))
+        try:
+            data = file.read_bytes()
+        except OSError as exc:  # a directory, unreadable, ...
+            raise ConfigError(
+                f"The config file {file} cannot be read: {exc.strerror or exc}.",
+                why="--config and PGASK_CONFIG name a TOML file." if file.is_dir() else "",
+                hint="Point --config / PGASK_CONFIG at a file (e.g. "
+                f"{file / 'config.toml' if file.is_dir() else file}), or create one with `pgask config init`.",
+                code="config.unreadable",
+            ) from exc
+        cfg = parse_config(data, str(file))
     _apply_env(cfg)
     return cfg
 
@@ -177,6 +194,64 @@ def _apply_env(cfg: Config) -> None:
         cfg.model.base_url = v
 
 
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_NON_NEGATIVE = ("statement_timeout_s", "lock_timeout_s", "connect_timeout_s", "export_timeout_s")
+
+
+def check_profile(name: str, pcfg: ProfileConfig, source: str = "") -> None:
+    """Settings the driver would choke on (or read as something else: asyncpg wraps port 99999
+    round to 34463), as a ConfigError naming the profile, the key and what to write instead."""
+    where = f" in {source}" if source else ""
+    fix = f"[profiles.{name}]{where}" if name else "the URL you passed"
+    label = f"Profile '{name}'" if name else "The postgresql:// URL"
+
+    def bad(what: str, why: str, hint: str) -> ConfigError:
+        return ConfigError(f"{label}: {what}", why=why, hint=hint, code="config.invalid")
+
+    port: int | None = pcfg.port or None
+    if pcfg.dsn.startswith(("postgresql://", "postgres://")):
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(pcfg.dsn)
+            parts.hostname  # noqa: B018 - parses the host part ("[::1" raises here)
+        except ValueError as exc:
+            raise bad(
+                "the postgresql:// URL cannot be read." if name else "it cannot be read.",
+                f"{exc} (the password, if any, is not shown).",
+                "Write it as postgresql://USER@HOST:PORT/DBNAME (an IPv6 host in brackets: "
+                "[::1]); " + (f"fix dsn under {fix}." if name else "fix the URL you passed."),
+            ) from exc
+        try:
+            port = parts.port or port
+        except ValueError:  # out of range, or not a number
+            shown = parts.netloc.rpartition("@")[2].rpartition(":")[2]
+            raise bad(f"port {shown} is not a TCP port.", "Ports run from 1 to 65535.",
+                      f"Fix the port in the URL ({fix}); PostgreSQL's default is 5432.") from None  # fmt: skip
+        for item in parts.query.split("&"):
+            key, _, value = item.partition("=")
+            if key == "sslmode" and value not in SSLMODES:
+                raise bad(f"sslmode={value!r} in the URL is not a valid SSL mode.",
+                          f"It must be one of {', '.join(SSLMODES)}.",
+                          f"Fix the URL's sslmode under {fix}.")  # fmt: skip
+    if port is not None and not 1 <= port <= 65535:
+        raise bad(f"port {port} is not a TCP port.", "Ports run from 1 to 65535.",
+                  f"Fix the port under {fix} (PostgreSQL's default is 5432).")  # fmt: skip
+    if pcfg.sslmode and pcfg.sslmode not in SSLMODES:
+        raise bad(f"sslmode = {pcfg.sslmode!r} is not a valid SSL mode.",
+                  f"It must be one of {', '.join(SSLMODES)}.", f"Fix sslmode under {fix}.")  # fmt: skip
+    env_ssl = os.environ.get("PGSSLMODE", "")
+    if env_ssl and env_ssl not in SSLMODES and not pcfg.sslmode:
+        raise bad(f"the environment variable PGSSLMODE={env_ssl!r} is not a valid SSL mode.",
+                  f"It must be one of {', '.join(SSLMODES)}.",
+                  f"Unset PGSSLMODE or set it to a valid mode, or set sslmode under {fix}.")  # fmt: skip
+    for key in _NON_NEGATIVE:
+        if getattr(pcfg, key) < 0:
+            raise bad(f"{key} = {getattr(pcfg, key):g} is negative.",
+                      "A timeout is a number of seconds; 0 means none.",
+                      f"Set {key} to 0 or more under {fix}.")  # fmt: skip
+
+
 def starting_mode(cfg: Config, profile: str) -> Literal["read-only", "read-write"]:
     """Read-write only when [safety] default_mode asks for it and the profile allows it."""
     pcfg = cfg.profiles.get(profile)
@@ -190,6 +265,7 @@ def resolve_profile(cfg: Config, name_or_url: str) -> tuple[str, ProfileConfig]:
     if name_or_url.startswith(("postgresql://", "postgres://")):
         from urllib.parse import urlsplit
 
+        check_profile("", ProfileConfig(dsn=name_or_url))  # before anything parses it
         parts = urlsplit(name_or_url)
         host = (parts.hostname or "local").replace(":", "_")
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{host}-{parts.path.lstrip('/') or 'db'}")[:64]
@@ -198,6 +274,7 @@ def resolve_profile(cfg: Config, name_or_url: str) -> tuple[str, ProfileConfig]:
         cfg.profiles.setdefault(name, profile)
         return name, cfg.profiles[name]
     if name_or_url in cfg.profiles:
+        check_profile(name_or_url, cfg.profiles[name_or_url], cfg.source)
         return name_or_url, cfg.profiles[name_or_url]
     import difflib
 
@@ -239,6 +316,9 @@ redact_literals = true           # literals in stored SQL become $1, $2, ...
 audit_full_sql = false
 send_sample_values = false       # let the model see a few distinct column values
 redact_columns = []              # e.g. ["email", "*.ssn", "customers.phone"]: masked on screen, never sent to the model
+
+[audit]
+witness = ""                     # "syslog": also send each record's hash to the system log
 
 # [profiles.local]
 # dsn = "postgresql://me@localhost:5432/shop"

@@ -54,20 +54,41 @@ async def listen(run_dir: str, *, tcp: bool) -> AsyncIterator[tuple[trio.SocketL
             path.unlink(missing_ok=True)
 
 
-async def accept(listener: trio.SocketListener, token: bytes) -> trio.SocketStream:
-    """The first connection that presents `token`; others are dropped."""
-    while True:
-        stream = await listener.accept()
-        presented = b""
-        while len(presented) < TOKEN_BYTES:
-            data = await stream.receive_some(TOKEN_BYTES - len(presented))
-            if not data:
-                break
-            presented += data
-        if hmac.compare_digest(presented, token):
-            stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER_BYTES)
-            return stream
-        await stream.aclose()
+TOKEN_TIMEOUT_S = 5.0  # a peer that connects and stays silent is dropped after this
+
+
+async def accept(
+    listener: trio.SocketListener, token: bytes, *, token_timeout_s: float = TOKEN_TIMEOUT_S
+) -> trio.SocketStream:
+    """The first connection that presents `token`; others are dropped. Each connection is
+    checked in its own task with a deadline, so a silent one (another local user on the TCP
+    port) can neither hang the export nor hold the real executor in the queue."""
+    winner: list[trio.SocketStream] = []
+    async with trio.open_nursery() as nursery:
+
+        async def check(stream: trio.SocketStream) -> None:
+            try:
+                presented = b""
+                with trio.move_on_after(token_timeout_s):
+                    while len(presented) < TOKEN_BYTES:
+                        data = await stream.receive_some(TOKEN_BYTES - len(presented))
+                        if not data:
+                            break
+                        presented += data
+                if not winner and hmac.compare_digest(presented, token):
+                    stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER_BYTES)
+                    winner.append(stream)
+                    nursery.cancel_scope.cancel()
+            finally:
+                if not winner or winner[0] is not stream:
+                    await trio.aclose_forcefully(stream)
+
+        async def accept_all() -> None:
+            while True:
+                nursery.start_soon(check, await listener.accept())
+
+        nursery.start_soon(accept_all)
+    return winner[0]
 
 
 def connect(address: str, token: bytes, timeout_s: float = 10.0) -> socket.socket:

@@ -8,6 +8,7 @@ matches by its last part (`customers.phone` masks every `phone` column of a resu
 
 from __future__ import annotations
 
+import re
 from fnmatch import fnmatchcase
 
 MASK = "\u2022\u2022\u2022\u2022"  # ••••
@@ -27,3 +28,13 @@ def redacted(patterns: list[str], column: str, table: str = "", schema: str = ""
 def redacted_result_column(patterns: list[str], column: str) -> bool:
     """A result column (name only): patterns count by their last dotted part as well."""
     return redacted(patterns, column) or redacted([p.rsplit(".", 1)[-1] for p in patterns], column)
+
+
+_URL_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*):[^@/\s]*@", re.IGNORECASE)
+_KV_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
+
+
+def redact_secrets(text: str) -> str:
+    """Passwords in connection strings (URL `user:pw@` and key=value `password=pw`) masked,
+    so that history files, error messages and `ps` never show them."""
+    return _KV_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1:***@", text))

@@ -66,7 +66,9 @@ def check(
     expected = _mac(
         key, sig.sql_sha256, sig.sql_class, sig.profile, sig.mode, sig.expires_at, sig.catalog
     )
-    if not hmac.compare_digest(expected, sig.mac):
+    # bytes, not str: compare_digest raises TypeError on a non-ASCII str (a forged mac)
+    given = sig.mac.encode("utf-8", "surrogatepass")
+    if not hmac.compare_digest(expected.encode(), given):
         return "the verdict's signature does not match (it was not issued by this run's guard)"
     if sig.sql_sha256 != sql_digest(sql):
         return "the verdict was issued for a different SQL text"

@@ -148,7 +148,9 @@ async def open_router(ctx: zmq.Context, endpoint: str) -> AsyncIterator[TrioSock
     sock = ctx.socket(zmq.ROUTER)
     _base_options(sock)
     sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # never drop silently
-    sock.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a restarted actor takes its identity back
+    # no handover: a second connection claiming a live identity is refused, never given its
+    # route (a restarted child comes back under a new secret identity; see the supervisor)
+    sock.setsockopt(zmq.ROUTER_HANDOVER, 0)
     ts = TrioSocket(sock, _bind(sock, endpoint))
     try:
         yield ts

@@ -145,6 +145,83 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    hide_passwords_from_ps(argv)
+    for i, arg in enumerate(argv, start=1):
+        try:
+            arg.encode("utf-8")  # argv bytes that are not UTF-8 arrive as lone surrogates
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start : exc.end].encode("utf-8", "surrogateescape")
+            print(f"pgask: argument {i} is not valid UTF-8 (byte {bad!r}).\n"
+                  "pgask reads SQL, questions and paths as UTF-8.\n"
+                  "Convert the text first (e.g. with iconv -t UTF-8) or set a UTF-8 locale.",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+    if hasattr(sys.stdin, "reconfigure"):  # a C locale would smuggle bad bytes in as surrogates
+        sys.stdin.reconfigure(encoding="utf-8", errors="strict")
+    try:
+        return _main(argv)
+    except BaseException as exc:  # mapped to a message, or re-raised (bugs)
+        return exit_for(exc)
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """trio wraps a task's error in an ExceptionGroup: the one error that matters."""
+    while isinstance(exc, BaseExceptionGroup):
+        inner = [e for e in exc.exceptions if type(e).__name__ != "Cancelled"] or list(
+            exc.exceptions
+        )
+        exc = inner[0]
+    return exc
+
+
+def exit_for(exc: BaseException) -> int:
+    """An exception that reached the top as a message and an exit status; bugs re-raise."""
+    import os
+
+    leaf = _leaf(exc)
+    if isinstance(leaf, SystemExit):
+        raise leaf
+    if isinstance(leaf, KeyboardInterrupt):
+        return 130
+    if isinstance(leaf, PgaskError):
+        print(f"pgask: {leaf}", file=sys.stderr)
+        return 2 if leaf.code.startswith("usage.") else 1
+    if isinstance(leaf, BrokenPipeError):  # `pgask audit | head -1`: the reader has gone
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit does not fail again
+        return 141  # as a C tool killed by SIGPIPE (128 + 13)
+    if isinstance(leaf, UnicodeDecodeError):
+        print(f"pgask: the text read from standard input is not valid UTF-8 "
+              f"(byte {leaf.object[leaf.start:leaf.end]!r} at position {leaf.start}).\n"
+              "Convert it first, e.g. iconv -f LATIN1 -t UTF-8 file.sql | pgask sql -", file=sys.stderr)  # fmt: skip
+        return 1
+    if isinstance(leaf, OSError):
+        from protocol.config import state_dir
+
+        what = f"{leaf.filename}" if leaf.filename else "a file it needs"
+        print(f"pgask: could not use {what}: {leaf.strerror or leaf}.\n"
+              f"pgask keeps its state under {state_dir()} and its sockets under the temp directory.\n"
+              "Check that the path exists, is the right kind (file or directory) and is writable by you "
+              "(set XDG_STATE_HOME or TMPDIR to move them).", file=sys.stderr)  # fmt: skip
+        return 1
+    raise exc
+
+
+def hide_passwords_from_ps(argv: list[str]) -> None:
+    """A postgresql://user:password@ URL on the command line: show `ps` the URL without it."""
+    from protocol.privacy import redact_secrets
+
+    masked = [redact_secrets(a) for a in argv]
+    if masked != argv:
+        try:
+            import setproctitle
+
+            setproctitle.setproctitle(" ".join(["pgask", *masked]))
+        except ImportError:  # pragma: no cover - declared dependency
+            pass
+
+
+def _main(argv: list[str]) -> int:
     if argv and argv[0] == "check-sql":  # its own parser lives with the guard
         from actors.guard import check_sql_main
 
@@ -184,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_tui(args)
     except PgaskError as exc:
         print(f"pgask: {exc}", file=sys.stderr)
-        return 1
+        return 2 if exc.code.startswith("usage.") else 1
     except KeyboardInterrupt:
         return 130
 
@@ -209,16 +286,43 @@ def run_with_tree(
     add_demo_profile(config, profiles)
     names = [resolve_profile(config, p)[0] for p in profiles]
 
+    import signal
+
+    stopped_by: list[int] = []
+
     async def _main() -> int:
         sup = Supervisor(config, load_tree(), state_dir=state_dir())
-        async with (
-            sup.running(),
-            open_context() as ctx,
-            open_client(ctx, sup.endpoint, sup.session.id) as client,
-        ):
-            return await fn(sup, client, *names) if names else await fn(sup, client)
+        result: list[int] = []
+        # SIGTERM (timeout, kill) and SIGHUP: stop the tree and clean up like a normal exit
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
+            async with (
+                sup.running(),
+                open_context() as ctx,
+                open_client(ctx, sup.endpoint, sup.session.id) as client,
+                trio.open_nursery() as nursery,
+            ):
 
-    return trio.run(_main)
+                async def work() -> None:
+                    result.append(await fn(sup, client, *names) if names else await fn(sup, client))
+                    nursery.cancel_scope.cancel()
+
+                async def on_signal() -> None:
+                    async for signum in signals:
+                        stopped_by.append(signum)
+                        nursery.cancel_scope.cancel()
+                        return
+
+                nursery.start_soon(work)
+                nursery.start_soon(on_signal)
+        return result[0] if result else 1
+
+    code = trio.run(_main)
+    if stopped_by:
+        name = signal.Signals(stopped_by[0]).name
+        print(f"pgask: stopped by {name}; the query (if any) was cancelled and pgask cleaned up.",
+              file=sys.stderr)  # fmt: skip
+        return 128 + stopped_by[0]
+    return code
 
 
 def judge_on_profile(

@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from protocol.audit import read_records, verify
+from protocol.audit import check, load_key, read_records, read_witness, trail_id
 from protocol.config import state_dir
+from protocol.errors import PgaskError
 
 
 def add_parsers(sub: Any) -> None:
@@ -45,38 +47,91 @@ def _audit_files(profile: str | None) -> list[Path]:
     return sorted(folder.glob("*.jsonl")) if folder.exists() else []
 
 
+def parse_since(text: str, *, now: dt.datetime | None = None) -> dt.datetime:
+    """YYYY-MM-DD[THH:MM], today, yesterday, or an age like 2h / 3d; UTC."""
+    now = now or dt.datetime.now(dt.UTC)
+    word = text.strip().lower()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if word in ("today", "yesterday"):
+        return midnight - dt.timedelta(days=1 if word == "yesterday" else 0)
+    if (age := re.fullmatch(r"(\d+)\s*([mhdw])", word)) is not None:
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[age.group(2)]
+        return now - dt.timedelta(**{unit: int(age.group(1))})
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise PgaskError(
+            f"--since {text!r} is not a date or time pgask can read.",
+            why="It takes a date (2026-03-01), a date and time (2026-03-01T14:30), "
+            "today, yesterday, or an age (90m, 12h, 3d, 2w).",
+            hint="For example: pgask audit --since yesterday",
+            code="usage.since",
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     files = _audit_files(args.profile)
     if args.action == "verify":
-        if not files or not any(f.exists() for f in files):
-            print(f"No audit records under {state_dir() / 'audit'}.")
-            return 0
-        bad = 0
-        for path in files:
-            broken = verify(path)
-            if broken is None:
-                count = sum(1 for _ in read_records(path))
-                print(f"{path.stem}: {count} records, chain intact")
-            else:
-                bad += 1
-                seq = "?" if broken.seq is None else broken.seq
-                print(
-                    f"{path.stem}: BROKEN at line {broken.line} (record seq {seq}): {broken.why}. File: {path}"
-                )
-        return 1 if bad else 0
-    since = dt.datetime.fromisoformat(args.since).replace(tzinfo=dt.UTC) if args.since else None
+        return _verify(files, args)
+    since = parse_since(args.since) if args.since else None
     for path in files:
         for record in read_records(path):
-            if (
-                since
-                and dt.datetime.fromisoformat(record.get("ts", "1970-01-01T00:00:00+00:00")) < since
-            ):
+            if since and _when(record) < since:
                 continue
             if args.json:
                 print(json.dumps(record, ensure_ascii=False))
             else:
                 print(_audit_line(record))
     return 0
+
+
+def _when(record: dict[str, Any]) -> dt.datetime:
+    try:
+        when = dt.datetime.fromisoformat(str(record.get("ts", "")))
+    except ValueError:  # an unreadable line has no time: show it, never drop it
+        return dt.datetime.max.replace(tzinfo=dt.UTC)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def _verify(files: list[Path], args: argparse.Namespace) -> int:
+    if not files or not any(f.exists() for f in files):
+        print(f"No audit records under {state_dir() / 'audit'}.")
+        return 0
+    witnessed: dict[str, dict[int, str]] | None = None
+    if _witness_configured(args):
+        key = load_key(state_dir() / "audit")
+        found = read_witness(trail_id(key)) if key is not None else None
+        if found is None:
+            print("witness: [audit] witness = \"syslog\" is set, but the system log cannot be read "
+                  "back here (no journalctl, no readable /var/log/syslog); only the file, its head "
+                  "and its key were checked. Compare `grep pgask-audit` in your system log.")  # fmt: skip
+        else:
+            witnessed, where = found
+            print(f"witness: compared with the system log ({where})")
+    bad = 0
+    for path in files:
+        witness = None if witnessed is None else witnessed.get(path.stem, {})
+        checked = check(path, witness=witness)
+        broken = checked.broken
+        if broken is None:
+            note = "".join(f"; {n}" for n in checked.notes)
+            print(f"{path.stem}: {checked.records} records, chain intact{note}")
+            continue
+        bad += 1
+        seq = "?" if broken.seq is None else broken.seq
+        where = f"line {broken.line}" if broken.line else "a record"
+        print(f"{path.stem}: BROKEN at {where} (record seq {seq}): {broken.why}. File: {path}")
+    return 1 if bad else 0
+
+
+def _witness_configured(args: argparse.Namespace) -> bool:
+    from protocol.config import load_config
+
+    try:
+        return load_config(getattr(args, "config", None)).audit.witness == "syslog"
+    except PgaskError:
+        return False
 
 
 def _audit_line(r: dict[str, Any]) -> str:

@@ -79,7 +79,7 @@ from protocol.messages import (
     Verdict,
     kind_of,
 )
-from protocol.privacy import MASK, redacted_result_column
+from protocol.privacy import MASK, redact_secrets, redacted_result_column
 from ui import dba
 from ui import keys as K
 from ui.explain import explain_text
@@ -455,6 +455,7 @@ def submit_input(state: UiState, text: str) -> bool:
 
 
 def remember(state: UiState, profile: str, text: str) -> None:
+    text = redact_secrets(text)  # a password typed in a URL never reaches the history file
     items = state.history.setdefault(profile, [])
     if items and items[-1] == text:
         return
@@ -618,7 +619,7 @@ def use_profile(state: UiState, name: str) -> bool:
         return True
     if name not in state.config.profiles:
         close = difflib.get_close_matches(name, list(state.config.profiles), n=1)
-        say(pane, "error", f"There is no profile named '{name}'."
+        say(pane, "error", f"There is no profile named '{redact_secrets(name)}'."
             + (f" Did you mean '{close[0]}'?" if close else ""))  # fmt: skip
         say(pane, "hint", "Known profiles: " + ", ".join(sorted(state.config.profiles)))
         return True

@@ -69,6 +69,8 @@ async def test_migration_round_trip_writes_dbmate_file_and_down_restores_schema(
         assert text.startswith("-- migrate:up\n") and "\n-- migrate:down\n" in text
         assert outcome.down == ["DROP TABLE reviews", "ALTER TABLE orders DROP COLUMN discount"]
         assert outcome.path.name.endswith("_add_discount_and_reviews.sql")
+        assert outcome.path.stat().st_mode & 0o777 == 0o600  # private, like the audit trail
+        assert directory.stat().st_mode & 0o777 == 0o700
         assert any(r.kind == "fk_no_index" for r in outcome.risks), outcome.risks
         cols = await afetch(pg_db, "SELECT column_name FROM information_schema.columns "
                                    "WHERE table_name = 'orders' ORDER BY 1")  # fmt: skip

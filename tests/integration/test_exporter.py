@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -148,22 +149,54 @@ async def test_refusals_leave_nothing_behind(tmp_path, pg_db):
 
 
 def test_unwritable_directory_is_named(tmp_path):
+    import shutil
     import tempfile
 
+    from actors.exporter import check_target
+    from protocol.errors import ExportError
+
+    # under /tmp, not tmp_path: pytest's base is 0700, which user nobody could not even enter
     base = Path(tempfile.mkdtemp(prefix="pgask-ro-", dir="/tmp"))
-    os.chmod(base, 0o755)
     locked = base / "locked"
     locked.mkdir(mode=0o555)
-    code = (
-        f"from actors.exporter import check_target\ncheck_target({str(locked / 'x.csv')!r}, False)"
-    )
-    user = "nobody" if os.geteuid() == 0 else None  # root may write anywhere: ask as another user
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, user=user,
-                            cwd="/", env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})  # fmt: skip
-    os.chmod(locked, 0o755)
-    __import__("shutil").rmtree(base)
-    assert result.returncode != 0
-    assert f"the directory {locked} is not writable" in result.stderr
+    try:
+        if os.geteuid() != 0:
+            with pytest.raises(ExportError) as caught:
+                check_target(str(locked / "x.csv"), False)
+            message = str(caught.value)
+        else:
+            # root may write anywhere: ask in a forked child that gave up root. Forked, not
+            # re-run, so nothing is read from root's home (a pyenv Python lives there).
+            os.chmod(base, 0o755)
+            message = _as_nobody(lambda: check_target(str(locked / "x.csv"), False))
+    finally:
+        shutil.rmtree(base)  # nothing left behind, whatever happened
+    assert f"the directory {locked} is not writable" in message
+
+
+def _as_nobody(fn: Callable[[], object]) -> str:
+    """Run `fn` in a forked child as user nobody; the text of what it raised."""
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop root, try, report, and leave without cleanup handlers
+        text = ""
+        try:
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            fn()
+        except BaseException as exc:
+            text = str(exc)
+        os.write(write, text.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        text = f.read().decode()
+    os.waitpid(pid, 0)
+    return text
 
 
 @pytest.mark.slow

@@ -56,3 +56,46 @@ def test_connect_refuses_an_unknown_address_and_reports_a_missing_listener(tmp_p
         copystream.connect("http://x", b"t" * 16)
     with pytest.raises((FileNotFoundError, ConnectionRefusedError)):
         copystream.connect(f"unix:{tmp_path}/gone.sock", b"t" * 16)
+
+
+async def test_a_silent_connection_neither_hangs_nor_blocks_the_export(tmp_path):
+    """Another local user connects to the TCP port first and says nothing (issue 17): the
+    executor's connection is still accepted at once, and the silent one is dropped."""
+    import socket
+
+    async with copystream.listen(str(tmp_path), tcp=True) as (listener, address):
+        token = copystream.new_token()
+        host, _, port = address.removeprefix("tcp:").rpartition(":")
+        silent = socket.create_connection((host, int(port)))
+        try:
+
+            def executor() -> None:
+                with copystream.connect(address, token) as sock:
+                    sock.sendall(b"payload")
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(trio.to_thread.run_sync, executor)
+                # far below the silent peer's deadline: it does not hold the real one up
+                with trio.fail_after(copystream.TOKEN_TIMEOUT_S / 2):
+                    stream = await copystream.accept(listener, token)
+                async with stream:
+                    received = b""
+                    while data := await stream.receive_some(100):
+                        received += data
+            assert received == b"payload"
+            silent.settimeout(10)
+            assert silent.recv(10) == b""  # dropped when accept returned
+        finally:
+            silent.close()
+
+
+async def test_a_silent_connection_is_dropped_after_its_deadline(tmp_path):
+    import socket
+
+    async with copystream.listen(str(tmp_path), tcp=True) as (listener, address):
+        host, _, port = address.removeprefix("tcp:").rpartition(":")
+        with socket.create_connection((host, int(port))) as silent:
+            with trio.move_on_after(1):  # accept waits on for a real peer; the silent one goes
+                await copystream.accept(listener, copystream.new_token(), token_timeout_s=0.2)
+            silent.settimeout(10)
+            assert silent.recv(10) == b""  # closed by the exporter, not left hanging

@@ -467,6 +467,14 @@ def test_history_up_down_per_profile_with_draft() -> None:
     assert st.input == ""  # the pane is on `other` now, which has its own (empty) history
 
 
+def test_a_password_typed_in_use_reaches_neither_history_nor_the_screen() -> None:
+    st = new()
+    S.submit_input(st, "/use postgresql://bob:hunter2@db.example.com/shop")
+    assert st.history_out == [("demo", "/use postgresql://bob:***@db.example.com/shop")]
+    shown = " ".join(str(entry) for entry in st.pane.log)
+    assert "hunter2" not in shown and "postgresql://bob:***@db.example.com/shop" in shown
+
+
 def test_unknown_command_suggests_the_nearest() -> None:
     st = new()
     S.submit_input(st, "/explian")
