@@ -58,6 +58,7 @@ from protocol.boot import Boot
 from protocol.config import ProfileConfig, check_profile
 from protocol.errors import DatabaseError
 from protocol.messages import (
+    GUARD_GRAMMAR_MAJOR,
     ArchiveInfo,
     ArchiveRequest,
     AuditNote,
@@ -945,14 +946,11 @@ async def on_resolve(state: ExecState, msg: ResolveRequest, req: Request) -> Res
 
 async def on_doctor(state: ExecState, msg: DoctorRequest, req: Request) -> DoctorReport:
     """For `pgask doctor`: what this connection could do, whatever pgask decides."""
-    from pglast.parser import get_postgresql_version  # only here: the executor never parses
-
     pool = await _pool(state)
-    major, minor = get_postgresql_version()
 
     async def work() -> tuple[str, str, int, list[Any]]:
         async with pool.acquire() as con:
-            return await resolve.doctor(con, state.config.read_role, major * 10000 + minor)
+            return await resolve.doctor(con, state.config.read_role, GUARD_GRAMMAR_MAJOR * 10000)
 
     with map_errors(state):
         role, database, version, findings = await aio_as_trio(work)()

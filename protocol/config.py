@@ -309,6 +309,8 @@ context_tokens = 4000            # schema context budget per question
 default_mode = "read-only"       # or "read-write" (only for profiles with read_write = true)
 preview = false                  # show read queries before running them
 verdict_ttl_s = 300.0
+allow_untrusted_languages = false  # CREATE FUNCTION in C, plpython ... (bodies the guard cannot read)
+allow_sensitive_catalogs = false   # reading pg_authid, pg_shadow, pg_hba_file_rules ...
 
 [privacy]
 store_history = true             # questions and SQL in the session file (never result rows)
@@ -338,5 +340,6 @@ witness = ""                     # "syslog": also send each record's hash to the
 # max_rows = 10000
 # export_timeout_s = 0.0         # 0 = exports may run as long as they need
 # migrations_dir = "db/migrations"  # dbmate files from `pgask migrate` (default: state dir)
+# read_role = "reporting"        # every read runs under SET LOCAL ROLE reporting (least privilege)
 # concurrent_index_rows = 10000  # at this size `pgask index create` builds CONCURRENTLY
 """

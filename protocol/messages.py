@@ -263,7 +263,9 @@ class Verdict(Body, tag="guard.verdict"):
     normalized: str = ""  # literals replaced by $n, for logs under redaction
     error: SqlError | None = None  # set when sql_class == "invalid"
     signature: Signature | None = None  # absent when confirm == "refuse"
-    catalog: str = ""  # the safety fingerprint of the catalog it was judged against ("" = text only)
+    catalog: str = (
+        ""  # the safety fingerprint of the catalog it was judged against ("" = text only)
+    )
     superuser: bool = False  # judged for a profile whose login role is a superuser
 
 
@@ -320,6 +322,11 @@ class Resolution(Body, tag="guard.resolution"):
     implicit_casts: list[Invoked] = []  # closure: casts that run code without being named
     superuser: bool = False  # the profile's login role is a superuser
     why_closure: str = ""  # why the analyzer could not be used
+
+
+# The PostgreSQL major version whose grammar the guard parses with (pglast's libpg_query);
+# tests/unit/test_guard.py keeps it equal to pglast's.
+GUARD_GRAMMAR_MAJOR = 18
 
 
 class DoctorRequest(Body, tag="doctor.check"):

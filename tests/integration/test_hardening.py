@@ -21,9 +21,17 @@ from protocol import signing
 from protocol.audit import audit_path
 from protocol.config import Config, ProfileConfig
 from protocol.envelope import Header, now
-from protocol.messages import Failure, Ping, Pong, QueryDone, QueryRequest, Signature
+from protocol.messages import (
+    Failure,
+    GuardRequest,
+    Ping,
+    Pong,
+    QueryDone,
+    QueryRequest,
+    Signature,
+)
 from tests.integration.test_executor import config_for
-from tests.tree import open_tree
+from tests.tree import open_tree, sign_read
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,14 +84,14 @@ async def test_result_nested_2000_rows_deep_fails_that_request_only(tmp_path, pg
     sql = "SELECT " + "ROW(" * 2000 + "1" + ")" * 2000 + " AS deep"
     async with open_tree(tmp_path, config=config_for(pg_db)) as (sup, client):
         for _ in range(4):  # four used to disable the profile
-            sig = signing.sign(sup.key, sql, "read", "p", "read-only")
+            sig = await sign_read(sup, client, sql)
             reply = await client.request(
                 "executor:p", QueryRequest(sql=sql, verdict=sig), timeout=60
             )
             assert isinstance(reply, Failure), reply
             assert reply.code in ("db.result_too_deep", "actor.too_deep"), reply
             assert "nested too deeply" in reply.why
-        sig = signing.sign(sup.key, "SELECT 1", "read", "p", "read-only")
+        sig = await sign_read(sup, client, "SELECT 1")
         done = await client.request("executor:p", QueryRequest(sql="SELECT 1", verdict=sig))
         assert isinstance(done, QueryDone) and done.rows == 1
         await alive(sup, client)
@@ -136,8 +144,8 @@ async def test_port_out_of_range_is_a_config_error_not_a_crash_loop(tmp_path):
     config = Config(profiles={"p": ProfileConfig(dsn="postgresql://u@127.0.0.1:99999/db")})
     async with open_tree(tmp_path, config=config) as (sup, client):
         for _ in range(4):
-            sig = signing.sign(sup.key, "SELECT 1", "read", "p", "read-only")
-            reply = await client.request("executor:p", QueryRequest(sql="SELECT 1", verdict=sig))
+            # a read is first resolved by the profile's executor (as the guard asks it to)
+            reply = await client.request("guard", GuardRequest(sql="SELECT 1", profile="p"))
             assert isinstance(reply, Failure) and reply.code == "config.invalid", reply
             assert "Profile 'p'" in reply.message and "99999" in reply.message
             assert "1 to 65535" in reply.why and "[profiles.p]" in reply.hint
@@ -148,8 +156,7 @@ async def test_bogus_pgsslmode_is_a_config_error_not_a_crash_loop(tmp_path, monk
     monkeypatch.setenv("PGSSLMODE", "bogus")  # the exec spawn path hands children this env
     config = Config(profiles={"p": ProfileConfig(dsn="postgresql://u@127.0.0.1:1/db")})
     async with open_tree(tmp_path, config=config, spawn="exec") as (sup, client):
-        sig = signing.sign(sup.key, "SELECT 1", "read", "p", "read-only")
-        reply = await client.request("executor:p", QueryRequest(sql="SELECT 1", verdict=sig))
+        reply = await client.request("guard", GuardRequest(sql="SELECT 1", profile="p"))
         assert isinstance(reply, Failure) and reply.code == "config.invalid", reply
         assert "PGSSLMODE='bogus'" in reply.message and "Unset PGSSLMODE" in reply.hint
         await alive(sup, client)

@@ -336,3 +336,11 @@ def test_verdict_ttl_comes_from_the_config() -> None:
     verdict = on_guard_check(GuardRequest(sql="SELECT 1", profile="p"), key=b"k" * 32, ttl_s=2.0)
     assert verdict.signature is not None
     assert before + 1.9 <= verdict.signature.expires_at <= time.time() + 2.1
+
+
+def test_the_grammar_version_the_doctor_reports_is_pglasts() -> None:
+    from pglast.parser import get_postgresql_version
+
+    from protocol.messages import GUARD_GRAMMAR_MAJOR
+
+    assert get_postgresql_version()[0] == GUARD_GRAMMAR_MAJOR

@@ -52,6 +52,13 @@ EXAMPLES: list[messages.Body] = [
     messages.SessionSetPane(index=1, pane=messages.Pane(profile="p", mode="read-write")),
     messages.GuardRequest(sql="SELECT 1", profile="p"),
     messages.ResolveRequest(queries=["SELECT * FROM v"], closure=True),
+    messages.DoctorRequest(),
+    messages.DoctorReport(
+        role="reader",
+        database="shop",
+        server_version=150018,
+        findings=[messages.DoctorFinding(check="superuser", value="no")],
+    ),
     messages.Resolution(
         method="analyzer",
         fingerprint="f" * 32,
