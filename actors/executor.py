@@ -51,7 +51,7 @@ from trio_asyncio import aio_as_trio, trio_as_aio
 
 from actors import executor_dba as dba
 from actors._runtime import Actor, Request, main
-from protocol import copystream, signing
+from protocol import codec, copystream, signing
 from protocol.audit import AuditLog, audit_path
 from protocol.boot import Boot
 from protocol.config import ProfileConfig
@@ -106,7 +106,9 @@ from protocol.values import (
     to_wire,
 )
 
-BATCH_BYTES = 256 * 1024
+BATCH_BYTES = 256 * 1024  # what a row batch aims at
+BATCH_LIMIT = 4 * BATCH_BYTES  # a batch measured above this is cut by row
+ROW_LIMIT = codec.MAX_FRAME_BYTES - 64 * 1024  # one row alone in a message, with room to spare
 FIRST_BATCH_ROWS = 100  # the first page reaches the screen before the rest is fetched
 RECONNECT_BACKOFF_S = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0)
 NO_TRANSACTION = "25001"  # active_sql_transaction: "cannot run inside a transaction block"
@@ -570,27 +572,64 @@ async def _statement(
         return stmt.get_statusmsg() or "OK", 0, False
     await emit([Column(name=a.name, type_oid=a.type.oid, type_name=a.type.name) for a in attrs])
     convert = _row_converter(attrs)
-    total, size, truncated, n = 0, 0, False, FIRST_BATCH_ROWS
+    total, truncated, n = 0, False, FIRST_BATCH_ROWS
     cursor = await stmt.cursor()
     seq = 0
     while True:
         want = n if max_rows is None else min(n, max_rows - total + 1)
         records = await cursor.fetch(want)
-        if max_rows is not None and total + len(records) > max_rows:
+        got = len(records)
+        if max_rows is not None and total + got > max_rows:
             records = records[: max_rows - total]
             truncated = True
         if records:
             rows = [convert(r) for r in records]
-            size = len(msgspec.msgpack.encode(rows))
-            await emit(QueryRows(seq=seq, rows=rows))
-            seq += 1
+            del records
+            batches, size = pack_rows(rows, first_row=total + 1)
+            for batch in batches:
+                await emit(QueryRows(seq=seq, rows=batch))
+                seq += 1
             total += len(rows)
             per_row = max(1, size // len(rows))
             n = max(1, min(50_000, BATCH_BYTES // per_row))
-        if truncated or len(records) < want:
+        if truncated or got < want:
             break
     command = stmt.get_statusmsg() or f"SELECT {total}"
     return command if not truncated else f"SELECT {total}", total, truncated
+
+
+def pack_rows(rows: list[list[Any]], *, first_row: int) -> tuple[list[list[list[Any]]], int]:
+    """`rows` cut into batches of about BATCH_BYTES encoded (at least one row each), and
+    their encoded size. A batch is measured once; only one that is too big is measured row
+    by row. A row that no message can carry fails the request, naming it (never dropped)."""
+    size = len(msgspec.msgpack.encode(rows))
+    if size <= BATCH_LIMIT:
+        return [rows], size
+    sizes = [len(msgspec.msgpack.encode(row)) for row in rows]
+    batches: list[list[list[Any]]] = []
+    start, acc = 0, 0
+    for i, row_size in enumerate(sizes):
+        if row_size > ROW_LIMIT:
+            raise row_too_large(first_row + i, row_size)
+        if i > start and acc + row_size > BATCH_BYTES:
+            batches.append(rows[start:i])
+            start, acc = i, 0
+        acc += row_size
+    batches.append(rows[start:])
+    return batches, sum(sizes)
+
+
+def row_too_large(number: int, size: int) -> DatabaseError:
+    return DatabaseError(
+        f"Row {number:,} of the result is {size / 2**20:,.1f} MiB, more than the "
+        f"{ROW_LIMIT / 2**20:,.0f} MiB one message between pgask's processes can carry; "
+        "the query was stopped.",
+        why="pgask does not show part of a row: it stops rather than leave the row out.",
+        hint='Write the whole result to a file with `pgask export "<the SQL>" --out result.csv` '
+        "(it streams values of any size), or select less of the big column "
+        "(e.g. left(col, 1000), length(col)).",
+        code="executor.row_too_large",
+    )
 
 
 # -- handlers ------------------------------------------------------------------------------

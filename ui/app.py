@@ -17,6 +17,7 @@ prompt shows before that cost is paid.
 from __future__ import annotations
 
 import base64
+import contextlib
 import curses
 import gc
 import os
@@ -32,6 +33,7 @@ import msgspec
 
 from protocol import codec
 from protocol.boot import UiBoot
+from protocol.envelope import Header
 from protocol.errors import ProtocolError
 from protocol.tracing import log
 from ui import keys as K
@@ -204,6 +206,13 @@ class App:
                 header, body = codec.decode(frames)
             except ProtocolError as exc:
                 log.warning("ui.message.dropped", reason=exc.message)
+                header = exc.header if isinstance(exc.header, Header) else None
+                if header is None and len(frames) == 2:
+                    with contextlib.suppress(ProtocolError):
+                        header = codec.decode_header(frames[0])
+                if header is not None and S.on_unreadable(self.state, header, exc.to_failure()):
+                    self.dirty = True
+                    self.flush()
                 continue
             try:
                 if S.reduce(self.state, header, body):

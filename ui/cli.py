@@ -9,7 +9,8 @@
   pgask explain | index | migrate | backup | restore ...   DBA work (see ui/cli_dba.py)
 
 Exit codes: 0 ok, 1 error, 2 usage; sql/ask: 3 refused, 4 needs confirmation, 130 cancelled;
-ask: 5 the planner asks a clarifying question (printed, nothing run).
+ask: 5 the planner asks a clarifying question (printed, nothing run); sql/ask: 6 the output
+was cut by --max-rows (the rows printed are right; the result has more); 141 stdout closed.
 """
 
 from __future__ import annotations
@@ -72,7 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--confirm", metavar="NAME", help="confirm a destructive statement by naming its object"
     )
     sql.add_argument(
-        "--max-rows", type=int, default=None, help="row cap (default: the profile's max_rows)"
+        "--max-rows",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print at most N rows (default 0: every row); when it cuts, stderr says so "
+        "and the exit status is 6",
     )
     sql.add_argument("--out", metavar="PATH", help="write the full result to PATH (see export)")
     sql.add_argument("--force", action="store_true", help="with --out: overwrite an existing file")
@@ -115,7 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--mode", choices=["read-only", "read-write"], help="safety mode")
     ask.add_argument("--yes", action="store_true", help="confirm a write or DDL statement")
     ask.add_argument("--confirm", metavar="NAME", help="confirm a destructive statement by name")
-    ask.add_argument("--max-rows", type=int, default=None, help="row cap (default: max_rows)")
+    ask.add_argument(
+        "--max-rows",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print at most N rows (default 0: every row); a cut exits 6",
+    )
     ask.add_argument("--show-sql", action="store_true", help="print the SQL (on stderr) first")
 
     context = sub.add_parser("context", help="print the schema context the model would get")
@@ -317,6 +329,8 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED, EXIT_NEEDS_CONFIRM, EXIT_CANCELLE
     4,
     130,
 )
+EXIT_TRUNCATED = 6  # every row written was right, but --max-rows cut the result short
+EXIT_BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE, as a shell reports)
 
 
 def default_profile(config: Any, given: str | None) -> str:
@@ -452,7 +466,9 @@ async def run_checked(
                            max_rows=max_rows, decision=decision, normalized=verdict.normalized,  # type: ignore[arg-type]
                            reasons=verdict.reasons, question=getattr(args, "question", "") or "")  # fmt: skip
     columns: list[str] = []
-    rows: list[list[Any]] = []
+    writer = fmt.StreamWriter(sys.stdout, args.format)
+    started = False  # the header is written with the first rows (or at the end), so a query
+    # that fails before its first row prints nothing (and `ask` may repair it cleanly)
     outcome = EXIT_OK
     failure: Any = None
     with trio.open_signal_receiver(signal.SIGINT) as signals:
@@ -469,33 +485,58 @@ async def run_checked(
             ):
                 if isinstance(body, QueryColumns):
                     columns = [c.name for c in body.columns]
-                elif isinstance(body, QueryRows):
-                    rows.extend(body.rows)
+                elif isinstance(body, QueryRows | QueryDone) and columns and not started:
+                    started = True
+                    writer.columns(columns)
+                if isinstance(body, QueryRows) and outcome == EXIT_OK:
+                    try:
+                        writer.rows(body.rows)
+                    except BrokenPipeError:  # `| head`: the reader is gone; stop the query
+                        await client.send(f"executor:{profile}", QueryCancel(target=query_id))
+                        _silence_stdout()
+                        outcome = EXIT_BROKEN_PIPE
                 elif isinstance(body, QueryDone):
                     if not columns:
                         print(body.command)
                     if body.truncated:
+                        outcome = EXIT_TRUNCATED
                         print(
-                            f"pgask: showing the first {body.rows} rows (row cap); use --max-rows 0 for all.",
+                            f"pgask: output cut at {body.rows:,} rows by --max-rows {max_rows}; "
+                            "the result has more rows (exit status 6). Use --max-rows 0 for all.",
                             file=sys.stderr,
                         )
                 elif isinstance(body, QueryCancelled):
-                    print("pgask: cancelled; the server stopped the query.", file=sys.stderr)
-                    outcome = EXIT_CANCELLED
+                    if outcome != EXIT_BROKEN_PIPE:
+                        print("pgask: cancelled; the server stopped the query.", file=sys.stderr)
+                        outcome = EXIT_CANCELLED
                 elif isinstance(body, Failure):
                     failure = body
                     outcome = EXIT_ERROR
+                    if writer.count:
+                        print(
+                            f"pgask: the output is incomplete: {writer.count:,} rows were written "
+                            "before the error below.",
+                            file=sys.stderr,
+                        )
             nursery.cancel_scope.cancel()
-    if columns and outcome == EXIT_OK:
-        if args.format == "table":
-            sys.stdout.write(fmt.rows_as_table(columns, rows))
-        elif args.format == "csv":
-            sys.stdout.write(fmt.rows_as_csv(columns, rows))
-        else:
-            sys.stdout.write(fmt.rows_as_json(columns, rows, lines=args.format == "jsonl"))
+    if started and outcome in (EXIT_OK, EXIT_TRUNCATED):
+        try:
+            writer.end()
+        except BrokenPipeError:
+            _silence_stdout()
+            outcome = EXIT_BROKEN_PIPE
     if shape is not None:
-        shape[:] = [columns, len(rows)]
+        shape[:] = [columns, writer.count]
     return outcome, failure
+
+
+def _silence_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -507,13 +548,12 @@ def cmd_sql(args: argparse.Namespace) -> int:
     profile_arg = default_profile(config, args.profile)
 
     async def run_sql(sup: Any, client: Any, profile: str) -> int:
-        pcfg = sup.config.profiles[profile]
         mode = args.mode or starting_mode(sup.config, profile)  # as the UI starts
         checked = await guard_and_confirm(client, args, sql_text, profile, mode)
         if isinstance(checked, int):
             return checked
         verdict, confirmed = checked
-        max_rows = args.max_rows if args.max_rows is not None else pcfg.max_rows
+        max_rows = max(0, args.max_rows)  # headless output is the whole result unless asked
         outcome, failure = await run_checked(
             client, args, profile, sql_text, verdict, confirmed, max_rows=max_rows
         )
@@ -662,7 +702,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
     plan_timeout = max(120.0, (mc.timeout_s + 5) * (mc.max_retries + 1) * 4)
 
     async def run_ask(sup: Any, client: Any, profile: str) -> int:
-        pcfg = sup.config.profiles[profile]
         mode = args.mode or starting_mode(sup.config, profile)  # as the UI starts
         session = await client.request("supervisor", SessionGet(), timeout=10)
         recent, pins = [], []
@@ -699,7 +738,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                             outcome=f"exported to {args.out}" if outcome == EXIT_OK else "export failed", at=time.time())  # fmt: skip
                 await client.request("supervisor", SessionAddTurn(turn=turn), timeout=10)
                 return outcome
-            max_rows = args.max_rows if args.max_rows is not None else pcfg.max_rows
+            max_rows = max(0, args.max_rows)
             shape: list[Any] = []
             outcome, failure = await run_checked(
                 client, args, profile, plan.sql, verdict, confirmed, max_rows=max_rows, shape=shape
@@ -709,6 +748,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 and previous is None
                 and verdict.sql_class == "read"
                 and not failure.code.startswith(_NOT_REPAIRABLE)
+                and not (shape and shape[1])  # rows already printed cannot be taken back
             )
             if repairable:
                 feedback = "\n".join(p for p in (failure.message, failure.why, failure.detail) if p)

@@ -759,6 +759,18 @@ def reduce(state: UiState, header: Header, body: Body) -> bool:
     return handler(state, pending.pane, job, body) if handler else False
 
 
+def on_unreadable(state: UiState, header: Header, failure: Failure) -> bool:
+    """A reply that could not be read ends its request with `failure` (its stream is
+    cancelled at the executor): a result is never shown with a part missing."""
+    pending = state.pending.get(header.reply_to)
+    if pending is None:
+        return False
+    if header.src.startswith("executor:"):
+        send(state, header.src, QueryCancel(target=header.reply_to), trace=header.trace)
+    final = msgspec.structs.replace(header, more=False, kind="error")
+    return reduce(state, final, failure)
+
+
 def on_actor_exited(state: UiState, body: ActorExited) -> bool:
     for pane in state.panes:
         mine = body.actor == executor(pane) or (
@@ -921,8 +933,12 @@ def _on_query(state: UiState, i: int, job: Job, body: Body) -> bool:
             )
             outcome = f"{body.rows} rows"
             text = f"{body.rows:,} row{'s' if body.rows != 1 else ''} in {fmt_ms(body.elapsed_ms)}"
-            if body.truncated:
-                text += f" (showing the first {body.rows:,}: row cap max_rows = {r.max_rows})"
+            if body.truncated:  # the shown count is never called the total
+                outcome = f"first {body.rows} rows (more not fetched)"
+                text = (
+                    f"first {body.rows:,} rows shown (max_rows = {r.max_rows:,}); the result has "
+                    f"more; /export writes all of them ({fmt_ms(body.elapsed_ms)})"
+                )
         else:
             outcome = body.command
             text = f"{body.command} in {fmt_ms(body.elapsed_ms)}"

@@ -1,0 +1,199 @@
+"""Every answer is complete and exact, or says loudly that it is not (issue 16).
+
+Real PostgreSQL, the real `pgask` CLI as a subprocess, the real actor tree."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from protocol import signing
+from protocol.config import Config, ProfileConfig
+from protocol.messages import Failure, QueryColumns, QueryDone, QueryRequest, QueryRows
+from tests.pg import arun_sql
+from tests.tree import open_tree
+
+pytestmark = pytest.mark.pg
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_config(tmp_path: Path, profiles: dict[str, str]) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        "".join(f'[profiles.{name}]\ndsn = "{dsn}"\n\n' for name, dsn in profiles.items())
+    )
+    return path
+
+
+def pgask(config: Path, *argv: str, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "ui.cli", "--config", str(config), *argv],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+async def run_pgask(config: Path, *argv: str) -> subprocess.CompletedProcess[bytes]:
+    return await trio.to_thread.run_sync(lambda: pgask(config, *argv))
+
+
+async def stream(client: Any, sup: Any, sql: str, max_rows: int = 0) -> tuple[Any, list, Any]:
+    sig = signing.sign(sup.key, sql, "read", "p", "read-only")
+    columns, rows, end = None, [], None
+    request = QueryRequest(sql=sql, verdict=sig, max_rows=max_rows)
+    async for _h, body in client.stream("executor:p", request):
+        if isinstance(body, QueryColumns):
+            columns = body.columns
+        elif isinstance(body, QueryRows):
+            rows.extend(body.rows)
+        else:
+            end = body
+    return columns, rows, end
+
+
+# -- 1. no silent loss on the row path -------------------------------------------------------
+
+
+async def test_150_rows_of_800_kb_all_arrive_through_the_tree(tmp_path, pg_db):
+    sql = "SELECT g, repeat(chr(65 + g % 26), 800000) AS big FROM generate_series(1, 150) g"
+    config = Config(profiles={"p": ProfileConfig(dsn=pg_db)})
+    async with open_tree(tmp_path, config=config) as (sup, client):
+        _columns, rows, done = await stream(client, sup, sql)
+    assert isinstance(done, QueryDone), done
+    assert done.rows == 150 and len(rows) == 150
+    assert [r[0] for r in rows] == list(range(1, 151))
+    assert all(r[1] == chr(65 + r[0] % 26) * 800000 for r in rows)
+
+
+async def test_150_rows_of_800_kb_from_the_cli(tmp_path, pg_db):
+    config = write_config(tmp_path, {"p": pg_db})
+    sql = "SELECT g, repeat('y', 800000) AS big FROM generate_series(1, 150) g ORDER BY g"
+    done = await run_pgask(config, "sql", sql, "-p", "p", "--format", "jsonl")
+    assert done.returncode == 0, done.stderr.decode()
+    lines = done.stdout.decode().splitlines()
+    assert len(lines) == 150
+    objects = [json.loads(line) for line in lines]
+    assert [o["g"] for o in objects] == list(range(1, 151))
+    assert all(o["big"] == "y" * 800000 for o in objects)
+
+
+async def test_a_100_mb_value_fails_loudly_naming_the_row_and_export(tmp_path, pg_db):
+    config = write_config(tmp_path, {"p": pg_db})
+    sql = "SELECT n, CASE WHEN n = 2 THEN repeat('x', 100000000) ELSE 'a' END AS v FROM generate_series(1, 3) n ORDER BY n"
+    done = await run_pgask(config, "sql", sql, "-p", "p", "--format", "csv")
+    err = done.stderr.decode()
+    assert done.returncode == 1, err
+    assert "Row 2 of the result is 95.4 MiB" in err, err
+    assert "pgask export" in err
+    # nothing is printed as if it were the result: rows before the big one are flagged
+    assert "incomplete: 1 rows were written" in err or done.stdout == b""
+    assert b"x" * 1000 not in done.stdout
+
+
+async def test_a_value_within_the_limit_arrives_whole(tmp_path, pg_db):
+    config = Config(profiles={"p": ProfileConfig(dsn=pg_db)})
+    async with open_tree(tmp_path, config=config) as (sup, client):
+        _c, rows, done = await stream(client, sup, "SELECT repeat('z', 40000000) AS v, 7 AS n")
+    assert isinstance(done, QueryDone) and done.rows == 1
+    assert len(rows[0][0]) == 40_000_000 and rows[0][1] == 7
+
+
+# -- 2. headless output is the whole result ---------------------------------------------------
+
+ROWS_50K = "SELECT g AS n, md5(g::text) AS h FROM generate_series(1, 50000) g ORDER BY g"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "table"])
+async def test_50000_rows_to_stdout_all_there(tmp_path, pg_db, fmt):
+    config = write_config(tmp_path, {"p": pg_db})
+    done = await run_pgask(config, "sql", ROWS_50K, "-p", "p", "--format", fmt)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stderr == b""
+    text = done.stdout.decode()
+    if fmt == "csv":
+        rows = list(csv.reader(io.StringIO(text)))
+        assert rows[0] == ["n", "h"]
+        got = [int(r[0]) for r in rows[1:]]
+    elif fmt == "json":
+        got = [o["n"] for o in json.loads(text)]
+    elif fmt == "jsonl":
+        got = [json.loads(line)["n"] for line in text.splitlines()]
+    else:
+        lines = text.splitlines()
+        assert lines[-1] == "(50000 rows)"
+        got = [int(line.split("|")[0]) for line in lines[2:-1]]
+    assert got == list(range(1, 50001))
+
+
+async def test_max_rows_is_the_only_cap_and_a_cut_is_loud(tmp_path, pg_db):
+    config = write_config(tmp_path, {"p": pg_db})
+    cut = await run_pgask(
+        config, "sql", ROWS_50K, "-p", "p", "--format", "jsonl", "--max-rows", "10"
+    )
+    assert cut.returncode == 6, cut.stderr.decode()
+    assert len(cut.stdout.decode().splitlines()) == 10
+    assert "cut at 10 rows by --max-rows 10" in cut.stderr.decode()
+    exact = await run_pgask(config, "sql", "SELECT 1 AS a UNION ALL SELECT 2", "-p", "p",
+                            "--format", "csv", "--max-rows", "2")  # fmt: skip
+    assert exact.returncode == 0 and exact.stderr == b""  # nothing was cut: no alarm
+
+
+# -- 3. column names kept distinct ------------------------------------------------------------
+
+EMP = """
+CREATE TABLE emp (id int PRIMARY KEY, name text, mgr int);
+INSERT INTO emp VALUES (1, 'boss', NULL), (2, 'ann', 1), (3, 'bob', 2);
+"""
+SELF_JOIN = "SELECT e.id, e.name, m.id, m.name FROM emp e JOIN emp m ON m.id = e.mgr ORDER BY e.id"
+BOTH = [
+    {"id": 2, "name": "ann", "id_2": 1, "name_2": "boss"},
+    {"id": 3, "name": "bob", "id_2": 2, "name_2": "ann"},
+]
+
+
+async def test_self_join_keeps_both_sides_in_json_jsonl_and_csv(tmp_path, pg_db):
+    await arun_sql(pg_db, EMP)
+    config = write_config(tmp_path, {"p": pg_db})
+    as_json = await run_pgask(config, "sql", SELF_JOIN, "-p", "p", "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr.decode()
+    assert json.loads(as_json.stdout) == BOTH
+    as_jsonl = await run_pgask(config, "sql", SELF_JOIN, "-p", "p", "--format", "jsonl")
+    assert [json.loads(line) for line in as_jsonl.stdout.decode().splitlines()] == BOTH
+    as_csv = await run_pgask(config, "sql", SELF_JOIN, "-p", "p", "--format", "csv")
+    assert as_csv.stdout.decode().splitlines()[0] == "id,name,id_2,name_2"
+    table = await run_pgask(config, "sql", SELF_JOIN, "-p", "p")
+    assert table.stdout.decode().splitlines()[0].split() == [
+        "id",
+        "|",
+        "name",
+        "|",
+        "id_2",
+        "|",
+        "name_2",
+    ]
+
+
+async def test_self_join_keeps_both_sides_in_exports(tmp_path, pg_db):
+    await arun_sql(pg_db, EMP)
+    config = write_config(tmp_path, {"p": pg_db})
+    for fmt in ("json", "jsonl", "csv"):
+        out = tmp_path / f"emp.{fmt}"
+        done = await run_pgask(config, "export", SELF_JOIN, "-p", "p", "--out", str(out))
+        assert done.returncode == 0, done.stderr.decode()
+        text = out.read_text()
+        if fmt == "json":
+            assert json.loads(text) == BOTH
+        elif fmt == "jsonl":
+            assert [json.loads(line) for line in text.splitlines()] == BOTH
+        else:
+            assert text.splitlines() == ["id,name,id_2,name_2", "2,ann,1,boss", "3,bob,2,ann"]
