@@ -82,6 +82,7 @@ from protocol.messages import (
     QueryCancel,
     QueryCancelled,
     QueryColumns,
+    QueryDescribe,
     QueryDone,
     QueryRequest,
     QueryRows,
@@ -687,6 +688,35 @@ async def on_query_run(state: ExecState, msg: QueryRequest, req: Request) -> Que
     elapsed = (time.perf_counter() - started) * 1000
     log.info("executor.query.finished", rows=rows, ms=round(elapsed, 2), sql_class=sql_class)
     return QueryDone(command=command, rows=rows, elapsed_ms=elapsed, truncated=truncated)
+
+
+async def on_query_describe(state: ExecState, msg: QueryDescribe, req: Request) -> QueryColumns:
+    """The result columns of a guarded read, from Parse/Describe only (nothing executes)."""
+    check_verdict(state, msg.sql, msg.verdict, confirmed=False)
+    if msg.verdict.sql_class != "read":
+        raise DatabaseError(
+            f"The executor for '{state.profile}' describes only reads.",
+            why=f"The statement is of class '{msg.verdict.sql_class}'.",
+            code="executor.bad_verdict",
+        )
+    pool = await _pool(state)
+    with map_errors(state):
+        columns = await aio_as_trio(_describe)(pool, msg.sql)
+    return QueryColumns(columns=columns)
+
+
+async def _describe(pool: asyncpg.Pool, sql: str) -> list[Column]:
+    async with pool.acquire() as con:
+        tx = con.transaction(readonly=True)
+        await tx.start()
+        try:
+            stmt = await con.prepare(sql)
+            return [
+                Column(name=a.name, type_oid=a.type.oid, type_name=a.type.name)
+                for a in stmt.get_attributes()
+            ]
+        finally:
+            await tx.rollback()
 
 
 async def on_audit_note(state: ExecState, msg: AuditNote, req: Request) -> None:
@@ -1298,6 +1328,7 @@ ACTOR = Actor(
     handlers={
         QueryRequest: on_query_run,
         QueryCancel: on_query_cancel,
+        QueryDescribe: on_query_describe,
         AuditNote: on_audit_note,
         ExplainRequest: on_explain,
         CopyRequest: on_query_copy,

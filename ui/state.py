@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
+from protocol.columns import unique_names
 from protocol.config import Config, ProfileConfig, starting_mode
 from protocol.envelope import Header, IdMaker
 from protocol.messages import (
@@ -906,7 +907,7 @@ def _on_query(state: UiState, i: int, job: Job, body: Body) -> bool:
     pane = state.panes[i]
     if isinstance(body, QueryColumns):
         pcfg = state.config.profiles.get(pane.profile) or ProfileConfig()
-        pane.result = ResultView([c.name for c in body.columns], [c.type_name for c in body.columns],
+        pane.result = ResultView(unique_names([c.name for c in body.columns]), [c.type_name for c in body.columns],
                                  max_rows=pcfg.max_rows, sql=job.sql)  # fmt: skip
         if state.area == "log" and state.focus == i:
             state.area = "results"

@@ -18,7 +18,7 @@ import trio
 
 from protocol import signing
 from protocol.config import Config, ProfileConfig
-from protocol.messages import Failure, QueryColumns, QueryDone, QueryRequest, QueryRows
+from protocol.messages import QueryColumns, QueryDone, QueryRequest, QueryRows
 from tests.pg import arun_sql
 from tests.tree import open_tree
 
