@@ -383,21 +383,21 @@ async def guard_and_confirm(
     if verdict.confirm == "refuse" and verdict.sql_class != "invalid":
         await audit("refused")
     if verdict.confirm == "refuse":
-        if verdict.sql_class == "invalid" and verdict.error:
-            print(
-                f"pgask: the SQL does not parse: {verdict.error.message}\n{verdict.error.snippet}",
-                file=sys.stderr,
-            )
-        else:
-            print(
-                f"pgask: refused ({verdict.sql_class}) in {mode} mode: {reasons}",
-                file=sys.stderr,
-            )
-            if mode == "read-only" and verdict.sql_class in ("write", "ddl", "destructive"):
+        if verdict.sql_class == "invalid":  # an error in the SQL, not a policy refusal: exit 1
+            if verdict.error:
                 print(
-                    "Run it with --mode read-write (and --yes, or --confirm NAME) to allow it.",
+                    f"pgask: the SQL does not parse: {verdict.error.message}\n{verdict.error.snippet}",
                     file=sys.stderr,
                 )
+            else:
+                print(f"pgask: the SQL cannot be run: {reasons}", file=sys.stderr)
+            return EXIT_ERROR
+        print(f"pgask: refused ({verdict.sql_class}) in {mode} mode: {reasons}", file=sys.stderr)
+        if mode == "read-only" and verdict.sql_class in ("write", "ddl", "destructive"):
+            print(
+                "Run it with --mode read-write (and --yes, or --confirm NAME) to allow it.",
+                file=sys.stderr,
+            )
         return EXIT_REFUSED
     confirmed = verdict.confirm in ("run", "preview")
     if verdict.confirm == "confirm":

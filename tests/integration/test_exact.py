@@ -197,3 +197,15 @@ async def test_self_join_keeps_both_sides_in_exports(tmp_path, pg_db):
             assert [json.loads(line) for line in text.splitlines()] == BOTH
         else:
             assert text.splitlines() == ["id,name,id_2,name_2", "2,ann,1,boss", "3,bob,2,ann"]
+
+
+# -- 4. exit codes ----------------------------------------------------------------------------
+
+
+async def test_invalid_sql_is_an_error_not_a_refusal(tmp_path, pg_db):
+    config = write_config(tmp_path, {"p": pg_db})
+    bad = await run_pgask(config, "sql", "SELEC 1 FROM", "-p", "p")
+    assert bad.returncode == 1, bad.stderr.decode()
+    assert "does not parse" in bad.stderr.decode() and "refused" not in bad.stderr.decode()
+    refused = await run_pgask(config, "sql", "DELETE FROM pg_class", "-p", "p")
+    assert refused.returncode == 3, refused.stderr.decode()  # a policy refusal stays 3
