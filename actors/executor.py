@@ -54,7 +54,7 @@ from actors._runtime import Actor, Request, main
 from protocol import codec, copystream, signing
 from protocol.audit import AuditLog, audit_path
 from protocol.boot import Boot
-from protocol.config import ProfileConfig
+from protocol.config import ProfileConfig, profile_file_name
 from protocol.errors import DatabaseError
 from protocol.messages import (
     ArchiveInfo,
@@ -211,7 +211,7 @@ async def open_state(boot: Boot) -> AsyncIterator[ExecState]:
     state.full_sql = full.privacy.audit_full_sql
     state.os_user = getpass.getuser()
     if boot.state_dir:
-        state.audit = AuditLog(audit_path(boot.state_dir, profile))
+        state.audit = AuditLog(audit_path(boot.state_dir, profile_file_name(profile)))
         if closed := state.audit.close_dangling():
             log.warning("executor.audit.interrupted", intents=closed)
     async with trio_asyncio.open_loop():

@@ -351,7 +351,9 @@ class Supervisor:
             self._spawned.append(ForkedChild(proc))
             return self._spawned[-1]
         env = {**os.environ, "PGASK_BOOT": base64.b64encode(msgspec.msgpack.encode(boot)).decode()}
-        stderr = open(self.log_dir / f"{child.actor_id.replace(':', '-')}.stderr", "ab")
+        stderr = open(
+            self.log_dir / f"{child.actor_id.replace(':', '-').replace('/', '_')}.stderr", "ab"
+        )
         try:
             proc = await trio.lowlevel.open_process(
                 [sys.executable, "-m", child.spec.module],

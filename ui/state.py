@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 
 from protocol.columns import unique_names
-from protocol.config import Config, ProfileConfig, starting_mode
+from protocol.config import Config, ProfileConfig, profile_file_name, starting_mode
 from protocol.envelope import Header, IdMaker
 from protocol.messages import (
     ActorExited,
@@ -599,7 +599,7 @@ def export(state: UiState, arg: str) -> bool:
         return True
     if not path:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(state.wall()))
-        path = os.path.join(os.getcwd(), f"{pane.profile}-{stamp}.{fmt}")
+        path = os.path.join(os.getcwd(), f"{profile_file_name(pane.profile)}-{stamp}.{fmt}")
     path = os.path.abspath(os.path.expanduser(path))
     job = Job("export", pane.last_sql, state.new_trace(), state.clock(), fmt=fmt, path=path)
     job.sql = pane.last_sql
@@ -1062,7 +1062,7 @@ def backup(state: UiState, arg: str) -> bool:
         path = words[0]
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(state.wall()))
-        path = os.path.join(os.getcwd(), f"{pane.profile}-{stamp}.dump")
+        path = os.path.join(os.getcwd(), f"{profile_file_name(pane.profile)}-{stamp}.dump")
     path = os.path.abspath(os.path.expanduser(path))
     text = f"/backup {arg}" if arg else "/backup"
     job = Job("backup", text, state.new_trace(), state.clock(), path=path)

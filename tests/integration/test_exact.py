@@ -209,3 +209,53 @@ async def test_invalid_sql_is_an_error_not_a_refusal(tmp_path, pg_db):
     assert "does not parse" in bad.stderr.decode() and "refused" not in bad.stderr.decode()
     refused = await run_pgask(config, "sql", "DELETE FROM pg_class", "-p", "p")
     assert refused.returncode == 3, refused.stderr.decode()  # a policy refusal stays 3
+
+
+# -- 5. a profile is everything that picks the server and the role ----------------------------
+
+
+async def test_urls_differing_only_in_port_or_user_reach_their_own_server_and_role(
+    tmp_path, pg_server, pg_restartable
+):
+    """Two clusters behind one socket directory (ports 5432 and 5433 as symlinks), so the
+    two URLs differ in nothing but the port; then two URLs that differ only in the user."""
+    import tempfile
+
+    from protocol.config import resolve_profile
+    from tests.pg import afetchval
+
+    both = Path(tempfile.mkdtemp(prefix="pgask-2s-", dir="/tmp"))
+    (both / ".s.PGSQL.5432").symlink_to(Path(pg_server.socket_dir) / f".s.PGSQL.{pg_server.port}")
+    (both / ".s.PGSQL.5433").symlink_to(
+        Path(pg_restartable.socket_dir) / f".s.PGSQL.{pg_restartable.port}"
+    )
+    role = f"reader_{os.getpid()}"
+    await arun_sql(pg_server.dsn, f"DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN")
+    first = f"postgresql://postgres@/postgres?host={both}&port=5432"
+    second = f"postgresql://postgres@/postgres?host={both}&port=5433"
+    other_user = f"postgresql://{role}@/postgres?host={both}&port=5432"
+    config = Config()
+    names = [resolve_profile(config, url)[0] for url in (first, second, other_user)]
+    assert len(set(names)) == 3, names
+    assert names[0].endswith(":5432/postgres") and names[1].endswith(":5433/postgres")
+    assert names[2].startswith(f"{role}@")
+    seen: dict[str, list[Any]] = {}
+    try:
+        async with open_tree(tmp_path, config=config) as (sup, client):
+            for name in names:
+                where = "current_setting('data_directory')" if name != names[2] else "''"
+                sql = f"SELECT current_user::text, {where}"
+                sig = signing.sign(sup.key, sql, "read", name, "read-only")
+                request = QueryRequest(sql=sql, verdict=sig)
+                async for _h, body in client.stream(f"executor:{name}", request):
+                    if isinstance(body, QueryRows):
+                        seen[name] = body.rows[0]
+                    elif not isinstance(body, QueryColumns):
+                        assert isinstance(body, QueryDone), body
+    finally:
+        await arun_sql(pg_server.dsn, f"DROP ROLE IF EXISTS {role}")
+    assert seen[names[0]][0] == "postgres" and seen[names[1]][0] == "postgres"
+    assert seen[names[2]][0] == role
+    assert seen[names[0]][1] != seen[names[1]][1]  # two servers, not one
+    main_dir = await afetchval(pg_server.dsn, "SELECT current_setting('data_directory')")
+    assert seen[names[0]][1] == main_dir
