@@ -549,19 +549,55 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     async def run_sql(sup: Any, client: Any, profile: str) -> int:
         mode = args.mode or starting_mode(sup.config, profile)  # as the UI starts
-        checked = await guard_and_confirm(client, args, sql_text, profile, mode)
-        if isinstance(checked, int):
-            return checked
-        verdict, confirmed = checked
+        texts = await statement_texts(client, sql_text, profile, mode)
+        # Every statement is judged (and confirmed) on its own before any of them runs, so a
+        # refusal comes up front, never after the first ones have run.
+        checked_all = []
+        for text in texts:
+            checked = await guard_and_confirm(client, args, text, profile, mode)
+            if isinstance(checked, int):
+                if len(texts) > 1:
+                    print(f"pgask: nothing was run (statement {len(checked_all) + 1} of "
+                          f"{len(texts)}: {_short(text)}).", file=sys.stderr)  # fmt: skip
+                return checked
+            checked_all.append((text, *checked))
         max_rows = max(0, args.max_rows)  # headless output is the whole result unless asked
-        outcome, failure = await run_checked(
-            client, args, profile, sql_text, verdict, confirmed, max_rows=max_rows
-        )
-        if failure is not None:
-            print(failure_text(failure), file=sys.stderr)
+        outcome = EXIT_OK
+        for i, (text, verdict, confirmed) in enumerate(checked_all):
+            if i and args.format == "table":
+                print()  # results one after another, as psql shows them
+            outcome, failure = await run_checked(
+                client, args, profile, text, verdict, confirmed, max_rows=max_rows
+            )
+            if failure is not None:
+                print(failure_text(failure), file=sys.stderr)
+            if outcome not in (EXIT_OK, EXIT_TRUNCATED):
+                if i + 1 < len(checked_all):
+                    print(f"pgask: stopped at statement {i + 1} of {len(checked_all)}; the "
+                          "statements after it were not run.", file=sys.stderr)  # fmt: skip
+                return outcome
         return outcome
 
     return run_with_tree(args.config, [profile_arg], run_sql)
+
+
+async def statement_texts(client: Any, sql_text: str, profile: str, mode: str) -> list[str]:
+    """The statements of a text, as the guard's parser cut them (one text when it holds one,
+    or cannot be parsed: then the guard's verdict on the whole text says why)."""
+    from protocol.messages import GuardRequest, Verdict
+
+    verdict = await client.request(
+        "guard", GuardRequest(sql=sql_text, profile=profile, mode=mode), timeout=60
+    )
+    if not isinstance(verdict, Verdict) or verdict.sql_class == "invalid":
+        return [sql_text]
+    texts = [st.text for st in verdict.statements if st.text.strip()]
+    return texts if len(texts) > 1 else [sql_text]
+
+
+def _short(text: str, width: int = 60) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= width else one[: width - 1] + "\u2026"
 
 
 def export_format(path: str, given: str | None) -> str:

@@ -839,6 +839,16 @@ def _on_verdict(state: UiState, i: int, job: Job, body: Body) -> bool:
             audit_note(state, i, job, body, "refused")
         refused(state, i, job, body)
         return True
+    if len([st for st in body.statements if st.text.strip()]) > 1:  # up front, never late
+        pane.last_sql = job.sql
+        say(pane, "error", f"That text holds {len(body.statements)} statements; here each "
+            "runs on its own.")  # fmt: skip
+        say(pane, "error_why", "Nothing was run. Each statement is checked, confirmed and run "
+            "in its own transaction, so a text of several would not be one unit.")  # fmt: skip
+        say(pane, "hint", "Run them one at a time, or all in order from a shell with "
+            "`pgask sql \"...\"` (results one after another, as psql shows them).")  # fmt: skip
+        finish(state, i, "refused", store=False)
+        return True
     if job.kind == "explain" and not job.analyze:
         run_query(state, i, job, confirmed=body.sql_class != "read")  # EXPLAIN alone runs nothing
         return True

@@ -259,3 +259,34 @@ async def test_urls_differing_only_in_port_or_user_reach_their_own_server_and_ro
     assert seen[names[0]][1] != seen[names[1]][1]  # two servers, not one
     main_dir = await afetchval(pg_server.dsn, "SELECT current_setting('data_directory')")
     assert seen[names[0]][1] == main_dir
+
+
+# -- 6. stacked statements ----------------------------------------------------------------
+
+
+async def test_stacked_reads_show_every_result_one_after_another(tmp_path, pg_db):
+    config = write_config(tmp_path, {"p": pg_db})
+    done = await run_pgask(config, "sql", "select 1 as a; select 2 as b, 'x' as c;", "-p", "p")
+    assert done.returncode == 0, done.stderr.decode()
+    lines = done.stdout.decode().splitlines()
+    assert lines == ["a", "-", "1", "(1 row)", "", "b | c", "--+--", "2 | x", "(1 row)"]
+
+
+async def test_stacked_text_is_judged_whole_before_anything_runs(tmp_path, pg_db):
+    await arun_sql(pg_db, "CREATE TABLE t (x int)")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[profiles.p]\ndsn = "{pg_db}"\nread_write = true\n')
+    # the DROP needs its name typed: refused up front, so the INSERT before it never ran
+    done = await run_pgask(config, "sql", "insert into t values (1); drop table t", "-p", "p",
+                           "--mode", "read-write", "--yes")  # fmt: skip
+    assert done.returncode == 4, done.stderr.decode()
+    assert "nothing was run (statement 2 of 2" in done.stderr.decode()
+    from tests.pg import afetchval
+
+    assert await afetchval(pg_db, "SELECT count(*) FROM t") == 0
+    # each statement runs in order; a failure stops the rest and says so
+    failed = await run_pgask(config, "sql", "insert into t values (1); select 1/0; insert into t values (2)",
+                             "-p", "p", "--mode", "read-write", "--yes")  # fmt: skip
+    assert failed.returncode == 1
+    assert "stopped at statement 2 of 3" in failed.stderr.decode()
+    assert await afetchval(pg_db, "SELECT array_agg(x) FROM t") == [1]

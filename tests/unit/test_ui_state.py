@@ -983,3 +983,14 @@ def test_ask_dialogs_draw_and_survive_any_key() -> None:
     screen = FakeScreen(80, 24)
     views.draw(screen, st2)
     assert "Overwrite the backup file?" in screen.text() and "y / Enter: yes" in screen.text()
+
+
+def test_stacked_statements_are_refused_up_front_in_the_tui() -> None:
+    st = new()
+    stmts = [StatementVerdict(index=0, kind="SELECT", sql_class="read", text="select 1"),
+             StatementVerdict(index=1, kind="SELECT", sql_class="read", text="select 2")]  # fmt: skip
+    run_sql_to_verdict(st, "select 1; select 2", verdict(statements=stmts))
+    assert not [b for _, b in st.outbox if isinstance(b, QueryRequest)]  # nothing runs
+    text = log_text(st)
+    assert "holds 2 statements" in text and "Nothing was run" in text and "pgask sql" in text
+    assert st.pane.job is None or st.pane.job.stage not in ("running", "checking")
