@@ -566,9 +566,12 @@ def cmd_sql(args: argparse.Namespace) -> int:
         for i, (text, verdict, confirmed) in enumerate(checked_all):
             if i and args.format == "table":
                 print()  # results one after another, as psql shows them
-            outcome, failure = await run_checked(
-                client, args, profile, text, verdict, confirmed, max_rows=max_rows
-            )
+            if is_copy_out(verdict):
+                outcome, failure = await copy_to_stdout(sup, client, profile, text, verdict)
+            else:
+                outcome, failure = await run_checked(
+                    client, args, profile, text, verdict, confirmed, max_rows=max_rows
+                )
             if failure is not None:
                 print(failure_text(failure), file=sys.stderr)
             if outcome not in (EXIT_OK, EXIT_TRUNCATED):
@@ -593,6 +596,70 @@ async def statement_texts(client: Any, sql_text: str, profile: str, mode: str) -
         return [sql_text]
     texts = [st.text for st in verdict.statements if st.text.strip()]
     return texts if len(texts) > 1 else [sql_text]
+
+
+def is_copy_out(verdict: Any) -> bool:
+    """`COPY ... TO STDOUT` (the guard calls any other COPY non-read)."""
+    kinds = [st.kind for st in verdict.statements]
+    return verdict.sql_class == "read" and kinds == ["COPY"] and verdict.signature is not None
+
+
+async def copy_to_stdout(
+    sup: Any, client: Any, profile: str, sql_text: str, verdict: Any
+) -> tuple[int, Any]:
+    """`COPY ... TO STDOUT` prints its rows, as psql does: the executor runs the guarded COPY
+    in a READ ONLY transaction and writes its bytes to a socket of this process (the
+    exporter's path, protocol/copystream.py), which copies them to stdout unchanged."""
+    import trio
+
+    from protocol import copystream
+    from protocol.messages import CopyDone, CopyRequest, Failure
+
+    out = sys.stdout.buffer
+    sys.stdout.flush()
+    received = 0
+    done: Any = None
+    failure: Any = None
+    on_tcp = str(sup.endpoint).startswith("tcp://")
+    async with copystream.listen(str(sup.run_dir), tcp=on_tcp) as (listener, address):
+        token = copystream.new_token()
+        request = CopyRequest(sql=sql_text, verdict=verdict.signature, sink=address, token=token,
+                              normalized=verdict.normalized)  # fmt: skip
+        async with trio.open_nursery() as nursery:
+            finished = trio.Event()
+
+            async def receive() -> None:
+                nonlocal received
+                stream = await copystream.accept(listener, token)
+                async with stream:
+                    while data := await stream.receive_some(1 << 20):
+                        out.write(data)
+                        received += len(data)
+                finished.set()
+
+            nursery.start_soon(receive)
+            async for _header, body in client.stream(f"executor:{profile}", request):
+                if isinstance(body, CopyDone):
+                    done = body
+                elif isinstance(body, Failure):
+                    failure = body
+            if failure is not None or done is None:
+                nursery.cancel_scope.cancel()
+            else:
+                with trio.move_on_after(30):
+                    await finished.wait()
+                nursery.cancel_scope.cancel()
+    out.flush()
+    if failure is not None:
+        return EXIT_ERROR, failure
+    if done is None or received != done.bytes:
+        return EXIT_ERROR, Failure(
+            code="cli.copy_incomplete",
+            message="The COPY's output was incomplete.",
+            why=f"The executor sent {getattr(done, 'bytes', 0):,} bytes and {received:,} arrived.",
+            hint="Run it again; `pgask logs` shows what the executor saw.",
+        )
+    return EXIT_OK, None
 
 
 def _short(text: str, width: int = 60) -> str:

@@ -290,3 +290,23 @@ async def test_stacked_text_is_judged_whole_before_anything_runs(tmp_path, pg_db
     assert failed.returncode == 1
     assert "stopped at statement 2 of 3" in failed.stderr.decode()
     assert await afetchval(pg_db, "SELECT array_agg(x) FROM t") == [1]
+
+
+# -- 7. COPY ... TO STDOUT -----------------------------------------------------------------
+
+
+async def test_copy_to_stdout_prints_its_rows_like_psql(tmp_path, pg_db):
+    await arun_sql(
+        pg_db, "CREATE TABLE t AS SELECT g AS x, 'v' || g AS y FROM generate_series(1, 100) g"
+    )
+    config = write_config(tmp_path, {"p": pg_db})
+    done = await run_pgask(config, "sql", "copy t to stdout", "-p", "p")
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().splitlines() == [f"{g}\tv{g}" for g in range(1, 101)]
+    csv_out = await run_pgask(config, "sql", "copy (select x from t where x <= 2 order by x) to stdout (format csv, header)",
+                              "-p", "p")  # fmt: skip
+    assert csv_out.stdout == b"x\n1\n2\n"
+    bad = await run_pgask(config, "sql", "copy (select 1/0) to stdout", "-p", "p")
+    assert bad.returncode == 1 and "division by zero" in bad.stderr.decode()
+    written = await run_pgask(config, "sql", "copy t from stdin", "-p", "p")
+    assert written.returncode == 3  # COPY FROM writes: refused by policy in read-only mode
