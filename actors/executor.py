@@ -294,8 +294,30 @@ async def _pool(state: ExecState) -> asyncpg.Pool:
 
 async def _create_pool(cfg: ProfileConfig) -> asyncpg.Pool:
     return await asyncpg.create_pool(
-        min_size=1, max_size=4, init=_init_connection, **_connect_kwargs(cfg)
-    )
+        min_size=1, max_size=4, init=_init_connection, reset=_reset_connection,
+        **_connect_kwargs(cfg),
+    )  # fmt: skip
+
+
+# What a statement may leave on its session beyond its transaction, removed before the
+# connection goes back to the pool: prepared statements made with SQL PREPARE (asyncpg's own,
+# made over the protocol, stay: from_sql is false for them) and temporary objects. asyncpg's
+# reset() already closes cursors, releases advisory locks, UNLISTENs and RESETs settings.
+RESET_SESSION_SQL = """
+DISCARD TEMP;
+DO $pgask$ DECLARE r record; BEGIN
+  FOR r IN SELECT name FROM pg_prepared_statements WHERE from_sql LOOP
+    EXECUTE format('DEALLOCATE %I', r.name);
+  END LOOP;
+END $pgask$;
+"""
+
+
+async def _reset_connection(con: asyncpg.Connection) -> None:
+    """asyncio, on release: no session state outlives the statement that made it. A failure
+    here makes asyncpg close the connection, which removes the state just as well."""
+    await con.reset()
+    await con.execute(RESET_SESSION_SQL)  # the executor's own fixed text
 
 
 # -- errors at the boundary ------------------------------------------------------------

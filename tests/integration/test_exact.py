@@ -310,3 +310,30 @@ async def test_copy_to_stdout_prints_its_rows_like_psql(tmp_path, pg_db):
     assert bad.returncode == 1 and "division by zero" in bad.stderr.decode()
     written = await run_pgask(config, "sql", "copy t from stdin", "-p", "p")
     assert written.returncode == 3  # COPY FROM writes: refused by policy in read-only mode
+
+
+# -- 8. no session state outlives a statement on a pooled connection --------------------------
+
+
+async def test_repeated_prepare_works_and_no_session_state_is_left(tmp_path, pg_db):
+    config = Config(profiles={"p": ProfileConfig(dsn=pg_db, read_write=True)})
+    state_sql = (
+        "SELECT (SELECT count(*) FROM pg_prepared_statements WHERE from_sql)::int,"
+        " (SELECT count(*) FROM pg_class WHERE relpersistence = 't')::int,"
+        " current_setting('work_mem')"
+    )
+    async with open_tree(tmp_path, config=config) as (sup, client):
+        for _ in range(3):  # the same PREPARE again and again: each time on a clean session
+            _c, _rows, done = await stream(client, sup, "PREPARE pgask_p AS SELECT 1")
+            assert isinstance(done, QueryDone), done
+            _c, rows, done = await stream(client, sup, state_sql)
+            assert rows == [[0, 0, "4MB"]], rows
+        temp = "CREATE TEMP TABLE scratch AS SELECT 1 AS x"
+        sig = signing.sign(sup.key, temp, "ddl", "p", "read-write")
+        replies = [b async for _h, b in client.stream(
+            "executor:p", QueryRequest(sql=temp, verdict=sig, confirmed=True))]  # fmt: skip
+        assert isinstance(replies[-1], QueryDone), replies[-1]
+        setting = "SELECT set_config('work_mem', '77MB', false)"
+        await stream(client, sup, setting)  # signed as a read here on purpose: the reset holds
+        _c, rows, _done = await stream(client, sup, state_sql)
+        assert rows == [[0, 0, "4MB"]], rows
