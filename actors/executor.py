@@ -200,6 +200,8 @@ class ExecState:
     full_sql: bool = False  # [privacy] audit_full_sql
     role: str = ""  # the database role pgask connects as
     os_user: str = ""
+    app_name: str = "pgask"  # application_name: run, profile and incarnation (orphans_prefix)
+    orphans_prefix: str = ""  # what every incarnation of this executor in this run is called
 
 
 @asynccontextmanager
@@ -210,12 +212,16 @@ async def open_state(boot: Boot) -> AsyncIterator[ExecState]:
     state = ExecState(profile, config, bytes.fromhex(boot.key_hex))
     state.full_sql = full.privacy.audit_full_sql
     state.os_user = getpass.getuser()
+    state.orphans_prefix, state.app_name = connection_names(boot, profile)
     if boot.state_dir:
         state.audit = AuditLog(audit_path(boot.state_dir, profile_file_name(profile)))
         if closed := state.audit.close_dangling():
             log.warning("executor.audit.interrupted", intents=closed)
     async with trio_asyncio.open_loop():
         try:
+            if boot.incarnation > 1:  # before serving: end what the previous one left running
+                with trio.move_on_after(ORPHAN_CLEANUP_S):
+                    await stop_orphans(state)
             yield state
         finally:
             if state.audit is not None:
@@ -225,7 +231,48 @@ async def open_state(boot: Boot) -> AsyncIterator[ExecState]:
                     await aio_as_trio(state.pool.close)()
 
 
-def _connect_kwargs(cfg: ProfileConfig) -> dict[str, Any]:
+def connection_names(boot: Boot, profile: str) -> tuple[str, str]:
+    """(prefix, application_name): `pgask <run>.<profile>.<incarnation>`, within PostgreSQL's
+    63 bytes. Every connection of this executor carries it, so a restarted executor finds
+    (in pg_stat_activity) what an earlier incarnation of itself left running in this run."""
+    import hashlib
+
+    run = (os.path.basename(boot.run_dir.rstrip("/")) or boot.session or "run")[-12:]
+    tag = hashlib.sha256(profile.encode()).hexdigest()[:8]
+    prefix = f"pgask {run}.{tag}."
+    return prefix, f"{prefix}{boot.incarnation}"
+
+
+ORPHAN_CLEANUP_S = 5.0
+ORPHANS_SQL = """
+SELECT pid, coalesce(state, ''), xact_start IS NOT NULL, pg_terminate_backend(pid)
+FROM pg_stat_activity
+WHERE left(application_name, length($1)) = $1 AND application_name <> $2
+  AND pid <> pg_backend_pid()
+"""
+
+
+async def stop_orphans(state: ExecState) -> int:
+    """Terminate the backends an earlier incarnation of this executor left (a query still
+    running, a transaction holding locks): a read stops, an uncommitted write rolls back."""
+    try:
+        pool = await _pool(state)
+        with map_errors(state):
+            rows = await aio_as_trio(pool.fetch)(ORPHANS_SQL, state.orphans_prefix, state.app_name)
+    except DatabaseError as exc:
+        log.warning("executor.orphans.unchecked", code=exc.code)
+        return 0
+    if rows:
+        log.warning(
+            "executor.orphans.stopped",
+            backends=[
+                {"pid": r[0], "state": r[1], "in_transaction": r[2], "ended": r[3]} for r in rows
+            ],
+        )
+    return len(rows)
+
+
+def _connect_kwargs(cfg: ProfileConfig, app_name: str = "pgask") -> dict[str, Any]:
     kw: dict[str, Any] = {"dsn": cfg.dsn or None, "timeout": cfg.connect_timeout_s}
     for key, name in (("host", "host"), ("user", "user"), ("dbname", "database")):
         if getattr(cfg, key):
@@ -245,7 +292,7 @@ def _connect_kwargs(cfg: ProfileConfig) -> dict[str, Any]:
         kw["dsn"] = kw["dsn"] or f"postgresql:///?service={cfg.service}"
     ms = lambda s: f"{int(s * 1000)}ms"  # noqa: E731
     kw["server_settings"] = {
-        "application_name": "pgask",
+        "application_name": app_name,
         "statement_timeout": ms(cfg.statement_timeout_s),
         "lock_timeout": ms(cfg.lock_timeout_s),
         "idle_in_transaction_session_timeout": "60s",
@@ -277,7 +324,7 @@ async def _pool(state: ExecState) -> asyncpg.Pool:
             await trio.sleep(wait)
         try:
             with map_errors(state, connecting=True):
-                state.pool = await aio_as_trio(_create_pool)(state.config)
+                state.pool = await aio_as_trio(_create_pool)(state.config, state.app_name)
         except DatabaseError:
             state.failures += 1
             state.next_attempt = (
@@ -292,11 +339,25 @@ async def _pool(state: ExecState) -> asyncpg.Pool:
         return state.pool
 
 
-async def _create_pool(cfg: ProfileConfig) -> asyncpg.Pool:
+async def _create_pool(cfg: ProfileConfig, app_name: str) -> asyncpg.Pool:
     return await asyncpg.create_pool(
-        min_size=1, max_size=4, init=_init_connection, reset=_reset_connection,
-        **_connect_kwargs(cfg),
+        min_size=1, max_size=4, init=_init_session, reset=_reset_connection,
+        **_connect_kwargs(cfg, app_name),
     )  # fmt: skip
+
+
+async def _init_session(con: asyncpg.Connection) -> None:
+    await _init_connection(con)
+    await con.execute(_watch_client_sql(con))
+
+
+def _watch_client_sql(con: asyncpg.Connection) -> str:
+    """PostgreSQL 14+ checks every second, while a query runs, that the client is still
+    there, and stops the query when it is not (an executor killed, or its whole tree gone
+    with the supervisor): no backend runs on for statement_timeout after pgask is gone."""
+    if con.get_server_version().major < 14:
+        return "SELECT 1"
+    return "SELECT set_config('client_connection_check_interval', '1s', false)"
 
 
 # What a statement may leave on its session beyond its transaction, removed before the
@@ -316,8 +377,8 @@ END $pgask$;
 async def _reset_connection(con: asyncpg.Connection) -> None:
     """asyncio, on release: no session state outlives the statement that made it. A failure
     here makes asyncpg close the connection, which removes the state just as well."""
-    await con.reset()
-    await con.execute(RESET_SESSION_SQL)  # the executor's own fixed text
+    await con.reset()  # (its RESET ALL also undoes the client check: set again below)
+    await con.execute(RESET_SESSION_SQL + _watch_client_sql(con))  # the executor's own text
 
 
 # -- errors at the boundary ------------------------------------------------------------
@@ -782,7 +843,9 @@ async def on_query_copy(state: ExecState, msg: CopyRequest, req: Request) -> Cop
          "sql_sha256": msg.verdict.sql_sha256, "class": "read", "mode": msg.verdict.mode},
     )  # fmt: skip
     started = time.perf_counter()
-    job = CopyJob(state.config, msg, f"{int(state.config.export_timeout_s * 1000)}ms")
+    job = CopyJob(
+        state.config, msg, f"{int(state.config.export_timeout_s * 1000)}ms", state.app_name
+    )
     record: dict[str, Any] = {"type": "outcome", "intent": intent, "outcome": "cancelled"}
     try:
         with map_errors(state):
@@ -809,8 +872,10 @@ class CopyJob:
     asyncpg stops reading and the server waits: memory stays bounded by socket buffers.
     """
 
-    def __init__(self, cfg: ProfileConfig, msg: CopyRequest, timeout: str) -> None:
-        self.cfg, self.msg, self.timeout = cfg, msg, timeout
+    def __init__(
+        self, cfg: ProfileConfig, msg: CopyRequest, timeout: str, app_name: str = "pgask"
+    ) -> None:
+        self.cfg, self.msg, self.timeout, self.app_name = cfg, msg, timeout, app_name
         self.sent = 0  # bytes written to the stream
         self._out: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -871,7 +936,8 @@ class CopyJob:
                 if len(data) < COPY_FILL_BYTES:
                     time.sleep(COPY_FILL_WAIT_S)  # this thread's loop serves only this COPY
 
-            con = await asyncpg.connect(**_connect_kwargs(self.cfg))
+            con = await asyncpg.connect(**_connect_kwargs(self.cfg, self.app_name))
+            await con.execute(_watch_client_sql(con))
             try:
                 tx = con.transaction(readonly=True)
                 await tx.start()

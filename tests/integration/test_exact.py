@@ -337,3 +337,131 @@ async def test_repeated_prepare_works_and_no_session_state_is_left(tmp_path, pg_
         await stream(client, sup, setting)  # signed as a read here on purpose: the reset holds
         _c, rows, _done = await stream(client, sup, state_sql)
         assert rows == [[0, 0, "4MB"]], rows
+
+
+# -- 9. orphaned work is stopped and told truthfully --------------------------------------------
+
+SLEEPER = "SELECT pg_sleep(60) AS slept"
+RUNNING = (
+    "SELECT count(*) FROM pg_stat_activity WHERE query = $1 AND state = 'active'"
+    " AND pid <> pg_backend_pid()"
+)
+
+
+async def wait_no_backend(dsn: str, sql: str, within_s: float) -> float:
+    """Seconds until no backend runs `sql`, polled; fails after `within_s`."""
+    from tests.pg import afetchval
+
+    start = trio.current_time()
+    with trio.fail_after(within_s):
+        while await afetchval(dsn, RUNNING, sql):
+            await trio.sleep(0.05)
+    return trio.current_time() - start
+
+
+async def wait_backend(dsn: str, sql: str) -> None:
+    from tests.pg import afetchval
+
+    with trio.fail_after(20):
+        while not await afetchval(dsn, RUNNING, sql):
+            await trio.sleep(0.05)
+
+
+async def test_sigkill_of_the_executor_stops_its_query_on_the_server(tmp_path, pg_db):
+    import signal
+
+    from tests.pg import afetch
+
+    config = Config(profiles={"p": ProfileConfig(dsn=pg_db)})
+    async with open_tree(tmp_path, config=config) as (sup, client):
+        sig = signing.sign(sup.key, SLEEPER, "read", "p", "read-only")
+        replies: list[Any] = []
+
+        async def run() -> None:
+            async for _h, body in client.stream(
+                "executor:p", QueryRequest(sql=SLEEPER, verdict=sig)
+            ):
+                replies.append(body)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run)
+            await wait_backend(pg_db, SLEEPER)
+            names = await afetch(
+                pg_db, "SELECT application_name FROM pg_stat_activity WHERE query = $1", SLEEPER
+            )
+            assert names and names[0][0].startswith("pgask ") and names[0][0].endswith(".1")
+            os.kill(sup.children["executor:p"].proc.pid, signal.SIGKILL)
+            await wait_no_backend(pg_db, SLEEPER, within_s=2.0)
+        failure = replies[-1]
+        assert failure.code == "actor.restarted", failure
+        assert "while your statement was running on the server" in failure.message
+        assert "a read was stopped" in failure.why
+        # the next incarnation serves, under its own name
+        _c, rows, _d = await stream(client, sup, "SELECT current_setting('application_name')")
+        assert rows[0][0].endswith(".2")
+
+
+async def test_a_restarted_executor_ends_what_its_predecessor_left(tmp_path, pg_db):
+    """Even where the server cannot notice the client is gone (an idle transaction holding a
+    lock), the next incarnation terminates the old one's backends by application_name."""
+    import signal
+
+    from tests.pg import afetchval
+
+    await arun_sql(pg_db, "CREATE TABLE locked (x int)")
+    config = Config(profiles={"p": ProfileConfig(dsn=pg_db)})
+    async with open_tree(tmp_path, config=config) as (sup, client):
+        await stream(client, sup, "SELECT 1")  # the pool is open
+        prefix = (await stream(client, sup, "SELECT current_setting('application_name')"))[1][0][0]
+        # a backend that looks like the executor's (same run and profile, incarnation 1),
+        # idle in a transaction holding a lock, as a killed INSERT would leave it
+        import asyncio
+        import threading
+
+        import asyncpg
+
+        locked, done_holding = threading.Event(), threading.Event()
+
+        async def hold() -> None:
+            con = await asyncpg.connect(pg_db, server_settings={"application_name": prefix})
+            await con.execute("BEGIN; LOCK TABLE locked IN ACCESS EXCLUSIVE MODE")
+            locked.set()
+            while not done_holding.is_set():
+                await asyncio.sleep(0.05)
+            con.terminate()
+
+        thread = threading.Thread(target=lambda: asyncio.run(hold()), daemon=True)
+        thread.start()
+        try:
+            await trio.to_thread.run_sync(locked.wait, 10)
+            os.kill(sup.children["executor:p"].proc.pid, signal.SIGKILL)
+            held = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+            with trio.fail_after(15):
+                while await afetchval(pg_db, held, prefix):
+                    await trio.sleep(0.05)
+            _c, rows, done = await stream(client, sup, "SELECT count(*) FROM locked")
+            assert isinstance(done, QueryDone) and rows == [[0]]
+        finally:
+            done_holding.set()
+            await trio.to_thread.run_sync(thread.join, 5)
+
+
+async def test_sigkill_of_the_supervisor_stops_the_query_on_the_server(tmp_path, pg_db):
+    """`pgask sql` hosts the supervisor: kill it, its executor exits with it, and the server
+    (client_connection_check_interval) stops the query instead of running on to its timeout."""
+    import signal
+
+    config = write_config(tmp_path, {"p": pg_db})
+    long_read = "SELECT count(*) FROM generate_series(1, 100000000000) g"  # the guard allows it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ui.cli", "--config", str(config), "sql", long_read, "-p", "p"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await wait_backend(pg_db, long_read)
+        proc.send_signal(signal.SIGKILL)
+        await wait_no_backend(pg_db, long_read, within_s=2.0)
+    finally:
+        proc.kill()
+        proc.wait()
