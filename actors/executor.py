@@ -671,7 +671,7 @@ async def _statement(
             del records
             batches, size = pack_rows(rows, first_row=total + 1)
             for batch in batches:
-                await emit(QueryRows(seq=seq, rows=batch))
+                await emit(QueryRows(seq=seq, rows=batch))  # type: ignore[arg-type]  # encoded
                 seq += 1
             total += len(rows)
             per_row = max(1, size // len(rows))
@@ -682,25 +682,42 @@ async def _statement(
     return command if not truncated else f"SELECT {total}", total, truncated
 
 
-def pack_rows(rows: list[list[Any]], *, first_row: int) -> tuple[list[list[list[Any]]], int]:
-    """`rows` cut into batches of about BATCH_BYTES encoded (at least one row each), and
-    their encoded size. A batch is measured once; only one that is too big is measured row
-    by row. A row that no message can carry fails the request, naming it (never dropped)."""
-    size = len(msgspec.msgpack.encode(rows))
-    if size <= BATCH_LIMIT:
-        return [rows], size
-    sizes = [len(msgspec.msgpack.encode(row)) for row in rows]
-    batches: list[list[list[Any]]] = []
+def pack_rows(rows: list[list[Any]], *, first_row: int) -> tuple[list[msgspec.Raw], int]:
+    """`rows` cut into batches of about BATCH_BYTES encoded (at least one row each), already
+    encoded (a QueryRows carries them as msgspec.Raw, so no row is encoded twice), and their
+    size. Only a batch that measures too big is encoded row by row. A row that no message
+    can carry fails the request, naming it (a row is never dropped)."""
+    whole = _encode(rows)
+    if len(whole) <= BATCH_LIMIT:
+        return [msgspec.Raw(whole)], len(whole)
+    encoded = [_encode(row) for row in rows]
+    batches: list[msgspec.Raw] = []
     start, acc = 0, 0
-    for i, row_size in enumerate(sizes):
-        if row_size > ROW_LIMIT:
-            raise row_too_large(first_row + i, row_size)
-        if i > start and acc + row_size > BATCH_BYTES:
-            batches.append(rows[start:i])
+    for i, row in enumerate(encoded):
+        if len(row) > ROW_LIMIT:
+            raise row_too_large(first_row + i, len(row))
+        if i > start and acc + len(row) > BATCH_BYTES:
+            batches.append(_array(encoded[start:i]))
             start, acc = i, 0
-        acc += row_size
-    batches.append(rows[start:])
-    return batches, sum(sizes)
+        acc += len(row)
+    batches.append(_array(encoded[start:]))
+    return batches, sum(len(r) for r in encoded)
+
+
+_encode = msgspec.msgpack.Encoder().encode
+
+
+def _array(items: list[bytes]) -> msgspec.Raw:
+    """A msgpack array of already encoded items."""
+    n = len(items)
+    head = (
+        bytes([0x90 | n])
+        if n < 16
+        else b"\xdc" + n.to_bytes(2, "big")
+        if n < 65536
+        else b"\xdd" + n.to_bytes(4, "big")
+    )
+    return msgspec.Raw(head + b"".join(items))
 
 
 def row_too_large(number: int, size: int) -> DatabaseError:
