@@ -566,8 +566,13 @@ def cmd_sql(args: argparse.Namespace) -> int:
         for i, (text, verdict, confirmed) in enumerate(checked_all):
             if i and args.format == "table":
                 print()  # results one after another, as psql shows them
+            fast = None
+            if args.format == "csv" and not max_rows:  # the server formats it: psql's speed
+                fast = await csv_copy_of(client, profile, text, verdict, mode)
             if is_copy_out(verdict):
                 outcome, failure = await copy_to_stdout(sup, client, profile, text, verdict)
+            elif fast is not None:
+                outcome, failure = await copy_to_stdout(sup, client, profile, *fast)
             else:
                 outcome, failure = await run_checked(
                     client, args, profile, text, verdict, confirmed, max_rows=max_rows
@@ -598,6 +603,42 @@ async def statement_texts(client: Any, sql_text: str, profile: str, mode: str) -
     return texts if len(texts) > 1 else [sql_text]
 
 
+QUERY_KINDS = frozenset({"SELECT", "VALUES", "TABLE"})
+
+
+async def csv_copy_of(
+    client: Any, profile: str, sql_text: str, verdict: Any, mode: str
+) -> tuple[str, Any] | None:
+    """(COPY text, its verdict) that prints `sql_text`'s result as CSV with a header, its
+    repeated column names made distinct (id, id_2); None where the row path must serve
+    (not a query, a name that cannot be had, or a COPY text the guard would not run)."""
+    from protocol.columns import unique_names
+    from protocol.messages import GuardRequest, QueryColumns, QueryDescribe, Verdict
+
+    kinds = [st.kind for st in verdict.statements]
+    if verdict.sql_class != "read" or verdict.signature is None or len(kinds) != 1:
+        return None
+    if kinds[0] not in QUERY_KINDS:
+        return None
+    described = await client.request(
+        f"executor:{profile}", QueryDescribe(sql=sql_text, verdict=verdict.signature), timeout=60
+    )
+    if not isinstance(described, QueryColumns) or not described.columns:
+        return None
+    names = [c.name for c in described.columns]
+    body = sql_text.strip().rstrip(";").rstrip()
+    if unique_names(names) != names:
+        aliases = ", ".join('"' + n.replace('"', '""') + '"' for n in unique_names(names))
+        body = f"SELECT * FROM ({body}\n) AS pgask_cols({aliases})"
+    copy_sql = f"COPY ({body}\n) TO STDOUT (FORMAT csv, HEADER)"
+    checked = await client.request(
+        "guard", GuardRequest(sql=copy_sql, profile=profile, mode=mode), timeout=60
+    )
+    if not isinstance(checked, Verdict) or not is_copy_out(checked):
+        return None
+    return copy_sql, checked
+
+
 def is_copy_out(verdict: Any) -> bool:
     """`COPY ... TO STDOUT` (the guard calls any other COPY non-read)."""
     kinds = [st.kind for st in verdict.statements]
@@ -613,11 +654,12 @@ async def copy_to_stdout(
     import trio
 
     from protocol import copystream
-    from protocol.messages import CopyDone, CopyRequest, Failure
+    from protocol.messages import CopyDone, CopyRequest, Failure, QueryCancel
 
     out = sys.stdout.buffer
     sys.stdout.flush()
     received = 0
+    broken = False
     done: Any = None
     failure: Any = None
     on_tcp = str(sup.endpoint).startswith("tcp://")
@@ -628,17 +670,27 @@ async def copy_to_stdout(
         async with trio.open_nursery() as nursery:
             finished = trio.Event()
 
+            copy_id = client.ids()
+
             async def receive() -> None:
-                nonlocal received
+                nonlocal received, broken
                 stream = await copystream.accept(listener, token)
                 async with stream:
                     while data := await stream.receive_some(1 << 20):
-                        out.write(data)
+                        try:
+                            out.write(data)
+                        except BrokenPipeError:  # `| head`: stop the COPY, say nothing
+                            broken = True
+                            _silence_stdout()
+                            await client.send(f"executor:{profile}", QueryCancel(target=copy_id))
+                            return
                         received += len(data)
                 finished.set()
 
             nursery.start_soon(receive)
-            async for _header, body in client.stream(f"executor:{profile}", request):
+            async for _header, body in client.stream(
+                f"executor:{profile}", request, request_id=copy_id
+            ):
                 if isinstance(body, CopyDone):
                     done = body
                 elif isinstance(body, Failure):
@@ -649,7 +701,13 @@ async def copy_to_stdout(
                 with trio.move_on_after(30):
                     await finished.wait()
                 nursery.cancel_scope.cancel()
-    out.flush()
+    if broken:
+        return EXIT_BROKEN_PIPE, None
+    try:
+        out.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE, None
     if failure is not None:
         return EXIT_ERROR, failure
     if done is None or received != done.bytes:

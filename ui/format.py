@@ -188,7 +188,7 @@ def rows_as_csv(
     columns: Sequence[str], rows: Iterable[Sequence[Any]], *, delimiter: str = ","
 ) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
     writer.writerow(unique_names(columns))
     for row in rows:
         writer.writerow(["" if v is None else cell_text(v) for v in row])
@@ -241,7 +241,7 @@ class StreamWriter:
     def columns(self, names: Sequence[str]) -> None:
         self.names = unique_names(names)
         if self.fmt == "csv":
-            self._csv = csv.writer(self._buf, lineterminator="\r\n")
+            self._csv = csv.writer(self._buf, lineterminator="\n")  # as psql and COPY
             self._csv.writerow(self.names)
             self._flush()
         elif self.fmt == "json":

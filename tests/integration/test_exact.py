@@ -87,15 +87,29 @@ async def test_150_rows_of_800_kb_from_the_cli(tmp_path, pg_db):
     assert all(o["big"] == "y" * 800000 for o in objects)
 
 
-async def test_a_100_mb_value_fails_loudly_naming_the_row_and_export(tmp_path, pg_db):
+BIG_VALUE = (
+    "SELECT n, CASE WHEN n = 2 THEN repeat('x', 100000000) ELSE 'a' END AS v"
+    " FROM generate_series(1, 3) n ORDER BY n"
+)
+
+
+async def test_a_100_mb_value_comes_back_whole_as_csv(tmp_path, pg_db):
+    """CSV is formatted by the server (COPY) and streamed as bytes: no message limit."""
     config = write_config(tmp_path, {"p": pg_db})
-    sql = "SELECT n, CASE WHEN n = 2 THEN repeat('x', 100000000) ELSE 'a' END AS v FROM generate_series(1, 3) n ORDER BY n"
-    done = await run_pgask(config, "sql", sql, "-p", "p", "--format", "csv")
+    done = await run_pgask(config, "sql", BIG_VALUE, "-p", "p", "--format", "csv")
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == b"n,v\n1,a\n2," + b"x" * 100_000_000 + b"\n3,a\n"
+
+
+async def test_a_100_mb_value_fails_loudly_naming_the_row_and_export(tmp_path, pg_db):
+    """On the row path (JSON Lines) a row bigger than a message fails the request, naming
+    the row, its size and the way out; nothing is printed as if it were the result."""
+    config = write_config(tmp_path, {"p": pg_db})
+    done = await run_pgask(config, "sql", BIG_VALUE, "-p", "p", "--format", "jsonl")
     err = done.stderr.decode()
     assert done.returncode == 1, err
     assert "Row 2 of the result is 95.4 MiB" in err, err
     assert "pgask export" in err
-    # nothing is printed as if it were the result: rows before the big one are flagged
     assert "incomplete: 1 rows were written" in err or done.stdout == b""
     assert b"x" * 1000 not in done.stdout
 
