@@ -1,4 +1,5 @@
-"""`pgask sql --format csv` to stdout beside `psql --csv -c`, as whole processes, in one run.
+"""`pgask sql --format csv` to stdout beside `psql --csv -c`, as whole processes, in one run
+(and `--format jsonl`, the row path, for comparison).
 
     python bench/bench_sql_stdout.py [--rows 1000000] [--rounds 3] [--dsn DSN]
 
@@ -117,13 +118,27 @@ def main() -> None:
                 "--format",
                 "csv",
             ],
+            # the row path (values through the bus, formatted by the CLI), for comparison
+            "pgask sql --format jsonl": [
+                sys.executable,
+                "-m",
+                "ui.cli",
+                "--config",
+                str(config),
+                "sql",
+                QUERY,
+                "-p",
+                "p",
+                "--format",
+                "jsonl",
+            ],
         }
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
         for round_no in range(args.rounds):
             order = list(paths) if round_no % 2 == 0 else list(reversed(paths))
             for name in order:
                 seconds, peak, size, lines = run_measured(paths[name], env)
-                if lines != args.rows + 1:
+                if lines != args.rows + (0 if name.endswith("jsonl") else 1):  # CSV: a header
                     raise SystemExit(f"{name} printed {lines - 1:,} rows, not {args.rows:,}")
                 results[name].append((seconds, peak))
                 print(f"  round {round_no + 1}/{args.rounds}: {name}: {seconds:.2f} s, "
@@ -137,10 +152,11 @@ def main() -> None:
             spread = max(r[0] for r in runs) - min(r[0] for r in runs)
             med[name] = (secs, peak)
             print(f"{name:<26} {secs:>8.2f} {args.rows / secs:>12,.0f} {peak:>8.0f} {spread:>9.2f}")
-        (p_s, p_m), (g_s, g_m) = med["psql --csv -c"], med["pgask sql --format csv"]
-        print(
-            f"pgask/psql: time x{g_s / p_s:.2f}, rows/s x{p_s / g_s:.2f}, peak memory x{g_m / p_m:.2f}"
-        )
+        p_s, p_m = med["psql --csv -c"]
+        for name in ("pgask sql --format csv", "pgask sql --format jsonl"):
+            g_s, g_m = med[name]
+            print(f"{name} / psql: time x{g_s / p_s:.2f}, rows/s x{p_s / g_s:.2f}, "
+                  f"peak memory x{g_m / p_m:.2f}")  # fmt: skip
         print("peak MB: summed RSS of the command's whole process tree (pgask: CLI + supervisor + "
               "actors; shared pages counted in each)")  # fmt: skip
         shutil.rmtree(work, ignore_errors=True)
