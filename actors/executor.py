@@ -484,6 +484,14 @@ def translate(exc: BaseException, state: ExecState, *, connecting: bool) -> Data
                 why=msg, hint="The server may have restarted; run it again and pgask will reconnect.",
                 code="db.connection_lost", retryable=True, detail=detail,
             )  # fmt: skip
+        if code == "42601" and "multiple commands" in msg:
+            return DatabaseError(
+                f"pgask runs one statement at a time on profile '{p}', and this text holds several.",
+                why="Each statement is checked and run in its own transaction; nothing was run.",
+                hint='Run them one by one, or all in order with `pgask sql "..."` (each is '
+                "checked on its own first).",
+                code="db.several_statements", detail=detail,
+            )  # fmt: skip
         position = getattr(exc, "position", None)
         why = msg + (f" (at character {position})" if position else "")
         return DatabaseError(

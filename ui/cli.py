@@ -892,6 +892,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
                     print(failure_text(previous[1]), file=sys.stderr)
                 return checked
             verdict, confirmed = checked
+            if len([st for st in verdict.statements if st.text.strip()]) > 1:  # up front
+                print(f"pgask: the planned SQL holds {len(verdict.statements)} statements; nothing "
+                      "was run. Run them in order, each checked on its own, with "
+                      '`pgask sql "..."` (--show-sql prints them).', file=sys.stderr)  # fmt: skip
+                return EXIT_REFUSED
             stored_sql = verdict.normalized if sup.config.privacy.redact_literals else plan.sql
             if args.out:  # the full result goes to a file instead of the screen
                 outcome = await export_to_file(client, args, profile, plan.sql)

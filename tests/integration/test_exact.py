@@ -479,3 +479,11 @@ async def test_sigkill_of_the_supervisor_stops_the_query_on_the_server(tmp_path,
     finally:
         proc.kill()
         proc.wait()
+
+
+async def test_a_stacked_text_that_reaches_the_executor_fails_clearly(tmp_path, pg_db):
+    config = Config(profiles={"p": ProfileConfig(dsn=pg_db)})
+    async with open_tree(tmp_path, config=config) as (sup, client):
+        _c, rows, end = await stream(client, sup, "select 1; select 2")
+    assert rows == [] and end.code == "db.several_statements", end
+    assert "one statement at a time" in end.message and "nothing was run" in end.why
