@@ -709,6 +709,9 @@ async def copy_to_stdout(
         _silence_stdout()
         return EXIT_BROKEN_PIPE, None
     if failure is not None:
+        if received:
+            print(f"pgask: the output is incomplete: {received:,} bytes were written before the "
+                  "error below.", file=sys.stderr)  # fmt: skip
         return EXIT_ERROR, failure
     if done is None or received != done.bytes:
         return EXIT_ERROR, Failure(
