@@ -59,7 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         "check-sql", help="classify SQL with the guard (no database needed)", add_help=False
     )
 
-    sql = sub.add_parser("sql", help="check and run one SQL statement headlessly, print the result")
+    sql = sub.add_parser(
+        "sql",
+        help="check and run SQL headlessly (statements in order), print every row",
+        epilog="exit status: 0 ok, 1 error, 3 refused by policy, 4 needs confirmation, "
+        "6 output cut by --max-rows, 130 cancelled, 141 stdout closed",
+    )
     sql.add_argument("sql", help="the SQL text (or - to read it from stdin)")
     sql.add_argument(
         "-p", "--profile", help="profile name or postgresql:// URL (default: the only profile)"
