@@ -182,7 +182,13 @@ async def serve(actor: Actor, boot: Boot) -> None:
                 log.warning(
                     "actor.message.refused", kind=header.kind, src=header.src, reason=exc.message
                 )
-                await rt.send(header.src, exc.to_failure(), reply_to=header.id, trace=header.trace)
+                if header.reply_to in rt.waiting:  # a reply we cannot read ends its request
+                    final = msgspec.structs.replace(header, more=False)
+                    rt.waiting.pop(header.reply_to).send_nowait((final, exc.to_failure()))
+                elif not header.reply_to:
+                    await rt.send(
+                        header.src, exc.to_failure(), reply_to=header.id, trace=header.trace
+                    )
                 continue
             if header.reply_to in rt.waiting:
                 rt.waiting[header.reply_to].send_nowait((header, body))

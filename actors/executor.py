@@ -52,10 +52,10 @@ from trio_asyncio import aio_as_trio, trio_as_aio
 from actors import executor_dba as dba
 from actors import executor_resolve as resolve
 from actors._runtime import Actor, Request, main
-from protocol import copystream, signing
+from protocol import codec, copystream, signing
 from protocol.audit import AuditLog, audit_path
 from protocol.boot import Boot
-from protocol.config import ProfileConfig, check_profile
+from protocol.config import ProfileConfig, check_profile, profile_file_name
 from protocol.errors import DatabaseError
 from protocol.messages import (
     GUARD_GRAMMAR_MAJOR,
@@ -86,6 +86,7 @@ from protocol.messages import (
     QueryCancel,
     QueryCancelled,
     QueryColumns,
+    QueryDescribe,
     QueryDone,
     QueryRequest,
     QueryRows,
@@ -112,7 +113,9 @@ from protocol.values import (
     to_wire,
 )
 
-BATCH_BYTES = 256 * 1024
+BATCH_BYTES = 256 * 1024  # what a row batch aims at
+BATCH_LIMIT = 4 * BATCH_BYTES  # a batch measured above this is cut by row
+ROW_LIMIT = codec.MAX_FRAME_BYTES - 64 * 1024  # one row alone in a message, with room to spare
 FIRST_BATCH_ROWS = 100  # the first page reaches the screen before the rest is fetched
 RECONNECT_BACKOFF_S = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0)
 NO_TRANSACTION = "25001"  # active_sql_transaction: "cannot run inside a transaction block"
@@ -227,6 +230,8 @@ class ExecState:
     closures: dict[str, Resolution] = field(default_factory=dict)  # per safety fingerprint
     os_user: str = ""
     audit_error: str = ""  # why the audit trail could not be opened (nothing runs then)
+    app_name: str = "pgask"  # application_name: run, profile and incarnation (orphans_prefix)
+    orphans_prefix: str = ""  # what every incarnation of this executor in this run is called
 
 
 @asynccontextmanager
@@ -237,8 +242,9 @@ async def open_state(boot: Boot) -> AsyncIterator[ExecState]:
     state = ExecState(profile, config, bytes.fromhex(boot.key_hex))
     state.full_sql = full.privacy.audit_full_sql
     state.os_user = getpass.getuser()
+    state.orphans_prefix, state.app_name = connection_names(boot, profile)
     if boot.state_dir:
-        path = audit_path(boot.state_dir, profile)
+        path = audit_path(boot.state_dir, profile_file_name(profile))
         try:
             state.audit = AuditLog(path, witness=full.audit.witness)
         except OSError as exc:  # no crash loop: every request is refused, naming the file
@@ -251,6 +257,9 @@ async def open_state(boot: Boot) -> AsyncIterator[ExecState]:
                 log.warning("executor.audit.interrupted", intents=closed)
     async with trio_asyncio.open_loop():
         try:
+            if boot.incarnation > 1:  # before serving: end what the previous one left running
+                with trio.move_on_after(ORPHAN_CLEANUP_S):
+                    await stop_orphans(state)
             yield state
         finally:
             if state.audit is not None:
@@ -260,7 +269,48 @@ async def open_state(boot: Boot) -> AsyncIterator[ExecState]:
                     await aio_as_trio(state.pool.close)()
 
 
-def _connect_kwargs(cfg: ProfileConfig) -> dict[str, Any]:
+def connection_names(boot: Boot, profile: str) -> tuple[str, str]:
+    """(prefix, application_name): `pgask <run>.<profile>.<incarnation>`, within PostgreSQL's
+    63 bytes. Every connection of this executor carries it, so a restarted executor finds
+    (in pg_stat_activity) what an earlier incarnation of itself left running in this run."""
+    import hashlib
+
+    run = (os.path.basename(boot.run_dir.rstrip("/")) or boot.session or "run")[-12:]
+    tag = hashlib.sha256(profile.encode()).hexdigest()[:8]
+    prefix = f"pgask {run}.{tag}."
+    return prefix, f"{prefix}{boot.incarnation}"
+
+
+ORPHAN_CLEANUP_S = 5.0
+ORPHANS_SQL = """
+SELECT pid, coalesce(state, ''), xact_start IS NOT NULL, pg_terminate_backend(pid)
+FROM pg_stat_activity
+WHERE left(application_name, length($1)) = $1 AND application_name <> $2
+  AND pid <> pg_backend_pid()
+"""
+
+
+async def stop_orphans(state: ExecState) -> int:
+    """Terminate the backends an earlier incarnation of this executor left (a query still
+    running, a transaction holding locks): a read stops, an uncommitted write rolls back."""
+    try:
+        pool = await _pool(state)
+        with map_errors(state):
+            rows = await aio_as_trio(pool.fetch)(ORPHANS_SQL, state.orphans_prefix, state.app_name)
+    except DatabaseError as exc:
+        log.warning("executor.orphans.unchecked", code=exc.code)
+        return 0
+    if rows:
+        log.warning(
+            "executor.orphans.stopped",
+            backends=[
+                {"pid": r[0], "state": r[1], "in_transaction": r[2], "ended": r[3]} for r in rows
+            ],
+        )
+    return len(rows)
+
+
+def _connect_kwargs(cfg: ProfileConfig, app_name: str = "pgask") -> dict[str, Any]:
     kw: dict[str, Any] = {"dsn": cfg.dsn or None, "timeout": cfg.connect_timeout_s}
     for key, name in (("host", "host"), ("user", "user"), ("dbname", "database")):
         if getattr(cfg, key):
@@ -280,7 +330,7 @@ def _connect_kwargs(cfg: ProfileConfig) -> dict[str, Any]:
         kw["dsn"] = kw["dsn"] or f"postgresql:///?service={cfg.service}"
     ms = lambda s: f"{int(s * 1000)}ms"  # noqa: E731
     kw["server_settings"] = {
-        "application_name": "pgask",
+        "application_name": app_name,
         "statement_timeout": ms(cfg.statement_timeout_s),
         "lock_timeout": ms(cfg.lock_timeout_s),
         "idle_in_transaction_session_timeout": "60s",
@@ -317,7 +367,7 @@ async def _pool(state: ExecState) -> asyncpg.Pool:
         check_profile(state.profile, state.config)  # a bad port or sslmode: a reply, not a crash
         try:
             with map_errors(state, connecting=True):
-                state.pool = await aio_as_trio(_create_pool)(state.config)
+                state.pool = await aio_as_trio(_create_pool)(state.config, state.app_name)
         except DatabaseError:
             state.failures += 1
             state.next_attempt = (
@@ -332,10 +382,46 @@ async def _pool(state: ExecState) -> asyncpg.Pool:
         return state.pool
 
 
-async def _create_pool(cfg: ProfileConfig) -> asyncpg.Pool:
+async def _create_pool(cfg: ProfileConfig, app_name: str) -> asyncpg.Pool:
     return await asyncpg.create_pool(
-        min_size=1, max_size=4, init=_init_connection, **_connect_kwargs(cfg)
-    )
+        min_size=1, max_size=4, init=_init_session, reset=_reset_connection,
+        **_connect_kwargs(cfg, app_name),
+    )  # fmt: skip
+
+
+async def _init_session(con: asyncpg.Connection) -> None:
+    await _init_connection(con)
+    await con.execute(_watch_client_sql(con))
+
+
+def _watch_client_sql(con: asyncpg.Connection) -> str:
+    """PostgreSQL 14+ checks every second, while a query runs, that the client is still
+    there, and stops the query when it is not (an executor killed, or its whole tree gone
+    with the supervisor): no backend runs on for statement_timeout after pgask is gone."""
+    if con.get_server_version().major < 14:
+        return "SELECT 1"
+    return "SELECT set_config('client_connection_check_interval', '1s', false)"
+
+
+# What a statement may leave on its session beyond its transaction, removed before the
+# connection goes back to the pool: prepared statements made with SQL PREPARE (asyncpg's own,
+# made over the protocol, stay: from_sql is false for them) and temporary objects. asyncpg's
+# reset() already closes cursors, releases advisory locks, UNLISTENs and RESETs settings.
+RESET_SESSION_SQL = """
+DISCARD TEMP;
+DO $pgask$ DECLARE r record; BEGIN
+  FOR r IN SELECT name FROM pg_prepared_statements WHERE from_sql LOOP
+    EXECUTE format('DEALLOCATE %I', r.name);
+  END LOOP;
+END $pgask$;
+"""
+
+
+async def _reset_connection(con: asyncpg.Connection) -> None:
+    """asyncio, on release: no session state outlives the statement that made it. A failure
+    here makes asyncpg close the connection, which removes the state just as well."""
+    await con.reset()  # (its RESET ALL also undoes the client check: set again below)
+    await con.execute(RESET_SESSION_SQL + _watch_client_sql(con))  # the executor's own text
 
 
 # -- errors at the boundary ------------------------------------------------------------
@@ -455,6 +541,14 @@ def translate(exc: BaseException, state: ExecState, *, connecting: bool) -> Data
                 f"The connection to profile '{p}' ({target}) was lost.",
                 why=msg, hint="The server may have restarted; run it again and pgask will reconnect.",
                 code="db.connection_lost", retryable=True, detail=detail,
+            )  # fmt: skip
+        if code == "42601" and "multiple commands" in msg:
+            return DatabaseError(
+                f"pgask runs one statement at a time on profile '{p}', and this text holds several.",
+                why="Each statement is checked and run in its own transaction; nothing was run.",
+                hint='Run them one by one, or all in order with `pgask sql "..."` (each is '
+                "checked on its own first).",
+                code="db.several_statements", detail=detail,
             )  # fmt: skip
         position = getattr(exc, "position", None)
         why = msg + (f" (at character {position})" if position else "")
@@ -654,27 +748,81 @@ async def _statement(
         return stmt.get_statusmsg() or "OK", 0, False
     await emit([Column(name=a.name, type_oid=a.type.oid, type_name=a.type.name) for a in attrs])
     convert = _row_converter(attrs)
-    total, size, truncated, n = 0, 0, False, FIRST_BATCH_ROWS
+    total, truncated, n = 0, False, FIRST_BATCH_ROWS
     cursor = await stmt.cursor()
     seq = 0
     while True:
         want = n if max_rows is None else min(n, max_rows - total + 1)
         records = await cursor.fetch(want)
-        if max_rows is not None and total + len(records) > max_rows:
+        got = len(records)
+        if max_rows is not None and total + got > max_rows:
             records = records[: max_rows - total]
             truncated = True
         if records:
             rows = [convert(r) for r in records]
-            size = len(msgspec.msgpack.encode(rows))
-            await emit(QueryRows(seq=seq, rows=rows))
-            seq += 1
+            del records
+            batches, size = pack_rows(rows, first_row=total + 1)
+            for batch in batches:
+                await emit(QueryRows(seq=seq, rows=batch))  # type: ignore[arg-type]  # encoded
+                seq += 1
             total += len(rows)
             per_row = max(1, size // len(rows))
             n = max(1, min(50_000, BATCH_BYTES // per_row))
-        if truncated or len(records) < want:
+        if truncated or got < want:
             break
     command = stmt.get_statusmsg() or f"SELECT {total}"
     return command if not truncated else f"SELECT {total}", total, truncated
+
+
+def pack_rows(rows: list[list[Any]], *, first_row: int) -> tuple[list[msgspec.Raw], int]:
+    """`rows` cut into batches of about BATCH_BYTES encoded (at least one row each), already
+    encoded (a QueryRows carries them as msgspec.Raw, so no row is encoded twice), and their
+    size. Only a batch that measures too big is encoded row by row. A row that no message
+    can carry fails the request, naming it (a row is never dropped)."""
+    whole = _encode(rows)
+    if len(whole) <= BATCH_LIMIT:
+        return [msgspec.Raw(whole)], len(whole)
+    encoded = [_encode(row) for row in rows]
+    batches: list[msgspec.Raw] = []
+    start, acc = 0, 0
+    for i, row in enumerate(encoded):
+        if len(row) > ROW_LIMIT:
+            raise row_too_large(first_row + i, len(row))
+        if i > start and acc + len(row) > BATCH_BYTES:
+            batches.append(_array(encoded[start:i]))
+            start, acc = i, 0
+        acc += len(row)
+    batches.append(_array(encoded[start:]))
+    return batches, sum(len(r) for r in encoded)
+
+
+_encode = msgspec.msgpack.Encoder().encode
+
+
+def _array(items: list[bytes]) -> msgspec.Raw:
+    """A msgpack array of already encoded items."""
+    n = len(items)
+    head = (
+        bytes([0x90 | n])
+        if n < 16
+        else b"\xdc" + n.to_bytes(2, "big")
+        if n < 65536
+        else b"\xdd" + n.to_bytes(4, "big")
+    )
+    return msgspec.Raw(head + b"".join(items))
+
+
+def row_too_large(number: int, size: int) -> DatabaseError:
+    return DatabaseError(
+        f"Row {number:,} of the result is {size / 2**20:,.1f} MiB, more than the "
+        f"{ROW_LIMIT / 2**20:,.0f} MiB one message between pgask's processes can carry; "
+        "the query was stopped.",
+        why="pgask does not show part of a row: it stops rather than leave the row out.",
+        hint='Write the whole result to a file with `pgask export "<the SQL>" --out result.csv` '
+        "(it streams values of any size), or select less of the big column "
+        "(e.g. left(col, 1000), length(col)).",
+        code="executor.row_too_large",
+    )
 
 
 # -- handlers ------------------------------------------------------------------------------
@@ -739,6 +887,35 @@ async def on_query_run(state: ExecState, msg: QueryRequest, req: Request) -> Que
     elapsed = (time.perf_counter() - started) * 1000
     log.info("executor.query.finished", rows=rows, ms=round(elapsed, 2), sql_class=sql_class)
     return QueryDone(command=command, rows=rows, elapsed_ms=elapsed, truncated=truncated)
+
+
+async def on_query_describe(state: ExecState, msg: QueryDescribe, req: Request) -> QueryColumns:
+    """The result columns of a guarded read, from Parse/Describe only (nothing executes)."""
+    check_verdict(state, msg.sql, msg.verdict, confirmed=False)
+    if msg.verdict.sql_class != "read":
+        raise DatabaseError(
+            f"The executor for '{state.profile}' describes only reads.",
+            why=f"The statement is of class '{msg.verdict.sql_class}'.",
+            code="executor.bad_verdict",
+        )
+    pool = await _pool(state)
+    with map_errors(state):
+        columns = await aio_as_trio(_describe)(pool, msg.sql)
+    return QueryColumns(columns=columns)
+
+
+async def _describe(pool: asyncpg.Pool, sql: str) -> list[Column]:
+    async with pool.acquire() as con:
+        tx = con.transaction(readonly=True)
+        await tx.start()
+        try:
+            stmt = await con.prepare(sql)
+            return [
+                Column(name=a.name, type_oid=a.type.oid, type_name=a.type.name)
+                for a in stmt.get_attributes()
+            ]
+        finally:
+            await tx.rollback()
 
 
 async def on_audit_note(state: ExecState, msg: AuditNote, req: Request) -> None:
@@ -811,6 +988,7 @@ class CopyJob:
 
     def __init__(self, state: ExecState, msg: CopyRequest, timeout: str) -> None:
         self.state, self.cfg, self.msg, self.timeout = state, state.config, msg, timeout
+        self.app_name = state.app_name
         self.sent = 0  # bytes written to the stream
         self._out: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -871,7 +1049,8 @@ class CopyJob:
                 if len(data) < COPY_FILL_BYTES:
                     time.sleep(COPY_FILL_WAIT_S)  # this thread's loop serves only this COPY
 
-            con = await asyncpg.connect(**_connect_kwargs(self.cfg))
+            con = await asyncpg.connect(**_connect_kwargs(self.cfg, self.app_name))
+            await con.execute(_watch_client_sql(con))
             try:
                 await check_pinned_settings(con)
                 tx = con.transaction(readonly=True)
@@ -1381,6 +1560,7 @@ ACTOR = Actor(
     handlers={
         QueryRequest: on_query_run,
         QueryCancel: on_query_cancel,
+        QueryDescribe: on_query_describe,
         AuditNote: on_audit_note,
         ExplainRequest: on_explain,
         CopyRequest: on_query_copy,

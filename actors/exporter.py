@@ -40,6 +40,7 @@ import trio
 
 from actors._runtime import Actor, Request, main
 from protocol import copystream
+from protocol.columns import unique_names
 from protocol.endpoints import register_temp
 from protocol.errors import ExportError, PgaskError
 from protocol.messages import (
@@ -55,6 +56,8 @@ from protocol.messages import (
     GuardRequest,
     QueryCancel,
     QueryCancelled,
+    QueryColumns,
+    QueryDescribe,
     Verdict,
 )
 from protocol.tracing import log
@@ -66,9 +69,17 @@ RECEIVE_BYTES = 1024 * 1024
 READ_PAUSE_S = 0.002
 
 
-def copy_text(sql: str, fmt: str, delimiter: str = ",") -> str:
-    """The COPY statement that produces `fmt` for `sql` (what the guard checks and the server runs)."""
+def copy_text(sql: str, fmt: str, delimiter: str = ",", columns: list[str] | None = None) -> str:
+    """The COPY statement that produces `fmt` for `sql` (what the guard checks and the server runs).
+
+    `columns`, the result's names when known: if some repeat (a self-join's two `id`s), the
+    result is renamed through an alias list to the names every format uses (id, id_2), so a
+    JSON object keeps both values and a CSV header names each column once."""
     body = sql.strip().rstrip(";").rstrip()
+    distinct = unique_names(columns or [])
+    if columns and distinct != list(columns):
+        aliases = ", ".join('"' + name.replace('"', '""') + '"' for name in distinct)
+        body = f"SELECT * FROM ({body}\n) AS pgask_cols({aliases})"
     if fmt == "csv":
         if len(delimiter) != 1 or delimiter in "\r\n\"'\\":
             raise ExportError(
@@ -171,7 +182,7 @@ class _Writer:
 
 async def on_export_start(state: None, msg: ExportRequest, req: Request) -> Exported:
     target = check_target(msg.path, msg.force)
-    sql = copy_text(msg.sql, msg.format, msg.delimiter)
+    sql = copy_text(msg.sql, msg.format, msg.delimiter, await _column_names(req, msg))
     verdict = await req.runtime.request(
         "guard",
         GuardRequest(sql=sql, profile=msg.profile, mode="read-only"),
@@ -350,6 +361,28 @@ async def _disk_full(
         else "."
     )
     return ExportError(exc.message, why=why, hint=exc.hint, code=exc.code)
+
+
+async def _column_names(req: Request, msg: ExportRequest) -> list[str] | None:
+    """The result's column names (Parse/Describe on the executor), or None when they cannot
+    be had: then the COPY's own check and run report what is wrong with the query."""
+    verdict = await req.runtime.request(
+        "guard",
+        GuardRequest(sql=msg.sql, profile=msg.profile, mode="read-only"),
+        trace=req.header.trace,
+    )
+    if not isinstance(verdict, Verdict) or verdict.signature is None:
+        return None
+    if verdict.sql_class != "read":
+        return None
+    described = await req.runtime.request(
+        f"executor:{msg.profile}",
+        QueryDescribe(sql=msg.sql, verdict=verdict.signature),
+        trace=req.header.trace,
+    )
+    if not isinstance(described, QueryColumns):
+        return None
+    return [c.name for c in described.columns]
 
 
 async def _estimated_bytes(req: Request, msg: ExportRequest) -> int:

@@ -389,7 +389,9 @@ class Supervisor:
             self._spawned.append(ForkedChild(proc))
             return self._spawned[-1]
         env = {**os.environ, "PGASK_BOOT": base64.b64encode(msgspec.msgpack.encode(boot)).decode()}
-        stderr = open(self.log_dir / f"{child.actor_id.replace(':', '-')}.stderr", "ab")
+        stderr = open(
+            self.log_dir / f"{child.actor_id.replace(':', '-').replace('/', '_')}.stderr", "ab"
+        )
         try:
             proc = await trio.lowlevel.open_process(
                 [sys.executable, "-m", child.spec.module],
@@ -485,8 +487,12 @@ class Supervisor:
     async def _fail_inflight(self, child: Child, *, disabled: bool) -> None:
         failure = self._failure_for(child, disabled)
         inflight, child.inflight = child.inflight, {}
-        for msg_id, (src, trace, _kind) in inflight.items():
-            await self._reply(src, failure, reply_to=msg_id, trace=trace)
+        for msg_id, (src, trace, kind) in inflight.items():
+            if kind in _RUNS_SQL and child.actor_id.startswith("executor:"):
+                reply = _statement_interrupted(child.actor_id, disabled)
+            else:
+                reply = failure
+            await self._reply(src, reply, reply_to=msg_id, trace=trace)
 
     async def _fail_queue(self, child: Child) -> None:
         failure = self._failure_for(child, disabled=True)
@@ -836,6 +842,27 @@ def _unknown_profile_kwargs(profile: str, config: Config) -> dict[str, str]:
         "why": f"Known profiles: {known}.",
         "hint": f"Add [profiles.{profile}] to {config.source or 'your config file'}, or pass a postgresql:// URL.",
     }
+
+
+_RUNS_SQL = frozenset({"query.run", "query.copy", "dba.migration.apply"})
+
+
+def _statement_interrupted(actor_id: str, disabled: bool) -> Failure:
+    """What happened to a statement whose executor died under it, said truthfully: it had
+    started on the server, and the server is made to end it."""
+    profile = actor_id.split(":", 1)[1]
+    return Failure(
+        code="actor.restarted",
+        message=f"The executor for '{profile}' stopped unexpectedly while your statement was "
+        "running on the server"
+        + (", and has been turned off." if disabled else "; it was restarted."),
+        why="Its connection closed, so the server stops the statement (PostgreSQL 14+ checks "
+        "every second) and the restarted executor ends any backend the old one left: a read "
+        "was stopped, a write that had not committed was rolled back.",
+        hint="If it was a write, `pgask audit` shows whether it committed before the executor "
+        "stopped; otherwise run it again (F5 in the UI). Details: pgask logs",
+        retryable=True,
+    )
 
 
 def _unknown_profile(profile: str, config: Config) -> Failure:

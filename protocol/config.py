@@ -260,15 +260,53 @@ def starting_mode(cfg: Config, profile: str) -> Literal["read-only", "read-write
     return "read-only"
 
 
+# URL query options that pick another server, role or database than the URL's own parts
+_IDENTITY_OPTIONS = ("host", "hostaddr", "port", "user", "dbname", "service", "options",
+                     "target_session_attrs", "sslmode", "passfile")  # fmt: skip
+
+
+def url_profile_name(url: str) -> str:
+    """A URL's profile name, `user@host:port/db`: everything that picks the server and the
+    role is in it (libpq's defaults fill what the URL leaves out), so two URLs that differ
+    in any of them are two profiles, never one profile reused for both."""
+    import getpass
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    env = os.environ
+    try:
+        port = str(parts.port or "")
+    except ValueError:
+        port = ""
+    user = (
+        unquote(parts.username or "") or query.get("user") or env.get("PGUSER") or getpass.getuser()
+    )
+    host = unquote(parts.hostname or "") or query.get("host") or env.get("PGHOST") or "local"
+    port = port or query.get("port") or env.get("PGPORT") or "5432"
+    db = unquote(parts.path.lstrip("/")) or query.get("dbname") or env.get("PGDATABASE") or user
+    if host.startswith("/"):  # a socket directory
+        host = host.rstrip("/").replace("/", "_") or "_"
+    name = f"{user}@{host}:{port}/{db}"
+    extra = sorted((k, v) for k, v in query.items() if k in _IDENTITY_OPTIONS and k not in
+                   ("host", "port", "user", "dbname"))  # fmt: skip
+    if extra:  # options that change the server or role: a short digest keeps them apart
+        import hashlib
+
+        name += "+" + hashlib.sha256(repr(extra).encode()).hexdigest()[:8]
+    return re.sub(r"[^\w.@:/+-]", "_", name)[:120]
+
+
+def profile_file_name(profile: str) -> str:
+    """A profile's name as a file name (URL profiles contain '/')."""
+    return re.sub(r"[/\\\x00]", "_", profile)
+
+
 def resolve_profile(cfg: Config, name_or_url: str) -> tuple[str, ProfileConfig]:
     """A profile by name, or an ad-hoc profile for a postgresql:// URL."""
     if name_or_url.startswith(("postgresql://", "postgres://")):
-        from urllib.parse import urlsplit
-
         check_profile("", ProfileConfig(dsn=name_or_url))  # before anything parses it
-        parts = urlsplit(name_or_url)
-        host = (parts.hostname or "local").replace(":", "_")
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{host}-{parts.path.lstrip('/') or 'db'}")[:64]
+        name = url_profile_name(name_or_url)
         # a URL typed by the person has no config to forbid writes; it still starts read-only
         profile = ProfileConfig(dsn=name_or_url, read_write=True)
         cfg.profiles.setdefault(name, profile)

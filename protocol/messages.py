@@ -393,6 +393,18 @@ class QueryColumns(Body, tag="query.columns"):
     columns: list[Column]
 
 
+class QueryDescribe(Body, tag="query.describe"):
+    """any -> executor:<profile>: the result columns of a guarded read, without running it
+    (Parse and Describe in a READ ONLY transaction that is rolled back).
+
+    Reply: query.columns (empty for a statement without a result); or error.
+    """
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    sql: str
+    verdict: Signature
+
+
 class QueryRows(Body, tag="query.rows"):
     seq: int
     rows: list[list[Any]]  # wire values, see protocol/values.py
@@ -772,6 +784,7 @@ Message = (
     | DoctorReport
     | QueryRequest
     | QueryColumns
+    | QueryDescribe
     | QueryRows
     | QueryDone
     | QueryCancel

@@ -129,7 +129,7 @@ def redirect_stdio(
     if not log_dir:
         return
     Path(log_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-    name = actor.replace(":", "-")
+    name = actor.replace(":", "-").replace("/", "_")  # URL profiles hold a '/'
     fd = os.open(Path(log_dir) / f"{name}.stderr", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     sys.stdout.flush()
     sys.stderr.flush()

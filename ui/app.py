@@ -17,6 +17,7 @@ prompt shows before that cost is paid.
 from __future__ import annotations
 
 import base64
+import contextlib
 import curses
 import gc
 import os
@@ -32,6 +33,7 @@ import msgspec
 
 from protocol import codec
 from protocol.boot import UiBoot
+from protocol.envelope import Header
 from protocol.errors import ProtocolError
 from protocol.tracing import log
 from ui import keys as K
@@ -99,6 +101,7 @@ def usable_term() -> None:
 class App:
     def __init__(self, boot: UiBoot) -> None:
         self.boot = boot
+        self.parent = os.getppid()  # the process hosting the supervisor
         config = boot.load_config()
         self.state = S.new_state(
             config,
@@ -204,6 +207,13 @@ class App:
                 header, body = codec.decode(frames)
             except ProtocolError as exc:
                 log.warning("ui.message.dropped", reason=exc.message)
+                header = exc.header if isinstance(exc.header, Header) else None
+                if header is None and len(frames) == 2:
+                    with contextlib.suppress(ProtocolError):
+                        header = codec.decode_header(frames[0])
+                if header is not None and S.on_unreadable(self.state, header, exc.to_failure()):
+                    self.dirty = True
+                    self.flush()
                 continue
             try:
                 if S.reduce(self.state, header, body):
@@ -281,6 +291,8 @@ class App:
             if more:
                 timeout = 0
             ready = dict(self.poller.poll(timeout))
+            if os.getppid() != self.parent:  # the supervisor's process is gone (at most 1 s ago)
+                return "orphaned"
             if self.wake_r in ready:
                 try:
                     os.read(self.wake_r, 4096)
@@ -338,6 +350,13 @@ def load_boot() -> UiBoot:
     return msgspec.msgpack.decode(base64.b64decode(raw), type=UiBoot)
 
 
+ORPHANED = (
+    "pgask: the supervisor stopped unexpectedly, so this window cannot go on.\n"
+    "A query that was running is stopped by the server (its connection closed with pgask);\n"
+    "`pgask audit` shows whether a write committed. Start pgask again; `pgask logs` has details."
+)
+
+
 def main() -> int:
     os.environ.setdefault("ESCDELAY", "25")  # before curses starts, or Esc takes a second
     boot = load_boot()
@@ -355,6 +374,11 @@ def main() -> int:
                 outcome = app.run(screen)
             finally:
                 screen.close(restore=True)
+            if outcome == "orphaned":
+                log.error("ui.supervisor.lost")
+                print(ORPHANED, file=sys.stderr)
+                code = 1
+                break
             if outcome != "resize":
                 break
             log.info("ui.screen.resized")

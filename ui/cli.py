@@ -10,7 +10,8 @@
   pgask explain | index | migrate | backup | restore ...   DBA work (see ui/cli_dba.py)
 
 Exit codes: 0 ok, 1 error, 2 usage; sql/ask: 3 refused, 4 needs confirmation, 130 cancelled;
-ask: 5 the planner asks a clarifying question (printed, nothing run).
+ask: 5 the planner asks a clarifying question (printed, nothing run); sql/ask: 6 the output
+was cut by --max-rows (the rows printed are right; the result has more); 141 stdout closed.
 """
 
 from __future__ import annotations
@@ -59,7 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         "check-sql", help="classify SQL with the guard (no database needed)", add_help=False
     )
 
-    sql = sub.add_parser("sql", help="check and run one SQL statement headlessly, print the result")
+    sql = sub.add_parser(
+        "sql",
+        help="check and run SQL headlessly (statements in order), print every row",
+        epilog="exit status: 0 ok, 1 error, 3 refused by policy, 4 needs confirmation, "
+        "6 output cut by --max-rows, 130 cancelled, 141 stdout closed",
+    )
     sql.add_argument("sql", help="the SQL text (or - to read it from stdin)")
     sql.add_argument(
         "-p", "--profile", help="profile name or postgresql:// URL (default: the only profile)"
@@ -73,7 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--confirm", metavar="NAME", help="confirm a destructive statement by naming its object"
     )
     sql.add_argument(
-        "--max-rows", type=int, default=None, help="row cap (default: the profile's max_rows)"
+        "--max-rows",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print at most N rows (default 0: every row); when it cuts, stderr says so "
+        "and the exit status is 6",
     )
     sql.add_argument("--out", metavar="PATH", help="write the full result to PATH (see export)")
     sql.add_argument("--force", action="store_true", help="with --out: overwrite an existing file")
@@ -116,7 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--mode", choices=["read-only", "read-write"], help="safety mode")
     ask.add_argument("--yes", action="store_true", help="confirm a write or DDL statement")
     ask.add_argument("--confirm", metavar="NAME", help="confirm a destructive statement by name")
-    ask.add_argument("--max-rows", type=int, default=None, help="row cap (default: max_rows)")
+    ask.add_argument(
+        "--max-rows",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print at most N rows (default 0: every row); a cut exits 6",
+    )
     ask.add_argument("--show-sql", action="store_true", help="print the SQL (on stderr) first")
 
     context = sub.add_parser("context", help="print the schema context the model would get")
@@ -503,6 +520,8 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED, EXIT_NEEDS_CONFIRM, EXIT_CANCELLE
     4,
     130,
 )
+EXIT_TRUNCATED = 6  # every row written was right, but --max-rows cut the result short
+EXIT_BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE, as a shell reports)
 
 
 def default_profile(config: Any, given: str | None) -> str:
@@ -555,21 +574,21 @@ async def guard_and_confirm(
     if verdict.confirm == "refuse" and verdict.sql_class != "invalid":
         await audit("refused")
     if verdict.confirm == "refuse":
-        if verdict.sql_class == "invalid" and verdict.error:
-            print(
-                f"pgask: the SQL does not parse: {verdict.error.message}\n{verdict.error.snippet}",
-                file=sys.stderr,
-            )
-        else:
-            print(
-                f"pgask: refused ({verdict.sql_class}) in {mode} mode: {reasons}",
-                file=sys.stderr,
-            )
-            if mode == "read-only" and verdict.sql_class in ("write", "ddl", "destructive"):
+        if verdict.sql_class == "invalid":  # an error in the SQL, not a policy refusal: exit 1
+            if verdict.error:
                 print(
-                    "Run it with --mode read-write (and --yes, or --confirm NAME) to allow it.",
+                    f"pgask: the SQL does not parse: {verdict.error.message}\n{verdict.error.snippet}",
                     file=sys.stderr,
                 )
+            else:
+                print(f"pgask: the SQL cannot be run: {reasons}", file=sys.stderr)
+            return EXIT_ERROR
+        print(f"pgask: refused ({verdict.sql_class}) in {mode} mode: {reasons}", file=sys.stderr)
+        if mode == "read-only" and verdict.sql_class in ("write", "ddl", "destructive"):
+            print(
+                "Run it with --mode read-write (and --yes, or --confirm NAME) to allow it.",
+                file=sys.stderr,
+            )
         return EXIT_REFUSED
     confirmed = verdict.confirm in ("run", "preview")
     if verdict.confirm == "confirm":
@@ -638,7 +657,9 @@ async def run_checked(
                            max_rows=max_rows, decision=decision, normalized=verdict.normalized,  # type: ignore[arg-type]
                            reasons=verdict.reasons, question=getattr(args, "question", "") or "")  # fmt: skip
     columns: list[str] = []
-    rows: list[list[Any]] = []
+    writer = fmt.StreamWriter(sys.stdout, args.format)
+    started = False  # the header is written with the first rows (or at the end), so a query
+    # that fails before its first row prints nothing (and `ask` may repair it cleanly)
     outcome = EXIT_OK
     failure: Any = None
     with trio.open_signal_receiver(signal.SIGINT) as signals:
@@ -655,33 +676,58 @@ async def run_checked(
             ):
                 if isinstance(body, QueryColumns):
                     columns = [c.name for c in body.columns]
-                elif isinstance(body, QueryRows):
-                    rows.extend(body.rows)
+                elif isinstance(body, QueryRows | QueryDone) and columns and not started:
+                    started = True
+                    writer.columns(columns)
+                if isinstance(body, QueryRows) and outcome == EXIT_OK:
+                    try:
+                        writer.rows(body.rows)
+                    except BrokenPipeError:  # `| head`: the reader is gone; stop the query
+                        await client.send(f"executor:{profile}", QueryCancel(target=query_id))
+                        _silence_stdout()
+                        outcome = EXIT_BROKEN_PIPE
                 elif isinstance(body, QueryDone):
                     if not columns:
                         print(body.command)
                     if body.truncated:
+                        outcome = EXIT_TRUNCATED
                         print(
-                            f"pgask: showing the first {body.rows} rows (row cap); use --max-rows 0 for all.",
+                            f"pgask: output cut at {body.rows:,} rows by --max-rows {max_rows}; "
+                            "the result has more rows (exit status 6). Use --max-rows 0 for all.",
                             file=sys.stderr,
                         )
                 elif isinstance(body, QueryCancelled):
-                    print("pgask: cancelled; the server stopped the query.", file=sys.stderr)
-                    outcome = EXIT_CANCELLED
+                    if outcome != EXIT_BROKEN_PIPE:
+                        print("pgask: cancelled; the server stopped the query.", file=sys.stderr)
+                        outcome = EXIT_CANCELLED
                 elif isinstance(body, Failure):
                     failure = body
                     outcome = EXIT_ERROR
+                    if writer.count:
+                        print(
+                            f"pgask: the output is incomplete: {writer.count:,} rows were written "
+                            "before the error below.",
+                            file=sys.stderr,
+                        )
             nursery.cancel_scope.cancel()
-    if columns and outcome == EXIT_OK:
-        if args.format == "table":
-            sys.stdout.write(fmt.rows_as_table(columns, rows))
-        elif args.format == "csv":
-            sys.stdout.write(fmt.rows_as_csv(columns, rows))
-        else:
-            sys.stdout.write(fmt.rows_as_json(columns, rows, lines=args.format == "jsonl"))
+    if started and outcome in (EXIT_OK, EXIT_TRUNCATED):
+        try:
+            writer.end()
+        except BrokenPipeError:
+            _silence_stdout()
+            outcome = EXIT_BROKEN_PIPE
     if shape is not None:
-        shape[:] = [columns, len(rows)]
+        shape[:] = [columns, writer.count]
     return outcome, failure
+
+
+def _silence_stdout() -> None:
+    """After EPIPE: point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -693,21 +739,184 @@ def cmd_sql(args: argparse.Namespace) -> int:
     profile_arg = default_profile(config, args.profile)
 
     async def run_sql(sup: Any, client: Any, profile: str) -> int:
-        pcfg = sup.config.profiles[profile]
         mode = args.mode or starting_mode(sup.config, profile)  # as the UI starts
-        checked = await guard_and_confirm(client, args, sql_text, profile, mode)
-        if isinstance(checked, int):
-            return checked
-        verdict, confirmed = checked
-        max_rows = args.max_rows if args.max_rows is not None else pcfg.max_rows
-        outcome, failure = await run_checked(
-            client, args, profile, sql_text, verdict, confirmed, max_rows=max_rows
-        )
-        if failure is not None:
-            print(failure_text(failure), file=sys.stderr)
+        texts = await statement_texts(client, sql_text, profile, mode)
+        # Every statement is judged (and confirmed) on its own before any of them runs, so a
+        # refusal comes up front, never after the first ones have run.
+        checked_all = []
+        for text in texts:
+            checked = await guard_and_confirm(client, args, text, profile, mode)
+            if isinstance(checked, int):
+                if len(texts) > 1:
+                    print(f"pgask: nothing was run (statement {len(checked_all) + 1} of "
+                          f"{len(texts)}: {_short(text)}).", file=sys.stderr)  # fmt: skip
+                return checked
+            checked_all.append((text, *checked))
+        max_rows = max(0, args.max_rows)  # headless output is the whole result unless asked
+        outcome = EXIT_OK
+        for i, (text, verdict, confirmed) in enumerate(checked_all):
+            if i and args.format == "table":
+                print()  # results one after another, as psql shows them
+            fast = None
+            if args.format == "csv" and not max_rows:  # the server formats it: psql's speed
+                fast = await csv_copy_of(client, profile, text, verdict, mode)
+            if is_copy_out(verdict):
+                outcome, failure = await copy_to_stdout(sup, client, profile, text, verdict)
+            elif fast is not None:
+                outcome, failure = await copy_to_stdout(sup, client, profile, *fast)
+            else:
+                outcome, failure = await run_checked(
+                    client, args, profile, text, verdict, confirmed, max_rows=max_rows
+                )
+            if failure is not None:
+                print(failure_text(failure), file=sys.stderr)
+            if outcome not in (EXIT_OK, EXIT_TRUNCATED):
+                if i + 1 < len(checked_all):
+                    print(f"pgask: stopped at statement {i + 1} of {len(checked_all)}; the "
+                          "statements after it were not run.", file=sys.stderr)  # fmt: skip
+                return outcome
         return outcome
 
     return run_with_tree(args.config, [profile_arg], run_sql)
+
+
+async def statement_texts(client: Any, sql_text: str, profile: str, mode: str) -> list[str]:
+    """The statements of a text, as the guard's parser cut them (one text when it holds one,
+    or cannot be parsed: then the guard's verdict on the whole text says why)."""
+    from protocol.messages import GuardRequest, Verdict
+
+    verdict = await client.request(
+        "guard", GuardRequest(sql=sql_text, profile=profile, mode=mode), timeout=60
+    )
+    if not isinstance(verdict, Verdict) or verdict.sql_class == "invalid":
+        return [sql_text]
+    texts = [st.text for st in verdict.statements if st.text.strip()]
+    return texts if len(texts) > 1 else [sql_text]
+
+
+QUERY_KINDS = frozenset({"SELECT", "VALUES", "TABLE"})
+
+
+async def csv_copy_of(
+    client: Any, profile: str, sql_text: str, verdict: Any, mode: str
+) -> tuple[str, Any] | None:
+    """(COPY text, its verdict) that prints `sql_text`'s result as CSV with a header, its
+    repeated column names made distinct (id, id_2); None where the row path must serve
+    (not a query, a name that cannot be had, or a COPY text the guard would not run)."""
+    from protocol.columns import unique_names
+    from protocol.messages import GuardRequest, QueryColumns, QueryDescribe, Verdict
+
+    kinds = [st.kind for st in verdict.statements]
+    if verdict.sql_class != "read" or verdict.signature is None or len(kinds) != 1:
+        return None
+    if kinds[0] not in QUERY_KINDS:
+        return None
+    described = await client.request(
+        f"executor:{profile}", QueryDescribe(sql=sql_text, verdict=verdict.signature), timeout=60
+    )
+    if not isinstance(described, QueryColumns) or not described.columns:
+        return None
+    names = [c.name for c in described.columns]
+    body = sql_text.strip().rstrip(";").rstrip()
+    if unique_names(names) != names:
+        aliases = ", ".join('"' + n.replace('"', '""') + '"' for n in unique_names(names))
+        body = f"SELECT * FROM ({body}\n) AS pgask_cols({aliases})"
+    copy_sql = f"COPY ({body}\n) TO STDOUT (FORMAT csv, HEADER)"
+    checked = await client.request(
+        "guard", GuardRequest(sql=copy_sql, profile=profile, mode=mode), timeout=60
+    )
+    if not isinstance(checked, Verdict) or not is_copy_out(checked):
+        return None
+    return copy_sql, checked
+
+
+def is_copy_out(verdict: Any) -> bool:
+    """`COPY ... TO STDOUT` (the guard calls any other COPY non-read)."""
+    kinds = [st.kind for st in verdict.statements]
+    return verdict.sql_class == "read" and kinds == ["COPY"] and verdict.signature is not None
+
+
+async def copy_to_stdout(
+    sup: Any, client: Any, profile: str, sql_text: str, verdict: Any
+) -> tuple[int, Any]:
+    """`COPY ... TO STDOUT` prints its rows, as psql does: the executor runs the guarded COPY
+    in a READ ONLY transaction and writes its bytes to a socket of this process (the
+    exporter's path, protocol/copystream.py), which copies them to stdout unchanged."""
+    import trio
+
+    from protocol import copystream
+    from protocol.messages import CopyDone, CopyRequest, Failure, QueryCancel
+
+    out = sys.stdout.buffer
+    sys.stdout.flush()
+    received = 0
+    broken = False
+    done: Any = None
+    failure: Any = None
+    on_tcp = str(sup.endpoint).startswith("tcp://")
+    async with copystream.listen(str(sup.run_dir), tcp=on_tcp) as (listener, address):
+        token = copystream.new_token()
+        request = CopyRequest(sql=sql_text, verdict=verdict.signature, sink=address, token=token,
+                              normalized=verdict.normalized)  # fmt: skip
+        async with trio.open_nursery() as nursery:
+            finished = trio.Event()
+
+            copy_id = client.ids()
+
+            async def receive() -> None:
+                nonlocal received, broken
+                stream = await copystream.accept(listener, token)
+                async with stream:
+                    while data := await stream.receive_some(1 << 20):
+                        try:
+                            out.write(data)
+                        except BrokenPipeError:  # `| head`: stop the COPY, say nothing
+                            broken = True
+                            _silence_stdout()
+                            await client.send(f"executor:{profile}", QueryCancel(target=copy_id))
+                            return
+                        received += len(data)
+                finished.set()
+
+            nursery.start_soon(receive)
+            async for _header, body in client.stream(
+                f"executor:{profile}", request, request_id=copy_id
+            ):
+                if isinstance(body, CopyDone):
+                    done = body
+                elif isinstance(body, Failure):
+                    failure = body
+            if failure is not None or done is None:
+                nursery.cancel_scope.cancel()
+            else:
+                with trio.move_on_after(30):
+                    await finished.wait()
+                nursery.cancel_scope.cancel()
+    if broken:
+        return EXIT_BROKEN_PIPE, None
+    try:
+        out.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE, None
+    if failure is not None:
+        if received:
+            print(f"pgask: the output is incomplete: {received:,} bytes were written before the "
+                  "error below.", file=sys.stderr)  # fmt: skip
+        return EXIT_ERROR, failure
+    if done is None or received != done.bytes:
+        return EXIT_ERROR, Failure(
+            code="cli.copy_incomplete",
+            message="The COPY's output was incomplete.",
+            why=f"The executor sent {getattr(done, 'bytes', 0):,} bytes and {received:,} arrived.",
+            hint="Run it again; `pgask logs` shows what the executor saw.",
+        )
+    return EXIT_OK, None
+
+
+def _short(text: str, width: int = 60) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= width else one[: width - 1] + "\u2026"
 
 
 def export_format(path: str, given: str | None) -> str:
@@ -848,7 +1057,6 @@ def cmd_ask(args: argparse.Namespace) -> int:
     plan_timeout = max(120.0, (mc.timeout_s + 5) * (mc.max_retries + 1) * 4)
 
     async def run_ask(sup: Any, client: Any, profile: str) -> int:
-        pcfg = sup.config.profiles[profile]
         mode = args.mode or starting_mode(sup.config, profile)  # as the UI starts
         session = await client.request("supervisor", SessionGet(), timeout=10)
         recent, pins = [], []
@@ -878,6 +1086,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
                     print(failure_text(previous[1]), file=sys.stderr)
                 return checked
             verdict, confirmed = checked
+            if len([st for st in verdict.statements if st.text.strip()]) > 1:  # up front
+                print(f"pgask: the planned SQL holds {len(verdict.statements)} statements; nothing "
+                      "was run. Run them in order, each checked on its own, with "
+                      '`pgask sql "..."` (--show-sql prints them).', file=sys.stderr)  # fmt: skip
+                return EXIT_REFUSED
             stored_sql = verdict.normalized if sup.config.privacy.redact_literals else plan.sql
             if args.out:  # the full result goes to a file instead of the screen
                 outcome = await export_to_file(client, args, profile, plan.sql)
@@ -885,7 +1098,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                             outcome=f"exported to {args.out}" if outcome == EXIT_OK else "export failed", at=time.time())  # fmt: skip
                 await client.request("supervisor", SessionAddTurn(turn=turn), timeout=10)
                 return outcome
-            max_rows = args.max_rows if args.max_rows is not None else pcfg.max_rows
+            max_rows = max(0, args.max_rows)
             shape: list[Any] = []
             outcome, failure = await run_checked(
                 client, args, profile, plan.sql, verdict, confirmed, max_rows=max_rows, shape=shape
@@ -895,6 +1108,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 and previous is None
                 and verdict.sql_class == "read"
                 and not failure.code.startswith(_NOT_REPAIRABLE)
+                and not (shape and shape[1])  # rows already printed cannot be taken back
             )
             if repairable:
                 feedback = "\n".join(p for p in (failure.message, failure.why, failure.detail) if p)

@@ -6,18 +6,20 @@ ROUTER, so scripts exercise exactly the paths the TUI uses.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import trio
 
 from protocol import codec
 from protocol.envelope import Header, IdMaker, new_trace, now
 from protocol.errors import ProtocolError
-from protocol.messages import ActorExited, Body, kind_of
+from protocol.messages import ActorExited, Body, QueryCancel, kind_of
 from protocol.tracing import log
 from protocol.transport import TrioSocket, open_dealer
 
@@ -77,12 +79,31 @@ class Client:
                 header, body = codec.decode(frames)
             except ProtocolError as exc:
                 log.warning("cli.message.dropped", reason=exc.message)
+                await self._fail_request(frames, exc)
                 continue
             channel = self._waiting.get(header.reply_to)
             if channel is not None:
-                channel.send_nowait((header, body))
+                # waits while the consumer is busy (printing rows): backpressure, never a skip
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await channel.send((header, body))
             elif isinstance(body, ActorExited):
                 self.events.append(body)
+
+    async def _fail_request(self, frames: list[bytes], exc: ProtocolError) -> None:
+        """A reply that cannot be read ends its request with that error (and the rest of its
+        stream is cancelled at the source): a result is never shown with a part missing."""
+        header = exc.header if isinstance(exc.header, Header) else None
+        if header is None and len(frames) == 2:
+            with contextlib.suppress(ProtocolError):
+                header = codec.decode_header(frames[0])
+        if header is None or header.reply_to not in self._waiting:
+            return
+        channel = self._waiting.pop(header.reply_to)
+        final = msgspec.structs.replace(header, more=False, kind="error")
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await channel.send((final, exc.to_failure()))
+        if header.src.startswith("executor:"):
+            await self.send(header.src, QueryCancel(target=header.reply_to))
 
 
 @asynccontextmanager

@@ -43,7 +43,11 @@ def add_parsers(sub: Any) -> None:
 def _audit_files(profile: str | None) -> list[Path]:
     folder = state_dir() / "audit"
     if profile:
-        return [folder / f"{profile}.jsonl"]
+        from protocol.config import profile_file_name, url_profile_name
+
+        if profile.startswith(("postgresql://", "postgres://")):
+            profile = url_profile_name(profile)
+        return [folder / f"{profile_file_name(profile)}.jsonl"]
     return sorted(folder.glob("*.jsonl")) if folder.exists() else []
 
 

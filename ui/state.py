@@ -33,7 +33,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
-from protocol.config import Config, ProfileConfig, starting_mode
+from protocol.columns import unique_names
+from protocol.config import Config, ProfileConfig, profile_file_name, starting_mode
 from protocol.envelope import Header, IdMaker
 from protocol.messages import (
     ActorExited,
@@ -600,7 +601,7 @@ def export(state: UiState, arg: str) -> bool:
         return True
     if not path:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(state.wall()))
-        path = os.path.join(os.getcwd(), f"{pane.profile}-{stamp}.{fmt}")
+        path = os.path.join(os.getcwd(), f"{profile_file_name(pane.profile)}-{stamp}.{fmt}")
     path = os.path.abspath(os.path.expanduser(path))
     job = Job("export", pane.last_sql, state.new_trace(), state.clock(), fmt=fmt, path=path)
     job.sql = pane.last_sql
@@ -761,6 +762,18 @@ def reduce(state: UiState, header: Header, body: Body) -> bool:
     return handler(state, pending.pane, job, body) if handler else False
 
 
+def on_unreadable(state: UiState, header: Header, failure: Failure) -> bool:
+    """A reply that could not be read ends its request with `failure` (its stream is
+    cancelled at the executor): a result is never shown with a part missing."""
+    pending = state.pending.get(header.reply_to)
+    if pending is None:
+        return False
+    if header.src.startswith("executor:"):
+        send(state, header.src, QueryCancel(target=header.reply_to), trace=header.trace)
+    final = msgspec.structs.replace(header, more=False, kind="error")
+    return reduce(state, final, failure)
+
+
 def on_actor_exited(state: UiState, body: ActorExited) -> bool:
     for pane in state.panes:
         mine = body.actor == executor(pane) or (
@@ -830,6 +843,16 @@ def _on_verdict(state: UiState, i: int, job: Job, body: Body) -> bool:
             audit_note(state, i, job, body, "refused")
         refused(state, i, job, body)
         return True
+    if len([st for st in body.statements if st.text.strip()]) > 1:  # up front, never late
+        pane.last_sql = job.sql
+        say(pane, "error", f"That text holds {len(body.statements)} statements; here each "
+            "runs on its own.")  # fmt: skip
+        say(pane, "error_why", "Nothing was run. Each statement is checked, confirmed and run "
+            "in its own transaction, so a text of several would not be one unit.")  # fmt: skip
+        say(pane, "hint", "Run them one at a time, or all in order from a shell with "
+            "`pgask sql \"...\"` (results one after another, as psql shows them).")  # fmt: skip
+        finish(state, i, "refused", store=False)
+        return True
     if job.kind == "explain" and not job.analyze:
         run_query(state, i, job, confirmed=body.sql_class != "read")  # EXPLAIN alone runs nothing
         return True
@@ -898,7 +921,7 @@ def _on_query(state: UiState, i: int, job: Job, body: Body) -> bool:
     pane = state.panes[i]
     if isinstance(body, QueryColumns):
         pcfg = state.config.profiles.get(pane.profile) or ProfileConfig()
-        pane.result = ResultView([c.name for c in body.columns], [c.type_name for c in body.columns],
+        pane.result = ResultView(unique_names([c.name for c in body.columns]), [c.type_name for c in body.columns],
                                  max_rows=pcfg.max_rows, sql=job.sql)  # fmt: skip
         if state.area == "log" and state.focus == i:
             state.area = "results"
@@ -925,8 +948,12 @@ def _on_query(state: UiState, i: int, job: Job, body: Body) -> bool:
             )
             outcome = f"{body.rows} rows"
             text = f"{body.rows:,} row{'s' if body.rows != 1 else ''} in {fmt_ms(body.elapsed_ms)}"
-            if body.truncated:
-                text += f" (showing the first {body.rows:,}: row cap max_rows = {r.max_rows})"
+            if body.truncated:  # the shown count is never called the total
+                outcome = f"first {body.rows} rows (more not fetched)"
+                text = (
+                    f"first {body.rows:,} rows shown (max_rows = {r.max_rows:,}); the result has "
+                    f"more; /export writes all of them ({fmt_ms(body.elapsed_ms)})"
+                )
         else:
             outcome = body.command
             text = f"{body.command} in {fmt_ms(body.elapsed_ms)}"
@@ -1049,7 +1076,7 @@ def backup(state: UiState, arg: str) -> bool:
         path = words[0]
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(state.wall()))
-        path = os.path.join(os.getcwd(), f"{pane.profile}-{stamp}.dump")
+        path = os.path.join(os.getcwd(), f"{profile_file_name(pane.profile)}-{stamp}.dump")
     path = os.path.abspath(os.path.expanduser(path))
     text = f"/backup {arg}" if arg else "/backup"
     job = Job("backup", text, state.new_trace(), state.clock(), path=path)

@@ -468,7 +468,7 @@ class ResultsGrid:
             text += f" \u00b7 {v.elapsed_ms / 1000:.2f} s"
         segs: list[Segment] = [(text + " ", "footer")]
         if v.truncated:
-            segs.append((f" TRUNCATED: first {n:,} rows only (max_rows) ", "warn"))
+            segs.append((f" first {n:,} rows shown; /export writes all of them ", "warn"))
         p.line(segs, x, y + h - 1, w, "footer")
 
 

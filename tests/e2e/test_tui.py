@@ -400,6 +400,27 @@ def test_sigkill_during_a_query_offers_f5(tui: Tui) -> None:
     t.expect_screen(("1 row in", "victim"), 60)
 
 
+def test_sigkill_of_the_supervisor_stops_the_query_and_the_window_says_so(tui: Tui) -> None:
+    t = started(tui)
+    t.type("/sql " + LONG.format(tag="orphan"), enter=True)
+    t.expect_screen(re.compile(r"running \d+\.\ds"), 20)
+    active = (
+        "select count(*) from pg_stat_activity where state = 'active' "
+        "and query like '%as orphan%' and pid <> pg_backend_pid()"
+    )
+    t.wait_for(lambda: pg.fetchval(tui.dsn, active) == 1, "the query is running on the server")
+    os.kill(t.pane_pid(), signal.SIGKILL)  # the pgask process: it hosts the supervisor
+    t.wait_for(lambda: pg.fetchval(tui.dsn, active) == 0, "the server stopped the query", 2.5)
+
+    # and the window does not linger on "running": the UI exits (in a terminal that stays
+    # open it prints why; tmux closes this pane's terminal with its first process)
+    def ui_stopped() -> bool:
+        logs = [d / "ui.log" for d in tui.log_dirs() if (d / "ui.log").exists()]
+        return any('"ui.stopped"' in log.read_text() for log in logs)
+
+    t.wait_for(ui_stopped, "the UI stopped with its supervisor", 5)
+
+
 # -- layout -----------------------------------------------------------------------------------
 
 

@@ -84,7 +84,7 @@ def test_unknown_profile_suggests_the_close_one():
 def test_url_is_an_adhoc_profile():
     cfg = parse_config(b"", "cfg.toml")
     name, profile = resolve_profile(cfg, "postgresql://me@db.example.com:5432/shop")
-    assert name == "db.example.com-shop" and profile.dsn.endswith("/shop")
+    assert name == "me@db.example.com:5432/shop" and profile.dsn.endswith("/shop")
     assert name in cfg.profiles
     # a URL the person typed may be switched to read-write, but starts read-only
     assert profile.read_write is True and starting_mode(cfg, name) == "read-only"
@@ -210,3 +210,21 @@ def test_heavy_dependencies_live_in_one_file_each():
                 assert rel in allowed or rel.startswith(
                     tuple(a.removesuffix(".py") for a in allowed)
                 ), f"{rel} imports {top}"
+
+
+def test_url_profiles_differing_in_anything_that_picks_server_or_role_are_distinct():
+    cfg = parse_config(b"", "cfg.toml")
+    urls = [
+        "postgresql://reader@h:5432/db",
+        "postgresql://admin@h:5432/db",  # another role
+        "postgresql://reader@h:6432/db",  # another server
+        "postgresql://reader@h2:5432/db",
+        "postgresql://reader@h:5432/db2",
+        "postgresql://reader@h:5432/db?options=-c%20role%3Dadmin",  # an option that changes it
+    ]
+    names = [resolve_profile(cfg, url)[0] for url in urls]
+    assert len(set(names)) == len(urls)
+    assert names[:3] == ["reader@h:5432/db", "admin@h:5432/db", "reader@h:6432/db"]
+    assert cfg.profiles[names[1]].dsn == urls[1] and cfg.profiles[names[2]].dsn == urls[2]
+    # the same identity spelt through query options is the same profile
+    assert resolve_profile(cfg, "postgresql:///db?host=h&user=reader&port=5432")[0] == names[0]

@@ -81,6 +81,7 @@ EXAMPLES: list[messages.Body] = [
     ),
     messages.QueryRequest(sql="SELECT 1", verdict=SIG),
     messages.QueryColumns(columns=[messages.Column(name="n", type_oid=1700, type_name="numeric")]),
+    messages.QueryDescribe(sql="select 1", verdict=SIG),
     messages.QueryRows(seq=0, rows=[[1, "a", None, decimal.Decimal("1.10")]]),
     messages.QueryDone(command="SELECT 1", rows=1, elapsed_ms=0.3, truncated=True),
     messages.QueryCancel(target="ui:1:4"),

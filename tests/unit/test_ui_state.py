@@ -188,7 +188,33 @@ def test_truncated_results_say_so() -> None:
     reply(st, qh, QueryRows(seq=0, rows=[[i] for i in range(50)]), more=True)
     reply(st, qh, QueryDone(command="SELECT 50", rows=50, elapsed_ms=1, truncated=True))
     assert st.pane.result is not None and st.pane.result.truncated
-    assert "row cap max_rows = 50" in log_text(st)
+    text = log_text(st)
+    assert "first 50 rows shown (max_rows = 50)" in text and "/export writes all of them" in text
+    assert "50 rows in" not in text  # the shown count is never called the total
+
+
+def test_an_unreadable_reply_fails_the_query_and_cancels_it() -> None:
+    from protocol.errors import ProtocolError
+
+    st = new()
+    run_sql_to_verdict(st, "select g from t", verdict())
+    qh, _ = last(st, QueryRequest)
+    reply(
+        st, qh, QueryColumns(columns=[Column(name="g", type_oid=23, type_name="int4")]), more=True
+    )
+    reply(st, qh, QueryRows(seq=0, rows=[[1], [2]]), more=True)
+    bad = Header(id="e:1:9", kind="query.rows", src=qh.dst, dst="ui", reply_to=qh.id,
+                 trace=qh.trace, more=True)  # fmt: skip
+    exc = ProtocolError("A 'query.rows' message of 70000000 bytes was refused.",
+                        code="protocol.too_large")  # fmt: skip
+    assert S.on_unreadable(st, bad, exc.to_failure())
+    assert "70000000 bytes was refused" in log_text(st)
+    assert st.pane.job is None or st.pane.job.stage != "running"
+    ch, cancel = last(st, QueryCancel)
+    assert ch.dst == qh.dst and cancel.target == qh.id
+    # the rest of that stream is ignored, not appended to a result that claims to be whole
+    reply(st, qh, QueryRows(seq=1, rows=[[3]]), more=True)
+    assert st.pane.result is None or [r[0] for r in st.pane.result.rows] == [1, 2]
 
 
 def test_failures_render_as_what_why_next() -> None:
@@ -965,3 +991,14 @@ def test_ask_dialogs_draw_and_survive_any_key() -> None:
     screen = FakeScreen(80, 24)
     views.draw(screen, st2)
     assert "Overwrite the backup file?" in screen.text() and "y / Enter: yes" in screen.text()
+
+
+def test_stacked_statements_are_refused_up_front_in_the_tui() -> None:
+    st = new()
+    stmts = [StatementVerdict(index=0, kind="SELECT", sql_class="read", text="select 1"),
+             StatementVerdict(index=1, kind="SELECT", sql_class="read", text="select 2")]  # fmt: skip
+    run_sql_to_verdict(st, "select 1; select 2", verdict(statements=stmts))
+    assert not [b for _, b in st.outbox if isinstance(b, QueryRequest)]  # nothing runs
+    text = log_text(st)
+    assert "holds 2 statements" in text and "Nothing was run" in text and "pgask sql" in text
+    assert st.pane.job is None or st.pane.job.stage not in ("running", "checking")
