@@ -318,6 +318,9 @@ _JSON_FUNC_OPS = {"JSON_EXISTS_OP": "json_exists", "JSON_QUERY_OP": "json_query"
                   "JSON_VALUE_OP": "json_value", "JSON_TABLE_OP": "json_table"}  # fmt: skip
 
 
+_BUILTIN_BEFORE_SQL_JSON = frozenset({"json_object"})  # json_object(text[]) since 9.4
+
+
 def _n_sql_json(kind: str) -> Callable[[_Walk, dict[str, Any], bool], None]:
     """SQL/JSON syntax, which a server older than the guard's grammar reads as a plain call of
     a function with that name (possibly a user's): judged as that call."""
@@ -332,6 +335,8 @@ def _n_sql_json(kind: str) -> Callable[[_Walk, dict[str, Any], bool], None]:
                 w.flag(WRITE, f"PostgreSQL {major} does not read this SQL/JSON syntax as such")
             else:
                 rank, why = _function_verdict((fn,), 1)
+                if fn not in _BUILTIN_BEFORE_SQL_JSON:  # not built in there: anyone's
+                    rank, why = max(rank, WRITE), why or "that server has no such built-in"
                 if rank > READ:
                     w.flag(rank, f"PostgreSQL {major} reads {fn.upper()}(…) as a call of a "
                                  f"function named {fn}: {why}")  # fmt: skip

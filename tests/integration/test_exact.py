@@ -20,7 +20,7 @@ from protocol import signing
 from protocol.config import Config, ProfileConfig
 from protocol.messages import QueryColumns, QueryDone, QueryRequest, QueryRows
 from tests.pg import arun_sql
-from tests.tree import open_tree
+from tests.tree import open_tree, sign_read
 
 pytestmark = pytest.mark.pg
 
@@ -48,7 +48,7 @@ async def run_pgask(config: Path, *argv: str) -> subprocess.CompletedProcess[byt
 
 
 async def stream(client: Any, sup: Any, sql: str, max_rows: int = 0) -> tuple[Any, list, Any]:
-    sig = signing.sign(sup.key, sql, "read", "p", "read-only")
+    sig = await sign_read(sup, client, sql)
     columns, rows, end = None, [], None
     request = QueryRequest(sql=sql, verdict=sig, max_rows=max_rows)
     async for _h, body in client.stream("executor:p", request):
@@ -259,7 +259,7 @@ async def test_urls_differing_only_in_port_or_user_reach_their_own_server_and_ro
             for name in names:
                 where = "current_setting('data_directory')" if name != names[2] else "''"
                 sql = f"SELECT current_user::text, {where}"
-                sig = signing.sign(sup.key, sql, "read", name, "read-only")
+                sig = await sign_read(sup, client, sql, name)
                 request = QueryRequest(sql=sql, verdict=sig)
                 async for _h, body in client.stream(f"executor:{name}", request):
                     if isinstance(body, QueryRows):
@@ -388,7 +388,7 @@ async def test_sigkill_of_the_executor_stops_its_query_on_the_server(tmp_path, p
 
     config = Config(profiles={"p": ProfileConfig(dsn=pg_db)})
     async with open_tree(tmp_path, config=config) as (sup, client):
-        sig = signing.sign(sup.key, SLEEPER, "read", "p", "read-only")
+        sig = await sign_read(sup, client, SLEEPER)
         replies: list[Any] = []
 
         async def run() -> None:

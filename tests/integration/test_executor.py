@@ -367,9 +367,7 @@ async def test_catalog_and_explain(tmp_path, pg_db):
         sql = "SELECT * FROM sales.orders WHERE customer_id = 1"
         plan = await client.request(
             "executor:p",
-            ExplainRequest(
-                sql=sql, verdict=await sign_read(sup, client, sql), analyze=True
-            ),
+            ExplainRequest(sql=sql, verdict=await sign_read(sup, client, sql), analyze=True),
         )
         assert (
             isinstance(plan, ExplainPlan)

@@ -29,9 +29,17 @@ import trio
 
 from actors.guard import classify
 from protocol.config import Config, ProfileConfig
-from protocol.messages import Failure, GuardRequest, QueryDone, QueryRequest, QueryRows, Verdict
+from protocol.messages import (
+    ExplainRequest,
+    Failure,
+    GuardRequest,
+    QueryDone,
+    QueryRequest,
+    QueryRows,
+    Verdict,
+)
 from tests.pg import _on_asyncio, afetchval, arun_sql, quote_ident, unique_name
-from tests.tree import open_tree
+from tests.tree import open_tree, sign_read
 
 
 def psql_bin() -> str:
@@ -429,3 +437,22 @@ async def test_doctor_reports_powers_and_read_role_runs_reads_under_it(tmp_path,
         await arun_sql(
             pg_db, f"DROP OWNED BY {login}, {reader}; DROP ROLE {login}; DROP ROLE {reader}"
         )
+
+
+async def test_explain_analyze_of_a_read_runs_read_only(tmp_path, pg_db):
+    """A view calling nextval: the guard refuses it in read-only mode, and even a read verdict
+    from a guard that missed it (signed here on purpose) meets a READ ONLY transaction."""
+    await arun_sql(pg_db, "CREATE SEQUENCE s; CREATE VIEW v_seq AS SELECT nextval('s') AS n")
+    sql = "select * from v_seq"
+    config = Config(profiles={"p": ProfileConfig(dsn=pg_db)})
+    async with open_tree(tmp_path, config=config) as (sup, client):
+        v = await verdict_for(client, sql)
+        assert v.confirm == "refuse" and any("nextval" in r for r in v.reasons), v
+        plan = await client.request(
+            "executor:p",
+            ExplainRequest(sql=sql, verdict=await sign_read(sup, client, sql), analyze=True),
+            timeout=60,
+        )
+        assert isinstance(plan, Failure) and "read-only transaction" in plan.why + plan.message
+    assert await afetchval(pg_db, "SELECT last_value FROM s") == 1
+    assert await afetchval(pg_db, "SELECT is_called FROM s") is False
