@@ -99,6 +99,7 @@ from protocol.messages import (
     Verdict,
     probe_view_sql,
 )
+from protocol.privacy import redact_secrets
 from protocol.signing import DEFAULT_TTL_S, sign
 
 __all__ = [
@@ -2400,12 +2401,13 @@ def check_sql_main(
         data = msgspec.to_builtins(verdict)
         data.pop("signature", None)
         if args.profile:
-            data["profile"] = args.profile
+            data["profile"] = redact_secrets(args.profile)
         stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
     else:
         stdout.write(_human(verdict, mode))
         if args.profile:
-            stdout.write(f"  judged against the catalog of profile '{args.profile}'\n")
+            shown = redact_secrets(args.profile)  # a URL may carry a password
+            stdout.write(f"  judged against the catalog of profile '{shown}'\n")
     return 0
 
 

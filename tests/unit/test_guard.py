@@ -344,3 +344,188 @@ def test_the_grammar_version_the_doctor_reports_is_pglasts() -> None:
     from protocol.messages import GUARD_GRAMMAR_MAJOR
 
     assert get_postgresql_version()[0] == GUARD_GRAMMAR_MAJOR
+
+
+# -- rules beyond the text: function bodies, sensitive catalogs, SQL/JSON by server version ---
+
+
+@pytest.mark.parametrize(
+    ("sql", "sql_class", "needle"),
+    [
+        (
+            "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN "
+            "PERFORM pg_read_file('/etc/passwd'); RETURN 1; END $$",
+            "forbidden",
+            "the body of f: pg_read_file",
+        ),
+        (
+            "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN "
+            "EXECUTE 'DROP TABLE ' || 'x'; RETURN 1; END $$",
+            "destructive",
+            "dynamic SQL",
+        ),
+        (
+            "CREATE PROCEDURE p() LANGUAGE plpgsql AS $$ DECLARE r record; BEGIN "
+            "FOR r IN EXECUTE 'SELECT 1' LOOP NULL; END LOOP; END $$",
+            "destructive",
+            "dynamic SQL",
+        ),
+        (
+            "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS "
+            "$$ COPY (SELECT 1) TO PROGRAM 'id' $$",
+            "forbidden",
+            "PROGRAM",
+        ),
+        (
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC; "
+            "SELECT pg_terminate_backend(1); END",
+            "forbidden",
+            "pg_terminate_backend",
+        ),
+        (
+            "CREATE FUNCTION f(a int) RETURNS int LANGUAGE plpgsql AS $$ BEGIN "
+            "INSERT INTO t VALUES (a); RETURN a + 1; END $$",
+            "ddl",
+            "creates f in plpgsql",
+        ),
+        ("CREATE FUNCTION f() RETURNS int LANGUAGE c AS 'lib', 'f'", "forbidden", "language c"),
+        (
+            "CREATE FUNCTION f() RETURNS int LANGUAGE plpython3u AS $$ return 1 $$",
+            "forbidden",
+            "allow_untrusted_languages",
+        ),
+    ],
+)
+def test_function_bodies_are_judged_when_created(sql: str, sql_class: str, needle: str) -> None:
+    c = classify(sql)
+    assert c.sql_class == sql_class, c.reasons
+    assert any(needle in r for r in c.reasons), c.reasons
+    if sql_class == "destructive":
+        assert c.confirm_name in ("f", "p")  # the typed confirmation names the function
+
+
+def test_untrusted_languages_only_when_the_config_allows_them() -> None:
+    from actors.guard import Rules
+
+    sql = "CREATE FUNCTION f() RETURNS int LANGUAGE plpython3u AS $$ return 1 $$"
+    c = classify(sql, Rules(allow_untrusted_languages=True))
+    assert c.sql_class == "destructive" and c.confirm_name == "f"
+
+
+@pytest.mark.parametrize(
+    "rel",
+    ["pg_authid", "pg_shadow", "pg_catalog.pg_shadow", "pg_hba_file_rules", "pg_file_settings",
+     "pg_ident_file_mappings", "pg_user_mappings"],
+)  # fmt: skip
+def test_sensitive_catalogs_are_refused_unless_allowed(rel: str) -> None:
+    from actors.guard import Rules
+
+    c = classify(f"SELECT * FROM {rel}")
+    assert c.sql_class == "forbidden" and "allow_sensitive_catalogs" in c.reasons[0]
+    assert classify(f"SELECT * FROM {rel}", Rules(allow_sensitive_catalogs=True)).sql_class == (
+        "read"
+    )
+    assert classify(f"SELECT * FROM myschema.{rel.split('.')[-1]}").sql_class == "read"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM json_to_record('{\"a\": 1}') AS x(a int)",
+        "SELECT * FROM jsonb_to_recordset('[{\"a\": 1}]') AS x(a int, b text)",
+        "SELECT pg_table_is_visible(c.oid) FROM pg_class c",
+        "SELECT pg_function_is_visible(p.oid) FROM pg_proc p",
+        "SELECT pg_type_is_visible(t.oid) FROM pg_type t",
+        "SELECT pg_relation_is_publishable(c.oid) FROM pg_class c",
+        "SELECT pg_sleep(0.1)",
+        "SELECT pg_sleep_for('1 second')",
+    ],
+)
+def test_former_false_positives_are_reads(sql: str) -> None:
+    c = classify(sql)
+    assert c.sql_class == "read", c.reasons
+
+
+def test_sql_json_is_judged_as_the_server_reads_it() -> None:
+    from actors.guard import Rules
+
+    for sql, name in [
+        ("SELECT json_exists('{\"a\": 1}', '$.a')", "json_exists"),
+        ("SELECT json_value('{\"a\": 1}', '$.a')", "json_value"),
+        ("SELECT json_serialize('{\"a\": 1}')", "json_serialize"),
+        ("SELECT json_array(1, 2)", "json_array"),
+    ]:
+        assert classify(sql, Rules(server_version=180000)).sql_class == "read"
+        on15 = classify(sql, Rules(server_version=150018))
+        assert on15.sql_class == "write" and f"function named {name}" in on15.reasons[0]
+    # JSON_ARRAY is SQL/JSON from 16 on, JSON_EXISTS only from 17
+    assert classify("SELECT json_array(1, 2)", Rules(server_version=160000)).sql_class == "read"
+    assert (
+        classify("SELECT json_exists('{}', '$.a')", Rules(server_version=160000)).sql_class
+        == "write"
+    )
+
+
+def _fn(name: str, **kw: Any) -> Any:
+    from protocol.messages import Invoked
+
+    return Invoked(kind="function", what=f"function public.{name}()", name=name, **kw)
+
+
+def test_what_a_read_reaches_is_judged_like_the_text() -> None:
+    from actors.guard import TEXT_ONLY, judge_invoked
+    from protocol.messages import Invoked
+
+    assert judge_invoked(_fn("similarity", extension="pg_trgm"), TEXT_ONLY) == []
+    assert judge_invoked(_fn("int4out", builtin=True), TEXT_ONLY) == []  # type I/O
+    ((rank, why),) = judge_invoked(_fn("pg_terminate_backend", builtin=True), TEXT_ONLY)
+    assert rank == 4 and "kills another session" in why  # an operator over a built-in
+    ((rank, why),) = judge_invoked(_fn("dblink", extension="dblink"), TEXT_ONLY)
+    assert rank == 4 and "extension dblink" in why
+    ((rank, why),) = judge_invoked(
+        _fn("adv", detail="plpgsql, security definer", via="view public.v"), TEXT_ONLY
+    )
+    assert rank == 1 and why.startswith("view public.v calls public.adv()")
+    assert "SECURITY DEFINER" in why
+    view = Invoked(kind="relation", what="view public.v", name="v", detail="v",
+                   definition=" SELECT pg_read_file('/etc/passwd') AS x")  # fmt: skip
+    ((rank, why),) = judge_invoked(view, TEXT_ONLY)
+    assert rank == 4 and why.startswith("view public.v: pg_read_file")
+    policy = Invoked(kind="policy", what="policy p on table public.t", via="table public.t",
+                     definition="(pg_advisory_lock(1) IS NOT NULL)")  # fmt: skip
+    ((rank, why),) = judge_invoked(policy, TEXT_ONLY)
+    assert rank == 4 and "policy p" in why
+    shadow = Invoked(kind="relation", what="view pg_catalog.pg_shadow", name="pg_shadow",
+                     builtin=True, via="view public.creds")  # fmt: skip
+    ((rank, why),) = judge_invoked(shadow, TEXT_ONLY)
+    assert rank == 4 and "password hashes" in why
+
+
+def test_the_closure_refuses_reads_by_name_and_implicit_casts_refuse_all() -> None:
+    from actors.guard import against_catalog, classify, plan_resolution
+    from protocol.messages import Invoked, Resolution
+
+    sql = "SELECT x.fn FROM items x"  # attribute notation: a column to the text
+    c = classify(sql)
+    plan = plan_resolution(c)
+    assert c.sql_class == "read" and plan is not None and plan.probes
+    res = Resolution(method="closure", fingerprint="f", server_version=150000,
+                     unsafe={"fn": [_fn("fn")]}, why_closure="no TEMP")  # fmt: skip
+    judged = against_catalog(c, plan, res, TEXT_ONLY_RULES())
+    assert judged.sql_class == "write" and "it names fn" in judged.reasons[0]
+    other = classify("SELECT id FROM items")
+    plan = plan_resolution(other)
+    assert plan is not None
+    assert against_catalog(other, plan, res, TEXT_ONLY_RULES()).sql_class == "read"
+    cast = Invoked(kind="cast", what="cast from integer to text", schema="public",
+                   name="int_to_text", detail="implicit")  # fmt: skip
+    res = Resolution(method="closure", fingerprint="f", server_version=150000,
+                     implicit_casts=[cast], why_closure="no TEMP")  # fmt: skip
+    judged = against_catalog(other, plan, res, TEXT_ONLY_RULES())
+    assert judged.sql_class == "write" and "implicit cast" in judged.reasons[0]
+
+
+def TEXT_ONLY_RULES() -> Any:
+    from actors.guard import TEXT_ONLY
+
+    return TEXT_ONLY
