@@ -502,7 +502,7 @@ def test_what_a_read_reaches_is_judged_like_the_text() -> None:
 
 
 def test_the_closure_refuses_reads_by_name_and_implicit_casts_refuse_all() -> None:
-    from actors.guard import against_catalog, classify, plan_resolution
+    from actors.guard import TEXT_ONLY, against_catalog, classify, plan_resolution
     from protocol.messages import Invoked, Resolution
 
     sql = "SELECT x.fn FROM items x"  # attribute notation: a column to the text
@@ -511,21 +511,21 @@ def test_the_closure_refuses_reads_by_name_and_implicit_casts_refuse_all() -> No
     assert c.sql_class == "read" and plan is not None and plan.probes
     res = Resolution(method="closure", fingerprint="f", server_version=150000,
                      unsafe={"fn": [_fn("fn")]}, why_closure="no TEMP")  # fmt: skip
-    judged = against_catalog(c, plan, res, TEXT_ONLY_RULES())
+    judged = against_catalog(c, plan, res, TEXT_ONLY)
     assert judged.sql_class == "write" and "it names fn" in judged.reasons[0]
     other = classify("SELECT id FROM items")
     plan = plan_resolution(other)
     assert plan is not None
-    assert against_catalog(other, plan, res, TEXT_ONLY_RULES()).sql_class == "read"
+    assert against_catalog(other, plan, res, TEXT_ONLY).sql_class == "read"
     cast = Invoked(kind="cast", what="cast from integer to text", schema="public",
                    name="int_to_text", detail="implicit")  # fmt: skip
     res = Resolution(method="closure", fingerprint="f", server_version=150000,
                      implicit_casts=[cast], why_closure="no TEMP")  # fmt: skip
-    judged = against_catalog(other, plan, res, TEXT_ONLY_RULES())
+    judged = against_catalog(other, plan, res, TEXT_ONLY)
     assert judged.sql_class == "write" and "implicit cast" in judged.reasons[0]
 
 
-def TEXT_ONLY_RULES() -> Any:
+def TEXT_ONLY -> Any:
     from actors.guard import TEXT_ONLY
 
     return TEXT_ONLY
