@@ -523,9 +523,3 @@ def test_the_closure_refuses_reads_by_name_and_implicit_casts_refuse_all() -> No
                      implicit_casts=[cast], why_closure="no TEMP")  # fmt: skip
     judged = against_catalog(other, plan, res, TEXT_ONLY)
     assert judged.sql_class == "write" and "implicit cast" in judged.reasons[0]
-
-
-def TEXT_ONLY -> Any:
-    from actors.guard import TEXT_ONLY
-
-    return TEXT_ONLY
