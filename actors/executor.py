@@ -959,7 +959,12 @@ async def on_query_copy(state: ExecState, msg: CopyRequest, req: Request) -> Cop
          "sql_sha256": msg.verdict.sql_sha256, "class": "read", "mode": msg.verdict.mode},
     )  # fmt: skip
     started = time.perf_counter()
-    job = CopyJob(state, msg, f"{int(state.config.export_timeout_s * 1000)}ms")
+    limit_s = (
+        state.config.statement_timeout_s
+        if msg.timeout == "statement"
+        else (state.config.export_timeout_s)
+    )  # a query printed to stdout is bounded like any query; a file export as configured
+    job = CopyJob(state, msg, f"{int(limit_s * 1000)}ms")
     record: dict[str, Any] = {"type": "outcome", "intent": intent, "outcome": "cancelled"}
     try:
         with map_errors(state):

@@ -533,6 +533,9 @@ class CopyRequest(Body, tag="query.copy"):
     sink: str
     token: bytes
     normalized: str = ""  # the guard's text with literals as $n, for the audit trail
+    # "statement": a query printed to stdout, bounded like any query by statement_timeout;
+    # "export": a file export, bounded by export_timeout_s (0 = as long as it needs)
+    timeout: Literal["export", "statement"] = "export"
 
 
 class CopyDone(Body, tag="query.copy.done"):

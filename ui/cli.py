@@ -857,7 +857,7 @@ async def copy_to_stdout(
     async with copystream.listen(str(sup.run_dir), tcp=on_tcp) as (listener, address):
         token = copystream.new_token()
         request = CopyRequest(sql=sql_text, verdict=verdict.signature, sink=address, token=token,
-                              normalized=verdict.normalized)  # fmt: skip
+                              normalized=verdict.normalized, timeout="statement")  # fmt: skip
         async with trio.open_nursery() as nursery:
             finished = trio.Event()
 

@@ -456,3 +456,16 @@ async def test_explain_analyze_of_a_read_runs_read_only(tmp_path, pg_db):
         assert isinstance(plan, Failure) and "read-only transaction" in plan.why + plan.message
     assert await afetchval(pg_db, "SELECT last_value FROM s") == 1
     assert await afetchval(pg_db, "SELECT is_called FROM s") is False
+
+
+async def test_a_query_printed_as_csv_is_bounded_by_statement_timeout(tmp_path, pg_db):
+    """`pgask sql --format csv` streams through COPY; it stays bounded like any query (the
+    export timeout, unlimited by default, is for files)."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[profiles.p]\ndsn = "{pg_db}"\nstatement_timeout_s = 1.0\n')
+    out = await trio.to_thread.run_sync(
+        lambda: run_pgask(
+            "--config", str(cfg), "sql", "-p", "p", "--format", "csv", "select pg_sleep(30)::text"
+        )  # fmt: skip
+    )
+    assert out.returncode == 1 and "statement_timeout" in out.stderr, out.stderr
