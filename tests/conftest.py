@@ -121,3 +121,17 @@ def fake_openai() -> Iterator[FakeOpenAI]:
     """A started scripted OpenAI-compatible server (tests.fakes.openai_server.FakeOpenAI)."""
     with FakeOpenAI() as fake:
         yield fake
+
+
+@pytest.fixture
+def marker_dir() -> Iterator[Path]:
+    """An empty folder the database server's OS user may write to: planted code under test
+    writes marker files here (`COPY … TO PROGRAM 'touch …'`), so a test can prove none ran."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="pgask-marker-"))
+    path.chmod(0o777)
+    yield path
+    for child in path.iterdir():
+        child.unlink()
+    path.rmdir()

@@ -19,7 +19,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import urllib.parse
 from pathlib import Path
 
@@ -124,16 +123,6 @@ VECTORS = [
     ("explain analyze select * from v_innocent", "public.adv_viewfn(", "view"),
     ("copy (select lower(42)) to stdout", "public.lower(", "overload"),
 ]
-
-
-@pytest.fixture
-def marker_dir():
-    path = Path(tempfile.mkdtemp(prefix="pgask-marker-"))
-    path.chmod(0o777)  # the server's OS user writes here
-    yield path
-    for child in path.iterdir():
-        child.unlink()
-    path.rmdir()
 
 
 async def verdict_for(client, sql: str, profile: str = "p") -> Verdict:
@@ -466,6 +455,6 @@ async def test_a_query_printed_as_csv_is_bounded_by_statement_timeout(tmp_path, 
     out = await trio.to_thread.run_sync(
         lambda: run_pgask(
             "--config", str(cfg), "sql", "-p", "p", "--format", "csv", "select pg_sleep(30)::text"
-        )  # fmt: skip
+        )
     )
     assert out.returncode == 1 and "statement_timeout" in out.stderr, out.stderr

@@ -3,9 +3,7 @@ reads as such is a plain call of a user's function there, and is judged as that 
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,16 +21,6 @@ def pg15() -> Iterator[str]:
     with system_server() as dsn:
         assert fetchval(dsn, "SELECT current_setting('server_version_num')::int") // 10000 == 15
         yield dsn
-
-
-@pytest.fixture
-def marker_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="pgask-marker-"))
-    path.chmod(0o777)
-    yield path
-    for child in path.iterdir():
-        child.unlink()
-    path.rmdir()
 
 
 CALLS = [
