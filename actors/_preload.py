@@ -21,6 +21,8 @@ for _name in (
     "asyncpg",
     "trio_asyncio",
     "actors.guard",
+    "actors.guard_actor",
+    "actors.guard_catalog",
     "actors.executor",
     "actors.exporter",
 ):

@@ -1,9 +1,9 @@
-"""guard: decides whether a SQL text may run, and what the person must do first.
+"""The guard's judgement of a SQL text: whether it may run, and what the person must do first.
 
-Receives: GuardRequest.  Replies: Verdict.  Restart: permanent (stateless).
-Resources: the per-run verdict key. Every decision is in classify(); confirmation_for() maps a
-class and a mode to what the person must do; judge() adds the signature the executor checks.
-The rest of this file is the actor's wiring and the `pgask check-sql` command.
+Pure, no I/O: classify() decides the class of every statement; confirmation_for() maps a
+class and a mode to what the person must do; judge() / verdict_for() add the signature the
+executor checks. Also the `pgask check-sql` command. The actor that serves `guard.check` is
+actors/guard_actor.py; judging a text against one database is actors/guard_catalog.py.
 
 How a text is classified
   * The whole text is parsed once with PostgreSQL's own grammar (pglast / libpg_query, the
@@ -54,21 +54,17 @@ Decisions where PostgreSQL's behaviour left a choice (see also the tables below)
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import json
 import re
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
 import msgspec
-import trio
 from pglast import parser as _pg
 
-from actors._runtime import Actor, Request, main
 from actors.guard_functions import (
     ALLOWED_FUNCTION_LANGUAGES,
     EXTENSION_FUNCTIONS,
@@ -83,32 +79,31 @@ from actors.guard_functions import (
     TABLESAMPLE_METHODS,
     WRITE_FUNCTIONS,
 )
-from protocol.boot import Boot
 from protocol.messages import (
     Body,
     Confirm,
     Failure,
     GuardRequest,
-    Invoked,
     Mode,
-    Resolution,
-    ResolveRequest,
     SqlClass,
     SqlError,
     StatementVerdict,
     Verdict,
-    probe_view_sql,
 )
 from protocol.privacy import redact_secrets
 from protocol.signing import DEFAULT_TTL_S, sign
 
 __all__ = [
+    "TEXT_ONLY",
     "Classification",
+    "Rules",
     "check_sql_main",
     "classify",
     "confirmation_for",
+    "function_verdict",
     "judge",
     "on_guard_check",
+    "verdict_for",
 ]
 
 CLASSES: Final[tuple[SqlClass, ...]] = ("read", "write", "ddl", "destructive", "forbidden")
@@ -264,7 +259,7 @@ class _Walk:
         shown = ".".join(parts)
         if shown not in self.functions:
             self.functions.append(shown)
-        rank, reason = _function_verdict(tuple(parts), len(body.get("args", ())))
+        rank, reason = function_verdict(tuple(parts), len(body.get("args", ())))
         if rank == WRITE and parts[-1] in ("nextval", "setval"):
             seq = _first_string_arg(body)
             if seq:
@@ -335,7 +330,7 @@ def _n_sql_json(kind: str) -> Callable[[_Walk, dict[str, Any], bool], None]:
             if not fn:
                 w.flag(WRITE, f"PostgreSQL {major} does not read this SQL/JSON syntax as such")
             else:
-                rank, why = _function_verdict((fn,), 1)
+                rank, why = function_verdict((fn,), 1)
                 if fn not in _BUILTIN_BEFORE_SQL_JSON:  # not built in there: anyone's
                     rank, why = max(rank, WRITE), why or "that server has no such built-in"
                 if rank > READ:
@@ -399,7 +394,7 @@ _DML_VERBS = {
 _FUNCTION_CACHE: dict[tuple[tuple[str, ...], int], tuple[int, str]] = {}
 
 
-def _function_verdict(parts: tuple[str, ...], nargs: int) -> tuple[int, str]:
+def function_verdict(parts: tuple[str, ...], nargs: int) -> tuple[int, str]:
     key = (parts, nargs)
     found = _FUNCTION_CACHE.get(key)
     if found is None:
@@ -1092,7 +1087,7 @@ def _s_call(w: _Walk, body: dict[str, Any], ex: bool) -> str:
     shown = ".".join(parts)
     if shown not in w.functions:
         w.functions.append(shown)
-    rank, reason = _function_verdict(tuple(parts), len(call.get("args", ())))
+    rank, reason = function_verdict(tuple(parts), len(call.get("args", ())))
     if rank == FORBIDDEN:
         w.flag(FORBIDDEN, reason)
     w.flag(WRITE, f"CALL runs the procedure {shown}, which can change data")
@@ -2001,250 +1996,6 @@ def _sql_error(sql: str, message: str, location: int | None) -> SqlError:
 
 
 # =============================================================================================
-# Against the catalog: what the reads of a text reach in one database
-# =============================================================================================
-#
-# The text walk judges names; a database decides what those names are. For a profile, the
-# guard asks its executor to resolve every read (ResolveRequest, actors/executor_resolve.py)
-# and judges what comes back with the same rules: a function that is neither a built-in nor
-# a member of a known, installed extension makes the read a write; a view, a policy or a
-# domain CHECK is judged by its definition (built-ins inside it are pinned, so only their
-# names show them); credentials and server files stay refused.
-
-_SIMPLE_READS = frozenset({"SELECT", "VALUES", "TABLE"})
-_NOTHING_TO_RESOLVE = frozenset({"SHOW", "CLOSE", "FETCH", "MOVE", "DEALLOCATE", "EXECUTE"})
-
-
-@dataclass
-class CatalogPlan:
-    """Which reads of a text go to the analyzer (with the query text to resolve) and which
-    are judged by the per-catalog closure (by the names they contain)."""
-
-    probes: dict[int, str]  # statement index -> SELECT text whose probe view is safe to build
-    by_name: dict[int, set[str]]  # statement index -> every name the statement contains
-
-    @property
-    def queries(self) -> list[str]:
-        return list(self.probes.values())
-
-
-def plan_resolution(c: Classification) -> CatalogPlan | None:
-    """None when nothing in `c` runs as a read (everything else needs confirmation anyway)."""
-    if c.sql_class != "read":
-        return None
-    plan = CatalogPlan({}, {})
-    for v in c.statements:
-        if v.kind in _NOTHING_TO_RESOLVE:
-            continue
-        query = v.text if v.kind in _SIMPLE_READS else _inner_select(v.text)
-        if query is not None and _probe_is_exact(query):
-            plan.probes[v.index] = query
-        else:
-            plan.by_name[v.index] = _names_in(v.text)
-    return plan
-
-
-def _inner_select(text: str) -> str | None:
-    """The SELECT an EXPLAIN / COPY / DECLARE / PREPARE runs, deparsed; None if it has none."""
-    import pglast
-    from pglast.stream import RawStream
-
-    try:
-        (raw,) = pglast.parse_sql(text)
-    except Exception:
-        return None
-    stmt = raw.stmt
-    inner = getattr(stmt, "query", None)
-    if inner is None and type(stmt).__name__ == "CopyStmt" and stmt.relation is not None:
-        return "SELECT * FROM " + RawStream()(stmt.relation)
-    if type(inner).__name__ != "SelectStmt":
-        return None
-    return str(RawStream()(inner))
-
-
-def _strip_locations(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {
-            k: _strip_locations(v)
-            for k, v in obj.items()
-            if k not in ("location", "stmt_location", "stmt_len")
-        }
-    if isinstance(obj, list):
-        return [_strip_locations(v) for v in obj]
-    return obj
-
-
-def _probe_is_exact(query: str) -> bool:
-    """The probe view wraps exactly this query: parsed alone and inside the wrapper, the trees
-    are the same (so the server resolves what will run, not some other reading of the text)."""
-    try:
-        alone = _DECODER.decode(_pg.parse_sql_json(query))["stmts"]
-        wrapped = _DECODER.decode(_pg.parse_sql_json(probe_view_sql(query)))["stmts"]
-    except Exception:
-        return False
-    if len(alone) != 1 or len(wrapped) != 1:
-        return False
-    try:
-        view = wrapped[0]["stmt"]["ViewStmt"]["query"]["SelectStmt"]
-        sub = view["fromClause"][0]["RangeSubselect"]["subquery"]
-    except (KeyError, IndexError, TypeError):
-        return False
-    return _strip_locations(sub) == _strip_locations(alone[0]["stmt"])
-
-
-def _names_in(text: str) -> set[str]:
-    """Every identifier of a statement (functions, operators, types, relations, columns, which
-    may be attribute notation for a function), but not its literals."""
-    names: set[str] = set()
-    try:
-        tree = _DECODER.decode(_pg.parse_sql_json(text))
-    except Exception:
-        return {"*"}
-
-    def visit(obj: Any) -> None:
-        if isinstance(obj, dict):
-            for key, val in obj.items():
-                if key == "A_Const":
-                    continue
-                if key in ("sval", "relname", "name", "schemaname") and isinstance(val, str):
-                    names.add(val)
-                visit(val)
-        elif isinstance(obj, list):
-            for item in obj:
-                visit(item)
-
-    visit(tree)
-    return names
-
-
-def _fn_shown(what: str) -> str:
-    for prefix in ("function ", "aggregate ", "procedure "):
-        if what.startswith(prefix):
-            return what[len(prefix) :]
-    return what
-
-
-_DEFINITIONS: dict[tuple[str, Rules], Classification] = {}
-
-
-def _classify_definition(text: str, rules: Rules) -> Classification:
-    key = (text, rules)
-    found = _DEFINITIONS.get(key)
-    if found is None:
-        if len(_DEFINITIONS) > 4096:
-            _DEFINITIONS.clear()
-        found = _DEFINITIONS[key] = classify(text, rules)
-    return found
-
-
-def judge_invoked(item: Invoked, rules: Rules) -> list[tuple[int, str]]:
-    """What reaching `item` makes of a read: (rank, reason) pairs, empty when harmless."""
-    via = "" if not item.via or item.via == item.what else f"{item.via} "
-    if item.kind == "function":
-        fn = _fn_shown(item.what)
-        if item.builtin:  # built-in code: only what the guard knows to act does
-            rank, why = _function_verdict((item.name,), item.nargs)
-            if rank == FORBIDDEN or item.name in WRITE_FUNCTIONS:
-                return [(rank, f"{via}calls {fn}: {why}")]
-            return []
-        if item.extension:
-            if item.extension in FORBIDDEN_EXTENSIONS:
-                return [(FORBIDDEN, f"{via}calls {fn} of the extension {item.extension}: "
-                                    f"{FORBIDDEN_EXTENSIONS[item.extension]}")]  # fmt: skip
-            if item.name in EXTENSION_FUNCTIONS or item.name.startswith(EXTENSION_PREFIXES):
-                return []
-            if item.name in READ_ONLY_FUNCTIONS and item.extension in _CORE_TYPE_EXTENSIONS:
-                return []
-            return [(WRITE, f"{via}calls {fn} of the extension {item.extension}, which is "
-                            "not a known read-only function")]  # fmt: skip
-        definer = ", SECURITY DEFINER: it runs as its owner" if "definer" in item.detail else ""
-        return [(WRITE, f"{via}calls {fn}, a user-defined function (it can do anything, "
-                        f"whatever volatility it declares{definer})")]  # fmt: skip
-    if item.kind == "relation":
-        if item.builtin:
-            if item.name in SENSITIVE_RELATIONS and not rules.allow_sensitive_catalogs:
-                return [(FORBIDDEN, f"{via}reads {item.name}, which holds "
-                                    f"{SENSITIVE_RELATIONS[item.name]} (allowed only with "
-                                    "[safety] allow_sensitive_catalogs = true)")]  # fmt: skip
-            return []
-        if item.detail == "f":
-            return [(WRITE, f"{via}reads {item.what}, whose foreign-data wrapper reaches "
-                            "another server or files")]  # fmt: skip
-        if item.definition:
-            c = _classify_definition(item.definition, rules)
-            if c.sql_class != "read":
-                rank = CLASSES.index(c.sql_class) if c.sql_class in CLASSES else WRITE
-                return [(rank, f"{item.what}: {r}") for r in c.reasons]
-        return []
-    if item.kind in ("policy", "constraint") and item.definition:
-        c = _classify_definition(f"SELECT {item.definition}", rules)
-        if c.sql_class != "read":
-            rank = CLASSES.index(c.sql_class) if c.sql_class in CLASSES else WRITE
-            return [(rank, f"{via}{item.what}: {r}") for r in c.reasons]
-        return []
-    if item.kind == "cast":
-        if item.extension and item.extension not in FORBIDDEN_EXTENSIONS:
-            return []
-        return [(WRITE, f"{item.what} runs {item.schema}.{item.name}(), a user-defined "
-                        f"function ({item.detail} cast)")]  # fmt: skip
-    return []
-
-
-# Extensions whose functions are the I/O and operators of their types (citext, hstore ...):
-# the names they share with built-ins (lower, upper, length ...) are the same read-only work.
-_CORE_TYPE_EXTENSIONS = frozenset(
-    "citext hstore ltree cube isn intarray pg_trgm btree_gin btree_gist seg unaccent "
-    "fuzzystrmatch earthdistance uuid-ossp pgcrypto postgis vector tablefunc".split()
-)
-
-
-def against_catalog(
-    c: Classification, plan: CatalogPlan, res: Resolution, rules: Rules
-) -> Classification:
-    """`c` with every read statement judged by what it reaches in the resolved database."""
-    found: dict[int, list[tuple[int, str]]] = {}
-    by_name = dict(plan.by_name)
-    if res.method == "analyzer":
-        for (index, _query), invoked in zip(plan.probes.items(), res.invoked, strict=False):
-            for item in invoked:
-                found.setdefault(index, []).extend(judge_invoked(item, rules))
-    else:  # no analyzer here: every read is judged by the names it contains
-        for index, query in plan.probes.items():
-            by_name[index] = _names_in(query)
-    if by_name:
-        casts = [p for item in res.implicit_casts for p in judge_invoked(item, rules)]
-        for index, names in by_name.items():
-            hits = found.setdefault(index, [])
-            if casts:
-                why = res.why_closure or "this statement cannot be resolved by the analyzer"
-                hits.extend((r, f"{t}; it may run without being named, and pgask cannot tell "
-                                f"whether this statement uses it ({why})") for r, t in casts)  # fmt: skip
-            for name in sorted(names & res.unsafe.keys()):
-                for item in res.unsafe[name]:
-                    hits.extend((r, f"it names {name}: {t}") for r, t in judge_invoked(item, rules))
-    if not any(found.values()):
-        return c
-    statements = []
-    for v in c.statements:
-        hits = found.get(v.index) or []
-        if not hits:
-            statements.append(v)
-            continue
-        rank = max(CLASSES.index(v.sql_class), *(r for r, _ in hits))
-        reasons = [t for _, t in sorted(hits, key=lambda h: -h[0])]
-        reasons += [r for r in v.reasons if r != "reads data only"]
-        statements.append(msgspec.structs.replace(v, sql_class=CLASSES[rank], reasons=reasons))
-    top = max(CLASSES.index(v.sql_class) for v in statements)
-    overall: list[str] = []
-    for v in statements:
-        if v.sql_class != "read":
-            overall.extend(r for r in v.reasons if r not in overall)
-    return msgspec.structs.replace(
-        c, sql_class=CLASSES[top], statements=statements, reasons=overall
-    )
-
-
-# =============================================================================================
 # Confirmation, verdicts, the actor callback
 # =============================================================================================
 
@@ -2264,7 +2015,7 @@ def confirmation_for(sql_class: SqlClass, mode: Mode, preview: bool = False) -> 
     return _READ_WRITE_CONFIRM.get(sql_class, "refuse")
 
 
-def _verdict(
+def verdict_for(
     c: Classification,
     sql: str,
     *,
@@ -2303,7 +2054,7 @@ def judge(
     ttl_s: float = DEFAULT_TTL_S,
 ) -> Verdict:
     """classify() + confirmation_for() + signature (none when the verdict is a refusal)."""
-    return _verdict(
+    return verdict_for(
         classify(sql), sql, profile=profile, mode=mode, preview=preview, key=key, ttl_s=ttl_s
     )
 
@@ -2416,7 +2167,7 @@ _Judge = Callable[[list[str], Mode, bool], list[Body]]
 
 def _judge_locally(texts: list[str], mode: Mode, preview: bool) -> list[Body]:
     return [
-        _verdict(classify(t), t, profile="", mode=mode, preview=preview, key=None) for t in texts
+        verdict_for(classify(t), t, profile="", mode=mode, preview=preview, key=None) for t in texts
     ]
 
 
@@ -2492,90 +2243,3 @@ def _human(v: Verdict, mode: Mode) -> str:
         if s.tables:
             lines.append(f"       tables: {', '.join(s.tables)}")
     return "\n".join(lines) + "\n"
-
-
-# =============================================================================================
-# the actor
-# =============================================================================================
-
-
-@dataclass
-class GuardState:
-    key: bytes
-    ttl_s: float  # [safety] verdict_ttl_s: how long a signed verdict stays valid
-    writable: frozenset[str]  # profiles with read_write = true: the only ones read-write may sign
-    rules: Rules  # the [safety] options the text is judged under
-    resolve_timeout_s: float = 30.0
-
-
-@asynccontextmanager
-async def open_state(boot: Boot) -> AsyncIterator[GuardState]:
-    config = boot.load_config()
-    writable = frozenset(name for name, p in config.profiles.items() if p.read_write)
-    rules = Rules(
-        allow_untrusted_languages=config.safety.allow_untrusted_languages,
-        allow_sensitive_catalogs=config.safety.allow_sensitive_catalogs,
-    )
-    yield GuardState(bytes.fromhex(boot.key_hex), config.safety.verdict_ttl_s, writable, rules)
-
-
-async def on_guard_request(state: GuardState, msg: GuardRequest, req: Request) -> Body:
-    """Judge the text; for a profile, judge its reads against that database's catalog too and
-    sign the verdict with the catalog's fingerprint (the executor runs it only while it holds)."""
-    forced = msg.mode == "read-write" and msg.profile not in state.writable
-    mode: Mode = "read-only" if forced else msg.mode
-    rules = state.rules
-    c = classify(msg.sql, rules)
-    catalog, superuser = "", False
-    plan = plan_resolution(c) if msg.profile else None
-    if plan is not None:
-        res = await _resolve(state, req, msg.profile, plan)
-        if isinstance(res, Failure):
-            return res
-        if res.server_version and "json" in msg.sql.lower():
-            rules = dataclasses.replace(rules, server_version=res.server_version)
-            c = classify(msg.sql, rules)  # SQL/JSON as this server's grammar reads it
-        c = against_catalog(c, plan, res, rules)
-        catalog, superuser = res.fingerprint, res.superuser
-    verdict = _verdict(c, msg.sql, profile=msg.profile, mode=mode, preview=msg.preview,
-                       key=state.key, ttl_s=state.ttl_s, catalog=catalog)  # fmt: skip
-    verdict = msgspec.structs.replace(verdict, superuser=superuser)
-    return _read_only_by_config(verdict, msg.profile) if forced else verdict
-
-
-async def _resolve(
-    state: GuardState, req: Request, profile: str, plan: CatalogPlan
-) -> Resolution | Failure:
-    ask = ResolveRequest(queries=plan.queries, closure=bool(plan.by_name))
-    try:
-        reply = await req.runtime.request(
-            f"executor:{profile}", ask, trace=req.header.trace, timeout=state.resolve_timeout_s
-        )
-    except trio.TooSlowError:
-        reply = None
-    if isinstance(reply, Resolution | Failure):
-        return reply
-    return Failure(
-        code="guard.catalog_unavailable",
-        message=f"The guard could not check the statement against profile '{profile}'.",
-        why=(f"Its executor did not say within {state.resolve_timeout_s:.0f} s what the "
-             "statement would run on that database, and a read is never judged blind."),
-        hint="Try again; `pgask doctor -p PROFILE` checks the connection.",
-        retryable=True,
-    )  # fmt: skip
-
-
-def _read_only_by_config(verdict: Verdict, profile: str) -> Verdict:
-    """Judged in read-only mode whatever was asked: the profile's config forbids writes, so
-    no requester (the CLI's --mode, a script) can have a write signed for it."""
-    if verdict.confirm != "refuse" or verdict.sql_class in ("forbidden", "invalid"):
-        return verdict
-    reason = (f"profile '{profile}' does not allow writes (read_write = false in its "
-              f"configuration), so it runs in read-only mode")  # fmt: skip
-    return msgspec.structs.replace(verdict, reasons=[reason, *verdict.reasons])
-
-
-ACTOR = Actor("guard", handlers={GuardRequest: on_guard_request}, open_state=open_state)
-
-if __name__ == "__main__":
-    main(ACTOR)

@@ -127,7 +127,7 @@ def load_tree(path: Path | None = None) -> TreeSpec:
 
 def _builtin_children() -> list[ChildSpec]:
     return [
-        ChildSpec(id="guard", module="actors.guard", needs_key=True),
+        ChildSpec(id="guard", module="actors.guard_actor", needs_key=True),
         ChildSpec(id="planner", module="actors.planner"),
         ChildSpec(id="exporter", module="actors.exporter", shutdown_s=5),
         ChildSpec(

@@ -189,8 +189,10 @@ def test_actors_never_import_ui_or_each_other():
         for name in _imports(path):
             assert not name.startswith("ui"), f"{path.name} imports {name}"
             if name.startswith("actors.") and path.name not in ("supervisor.py", "_preload.py"):
-                # an actor may use its own helper modules (actors/<name>_*.py), never another actor
-                own = name.startswith(f"actors.{path.stem.split('_')[0]}_")
+                # an actor may use its own family (actors/<name>.py, actors/<name>_*.py), never
+                # another actor
+                family = path.stem.split("_")[0]
+                own = name == f"actors.{family}" or name.startswith(f"actors.{family}_")
                 assert name == "actors._runtime" or own, f"{path.name} imports {name}"
 
 

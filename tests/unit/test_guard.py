@@ -473,7 +473,8 @@ def _fn(name: str, **kw: Any) -> Any:
 
 
 def test_what_a_read_reaches_is_judged_like_the_text() -> None:
-    from actors.guard import TEXT_ONLY, judge_invoked
+    from actors.guard import TEXT_ONLY
+    from actors.guard_catalog import judge_invoked
     from protocol.messages import Invoked
 
     assert judge_invoked(_fn("similarity", extension="pg_trgm"), TEXT_ONLY) == []
@@ -502,7 +503,8 @@ def test_what_a_read_reaches_is_judged_like_the_text() -> None:
 
 
 def test_the_closure_refuses_reads_by_name_and_implicit_casts_refuse_all() -> None:
-    from actors.guard import TEXT_ONLY, against_catalog, classify, plan_resolution
+    from actors.guard import TEXT_ONLY, classify
+    from actors.guard_catalog import against_catalog, plan_resolution
     from protocol.messages import Invoked, Resolution
 
     sql = "SELECT x.fn FROM items x"  # attribute notation: a column to the text
