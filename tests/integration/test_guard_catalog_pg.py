@@ -335,9 +335,11 @@ async def test_check_sql_with_a_profile_judges_against_its_catalog(pg_db, marker
 async def test_psql_describe_queries_and_realistic_reads_stay_reads(tmp_path, pg_db):
     """psql's own \\d-family queries (captured from `psql -E`, which echoes what it sends) and
     the realistic read corpus are still plain reads when judged against a real catalog."""
-    from tests.integration.test_guard_readonly_pg import READ_CASES, SCHEMA
+    from tests.integration.test_guard_readonly_pg import EXTENSIONS, READ_CASES, SCHEMA
 
-    await arun_sql(pg_db, SCHEMA + "\nCREATE EXTENSION IF NOT EXISTS pg_trgm;")
+    extensions = "".join(f"CREATE EXTENSION IF NOT EXISTS {e};" for e in EXTENSIONS)
+    await arun_sql(pg_db, SCHEMA + "\n" + extensions + "CREATE EXTENSION IF NOT EXISTS citext;"
+                   "CREATE TABLE tagged (name citext); INSERT INTO tagged VALUES ('A');")  # fmt: skip
     queries: list[str] = []
     for meta in (r"\dt", r"\d orders", r"\d+ customers", r"\dn", r"\l", r"\dv", r"\di",
                  r"\df", r"\du", r"\dx", r"\ds", r"\dT", r"\d order_totals"):  # fmt: skip
@@ -359,7 +361,10 @@ async def test_psql_describe_queries_and_realistic_reads_stay_reads(tmp_path, pg
             if v.sql_class != "read":
                 refused.append((sql, v.reasons))
         assert refused == [], refused[:3]  # psql's own queries: every one a read
-        corpus = [c["sql"] for c in READ_CASES if "requires" not in c]
+        corpus = [c["sql"] for c in READ_CASES] + [
+            "SELECT name FROM tagged WHERE name = 'a' ORDER BY name",  # citext's operators
+            "SELECT count(*), max(name) FROM tagged",
+        ]
         for sql in corpus:
             v = await verdict_for(client, sql)
             if v.sql_class != "read":
