@@ -116,12 +116,7 @@ _STEP: Final = """
         SELECT d.refclassid, d.refobjid FROM pg_depend d
         WHERE w.classid = 'pg_constraint'::regclass AND d.classid = 'pg_constraint'::regclass
           AND d.objid = w.objid AND d.refclassid <> 'pg_type'::regclass
-        UNION ALL
-        -- a foreign table is read by its wrapper's handler
-        SELECT 'pg_proc'::regclass, fdw.fdwhandler FROM pg_foreign_table ft
-          JOIN pg_foreign_server s ON s.oid = ft.ftserver
-          JOIN pg_foreign_data_wrapper fdw ON fdw.oid = s.srvfdw
-        WHERE w.classid = 'pg_class'::regclass AND ft.ftrelid = w.objid AND fdw.fdwhandler <> 0
+        -- (a foreign table is judged as such, by its relkind: its wrapper reaches elsewhere)
     ) e
     WHERE w.objid >= 16384
 """
