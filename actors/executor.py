@@ -227,7 +227,7 @@ class ExecState:
     audit: AuditLog | None = None
     full_sql: bool = False  # [privacy] audit_full_sql
     role: str = ""  # the database role pgask connects as
-    closures: dict[str, Resolution] = field(default_factory=dict)  # per safety fingerprint
+    resolved: resolve.Resolutions = field(default_factory=resolve.Resolutions)
     os_user: str = ""
     audit_error: str = ""  # why the audit trail could not be opened (nothing runs then)
     app_name: str = "pgask"  # application_name: run, profile and incarnation (orphans_prefix)
@@ -1121,7 +1121,7 @@ async def on_resolve(state: ExecState, msg: ResolveRequest, req: Request) -> Res
     async def work() -> Resolution:
         async with pool.acquire() as con:
             return await resolve.resolve(
-                con, msg.queries, state.closures, timeout_ms, closure=msg.closure
+                con, msg.queries, state.resolved, timeout_ms, closure=msg.closure
             )
 
     with map_errors(state):

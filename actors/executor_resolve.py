@@ -53,10 +53,6 @@ SELECT md5(concat_ws('|',
   current_setting('server_version_num'), current_user, current_setting('search_path')))
 """
 
-SERVER_FACTS_SQL: Final = (
-    "SELECT current_setting('server_version_num')::int, current_setting('is_superuser') = 'on'"
-)
-
 # Can this session use the analyzer? (TEMP privilege, not a standby, no event trigger that a
 # CREATE VIEW of ours would fire.)
 ANALYZER_USABLE_SQL: Final = """
@@ -67,6 +63,12 @@ SELECT CASE
   WHEN EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtenabled <> 'D')
     THEN 'the database has event triggers, which a CREATE of ours would fire'
   ELSE '' END
+"""
+
+# Everything resolve() needs before deciding, in one round trip.
+SERVER_FACTS_SQL: Final = f"""
+SELECT current_setting('server_version_num')::int, current_setting('is_superuser') = 'on',
+       ({ANALYZER_USABLE_SQL}), ({SAFETY_FINGERPRINT_SQL})
 """
 
 # One step of the closure: from an object (classid, objid) to what it runs or depends on.
@@ -239,32 +241,51 @@ async def safety_fingerprint(con: asyncpg.Connection) -> str:
     return str(await con.fetchval(SAFETY_FINGERPRINT_SQL))
 
 
+class Resolutions:
+    """What this executor resolved, per safety fingerprint: the same reads against the same
+    catalog (a rerun, a script in a loop) are not resolved again, and the closure is built
+    once per catalog. Bounded; a new fingerprint makes the old entries unreachable."""
+
+    MAX_ENTRIES: Final = 512
+
+    def __init__(self) -> None:
+        self.closures: dict[str, Resolution] = {}
+        self.analyzed: dict[tuple[str, tuple[str, ...]], list[list[Invoked]]] = {}
+
+    def remember(self, fingerprint: str, queries: list[str], invoked: list[list[Invoked]]) -> None:
+        if len(self.analyzed) >= self.MAX_ENTRIES:
+            self.analyzed.clear()
+        self.analyzed[(fingerprint, tuple(queries))] = invoked
+
+
 async def resolve(
     con: asyncpg.Connection,
     queries: list[str],
-    closure_cache: dict[str, Resolution],
+    cache: Resolutions,
     timeout_ms: int,
     *,
     closure: bool = False,
 ) -> Resolution:
     """asyncio: resolve `queries` on `con` (which holds no transaction); with `closure`, or
     when the analyzer cannot be used here, also the per-catalog closure."""
-    facts = await con.fetchrow(SERVER_FACTS_SQL)
-    version, superuser = int(facts[0]), bool(facts[1])
-    why_not = await con.fetchval(ANALYZER_USABLE_SQL)
+    facts = await con.fetchrow(SERVER_FACTS_SQL)  # one round trip: version, role, catalog
+    version, superuser, why_not, fingerprint = int(facts[0]), bool(facts[1]), facts[2], facts[3]
     whole = None
     if why_not or closure:
-        whole = await _closure(con, version, why_not, closure_cache)
+        whole = await _closure(con, version, why_not, cache.closures)
         if why_not:
             return msgspec.structs.replace(whole, superuser=superuser)
-    tx = con.transaction()
-    await tx.start()
-    try:  # read-write, because of the temporary view; always rolled back
-        await con.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
-        fingerprint = await safety_fingerprint(con)
-        invoked = [await _analyze(con, query) for query in queries]
-    finally:
-        await tx.rollback()
+    invoked = cache.analyzed.get((fingerprint, tuple(queries)))
+    if invoked is None:
+        tx = con.transaction()
+        await tx.start()
+        try:  # read-write, because of the temporary view; always rolled back
+            await con.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+            fingerprint = await safety_fingerprint(con)
+            invoked = [await _analyze(con, query) for query in queries]
+        finally:
+            await tx.rollback()
+        cache.remember(fingerprint, queries, invoked)
     return Resolution(
         method="analyzer",
         fingerprint=fingerprint,
