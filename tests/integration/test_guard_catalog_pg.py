@@ -177,6 +177,12 @@ async def test_every_planted_vector_is_refused_in_read_only_mode(tmp_path, pg_db
                 await trio.sleep(0.05)
         async with open_tree(tmp_path, config=config) as (_sup, client):
             await _assert_refused(client, marker_dir, "p")
+            # plain EXPLAIN of an INSERT (a read: it only plans) cannot be wrapped in a view:
+            # it is judged by the names it contains, against the per-catalog closure
+            sql = "explain insert into items values (1, lower(42))"
+            assert classify(sql).sql_class == "read"
+            v = await verdict_for(client, sql)
+            assert v.confirm == "refuse" and any("it names lower" in r for r in v.reasons), v
             v = await verdict_for(client, "select * from v_kill")
             assert v.sql_class == "forbidden" and any("v_kill" in r for r in v.reasons), v
             assert classify("select * from v_kill").sql_class == "read"
