@@ -85,7 +85,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from protocol.config import load_config
+    from protocol.config import load_config, starting_mode
     from ui.cli import default_profile, run_with_tree
 
     config = load_config(args.config)
@@ -97,9 +97,9 @@ def main(args: argparse.Namespace) -> int:
         from ui import dba
 
         pcfg = sup.config.profiles[profile]
-        mode = getattr(args, "mode", None) or (
-            "read-write" if pcfg.read_write else sup.config.safety.default_mode
-        )
+        # the same start as `sql`/`ask`/the TUI: read-write only when [safety] asks and the
+        # profile allows it (read_write = true alone used to commit DDL with --yes)
+        mode = getattr(args, "mode", None) or starting_mode(sup.config, profile)
         try:
             return await handler(args, sup, client, profile, mode, pcfg)
         except dba.Refused as exc:
