@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from protocol.errors import PgaskError
+from ui.headless import ask_tty, default_profile, request_plan
+from ui.host import run_with_tree
 
 
 def _version() -> str:
@@ -240,10 +241,10 @@ def hide_passwords_from_ps(argv: list[str]) -> None:
 
 def _main(argv: list[str]) -> int:
     if argv and argv[0] == "check-sql":  # its own parser lives with the guard
-        from actors.guard import check_sql_main
+        from ui.host import check_sql
 
         try:
-            return check_sql_main(argv[1:], sys.stdin, sys.stdout, remote=judge_on_profile)
+            return check_sql(argv[1:], remote=judge_on_profile)
         except PgaskError as exc:
             print(f"pgask: {exc}", file=sys.stderr)
             return 1
@@ -269,8 +270,9 @@ def _main(argv: list[str]) -> int:
             return cli_dba.main(args)
         if args.command == "demo":
             from ui.demo import run_demo
+            from ui.host import launch_tui
 
-            return run_demo(args)
+            return run_demo(args, launch_tui)
         if args.command == "config":
             return cmd_config_init(args)
         if args.command == "doctor":
@@ -284,62 +286,6 @@ def _main(argv: list[str]) -> int:
 
 
 # -- helpers ---------------------------------------------------------------------
-
-
-def run_with_tree(
-    config_path: Any, profiles: list[str], fn: Callable[[Any, Any], Awaitable[int]]
-) -> int:
-    """Start the supervisor in this process, run `fn(supervisor, client)`, stop the tree.
-
-    `config_path` is a path (or None: the default lookup) or an already loaded Config."""
-    import trio
-
-    from actors.supervisor import Supervisor, load_tree
-    from protocol.config import Config, load_config, resolve_profile, state_dir
-    from protocol.transport import open_context
-    from ui.client import open_client
-
-    config = config_path if isinstance(config_path, Config) else load_config(config_path)
-    add_demo_profile(config, profiles)
-    names = [resolve_profile(config, p)[0] for p in profiles]
-
-    import signal
-
-    stopped_by: list[int] = []
-
-    async def _main() -> int:
-        sup = Supervisor(config, load_tree(), state_dir=state_dir())
-        result: list[int] = []
-        # SIGTERM (timeout, kill) and SIGHUP: stop the tree and clean up like a normal exit
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
-            async with (
-                sup.running(),
-                open_context() as ctx,
-                open_client(ctx, sup.endpoint, sup.session.id) as client,
-                trio.open_nursery() as nursery,
-            ):
-
-                async def work() -> None:
-                    result.append(await fn(sup, client, *names) if names else await fn(sup, client))
-                    nursery.cancel_scope.cancel()
-
-                async def on_signal() -> None:
-                    async for signum in signals:
-                        stopped_by.append(signum)
-                        nursery.cancel_scope.cancel()
-                        return
-
-                nursery.start_soon(work)
-                nursery.start_soon(on_signal)
-        return result[0] if result else 1
-
-    code = trio.run(_main)
-    if stopped_by:
-        name = signal.Signals(stopped_by[0]).name
-        print(f"pgask: stopped by {name}; the query (if any) was cancelled and pgask cleaned up.",
-              file=sys.stderr)  # fmt: skip
-        return 128 + stopped_by[0]
-    return code
 
 
 def judge_on_profile(
@@ -458,58 +404,14 @@ def model_label(config: Any) -> str:
     return "offline"
 
 
-def add_demo_profile(config: Any, profiles: list[str]) -> None:
-    """`-p demo` works after `pgask demo` even though no config file names it."""
-    if "demo" in profiles and "demo" not in config.profiles:
-        from ui import demo
-
-        server = demo.start_server()
-        demo.ensure_shop(server, out=sys.stderr)
-        config.profiles["demo"] = demo.demo_profile(server)
-
-
 def cmd_tui(args: argparse.Namespace) -> int:
     from protocol.config import load_config
+    from ui.host import add_demo_profile, launch_tui
 
     config = load_config(args.config)
     add_demo_profile(config, list(args.tui_profiles))
     profiles = list(args.tui_profiles) or [default_profile(config, None)]
     return launch_tui(config, profiles, model_label=model_label(config))
-
-
-def launch_tui(config: Any, profiles: list[str], *, model_label: str, welcome: str = "") -> int:
-    """The terminal UI: the supervisor runs here, the UI is a child process on this tty."""
-    import base64
-    import os
-    import signal
-
-    import msgspec
-    import trio
-
-    from protocol.boot import UiBoot
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C belongs to the UI, never to the tree
-
-    async def tui(sup: Any, client: Any, *names: str) -> int:
-        boot = UiBoot(
-            endpoint=sup.endpoint, session=sup.session.id, run_dir=str(sup.run_dir), log_dir=str(sup.log_dir),
-            config=msgspec.msgpack.encode(sup.config), profiles=list(names), model_label=model_label,
-            state_dir=str(sup.session.path.parent) if sup.session.path else "", welcome=welcome,
-        )  # fmt: skip
-        env = {
-            **os.environ,
-            "PGASK_UI_BOOT": base64.b64encode(msgspec.msgpack.encode(boot)).decode(),
-        }
-        proc = await trio.lowlevel.open_process([sys.executable, "-m", "ui.app"], env=env)
-        code = await proc.wait()
-        if code not in (0, 130):
-            print(
-                f"pgask: the terminal UI stopped unexpectedly (exit {code}). Logs: {sup.log_dir}",
-                file=sys.stderr,
-            )
-        return 0 if code in (0, 130) else 1
-
-    return run_with_tree(config, profiles, tui)
 
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED, EXIT_NEEDS_CONFIRM, EXIT_CANCELLED = (
@@ -522,30 +424,6 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED, EXIT_NEEDS_CONFIRM, EXIT_CANCELLE
 )
 EXIT_TRUNCATED = 6  # every row written was right, but --max-rows cut the result short
 EXIT_BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE, as a shell reports)
-
-
-def default_profile(config: Any, given: str | None) -> str:
-    if given:
-        return given
-    if len(config.profiles) == 1:
-        return next(iter(config.profiles))
-    names = ", ".join(sorted(config.profiles)) or "none are configured"
-    raise PgaskError(
-        "Which database? No profile was given.",
-        why=f"Profiles: {names}.",
-        hint="Pass -p PROFILE or -p postgresql://user@host/db.",
-        code="config.no_profile",
-    )
-
-
-def _ask(prompt: str) -> str:
-    try:
-        with open("/dev/tty") as tty_in, open("/dev/tty", "w") as tty_out:
-            tty_out.write(prompt)
-            tty_out.flush()
-            return tty_in.readline().strip()
-    except OSError:
-        return ""
 
 
 async def guard_and_confirm(
@@ -594,7 +472,7 @@ async def guard_and_confirm(
     if verdict.confirm == "confirm":
         confirmed = args.yes or (
             sys.stdin.isatty()
-            and _ask(f"{verdict.sql_class}: {reasons}\nRun it on '{profile}'? [y/N] ").lower()
+            and ask_tty(f"{verdict.sql_class}: {reasons}\nRun it on '{profile}'? [y/N] ").lower()
             in ("y", "yes")
         )
         if not confirmed:
@@ -609,7 +487,7 @@ async def guard_and_confirm(
         typed = (
             args.confirm
             if args.confirm is not None
-            else (_ask(f"{reasons}\nType '{name}' to run it: ") if sys.stdin.isatty() else "")
+            else (ask_tty(f"{reasons}\nType '{name}' to run it: ") if sys.stdin.isatty() else "")
         )
         if typed != name:
             await audit("declined")
@@ -1002,29 +880,6 @@ _NOT_REPAIRABLE = ("db.connect", "db.auth", "db.ssl", "db.dns", "db.database_mis
                    "actor.", "protocol.")  # fmt: skip
 
 
-async def request_plan(client: Any, request: Any, *, timeout: float) -> Any:
-    """Ask the planner; print its notices (retries ...) on stderr; the Plan, Clarification or
-    Failure it ends with."""
-    import trio
-
-    from protocol.messages import Failure, PlannerNotice
-
-    last: Any = None
-    with trio.move_on_after(timeout) as scope:
-        async for _header, body in client.stream("planner", request):
-            if isinstance(body, PlannerNotice):
-                print(f"pgask: {body.text}", file=sys.stderr)
-            else:
-                last = body
-    if scope.cancelled_caught or last is None:
-        return Failure(
-            code="llm.timeout",
-            message=f"The planner did not answer within {timeout:.0f} s.",
-            hint="Raise timeout_s under [model], or check `pgask logs` for the planner.",
-        )
-    return last
-
-
 def _print_plan(plan: Any) -> None:
     print(plan.sql.rstrip().rstrip(";") + ";", file=sys.stderr)
     if plan.explanation:
@@ -1049,6 +904,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         SessionState,
         Turn,
     )  # fmt: skip
+    from ui.state import recent_turns
 
     question = (sys.stdin.read() if args.question == "-" else args.question).strip()
     config = load_config(args.config)
@@ -1061,7 +917,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         session = await client.request("supervisor", SessionGet(), timeout=10)
         recent, pins = [], []
         if isinstance(session, SessionState):
-            recent = [t for t in session.turns if t.profile == profile][-6:]
+            recent = recent_turns(session, profile)
             pins = list(session.pins)
         request = PlanRequest(
             question=question, profile=profile, mode=mode, recent=recent, pins=pins
@@ -1134,11 +990,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_context(args: argparse.Namespace) -> int:
-    """`pgask context`: the schema context the planner would send for QUESTION (no model call)."""
-    from actors.planner_context import SchemaIndex, context_for_question
+    """`pgask context`: the schema context the planner would send for QUESTION (no model call);
+    the planner builds it, as it does for a plan."""
     from protocol.config import load_config
     from protocol.errors import failure_text
-    from protocol.messages import Catalog, CatalogRequest, Failure, SessionGet, SessionState
+    from protocol.messages import (
+        ContextRequest,
+        Failure,
+        SchemaContextText,
+        SessionGet,
+        SessionState,
+    )  # fmt: skip
+    from ui.state import recent_turns
 
     question = (sys.stdin.read() if args.question == "-" else args.question).strip()
     config = load_config(args.config)
@@ -1146,18 +1009,23 @@ def cmd_context(args: argparse.Namespace) -> int:
     budget = args.tokens or config.model.context_tokens
 
     async def show(sup: Any, client: Any, profile: str) -> int:
-        catalog = await client.request(f"executor:{profile}", CatalogRequest(), timeout=120)
-        if isinstance(catalog, Failure):
-            print(failure_text(catalog), file=sys.stderr)
-            return EXIT_ERROR
-        assert isinstance(catalog, Catalog)
         session = await client.request("supervisor", SessionGet(), timeout=10)
         recent = []
         if isinstance(session, SessionState):
-            recent = [t for t in session.turns if t.profile == profile][-6:]
-        ctx = context_for_question(SchemaIndex(catalog), question, budget=budget, recent=recent)
+            recent = recent_turns(session, profile)
+        request = ContextRequest(question=question, profile=profile, tokens=budget, recent=recent)
+        ctx = await client.request("planner", request, timeout=120)
+        if isinstance(ctx, Failure):
+            print(failure_text(ctx), file=sys.stderr)
+            return EXIT_ERROR
+        assert isinstance(ctx, SchemaContextText)
         if args.json:
-            print(json.dumps(ctx.to_json(), indent=2))
+            tables = [
+                {"schema": t.schema, "name": t.name, "columns": t.columns} for t in ctx.tables
+            ]
+            print(json.dumps({"tables": tables, "tokens": ctx.tokens, "budget": ctx.budget,
+                              "whole": ctx.whole, "total_tables": ctx.total_tables,
+                              "text": ctx.text}, indent=2))  # fmt: skip
         else:
             print(ctx.text)
             n, total = len(ctx.tables), ctx.total_tables

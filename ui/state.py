@@ -326,6 +326,16 @@ def target(config: Config, profile: str) -> str:
     return f"{db or '?'}@{host or 'localhost'}"
 
 
+# How many earlier turns of a profile the model sees, in the TUI and headless alike.
+RECENT_TURNS = 10
+
+
+def recent_turns(session: SessionState | None, profile: str) -> list[Turn]:
+    """The conversation window a plan request carries: the last turns asked on `profile`."""
+    turns = [t for t in (session.turns if session else []) if t.profile == profile]
+    return turns[-RECENT_TURNS:]
+
+
 def say(pane: PaneState, style: Style, text: str) -> None:
     pane.log.append(LogEntry(style, text))
     if len(pane.log) > MAX_LOG:
@@ -476,9 +486,9 @@ def start_job(state: UiState, pane_i: int, job: Job) -> bool:
         say(pane, "you", job.text)
         job.question = job.text
         session = state.session_state
-        recent = [t for t in (session.turns if session else []) if t.profile == pane.profile]
         body = PlanRequest(question=job.text, profile=pane.profile, mode=pane.mode,
-                           recent=recent[-10:], pins=list(session.pins) if session else [])  # fmt: skip
+                           recent=recent_turns(session, pane.profile),
+                           pins=list(session.pins) if session else [])  # fmt: skip
         job.stage = "planning"
         job.request_id = send(state, "planner", body, pane=pane_i, purpose="plan", trace=job.trace)
         return True
@@ -1205,7 +1215,7 @@ def _on_archive(state: UiState, i: int, job: Job, body: Body) -> bool:
 
 
 def _guard_restore(state: UiState, i: int, job: Job) -> None:
-    from actors.executor_dba import create_database_sql  # pure, stdlib only
+    from protocol.sqltext import create_database_sql
 
     pane = state.panes[i]
     job.sql, job.stage = create_database_sql(job.target), "checking"
@@ -1301,7 +1311,7 @@ def _ask_key(state: UiState, m: AskModal, code: int) -> bool:
         job.typed = m.typed
         _guard_restore(state, m.pane, job)
     else:
-        from actors.executor_dba import create_database_sql  # pure, stdlib only
+        from protocol.sqltext import create_database_sql
 
         # no verdict yet (the guard sees the CREATE DATABASE after the typed name), but the
         # audit trail records the declined restore all the same

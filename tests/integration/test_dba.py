@@ -19,8 +19,8 @@ from protocol import signing
 from protocol.config import Config, ProfileConfig
 from protocol.errors import PgaskError
 from protocol.messages import Failure, IndexCheckRequest, RestoreRequest
-from tests.pg import afetch, afetchval, arun_sql, database_of, dsn_with_database, unique_name
-from tests.tree import open_tree
+from testkit.pg import afetch, afetchval, arun_sql, database_of, dsn_with_database, unique_name
+from testkit.tree import open_tree
 from ui import dba, explain
 
 pytestmark = pytest.mark.pg

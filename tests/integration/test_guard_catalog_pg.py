@@ -38,8 +38,8 @@ from protocol.messages import (
     QueryRows,
     Verdict,
 )
-from tests.pg import _on_asyncio, afetchval, arun_sql, quote_ident, unique_name
-from tests.tree import open_tree, sign_read
+from testkit.pg import _on_asyncio, afetchval, arun_sql, quote_ident, unique_name
+from testkit.tree import open_tree, sign_read
 
 
 def psql_bin() -> str:
