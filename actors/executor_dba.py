@@ -41,6 +41,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from protocol.config import ProfileConfig
 from protocol.errors import PgaskError
 from protocol.messages import ArchiveInfo, IndexCheck, IndexCheckRequest
+from protocol.sqltext import create_database_sql, quote_ident  # noqa: F401  (executor.py too)
 
 
 class DbaError(PgaskError):
@@ -50,22 +51,6 @@ class DbaError(PgaskError):
 
 
 # -- identifiers -------------------------------------------------------------------------------
-
-_PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
-_RESERVED = {"all", "analyse", "analyze", "and", "any", "array", "as", "asc", "both", "case",
-             "cast", "check", "collate", "column", "constraint", "create", "default", "desc",
-             "distinct", "do", "else", "end", "except", "false", "for", "foreign", "from",
-             "grant", "group", "having", "in", "index", "into", "is", "join", "limit", "not",
-             "null", "offset", "on", "only", "or", "order", "primary", "references", "select",
-             "table", "then", "to", "true", "union", "unique", "user", "using", "when", "where",
-             "with"}  # fmt: skip
-
-
-def quote_ident(name: str) -> str:
-    """An identifier as PostgreSQL's quote_ident() writes it."""
-    if _PLAIN.fullmatch(name) and name not in _RESERVED:
-        return name
-    return '"' + name.replace('"', '""') + '"'
 
 
 def split_name(text: str) -> tuple[str, str]:
@@ -83,11 +68,6 @@ def split_name(text: str) -> tuple[str, str]:
         hint='Quote names with dots or capitals: "My Schema"."Orders".',
         code="dba.bad_name",
     )
-
-
-def create_database_sql(name: str) -> str:
-    """The exact text the guard signs for a restore's target (RestoreRequest.verdict)."""
-    return f"CREATE DATABASE {quote_ident(name)}"
 
 
 # -- index validation --------------------------------------------------------------------------

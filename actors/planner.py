@@ -68,6 +68,8 @@ from protocol.messages import (
     Catalog,
     CatalogRequest,
     Clarification,
+    ContextRequest,
+    ContextTable,
     Failure,
     GuardRequest,
     Plan,
@@ -75,6 +77,7 @@ from protocol.messages import (
     PlanRequest,
     QueryRequest,
     QueryRows,
+    SchemaContextText,
     Verdict,
 )
 from protocol.privacy import redacted
@@ -807,7 +810,37 @@ async def _model_list(state: PlannerState) -> list[str]:
     return []
 
 
-ACTOR = Actor("planner", handlers={PlanRequest: on_plan_request}, open_state=open_state)
+async def on_context_request(
+    state: PlannerState, msg: ContextRequest, req: Request
+) -> SchemaContextText | Failure:
+    """`pgask context`: the schema part a plan for `msg.question` would send (no model call)."""
+    catalog = await req.runtime.request(
+        f"executor:{msg.profile}", CatalogRequest(), trace=req.header.trace, timeout=120
+    )
+    if isinstance(catalog, Failure):
+        return catalog
+    assert isinstance(catalog, Catalog)
+    catalog = without_private_values(catalog, state.config.privacy.redact_columns)
+    budget = msg.tokens or state.config.model.context_tokens
+    ctx = context_for_question(
+        _index_for(state, catalog), msg.question, budget=budget, recent=list(msg.recent)
+    )
+    tables = [ContextTable(schema=t.schema, name=t.name, columns=t.columns) for t in ctx.tables]
+    return SchemaContextText(
+        text=ctx.text,
+        tables=tables,
+        tokens=ctx.tokens,
+        budget=ctx.budget,
+        whole=ctx.whole,
+        total_tables=ctx.total_tables,
+    )
+
+
+ACTOR = Actor(
+    "planner",
+    handlers={PlanRequest: on_plan_request, ContextRequest: on_context_request},
+    open_state=open_state,
+)
 
 if __name__ == "__main__":
     main(ACTOR)

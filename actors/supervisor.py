@@ -40,7 +40,7 @@ from typing import Any, ClassVar, Literal
 import msgspec
 import trio
 
-from actors.session import SessionStore
+from actors.supervisor_session import SessionStore
 from protocol import codec
 from protocol.boot import Boot
 from protocol.config import Config

@@ -27,7 +27,7 @@ import trio
 from actors import executor_dba as dba_core
 from protocol.config import Config, ProfileConfig
 from protocol.messages import CatalogRequest
-from tests.pg import (
+from testkit.pg import (
     database_of,
     dsn_with_database,
     fetchval,
@@ -35,7 +35,7 @@ from tests.pg import (
     start_embedded_server,
     unique_name,
 )
-from tests.tree import open_tree
+from testkit.tree import open_tree
 from ui import dba
 
 

@@ -211,7 +211,7 @@ def build(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from tests import pg
+    from testkit import pg
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--distractors", type=int, default=DEFAULT_DISTRACTORS)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.e2e.tmux import TmuxSession
+from testkit.tmux import TmuxSession
 
 PROMPT = "demo\u203a"
 

@@ -32,9 +32,8 @@ from protocol.messages import (
     QueryRequest,
     Verdict,
 )
-from tests.integration.test_executor import config_for
-from tests.pg import afetch, run_sql, start_embedded_server
-from tests.tree import open_tree
+from testkit.pg import afetch, run_sql, start_embedded_server
+from testkit.tree import config_for, open_tree
 
 QUERY = "SELECT g AS id, md5(g::text) AS name, now() AS at FROM generate_series(1, 20) g"
 LONG = "SELECT count(*) FROM generate_series(1, 1e10)"

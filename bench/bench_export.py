@@ -29,9 +29,8 @@ import trio
 
 from protocol import signing
 from protocol.messages import Exported, ExportRequest, Ping
-from tests.integration.test_executor import config_for
-from tests.pg import fetchval, run_sql, start_embedded_server
-from tests.tree import open_tree
+from testkit.pg import fetchval, run_sql, start_embedded_server
+from testkit.tree import config_for, open_tree
 
 QUERY = "SELECT * FROM bench_export"
 JSON_COPY = (

@@ -31,8 +31,8 @@ import trio  # noqa: E402
 
 from protocol.config import Config, ProfileConfig  # noqa: E402
 from protocol.messages import GuardRequest, Resolution, ResolveRequest, Verdict  # noqa: E402
-from tests import pg  # noqa: E402
-from tests.tree import open_tree  # noqa: E402
+from testkit import pg  # noqa: E402
+from testkit.tree import open_tree  # noqa: E402
 
 CASES = ROOT / "tests" / "fixtures" / "guard_cases.jsonl"
 
@@ -66,7 +66,7 @@ def big_catalog_sql(tables: int, chunk: int = 500) -> list[str]:
 
 
 async def per_statement(dsn: str, rounds: int) -> None:
-    from tests.integration.test_guard_readonly_pg import SCHEMA
+    from testkit.readonly_schema import SCHEMA
 
     async with pg.open_fresh_database(dsn, "bench_guard") as db:
         await pg.arun_sql(db, SCHEMA)

@@ -318,7 +318,7 @@ _shops: dict[str, str] = {}
 
 def ensure_shop(dsn: str) -> str:
     """Load the demo shop as database `shop_acc` on `dsn`'s server (once); return its DSN."""
-    from tests import pg
+    from testkit import pg
     from ui.demo import DemoServer
     from ui.demo import ensure_shop as load_shop
 
@@ -339,7 +339,7 @@ def ensure_shop(dsn: str) -> str:
 
 
 def database_dsn(server_dsn: str, db: str) -> str:
-    from tests import pg
+    from testkit import pg
 
     return ensure_shop(server_dsn) if db == SHOP else pg.load_defog(server_dsn, db)
 
@@ -361,7 +361,7 @@ def run(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from tests import pg
+    from testkit import pg
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", action="append", help="only this database (repeatable)")

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from actors import planner_offline  # noqa: E402
 from protocol.messages import Catalog, CatalogColumn, CatalogTable  # noqa: E402
-from tests.unit.test_planner_offline import SHOP, SHOP_CASES, TODAY, VALUES  # noqa: E402
+from testkit.shop import SHOP, SHOP_CASES, TODAY, VALUES  # noqa: E402
 
 _WORDS = ["invoice", "shipment", "ledger", "account", "vendor", "asset", "ticket", "employee",
           "contract", "budget", "project", "device", "session", "campaign", "warehouse"]  # fmt: skip

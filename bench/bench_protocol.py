@@ -24,7 +24,7 @@ import trio
 import zmq
 
 from protocol.messages import Ping
-from tests.tree import open_tree
+from testkit.tree import open_tree
 
 SMALL = b"x" * 64
 BATCH = os.urandom(64 * 1024)

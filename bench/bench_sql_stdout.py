@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil
 
-from tests.pg import fetchval, run_sql, start_embedded_server
+from testkit.pg import fetchval, run_sql, start_embedded_server
 
 QUERY = "SELECT * FROM bench_sql_stdout"
 REPO = Path(__file__).resolve().parent.parent

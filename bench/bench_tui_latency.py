@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests import pg  # noqa: E402
+from testkit import pg  # noqa: E402
 
 LONG = "select count(*) as burn from generate_series(1, 100000) a, generate_series(1, 100000) b"
 STREAM = "select g, md5(g::text) as h from generate_series(1, 1000000) g"

@@ -598,6 +598,34 @@ class PlanRequest(Body, tag="plan.request"):
     feedback: str = ""
 
 
+class ContextRequest(Body, tag="plan.context"):
+    """ui -> planner: the schema context the model would get for `question` (`pgask context`;
+    no model call). `tokens` 0: the configured [model] context_tokens."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    question: str
+    profile: str
+    tokens: int = 0
+    recent: list[Turn] = []
+
+
+class ContextTable(msgspec.Struct, frozen=True, kw_only=True):
+    schema: str
+    name: str
+    columns: list[str] = []
+
+
+class SchemaContextText(Body, tag="plan.context_result"):
+    """planner -> requester: that context, as the model would read it, and its size."""
+
+    text: str
+    tables: list[ContextTable] = []
+    tokens: int = 0
+    budget: int = 0
+    whole: bool = False
+    total_tables: int = 0
+
+
 class Plan(Body, tag="plan.result"):
     """planner -> requester: the SQL to check and run, and why."""
 
@@ -807,6 +835,8 @@ Message = (
     | Plan
     | Clarification
     | PlannerNotice
+    | ContextRequest
+    | SchemaContextText
     | IndexCheckRequest
     | IndexCheck
     | MigrationApply

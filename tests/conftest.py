@@ -6,11 +6,11 @@ Fixtures
     isolated_env (autouse)  XDG_{CONFIG,STATE,DATA,CACHE}_HOME under tmp_path; PGASK_CONFIG,
                             PGASK_MODEL, PGASK_BASE_URL, OPENAI_BASE_URL, OPENAI_API_KEY unset
                             (PGASK_TEST_DSN is kept). Returns {name: Path} of the XDG dirs.
-    pg_server   (session)   tests.pg.PgServer: PGASK_TEST_DSN, else one embedded cluster per
+    pg_server   (session)   testkit.pg.PgServer: PGASK_TEST_DSN, else one embedded cluster per
                             session. Do not stop it: use pg_restartable for that.
     pg_dsn      (session)   str, superuser DSN of pg_server (database `postgres`)
     pg_db       (function)  str, DSN of a new empty database, dropped (FORCE) after the test
-    pg_restartable (function) tests.pg.PgServer with its own cluster: .stop() .start() .restart()
+    pg_restartable (function) testkit.pg.PgServer with its own cluster: .stop() .start() .restart()
     defog_db    (session)   Callable[[str], str]: defog name -> DSN of database defog_<name>,
                             loaded once per session; skips when ../shared is absent.
     fake_openai (function)  a started tests.fakes.openai_server.FakeOpenAI (script it, then
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import pg
+from testkit import pg
 from tests.fakes.openai_server import FakeOpenAI
 
 _XDG_VARS = ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME")

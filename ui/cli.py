@@ -19,12 +19,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from protocol.errors import PgaskError
+from ui.headless import (
+    EXIT_BROKEN_PIPE,
+    EXIT_CANCELLED,
+    EXIT_CLARIFY,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_TRUNCATED,
+    ask_tty,
+    decide,
+    default_profile,
+    request_plan,
+)
+from ui.host import run_with_tree
 
 
 def _version() -> str:
@@ -240,10 +253,10 @@ def hide_passwords_from_ps(argv: list[str]) -> None:
 
 def _main(argv: list[str]) -> int:
     if argv and argv[0] == "check-sql":  # its own parser lives with the guard
-        from actors.guard import check_sql_main
+        from ui.host import check_sql
 
         try:
-            return check_sql_main(argv[1:], sys.stdin, sys.stdout, remote=judge_on_profile)
+            return check_sql(argv[1:], remote=judge_on_profile)
         except PgaskError as exc:
             print(f"pgask: {exc}", file=sys.stderr)
             return 1
@@ -269,8 +282,9 @@ def _main(argv: list[str]) -> int:
             return cli_dba.main(args)
         if args.command == "demo":
             from ui.demo import run_demo
+            from ui.host import launch_tui
 
-            return run_demo(args)
+            return run_demo(args, launch_tui)
         if args.command == "config":
             return cmd_config_init(args)
         if args.command == "doctor":
@@ -284,62 +298,6 @@ def _main(argv: list[str]) -> int:
 
 
 # -- helpers ---------------------------------------------------------------------
-
-
-def run_with_tree(
-    config_path: Any, profiles: list[str], fn: Callable[[Any, Any], Awaitable[int]]
-) -> int:
-    """Start the supervisor in this process, run `fn(supervisor, client)`, stop the tree.
-
-    `config_path` is a path (or None: the default lookup) or an already loaded Config."""
-    import trio
-
-    from actors.supervisor import Supervisor, load_tree
-    from protocol.config import Config, load_config, resolve_profile, state_dir
-    from protocol.transport import open_context
-    from ui.client import open_client
-
-    config = config_path if isinstance(config_path, Config) else load_config(config_path)
-    add_demo_profile(config, profiles)
-    names = [resolve_profile(config, p)[0] for p in profiles]
-
-    import signal
-
-    stopped_by: list[int] = []
-
-    async def _main() -> int:
-        sup = Supervisor(config, load_tree(), state_dir=state_dir())
-        result: list[int] = []
-        # SIGTERM (timeout, kill) and SIGHUP: stop the tree and clean up like a normal exit
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
-            async with (
-                sup.running(),
-                open_context() as ctx,
-                open_client(ctx, sup.endpoint, sup.session.id) as client,
-                trio.open_nursery() as nursery,
-            ):
-
-                async def work() -> None:
-                    result.append(await fn(sup, client, *names) if names else await fn(sup, client))
-                    nursery.cancel_scope.cancel()
-
-                async def on_signal() -> None:
-                    async for signum in signals:
-                        stopped_by.append(signum)
-                        nursery.cancel_scope.cancel()
-                        return
-
-                nursery.start_soon(work)
-                nursery.start_soon(on_signal)
-        return result[0] if result else 1
-
-    code = trio.run(_main)
-    if stopped_by:
-        name = signal.Signals(stopped_by[0]).name
-        print(f"pgask: stopped by {name}; the query (if any) was cancelled and pgask cleaned up.",
-              file=sys.stderr)  # fmt: skip
-        return 128 + stopped_by[0]
-    return code
 
 
 def judge_on_profile(
@@ -458,18 +416,9 @@ def model_label(config: Any) -> str:
     return "offline"
 
 
-def add_demo_profile(config: Any, profiles: list[str]) -> None:
-    """`-p demo` works after `pgask demo` even though no config file names it."""
-    if "demo" in profiles and "demo" not in config.profiles:
-        from ui import demo
-
-        server = demo.start_server()
-        demo.ensure_shop(server, out=sys.stderr)
-        config.profiles["demo"] = demo.demo_profile(server)
-
-
 def cmd_tui(args: argparse.Namespace) -> int:
     from protocol.config import load_config
+    from ui.host import add_demo_profile, launch_tui
 
     config = load_config(args.config)
     add_demo_profile(config, list(args.tui_profiles))
@@ -477,146 +426,72 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return launch_tui(config, profiles, model_label=model_label(config))
 
 
-def launch_tui(config: Any, profiles: list[str], *, model_label: str, welcome: str = "") -> int:
-    """The terminal UI: the supervisor runs here, the UI is a child process on this tty."""
-    import base64
-    import os
-    import signal
-
-    import msgspec
-    import trio
-
-    from protocol.boot import UiBoot
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C belongs to the UI, never to the tree
-
-    async def tui(sup: Any, client: Any, *names: str) -> int:
-        boot = UiBoot(
-            endpoint=sup.endpoint, session=sup.session.id, run_dir=str(sup.run_dir), log_dir=str(sup.log_dir),
-            config=msgspec.msgpack.encode(sup.config), profiles=list(names), model_label=model_label,
-            state_dir=str(sup.session.path.parent) if sup.session.path else "", welcome=welcome,
-        )  # fmt: skip
-        env = {
-            **os.environ,
-            "PGASK_UI_BOOT": base64.b64encode(msgspec.msgpack.encode(boot)).decode(),
-        }
-        proc = await trio.lowlevel.open_process([sys.executable, "-m", "ui.app"], env=env)
-        code = await proc.wait()
-        if code not in (0, 130):
-            print(
-                f"pgask: the terminal UI stopped unexpectedly (exit {code}). Logs: {sup.log_dir}",
-                file=sys.stderr,
-            )
-        return 0 if code in (0, 130) else 1
-
-    return run_with_tree(config, profiles, tui)
-
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED, EXIT_NEEDS_CONFIRM, EXIT_CANCELLED = (
-    0,
-    1,
-    2,
-    3,
-    4,
-    130,
-)
-EXIT_TRUNCATED = 6  # every row written was right, but --max-rows cut the result short
-EXIT_BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE, as a shell reports)
-
-
-def default_profile(config: Any, given: str | None) -> str:
-    if given:
-        return given
-    if len(config.profiles) == 1:
-        return next(iter(config.profiles))
-    names = ", ".join(sorted(config.profiles)) or "none are configured"
-    raise PgaskError(
-        "Which database? No profile was given.",
-        why=f"Profiles: {names}.",
-        hint="Pass -p PROFILE or -p postgresql://user@host/db.",
-        code="config.no_profile",
-    )
-
-
-def _ask(prompt: str) -> str:
-    try:
-        with open("/dev/tty") as tty_in, open("/dev/tty", "w") as tty_out:
-            tty_out.write(prompt)
-            tty_out.flush()
-            return tty_in.readline().strip()
-    except OSError:
-        return ""
-
-
 async def guard_and_confirm(
-    client: Any, args: argparse.Namespace, sql_text: str, profile: str, mode: str
+    client: Any,
+    args: argparse.Namespace,
+    sql_text: str,
+    profile: str,
+    mode: str,
+    stopped: list[tuple[str, Any]] | None = None,
 ) -> int | tuple[Any, bool]:
     """Ask the guard, then confirm as the verdict requires (--yes, --confirm NAME, or the tty).
 
-    Returns (verdict, confirmed), or the exit code when the statement must not run."""
+    Returns (verdict, confirmed), or the exit code when the statement must not run (then
+    `stopped`, when given, receives the turn's outcome and the verdict)."""
     from protocol.errors import failure_text
     from protocol.messages import AuditNote, Failure, GuardRequest, Verdict
+    from ui import workflow
 
     verdict = await client.request(
         "guard", GuardRequest(sql=sql_text, profile=profile, mode=mode), timeout=60
     )
     if isinstance(verdict, Failure):
         print(failure_text(verdict), file=sys.stderr)
+        if stopped is not None:
+            stopped.append((f"error {verdict.code}", None))
         return EXIT_ERROR
     assert isinstance(verdict, Verdict)
     reasons = "; ".join(verdict.reasons) or verdict.sql_class
-
-    async def audit(decision: str) -> None:  # the trail shows what did not run, too
-        note = AuditNote(decision=decision, sql_class=verdict.sql_class, normalized=verdict.normalized,  # type: ignore[arg-type]
+    yes, typed = bool(getattr(args, "yes", False)), getattr(args, "confirm", None)
+    if sys.stdin.isatty():  # a person at the terminal answers what the flags did not
+        if verdict.confirm == "confirm" and not yes:
+            answer = ask_tty(f"{verdict.sql_class}: {reasons}\nRun it on '{profile}'? [y/N] ")
+            yes = answer.lower() in ("y", "yes")
+        if verdict.confirm == "typed" and typed is None:
+            typed = ask_tty(f"{reasons}\nType '{verdict.confirm_name}' to run it: ")
+    decision = decide(verdict, yes=yes, typed=typed)
+    if decision.audit:  # the trail shows what did not run, too
+        note = AuditNote(decision=decision.audit, sql_class=verdict.sql_class, normalized=verdict.normalized,  # type: ignore[arg-type]
                          reasons=verdict.reasons, mode=mode, question=getattr(args, "question", "") or "")  # type: ignore[arg-type]  # fmt: skip
         await client.send(f"executor:{profile}", note)
-
-    if verdict.confirm == "refuse" and verdict.sql_class != "invalid":
-        await audit("refused")
-    if verdict.confirm == "refuse":
-        if verdict.sql_class == "invalid":  # an error in the SQL, not a policy refusal: exit 1
-            if verdict.error:
-                print(
-                    f"pgask: the SQL does not parse: {verdict.error.message}\n{verdict.error.snippet}",
-                    file=sys.stderr,
-                )
-            else:
-                print(f"pgask: the SQL cannot be run: {reasons}", file=sys.stderr)
-            return EXIT_ERROR
+    if decision.code is None:
+        return verdict, decision.confirmed
+    if workflow.gate(verdict) == "stacked":
+        return verdict, False  # several statements: the caller says what to do instead
+    if stopped is not None:
+        stopped.append((decision.outcome, verdict))
+    if verdict.sql_class == "invalid":  # an error in the SQL, not a policy refusal: exit 1
+        if verdict.error:
+            print(
+                f"pgask: the SQL does not parse: {verdict.error.message}\n{verdict.error.snippet}",
+                file=sys.stderr,
+            )
+        else:
+            print(f"pgask: the SQL cannot be run: {reasons}", file=sys.stderr)
+    elif decision.code == EXIT_REFUSED:
         print(f"pgask: refused ({verdict.sql_class}) in {mode} mode: {reasons}", file=sys.stderr)
         if mode == "read-only" and verdict.sql_class in ("write", "ddl", "destructive"):
             print(
                 "Run it with --mode read-write (and --yes, or --confirm NAME) to allow it.",
                 file=sys.stderr,
             )
-        return EXIT_REFUSED
-    confirmed = verdict.confirm in ("run", "preview")
-    if verdict.confirm == "confirm":
-        confirmed = args.yes or (
-            sys.stdin.isatty()
-            and _ask(f"{verdict.sql_class}: {reasons}\nRun it on '{profile}'? [y/N] ").lower()
-            in ("y", "yes")
-        )
-        if not confirmed:
-            await audit("declined")
-            print(
-                f"pgask: this {verdict.sql_class} statement needs confirmation: pass --yes.",
-                file=sys.stderr,
-            )
-            return EXIT_NEEDS_CONFIRM
-    if verdict.confirm == "typed":
-        name = verdict.confirm_name
-        typed = (
-            args.confirm
-            if args.confirm is not None
-            else (_ask(f"{reasons}\nType '{name}' to run it: ") if sys.stdin.isatty() else "")
-        )
-        if typed != name:
-            await audit("declined")
-            print(f"pgask: this destructive statement needs --confirm {name}.", file=sys.stderr)
-            return EXIT_NEEDS_CONFIRM
-        confirmed = True
-    return verdict, confirmed
+    elif verdict.confirm == "typed":
+        print(f"pgask: this destructive statement needs --confirm {verdict.confirm_name}.",
+              file=sys.stderr)  # fmt: skip
+    else:
+        print(f"pgask: this {verdict.sql_class} statement needs confirmation: pass --yes.",
+              file=sys.stderr)  # fmt: skip
+    return decision.code
 
 
 async def run_checked(
@@ -633,7 +508,7 @@ async def run_checked(
     """Run a guarded statement on the profile's executor and print its result (Ctrl+C cancels).
 
     Returns (exit code, the executor's Failure or None); the caller prints the failure.
-    `shape`, when given, receives the column names and the row count."""
+    `shape`, when given, receives the column names, the row count and the QueryDone (or None)."""
     import signal
 
     import trio
@@ -650,9 +525,9 @@ async def run_checked(
     from ui import format as fmt
 
     assert verdict.signature is not None
-    decision = {"confirm": "confirmed", "typed": "typed", "preview": "preview"}.get(
-        verdict.confirm, "auto"
-    )
+    from ui.workflow import query_decision
+
+    decision = query_decision(verdict)
     request = QueryRequest(sql=sql_text, verdict=verdict.signature, confirmed=confirmed,
                            max_rows=max_rows, decision=decision, normalized=verdict.normalized,  # type: ignore[arg-type]
                            reasons=verdict.reasons, question=getattr(args, "question", "") or "")  # fmt: skip
@@ -662,6 +537,7 @@ async def run_checked(
     # that fails before its first row prints nothing (and `ask` may repair it cleanly)
     outcome = EXIT_OK
     failure: Any = None
+    done: Any = None
     with trio.open_signal_receiver(signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
             query_id = client.ids()  # known before any reply: Ctrl-C works at once
@@ -687,6 +563,7 @@ async def run_checked(
                         _silence_stdout()
                         outcome = EXIT_BROKEN_PIPE
                 elif isinstance(body, QueryDone):
+                    done = body
                     if not columns:
                         print(body.command)
                     if body.truncated:
@@ -717,7 +594,7 @@ async def run_checked(
             _silence_stdout()
             outcome = EXIT_BROKEN_PIPE
     if shape is not None:
-        shape[:] = [columns, writer.count]
+        shape[:] = [columns, writer.count, done]
     return outcome, failure
 
 
@@ -995,36 +872,6 @@ async def export_to_file(client: Any, args: argparse.Namespace, profile: str, sq
     return outcome
 
 
-EXIT_CLARIFY = 5
-# executor failures that a corrected query cannot fix (the connection, not the SQL)
-_NOT_REPAIRABLE = ("db.connect", "db.auth", "db.ssl", "db.dns", "db.database_missing",
-                   "db.too_many_connections", "db.connection_lost", "db.permission_denied",
-                   "actor.", "protocol.")  # fmt: skip
-
-
-async def request_plan(client: Any, request: Any, *, timeout: float) -> Any:
-    """Ask the planner; print its notices (retries ...) on stderr; the Plan, Clarification or
-    Failure it ends with."""
-    import trio
-
-    from protocol.messages import Failure, PlannerNotice
-
-    last: Any = None
-    with trio.move_on_after(timeout) as scope:
-        async for _header, body in client.stream("planner", request):
-            if isinstance(body, PlannerNotice):
-                print(f"pgask: {body.text}", file=sys.stderr)
-            else:
-                last = body
-    if scope.cancelled_caught or last is None:
-        return Failure(
-            code="llm.timeout",
-            message=f"The planner did not answer within {timeout:.0f} s.",
-            hint="Raise timeout_s under [model], or check `pgask logs` for the planner.",
-        )
-    return last
-
-
 def _print_plan(plan: Any) -> None:
     print(plan.sql.rstrip().rstrip(";") + ";", file=sys.stderr)
     if plan.explanation:
@@ -1049,6 +896,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         SessionState,
         Turn,
     )  # fmt: skip
+    from ui import workflow
+    from ui.workflow import recent_turns
 
     question = (sys.stdin.read() if args.question == "-" else args.question).strip()
     config = load_config(args.config)
@@ -1061,84 +910,97 @@ def cmd_ask(args: argparse.Namespace) -> int:
         session = await client.request("supervisor", SessionGet(), timeout=10)
         recent, pins = [], []
         if isinstance(session, SessionState):
-            recent = [t for t in session.turns if t.profile == profile][-6:]
+            recent = recent_turns(session, profile)
             pins = list(session.pins)
         request = PlanRequest(
             question=question, profile=profile, mode=mode, recent=recent, pins=pins
         )
-        previous: tuple[str, Any] | None = None
+        redact = sup.config.privacy.redact_literals
+
+        async def record(outcome: str, sql: str = "", verdict: Any = None, why: str = "") -> None:
+            """The turn, as the TUI records it (ui/workflow.py: outcome texts, stored SQL)."""
+            turn = Turn(profile=profile, question=question, explanation=why, outcome=outcome,
+                        sql=workflow.stored_sql(sql, verdict, redact_literals=redact),
+                        at=time.time())  # fmt: skip
+            await client.request("supervisor", SessionAddTurn(turn=turn), timeout=10)
+
+        previous: Any = None  # the first failure, once the model was re-asked
         while True:
             plan = await request_plan(client, request, timeout=plan_timeout)
             if isinstance(plan, Failure):
                 print(failure_text(plan), file=sys.stderr)
+                await record(workflow.failure_outcome(plan))
                 return EXIT_ERROR
             if isinstance(plan, Clarification):
                 print(plan.question)
                 for i, option in enumerate(plan.options, 1):
                     print(f"  {i}. {option}")
+                await record("clarification")
                 return EXIT_CLARIFY
             assert isinstance(plan, Plan)
             if args.show_sql:
                 _print_plan(plan)
-            checked = await guard_and_confirm(client, args, plan.sql, profile, mode)
+            stopped: list[tuple[str, Any]] = []
+            checked = await guard_and_confirm(client, args, plan.sql, profile, mode, stopped)
             if isinstance(checked, int):
                 if previous is not None:  # the repair made it worse: report the first failure
-                    print(failure_text(previous[1]), file=sys.stderr)
+                    print(failure_text(previous), file=sys.stderr)
+                outcome, verdict = stopped[0] if stopped else ("", None)
+                if outcome:
+                    await record(outcome, plan.sql, verdict, plan.explanation)
                 return checked
             verdict, confirmed = checked
-            if len([st for st in verdict.statements if st.text.strip()]) > 1:  # up front
+            if workflow.gate(verdict) == "stacked":  # up front; as in the TUI, not a turn
                 print(f"pgask: the planned SQL holds {len(verdict.statements)} statements; nothing "
                       "was run. Run them in order, each checked on its own, with "
                       '`pgask sql "..."` (--show-sql prints them).', file=sys.stderr)  # fmt: skip
                 return EXIT_REFUSED
-            stored_sql = verdict.normalized if sup.config.privacy.redact_literals else plan.sql
             if args.out:  # the full result goes to a file instead of the screen
                 outcome = await export_to_file(client, args, profile, plan.sql)
-                turn = Turn(profile=profile, question=question, sql=stored_sql, explanation=plan.explanation,
-                            outcome=f"exported to {args.out}" if outcome == EXIT_OK else "export failed", at=time.time())  # fmt: skip
-                await client.request("supervisor", SessionAddTurn(turn=turn), timeout=10)
+                result = f"exported to {args.out}" if outcome == EXIT_OK else "export failed"
+                await record(result, plan.sql, verdict, plan.explanation)
                 return outcome
             max_rows = max(0, args.max_rows)
             shape: list[Any] = []
             outcome, failure = await run_checked(
                 client, args, profile, plan.sql, verdict, confirmed, max_rows=max_rows, shape=shape
             )
-            repairable = (
-                failure is not None
-                and previous is None
-                and verdict.sql_class == "read"
-                and not failure.code.startswith(_NOT_REPAIRABLE)
-                and not (shape and shape[1])  # rows already printed cannot be taken back
-            )
-            if repairable:
-                feedback = "\n".join(p for p in (failure.message, failure.why, failure.detail) if p)
+            columns, rows, done = shape or ([], 0, None)
+            if failure is not None and workflow.repairable(
+                failure, verdict, repaired=previous is not None, rows_shown=rows
+            ):
                 print(f"pgask: the query failed ({failure.code}); asking the planner to fix it.",
                       file=sys.stderr)  # fmt: skip
-                previous = (plan.sql, failure)
-                request = PlanRequest(question=question, profile=profile, mode=mode, recent=recent,
-                                      pins=pins, previous_sql=plan.sql, feedback=feedback)  # fmt: skip
+                previous = failure
+                request = workflow.repair_request(request, plan.sql, failure)
                 continue
             if failure is not None:
                 print(failure_text(failure), file=sys.stderr)
-            if outcome == EXIT_OK and shape:
-                columns, n = shape
-                result = f"{n} rows" + (f" ({', '.join(columns[:12])})" if columns else "")
+                result = workflow.failure_outcome(failure)
+            elif done is not None:
+                result = workflow.run_outcome(has_columns=bool(columns), rows=done.rows,
+                                              truncated=done.truncated, command=done.command)  # fmt: skip
             else:
-                result = f"error {failure.code}" if failure is not None else "not run"
-            turn = Turn(profile=profile, question=question, sql=stored_sql,
-                        explanation=plan.explanation, outcome=result, at=time.time())  # fmt: skip
-            await client.request("supervisor", SessionAddTurn(turn=turn), timeout=10)
+                result = "cancelled"
+            await record(result, plan.sql, verdict, plan.explanation)
             return outcome
 
     return run_with_tree(args.config, [profile_arg], run_ask)
 
 
 def cmd_context(args: argparse.Namespace) -> int:
-    """`pgask context`: the schema context the planner would send for QUESTION (no model call)."""
-    from actors.planner_context import SchemaIndex, context_for_question
+    """`pgask context`: the schema context the planner would send for QUESTION (no model call);
+    the planner builds it, as it does for a plan."""
     from protocol.config import load_config
     from protocol.errors import failure_text
-    from protocol.messages import Catalog, CatalogRequest, Failure, SessionGet, SessionState
+    from protocol.messages import (
+        ContextRequest,
+        Failure,
+        SchemaContextText,
+        SessionGet,
+        SessionState,
+    )  # fmt: skip
+    from ui.workflow import recent_turns
 
     question = (sys.stdin.read() if args.question == "-" else args.question).strip()
     config = load_config(args.config)
@@ -1146,18 +1008,23 @@ def cmd_context(args: argparse.Namespace) -> int:
     budget = args.tokens or config.model.context_tokens
 
     async def show(sup: Any, client: Any, profile: str) -> int:
-        catalog = await client.request(f"executor:{profile}", CatalogRequest(), timeout=120)
-        if isinstance(catalog, Failure):
-            print(failure_text(catalog), file=sys.stderr)
-            return EXIT_ERROR
-        assert isinstance(catalog, Catalog)
         session = await client.request("supervisor", SessionGet(), timeout=10)
         recent = []
         if isinstance(session, SessionState):
-            recent = [t for t in session.turns if t.profile == profile][-6:]
-        ctx = context_for_question(SchemaIndex(catalog), question, budget=budget, recent=recent)
+            recent = recent_turns(session, profile)
+        request = ContextRequest(question=question, profile=profile, tokens=budget, recent=recent)
+        ctx = await client.request("planner", request, timeout=120)
+        if isinstance(ctx, Failure):
+            print(failure_text(ctx), file=sys.stderr)
+            return EXIT_ERROR
+        assert isinstance(ctx, SchemaContextText)
         if args.json:
-            print(json.dumps(ctx.to_json(), indent=2))
+            tables = [
+                {"schema": t.schema, "name": t.name, "columns": t.columns} for t in ctx.tables
+            ]
+            print(json.dumps({"tables": tables, "tokens": ctx.tokens, "budget": ctx.budget,
+                              "whole": ctx.whole, "total_tables": ctx.total_tables,
+                              "text": ctx.text}, indent=2))  # fmt: skip
         else:
             print(ctx.text)
             n, total = len(ctx.tables), ctx.total_tables

@@ -85,8 +85,9 @@ def add_parsers(sub: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from protocol.config import load_config
-    from ui.cli import default_profile, run_with_tree
+    from protocol.config import load_config, starting_mode
+    from ui.headless import default_profile
+    from ui.host import run_with_tree
 
     config = load_config(args.config)
     profile_arg = default_profile(config, args.profile)
@@ -97,9 +98,9 @@ def main(args: argparse.Namespace) -> int:
         from ui import dba
 
         pcfg = sup.config.profiles[profile]
-        mode = getattr(args, "mode", None) or (
-            "read-write" if pcfg.read_write else sup.config.safety.default_mode
-        )
+        # the same start as `sql`/`ask`/the TUI: read-write only when [safety] asks and the
+        # profile allows it (read_write = true alone used to commit DDL with --yes)
+        mode = getattr(args, "mode", None) or starting_mode(sup.config, profile)
         try:
             return await handler(args, sup, client, profile, mode, pcfg)
         except dba.Refused as exc:
@@ -117,10 +118,10 @@ def main(args: argparse.Namespace) -> int:
 
 def _confirmer(args: argparse.Namespace) -> Any:
     from ui import dba
-    from ui.cli import _ask
+    from ui.headless import ask_tty
 
     return dba.Confirmer(yes=bool(getattr(args, "yes", False)), typed=getattr(args, "confirm", None),
-                         ask=_ask if sys.stdin.isatty() else None)  # fmt: skip
+                         ask=ask_tty if sys.stdin.isatty() else None)  # fmt: skip
 
 
 def _err(text: str) -> None:
@@ -176,7 +177,7 @@ async def _migrate(args: Any, sup: Any, client: Any, profile: str, mode: str, pc
     from protocol.errors import failure_text
     from protocol.messages import Clarification, Failure, Plan, PlanRequest
     from ui import dba
-    from ui.cli import request_plan
+    from ui.headless import request_plan
 
     directory = dba.migrations_dir(profile, pcfg.migrations_dir, state_dir())
     if args.list:

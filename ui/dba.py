@@ -291,7 +291,7 @@ async def migrate(
 ) -> MigrationOutcome:
     """Show up, down, class and risks; on confirmation apply up in one transaction and write
     the dbmate file (only after success)."""
-    from actors import planner_migrate as pm
+    from ui import migrate_risks as pm
 
     verdict, up = await statements_of(client, up_sql, profile, mode)
     down: list[str] = []
@@ -349,7 +349,7 @@ async def migrate_down(
     client: Any, profile: str, mode: str, path: Path, *, confirmer: Confirmer, out: Out
 ) -> MigrationApplied:
     """Apply a dbmate file's down section in one transaction (after confirmation)."""
-    from actors import planner_migrate as pm
+    from ui import migrate_risks as pm
 
     _up, down_text = pm.parse_dbmate(path.read_text())
     if not down_text:
@@ -373,7 +373,7 @@ def _ledger(directory: Path, name: str, direction: str, profile: str) -> None:
 
 def list_migrations(directory: Path) -> list[dict[str, str]]:
     """What pgask wrote: file, state (applied / rolled back), when, and the first up line."""
-    from actors import planner_migrate as pm
+    from ui import migrate_risks as pm
 
     state: dict[str, tuple[str, str]] = {}
     ledger = directory / LEDGER
@@ -453,7 +453,7 @@ async def restore(
 ) -> Restored:
     """Read-write mode, the archive summary first, refusal of a newer archive or an existing
     target, a typed confirmation naming the target, then CREATE DATABASE + pg_restore."""
-    from actors.executor_dba import create_database_sql
+    from protocol.sqltext import create_database_sql
 
     if mode != "read-write":
         raise Refused(

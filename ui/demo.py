@@ -211,7 +211,8 @@ def demo_profile(server: DemoServer) -> ProfileConfig:
     return ProfileConfig(dsn=server.dsn_for(DEMO_DB), read_write=False)
 
 
-def run_demo(args: Any) -> int:
+def run_demo(args: Any, launch_tui: Any) -> int:
+    """`pgask demo`; `launch_tui` is the host's (ui/host.py), passed in to keep imports one-way."""
     from protocol.config import load_config
 
     if args.stop:
@@ -226,8 +227,6 @@ def run_demo(args: Any) -> int:
     config.profiles.setdefault(DEMO_PROFILE, demo_profile(server))
     label, how = choose_model(config)
     try:
-        from ui.cli import launch_tui
-
         return launch_tui(config, [DEMO_PROFILE], model_label=label, welcome=how)
     finally:
         if not args.keep and server.started_here:

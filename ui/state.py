@@ -84,6 +84,16 @@ from protocol.privacy import MASK, redact_secrets, redacted_result_column
 from ui import dba
 from ui import keys as K
 from ui.explain import explain_text
+from ui.workflow import (
+    audited_refusal,
+    gate,
+    query_decision,
+    recent_turns,
+    repair_request,
+    repairable,
+    run_outcome,
+    stored_sql,
+)
 
 NUMERIC_TYPES = frozenset(
     {"int2", "int4", "int8", "numeric", "float4", "float8", "money", "oid", "xid", "cid"}
@@ -169,6 +179,8 @@ class Job:
     request_id: str = ""  # the request whose replies stream in now
     rows: int = 0
     cancelling: bool = False
+    plan_request: PlanRequest | None = None  # ask: what the model was asked (a re-ask reuses it)
+    repaired: bool = False  # ask: the model was re-asked once after a failed read
 
 
 @dataclass
@@ -476,10 +488,10 @@ def start_job(state: UiState, pane_i: int, job: Job) -> bool:
         say(pane, "you", job.text)
         job.question = job.text
         session = state.session_state
-        recent = [t for t in (session.turns if session else []) if t.profile == pane.profile]
         body = PlanRequest(question=job.text, profile=pane.profile, mode=pane.mode,
-                           recent=recent[-10:], pins=list(session.pins) if session else [])  # fmt: skip
-        job.stage = "planning"
+                           recent=recent_turns(session, pane.profile),
+                           pins=list(session.pins) if session else [])  # fmt: skip
+        job.stage, job.plan_request = "planning", body
         job.request_id = send(state, "planner", body, pane=pane_i, purpose="plan", trace=job.trace)
         return True
     if job.kind == "sql":
@@ -509,9 +521,7 @@ def finish(state: UiState, pane_i: int, outcome: str, *, store: bool = True) -> 
     job.stage = "done"
     if not store or job.kind in ("export", "explain", "backup", "restore"):
         return
-    sql = job.sql
-    if state.config.privacy.redact_literals and job.verdict and job.verdict.normalized:
-        sql = job.verdict.normalized
+    sql = stored_sql(job.sql, job.verdict, redact_literals=state.config.privacy.redact_literals)
     turn = Turn(pane=pane_i, profile=pane.profile, question=job.question, sql=sql,
                 explanation=job.explanation, outcome=outcome, at=state.wall())  # fmt: skip
     send(state, "supervisor", SessionAddTurn(turn=turn), pane=pane_i, purpose="session",
@@ -538,9 +548,7 @@ def run_query(state: UiState, pane_i: int, job: Job, *, confirmed: bool) -> None
         return
     job.stage = "running"
     pane.last_sql = job.sql
-    decision = {"confirm": "confirmed", "typed": "typed", "preview": "preview"}.get(
-        verdict.confirm, "auto"
-    )
+    decision = query_decision(verdict)
     body = QueryRequest(sql=job.sql, verdict=verdict.signature, max_rows=pcfg.max_rows,
                         confirmed=confirmed, question=job.question, decision=decision,  # type: ignore[arg-type]
                         normalized=verdict.normalized, reasons=verdict.reasons)  # fmt: skip
@@ -838,12 +846,13 @@ def _on_verdict(state: UiState, i: int, job: Job, body: Body) -> bool:
             return True
         run_query(state, i, job, confirmed=False)
         return True
-    if body.confirm == "refuse" or body.signature is None:
-        if body.sql_class != "invalid":
+    step = gate(body)
+    if step in ("invalid", "refused"):
+        if audited_refusal(body):
             audit_note(state, i, job, body, "refused")
         refused(state, i, job, body)
         return True
-    if len([st for st in body.statements if st.text.strip()]) > 1:  # up front, never late
+    if step == "stacked":  # up front, never late
         pane.last_sql = job.sql
         say(pane, "error", f"That text holds {len(body.statements)} statements; here each "
             "runs on its own.")  # fmt: skip
@@ -856,7 +865,7 @@ def _on_verdict(state: UiState, i: int, job: Job, body: Body) -> bool:
     if job.kind == "explain" and not job.analyze:
         run_query(state, i, job, confirmed=body.sql_class != "read")  # EXPLAIN alone runs nothing
         return True
-    if body.confirm == "run":
+    if step == "run":
         run_query(state, i, job, confirmed=False)
         return True
     # preview, confirm, typed: the person decides in a dialog
@@ -946,16 +955,17 @@ def _on_query(state: UiState, i: int, job: Job, body: Body) -> bool:
                 body.command,
                 body.elapsed_ms,
             )
-            outcome = f"{body.rows} rows"
+            outcome = run_outcome(has_columns=True, rows=body.rows, truncated=body.truncated,
+                                  command=body.command)  # fmt: skip
             text = f"{body.rows:,} row{'s' if body.rows != 1 else ''} in {fmt_ms(body.elapsed_ms)}"
             if body.truncated:  # the shown count is never called the total
-                outcome = f"first {body.rows} rows (more not fetched)"
                 text = (
                     f"first {body.rows:,} rows shown (max_rows = {r.max_rows:,}); the result has "
                     f"more; /export writes all of them ({fmt_ms(body.elapsed_ms)})"
                 )
         else:
-            outcome = body.command
+            outcome = run_outcome(has_columns=False, rows=body.rows, truncated=False,
+                                  command=body.command)  # fmt: skip
             text = f"{body.command} in {fmt_ms(body.elapsed_ms)}"
             pane.result = None
         say(pane, "ok", text)
@@ -971,12 +981,28 @@ def _on_query(state: UiState, i: int, job: Job, body: Body) -> bool:
     if isinstance(body, Failure):
         pane.notice = ""
         say_failure(pane, body)
+        if _reask(state, i, job, body):
+            return True
         if body.code == "actor.restarted":
             say(pane, "hint", f"The executor for '{pane.profile}' stopped unexpectedly and was "
                 "restarted; your query did not run. Press F5 to run it again.")  # fmt: skip
         finish(state, i, f"error {body.code}")
         return True
     return False
+
+
+def _reask(state: UiState, i: int, job: Job, failure: Failure) -> bool:
+    """A question's read failed before any row: the model gets the error and tries once more."""
+    if job.kind != "ask" or job.plan_request is None or job.verdict is None:
+        return False
+    if not repairable(failure, job.verdict, repaired=job.repaired, rows_shown=job.rows):
+        return False
+    say(state.panes[i], "notice", f"The query failed ({failure.code}); asking the model to fix it.")
+    job.repaired, job.stage = True, "planning"
+    job.plan_request = repair_request(job.plan_request, job.sql, failure)
+    job.request_id = send(state, "planner", job.plan_request, pane=i, purpose="plan",
+                          trace=job.trace)  # fmt: skip
+    return True
 
 
 def _on_explain(state: UiState, i: int, job: Job, body: Body) -> bool:
@@ -1205,7 +1231,7 @@ def _on_archive(state: UiState, i: int, job: Job, body: Body) -> bool:
 
 
 def _guard_restore(state: UiState, i: int, job: Job) -> None:
-    from actors.executor_dba import create_database_sql  # pure, stdlib only
+    from protocol.sqltext import create_database_sql
 
     pane = state.panes[i]
     job.sql, job.stage = create_database_sql(job.target), "checking"
@@ -1301,7 +1327,7 @@ def _ask_key(state: UiState, m: AskModal, code: int) -> bool:
         job.typed = m.typed
         _guard_restore(state, m.pane, job)
     else:
-        from actors.executor_dba import create_database_sql  # pure, stdlib only
+        from protocol.sqltext import create_database_sql
 
         # no verdict yet (the guard sees the CREATE DATABASE after the typed name), but the
         # audit trail records the declined restore all the same

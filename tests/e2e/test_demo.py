@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.tmux import TmuxSession, tmux_available
+from testkit.tmux import TmuxSession, tmux_available
 
 pytestmark = [
     pytest.mark.e2e,

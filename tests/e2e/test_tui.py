@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import pg
-from tests.e2e.tmux import TmuxSession, tmux_available
+from testkit import pg
+from testkit.tmux import TmuxSession, tmux_available
 from tests.fakes.openai_server import FakeOpenAIProcess, Reply
 
 pytestmark = [

@@ -22,9 +22,8 @@ from protocol.messages import (
     QueryRequest,
     Verdict,
 )
-from tests.integration.test_executor import config_for
-from tests.pg import arun_sql
-from tests.tree import open_tree
+from testkit.pg import arun_sql
+from testkit.tree import config_for, open_tree
 
 pytestmark = pytest.mark.pg
 

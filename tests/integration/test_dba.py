@@ -5,22 +5,28 @@ and backup + restore of a defog dataset (identical table contents) with its refu
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
+import trio
 
 from actors import executor_dba as dba_core
 from protocol import signing
 from protocol.config import Config, ProfileConfig
 from protocol.errors import PgaskError
 from protocol.messages import Failure, IndexCheckRequest, RestoreRequest
-from tests.pg import afetch, afetchval, arun_sql, database_of, dsn_with_database, unique_name
-from tests.tree import open_tree
+from testkit.pg import afetch, afetchval, arun_sql, database_of, dsn_with_database, unique_name
+from testkit.tree import open_tree
 from ui import dba, explain
 
 pytestmark = pytest.mark.pg
 
 RW = "read-write"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def config_for(dsn: str, **kw: object) -> Config:
@@ -273,3 +279,30 @@ async def test_restore_refusals(tmp_path, pg_dsn, pg_db):
     assert not await afetchval(
         pg_dsn, "SELECT count(*) FROM pg_database WHERE datname = $1", target
     )
+
+
+def pgask_cli(tmp_path: Any, config: Any, *argv: str) -> subprocess.CompletedProcess[str]:
+    """The real `pgask` command line, its state (migrations, audit) under tmp_path."""
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "ui.cli", "--config", str(config), *argv],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+async def test_dba_commands_start_in_the_same_mode_as_sql(tmp_path, pg_db):
+    """read_write = true only allows writes; [safety] default_mode decides where a command
+    starts. `migrate --yes` used to start read-write and commit DDL that `sql --yes` refused."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[profiles.p]\ndsn = "{pg_db}"\nread_write = true\n')
+    create = "create table made_here (id int)"
+    run = lambda *a: trio.to_thread.run_sync(lambda: pgask_cli(tmp_path, config, *a))  # noqa: E731
+    by_sql = await run("sql", create, "-p", "p", "--yes")
+    by_migrate = await run("migrate", "--up-sql", create, "-p", "p", "--yes")
+    assert by_sql.returncode == 3, by_sql.stderr
+    assert by_migrate.returncode == 3, by_migrate.stderr
+    assert "read-only mode" in by_migrate.stderr and "--mode read-write" in by_migrate.stderr
+    assert not await afetchval(pg_db, "SELECT to_regclass('made_here') IS NOT NULL")
+    # asked for (on the command line or by [safety]), read-write works for both
+    config.write_text(config.read_text() + '[safety]\ndefault_mode = "read-write"\n')
+    applied = await run("migrate", "--up-sql", create, "-p", "p", "--yes")
+    assert applied.returncode == 0, applied.stderr
+    assert await afetchval(pg_db, "SELECT to_regclass('made_here') IS NOT NULL")

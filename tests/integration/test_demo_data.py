@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from tests.pg import afetch, afetchval, arun_sql, dsn_with_database
+from testkit.pg import afetch, afetchval, arun_sql, dsn_with_database
 from ui.demo import DemoServer, ensure_shop
 
 pytestmark = pytest.mark.pg

@@ -19,8 +19,8 @@ import trio
 from protocol import signing
 from protocol.config import Config, ProfileConfig
 from protocol.messages import QueryColumns, QueryDone, QueryRequest, QueryRows
-from tests.pg import arun_sql
-from tests.tree import open_tree, sign_read
+from testkit.pg import arun_sql
+from testkit.tree import open_tree, sign_read
 
 pytestmark = pytest.mark.pg
 
@@ -236,7 +236,7 @@ async def test_urls_differing_only_in_port_or_user_reach_their_own_server_and_ro
     import tempfile
 
     from protocol.config import resolve_profile
-    from tests.pg import afetchval
+    from testkit.pg import afetchval
 
     both = Path(tempfile.mkdtemp(prefix="pgask-2s-", dir="/tmp"))
     (both / ".s.PGSQL.5432").symlink_to(Path(pg_server.socket_dir) / f".s.PGSQL.{pg_server.port}")
@@ -295,7 +295,7 @@ async def test_stacked_text_is_judged_whole_before_anything_runs(tmp_path, pg_db
                            "--mode", "read-write", "--yes")  # fmt: skip
     assert done.returncode == 4, done.stderr.decode()
     assert "nothing was run (statement 2 of 2" in done.stderr.decode()
-    from tests.pg import afetchval
+    from testkit.pg import afetchval
 
     assert await afetchval(pg_db, "SELECT count(*) FROM t") == 0
     # each statement runs in order; a failure stops the rest and says so
@@ -364,7 +364,7 @@ RUNNING = (
 
 async def wait_no_backend(dsn: str, sql: str, within_s: float) -> float:
     """Seconds until no backend runs `sql`, polled; fails after `within_s`."""
-    from tests.pg import afetchval
+    from testkit.pg import afetchval
 
     start = trio.current_time()
     with trio.fail_after(within_s):
@@ -374,7 +374,7 @@ async def wait_no_backend(dsn: str, sql: str, within_s: float) -> float:
 
 
 async def wait_backend(dsn: str, sql: str) -> None:
-    from tests.pg import afetchval
+    from testkit.pg import afetchval
 
     with trio.fail_after(20):
         while not await afetchval(dsn, RUNNING, sql):
@@ -384,7 +384,7 @@ async def wait_backend(dsn: str, sql: str) -> None:
 async def test_sigkill_of_the_executor_stops_its_query_on_the_server(tmp_path, pg_db):
     import signal
 
-    from tests.pg import afetch
+    from testkit.pg import afetch
 
     config = Config(profiles={"p": ProfileConfig(dsn=pg_db)})
     async with open_tree(tmp_path, config=config) as (sup, client):
@@ -420,7 +420,7 @@ async def test_a_restarted_executor_ends_what_its_predecessor_left(tmp_path, pg_
     lock), the next incarnation terminates the old one's backends by application_name."""
     import signal
 
-    from tests.pg import afetchval
+    from testkit.pg import afetchval
 
     await arun_sql(pg_db, "CREATE TABLE locked (x int)")
     config = Config(profiles={"p": ProfileConfig(dsn=pg_db)})

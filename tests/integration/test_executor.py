@@ -32,17 +32,11 @@ from protocol.messages import (
     ResolveRequest,
     Verdict,
 )
-from tests.pg import _on_asyncio, afetch, afetchval, arun_sql, database_of
-from tests.tree import open_tree, sign_read
+from testkit.pg import _on_asyncio, afetch, afetchval, arun_sql, database_of
+from testkit.tree import config_for, open_tree, sign_read
 from ui.format import cell_text
 
 pytestmark = pytest.mark.pg
-
-
-def config_for(dsn: str, **kw: object) -> Config:
-    """Profile "p" on `dsn`; it may be switched to read-write (tests of writes need that)."""
-    kw.setdefault("read_write", True)
-    return Config(profiles={"p": ProfileConfig(dsn=dsn, **kw)})  # type: ignore[arg-type]
 
 
 async def run(client, sup, sql: str, *, sql_class: str = "read", mode: str = "read-only",

@@ -25,9 +25,9 @@ from protocol.messages import (
     Failure,
     QueryCancelled,
 )
+from testkit.pg import afetch, arun_sql
+from testkit.tree import open_tree
 from tests.integration.test_executor import TYPE_ZOO, config_for, server_text
-from tests.pg import afetch, arun_sql
-from tests.tree import open_tree
 
 pytestmark = pytest.mark.pg
 

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 import trio
 
-from tests import pg
+from testkit import pg
 
 pytestmark = pytest.mark.pg
 

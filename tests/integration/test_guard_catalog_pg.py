@@ -37,8 +37,8 @@ from protocol.messages import (
     QueryRows,
     Verdict,
 )
-from tests.pg import _on_asyncio, afetchval, arun_sql, quote_ident, unique_name
-from tests.tree import open_tree, sign_read
+from testkit.pg import _on_asyncio, afetchval, arun_sql, quote_ident, unique_name
+from testkit.tree import open_tree, sign_read
 
 
 def psql_bin() -> str:
@@ -476,7 +476,7 @@ async def test_on_a_hot_standby_the_catalog_closure_fails_closed(
 ):
     """No temporary objects on a standby: reads are judged by name against the per-catalog
     closure, and every planted vector is still refused; plain reads still run."""
-    from tests.pg import embedded_standby
+    from testkit.pg import embedded_standby
 
     await arun_sql(pg_restartable.dsn, plant_sql(str(marker_dir)))
     with embedded_standby(pg_restartable) as standby:

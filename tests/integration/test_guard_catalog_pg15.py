@@ -9,9 +9,9 @@ import pytest
 
 from actors.guard import classify
 from protocol.config import Config, ProfileConfig
+from testkit.pg import arun_sql, fetchval, system_server
+from testkit.tree import open_tree
 from tests.integration.test_guard_catalog_pg import control_fires, verdict_for
-from tests.pg import arun_sql, fetchval, system_server
-from tests.tree import open_tree
 
 pytestmark = pytest.mark.pg
 

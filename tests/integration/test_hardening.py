@@ -30,8 +30,7 @@ from protocol.messages import (
     QueryRequest,
     Signature,
 )
-from tests.integration.test_executor import config_for
-from tests.tree import open_tree, sign_read
+from testkit.tree import config_for, open_tree, sign_read
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -355,7 +354,7 @@ SLOW = "SELECT count(*) FROM generate_series(1, 100000000000)"  # a read that ru
 async def test_cli_stopped_mid_query_leaves_nothing(tmp_path, pg_db, how):
     import signal
 
-    from tests.pg import afetchval
+    from testkit.pg import afetchval
 
     base = tmp_path / "t"
     base.mkdir()
@@ -439,7 +438,7 @@ async def partial_request(client: Any, request: Any) -> None:
 
 @pytest.mark.pg
 async def test_password_in_a_url_on_the_command_line_is_not_shown_by_ps(tmp_path, pg_db):
-    from tests.pg import afetchval
+    from testkit.pg import afetchval
 
     url = pg_db.replace("postgres@", "postgres:sekret-4711@", 1)
     assert "sekret-4711" in url

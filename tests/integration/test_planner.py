@@ -19,9 +19,9 @@ from protocol.messages import (
     PlanRequest,
     Turn,
 )
+from testkit.pg import fetchval, run_sql
+from testkit.tree import open_tree
 from tests.fakes.openai_server import FakeOpenAI, Reply, ToolCall
-from tests.pg import fetchval, run_sql
-from tests.tree import open_tree
 
 pytestmark = pytest.mark.pg
 

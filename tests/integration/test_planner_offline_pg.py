@@ -20,8 +20,9 @@ import pytest
 from actors.executor import load_catalog
 from actors.planner_offline import offline_plan, parse_value_index, value_index_sql
 from protocol.messages import Catalog, Clarification, Plan
-from tests import pg
-from tests.unit.test_planner_offline import DDL_CASES, SHOP_CASES, SHOP_DDL
+from testkit import pg
+from testkit.shop import SHOP_CASES, SHOP_DDL
+from tests.unit.test_planner_offline import DDL_CASES
 
 pytestmark = pytest.mark.pg
 

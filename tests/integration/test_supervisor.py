@@ -27,7 +27,7 @@ from protocol.messages import (
     SessionState,
     Turn,
 )
-from tests.tree import make_config, open_tree
+from testkit.tree import make_config, open_tree
 
 KINDS = ["guard", "planner", "exporter", "executor:demo"]
 
@@ -216,7 +216,7 @@ async def test_children_exit_when_supervisor_dies(tmp_path):
     script = (
         "import trio, sys\n"
         "from pathlib import Path\n"
-        "from tests.tree import open_tree\n"
+        "from testkit.tree import open_tree\n"
         "from protocol.messages import ActorsRequest\n"
         "async def main():\n"
         "    async with open_tree(Path(sys.argv[1])) as (sup, client):\n"

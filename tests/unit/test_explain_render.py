@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from actors import executor_dba as d
-from actors import planner_migrate as pm
 from protocol.config import ProfileConfig
 from protocol.messages import Catalog, CatalogIndex, CatalogTable
 from ui import explain
+from ui import migrate_risks as pm
 
 PLANS = Path(__file__).parent.parent / "fixtures" / "explain"
 

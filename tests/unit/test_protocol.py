@@ -51,6 +51,12 @@ EXAMPLES: list[messages.Body] = [
     messages.SessionClear(pins=True),
     messages.SessionSetPane(index=1, pane=messages.Pane(profile="p", mode="read-write")),
     messages.GuardRequest(sql="SELECT 1", profile="p"),
+    messages.ContextRequest(
+        question="q", profile="p", tokens=500, recent=[messages.Turn(question="r")]
+    ),
+    messages.SchemaContextText(
+        text="t", tables=[messages.ContextTable(schema="s", name="n", columns=["c"])], tokens=3
+    ),
     messages.ResolveRequest(queries=["SELECT * FROM v"], closure=True),
     messages.DoctorRequest(),
     messages.DoctorReport(

@@ -4,7 +4,7 @@ Nothing here connects or starts anything at import time. The pytest fixtures tha
 helpers live in ``tests/conftest.py`` (``pg_server``, ``pg_dsn``, ``pg_db``, ``pg_restartable``,
 ``defog_db``); tests import the helpers directly::
 
-    from tests.pg import fetchval, fresh_database, load_defog, run_sql
+    from testkit.pg import fetchval, fresh_database, load_defog, run_sql
 
 Where the server comes from
     ``PGASK_TEST_DSN`` (a superuser DSN, URL form) when set, else a cluster started from the

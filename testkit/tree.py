@@ -58,3 +58,9 @@ async def sign_read(sup: Supervisor, client: Client, sql: str, profile: str = "p
 
 
 __all__ = ["SupervisorSection", "catalog_of", "make_config", "open_tree", "sign_read"]
+
+
+def config_for(dsn: str, **kw: object) -> Config:
+    """Profile "p" on `dsn`; it may be switched to read-write (tests of writes need that)."""
+    kw.setdefault("read_write", True)
+    return Config(profiles={"p": ProfileConfig(dsn=dsn, **kw)})  # type: ignore[arg-type]

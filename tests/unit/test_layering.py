@@ -1,0 +1,328 @@
+"""Imports point inward, read from every import form (issue 18).
+
+    protocol   imports nothing of ours
+    actors/X   imports only its own family (X, X_*), the runtime (actors/_*) and protocol
+    ui         imports actors only in the composition root (ui/host.py)
+    bench      reaches no tests module, directly or through another module
+    no circles among protocol, actors and ui
+
+The reader sees `import a.b`, `from a import b` (b may be a module: both count), `from a.b
+import c`, relative imports, imports inside functions or `if TYPE_CHECKING:`, and
+importlib.import_module / __import__ with a literal name; a computed name is a violation
+outside the runtime. Each rule is shown failing on a planted source first."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+OURS = ("protocol", "actors", "ui", "bench", "tests", "testkit")
+COMPOSITION_ROOT = "ui.host"
+# the runtime starts an actor by its module name, and the forkserver warms actors by name
+DYNAMIC_IMPORTS_ALLOWED = {"actors._runtime", "actors._preload"}
+DYNAMIC = "<computed name>"
+
+Graph = dict[str, set[str]]
+
+
+def imports_in(source: str, module: str, *, package: bool = False) -> set[str]:
+    """Every name `source` (the text of `module`) imports, as absolute dotted names."""
+    here = module.split(".") if package else module.split(".")[:-1]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                if node.level - 1 > len(here):
+                    raise ValueError(f"{module}: relative import above the top package")
+                base = here[: len(here) - (node.level - 1)]
+                target = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                target = node.module or ""
+            names.add(target)
+            names.update(f"{target}.{a.name}" for a in node.names if a.name != "*")
+        elif isinstance(node, ast.Call) and _is_dynamic_import(node.func):
+            arg = node.args[0] if node.args else None
+            literal = isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+            names.add(arg.value if literal else DYNAMIC)  # type: ignore[union-attr]
+    return {n.strip(".") for n in names if n}
+
+
+def _is_dynamic_import(func: ast.expr) -> bool:
+    if isinstance(func, ast.Name):
+        return func.id in ("__import__", "import_module")
+    return isinstance(func, ast.Attribute) and func.attr == "import_module"
+
+
+def _ours(name: str) -> bool:
+    return name.split(".")[0] in OURS
+
+
+def layer_violations(module: str, imported: set[str]) -> list[str]:
+    """What `module` may not import, among `imported`."""
+    top, bad = module.split(".")[0], []
+    for name in sorted(imported):
+        if name == DYNAMIC:
+            if module not in DYNAMIC_IMPORTS_ALLOWED:
+                bad.append(f"{module} imports a module by a computed name")
+            continue
+        first = name.split(".")[0]
+        if not _ours(name) or (first == top and top != "actors"):
+            continue
+        if top == "protocol":
+            bad.append(f"{module} imports {name}: protocol imports nothing of ours")
+        elif top == "actors" and not _actor_may_import(module, name):
+            bad.append(
+                f"{module} imports {name}: an actor imports its own family, "
+                "actors/_runtime and protocol only"
+            )
+        elif top == "ui" and first == "actors" and module != COMPOSITION_ROOT:
+            bad.append(f"{module} imports {name}: only {COMPOSITION_ROOT} may import actors")
+        elif top == "ui" and first in ("bench", "tests", "testkit"):
+            bad.append(f"{module} imports {name}: ui does not import test or bench code")
+    return bad
+
+
+def _actor_may_import(module: str, name: str) -> bool:
+    if name.split(".")[0] == "protocol":
+        return True
+    if name.split(".")[0] != "actors":
+        return False
+    parts = name.split(".")
+    if len(parts) == 1:
+        return True  # the package's own docstring-only __init__
+    stem, target = module.split(".")[1], parts[1]
+    if target.startswith("_"):
+        return True  # the runtime every actor runs on
+    if stem.startswith("_"):
+        return False  # the runtime names no actor statically
+    family = stem.split("_")[0]
+    return target == family or target.startswith(f"{family}_")
+
+
+def reaches(graph: Graph, start: str, prefix: str) -> list[str] | None:
+    """A chain of imports from `start` to a module under `prefix`, or None."""
+    seen, stack = {start}, [[start]]
+    while stack:
+        path = stack.pop()
+        for nxt in sorted(graph.get(path[-1], ())):
+            if nxt == prefix or nxt.startswith(prefix + "."):
+                return [*path, nxt]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append([*path, nxt])
+    return None
+
+
+def cycles(graph: Graph) -> list[list[str]]:
+    """Every import circle, each once (as found from its smallest module)."""
+    found: list[list[str]] = []
+    for start in sorted(graph):
+        stack = [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == start and min(path) == start:
+                    found.append([*path, start])
+                elif nxt > start and nxt not in path:
+                    stack.append((nxt, [*path, nxt]))
+    return found
+
+
+def _module_of(path: Path) -> tuple[str, bool]:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        return ".".join(parts[:-1]), True
+    return ".".join(parts), False
+
+
+def source_imports() -> dict[str, set[str]]:
+    out = {}
+    for top in OURS:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            module, package = _module_of(path)
+            out[module] = imports_in(path.read_text(), module, package=package)
+    return out
+
+
+def import_graph(imports: dict[str, set[str]]) -> Graph:
+    """Module -> the modules of ours it imports (a name resolves to its longest module prefix)."""
+    graph: Graph = {}
+    for module, names in imports.items():
+        edges = set()
+        for name in names:
+            parts = name.split(".")
+            for n in range(len(parts), 0, -1):
+                candidate = ".".join(parts[:n])
+                if candidate in imports:
+                    if candidate != module:
+                        edges.add(candidate)
+                    break
+        graph[module] = edges
+    return graph
+
+
+# -- the reader and each rule, on planted sources -------------------------------------------
+
+
+def test_reader_sees_every_import_form():
+    source = (
+        "import actors.guard\n"
+        "from actors import planner\n"
+        "from actors.executor import run\n"
+        "from . import sibling\n"
+        "from ..protocol import codec\n"
+        "def later():\n"
+        "    from ui import views\n"
+        "    importlib.import_module('actors.exporter')\n"
+        "    __import__(name)\n"
+        "if TYPE_CHECKING:\n"
+        "    import bench.x\n"
+    )
+    found = imports_in(source, "pkg.sub.mod")
+    for name in (
+        "actors.guard",
+        "actors.planner",
+        "actors.executor",
+        "pkg.sub.sibling",
+        "pkg.protocol.codec",
+        "ui.views",
+        "actors.exporter",
+        "bench.x",
+        DYNAMIC,
+    ):
+        assert name in found, name
+    assert "pkg.sub" in imports_in("from . import x", "pkg.sub", package=True)
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "rule"),
+    [
+        ("protocol.codec", "from actors import guard", "protocol imports nothing of ours"),
+        ("protocol.codec", "def f():\n    import ui.cli", "protocol imports nothing of ours"),
+        ("actors.planner", "from actors import guard", "its own family"),
+        ("actors.planner_offline", "from actors.executor_dba import x", "its own family"),
+        ("actors.guard", "from ui.state import x", "its own family"),
+        ("actors.guard", "from . import executor", "its own family"),
+        ("actors._runtime", "from actors.guard import x", "its own family"),
+        ("ui.cli", "from actors.guard import check_sql_main", "only ui.host may import actors"),
+        ("ui.state", "def f():\n    from actors import executor_dba", "only ui.host"),
+        ("ui.dba", "from ..actors import planner", "only ui.host"),
+        ("ui.cli", "from tests.pg import x", "ui does not import test or bench code"),
+        ("ui.cli", "import importlib\nimportlib.import_module(n)", "computed name"),
+    ],
+)
+def test_each_rule_fails_on_a_planted_violation(module, source, rule):
+    found = layer_violations(module, imports_in(source, module))
+    assert any(rule in v for v in found), found
+
+
+def test_allowed_imports_are_not_flagged():
+    allowed = {
+        "actors.executor": "from actors.executor_dba import x\nfrom actors._runtime import A\n"
+        "from protocol.messages import M\nimport trio",
+        "actors.executor_dba": "from actors.executor import x",
+        "ui.host": "from actors.supervisor import Supervisor",
+        "ui.cli": "from ui.host import run_with_tree\nfrom protocol.config import load_config",
+        "actors._runtime": "importlib.import_module(module)",
+    }
+    for module, source in allowed.items():
+        assert layer_violations(module, imports_in(source, module)) == [], module
+
+
+def test_bench_reaching_tests_through_another_module_is_found():
+    planted = {"bench.b": {"testkit.pg"}, "testkit.pg": {"tests.conftest"}}
+    assert reaches(planted, "bench.b", "tests") == ["bench.b", "testkit.pg", "tests.conftest"]
+    assert reaches({"bench.b": {"testkit.pg"}, "testkit.pg": set()}, "bench.b", "tests") is None
+
+
+def test_a_circle_is_found():
+    planted = {"ui.cli": {"ui.cli_dba"}, "ui.cli_dba": {"ui.demo"}, "ui.demo": {"ui.cli"}}
+    assert cycles(planted) == [["ui.cli", "ui.cli_dba", "ui.demo", "ui.cli"]]
+    assert cycles({"ui.cli": {"ui.host"}, "ui.host": set()}) == []
+
+
+# -- the code ---------------------------------------------------------------------------------
+
+
+def test_the_code_keeps_every_layer_rule():
+    imports = source_imports()
+    assert {"protocol.codec", "actors.guard", "ui.cli", "ui.host"} <= imports.keys()
+    bad = [v for module, names in imports.items() for v in layer_violations(module, names)]
+    assert bad == [], "\n".join(bad)
+
+
+def test_ui_reaches_actors_only_through_the_composition_root():
+    imports = source_imports()
+    importers = sorted(
+        m
+        for m, names in imports.items()
+        if m.startswith("ui.") and any(n.startswith("actors") for n in names)
+    )
+    assert importers == [COMPOSITION_ROOT]
+
+
+def test_bench_reaches_no_tests_module():
+    graph = import_graph(source_imports())
+    for module in sorted(m for m in graph if m.startswith("bench.") or m.startswith("testkit")):
+        chain = reaches(graph, module, "tests")
+        assert chain is None, " -> ".join(chain)
+
+
+def test_no_import_circles_in_protocol_actors_ui():
+    graph = import_graph(source_imports())
+    graph = {
+        m: {n for n in e if n.split(".")[0] in ("protocol", "actors", "ui")}
+        for m, e in graph.items()
+        if m.split(".")[0] in ("protocol", "actors", "ui")
+    }
+    assert cycles(graph) == []
+
+
+HEAVY_ONLY_IN = {
+    "openai": ("actors.planner",),
+    "pglast": ("actors.guard",),
+    "sqlglot": (
+        "actors.planner",
+        "actors.planner_offline",
+        "actors.planner_prompt",
+        "actors.planner_context",
+    ),
+    "asyncpg": ("actors.executor",),
+    "trio_asyncio": ("actors.executor",),
+    "zmq": ("protocol.transport",),
+    "asciimatics": ("ui.",),
+}
+
+
+def test_heavy_dependencies_live_in_one_file_each():
+    for module, names in source_imports().items():
+        if module == "actors._preload" or module.split(".")[0] not in ("protocol", "actors", "ui"):
+            continue  # the forkserver imports them only to warm up
+        for name in names:
+            allowed = HEAVY_ONLY_IN.get(name.split(".")[0])
+            if allowed is not None:
+                assert module.startswith(allowed), f"{module} imports {name}"
+
+
+def test_check_sql_loads_the_classifier_and_nothing_else_of_actors():
+    probe = (
+        "import sys\nfrom ui.cli import main\n"
+        "code = main(['check-sql', 'select 1'])\n"
+        "print(code, sorted(m for m in sys.modules if m.startswith('actors')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    code, loaded = done.stdout.splitlines()[-1].split(" ", 1)
+    assert code == "0"
+    families = {m.split(".")[1].split("_")[0] for m in ast.literal_eval(loaded) if "." in m}
+    assert families <= {"guard", ""}, loaded  # "" is the runtime (actors._runtime)

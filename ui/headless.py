@@ -1,0 +1,94 @@
+"""Helpers of the headless front end (`pgask sql/ask/explain/...`): which profile, asking
+on the terminal, talking to the planner. No actor imports: only messages over the client."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from protocol.errors import PgaskError
+from protocol.messages import Verdict
+from ui import workflow
+
+# exit statuses of the headless commands (`pgask sql --help` lists them)
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED, EXIT_NEEDS_CONFIRM = 0, 1, 2, 3, 4
+EXIT_CLARIFY = 5  # the planner asks a clarifying question (printed, nothing run)
+EXIT_TRUNCATED = 6  # every row written was right, but --max-rows cut the result short
+EXIT_CANCELLED = 130
+EXIT_BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE, as a shell reports)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the headless front end does with a verdict, given the person's answers: the
+    same steps as the TUI's dialog (ui/state.py), decided by ui/workflow.py."""
+
+    code: int | None  # None: it runs; else the exit status
+    confirmed: bool = False  # QueryRequest.confirmed
+    audit: str = ""  # the AuditNote decision sent when it does not run ("refused", "declined")
+    outcome: str = ""  # the recorded turn's outcome when it does not run
+
+
+def decide(verdict: Verdict, *, yes: bool, typed: str | None) -> Decision:
+    """`--yes` answers a yes/no dialog, `--confirm NAME` a typed one (or the tty's answers)."""
+    step = workflow.gate(verdict)
+    if step == "invalid":
+        return Decision(EXIT_ERROR, outcome="invalid")
+    if step == "refused":
+        return Decision(EXIT_REFUSED, audit="refused", outcome="refused")
+    if step == "stacked":
+        return Decision(EXIT_REFUSED)  # not a turn: nothing was asked of the database
+    if step == "run":
+        return Decision(None)
+    if not workflow.accepted(verdict, yes=yes, typed=typed):
+        return Decision(EXIT_NEEDS_CONFIRM, audit="declined", outcome="declined")
+    return Decision(None, confirmed=True)
+
+
+def default_profile(config: Any, given: str | None) -> str:
+    if given:
+        return given
+    if len(config.profiles) == 1:
+        return next(iter(config.profiles))
+    names = ", ".join(sorted(config.profiles)) or "none are configured"
+    raise PgaskError(
+        "Which database? No profile was given.",
+        why=f"Profiles: {names}.",
+        hint="Pass -p PROFILE or -p postgresql://user@host/db.",
+        code="config.no_profile",
+    )
+
+
+def ask_tty(prompt: str) -> str:
+    """A line typed on the controlling terminal (stdin may be a pipe); "" without one."""
+    try:
+        with open("/dev/tty") as tty_in, open("/dev/tty", "w") as tty_out:
+            tty_out.write(prompt)
+            tty_out.flush()
+            return tty_in.readline().strip()
+    except OSError:
+        return ""
+
+
+async def request_plan(client: Any, request: Any, *, timeout: float) -> Any:
+    """Ask the planner; print its notices (retries ...) on stderr; the Plan, Clarification or
+    Failure it ends with."""
+    import trio
+
+    from protocol.messages import Failure, PlannerNotice
+
+    last: Any = None
+    with trio.move_on_after(timeout) as scope:
+        async for _header, body in client.stream("planner", request):
+            if isinstance(body, PlannerNotice):
+                print(f"pgask: {body.text}", file=sys.stderr)
+            else:
+                last = body
+    if scope.cancelled_caught or last is None:
+        return Failure(
+            code="llm.timeout",
+            message=f"The planner did not answer within {timeout:.0f} s.",
+            hint="Raise timeout_s under [model], or check `pgask logs` for the planner.",
+        )
+    return last
