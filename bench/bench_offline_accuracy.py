@@ -258,11 +258,33 @@ _COUNTER = {
 }
 
 
+_check_costs: list[float] = []
+
+
+def semantic_check_costs() -> list[float]:
+    """Seconds each semantic check took in this process (the list itself: clear it to reset)."""
+    return _check_costs
+
+
+def plan_question(question: str, catalog: Catalog, values: Values, today: dt.date) -> Any:
+    """Plan as the planner actor does offline: offline_plan, then the semantic check."""
+    result = offline_plan(question, catalog, values=values, today=today)
+    try:
+        from actors.planner_semantic import check_plan
+    except ImportError:  # before issue 19's semantic check existed (the baseline)
+        return result
+    if isinstance(result, Plan) and result.intent == "read":
+        started = time.perf_counter()
+        result = check_plan(result, catalog)
+        _check_costs.append(time.perf_counter() - started)
+    return result
+
+
 async def _evaluate_one(
     con: asyncpg.Connection, q: Question, catalog: Catalog, values: Values, today: dt.date
 ) -> Outcome:
     try:
-        result = offline_plan(q.question, catalog, values=values, today=today)
+        result = plan_question(q.question, catalog, values, today)
     except Exception as exc:  # offline_plan must never raise: count it, keep going
         return Outcome(q, "error", detail=f"{type(exc).__name__}: {exc}")
     if not isinstance(result, Plan):
