@@ -214,6 +214,10 @@ async def _serve(
                     "Answered offline: the model could not be reached.",
                 ],
             )
+    if isinstance(result, Plan) and result.intent == "read":
+        from actors.planner_semantic import check_plan
+
+        result = check_plan(result, catalog, msg.question)
     log.info(
         "planner.plan.finished",
         kind=type(result).__name__,
