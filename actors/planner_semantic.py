@@ -433,7 +433,12 @@ def _check_measure(query: _Query, catalog: Catalog, question: str) -> Clarificat
     source = next(iter(query.sources.values()))
     money_from, dates_from = _money_columns(source.table), _date_columns(source.table)
     dates_to = _date_columns(target)
-    used = {c.name.lower() for c in query.tree.find_all(exp.Column)}
+    aliases = {a.alias.lower() for a in query.tree.expressions if isinstance(a, exp.Alias)}
+    used = {
+        c.name.lower()
+        for c in query.tree.find_all(exp.Column)
+        if c.table or c.name.lower() not in aliases
+    }
     allowed = {n.lower() for n in [*money_from, *dates_from]}
     if not used <= allowed or len(dates_to) != 1 or len(money_from) != 1:
         return Clarification(
@@ -446,6 +451,8 @@ def _check_measure(query: _Query, catalog: Catalog, question: str) -> Clarificat
     rename = {money_from[0].lower(): _money_columns(target)[0]}
     rename.update({d.lower(): dates_to[0] for d in dates_from})
     for column in list(query.tree.find_all(exp.Column)):
+        if column.name.lower() not in rename:
+            continue  # an output alias (ORDER BY month)
         column.set("this", exp.to_identifier(rename[column.name.lower()]))
         if column.table:
             column.set("table", exp.to_identifier(target.name))
