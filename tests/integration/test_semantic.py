@@ -140,7 +140,7 @@ async def test_a_model_written_fan_out_is_rewritten(
     await arun_sql(pg_db, SHOP_LINES)
     fake_openai.reply(
         '{"sql": "SELECT order_items.sku, sum(orders.total) AS revenue FROM orders '
-        'JOIN order_items ON order_items.order_id = orders.id GROUP BY order_items.sku '
+        "JOIN order_items ON order_items.order_id = orders.id GROUP BY order_items.sku "
         'ORDER BY revenue DESC", "explanation": "revenue per sku"}'
     )
     config = model_config(pg_db, fake_openai)
