@@ -9,8 +9,8 @@ index built by `value_index_sql` / `parse_value_index`. The produced SQL runs in
 transaction and its rows are compared with the rows of the hand-written reference SQL:
 
 * correct   - same rows; order-insensitive unless `ordered`; values compared exactly (an int and
-              a numeric of the same value are equal); failing that, a second pass rounds every non-integer
-              number of both sides to cents, so ROUND(AVG(price), 2) answers AVG(price). The answer may carry
+              a numeric of the same value are equal, nothing is rounded; `rows_match(..., cents=True)`
+              adds a second pass to the cent, which no figure here uses). The answer may carry
               extra columns (an id or a count beside the asked-for names): every reference column
               must map to a distinct answer column with the same values, row by row.
 * wrong     - SQL was produced and its rows differ (or it failed to run).
@@ -168,11 +168,11 @@ def rows_match(
 ) -> tuple[bool, str]:
     """Whether `got` answers `ref`: same rows, each reference column found among got's columns."""
     ok, why = _rows_match_exact(ref, got, ordered=ordered)
-    if ok or cents:
+    if ok or not cents:
         return ok, why
-    # an average rounded to cents (ROUND(AVG(price), 2)) answers an unrounded reference
+    # only when asked (cents=True): ROUND(AVG(price), 2) answers AVG(price)
     if _rows_match_exact(_to_cents(ref), _to_cents(got), ordered=ordered)[0]:
-        return True, ""
+        return True, "equal to the cent"
     return ok, why
 
 
