@@ -200,23 +200,34 @@ async def _serve(
         try:
             result = await _plan_with_model(state, msg, req, index, catalog)
         except PlannerError as exc:
-            if not getattr(exc, "connect_failed", False):
+            timed_out = getattr(exc, "code", "") == "llm.timeout"
+            if not (getattr(exc, "connect_failed", False) or timed_out):
                 raise
             fallback = _offline(msg, catalog, reason="unreachable", quiet=True)
             if not isinstance(fallback, Plan):
                 raise
+            why = (
+                f"did not answer within {state.config.model.timeout_s:g} s"
+                if timed_out
+                else "is unreachable"
+            )
             await req.send(
                 PlannerNotice(
-                    text=f"The model at {state.endpoint} is unreachable; the offline planner answered."
+                    text=f"The model at {state.endpoint} {why}; the offline planner answered."
                 )
             )
             result = msgspec.structs.replace(
                 fallback,
                 assumptions=[
                     *fallback.assumptions,
-                    "Answered offline: the model could not be reached.",
+                    "Answered offline: the model "
+                    + ("did not answer in time." if timed_out else "could not be reached."),
                 ],
             )
+    if isinstance(result, Plan) and result.intent == "read":
+        from actors.planner_semantic import check_plan
+
+        result = check_plan(result, catalog, msg.question)
     log.info(
         "planner.plan.finished",
         kind=type(result).__name__,
