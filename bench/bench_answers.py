@@ -76,7 +76,7 @@ def format_table(figures: Sequence[acc.Figures]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from tests import pg
+    from testkit import pg
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", choices=["acceptance", "heldout", "both"], default="both")

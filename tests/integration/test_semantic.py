@@ -14,9 +14,9 @@ from actors.planner_semantic import check_plan
 from bench.bench_offline_accuracy import cached_introspect, ensure_shop, plan_question, rows_match
 from protocol.config import ModelConfig
 from protocol.messages import Catalog, Clarification, Plan, PlanRequest
+from testkit.pg import fetch
 from tests.fakes.openai_server import FakeOpenAI, Hang
 from tests.integration.test_planner import ask, key_env, model_config, open_planner_tree
-from tests.pg import fetch
 
 pytestmark = pytest.mark.pg
 __all__ = ["key_env"]  # the fixture, shared with test_planner
@@ -135,7 +135,7 @@ INSERT INTO order_items VALUES (10, 1, 'pen', 1, 10.00), (10, 2, 'ink', 2, 10.00
 async def test_a_model_written_fan_out_is_rewritten(
     tmp_path: Path, pg_db: str, fake_openai: FakeOpenAI, key_env: str
 ) -> None:
-    from tests.pg import arun_sql
+    from testkit.pg import arun_sql
 
     await arun_sql(pg_db, SHOP_LINES)
     fake_openai.reply(
@@ -149,7 +149,7 @@ async def test_a_model_written_fan_out_is_rewritten(
     assert isinstance(plan, Plan) and plan.source == "model", plan
     assert "orders.total" not in plan.sql and "quantity" in plan.sql, plan.sql
     assert any("line-level" in a for a in plan.assumptions), plan.assumptions
-    from tests.pg import afetch
+    from testkit.pg import afetch
 
     rows = {row[0]: row[1] for row in await afetch(pg_db, plan.sql)}
     assert rows == {"pen": 15, "ink": 20}  # the fan-out gave pen 35 (30 + 5) and ink 30
@@ -158,7 +158,7 @@ async def test_a_model_written_fan_out_is_rewritten(
 async def test_a_silent_model_endpoint_falls_back_to_the_offline_planner(
     tmp_path: Path, pg_db: str, fake_openai: FakeOpenAI, key_env: str
 ) -> None:
-    from tests.pg import arun_sql
+    from testkit.pg import arun_sql
 
     await arun_sql(pg_db, SHOP_LINES)
     fake_openai.push(Hang())
