@@ -418,7 +418,7 @@ def test_sigkill_of_the_supervisor_stops_the_query_and_the_window_says_so(tui: T
         logs = [d / "ui.log" for d in tui.log_dirs() if (d / "ui.log").exists()]
         return any('"ui.stopped"' in log.read_text() for log in logs)
 
-    t.wait_for(ui_stopped, "the UI stopped with its supervisor", 5)
+    t.wait_for(ui_stopped, "the UI stopped with its supervisor", 20)  # generous: a loaded CI
 
 
 # -- layout -----------------------------------------------------------------------------------
