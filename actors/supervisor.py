@@ -78,6 +78,30 @@ from protocol.transport import TrioSocket, ZMQError, open_context, open_router
 # -- supervisor.toml ----------------------------------------------------------
 
 
+# Requests that can carry the person's confirmation (a write, DDL, a migration, a restore).
+_CONFIRMABLE = frozenset({"query.run", "query.explain", "dba.migration.apply", "dba.restore"})
+
+_NOT_THE_OWNER = Failure(
+    code="supervisor.not_session_owner",
+    message="Only this session's own window or command may confirm a change.",
+    why=("The request carries a person's confirmation but came from a process this pgask "
+         "session did not start."),
+    hint="Run it from the pgask window or command that owns the session.",
+)  # fmt: skip
+
+
+def _carries_a_confirmation(header: Header, body_frame: bytes) -> bool:
+    """The person's confirmation is the session owner's record: a peer the supervisor did not
+    spawn, and that its own host did not open, cannot send one."""
+    if header.kind not in _CONFIRMABLE:
+        return False
+    try:
+        body = codec.decode_body(header, body_frame)
+    except ProtocolError:
+        return False  # the receiver refuses a malformed body itself
+    return bool(getattr(body, "confirmed", False))
+
+
 class SupervisorSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     strategy: Literal["one_for_one"] = "one_for_one"
     intensity: int = 3
@@ -280,6 +304,9 @@ class Supervisor:
         self.state_dir = state_dir
         self.children: dict[str, Child] = {}
         self.clients: set[bytes] = set()
+        # the clients this process's own host opened (trust()): the session's owner, the only
+        # peers besides the children it spawned whose requests may carry a confirmation
+        self.owners: set[bytes] = set()
         self.by_ident: dict[bytes, Child] = {}  # each child's secret bus identity
         self.ids = IdMaker(SUPERVISOR, 1)
         self.pending: dict[str, trio.MemorySendChannel[tuple[Header, Body]]] = {}
@@ -563,10 +590,19 @@ class Supervisor:
                 child.inflight.pop(header.reply_to, None)
         else:
             self.clients.add(ident)
+            if ident not in self.owners and _carries_a_confirmation(header, body_frame):
+                log.warning("supervisor.confirmation.refused", sender=sender[:80], kind=header.kind)
+                await self._reply(ident, _NOT_THE_OWNER, reply_to=header.id, trace=header.trace)
+                return
         if header.dst == SUPERVISOR:
             await self._handle_local(ident, header, body_frame)
             return
         await self._forward(ident, header, [head, body_frame])
+
+    def trust(self, identity: str) -> None:
+        """`identity` is a client of this session's own host (the CLI command or the window
+        that started this supervisor): its requests may carry the person's confirmation."""
+        self.owners.add(identity.encode())
 
     def _is_child_name(self, name: str) -> bool:
         return (

@@ -40,6 +40,7 @@ async def open_tree(
         open_context() as ctx,
         open_client(ctx, sup.endpoint, sup.session.id) as client,
     ):
+        sup.trust(client.identity)  # the test stands where the host's command would
         yield sup, client
 
 

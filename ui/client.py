@@ -108,7 +108,7 @@ class Client:
 
 @asynccontextmanager
 async def open_client(ctx: Any, endpoint: str, session: str = "") -> AsyncIterator[Client]:
-    identity = f"cli-{os.getpid()}-{os.urandom(2).hex()}"
+    identity = f"cli-{os.getpid()}-{os.urandom(16).hex()}"  # unguessable: see Supervisor.trust
     async with open_dealer(ctx, endpoint, identity) as sock, trio.open_nursery() as nursery:
         client = Client(sock, identity, session)
         nursery.start_soon(client._recv_loop)

@@ -51,6 +51,7 @@ def run_with_tree(
                 open_client(ctx, sup.endpoint, sup.session.id) as client,
                 trio.open_nursery() as nursery,
             ):
+                sup.trust(client.identity)  # this command is the session's owner
 
                 async def work() -> None:
                     result.append(await fn(sup, client, *names) if names else await fn(sup, client))

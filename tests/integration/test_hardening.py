@@ -527,3 +527,39 @@ async def test_syslog_witness_is_written_and_verify_says_what_it_checked(tmp_pat
     assert "p: 1 records, chain intact" in result.stdout
     assert result.stdout.startswith("witness: ")
     assert ("cannot be read back here" in result.stdout) or ("compared with" in result.stdout)
+
+
+@pytest.mark.pg
+async def test_only_the_session_owner_may_confirm_a_change(tmp_path, pg_db):
+    """A same-user process that connects to the bus as a client of its own cannot send the
+    person's confirmation, even with a validly signed write verdict: the confirmation is the
+    session owner's record (the command or window that started this supervisor)."""
+    from protocol import codec, signing, transport
+    from testkit.pg import afetchval, arun_sql
+
+    await arun_sql(pg_db, "CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
+    sql = "DELETE FROM t WHERE x = 1"
+    async with open_tree(tmp_path, config=config_for(pg_db)) as (sup, client):
+        sig = signing.sign(sup.key, sql, "write", "p", "read-write")
+        request = QueryRequest(sql=sql, verdict=sig, confirmed=True)
+        ctx, rogue = transport.blocking_dealer(sup.endpoint, "cli-1-rogue")
+        try:
+            header = Header(id="cli-1-rogue:1:1", kind="query.run", src="cli-1-rogue",
+                            dst="executor:p", sent_at=now())  # fmt: skip
+            rogue.send_multipart(codec.encode(header, request))
+            with trio.fail_after(20):
+                while not rogue.poll(0):
+                    await trio.sleep(0.02)
+            head, body = rogue.recv_multipart()
+            reply = codec.decode_body(codec.decode_header(head), body)
+        finally:
+            rogue.close(linger=0)
+            ctx.term()
+        assert isinstance(reply, Failure) and reply.code == "supervisor.not_session_owner"
+        assert await afetchval(pg_db, "SELECT count(*) FROM t") == 1  # nothing ran
+        logged = (sup.log_dir / "supervisor.log").read_text()
+        assert "supervisor.confirmation.refused" in logged
+        # the session's own command confirms the same request, and it runs
+        done = await client.request("executor:p", request, timeout=30)
+        assert isinstance(done, QueryDone), done
+    assert await afetchval(pg_db, "SELECT count(*) FROM t") == 0
