@@ -17,7 +17,9 @@ How a request is served
 2. Without a model (no [model] model and no key in the variable) the offline planner answers
    (actors/planner_offline.py). With a model that cannot be reached at all (connection refused,
    DNS) the offline planner is tried too, and says so in a notice; when it cannot answer, the
-   person gets the llm.unreachable error rather than its clarification.
+   person gets the llm.unreachable error rather than its clarification. A request may choose
+   (`PlanRequest.planner`, `pgask ask --planner`): "offline" never calls the model, "model"
+   never falls back to the offline planner (llm.not_configured when there is no model).
 3. The model is called with tools (list_tables, describe_table, sample_values when privacy
    allows, answer); at most MAX_TOOL_ROUNDS rounds, then it must answer. A reply is read by
    planner_prompt.parse_answer (JSON, fences, bare SQL). Unusable output gets one repair call,
@@ -194,14 +196,22 @@ async def _serve(
     assert isinstance(catalog, Catalog)
     catalog = without_private_values(catalog, state.config.privacy.redact_columns)
     index = _index_for(state, catalog)
-    if state.client is None:
+    if msg.planner == "model" and state.client is None:
+        raise PlannerError(
+            "--planner model was asked for, but no model is configured.",
+            why=f"[model] model is empty and ${state.key_env} is not set.",
+            hint="Set model (and base_url for a local server) under [model] in the config file, "
+            "or use --planner offline.",
+            code="llm.not_configured",
+        )
+    if state.client is None or msg.planner == "offline":
         result = _offline(msg, catalog, reason="none")
     else:
         try:
             result = await _plan_with_model(state, msg, req, index, catalog)
         except PlannerError as exc:
             timed_out = getattr(exc, "code", "") == "llm.timeout"
-            if not (getattr(exc, "connect_failed", False) or timed_out):
+            if msg.planner == "model" or not (getattr(exc, "connect_failed", False) or timed_out):
                 raise
             fallback = _offline(msg, catalog, reason="unreachable", quiet=True)
             if not isinstance(fallback, Plan):
