@@ -219,10 +219,46 @@ _STOP = frozenset(
 _HARMLESS = frozenset(
     """placed made bought purchased sold happened occurred recorded logged done taken sent
     received created registered joined signed hired issued written booked got make come comes
-    live lives living located based belong belongs
+    live lives living located based belong belongs published released reported ever happen
     total overall altogether together number count amount sorted ordered grouped broken down
     split listed shown value values distinct unique different""".split()
 )
+
+# Verb phrases that only say an event happened ("transactions that took place in March"):
+# rewritten to a harmless word before the question is read.
+_EVENT_PHRASES = re.compile(
+    r"\b(?:took|take|takes|taking|taken|came|come|comes|coming) (?:place|out)\b", re.I
+)
+
+# "the highest number of citations" is "the most citations" (and the lowest, the fewest).
+_MOST_NUMBER_OF = re.compile(
+    r"\b(?:(highest|largest|greatest|biggest|most)|lowest|smallest|fewest|least) "
+    r"(?:number|count|amount|total) of\b",
+    re.I,
+)
+
+
+def _most_or_fewest(m: re.Match[str]) -> str:
+    return "most" if m.group(1) else "fewest"
+
+
+# Nouns for the data set as a whole ("how many authors are in the database"): no filter.
+_CONTAINER_NOUNS = frozenset("database db dataset system".split())
+
+
+def _names_the_database(word: str, database: str) -> bool:
+    """`word` names the database itself ("brokerage" in `broker`, "wallet" in `ewallet`),
+    which narrows nothing: every row is in it."""
+    if word in _CONTAINER_NOUNS:
+        return True
+    if len(word) < 4:
+        return False
+    parts = _split_ident(database)  # defog_broker -> defog, broker
+    names = {name for name in (*parts, "".join(parts)) if len(name) >= 4}
+    return any(
+        word == name or word.startswith(name) or (len(word) >= 5 and word in name) for name in names
+    )
+
 
 _NUM_WORDS = {
     "one": 1,
@@ -1312,6 +1348,12 @@ class _Understanding:
                     found = _Mention("harmless", None, (w,), i)
                 elif neg := self._negated_bool(w):
                     found = neg
+                elif _names_the_database(w, self.s.catalog.database):
+                    found = _Mention("harmless", None, (w,), i)
+                    self.p.assumptions.append(
+                        f"'{w}' is taken to mean the whole database "
+                        f"({self.s.catalog.database}), not a filter"
+                    )
                 else:
                     found = _Mention("unknown", None, (w,), i)
                 i += 1
@@ -1880,7 +1922,7 @@ class _Resolver:
             self.assume.append(f"'{word}' orders by {col.label}")
             return
         if not run:
-            raise _Unsure(f"'{word}' what? Say which column, e.g. '{word} price'.")
+            raise self.rank_by_what(k, word)
         head = run[0]
         self.use(run[:1])
         if head.kind == "table" and q.entity is not None and self.table_of(head) is not q.entity:
@@ -1939,6 +1981,42 @@ class _Resolver:
             self.assume.append(
                 f"'{word} {' '.join(head.words)}' means {'max' if desc else 'min'}({col.label})"
             )
+
+    def rank_by_what(self, k: int, word: str) -> _Unsure:
+        """ "which customer spent the most": the question names no figure after the word.
+        Ask which one, offering the figures of this question's tables: money columns when a
+        money word came before ("spent", "paid"), else their numeric columns."""
+        q = self.q
+        said = next((m for m in self.u.mentions[:k] if m.kind == "money"), None)
+        near = [q.entity] if q.entity is not None else self.involved()
+        scored: list[tuple[float, _Col]] = []
+        for t in self.s.tables:
+            if near:
+                path = self.s.path(near[0], t) if t is not near[0] else []
+                if path is None:
+                    continue
+                distance = len(path)
+            else:
+                distance = 0
+            for c in t.cols:
+                if said is not None:
+                    score = _money_score(c)
+                else:
+                    score = 1.0 if c.kind in ("num", "int") and not _is_key(c) else 0.0
+                if score > 0:
+                    scored.append((score - 0.1 * distance, c))
+        options = [c.label for _sc, c in sorted(scored, key=lambda x: -x[0])[:4]]
+        what = f"{said.words[0]} the {word}" if said is not None else word
+        noun = " ".join(q.entity.words) if q.entity is not None else ""
+        per = f" per {noun}" if noun else ""
+        if not options:
+            return _Unsure(f"'{what}' by which figure? None of this question's tables has one.")
+        example = f"total {options[0]}{per}" if said is not None else f"{word} {options[0]}"
+        ranks = f"ranks each {noun}" if noun else "ranks the rows"
+        return _Unsure(
+            f"'{what}': which figure {ranks}? Say it, e.g. '{example}'.",
+            [f"total {o}{per}" if said is not None else o for o in options],
+        )
 
     def do_group(self, k: int, top: _Item | None) -> None:
         q = self.q
@@ -3512,6 +3590,7 @@ def _plan_read(
         if not question.strip().startswith(("'", '"'))
         else question
     )
+    text = _MOST_NUMBER_OF.sub(_most_or_fewest, _EVENT_PHRASES.sub("happened", text))
     text = parser.extract(" " + text)
     und = _Understanding(parser, text)
     unknown = [m.words[0] for m in und.mentions if m.kind == "unknown"]

@@ -5,6 +5,7 @@ precise question."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,48 @@ async def test_a_redacted_column_is_never_indexed(tmp_path: Path, pg_dsn: str) -
     [result] = await plan_offline(tmp_path, config, "customers in region Alps")
     assert isinstance(result, Clarification), result
     assert "alps" in result.question.lower()
+
+
+async def test_the_issues_named_questions(
+    tmp_path: Path, pg_dsn: str, defog_db: Callable[[str], str]
+) -> None:
+    """Each named question of issue 19 gives the right rows (or, for the shop's spender, a
+    question naming the figures that could rank customers)."""
+    broker, academic, shop = defog_db("broker"), defog_db("academic"), ensure_shop(pg_dsn)
+    state, march = await plan_offline(
+        tmp_path / "broker",
+        offline_config(broker),
+        "How many brokerage customers are there in each state?",
+        "which transactions took place in March 2023",
+    )
+    assert isinstance(state, Plan) and isinstance(march, Plan), (state, march)
+    assert any("'brokerage'" in a and "whole database" in a for a in state.assumptions)
+    same_rows(broker, state.sql, "SELECT sbcuststate, count(*) FROM sbcustomer GROUP BY 1")
+    same_rows(
+        broker,
+        march.sql,
+        "SELECT * FROM sbtransaction WHERE sbtxdatetime >= '2023-03-01' "
+        "AND sbtxdatetime < '2023-04-01'",
+    )
+    per_year, most_cited = await plan_offline(
+        tmp_path / "academic",
+        offline_config(academic),
+        "What is the total number of publications published in each year?",
+        "What is the title of the publication that has received the highest number of citations?",
+    )
+    assert isinstance(per_year, Plan) and isinstance(most_cited, Plan), (per_year, most_cited)
+    same_rows(academic, per_year.sql, "SELECT year, count(*) FROM publication GROUP BY year")
+    same_rows(
+        academic,
+        most_cited.sql,
+        "SELECT title FROM publication WHERE citation_num = (SELECT max(citation_num) FROM publication)",
+    )
+    [spender] = await plan_offline(
+        tmp_path / "shop", offline_config(shop), "which customer spent the most"
+    )
+    assert isinstance(spender, Clarification), spender
+    assert "price" not in spender.question.split("e.g.")[1]
+    assert spender.options[:2] == [
+        "total orders.total per customer",
+        "total payments.amount per customer",
+    ]
