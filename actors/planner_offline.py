@@ -242,6 +242,16 @@ def _most_or_fewest(m: re.Match[str]) -> str:
     return "most" if m.group(1) else "fewest"
 
 
+# "how many sales did each salesperson make": the verb at the end only says the rows belong to
+# each one (left in, "make" would be read as cars.make). Read as "per salesperson", except that
+# "each" may mean every salesperson, with 0 for those without sales: that is asked.
+_EACH_VERB = re.compile(
+    r"\b(?:did|do|does|has|have|had)\s+(?:each|every)\s+([a-z][a-z_ ]*?)\s+"
+    r"(?:make|made|place|placed|write|wrote|written|receive|received|get|got|have|had|take|took|"
+    r"taken|buy|bought|sell|sold|complete|completed|handle|handled|publish|published)\s*[?.!]*\s*$",
+    re.I,
+)
+
 # Nouns for the data set as a whole ("how many authors are in the database"): no filter.
 _CONTAINER_NOUNS = frozenset("database db dataset system".split())
 
@@ -2076,10 +2086,14 @@ class _Resolver:
                     continue
                 if t is q.entity and q.measure is None:
                     raise _Unsure(f"Group {t.name} by what?")
+                if self.per_own_row(t, len(run)):
+                    continue
                 self.count_if_listing()
                 q.groups.append(("entity", t))
             elif m.kind == "col":
                 col = self.pick_col(m)
+                if col.name in col.table.t.primary_key and self.per_own_row(col.table, len(run)):
+                    continue
                 self.count_if_listing()
                 q.groups.append(("col", col))
             elif m.kind == "value":  # "payments by card": a filter, not a grouping
@@ -2091,6 +2105,15 @@ class _Resolver:
                 raise _Unsure(
                     "That is more groupings than I can handle offline; " + MODEL_HINT + "."
                 )
+
+    def per_own_row(self, t: _Table, run_length: int) -> bool:
+        """ "average tax per transaction": an average over the measured table's own rows is
+        already one per row; grouping by its key would give each row back."""
+        m = self.q.measure
+        if m is None or m.fn != "avg" or m.table is not t or run_length != 1:
+            return False
+        self.assume.append(f"'per {' '.join(t.words)}': the average over {t.name} rows")
+        return True
 
     def count_if_listing(self) -> None:
         """A grouping without an aggregate counts the rows: "orders by status"."""
@@ -3591,6 +3614,9 @@ def _plan_read(
         else question
     )
     text = _MOST_NUMBER_OF.sub(_most_or_fewest, _EVENT_PHRASES.sub("happened", text))
+    each_verb = _EACH_VERB.search(text)
+    if each_verb:
+        text = text[: each_verb.start()] + f"per {each_verb.group(1)}"
     text = parser.extract(" " + text)
     und = _Understanding(parser, text)
     unknown = [m.words[0] for m in und.mentions if m.kind == "unknown"]
@@ -3601,6 +3627,17 @@ def _plan_read(
         if unknown and not exc.options:
             raise _Unsure(_not_understood(unknown)) from None
         raise
+    measured = q.measure.table if q.measure else q.entity
+    every = [g for kind, g in q.groups if kind == "entity" and g is not measured]
+    if each_verb and every:
+        group = " ".join(every[0].words)
+        what = " ".join(measured.words) if measured else "row"
+        what = what if what.endswith("s") else what + "s"
+        raise _Unsure(
+            f"Every {group} (0 where it has no {what}), or only those with {what}? "
+            f"'number of {what} per {group}' asks for the second.",
+            [f"every {group}, with 0", f"only each {group} with {what}"],
+        )
     r = _Renderer(s, q, parser.assumptions)
     tree = r.render()
     sql = tree.sql(dialect="postgres")
