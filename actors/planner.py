@@ -17,7 +17,9 @@ How a request is served
 2. Without a model (no [model] model and no key in the variable) the offline planner answers
    (actors/planner_offline.py). With a model that cannot be reached at all (connection refused,
    DNS) the offline planner is tried too, and says so in a notice; when it cannot answer, the
-   person gets the llm.unreachable error rather than its clarification.
+   person gets the llm.unreachable error rather than its clarification. A request may choose
+   (`PlanRequest.planner`, `pgask ask --planner`): "offline" never calls the model, "model"
+   never falls back to the offline planner (llm.not_configured when there is no model).
 3. The model is called with tools (list_tables, describe_table, sample_values when privacy
    allows, answer); at most MAX_TOOL_ROUNDS rounds, then it must answer. A reply is read by
    planner_prompt.parse_answer (JSON, fences, bare SQL). Unusable output gets one repair call,
@@ -106,6 +108,8 @@ class PlannerState:
     key_env: str = "OPENAI_API_KEY"
     key_set: bool = False
     indexes: dict[str, tuple[str, SchemaIndex]] = field(default_factory=dict)
+    # profile -> (catalog fingerprint, built at (monotonic s), the offline planner's value index)
+    values: dict[str, tuple[str, float, ValueIndex]] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> str:
@@ -194,16 +198,26 @@ async def _serve(
     assert isinstance(catalog, Catalog)
     catalog = without_private_values(catalog, state.config.privacy.redact_columns)
     index = _index_for(state, catalog)
-    if state.client is None:
-        result = _offline(msg, catalog, reason="none")
+    if msg.planner == "model" and state.client is None:
+        raise PlannerError(
+            "--planner model was asked for, but no model is configured.",
+            why=f"[model] model is empty and ${state.key_env} is not set.",
+            hint="Set model (and base_url for a local server) under [model] in the config file, "
+            "or use --planner offline.",
+            code="llm.not_configured",
+        )
+    if state.client is None or msg.planner == "offline":
+        values = await value_index(state, msg, req, catalog)
+        result = _offline(msg, catalog, values, reason="none")
     else:
         try:
             result = await _plan_with_model(state, msg, req, index, catalog)
         except PlannerError as exc:
             timed_out = getattr(exc, "code", "") == "llm.timeout"
-            if not (getattr(exc, "connect_failed", False) or timed_out):
+            if msg.planner == "model" or not (getattr(exc, "connect_failed", False) or timed_out):
                 raise
-            fallback = _offline(msg, catalog, reason="unreachable", quiet=True)
+            values = await value_index(state, msg, req, catalog)
+            fallback = _offline(msg, catalog, values, reason="unreachable", quiet=True)
             if not isinstance(fallback, Plan):
                 raise
             why = (
@@ -247,7 +261,7 @@ def _index_for(state: PlannerState, catalog: Catalog) -> SchemaIndex:
 
 
 def _offline(
-    msg: PlanRequest, catalog: Catalog, *, reason: str, quiet: bool = False
+    msg: PlanRequest, catalog: Catalog, values: ValueIndex, *, reason: str, quiet: bool = False
 ) -> Plan | Clarification | None:
     try:
         from actors.planner_offline import offline_plan
@@ -261,7 +275,83 @@ def _offline(
             "or export OPENAI_API_KEY.",
             code="llm.not_configured",
         ) from exc
-    return offline_plan(msg.question, catalog, recent=list(msg.recent), values=None)
+    return offline_plan(msg.question, catalog, recent=list(msg.recent), values=values or None)
+
+
+# -- the offline planner's value index --------------------------------------------------------
+
+ValueIndex = dict[tuple[str, str, str], list[str]]
+VALUE_INDEX_MAX_TABLES = 300  # a larger catalog plans without one (bounded first-question cost)
+VALUE_INDEX_TTL_S = 600.0  # data changes without the catalog changing: rebuilt after this
+VALUE_INDEX_BUDGET_S = 10.0  # the whole build; past it, the question is planned without one
+VALUE_INDEX_TABLES_PER_QUERY = 40
+
+
+def indexable_catalog(catalog: Catalog, patterns: list[str]) -> Catalog:
+    """The catalog minus every column `[privacy] redact_columns` names: their values are
+    never read into the index."""
+    tables = []
+    for t in catalog.tables:
+        cols = [c for c in t.columns if not redacted(patterns, c.name, t.name, t.schema)]
+        tables.append(msgspec.structs.replace(t, columns=cols))
+    return msgspec.structs.replace(catalog, tables=tables)
+
+
+async def value_index(
+    state: PlannerState, msg: PlanRequest, req: Request, catalog: Catalog
+) -> ValueIndex:
+    """The distinct values of the database's category-like text columns, so the offline planner
+    can read "customers in region Alps" as a filter on regions.name. Built on first need per
+    profile and catalog (every query checked by the guard and run read-only by the executor,
+    like any read), kept for VALUE_INDEX_TTL_S. The values stay in this process: they are
+    matched against the question, never sent to a model. Empty when the catalog is large,
+    the build is slow, or a query fails: the planner then asks instead."""
+    from actors.planner_offline import parse_value_index, value_index_sql
+
+    cached = state.values.get(msg.profile)
+    now = time.monotonic()
+    if cached and cached[0] == catalog.fingerprint and now - cached[1] < VALUE_INDEX_TTL_S:
+        return cached[2]
+    index: ValueIndex = {}
+    if len(catalog.tables) <= VALUE_INDEX_MAX_TABLES:
+        safe = indexable_catalog(catalog, state.config.privacy.redact_columns)
+        queries = value_index_sql(safe)
+        rows: list[Any] = []
+        complete = True
+        with trio.move_on_after(VALUE_INDEX_BUDGET_S) as scope:
+            for start in range(0, len(queries), VALUE_INDEX_TABLES_PER_QUERY):
+                part = queries[start : start + VALUE_INDEX_TABLES_PER_QUERY]
+                got = await _read_rows(req, msg, "\nUNION ALL\n".join(part))
+                if got is None:
+                    complete = False
+                    break
+                rows.extend(got)
+        if scope.cancelled_caught:
+            complete = False
+        index = parse_value_index(rows)
+        log.info("planner.values.built", profile=msg.profile, columns=len(index),
+                 complete=complete, ms=round((time.monotonic() - now) * 1000, 1))  # fmt: skip
+    state.values[msg.profile] = (catalog.fingerprint, now, index)
+    return index
+
+
+async def _read_rows(req: Request, msg: PlanRequest, sql: str) -> list[Any] | None:
+    """Every row of a read the planner needs itself (guard-checked); None when it cannot run."""
+    check = PlanRequest(question="", profile=msg.profile, mode="read-only")
+    verdict = await _check(req, check, sql)
+    if not isinstance(verdict, Verdict) or verdict.signature is None or verdict.sql_class != "read":
+        return None
+    rows: list[Any] = []
+    async for _h, body in req.runtime.stream(
+        f"executor:{msg.profile}",
+        QueryRequest(sql=sql, verdict=verdict.signature, question="(offline planner value index)"),
+        trace=req.header.trace,
+    ):
+        if isinstance(body, QueryRows):
+            rows.extend(body.rows)
+        elif isinstance(body, Failure):
+            return None
+    return rows
 
 
 # -- talking to the model -------------------------------------------------------------------------

@@ -219,10 +219,56 @@ _STOP = frozenset(
 _HARMLESS = frozenset(
     """placed made bought purchased sold happened occurred recorded logged done taken sent
     received created registered joined signed hired issued written booked got make come comes
-    live lives living located based belong belongs
+    live lives living located based belong belongs published released reported ever happen
     total overall altogether together number count amount sorted ordered grouped broken down
     split listed shown value values distinct unique different""".split()
 )
+
+# Verb phrases that only say an event happened ("transactions that took place in March"):
+# rewritten to a harmless word before the question is read.
+_EVENT_PHRASES = re.compile(
+    r"\b(?:took|take|takes|taking|taken|came|come|comes|coming) (?:place|out)\b", re.I
+)
+
+# "the highest number of citations" is "the most citations" (and the lowest, the fewest).
+_MOST_NUMBER_OF = re.compile(
+    r"\b(?:(highest|largest|greatest|biggest|most)|lowest|smallest|fewest|least) "
+    r"(?:number|count|amount|total) of\b",
+    re.I,
+)
+
+
+def _most_or_fewest(m: re.Match[str]) -> str:
+    return "most" if m.group(1) else "fewest"
+
+
+# "how many sales did each salesperson make": the verb at the end only says the rows belong to
+# each one (left in, "make" would be read as cars.make). Read as "per salesperson", except that
+# "each" may mean every salesperson, with 0 for those without sales: that is asked.
+_EACH_VERB = re.compile(
+    r"\b(?:did|do|does|has|have|had)\s+(?:each|every)\s+([a-z][a-z_ ]*?)\s+"
+    r"(?:make|made|place|placed|write|wrote|written|receive|received|get|got|have|had|take|took|"
+    r"taken|buy|bought|sell|sold|complete|completed|handle|handled|publish|published)\s*[?.!]*\s*$",
+    re.I,
+)
+
+# Nouns for the data set as a whole ("how many authors are in the database"): no filter.
+_CONTAINER_NOUNS = frozenset("database db dataset system".split())
+
+
+def _names_the_database(word: str, database: str) -> bool:
+    """`word` names the database itself ("brokerage" in `broker`, "wallet" in `ewallet`),
+    which narrows nothing: every row is in it."""
+    if word in _CONTAINER_NOUNS:
+        return True
+    if len(word) < 4:
+        return False
+    parts = _split_ident(database)  # defog_broker -> defog, broker
+    names = {name for name in (*parts, "".join(parts)) if len(name) >= 4}
+    return any(
+        word == name or word.startswith(name) or (len(word) >= 5 and word in name) for name in names
+    )
+
 
 _NUM_WORDS = {
     "one": 1,
@@ -1312,6 +1358,12 @@ class _Understanding:
                     found = _Mention("harmless", None, (w,), i)
                 elif neg := self._negated_bool(w):
                     found = neg
+                elif _names_the_database(w, self.s.catalog.database):
+                    found = _Mention("harmless", None, (w,), i)
+                    self.p.assumptions.append(
+                        f"'{w}' is taken to mean the whole database "
+                        f"({self.s.catalog.database}), not a filter"
+                    )
                 else:
                     found = _Mention("unknown", None, (w,), i)
                 i += 1
@@ -1880,7 +1932,7 @@ class _Resolver:
             self.assume.append(f"'{word}' orders by {col.label}")
             return
         if not run:
-            raise _Unsure(f"'{word}' what? Say which column, e.g. '{word} price'.")
+            raise self.rank_by_what(k, word)
         head = run[0]
         self.use(run[:1])
         if head.kind == "table" and q.entity is not None and self.table_of(head) is not q.entity:
@@ -1940,6 +1992,42 @@ class _Resolver:
                 f"'{word} {' '.join(head.words)}' means {'max' if desc else 'min'}({col.label})"
             )
 
+    def rank_by_what(self, k: int, word: str) -> _Unsure:
+        """ "which customer spent the most": the question names no figure after the word.
+        Ask which one, offering the figures of this question's tables: money columns when a
+        money word came before ("spent", "paid"), else their numeric columns."""
+        q = self.q
+        said = next((m for m in self.u.mentions[:k] if m.kind == "money"), None)
+        near = [q.entity] if q.entity is not None else self.involved()
+        scored: list[tuple[float, _Col]] = []
+        for t in self.s.tables:
+            if near:
+                path = self.s.path(near[0], t) if t is not near[0] else []
+                if path is None:
+                    continue
+                distance = len(path)
+            else:
+                distance = 0
+            for c in t.cols:
+                if said is not None:
+                    score = _money_score(c)
+                else:
+                    score = 1.0 if c.kind in ("num", "int") and not _is_key(c) else 0.0
+                if score > 0:
+                    scored.append((score - 0.1 * distance, c))
+        options = [c.label for _sc, c in sorted(scored, key=lambda x: -x[0])[:4]]
+        what = f"{said.words[0]} the {word}" if said is not None else word
+        noun = " ".join(q.entity.words) if q.entity is not None else ""
+        per = f" per {noun}" if noun else ""
+        if not options:
+            return _Unsure(f"'{what}' by which figure? None of this question's tables has one.")
+        example = f"total {options[0]}{per}" if said is not None else f"{word} {options[0]}"
+        ranks = f"ranks each {noun}" if noun else "ranks the rows"
+        return _Unsure(
+            f"'{what}': which figure {ranks}? Say it, e.g. '{example}'.",
+            [f"total {o}{per}" if said is not None else o for o in options],
+        )
+
     def do_group(self, k: int, top: _Item | None) -> None:
         q = self.q
         run = [m for m in self.u.run_after(k) if id(m) not in self.used]
@@ -1998,10 +2086,14 @@ class _Resolver:
                     continue
                 if t is q.entity and q.measure is None:
                     raise _Unsure(f"Group {t.name} by what?")
+                if self.per_own_row(t, len(run)):
+                    continue
                 self.count_if_listing()
                 q.groups.append(("entity", t))
             elif m.kind == "col":
                 col = self.pick_col(m)
+                if col.name in col.table.t.primary_key and self.per_own_row(col.table, len(run)):
+                    continue
                 self.count_if_listing()
                 q.groups.append(("col", col))
             elif m.kind == "value":  # "payments by card": a filter, not a grouping
@@ -2013,6 +2105,15 @@ class _Resolver:
                 raise _Unsure(
                     "That is more groupings than I can handle offline; " + MODEL_HINT + "."
                 )
+
+    def per_own_row(self, t: _Table, run_length: int) -> bool:
+        """ "average tax per transaction": an average over the measured table's own rows is
+        already one per row; grouping by its key would give each row back."""
+        m = self.q.measure
+        if m is None or m.fn != "avg" or m.table is not t or run_length != 1:
+            return False
+        self.assume.append(f"'per {' '.join(t.words)}': the average over {t.name} rows")
+        return True
 
     def count_if_listing(self) -> None:
         """A grouping without an aggregate counts the rows: "orders by status"."""
@@ -3512,6 +3613,10 @@ def _plan_read(
         if not question.strip().startswith(("'", '"'))
         else question
     )
+    text = _MOST_NUMBER_OF.sub(_most_or_fewest, _EVENT_PHRASES.sub("happened", text))
+    each_verb = _EACH_VERB.search(text)
+    if each_verb:
+        text = text[: each_verb.start()] + f"per {each_verb.group(1)}"
     text = parser.extract(" " + text)
     und = _Understanding(parser, text)
     unknown = [m.words[0] for m in und.mentions if m.kind == "unknown"]
@@ -3522,6 +3627,17 @@ def _plan_read(
         if unknown and not exc.options:
             raise _Unsure(_not_understood(unknown)) from None
         raise
+    measured = q.measure.table if q.measure else q.entity
+    every = [g for kind, g in q.groups if kind == "entity" and g is not measured]
+    if each_verb and every:
+        group = " ".join(every[0].words)
+        what = " ".join(measured.words) if measured else "row"
+        what = what if what.endswith("s") else what + "s"
+        raise _Unsure(
+            f"Every {group} (0 where it has no {what}), or only those with {what}? "
+            f"'number of {what} per {group}' asks for the second.",
+            [f"every {group}, with 0", f"only each {group} with {what}"],
+        )
     r = _Renderer(s, q, parser.assumptions)
     tree = r.render()
     sql = tree.sql(dialect="postgres")

@@ -35,6 +35,7 @@ TraceId = NewType("TraceId", str)
 
 SqlClass = Literal["read", "write", "ddl", "destructive", "forbidden", "invalid"]
 Mode = Literal["read-only", "read-write"]
+PlannerChoice = Literal["auto", "model", "offline"]
 # What the person must do before a statement runs under a mode:
 #   run      nothing, it runs      preview  shown first, Enter runs it
 #   confirm  yes/no                typed    type the object's name
@@ -586,7 +587,10 @@ class PlanRequest(Body, tag="plan.request"):
     """ui -> planner: turn `question` into one SQL text for `profile`.
 
     `recent` and `pins` come from the session; `feedback` carries the server's error for
-    a self-repair attempt of the previous plan (then `previous_sql` is set)."""
+    a self-repair attempt of the previous plan (then `previous_sql` is set). `planner`:
+    "auto" uses the configured model (the offline planner without one, or when it cannot be
+    reached), "model" only the model (llm.not_configured without one; no offline fallback),
+    "offline" only the offline planner (`pgask ask --planner`)."""
 
     EXPECTS_REPLY: ClassVar[bool] = True
     question: str
@@ -596,6 +600,7 @@ class PlanRequest(Body, tag="plan.request"):
     pins: list[str] = []
     previous_sql: str = ""
     feedback: str = ""
+    planner: PlannerChoice = "auto"
 
 
 class ContextRequest(Body, tag="plan.context"):

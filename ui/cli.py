@@ -6,7 +6,10 @@
   pgask config init [--print] [--force]
   pgask doctor [-p PROFILE ...] [--json]          what each connection could do, what to change
   pgask ask QUESTION [-p PROFILE] [--format F] [--mode M] [--yes] [--confirm NAME] [--show-sql]
+            [--planner auto|model|offline]
+  pgask ask --batch [-p PROFILE] [--planner P]    JSON lines {"id","question"} in, one answer each out
   pgask context QUESTION [-p PROFILE] [--tokens N] [--json]
+  pgask context --batch [-p PROFILE] [--tokens N]  JSON lines in, {"id","context",...} out
   pgask explain | index | migrate | backup | restore ...   DBA work (see ui/cli_dba.py)
 
 Exit codes: 0 ok, 1 error, 2 usage; sql/ask: 3 refused, 4 needs confirmation, 130 cancelled;
@@ -129,8 +132,30 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--print-dsn", action="store_true", help="start it, print its URL, exit")
     demo.add_argument("--stop", action="store_true", help="stop the demo server")
 
-    ask = sub.add_parser("ask", help="plan SQL for a question, check it, run it, print the result")
-    ask.add_argument("question", help="the question in plain words (or - to read it from stdin)")
+    ask = sub.add_parser(
+        "ask",
+        help="plan SQL for a question, check it, run it, print the result",
+        description="Plan SQL for a question, check it, run it, print the result. With --batch, "
+        'read one {"id", "question"} JSON object a line on stdin and write one line a question: '
+        '{"id", "sql", "columns", "rows"}, {"id", "clarify", "options"} or {"id", "error"}. '
+        "A batch runs reads only (a plan that is not a read is an error line, not run), each "
+        "question on its own (no conversation), all through one actor tree.",
+    )
+    ask.add_argument(
+        "question",
+        nargs="?",
+        help="the question in plain words (or - to read it from stdin); none with --batch",
+    )
+    ask.add_argument(
+        "--batch", action="store_true", help="answer JSON-lines questions from stdin (see above)"
+    )
+    ask.add_argument(
+        "--planner",
+        choices=["auto", "model", "offline"],
+        default="auto",
+        help="who plans: the configured model, falling back offline (auto, the default), "
+        "only the model, or only the offline planner",
+    )
     ask.add_argument(
         "--out", metavar="PATH", help="write the full result to PATH (csv/json/jsonl by extension)"
     )
@@ -149,8 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--show-sql", action="store_true", help="print the SQL (on stderr) first")
 
-    context = sub.add_parser("context", help="print the schema context the model would get")
-    context.add_argument("question", help="the question (or - to read it from stdin)")
+    context = sub.add_parser(
+        "context",
+        help="print the schema context the model would get",
+        description="Print the schema context the model would get for a question. With --batch, "
+        'read one {"id", "question"} JSON object a line on stdin and write one '
+        '{"id", "context", "tables", "tokens"} line a question.',
+    )
+    context.add_argument(
+        "question", nargs="?", help="the question (or - to read it from stdin); none with --batch"
+    )
+    context.add_argument(
+        "--batch", action="store_true", help="JSON-lines questions on stdin (see above)"
+    )
     context.add_argument("-p", "--profile", help="profile name or postgresql:// URL")
     context.add_argument("--tokens", type=int, help="token budget (default: context_tokens)")
     context.add_argument("--json", action="store_true", help="print {tables, tokens, text} as JSON")
@@ -268,10 +304,17 @@ def _main(argv: list[str]) -> int:
             return cmd_export(args) if args.out else cmd_sql(args)
         if args.command == "export":
             return cmd_export(args)
-        if args.command == "ask":
-            return cmd_ask(args)
-        if args.command == "context":
-            return cmd_context(args)
+        if args.command in ("ask", "context"):
+            if args.batch:
+                from ui import cli_batch
+
+                if args.command == "ask":
+                    return cli_batch.cmd_ask_batch(args)
+                return cli_batch.cmd_context_batch(args)
+            if args.question is None:
+                print(f"pgask: {args.command} needs a QUESTION (or --batch).", file=sys.stderr)
+                return 2
+            return cmd_ask(args) if args.command == "ask" else cmd_context(args)
         if args.command in ("audit", "logs"):
             from ui import records
 
@@ -912,9 +955,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if isinstance(session, SessionState):
             recent = recent_turns(session, profile)
             pins = list(session.pins)
-        request = PlanRequest(
-            question=question, profile=profile, mode=mode, recent=recent, pins=pins
-        )
+        request = PlanRequest(question=question, profile=profile, mode=mode, recent=recent,
+                              pins=pins, planner=args.planner)  # fmt: skip
         redact = sup.config.privacy.redact_literals
 
         async def record(outcome: str, sql: str = "", verdict: Any = None, why: str = "") -> None:

@@ -555,3 +555,28 @@ COUNT_CASES = [
 @pytest.mark.parametrize(("question", "sql"), COUNT_CASES, ids=[q for q, _ in COUNT_CASES])
 def test_count_like_columns_and_phrases(question: str, sql: str) -> None:
     assert must_plan(question, _COUNTS).sql == sql
+
+
+# -- issue 19: words that do not change the query, and questions that point at the right thing --
+
+
+def test_the_databases_own_name_narrows_nothing() -> None:
+    p = must_plan("how many customers are in the shop database")
+    assert p.sql == "SELECT COUNT(*) AS count FROM customers"
+    assert "'shop' is taken to mean the whole database (shop), not a filter" in p.assumptions
+
+
+def test_took_place_is_only_when_it_happened() -> None:
+    p = must_plan("payments that took place last month")
+    assert "paid_at >= CAST('2024-05-01' AS DATE)" in p.sql and "place" not in p.sql
+
+
+def test_each_with_a_closing_verb_asks_whether_zero_rows_count() -> None:
+    c = must_clarify("how many orders has each customer placed")
+    assert c.options == ["every customer, with 0", "only each customer with orders"]
+    assert "created_at" not in c.question  # 'placed' is no column to group by
+
+
+def test_an_average_per_its_own_row_is_one_figure() -> None:
+    p = must_plan("average price per product")
+    assert p.sql == "SELECT ROUND(AVG(price), 2) AS avg_price FROM products"
