@@ -40,6 +40,9 @@ class UiBoot(msgspec.Struct, kw_only=True):
     model_label: str = ""  # what the status bar shows, e.g. "gpt-4o-mini" or "offline"
     state_dir: str = ""  # where history files live
     welcome: str = ""  # shown in the conversation at start (e.g. how to configure a model)
+    # the UI's bus identity: unguessable, and trusted by the supervisor as the session's owner
+    # (the only client besides the host's own whose requests may carry a confirmation)
+    identity: str = "ui"
 
     def load_config(self) -> Config:
         return msgspec.msgpack.decode(self.config, type=Config)

@@ -178,7 +178,7 @@ class App:
         from protocol import transport  # trio comes with it: paid after the first paint
 
         self.zmq = transport.zmq  # the one zmq import lives in protocol/transport.py
-        self.ctx, self.sock = transport.blocking_dealer(self.boot.endpoint, "ui")
+        self.ctx, self.sock = transport.blocking_dealer(self.boot.endpoint, self.boot.identity)
         S.start(self.state)
         self.flush()
 
@@ -187,6 +187,10 @@ class App:
             return
         outbox, self.state.outbox = self.state.outbox, []
         for header, body in outbox:
+            if (
+                header.src != self.boot.identity
+            ):  # the reducer writes "ui"; the bus knows us by this
+                header = msgspec.structs.replace(header, src=self.boot.identity)
             try:
                 self.sock.send_multipart(codec.encode(header, body), self.zmq.NOBLOCK)
                 log.debug("ui.message.sent", kind=header.kind, dst=header.dst, msg=header.id,

@@ -90,7 +90,10 @@ def launch_tui(config: Any, profiles: list[str], *, model_label: str, welcome: s
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C belongs to the UI, never to the tree
 
     async def tui(sup: Any, client: Any, *names: str) -> int:
+        identity = f"ui-{os.urandom(16).hex()}"
+        sup.trust(identity)  # the window this command opens is the session's owner too
         boot = UiBoot(
+            identity=identity,
             endpoint=sup.endpoint, session=sup.session.id, run_dir=str(sup.run_dir), log_dir=str(sup.log_dir),
             config=msgspec.msgpack.encode(sup.config), profiles=list(names), model_label=model_label,
             state_dir=str(sup.session.path.parent) if sup.session.path else "", welcome=welcome,
