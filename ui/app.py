@@ -77,6 +77,14 @@ def fix_terminal(screen: Any) -> None:
             pass
     if not isinstance(screen._screen, _GetchShim):  # private attribute; asciimatics 1.15
         screen._screen = _GetchShim(screen._screen, screen._KEY_MAP)
+    bracketed_paste(True)
+
+
+def bracketed_paste(on: bool) -> None:
+    """Ask the terminal to mark pastes (\\e[200~ ... \\e[201~), so a pasted multi-line
+    statement is one input, not one submission per line; keys.decode turns the marks into keys."""
+    with contextlib.suppress(OSError, ValueError):
+        os.write(sys.stdout.fileno(), b"\x1b[?2004h" if on else b"\x1b[?2004l")
 
 
 def usable_term() -> None:
@@ -373,6 +381,7 @@ def main() -> int:
             try:
                 outcome = app.run(screen)
             finally:
+                bracketed_paste(False)
                 screen.close(restore=True)
             if outcome == "orphaned":
                 log.error("ui.supervisor.lost")

@@ -285,6 +285,8 @@ class UiState:
     history_out: list[tuple[str, str]] = field(default_factory=list)  # (profile, line) to append
     hist_pos: int | None = None
     draft: str = ""
+    pasting: bool = False  # between the bracketed-paste markers: Enter is a line break
+    swallow: bool = False  # after Alt (no dialog open): the next key was Alt+key, not typing
     session_state: SessionState | None = None
     quit: bool = False
     connected: bool = False
@@ -402,9 +404,11 @@ def submit_input(state: UiState, text: str) -> bool:
     pane = state.pane
     if text.split(" ", 1)[0].lower() not in ("/quit", "/exit", "/q", "/help"):
         remember(state, pane.profile, text)
+    if not text.startswith("/") and looks_like_sql(text):  # raw SQL ended by `;`, as in psql
+        return start_job(state, pane_i, Job("sql", text, state.new_trace(), state.clock()))
     if not text.startswith("/"):
         return start_job(state, pane_i, Job("ask", text, state.new_trace(), state.clock()))
-    cmd, _, arg = text.partition(" ")
+    cmd, _, arg = _split_cmd(text)
     cmd, arg = cmd.lower(), arg.strip()
     if cmd == "/sql":
         if not arg:
@@ -465,6 +469,12 @@ def submit_input(state: UiState, text: str) -> bool:
     say(pane, "error", f"Unknown command {cmd}." + (f" Did you mean {close[0]}?" if close else ""))
     say(pane, "hint", "F1 lists the commands.")
     return True
+
+
+def _split_cmd(text: str) -> tuple[str, str, str]:
+    """'/sql\nselect 1' splits like '/sql select 1': any whitespace ends the command."""
+    m = re.match(r"(\S+)(\s*)(.*)", text, re.S)
+    return (m.group(1), m.group(2), m.group(3)) if m else (text, "", "")
 
 
 def remember(state: UiState, profile: str, text: str) -> None:
@@ -1405,17 +1415,43 @@ def plan_rows(plan_json: str) -> int | None:
 def handle_key(state: UiState, code: int) -> bool:
     """One key press. Dialogs get their keys first; then global bindings; then the focus."""
     state.status = ""
+    if code in (K.PASTE_START, K.PASTE_END):
+        return paste_mark(state, code == K.PASTE_START)
+    if state.swallow:
+        state.swallow = False
+        if K.is_printable(code):
+            return False  # Alt+x: neither a cancel nor a typed x
     modal = state.modal
+    if code == K.ALT:
+        if modal is not None:  # Esc closed the dialog; what was typed next goes on
+            return _MODAL_KEYS[modal.kind](state, modal, K.ESC)  # type: ignore[arg-type]
+        state.swallow = True
+        return False
     if modal is not None:
+        if state.pasting and code in (K.ENTER, K.ENTER_CR, K.NEWLINE, K.TAB):
+            return False  # a paste never answers a dialog
         return _MODAL_KEYS[modal.kind](state, modal, code)  # type: ignore[arg-type]
+    if state.pasting:
+        state.area = "input"
+        if code in (K.ENTER, K.ENTER_CR, K.NEWLINE):
+            return insert_text(state, "\n")
+        if code == K.TAB:
+            return insert_text(state, "    ")
+        return edit_key(state, code) if K.is_printable(code) else False
+    if code == K.NEWLINE:
+        state.area = "input"
+        return insert_text(state, "\n")
     action = K.KEYMAP.get(code)
-    if action == "cancel" and code == K.ESC and state.pane.job is None:
-        if state.area != "input":
+    if action == "cancel" and state.pane.job is None:
+        if code == K.ESC and state.area != "input":
             state.area = "input"
             return True
-        if state.input:
-            state.input, state.cursor = "", 0
+        if state.input:  # Ctrl+C or Esc on a line being typed: clear it, as a shell does
+            state.input, state.cursor, state.hist_pos = "", 0, None
             return True
+    if code == K.CTRL_D and state.area == "input" and not state.input and state.pane.job is None:
+        state.quit = True  # Ctrl+D on an empty line: end of input, as in psql
+        return True
     if action is not None:
         return do_action(state, action)
     if (
@@ -1681,9 +1717,108 @@ def log_key(pane: PaneState, code: int) -> bool:
 _WORD = re.compile(r"\w+\W*$")
 
 
+SQL_START = frozenset(
+    "select with insert update delete merge create alter drop truncate explain table values "
+    "show grant revoke comment vacuum analyze reindex cluster refresh call do begin".split()
+)
+
+
+def looks_like_sql(text: str) -> bool:
+    """Raw SQL typed or pasted as psql users do: a statement keyword first, `;` last."""
+    words = text.split(None, 1)
+    return bool(words) and words[0].lower() in SQL_START and text.rstrip().endswith(";")
+
+
+def sql_complete(text: str) -> bool:
+    """psql's rule for a statement: it ends at a `;` outside quotes, comments and dollar quotes."""
+    i, n, last = 0, len(text), ""
+    while i < n:
+        c = text[i]
+        if c == "'" or c == '"':
+            j = text.find(c, i + 1)
+            while j != -1 and j + 1 < n and text[j + 1] == c:  # doubled quote inside
+                j = text.find(c, j + 2)
+            if j == -1:
+                return False
+            i, last = j + 1, c
+            continue
+        if text.startswith("--", i):
+            j = text.find("\n", i)
+            if j == -1:
+                break
+            i = j + 1
+            continue
+        if text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            if j == -1:
+                return False
+            i = j + 2
+            continue
+        if c == "$":
+            m = re.match(r"\$(?:[A-Za-z_]\w*)?\$", text[i:])
+            if m:
+                j = text.find(m.group(0), i + len(m.group(0)))
+                if j == -1:
+                    return False
+                i, last = j + len(m.group(0)), "$"
+                continue
+        if not c.isspace():
+            last = c
+        i += 1
+    return last == ";"
+
+
+def input_complete(text: str) -> bool:
+    """Whether Enter submits the input. One line always does (pgcli's single-line habit); a
+    multi-line /sql or raw SQL does once it ends at `;` (psql's); other input always does."""
+    body = text.strip()
+    if "\n" not in body:
+        return True
+    if body.lower().startswith("/sql"):
+        return sql_complete(body[4:])
+    if body.startswith("/"):
+        return True
+    words = body.split(None, 1)
+    if words and words[0].lower() in SQL_START:
+        return sql_complete(body)
+    return True
+
+
+def paste_mark(state: UiState, start: bool) -> bool:
+    """The bracketed-paste markers: text between them is typed, its line breaks kept. A paste
+    that ends with a line break and completes the input is submitted once, as psql runs a
+    pasted statement ended with `;`."""
+    if start:
+        state.pasting = True
+        return False
+    state.pasting = False
+    if state.modal is not None:
+        return True
+    if state.input.endswith("\n"):
+        body = state.input.rstrip()
+        if body and input_complete(body) and ("\n" not in body or sql_complete(_sql_part(body))):
+            return submit_input(state, body)
+        state.input = state.input.rstrip("\n")
+        state.cursor = min(state.cursor, len(state.input))
+    return True
+
+
+def _sql_part(text: str) -> str:
+    return text[4:] if text.lower().startswith("/sql") else text
+
+
+def insert_text(state: UiState, text: str) -> bool:
+    cur = state.cursor
+    state.input = state.input[:cur] + text + state.input[cur:]
+    state.cursor = cur + len(text)
+    return True
+
+
 def edit_key(state: UiState, code: int) -> bool:
     text, cur = state.input, state.cursor
     if code in (K.ENTER, K.ENTER_CR):
+        if not input_complete(text):
+            return insert_text(state, "\n")  # psql's continuation: the statement goes on
         return submit_input(state, text)
     if code in (K.BACK, K.CTRL_H, K.BACKSPACE_DEL):
         if cur:

@@ -35,6 +35,7 @@ from ui.state import (
     ResultView,
     UiState,
     activity,
+    input_complete,
     needs_estimate,
     target,
 )
@@ -473,23 +474,39 @@ class ResultsGrid:
 
 
 class InputLine:
-    """The prompt and the text being typed, with a drawn caret (no blinking: no idle redraws)."""
+    """The prompt and the text being typed, with a drawn caret (no blinking: no idle redraws).
+    A multi-line input (a paste, Alt+Enter, an unfinished statement) takes up to
+    MAX_ROWS rows, scrolled to keep the caret's line in view."""
 
-    @staticmethod
-    def draw(p: Painter, state: UiState, y: int, w: int) -> None:
+    MAX_ROWS = 8
+
+    @classmethod
+    def rows(cls, state: UiState, h: int) -> int:
+        return max(1, min(state.input.count("\n") + 1, cls.MAX_ROWS, max(1, h // 3)))
+
+    @classmethod
+    def draw(cls, p: Painter, state: UiState, y: int, w: int, rows: int = 1) -> None:
         pane = state.pane
         prompt = f"{pane.profile}{' [rw]' if pane.mode == 'read-write' else ''}\u203a "
-        p.text(prompt, 0, y, "prompt_rw" if pane.mode == "read-write" else "prompt")
         x0 = width_of(prompt)
         room = max(1, w - x0 - 1)
-        text = state.input
-        before = width_of(text[: state.cursor])
-        skip = max(0, before - room + 1)
-        shown = cut_cells(text, skip, room)
-        p.text(fit(shown, room + 1), x0, y, "input")
-        if state.area == "input" and state.modal is None:
-            under = text[state.cursor] if state.cursor < len(text) else " "
-            p.text(clean(under), x0 + before - skip, y, "caret")
+        lines = state.input.split("\n")
+        line_i = state.input.count("\n", 0, state.cursor)
+        col = state.cursor - (state.input.rfind("\n", 0, state.cursor) + 1)
+        first = max(0, min(line_i - rows + 1, len(lines) - rows))
+        for r in range(rows):
+            n = first + r
+            if r == 0:
+                p.text(prompt, 0, y, "prompt_rw" if pane.mode == "read-write" else "prompt")
+            else:
+                p.text(fit("\u2026 " if n else prompt, x0), 0, y + r, "prompt")
+            text = lines[n] if n < len(lines) else ""
+            before = width_of(text[:col]) if n == line_i else 0
+            skip = max(0, before - room + 1) if n == line_i else 0
+            p.text(fit(cut_cells(text, skip, room), room + 1), x0, y + r, "input")
+            if n == line_i and state.area == "input" and state.modal is None:
+                under = text[col] if col < len(text) else " "
+                p.text(clean(under), x0 + before - skip, y + r, "caret")
 
 
 def hint_line(state: UiState) -> list[Segment]:
@@ -500,6 +517,10 @@ def hint_line(state: UiState) -> list[Segment]:
         return [(" " + pane.notice, "notice")]
     if pane.job is not None and pane.job.stage in ("planning", "running", "exporting", "checking"):
         return [(" Ctrl+C cancel \u00b7 F6 other pane \u00b7 Ctrl+P commands", "dim")]
+    if "\n" in state.input:
+        done = input_complete(state.input)
+        return [(" Enter run" if done else " the statement goes on: end it with ; and Enter", "dim"),
+                (" \u00b7 Alt+Enter new line \u00b7 Ctrl+C clear", "dim")]  # fmt: skip
     where = {
         "input": "",
         "results": " \u00b7 arrows move, Left/Right scroll",
@@ -520,7 +541,7 @@ class MainFrame:
     @staticmethod
     def pane_rects(state: UiState, w: int, h: int) -> list[tuple[int, int, int, int]]:
         n = len(state.panes)
-        top, avail = 1, max(1, h - 3)
+        top, avail = 1, max(1, h - 2 - InputLine.rows(state, h))
         if n == 1:
             return [(0, top, w, avail)]
         if w // n >= 50:
@@ -541,9 +562,10 @@ class MainFrame:
             if x > 0:
                 for row in range(y, y + ph):
                     p.text("\u2502", x - 1, row, "rule")
+        rows = InputLine.rows(state, h)
         if h >= 3:
-            p.line(hint_line(state), 0, h - 2, w, "text")
-        InputLine.draw(p, state, h - 1, w)
+            p.line(hint_line(state), 0, h - 1 - rows, w, "text")
+        InputLine.draw(p, state, h - rows, w, rows)
 
     @staticmethod
     def draw_pane(p: Painter, state: UiState, i: int, x: int, y: int, w: int, h: int) -> None:

@@ -1,0 +1,66 @@
+"""Issue 20: the habits of psql, pgcli and harlequin users, in the real TUI under tmux
+against a real PostgreSQL. Every wait is on what the screen shows."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from testkit import pg
+from testkit.tmux import tmux_available
+from tests.e2e.test_tui import PROMPT, Tui, started
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.pg,
+    pytest.mark.skipif(not tmux_available(), reason="tmux is not installed"),
+]
+
+SHOP = """
+create table customers (id int primary key, name text not null);
+create table orders (id int primary key, customer_id int references customers(id),
+                     status text not null, total numeric(10,2));
+create index orders_status_idx on orders (status);
+create view big_orders as select * from orders where total > 100;
+insert into customers select g, 'customer ' || g from generate_series(1, 5) g;
+insert into orders select g, 1 + g % 5, case when g % 3 = 0 then 'shipped' else 'new' end, g
+  from generate_series(1, 300) g;
+"""
+
+
+@pytest.fixture
+def tui(tmp_path: Path, isolated_env: dict[str, Path], pg_db: str, pg_dsn: str) -> Iterator[Tui]:
+    t = Tui(tmp_path, isolated_env, pg_db, pg_dsn)
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+def shop(tui: Tui) -> None:
+    pg.run_sql(tui.dsn, SHOP)
+
+
+def test_a_bracketed_multi_line_paste_runs_once(tui: Tui) -> None:
+    t = started(tui)
+    t.paste("select count(*) as pasted_count,\n  7 as seven\nfrom generate_series(1, 42);\n")
+    t.expect_screen(("1 row in", "pasted_count", re.compile(r"\b42\b")), 20)
+    screen = t.expect_screen(PROMPT)
+    assert "does not parse" not in screen and "still busy" not in screen
+    assert re.search(rf"{PROMPT}\s*$", screen.rstrip("\n").splitlines()[-1] + " ")  # input empty
+    # the statement ran once: one turn with its SQL in the conversation
+    assert screen.count("pasted_count,") <= 1
+
+
+def test_a_paste_without_semicolon_waits_and_alt_enter_adds_a_line(tui: Tui) -> None:
+    t = started(tui)
+    t.paste("/sql select 5 as five\n  , 6 as six\n")
+    t.expect_screen((f"{PROMPT} /sql select 5 as five", "  , 6 as six", "end it with ;"))
+    t.send("M-Enter")
+    t.type("from generate_series(1, 1);")
+    t.expect_screen(("Enter run", re.compile(r"\u2026 +from generate_series\(1, 1\);")))
+    t.send("Enter")
+    t.expect_screen(("1 row in", "six"), 20)
