@@ -46,6 +46,8 @@ from protocol.messages import (
     BackupDone,
     BackupRequest,
     Body,
+    Catalog,
+    CatalogRequest,
     Clarification,
     DbaProgress,
     ExplainPlan,
@@ -81,7 +83,7 @@ from protocol.messages import (
     kind_of,
 )
 from protocol.privacy import MASK, redact_secrets, redacted_result_column
-from ui import dba
+from ui import dba, meta
 from ui import keys as K
 from ui.explain import explain_text
 from ui.workflow import (
@@ -200,8 +202,18 @@ class PaneState:
 @dataclass
 class Pending:
     pane: int
-    purpose: str  # plan, guard, query, explain, export, cancel, estimate, session, turn
+    purpose: str  # plan, guard, query, explain, export, cancel, estimate, session, turn, catalog
     trace: str
+    profile: str = ""  # catalog: whose
+
+
+@dataclass
+class Connection:
+    """What the status bar says about a profile's database: the real state, learnt from the
+    executor's catalog reply (it connects for it), never assumed."""
+
+    state: Literal["connecting", "connected", "failed"] = "connecting"
+    detail: str = ""  # connected: "PostgreSQL 17.2 · alice"; failed: the error's first line
 
 
 @dataclass
@@ -287,6 +299,11 @@ class UiState:
     draft: str = ""
     pasting: bool = False  # between the bracketed-paste markers: Enter is a line break
     swallow: bool = False  # after Alt (no dialog open): the next key was Alt+key, not typing
+    catalogs: dict[str, Catalog] = field(default_factory=dict)  # profile -> cached catalog
+    conn: dict[str, Connection] = field(default_factory=dict)  # profile -> connection state
+    meta_waiting: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # for a catalog
+    expanded: bool = False  # \x: the results show the selected row as column | value
+    timing: bool = False  # \timing: a "Time: ..." line after each statement
     session_state: SessionState | None = None
     quit: bool = False
     connected: bool = False
@@ -312,7 +329,7 @@ def new_state(config: Config, profiles: list[str], welcome: str = "", **kw: Any)
     if welcome:
         say(state.panes[0], "info", welcome)
     for pane in state.panes:
-        say(pane, "info", f"Connected to '{pane.profile}' ({target(config, pane.profile)}).")
+        say(pane, "info", f"Connecting to '{pane.profile}' ({target(config, pane.profile)}) ...")
     say(
         state.panes[0],
         "dim",
@@ -381,6 +398,127 @@ def start(state: UiState) -> None:
     send(state, "supervisor", SessionGet(), purpose="session")
     profiles = sorted({p.profile for p in state.panes})
     send(state, "supervisor", ActorsRequest(ping=True, profiles=profiles), purpose="actors")
+    for profile in profiles:
+        fetch_catalog(state, profile)
+
+
+def fetch_catalog(state: UiState, profile: str, *, refresh: bool = False) -> None:
+    """Ask the profile's executor for its catalog: it connects to answer, so the reply (or the
+    failure) is also what the status bar says about the connection."""
+    if any(p.purpose == "catalog" and p.profile == profile for p in state.pending.values()):
+        return
+    if profile not in state.catalogs:
+        state.conn[profile] = Connection("connecting")
+    pane_i = next((i for i, p in enumerate(state.panes) if p.profile == profile), 0)
+    rid = send(state, f"executor:{profile}", CatalogRequest(refresh=refresh))
+    state.pending[rid] = Pending(pane_i, "catalog", state.outbox[-1][0].trace, profile)
+
+
+def on_catalog(state: UiState, profile: str, body: Body) -> bool:
+    waiting = state.meta_waiting.pop(profile, [])
+    if isinstance(body, Catalog):
+        first = state.conn.get(profile) is None or state.conn[profile].state != "connected"
+        state.catalogs[profile] = body
+        state.conn[profile] = Connection("connected", server_label(state, profile, body))
+        for pane in state.panes if first else ():
+            if pane.profile == profile:
+                say(pane, "ok", f"Connected to '{profile}': {state.conn[profile].detail}.")
+        for pane_i, text in waiting:
+            if pane_i < len(state.panes) and state.panes[pane_i].profile == profile:
+                run_meta(state, pane_i, text)
+        return True
+    if isinstance(body, Failure):
+        state.conn[profile] = Connection("failed", body.message)
+        for i, pane in enumerate(state.panes):
+            if pane.profile == profile and (i == 0 or waiting or profile not in state.catalogs):
+                say_failure(pane, body)
+                break
+        return True
+    return False
+
+
+def server_label(state: UiState, profile: str, catalog: Catalog) -> str:
+    v = catalog.server_version
+    version = f"PostgreSQL {v // 10000}.{v % 100}" if v >= 100000 else f"PostgreSQL {v}"
+    user = profile_user(state.config, profile)
+    return f"{version} \u00b7 {user}" if user else version
+
+
+def profile_user(config: Config, profile: str) -> str:
+    p = config.profiles.get(profile) or ProfileConfig()
+    user = p.user
+    if not user and p.dsn:
+        try:
+            parts = urlsplit(p.dsn)
+            user = parts.username or parse_qs(parts.query).get("user", [""])[0]
+        except ValueError:
+            user = ""
+        if not user and "://" not in p.dsn:
+            m = re.search(r"(?:^|\s)user\s*=\s*(\S+)", p.dsn)
+            user = m.group(1) if m else ""
+    return user or os.environ.get("PGUSER", "")
+
+
+# -- psql's meta-commands ----------------------------------------------------------------
+
+
+def run_meta(state: UiState, pane_i: int, text: str) -> bool:
+    """`\\dt`, `\\d NAME`, `\\x` ...: from the cached catalog or state; `\\l`, `\\du` as SQL."""
+    pane = state.panes[pane_i]
+    cmd, arg = meta.split(text)
+    if cmd in ("\\?", "\\h"):
+        say(pane, "info", "psql meta-commands pgask answers:")
+        for line in meta.help_lines():
+            say(pane, "dim", "  " + line)
+        return True
+    if cmd == "\\q":
+        state.quit = True
+        return True
+    if cmd in ("\\x", "\\timing"):
+        current = state.expanded if cmd == "\\x" else state.timing
+        on = meta.switch(arg, current)
+        if on is None:
+            say(pane, "error", f"{cmd} takes on or off (or nothing, to switch), not '{arg}'.")
+            return True
+        if cmd == "\\x":
+            state.expanded = on
+            say(pane, "ok", f"Expanded display is {'on' if on else 'off'}."
+                + (" The results show the selected row; Up/Down move between rows." if on else ""))  # fmt: skip
+        else:
+            state.timing = on
+            say(pane, "ok", f"Timing is {'on' if on else 'off'}.")
+        return True
+    if cmd in meta.SQL_COMMANDS:
+        job = Job("sql", meta.SQL_COMMANDS[cmd], state.new_trace(), state.clock())
+        return start_job(state, pane_i, job)
+    if cmd not in meta.CATALOG_COMMANDS:
+        close = difflib.get_close_matches(cmd, sorted(meta.KNOWN), n=1)
+        say(pane, "error", f"Unknown meta-command {cmd}."
+            + (f" Did you mean {close[0]}?" if close else ""))  # fmt: skip
+        say(pane, "hint", "\\? lists the psql meta-commands pgask knows.")
+        return True
+    catalog = state.catalogs.get(pane.profile)
+    if catalog is None:
+        state.meta_waiting.setdefault(pane.profile, []).append((pane_i, text))
+        fetch_catalog(state, pane.profile)
+        say(pane, "dim", f"Reading the catalog of '{pane.profile}' ...")
+        return True
+    ans = meta.answer(catalog, cmd, arg)
+    if ans.error:
+        say(pane, "error", ans.error)
+        if ans.hint:
+            say(pane, "hint", ans.hint)
+        return True
+    say(pane, "info", f"{ans.title} (from the cached catalog)")
+    for line in ans.lines:
+        say(pane, "dim", line)
+    if ans.columns:
+        types = [
+            "int8" if isinstance(v, int) else "text" for v in (ans.rows[0] if ans.rows else [])
+        ]
+        pane.result = ResultView(list(ans.columns), types or ["text"] * len(ans.columns),
+                                 rows=ans.rows, done=True, command=cmd)  # fmt: skip
+    return True
 
 
 def warm(state: UiState, profile: str) -> None:
@@ -404,6 +542,8 @@ def submit_input(state: UiState, text: str) -> bool:
     pane = state.pane
     if text.split(" ", 1)[0].lower() not in ("/quit", "/exit", "/q", "/help"):
         remember(state, pane.profile, text)
+    if text.startswith("\\"):
+        return run_meta(state, pane_i, text)
     if not text.startswith("/") and looks_like_sql(text):  # raw SQL ended by `;`, as in psql
         return start_job(state, pane_i, Job("sql", text, state.new_trace(), state.clock()))
     if not text.startswith("/"):
@@ -654,6 +794,8 @@ def use_profile(state: UiState, name: str) -> bool:
     say(pane, "info", f"Now using '{name}' ({target(state.config, name)}), {pane.mode}.")
     save_pane(state, state.focus)
     warm(state, name)
+    if name not in state.catalogs:
+        fetch_catalog(state, name)
     return True
 
 
@@ -668,6 +810,8 @@ def split(state: UiState, name: str) -> bool:
     say(state.pane, "info", f"Pane {state.focus + 1}: '{name}' ({target(state.config, name)}).")
     save_pane(state, state.focus)
     warm(state, name)
+    if name not in state.catalogs:
+        fetch_catalog(state, name)
     return True
 
 
@@ -755,6 +899,8 @@ def reduce(state: UiState, header: Header, body: Body) -> bool:
     if pending.pane >= len(state.panes):
         return False
     pane = state.panes[pending.pane]
+    if pending.purpose == "catalog":
+        return on_catalog(state, pending.profile, body)
     if pending.purpose in ("actors", "warm"):
         if isinstance(body, ActorsStatus):
             state.ready = state.ready or pending.purpose == "actors"
@@ -979,6 +1125,10 @@ def _on_query(state: UiState, i: int, job: Job, body: Body) -> bool:
             text = f"{body.command} in {fmt_ms(body.elapsed_ms)}"
             pane.result = None
         say(pane, "ok", text)
+        if state.timing:
+            say(pane, "dim", f"Time: {body.elapsed_ms:.3f} ms")
+        if job.verdict is not None and job.verdict.sql_class in ("ddl", "destructive"):
+            fetch_catalog(state, pane.profile, refresh=True)  # \d and completion see the change
         finish(state, i, outcome)
         return True
     if isinstance(body, QueryCancelled):
@@ -1422,10 +1572,14 @@ def handle_key(state: UiState, code: int) -> bool:
         if K.is_printable(code):
             return False  # Alt+x: neither a cancel nor a typed x
     modal = state.modal
-    if code == K.ALT:
+    if code == K.ALT:  # Esc and a key in one read: Alt+key, or a person typing fast after Esc
         if modal is not None:  # Esc closed the dialog; what was typed next goes on
             return _MODAL_KEYS[modal.kind](state, modal, K.ESC)  # type: ignore[arg-type]
-        state.swallow = True
+        if state.area != "input":  # Esc leaves the results; the key is typed into the input
+            state.area = "input"
+            return True
+        if state.input:  # Alt+key on a line being typed: neither clear it nor type the key
+            state.swallow = True
         return False
     if modal is not None:
         if state.pasting and code in (K.ENTER, K.ENTER_CR, K.NEWLINE, K.TAB):
@@ -1454,12 +1608,12 @@ def handle_key(state: UiState, code: int) -> bool:
         return True
     if action is not None:
         return do_action(state, action)
-    if (
-        state.area == "results"
-        and state.pane.result is not None
-        and grid_key(state.pane.result, code)
-    ):
-        return True
+    if state.area == "results" and state.pane.result is not None:
+        if code in (K.ENTER, K.ENTER_CR):  # the selected row as column | value, and back
+            state.expanded = not state.expanded
+            return True
+        if grid_key(state.pane.result, code):
+            return True
     if state.area == "log" and log_key(state.pane, code):
         return True
     if code in (K.PAGE_UP, K.PAGE_DOWN) and state.pane.result is not None:

@@ -338,11 +338,19 @@ class StatusBar:
             mark = "\u25b8" if i == state.focus and len(state.panes) > 1 else "\u2502"
             where = fit(target(state.config, pane.profile), room).rstrip()
             segs.append((f"{mark} {num}{pane.profile} \u00b7 {where} ", "status"))
+            conn = state.conn.get(pane.profile)
+            if conn is not None and conn.state == "connecting":
+                segs.append((" connecting\u2026 ", "status_busy"))
+            elif conn is not None and conn.state == "failed":
+                segs.append((f" not connected: {fit(conn.detail, max(20, room * 2)).rstrip()} ",
+                             "status_rw"))  # fmt: skip
             segs.append((f" {pane.mode} ", "status_rw" if pane.mode == "read-write" else "status"))
             if pane.superuser:  # read-only mode does not stop what a superuser's code can do
                 segs.append((" superuser ", "status_rw"))
             act = activity(state, pane)
             segs.append((f" {act} ", "status" if act == "idle" else "status_busy"))
+            if conn is not None and conn.state == "connected" and len(state.panes) == 1:
+                segs.append((f"\u2502 {conn.detail} ", "status"))
         segs.append((f"\u2502 model {state.model_label or 'offline'} ", "status"))
         p.line(segs, 0, y, w, "status_rw" if rw and len(state.panes) == 1 else "status")
 
@@ -451,8 +459,8 @@ class ResultsGrid:
                 else:
                     style = base if is_cur else ("num" if v.numeric[i] else "cell")
                     p.text(fit(clean(cell_text(val)), cw, v.numeric[i]), x + ox, row_y, style)
-                if ox + cw < w and not is_cur:
-                    p.text("\u2502", x + ox + cw, row_y, "rule")
+                if ox + cw < w and i != cols[-1][0]:  # between columns, the selected row too
+                    p.text("\u2502", x + ox + cw, row_y, base if is_cur else "rule")
         n = len(v.rows)
         first, last = (v.top + 1, min(n, v.top + v.page_h)) if n else (0, 0)
         pg, pages = v.page
@@ -471,6 +479,41 @@ class ResultsGrid:
         if v.truncated:
             segs.append((f" first {n:,} rows shown; /export writes all of them ", "warn"))
         p.line(segs, x, y + h - 1, w, "footer")
+
+
+class RecordView:
+    """\\x (or Enter on the results): the selected row as column | value, long values wrapped;
+    Up/Down still move between rows."""
+
+    @staticmethod
+    def draw(p: Painter, v: ResultView, x: int, y: int, w: int, h: int, focused: bool) -> None:
+        if h < 3 or w < 10:
+            return
+        v.page_h = max(1, h - 2)
+        v.move(0)
+        n = len(v.rows)
+        p.fill(x, y, w, 1, "header")
+        p.text(fit(f" record {v.cur + 1 if n else 0:,} of {n:,}", w), x, y, "header")
+        name_w = min(max((width_of(c) for c in v.columns), default=1), max(8, w // 3))
+        lines: list[tuple[str, str, str]] = []
+        row = v.rows[v.cur] if n else []
+        for i, col in enumerate(v.columns):
+            val = row[i] if i < len(row) else None
+            text = "NULL" if val is None else cell_text(val)
+            parts = wrap(text, max(1, w - name_w - 3)) or [""]
+            for k, part in enumerate(parts):
+                lines.append((col if k == 0 else "", part, "null" if val is None else "cell"))
+        for r in range(v.page_h):
+            row_y = y + 1 + r
+            p.text(" " * w, x, row_y, "cell")
+            if r < len(lines):
+                name, part, style = lines[r]
+                p.text(fit(clean(name), name_w), x, row_y, "header")
+                p.text("\u2502", x + name_w + 1, row_y, "rule")
+                p.text(fit(clean(part), w - name_w - 3), x + name_w + 3, row_y, style)
+        more = f" \u00b7 {len(lines) - v.page_h} more lines" if len(lines) > v.page_h else ""
+        p.line([(f" \\x on: one row · Up/Down row · Enter or \\x back to the table{more} ", "footer")],
+               x, y + h - 1, w, "footer")  # fmt: skip
 
 
 class InputLine:
@@ -583,7 +626,8 @@ class MainFrame:
             return
         log_h = LogView.height_needed(pane, w, max(2, min(h // 3, 12)))
         LogView.draw(p, pane, x, y, w, log_h, focused and state.area == "log")
-        ResultsGrid.draw(p, v, x, y + log_h, w, h - log_h, focused and state.area == "results")
+        grid = RecordView if state.expanded else ResultsGrid
+        grid.draw(p, v, x, y + log_h, w, h - log_h, focused and state.area == "results")
 
 
 class ConfirmDialog:

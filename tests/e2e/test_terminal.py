@@ -64,3 +64,59 @@ def test_a_paste_without_semicolon_waits_and_alt_enter_adds_a_line(tui: Tui) -> 
     t.expect_screen(("Enter run", re.compile(r"\u2026 +from generate_series\(1, 1\);")))
     t.send("Enter")
     t.expect_screen(("1 row in", "six"), 20)
+
+
+# -- psql meta-commands, from the cached catalog -------------------------------------------------
+
+
+def test_meta_commands_dt_d_orders_and_x(tui: Tui) -> None:
+    shop(tui)
+    t = started(tui)
+    t.type("\\dt", enter=True)
+    t.expect_screen(("List of tables", "customers", "orders", "Rows (estimate)"))
+    screen = t.screen()
+    assert "big_orders" not in screen.split("List of tables")[1]  # a view is not a table
+    t.type("\\d orders", enter=True)
+    t.expect_screen(("\\d public.orders", "customer_id", "numeric(10,2)", "not null"))
+    t.expect_screen(
+        ('"orders_status_idx"', "Foreign-key constraints:", "REFERENCES public.customers")
+    )
+    t.type("\\dv", enter=True)
+    t.expect_screen(("List of views", "big_orders"))
+    t.type("\\d ordrs", enter=True)
+    t.expect_screen(("Did not find any relation named ordrs.", "Did you mean orders?"))
+    t.type("\\dq", enter=True)
+    t.expect_screen("Unknown meta-command \\dq.")
+    t.type(
+        "select id, status, repeat('long text ', 30) as note from orders order by id;", enter=True
+    )
+    t.expect_screen("300 rows in", 20)
+    t.type("\\x", enter=True)
+    t.expect_screen(("Expanded display is on.", "record 1 of 300", re.compile(r"status\s+│ new")))
+    t.send("Tab", "Down")  # focus the results; Down moves to the next record
+    t.expect_screen("record 2 of 300")
+    t.send("Enter")  # back to the table
+    t.expect_screen(re.compile(r"rows 1-\d+ of 300"))
+    t.send("Escape")
+    t.type("\\l", enter=True)
+    t.expect_screen(("Encoding", re.compile(r"\btemplate1\b")), 20)
+
+
+# -- the real connection state in the status bar -------------------------------------------------
+
+
+def test_a_closed_port_shows_the_failure_in_the_status_bar_at_start(tui: Tui) -> None:
+    with tui.config.open("a") as f:
+        f.write('\n[profiles.down]\ndsn = "postgresql://pgask@127.0.0.1:55201/nothing"\n')
+    t = tui.start("down")
+    screen = t.expect_screen(("down\u203a", "not connected:"), 15)
+    assert "Connected to 'down'" not in screen  # nothing claimed before anything connected
+    t.expect_screen(re.compile(r"(?i)refused|could not connect"))
+    t.type("\\dt", enter=True)  # asks again: still the actionable failure, and no crash
+    t.expect_screen("Reading the catalog of 'down'")
+    assert t.alive()
+
+
+def test_the_status_bar_shows_the_server_version_once_it_answers(tui: Tui) -> None:
+    t = started(tui)
+    t.expect_screen((re.compile(r"PostgreSQL \d+\.\d+ · "), "Connected to 'demo': PostgreSQL"))

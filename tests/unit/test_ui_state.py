@@ -1070,6 +1070,10 @@ def test_keys_typed_right_after_esc_closes_the_palette_are_kept() -> None:
     for code in K.decode([K.ESC, ord("s"), ord("h")]):  # Esc, then "sh" in the same read
         S.handle_key(st, code)
     assert st.modal is None and st.input == "sh"
-    for code in K.decode([K.ESC, ord("b")]):  # Alt+b on the input line types nothing
+    for code in K.decode([K.ESC, ord("b")]):  # Alt+b on a typed line neither clears nor types
         S.handle_key(st, code)
     assert st.input == "sh"
+    st.input, st.cursor, st.area = "", 0, "results"
+    for code in K.decode([K.ESC, ord("\\"), ord("l")]):  # Esc out of the results, typing on
+        S.handle_key(st, code)
+    assert st.area == "input" and st.input == "\\l"
