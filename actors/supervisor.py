@@ -43,7 +43,7 @@ import trio
 from actors.supervisor_session import SessionStore
 from protocol import codec
 from protocol.boot import Boot
-from protocol.config import Config
+from protocol.config import Config, resolve_profile
 from protocol.endpoints import (
     SUPERVISOR,
     make_run_dir,
@@ -740,6 +740,9 @@ class Supervisor:
         self, ident: bytes, header: Header, msg: ActorsRequest
     ) -> ActorsStatus:
         for profile in msg.profiles:
+            if profile.startswith(("postgresql://", "postgres://")):  # `/use URL` in the UI
+                profile = resolve_profile(self.config, profile)[0]
+                self._config_bytes = msgspec.msgpack.encode(self.config)  # executors boot on it
             if profile not in self.config.profiles:
                 raise PgaskError(
                     **_unknown_profile_kwargs(profile, self.config), code="config.unknown_profile"

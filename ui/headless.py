@@ -3,6 +3,7 @@ on the terminal, talking to the planner. No actor imports: only messages over th
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -46,16 +47,24 @@ def decide(verdict: Verdict, *, yes: bool, typed: str | None) -> Decision:
     return Decision(None, confirmed=True)
 
 
+LIBPQ_ENV = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE")
+
+
 def default_profile(config: Any, given: str | None) -> str:
+    """-p's value; else the only profile; else, as psql does, the libpq environment
+    (PGHOST, PGPORT, PGUSER, PGDATABASE, PGSERVICE ...) as an ad-hoc URL profile whose
+    missing parts the driver fills from those same variables (and ~/.pgpass, PGPASSWORD)."""
     if given:
         return given
     if len(config.profiles) == 1:
         return next(iter(config.profiles))
+    if not config.profiles and any(os.environ.get(v) for v in LIBPQ_ENV):
+        return "postgresql://"
     names = ", ".join(sorted(config.profiles)) or "none are configured"
     raise PgaskError(
         "Which database? No profile was given.",
         why=f"Profiles: {names}.",
-        hint="Pass -p PROFILE or -p postgresql://user@host/db.",
+        hint="Pass -p PROFILE or -p postgresql://user@host/db, or set PGHOST, PGDATABASE ... as for psql.",
         code="config.no_profile",
     )
 

@@ -34,8 +34,16 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 
 from protocol.columns import unique_names
-from protocol.config import Config, ProfileConfig, profile_file_name, starting_mode
+from protocol.config import (
+    Config,
+    ProfileConfig,
+    check_profile,
+    profile_file_name,
+    starting_mode,
+    url_profile_name,
+)
 from protocol.envelope import Header, IdMaker
+from protocol.errors import PgaskError
 from protocol.messages import (
     ActorExited,
     ActorsRequest,
@@ -350,6 +358,9 @@ def target(config: Config, profile: str) -> str:
             host = host or parts.hostname or query.get("host", [""])[0]
         except ValueError:
             pass
+    env = os.environ  # what libpq (and the driver) fill in for the parts a profile leaves out
+    db = db or env.get("PGDATABASE", "") or (p.user or env.get("PGUSER", "") if p.dsn else "")
+    host = host or env.get("PGHOST", "")
     if host.startswith("/"):
         host = "local socket"  # a unix socket directory says little and takes the whole bar
     if p.service and not host:
@@ -521,8 +532,11 @@ def run_meta(state: UiState, pane_i: int, text: str) -> bool:
     return True
 
 
-def warm(state: UiState, profile: str) -> None:
-    send(state, "supervisor", ActorsRequest(ping=False, profiles=[profile]), purpose="warm")
+def warm(state: UiState, profile: str, *, then_catalog: str = "") -> None:
+    """Start the profile's executor (`profile` may be a URL); `then_catalog`: fetch that
+    profile's catalog once the supervisor has answered (a URL profile exists only then)."""
+    rid = send(state, "supervisor", ActorsRequest(ping=False, profiles=[profile]), purpose="warm")
+    state.pending[rid].profile = then_catalog
 
 
 def elapsed(state: UiState, job: Job) -> float:
@@ -776,6 +790,21 @@ def use_profile(state: UiState, name: str) -> bool:
     if not name:
         say(pane, "error", "/use needs a profile: " + ", ".join(sorted(state.config.profiles)))
         return True
+    from_url = name.startswith(("postgresql://", "postgres://"))
+    if from_url:  # a URL works wherever a profile does
+        url = name
+        try:
+            check_profile("", ProfileConfig(dsn=url))
+        except PgaskError as exc:
+            say_failure(pane, exc.to_failure())
+            return True
+        name = url_profile_name(url)
+        # typed by the person: no config forbids writes; it still starts read-only
+        state.config.profiles.setdefault(name, ProfileConfig(dsn=url, read_write=True))
+        if name not in state.catalogs:
+            state.conn[name] = Connection("connecting")
+        if pane.job is None:  # the supervisor learns the URL profile the same way
+            warm(state, url, then_catalog=name if name not in state.catalogs else "")
     if name not in state.config.profiles:
         close = difflib.get_close_matches(name, list(state.config.profiles), n=1)
         say(pane, "error", f"There is no profile named '{redact_secrets(name)}'."
@@ -793,9 +822,10 @@ def use_profile(state: UiState, name: str) -> bool:
     )
     say(pane, "info", f"Now using '{name}' ({target(state.config, name)}), {pane.mode}.")
     save_pane(state, state.focus)
-    warm(state, name)
-    if name not in state.catalogs:
-        fetch_catalog(state, name)
+    if not from_url:
+        warm(state, name)
+        if name not in state.catalogs:
+            fetch_catalog(state, name)
     return True
 
 
@@ -904,6 +934,8 @@ def reduce(state: UiState, header: Header, body: Body) -> bool:
     if pending.purpose in ("actors", "warm"):
         if isinstance(body, ActorsStatus):
             state.ready = state.ready or pending.purpose == "actors"
+            if pending.profile:
+                fetch_catalog(state, pending.profile)
         elif isinstance(body, Failure):
             state.ready = True
             say_failure(pane, body)

@@ -4,14 +4,16 @@ against a real PostgreSQL. Every wait is on what the screen shows."""
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from testkit import pg
-from testkit.tmux import tmux_available
-from tests.e2e.test_tui import PROMPT, Tui, started
+from testkit.tmux import TmuxSession, tmux_available
+from tests.e2e.test_tui import PROMPT, Tui, pgask_argv, started
 
 pytestmark = [
     pytest.mark.e2e,
@@ -120,3 +122,45 @@ def test_a_closed_port_shows_the_failure_in_the_status_bar_at_start(tui: Tui) ->
 def test_the_status_bar_shows_the_server_version_once_it_answers(tui: Tui) -> None:
     t = started(tui)
     t.expect_screen((re.compile(r"PostgreSQL \d+\.\d+ · "), "Connected to 'demo': PostgreSQL"))
+
+
+# -- libpq's conventions ------------------------------------------------------------------------
+
+
+def libpq_env(dsn: str) -> dict[str, str]:
+    parts = urlsplit(dsn)
+    query = parse_qs(parts.query)
+    env = {
+        "PGHOST": query.get("host", [parts.hostname or ""])[0],
+        "PGUSER": parts.username or "",
+        "PGDATABASE": parts.path.lstrip("/"),
+    }
+    if parts.port:
+        env["PGPORT"] = str(parts.port)
+    return {k: v for k, v in env.items() if v}
+
+
+def test_pg_variables_alone_are_enough_for_pgask_sql_and_the_tui(tui: Tui) -> None:
+    env = libpq_env(tui.dsn)
+    assert not (Path(tui.xdg["XDG_CONFIG_HOME"]) / "pgask" / "config.toml").exists()
+    run_env = {**tui.env(), **env}
+    out = subprocess.run(
+        [*pgask_argv("sql", "select current_database() as db"), "--format", "csv"],
+        env=run_env, cwd=tui.tmp, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert env["PGDATABASE"] in out.stdout
+    tui.extra_env.update(env)
+    t = TmuxSession.start(pgask_argv(), env=tui.env(), cwd=tui.tmp, log_dirs=tui.log_dirs)
+    tui.session = t
+    t.expect_screen(("Connected to 'postgres@", re.compile(r"PostgreSQL\s+\d+")), 30)
+    t.type("select current_database() as db;", enter=True)
+    t.expect_screen(("1 row in", env["PGDATABASE"][:30]), 20)
+
+
+def test_use_a_url_switches_the_pane(tui: Tui) -> None:
+    t = started(tui)
+    t.type(f"/use {tui.other_dsn}", enter=True)
+    t.expect_screen(("Now using", re.compile(r"Connected to '[^']*/postgres':\s+PostgreSQL")), 20)
+    t.type("select current_database() as db;", enter=True)
+    t.expect_screen(("1 row in", re.compile(r"\bpostgres\b")), 20)
