@@ -498,7 +498,10 @@ def test_a_password_typed_in_use_reaches_neither_history_nor_the_screen() -> Non
     S.submit_input(st, "/use postgresql://bob:hunter2@db.example.com/shop")
     assert st.history_out == [("demo", "/use postgresql://bob:***@db.example.com/shop")]
     shown = " ".join(str(entry) for entry in st.pane.log)
-    assert "hunter2" not in shown and "postgresql://bob:***@db.example.com/shop" in shown
+    assert "hunter2" not in shown and "Now using 'bob@db.example.com:5432/shop'" in shown
+    assert st.pane.profile == "bob@db.example.com:5432/shop"  # a URL works as a profile does
+    _, warm = last(st, ActorsRequest)  # the supervisor learns the URL profile from the UI
+    assert warm.profiles == ["postgresql://bob:hunter2@db.example.com/shop"]
 
 
 def test_unknown_command_suggests_the_nearest() -> None:
