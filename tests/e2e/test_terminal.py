@@ -164,3 +164,27 @@ def test_use_a_url_switches_the_pane(tui: Tui) -> None:
     t.expect_screen(("Now using", re.compile(r"Connected to '[^']*/postgres':\s+PostgreSQL")), 20)
     t.type("select current_database() as db;", enter=True)
     t.expect_screen(("1 row in", re.compile(r"\bpostgres\b")), 20)
+
+
+# -- shell habits -------------------------------------------------------------------------------
+
+
+def test_ctrl_c_clears_the_line_keys_after_esc_are_kept_and_ctrl_d_quits(tui: Tui) -> None:
+    t = started(tui)
+    t.type("a half typed question")
+    t.expect_screen(f"{PROMPT} a half typed question")
+    t.send("C-c")
+    t.expect_gone("a half typed question")
+    assert t.alive()
+    t.send("C-p")
+    t.expect_screen("Command palette")
+    t.send("Escape", "/", "s", "q", "l")  # one write: Esc and the keys typed straight after it
+    t.expect_screen(f"{PROMPT} /sql")
+    t.expect_gone("Command palette")
+    t.send("C-d")  # not on an empty line: nothing happens
+    t.expect_screen(f"{PROMPT} /sql")
+    assert t.alive()
+    t.send("C-u")
+    t.expect_gone(f"{PROMPT} /sql")
+    t.send("C-d")
+    t.wait_for(lambda: not t.alive(), "pgask exits on Ctrl+D on an empty line", 15)
