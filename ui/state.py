@@ -91,6 +91,7 @@ from protocol.messages import (
     kind_of,
 )
 from protocol.privacy import MASK, redact_secrets, redacted_result_column
+from ui import complete as C
 from ui import dba, meta
 from ui import keys as K
 from ui.explain import explain_text
@@ -311,6 +312,8 @@ class UiState:
     conn: dict[str, Connection] = field(default_factory=dict)  # profile -> connection state
     meta_waiting: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # for a catalog
     expanded: bool = False  # \x: the results show the selected row as column | value
+    popup: C.Completion | None = None  # Tab's candidates, shown over the input; never modal
+    popup_sel: int = 0
     timing: bool = False  # \timing: a "Time: ..." line after each statement
     session_state: SessionState | None = None
     quit: bool = False
@@ -1627,6 +1630,12 @@ def handle_key(state: UiState, code: int) -> bool:
     if code == K.NEWLINE:
         state.area = "input"
         return insert_text(state, "\n")
+    if state.popup is not None:
+        handled = popup_key(state, code)
+        if handled is not None:
+            return handled
+    if code == K.TAB and state.area == "input" and state.input.strip():
+        return tab_complete(state)
     action = K.KEYMAP.get(code)
     if action == "cancel" and state.pane.job is None:
         if code == K.ESC and state.area != "input":
@@ -1968,6 +1977,80 @@ def input_complete(text: str) -> bool:
     if words and words[0].lower() in SQL_START:
         return sql_complete(body)
     return True
+
+
+# -- completion --------------------------------------------------------------------------
+
+
+def completion(state: UiState) -> C.Completion | None:
+    return C.complete(
+        state.input, state.cursor, catalog=state.catalogs.get(state.pane.profile),
+        commands=[c + " " for c in K.SLASH_COMMANDS], meta=sorted(meta.KNOWN),
+        profiles=sorted(state.config.profiles),
+    )  # fmt: skip
+
+
+def tab_complete(state: UiState) -> bool:
+    """Tab in the input: one candidate is inserted; several open the popup (and their common
+    start is inserted); none says so. Without a catalog yet, asks for it."""
+    if state.pane.profile not in state.catalogs:
+        fetch_catalog(state, state.pane.profile)
+    found = completion(state)
+    if found is None:
+        state.status = "Nothing to complete here."
+        return True
+    if len(found.items) == 1:
+        accept(state, found, found.items[0])
+        return True
+    prefix = C.common_prefix([i for i in found.items if i.lower().startswith(found.word.lower())])
+    if len(prefix) > len(found.word):
+        state.input = state.input[: found.start] + prefix + state.input[state.cursor :]
+        state.cursor = found.start + len(prefix)
+        found = completion(state) or found
+    state.popup, state.popup_sel = found, 0
+    return True
+
+
+def _quoted(name: str) -> str:
+    parts = name.split(".")
+    return ".".join(p if re.fullmatch(r"[a-z_][a-z0-9_$]*", p) else '"' + p.replace('"', '""') + '"'
+                    for p in parts)  # fmt: skip
+
+
+def accept(state: UiState, found: C.Completion, item: str) -> None:
+    text = item if found.kind in ("command", "keyword", "profile") else _quoted(item)
+    rest = re.match(r'[\w$"]*', state.input[state.cursor :])
+    end = state.cursor + (len(rest.group(0)) if rest and found.kind != "command" else 0)
+    state.input = state.input[: found.start] + text + state.input[end:]
+    state.cursor = found.start + len(text)
+    state.popup = None
+
+
+def popup_key(state: UiState, code: int) -> bool | None:
+    """Keys while the popup shows: Tab/Up/Down choose, Enter takes, Esc closes; any other
+    key closes it and does what it always does (typing goes on, and re-filters)."""
+    found = state.popup
+    assert found is not None
+    n = len(found.items)
+    if code in (K.TAB, K.DOWN):
+        state.popup_sel = (state.popup_sel + 1) % n
+        return True
+    if code in (K.BACK_TAB, K.UP):
+        state.popup_sel = (state.popup_sel - 1) % n
+        return True
+    if code in (K.ENTER, K.ENTER_CR):
+        accept(state, found, found.items[min(state.popup_sel, n - 1)])
+        return True
+    state.popup = None
+    if code in (K.ESC, K.CTRL_C):
+        return True
+    if K.is_printable(code) or code in (K.BACK, K.CTRL_H, K.BACKSPACE_DEL):
+        edit_key(state, code)
+        again = completion(state) if state.input.strip() else None
+        if again is not None and not (len(again.items) == 1 and again.items[0] == again.word):
+            state.popup, state.popup_sel = again, 0
+        return True
+    return None
 
 
 def paste_mark(state: UiState, start: bool) -> bool:

@@ -552,6 +552,34 @@ class InputLine:
                 p.text(clean(under), x0 + before - skip, y + r, "caret")
 
 
+class CompletionPopup:
+    """Tab's candidates just above the input, under the word being completed; drawn over the
+    panes, never modal: typing goes on (and re-filters), Tab/Up/Down choose, Enter takes."""
+
+    ROWS = 8
+
+    @classmethod
+    def draw(cls, p: Painter, state: UiState, input_y: int, w: int) -> None:
+        found = state.popup
+        if found is None or not found.items:
+            return
+        n = len(found.items)
+        sel = min(state.popup_sel, n - 1)
+        first = max(0, min(sel - cls.ROWS + 1, n - cls.ROWS)) if sel >= cls.ROWS else 0
+        shown = found.items[first : first + cls.ROWS]
+        bw = min(w, max(26, max(width_of(i) for i in shown) + 4))
+        pane = state.pane
+        prompt_w = width_of(f"{pane.profile}{' [rw]' if pane.mode == 'read-write' else ''}\u203a ")
+        line_start = state.input.rfind("\n", 0, found.start) + 1
+        x = min(max(0, prompt_w + width_of(state.input[line_start : found.start]) - 1), w - bw)
+        y = max(1, input_y - len(shown) - 1)
+        for r, item in enumerate(shown):
+            style = "box_sel" if first + r == sel else "box_text"
+            p.line([(" " + fit(clean(item), bw - 2) + " ", style)], x, y + r, bw, style)
+        more = f" {sel + 1}/{n} \u00b7 Tab next \u00b7 Enter take "
+        p.line([(fit(more, bw), "box_key")], x, y + len(shown), bw, "box_text")
+
+
 def hint_line(state: UiState) -> list[Segment]:
     pane = state.pane
     if state.status:
@@ -609,6 +637,8 @@ class MainFrame:
         if h >= 3:
             p.line(hint_line(state), 0, h - 1 - rows, w, "text")
         InputLine.draw(p, state, h - rows, w, rows)
+        if state.popup is not None and state.modal is None:
+            CompletionPopup.draw(p, state, h - rows, w)
 
     @staticmethod
     def draw_pane(p: Painter, state: UiState, i: int, x: int, y: int, w: int, h: int) -> None:

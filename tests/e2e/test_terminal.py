@@ -188,3 +188,29 @@ def test_ctrl_c_clears_the_line_keys_after_esc_are_kept_and_ctrl_d_quits(tui: Tu
     t.expect_gone(f"{PROMPT} /sql")
     t.send("C-d")
     t.wait_for(lambda: not t.alive(), "pgask exits on Ctrl+D on an empty line", 15)
+
+
+# -- completion -----------------------------------------------------------------------------------
+
+
+def test_tab_completes_a_table_and_a_column(tui: Tui) -> None:
+    shop(tui)
+    t = started(tui)
+    t.type("/sql select * from cust")
+    t.send("Tab")
+    t.expect_screen(f"{PROMPT} /sql select * from customers")
+    t.send("C-u")
+    t.type("/sql select o.cust from orders o")
+    t.send("Left", "Left", "Left", "Left", "Left", "Left", "Left", "Left", "Left", "Left",
+           "Left", "Left", "Left", "Left", "Left", "Left")  # fmt: skip
+    t.send("Tab")
+    t.expect_screen(f"{PROMPT} /sql select o.customer_id from orders o")
+    t.send("C-u")
+    t.type("/sql select * from ord")
+    t.send("Tab")  # two candidates: the popup, typing goes on
+    t.expect_screen(("big_orders", "Tab next", f"{PROMPT} /sql select * from orders"))
+    t.type(" where st")
+    t.send("Tab")
+    t.expect_screen(f"{PROMPT} /sql select * from orders where status")
+    t.type(" = 'new' limit 1", enter=True)
+    t.expect_screen("1 row in", 20)
