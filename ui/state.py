@@ -21,6 +21,7 @@ Every request of a job carries the job's trace; replies find their job by `reply
 
 from __future__ import annotations
 
+import decimal
 import difflib
 import os
 import re
@@ -95,6 +96,7 @@ from ui import complete as C
 from ui import dba, meta
 from ui import keys as K
 from ui.explain import explain_text
+from ui.format import cell_text
 from ui.workflow import (
     audited_refusal,
     gate,
@@ -140,6 +142,9 @@ class ResultView:
     command: str = ""
     elapsed_ms: float = 0.0
     sql: str = ""
+    sort_col: int = -1  # client-side sort (`s`): the column, or -1 for the server's order
+    sort_desc: bool = False
+    original: list[list[Any]] | None = None  # the server's order, while sorted
 
     def __post_init__(self) -> None:
         if not self.numeric:
@@ -313,6 +318,8 @@ class UiState:
     meta_waiting: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # for a catalog
     expanded: bool = False  # \x: the results show the selected row as column | value
     popup: C.Completion | None = None  # Tab's candidates, shown over the input; never modal
+    search: str = ""  # the results' search text (`/` in the results, then n / N)
+    searching: bool = False  # typing the search text
     popup_sel: int = 0
     timing: bool = False  # \timing: a "Time: ..." line after each statement
     session_state: SessionState | None = None
@@ -1650,9 +1657,18 @@ def handle_key(state: UiState, code: int) -> bool:
     if action is not None:
         return do_action(state, action)
     if state.area == "results" and state.pane.result is not None:
+        if state.searching:
+            return search_key(state, state.pane.result, code)
         if code in (K.ENTER, K.ENTER_CR):  # the selected row as column | value, and back
             state.expanded = not state.expanded
             return True
+        if code == ord("/"):
+            state.searching, state.search = True, ""
+            return True
+        if code in (ord("n"), ord("N")) and state.search:
+            return find_next(state, state.pane.result, 1 if code == ord("n") else -1)
+        if code == ord("s"):
+            return sort_results(state, state.pane.result)
         if grid_key(state.pane.result, code):
             return True
     if state.area == "log" and log_key(state.pane, code):
@@ -1869,6 +1885,85 @@ _MODAL_KEYS: dict[str, Callable[[UiState, Any, int], bool]] = {
     "confirm": _confirm_key,
     "ask": _ask_key,
 }
+
+
+def search_key(state: UiState, v: ResultView, code: int) -> bool:
+    """Typing the search text (shown in the hint line): Enter finds, Esc gives up."""
+    if code in (K.ENTER, K.ENTER_CR):
+        state.searching = False
+        return find_next(state, v, 1, include_current=True) if state.search else True
+    if code in (K.ESC, K.CTRL_C):
+        state.searching, state.search = False, ""
+        return True
+    if code in (K.BACK, K.CTRL_H, K.BACKSPACE_DEL):
+        state.search = state.search[:-1]
+    elif K.is_printable(code):
+        state.search += chr(code)
+    return True
+
+
+def _row_has(row: list[Any], needle: str) -> bool:
+    return any(v is not None and needle in cell_text(v).lower() for v in row)
+
+
+def find_next(state: UiState, v: ResultView, step: int, *, include_current: bool = False) -> bool:
+    """The next (step 1) or previous (-1) row holding the search text in any cell, on any
+    page, wrapping around; the cursor moves there (and the page with it)."""
+    n = len(v.rows)
+    needle = state.search.lower()
+    if not n:
+        return True
+    begin = v.cur if include_current else v.cur + step
+    for k in range(n):
+        raw = begin + step * k
+        i = raw % n
+        if _row_has(v.rows[i], needle):
+            wrapped = raw >= n or raw < 0
+            v.move(to=i)
+            total = sum(1 for r in v.rows if _row_has(r, needle)) if n <= 200_000 else 0
+            where = f" ({total:,} {'row matches' if total == 1 else 'rows match'})" if total else ""
+            state.status = (f"'{state.search}': row {i + 1:,}{where}"
+                            + (" · wrapped around" if wrapped else "") + " · n next, N previous")  # fmt: skip
+            return True
+    state.status = f"'{state.search}' is in none of the {n:,} rows shown."
+    return True
+
+
+def sort_results(state: UiState, v: ResultView) -> bool:
+    """`s` in the results: sort the rows shown by the first visible column (Left/Right pick
+    it), ascending, then descending, then back to the server's order. Client-side only."""
+    if v.sort_col != v.left:
+        v.sort_col, v.sort_desc = v.left, False
+        if v.original is None:
+            v.original = list(v.rows)
+    elif not v.sort_desc:
+        v.sort_desc = True
+    else:
+        v.rows[:] = v.original or v.rows
+        v.original, v.sort_col = None, -1
+        v.move(to=0)
+        state.status = "Back to the order the server sent."
+        return True
+    col = v.sort_col
+    numeric = v.numeric[col] if col < len(v.numeric) else False
+
+    def key(row: list[Any]) -> tuple[int, Any]:
+        val = row[col] if col < len(row) else None
+        if val is None:
+            return (1, 0 if numeric else "")
+        if numeric and isinstance(val, int | float | decimal.Decimal):
+            return (0, val)
+        return (0, cell_text(val).lower()) if not numeric else (0, float("inf"))
+
+    try:
+        v.rows.sort(key=key, reverse=v.sort_desc)
+    except TypeError:
+        v.rows.sort(key=lambda r: cell_text(r[col]) if col < len(r) else "", reverse=v.sort_desc)
+    v.move(to=0)
+    scope = "all the rows" if v.done and not v.truncated else f"the {len(v.rows):,} rows shown"
+    state.status = (f"Sorted by '{v.columns[col]}' {'descending' if v.sort_desc else 'ascending'}"
+                    f" here in pgask, over {scope} (not by the server) · s again to change")  # fmt: skip
+    return True
 
 
 def grid_key(v: ResultView, code: int) -> bool:

@@ -582,6 +582,9 @@ class CompletionPopup:
 
 def hint_line(state: UiState) -> list[Segment]:
     pane = state.pane
+    if state.searching:
+        return [(" search the results: /" + clean(state.search), "notice"),
+                ("\u2588 Enter find \u00b7 Esc cancel", "dim")]  # fmt: skip
     if state.status:
         return [(" " + state.status, "notice")]
     if pane.notice:
@@ -594,7 +597,7 @@ def hint_line(state: UiState) -> list[Segment]:
                 (" \u00b7 Alt+Enter new line \u00b7 Ctrl+C clear", "dim")]  # fmt: skip
     where = {
         "input": "",
-        "results": " \u00b7 arrows move, Left/Right scroll",
+        "results": " \u00b7 arrows move \u00b7 / search, n/N \u00b7 s sort \u00b7 Enter record",
         "log": " \u00b7 arrows scroll",
     }
     return [

@@ -214,3 +214,20 @@ def test_tab_completes_a_table_and_a_column(tui: Tui) -> None:
     t.expect_screen(f"{PROMPT} /sql select * from orders where status")
     t.type(" = 'new' limit 1", enter=True)
     t.expect_screen("1 row in", 20)
+
+
+# -- the result view: search, sort ------------------------------------------------------------
+
+
+def test_search_finds_a_value_on_another_page_and_sort_says_so(tui: Tui) -> None:
+    t = started(tui)
+    t.type("/sql select g as n, 'name ' || g as label from generate_series(1, 500) g", enter=True)
+    t.expect_screen(("500 rows in", re.compile(r"page 1 of \d+")), 20)
+    t.send("Tab")  # focus the results
+    t.type("/name 377")
+    t.expect_screen("search the results: /name 377")
+    t.send("Enter")
+    t.expect_screen(("'name 377': row 377 (1 row matches)", re.compile(r"page (1[0-9]|[2-9]) of")))
+    t.expect_screen(re.compile(r"377\W+name 377"))
+    t.send("s", "s")  # by the first visible column: ascending, then descending
+    t.expect_screen(("Sorted by 'n' descending here in pgask", re.compile(r"500\W+name 500")))

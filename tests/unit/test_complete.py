@@ -88,3 +88,27 @@ def test_meta_x_toggles_the_record_view_and_unknown_ones_say_so() -> None:
     assert not st.expanded
     S.submit_input(st, "\\zz")
     assert "Unknown meta-command \\zz." in st.pane.log[-2].text
+
+
+def test_search_finds_a_value_on_another_page_and_sort_says_it_is_client_side() -> None:
+    st = new()
+    v = S.ResultView(["id", "name"], ["int4", "text"], rows=[[i, f"n{i}"] for i in range(100)],
+                     done=True, page_h=10)  # fmt: skip
+    st.panes[0].result, st.area = v, "results"
+    keys(st, "/", "n42", K.ENTER)
+    assert v.cur == 42 and v.page == (5, 10) and "row 43" in st.status
+    keys(st, "n")  # the next match wraps around
+    assert v.cur == 42 and "wrapped around" in st.status
+    keys(st, "/", "zzz", K.ENTER)
+    assert v.cur == 42 and "none of the 100 rows" in st.status
+    keys(st, "s")  # sorts by the first visible column, ascending, then descending, then back
+    assert [r[0] for r in v.rows[:2]] == [0, 1] and "here in pgask" in st.status
+    keys(st, "s")
+    assert [r[0] for r in v.rows[:2]] == [99, 98]
+    keys(st, "s")
+    assert [r[0] for r in v.rows[:2]] == [
+        0,
+        1,
+    ] and st.status == "Back to the order the server sent."
+    keys(st, K.RIGHT, "s", "s")
+    assert v.rows[0][1] == "n99"  # text order, descending
