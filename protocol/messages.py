@@ -140,6 +140,24 @@ class ActorsStatus(Body, tag="actors.status"):
     actors: list[ActorInfo]
 
 
+class ConfigReload(Body, tag="config.reload"):
+    """ui -> supervisor: read the config file again (`/reload`, or the UI saw it change).
+    New and changed profiles serve executors started from now on; URL and demo profiles
+    made during the run are kept."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+
+
+class ConfigReloaded(Body, tag="config.reloaded"):
+    """supervisor -> requester: reply to ConfigReload."""
+
+    config: bytes  # msgpack of protocol.config.Config, as now in force
+    source: str  # the file read ("" = no file: defaults and environment only)
+    added: list[str] = []
+    changed: list[str] = []  # their running executors keep the old settings until restarted
+    removed: list[str] = []
+
+
 # -- session (owned by the supervisor) -----------------------------------------
 
 
@@ -800,6 +818,8 @@ Message = (
     | ActorExited
     | ActorsRequest
     | ActorsStatus
+    | ConfigReload
+    | ConfigReloaded
     | SessionState
     | SessionGet
     | SessionAddTurn

@@ -58,6 +58,8 @@ from protocol.messages import (
     Catalog,
     CatalogRequest,
     Clarification,
+    ConfigReload,
+    ConfigReloaded,
     DbaProgress,
     ExplainPlan,
     ExplainRequest,
@@ -596,6 +598,8 @@ def submit_input(state: UiState, text: str) -> bool:
         return dba_command(state, cmd, arg)
     if cmd == "/use":
         return use_profile(state, arg)
+    if cmd == "/reload":
+        return reload_config(state)
     if cmd == "/split":
         return split(state, arg or pane.profile)
     if cmd == "/close":
@@ -819,7 +823,8 @@ def use_profile(state: UiState, name: str) -> bool:
         close = difflib.get_close_matches(name, list(state.config.profiles), n=1)
         say(pane, "error", f"There is no profile named '{redact_secrets(name)}'."
             + (f" Did you mean '{close[0]}'?" if close else ""))  # fmt: skip
-        say(pane, "hint", "Known profiles: " + ", ".join(sorted(state.config.profiles)))
+        say(pane, "hint", "Known profiles: " + ", ".join(sorted(state.config.profiles))
+            + ". Added one to the config just now? /reload reads it again.")  # fmt: skip
         return True
     if pane.job is not None:
         say(pane, "error", "Wait for the running request (or Ctrl+C) before switching.")
@@ -836,6 +841,44 @@ def use_profile(state: UiState, name: str) -> bool:
         warm(state, name)
         if name not in state.catalogs:
             fetch_catalog(state, name)
+    return True
+
+
+def reload_config(state: UiState, *, auto: bool = False) -> bool:
+    """`/reload`, or the config file changed on disk: the supervisor reads it again (so new
+    profiles can be used at once) and sends back what is now in force."""
+    if any(p.purpose == "reload" for p in state.pending.values()):
+        return True
+    rid = send(state, "supervisor", ConfigReload(), pane=state.focus, purpose="reload")
+    state.pending[rid].profile = "auto" if auto else ""
+    return True
+
+
+def on_reloaded(state: UiState, pane: PaneState, body: Body, auto: bool) -> bool:
+    if isinstance(body, Failure):
+        say_failure(pane, body)
+        say(pane, "hint", "The settings in use are unchanged; fix the file and /reload.")
+        state.status = "The config file changed but cannot be read; see the conversation."
+        return True
+    if not isinstance(body, ConfigReloaded):
+        return False
+    state.config = msgspec.msgpack.decode(body.config, type=Config)
+    parts = []
+    if body.added:
+        parts.append("new: " + ", ".join(body.added))
+    if body.changed:
+        parts.append("changed: " + ", ".join(body.changed)
+                     + " (a connection already open keeps its old settings until pgask restarts)")  # fmt: skip
+    if body.removed:
+        parts.append("removed: " + ", ".join(body.removed))
+    where = body.source or "defaults and environment"
+    what = "; ".join(parts) if parts else "no profile changed"
+    say(
+        pane,
+        "ok",
+        f"Config {'changed on disk and was ' if auto else ''}reloaded from {where}: {what}.",
+    )
+    state.status = f"Config reloaded: {what}." if auto else ""
     return True
 
 
@@ -941,6 +984,8 @@ def reduce(state: UiState, header: Header, body: Body) -> bool:
     pane = state.panes[pending.pane]
     if pending.purpose == "catalog":
         return on_catalog(state, pending.profile, body)
+    if pending.purpose == "reload":
+        return on_reloaded(state, pane, body, pending.profile == "auto")
     if pending.purpose in ("actors", "warm"):
         if isinstance(body, ActorsStatus):
             state.ready = state.ready or pending.purpose == "actors"

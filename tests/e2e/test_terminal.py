@@ -231,3 +231,24 @@ def test_search_finds_a_value_on_another_page_and_sort_says_so(tui: Tui) -> None
     t.expect_screen(re.compile(r"377\W+name 377"))
     t.send("s", "s")  # by the first visible column: ascending, then descending
     t.expect_screen(("Sorted by 'n' descending here in pgask", re.compile(r"500\W+name 500")))
+
+
+# -- config edits without a restart ----------------------------------------------------------------
+
+
+def test_editing_the_config_adds_a_profile_use_can_reach(tui: Tui) -> None:
+    t = started(tui)
+    t.type("/use perf", enter=True)
+    t.expect_screen(("There is no profile named 'perf'", "/reload reads it again"))
+    with tui.config.open("a") as f:  # the person adds a profile in their editor
+        f.write(f'\n[profiles.perf]\ndsn = "{tui.other_dsn}"\n')
+    t.expect_screen(("Config changed on disk and was reloaded", "new: perf"), 15)
+    t.type("/use perf", enter=True)
+    t.expect_screen(("Now using 'perf'", "Connected to 'perf'"), 20)
+    t.type("select current_database() as db;", enter=True)
+    t.expect_screen(("1 row in", re.compile(r"\bpostgres\b")), 20)
+    with tui.config.open("a") as f:
+        f.write("\n[profiles.broken\n")
+    t.expect_screen("The settings in use are unchanged", 15)
+    t.type("/reload", enter=True)  # asked for by hand: the same answer, nothing lost
+    t.expect_screen(re.compile(r"(?s)unchanged.*unchanged"), 15)
