@@ -1,6 +1,6 @@
 """Keystroke-to-screen latency of the real TUI in tmux, three situations side by side.
 
-    python bench/bench_tui_latency.py [--samples 100] [--json]
+    python bench/bench_tui_latency.py [--samples 100] [--json] [--popup-only]
 
 Drives `pgask` in a detached tmux session (120x40, TERM=xterm-256color) against a real
 PostgreSQL (PGASK_TEST_DSN, else a throwaway embedded cluster) and, for each sample, times
@@ -200,10 +200,15 @@ def floor(n: int, rng: random.Random) -> list[float]:
         t.close()
 
 
+class _Skip(Exception):
+    """--popup-only: the other situations are not measured."""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=100)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--popup-only", action="store_true", help="only the completion popup rows")
     args = ap.parse_args()
     rng = random.Random(11)
     server = pg.server_from_env() or pg.start_embedded_server(prefix="pgask-bench-")
@@ -224,7 +229,7 @@ def main() -> int:
         prompt = "demo\u203a"
 
         starts: list[float] = []
-        for _ in range(3):
+        for _ in range(0 if args.popup_only else 3):
             t0 = time.perf_counter()
             t = Tmux(command)
             try:
@@ -240,12 +245,14 @@ def main() -> int:
             m = re.search(r'"ui.prompt.shown","ms":([\d.]+)', log.read_text())
             if m:
                 ui_ms.append(float(m.group(1)))
-        results["spawn->prompt (tmux)"] = stats(starts)
-        results["ui process start->first paint"] = stats(ui_ms)
-
+        if not args.popup_only:
+            results["spawn->prompt (tmux)"] = stats(starts)
+            results["ui process start->first paint"] = stats(ui_ms)
         results["floor (cat)"] = stats(floor(args.samples, rng))
-        t = Tmux(command)
+        t = Tmux(command) if not args.popup_only else None
         try:
+            if t is None:
+                raise _Skip
             t.wait(re.escape(prompt), 30)
             t.wait("idle", 30)
             t.send("C-u")
@@ -276,10 +283,13 @@ def main() -> int:
                                      running="loading")  # fmt: skip
                 t.wait("idle", 120)
             results["stream 1M rows"] = stats(streaming)
+        except _Skip:
+            pass
         finally:
-            t.send("C-q")
-            time.sleep(1.0)
-            t.close()
+            if t is not None:
+                t.send("C-q")
+                time.sleep(1.0)
+                t.close()
 
         with pg.fresh_database(server.dsn, "benchpopup") as pop_dsn:
             pg.run_sql(pop_dsn, POPUP_SQL)

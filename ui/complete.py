@@ -125,7 +125,7 @@ def complete(
     items += [f for f in _match(functions, word) if f not in items]
     if not items:
         return None
-    return Completion(start, word, items[:200], "column" if columns else "keyword")
+    return Completion(start, word, items, "column" if columns else "keyword")
 
 
 def _resolve_alias(text: str, qual: str, catalog: Catalog | None) -> CatalogTable | None:
@@ -141,7 +141,7 @@ def _resolve_alias(text: str, qual: str, catalog: Catalog | None) -> CatalogTabl
 
 def _result(start: int, word: str, items: list[str], kind: str) -> Completion | None:
     found = _match(items, word)
-    return Completion(start, word, found[:200], kind) if found else None
+    return Completion(start, word, found, kind) if found else None
 
 
 def common_prefix(items: list[str]) -> str:

@@ -23,6 +23,7 @@ from asciimatics.screen import Screen
 from wcwidth import wcswidth, wcwidth
 
 from ui import keys as K
+from ui import meta
 from ui.format import cell_text
 from ui.state import (
     AskModal,
@@ -813,11 +814,23 @@ class Help:
             "  PgUp/PgDn      page the results (also from the input line)",
             "  arrows         move in the results or conversation (Tab to focus them)",
             "  Home/End       first/last row; Left/Right scroll wide results",
-            "  Up/Down        history of this profile (in the input line)",
             "",
             "Commands (anything else is a question for the model)",
         ]
         out += [f"  {t}" for t in K.SLASH_COMMANDS.values()]
+        out += [
+            "",
+            "More keys",
+            "  Enter or \\x    the selected row as a record (in the results), and back",
+            "  / n N          search the results (all pages); next, previous match",
+            "  s              sort by the first visible column here (again: descending, then off)",
+            "  Tab            complete commands, tables, columns, keywords (in the input line)",
+            "  Alt+Enter      a new line in the input; a multi-line SQL runs once it ends with ;",
+            "  Ctrl+C         clear the line (nothing running); Ctrl+D on an empty line quits",
+            "",
+            "psql meta-commands (from the cached catalog)",
+            *[f"  {line}" for line in meta.help_lines()],
+        ]
         return out
 
     @classmethod

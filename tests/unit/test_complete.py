@@ -112,3 +112,14 @@ def test_search_finds_a_value_on_another_page_and_sort_says_it_is_client_side() 
     ] and st.status == "Back to the order the server sent."
     keys(st, K.RIGHT, "s", "s")
     assert v.rows[0][1] == "n99"  # text order, descending
+
+
+def test_the_common_start_is_that_of_every_candidate_not_of_the_first_ones() -> None:
+    many = Catalog(profile="demo", database="d", server_version=170000, fingerprint="f",
+                   search_path=["public"],
+                   tables=[make_table(f"t_{i:04d}", [make_col("id", "int4")]) for i in range(2000)])  # fmt: skip
+    st = new()
+    st.catalogs["demo"] = many
+    keys(st, "/sql select * from t", K.TAB)
+    assert st.input == "/sql select * from t_" and st.popup is not None
+    assert len(st.popup.items) == 2000
