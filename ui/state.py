@@ -102,6 +102,7 @@ from ui.format import cell_text
 from ui.workflow import (
     audited_refusal,
     gate,
+    name_matches,
     query_decision,
     recent_turns,
     repair_request,
@@ -1902,7 +1903,7 @@ def _confirm_key(state: UiState, m: ConfirmModal, code: int) -> bool:
     if choice is None:
         return True
     if choice == 0:
-        if typed and m.typed != m.verdict.confirm_name:
+        if typed and not name_matches(m.typed, m.verdict.confirm_name):
             m.message = f"Type '{m.verdict.confirm_name}' exactly to run it."
             m.selected = 0
             return True

@@ -42,11 +42,17 @@ def audited_refusal(verdict: Verdict) -> bool:
     return gate(verdict) == "refused"
 
 
+def name_matches(typed: str, name: str) -> bool:
+    """A typed confirmation: the object's name exactly, or without `public.` (the schema a
+    person leaves out; any other schema must be typed)."""
+    return typed == name or (name.startswith("public.") and typed == name[len("public.") :])
+
+
 def accepted(verdict: Verdict, *, yes: bool, typed: str | None) -> bool:
     """The person's answer to a verdict that asks: yes/no, or the object's name typed.
     A preview is shown and runs (headless, the SQL is on stderr with --show-sql)."""
     if verdict.confirm == "typed":
-        return typed == verdict.confirm_name
+        return typed is not None and name_matches(typed, verdict.confirm_name)
     if verdict.confirm == "confirm":
         return yes
     return True
