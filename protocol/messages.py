@@ -506,6 +506,15 @@ class CatalogRequest(Body, tag="catalog.get"):
     refresh: bool = False
 
 
+class ConnectPassword(Body, tag="connect.password"):
+    """ui -> executor:<profile>: the password the person typed when the server asked for one
+    and none was configured. Held in the executor's memory only (never logged, never written),
+    used for its new connections; the reply is the catalog, as for CatalogRequest."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    password: str
+
+
 class Catalog(Body, tag="catalog.result"):
     """executor -> requester: every user schema's tables, views, columns, keys, indexes."""
 
@@ -820,6 +829,7 @@ Message = (
     | ActorsStatus
     | ConfigReload
     | ConfigReloaded
+    | ConnectPassword
     | SessionState
     | SessionGet
     | SessionAddTurn

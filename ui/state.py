@@ -60,6 +60,7 @@ from protocol.messages import (
     Clarification,
     ConfigReload,
     ConfigReloaded,
+    ConnectPassword,
     DbaProgress,
     ExplainPlan,
     ExplainRequest,
@@ -288,12 +289,24 @@ class PaletteModal:
 
 
 @dataclass
+class PasswordModal:
+    """The server asked for a password and none is configured: typed here, never shown,
+    sent to the profile's executor once (memory only), never stored or logged."""
+
+    profile: str
+    pane: int
+    typed: str = field(default="", repr=False)
+    message: str = ""
+    kind: Literal["password"] = "password"
+
+
+@dataclass
 class HelpModal:
     scroll: int = 0
     kind: Literal["help"] = "help"
 
 
-Modal = ConfirmModal | ModeModal | PaletteModal | HelpModal | AskModal
+Modal = ConfirmModal | ModeModal | PaletteModal | HelpModal | AskModal | PasswordModal
 
 
 @dataclass
@@ -325,6 +338,7 @@ class UiState:
     searching: bool = False  # typing the search text
     popup_sel: int = 0
     timing: bool = False  # \timing: a "Time: ..." line after each statement
+    passwords_sent: set[str] = field(default_factory=set)  # profiles given a typed password
     session_state: SessionState | None = None
     quit: bool = False
     connected: bool = False
@@ -453,12 +467,67 @@ def on_catalog(state: UiState, profile: str, body: Body) -> bool:
         return True
     if isinstance(body, Failure):
         state.conn[profile] = Connection("failed", body.message)
+        if body.code == "db.auth_failed" and not password_configured(state.config, profile):
+            pane_i = next((i for i, p in enumerate(state.panes) if p.profile == profile), 0)
+            again = profile in state.passwords_sent
+            if not isinstance(state.modal, PasswordModal):
+                state.modal = PasswordModal(profile, pane_i, message=(
+                    "That password was not accepted; try again." if again else ""))  # fmt: skip
+            return True
         for i, pane in enumerate(state.panes):
             if pane.profile == profile and (i == 0 or waiting or profile not in state.catalogs):
                 say_failure(pane, body)
                 break
         return True
     return False
+
+
+def password_configured(config: Config, profile: str) -> bool:
+    """Whether pgask was given a password for the profile (PGPASSWORD, password_env, the DSN);
+    ~/.pgpass is the driver's: a wrong one there still makes the prompt worth showing."""
+    p = config.profiles.get(profile) or ProfileConfig()
+    if os.environ.get("PGPASSWORD") or (p.password_env and os.environ.get(p.password_env)):
+        return True
+    if p.dsn:
+        try:
+            parts = urlsplit(p.dsn)
+            if parts.password or "password" in parse_qs(parts.query):
+                return True
+        except ValueError:
+            pass
+        if "://" not in p.dsn and re.search(r"(?:^|\s)password\s*=", p.dsn):
+            return True
+    return False
+
+
+def send_password(state: UiState, m: PasswordModal) -> None:
+    """One message to the executor; the typed text leaves the UI's state at once."""
+    password, m.typed = m.typed, ""
+    state.passwords_sent.add(m.profile)
+    state.conn[m.profile] = Connection("connecting")
+    rid = send(state, f"executor:{m.profile}", ConnectPassword(password=password))
+    state.pending[rid] = Pending(m.pane, "catalog", state.outbox[-1][0].trace, m.profile)
+
+
+def _password_key(state: UiState, m: PasswordModal, code: int) -> bool:
+    if code in (K.ENTER, K.ENTER_CR):
+        state.modal = None
+        if m.typed:
+            send_password(state, m)
+        return True
+    if code in (K.ESC, K.CTRL_C):
+        state.modal, m.typed = None, ""
+        pane = state.panes[m.pane] if m.pane < len(state.panes) else state.pane
+        say(pane, "notice", f"Not connected to '{m.profile}': no password given. "
+            "/use it again to be asked again.")  # fmt: skip
+        return True
+    if code in (K.BACK, K.CTRL_H, K.BACKSPACE_DEL):
+        m.typed = m.typed[:-1]
+    elif code == K.CTRL_U:
+        m.typed = ""
+    elif K.is_printable(code):
+        m.typed += chr(code)
+    return True
 
 
 def server_label(state: UiState, profile: str, catalog: Catalog) -> str:
@@ -1930,6 +1999,7 @@ _MODAL_KEYS: dict[str, Callable[[UiState, Any, int], bool]] = {
     "mode": _mode_key,
     "confirm": _confirm_key,
     "ask": _ask_key,
+    "password": _password_key,
 }
 
 

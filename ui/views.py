@@ -33,6 +33,7 @@ from ui.state import (
     ModeModal,
     PaletteModal,
     PaneState,
+    PasswordModal,
     ResultView,
     UiState,
     activity,
@@ -772,6 +773,29 @@ class ModeDialog:
             )
 
 
+class PasswordDialog:
+    """Asks for the password the server wants; what is typed is never drawn (not even its
+    length), as psql's prompt."""
+
+    @staticmethod
+    def draw(p: Painter, state: UiState, m: PasswordModal, w: int, h: int) -> None:
+        bw = max(20, min(w - 2, 72))
+        lines = [
+            f"The server of '{m.profile}' asks for a password.",
+            f"{target(state.config, m.profile)}",
+            m.message,
+            "Password: (typing is not shown)",
+            "",
+            "Enter: connect      Esc: not now      (kept in memory only, never saved)",
+        ]
+        bh = len(lines) + 2
+        bx, by = (w - bw) // 2, max(0, (h - bh) // 2)
+        p.box(bx, by, bw, bh, "Password")
+        for n, t in enumerate(lines):
+            style = "box_warn" if n == 2 else "box_text"
+            p.line([(t, style)], bx + 2, by + 1 + n, bw - 4, "box_text")
+
+
 class Palette:
     @staticmethod
     def draw(p: Painter, state: UiState, m: PaletteModal, w: int, h: int) -> None:
@@ -875,3 +899,5 @@ def draw(screen: Any, state: UiState, theme: dict[str, Colour] | None = None) ->
         Help.draw(p, state, m, w, h)
     elif isinstance(m, AskModal):
         AskDialog.draw(p, state, m, w, h)
+    elif isinstance(m, PasswordModal):
+        PasswordDialog.draw(p, state, m, w, h)

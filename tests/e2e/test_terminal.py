@@ -252,3 +252,47 @@ def test_editing_the_config_adds_a_profile_use_can_reach(tui: Tui) -> None:
     t.expect_screen("The settings in use are unchanged", 15)
     t.type("/reload", enter=True)  # asked for by hand: the same answer, nothing lost
     t.expect_screen(re.compile(r"(?s)unchanged.*unchanged"), 15)
+
+
+# -- a password prompt when the server asks for one ----------------------------------------------
+
+SECRET = "sekret-pw-20-\u00e9x"
+
+
+def test_a_password_prompt_appears_and_the_password_is_in_no_file(
+    tmp_path: Path, isolated_env: dict[str, Path], pg_restartable: pg.PgServer
+) -> None:
+    server = pg_restartable
+    assert server.pgdata is not None
+    pg.run_sql(server.dsn, f"CREATE ROLE pwuser LOGIN PASSWORD '{SECRET}'")
+    hba = server.pgdata / "pg_hba.conf"
+    hba.write_text("local all pwuser scram-sha-256\nhost all pwuser all scram-sha-256\n"
+                   + hba.read_text())  # fmt: skip
+    pg.run_sql(server.dsn, "SELECT pg_reload_conf()")
+    locked = server.dsn.replace("postgres@", "pwuser@", 1)
+    t = Tui(tmp_path, isolated_env, server.dsn, server.dsn)
+    try:
+        with t.config.open("a") as f:
+            f.write(f'\n[profiles.locked]\ndsn = "{locked}"\n')
+        s = t.start("locked")
+        s.expect_screen(("The server of 'locked' asks for a password.", "typing is not shown"), 30)
+        s.type("wrong")
+        s.send("Enter")
+        s.expect_screen("That password was not accepted; try again.", 20)
+        s.type(SECRET)
+        screen = s.screen()
+        assert SECRET not in screen and "wrong" not in screen  # never echoed
+        s.send("Enter")
+        s.expect_screen("Connected to 'locked'", 20)
+        s.type("select current_user as who;", enter=True)
+        s.expect_screen(("1 row in", re.compile(r"\bpwuser\b")), 20)
+        s.type("/quit", enter=True)
+        s.wait_for(lambda: not s.alive(), "pgask exits on /quit", 15)
+        roots = [tmp_path, t.runtime, *isolated_env.values()]
+        for root in roots:
+            for path in Path(root).rglob("*"):
+                if path.is_file():
+                    data = path.read_bytes()
+                    assert SECRET.encode() not in data, f"the password is in {path}"
+    finally:
+        t.close()
