@@ -69,6 +69,36 @@ def default_profile(config: Any, given: str | None) -> str:
     )
 
 
+async def ensure_password(client: Any, config: Any, profile: str) -> None:
+    """psql's habit: when the server asks for a password and none is configured, ask on the
+    terminal (not echoed) and hand it to the profile's executor, in memory only. Without a
+    terminal nothing is asked and the command fails as before, saying how to configure one."""
+    from protocol.messages import CatalogRequest, ConnectPassword, Failure
+
+    if workflow.password_configured(config, profile):
+        return
+    try:
+        tty = open("/dev/tty", "w")  # getpass reads from the terminal itself
+    except OSError:
+        return
+    with tty:
+        reply = await client.request(f"executor:{profile}", CatalogRequest(), timeout=60)
+        for _ in range(3):
+            if not (isinstance(reply, Failure) and reply.code == "db.auth_failed"):
+                return
+            import getpass
+
+            try:
+                password = getpass.getpass(f"Password for profile '{profile}': ", stream=tty)
+            except (EOFError, KeyboardInterrupt):
+                return
+            if not password:
+                return
+            reply = await client.request(f"executor:{profile}", ConnectPassword(password=password),
+                                         timeout=60)  # fmt: skip
+            del password
+
+
 def ask_tty(prompt: str) -> str:
     """A line typed on the controlling terminal (stdin may be a pipe); "" without one."""
     try:

@@ -104,6 +104,7 @@ from ui.workflow import (
     audited_refusal,
     gate,
     name_matches,
+    password_configured,
     query_decision,
     recent_turns,
     repair_request,
@@ -479,24 +480,6 @@ def on_catalog(state: UiState, profile: str, body: Body) -> bool:
                 say_failure(pane, body)
                 break
         return True
-    return False
-
-
-def password_configured(config: Config, profile: str) -> bool:
-    """Whether pgask was given a password for the profile (PGPASSWORD, password_env, the DSN);
-    ~/.pgpass is the driver's: a wrong one there still makes the prompt worth showing."""
-    p = config.profiles.get(profile) or ProfileConfig()
-    if os.environ.get("PGPASSWORD") or (p.password_env and os.environ.get(p.password_env)):
-        return True
-    if p.dsn:
-        try:
-            parts = urlsplit(p.dsn)
-            if parts.password or "password" in parse_qs(parts.query):
-                return True
-        except ValueError:
-            pass
-        if "://" not in p.dsn and re.search(r"(?:^|\s)password\s*=", p.dsn):
-            return True
     return False
 
 

@@ -288,6 +288,15 @@ def test_a_password_prompt_appears_and_the_password_is_in_no_file(
         s.expect_screen(("1 row in", re.compile(r"\bpwuser\b")), 20)
         s.type("/quit", enter=True)
         s.wait_for(lambda: not s.alive(), "pgask exits on /quit", 15)
+        s.close()
+        # the headless CLI on a terminal asks too (psql's prompt), and runs the statement
+        argv = pgask_argv("--config", str(t.config), "sql", "select current_user as who",
+                          "-p", "locked")  # fmt: skip
+        s = TmuxSession.start([*argv], env=t.env(), cwd=tmp_path, log_dirs=t.log_dirs)
+        s.expect_screen("Password for profile 'locked':", 30)
+        s.type(SECRET, enter=True)
+        s.expect_screen(re.compile(r"\bpwuser\b"), 30)
+        assert SECRET not in s.screen()
         roots = [tmp_path, t.runtime, *isolated_env.values()]
         for root in roots:
             for path in Path(root).rglob("*"):
