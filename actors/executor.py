@@ -72,6 +72,7 @@ from protocol.messages import (
     CatalogRequest,
     CatalogTable,
     Column,
+    ConnectPassword,
     CopyDone,
     CopyRequest,
     DbaProgress,
@@ -232,6 +233,9 @@ class ExecState:
     audit_error: str = ""  # why the audit trail could not be opened (nothing runs then)
     app_name: str = "pgask"  # application_name: run, profile and incarnation (orphans_prefix)
     orphans_prefix: str = ""  # what every incarnation of this executor in this run is called
+    password: str = field(
+        default="", repr=False
+    )  # typed by the person (ConnectPassword); memory only
 
 
 @asynccontextmanager
@@ -367,7 +371,9 @@ async def _pool(state: ExecState) -> asyncpg.Pool:
         check_profile(state.profile, state.config)  # a bad port or sslmode: a reply, not a crash
         try:
             with map_errors(state, connecting=True):
-                state.pool = await aio_as_trio(_create_pool)(state.config, state.app_name)
+                state.pool = await aio_as_trio(_create_pool)(
+                    state.config, state.app_name, state.password
+                )
         except DatabaseError:
             state.failures += 1
             state.next_attempt = (
@@ -382,11 +388,13 @@ async def _pool(state: ExecState) -> asyncpg.Pool:
         return state.pool
 
 
-async def _create_pool(cfg: ProfileConfig, app_name: str) -> asyncpg.Pool:
+async def _create_pool(cfg: ProfileConfig, app_name: str, password: str = "") -> asyncpg.Pool:
+    kw = _connect_kwargs(cfg, app_name)
+    if password:
+        kw["password"] = password
     return await asyncpg.create_pool(
-        min_size=1, max_size=4, init=_init_session, reset=_reset_connection,
-        **_connect_kwargs(cfg, app_name),
-    )  # fmt: skip
+        min_size=1, max_size=4, init=_init_session, reset=_reset_connection, **kw
+    )
 
 
 async def _init_session(con: asyncpg.Connection) -> None:
@@ -1141,6 +1149,17 @@ async def on_doctor(state: ExecState, msg: DoctorRequest, req: Request) -> Docto
     return DoctorReport(role=role, database=database, server_version=version, findings=findings)
 
 
+async def on_connect_password(state: ExecState, msg: ConnectPassword, req: Request) -> Catalog:
+    """The password the person typed: connect with it now (no backoff wait), reply the catalog."""
+    async with state.lock:
+        state.password = msg.password
+        state.failures, state.next_attempt = 0, 0.0
+        old, state.pool = state.pool, None
+    if old is not None:
+        await aio_as_trio(old.close)()
+    return await on_catalog(state, CatalogRequest(refresh=True), req)
+
+
 async def on_catalog(state: ExecState, msg: CatalogRequest, req: Request) -> Catalog:
     pool = await _pool(state)
     with map_errors(state):
@@ -1570,6 +1589,7 @@ ACTOR = Actor(
         ExplainRequest: on_explain,
         CopyRequest: on_query_copy,
         CatalogRequest: on_catalog,
+        ConnectPassword: on_connect_password,
         ResolveRequest: on_resolve,
         DoctorRequest: on_doctor,
         IndexCheckRequest: on_index_check,

@@ -122,7 +122,7 @@ def _check_target(target: Path, force: bool) -> Path:
     if target.is_dir():
         raise ExportError(
             f"{target} is a directory.",
-            hint="Name a file inside it, e.g. {target}/result.csv.",
+            hint=f"Name a file inside it, e.g. {target / 'result.csv'}.",
             code="export.is_directory",
         )
     parent = target.parent

@@ -2202,15 +2202,9 @@ def _run_batch(stdin: IO[str], stdout: IO[str], mode: Mode, preview: bool, judge
     failed = False
     for ident, sql, error in items:
         v = next(verdicts) if sql is not None else None
-        if isinstance(v, Verdict):
-            out: dict[str, Any] = {
-                "id": ident,
-                "class": v.sql_class,
-                "confirm": v.confirm,
-                "reasons": v.reasons,
-                "tables": v.tables,
-                "statements": msgspec.to_builtins(v.statements),
-            }
+        if isinstance(v, Verdict):  # the keys of --json (one verdict), plus the line's id
+            out: dict[str, Any] = {"id": ident, **msgspec.to_builtins(v)}
+            out.pop("signature", None)
         elif isinstance(v, Failure):
             failed = True
             out = {"id": ident, "error": v.message, "why": v.why, "hint": v.hint}

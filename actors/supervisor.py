@@ -43,7 +43,7 @@ import trio
 from actors.supervisor_session import SessionStore
 from protocol import codec
 from protocol.boot import Boot
-from protocol.config import Config
+from protocol.config import Config, load_config, resolve_profile, url_profile_name
 from protocol.endpoints import (
     SUPERVISOR,
     make_run_dir,
@@ -60,6 +60,8 @@ from protocol.messages import (
     ActorsRequest,
     ActorsStatus,
     Body,
+    ConfigReload,
+    ConfigReloaded,
     Failure,
     Ping,
     Pong,
@@ -776,6 +778,9 @@ class Supervisor:
         self, ident: bytes, header: Header, msg: ActorsRequest
     ) -> ActorsStatus:
         for profile in msg.profiles:
+            if profile.startswith(("postgresql://", "postgres://")):  # `/use URL` in the UI
+                profile = resolve_profile(self.config, profile)[0]
+                self._config_bytes = msgspec.msgpack.encode(self.config)  # executors boot on it
             if profile not in self.config.profiles:
                 raise PgaskError(
                     **_unknown_profile_kwargs(profile, self.config), code="config.unknown_profile"
@@ -813,6 +818,31 @@ class Supervisor:
             )
         return ActorsStatus(actors=infos)
 
+    async def on_config_reload(
+        self, ident: bytes, header: Header, msg: ConfigReload
+    ) -> ConfigReloaded:
+        """Read the config file again. Profiles made during the run (a URL, the demo) stay;
+        an executor already running keeps the settings it started with."""
+        old = self.config
+        new = load_config(old.source or None, read_dotenv=False)
+        for name, prof in old.profiles.items():
+            made_here = name == "demo" or (
+                prof.dsn.startswith(("postgresql://", "postgres://"))
+                and name == url_profile_name(prof.dsn)
+            )
+            if name not in new.profiles and made_here:
+                new.profiles[name] = prof
+        added = sorted(set(new.profiles) - set(old.profiles))
+        removed = sorted(set(old.profiles) - set(new.profiles))
+        changed = sorted(n for n in set(new.profiles) & set(old.profiles)
+                         if new.profiles[n] != old.profiles[n])  # fmt: skip
+        self.config = new
+        self._config_bytes = msgspec.msgpack.encode(new)
+        log.info("supervisor.config.reloaded", source=new.source, added=added, changed=changed,
+                 removed=removed)  # fmt: skip
+        return ConfigReloaded(config=self._config_bytes, source=new.source, added=added,
+                              changed=changed, removed=removed)  # fmt: skip
+
     async def on_session_get(self, ident: bytes, header: Header, msg: SessionGet) -> Body:
         return self.session.state()
 
@@ -824,6 +854,7 @@ class Supervisor:
         Ready: on_ready,
         Ping: on_ping,
         ActorsRequest: on_actors_list,
+        ConfigReload: on_config_reload,
         SessionGet: on_session_get,
         SessionAddTurn: on_session_change,
         SessionPin: on_session_change,

@@ -93,7 +93,11 @@ class SessionStore:
             if not 1 <= msg.index <= len(self.pins):
                 raise PgaskError(
                     f"There is no pin number {msg.index}.",
-                    why=f"There are {len(self.pins)} pins." if self.pins else "Nothing is pinned.",
+                    why=(
+                        f"There {'is 1 pin' if len(self.pins) == 1 else f'are {len(self.pins)} pins'}."
+                        if self.pins
+                        else "Nothing is pinned."
+                    ),
                     hint="See the pins with /history; unpin with /unpin N.",
                     code="session.no_such_pin",
                 )

@@ -1,6 +1,6 @@
 """Keystroke-to-screen latency of the real TUI in tmux, three situations side by side.
 
-    python bench/bench_tui_latency.py [--samples 100] [--json]
+    python bench/bench_tui_latency.py [--samples 100] [--json] [--popup-only]
 
 Drives `pgask` in a detached tmux session (120x40, TERM=xterm-256color) against a real
 PostgreSQL (PGASK_TEST_DSN, else a throwaway embedded cluster) and, for each sample, times
@@ -9,6 +9,9 @@ PostgreSQL (PGASK_TEST_DSN, else a throwaway embedded cluster) and, for each sam
     idle        nothing running
     query 30s   a CPU-bound query runs on the server (statement_timeout ends it at 30 s)
     stream 1M   a 1,000,000-row result streams into the grid (max_rows = 1,000,000)
+    popup       the Tab completion popup is open over 2,000 table names, and each key typed
+                re-filters it (`/sql select * from t_` Tab, then the digits of a table name)
+    popup idle  the same keys typed in the same database with no popup (no Tab pressed)
 
 Keys go at random gaps of 30-120 ms. The floor row is the same measurement against `cat`
 in the same tmux (what send-keys plus capture-pane cost by themselves). Also reported: spawn
@@ -117,6 +120,46 @@ def measure(
     return out
 
 
+POPUP_TABLES = 2000
+POPUP_SQL = (
+    f"DO $$ BEGIN FOR i IN 0..{POPUP_TABLES - 1} LOOP "
+    "EXECUTE format('CREATE TABLE t_%s (id int, name text, created_at timestamptz)', "
+    "lpad(i::text, 4, '0')); END LOOP; END $$"
+)
+
+
+def popup_samples(t: Tmux, prompt: str, n: int, rng: random.Random, *, tab: bool) -> list[float]:
+    """Type `/sql select * from t_`, press Tab (popup: 2,000 names), then time the digits of
+    a table name one key at a time; each re-filters the open popup. `tab=False`: the same
+    keys without the popup, for the side-by-side figure."""
+    out: list[float] = []
+    while len(out) < n:
+        t.send("C-u")
+        t.wait(re.escape(prompt) + r"\s*$", 10)
+        t.send("/sql select * from t_", literal=True)
+        t.wait(re.escape("select * from t_") + r"\s*$", 10)
+        if tab:
+            t.send("Tab")
+            t.wait(r"1/\d+ · Tab next", 10)
+        digits = f"{rng.randrange(POPUP_TABLES):04d}"[:3]
+        typed = "/sql select * from t_"
+        for ch in digits:
+            typed += ch
+            start = time.perf_counter()
+            t.send(ch, literal=True)
+            while True:
+                screen = t.screen()
+                line = last_line(screen, prompt).rstrip()
+                if line.endswith(typed[-12:]) and (not tab or "Tab next" in screen):
+                    out.append((time.perf_counter() - start) * 1000)
+                    break
+                if time.perf_counter() - start > 5:
+                    out.append(5000.0)
+                    break
+            time.sleep(rng.uniform(0.03, 0.12))
+    return out[:n]
+
+
 def stats(xs: list[float]) -> dict[str, float]:
     xs = sorted(xs)
     if not xs:
@@ -157,10 +200,15 @@ def floor(n: int, rng: random.Random) -> list[float]:
         t.close()
 
 
+class _Skip(Exception):
+    """--popup-only: the other situations are not measured."""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=100)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--popup-only", action="store_true", help="only the completion popup rows")
     args = ap.parse_args()
     rng = random.Random(11)
     server = pg.server_from_env() or pg.start_embedded_server(prefix="pgask-bench-")
@@ -181,7 +229,7 @@ def main() -> int:
         prompt = "demo\u203a"
 
         starts: list[float] = []
-        for _ in range(3):
+        for _ in range(0 if args.popup_only else 3):
             t0 = time.perf_counter()
             t = Tmux(command)
             try:
@@ -197,12 +245,14 @@ def main() -> int:
             m = re.search(r'"ui.prompt.shown","ms":([\d.]+)', log.read_text())
             if m:
                 ui_ms.append(float(m.group(1)))
-        results["spawn->prompt (tmux)"] = stats(starts)
-        results["ui process start->first paint"] = stats(ui_ms)
-
+        if not args.popup_only:
+            results["spawn->prompt (tmux)"] = stats(starts)
+            results["ui process start->first paint"] = stats(ui_ms)
         results["floor (cat)"] = stats(floor(args.samples, rng))
-        t = Tmux(command)
+        t = Tmux(command) if not args.popup_only else None
         try:
+            if t is None:
+                raise _Skip
             t.wait(re.escape(prompt), 30)
             t.wait("idle", 30)
             t.send("C-u")
@@ -233,10 +283,32 @@ def main() -> int:
                                      running="loading")  # fmt: skip
                 t.wait("idle", 120)
             results["stream 1M rows"] = stats(streaming)
+        except _Skip:
+            pass
         finally:
-            t.send("C-q")
-            time.sleep(1.0)
-            t.close()
+            if t is not None:
+                t.send("C-q")
+                time.sleep(1.0)
+                t.close()
+
+        with pg.fresh_database(server.dsn, "benchpopup") as pop_dsn:
+            pg.run_sql(pop_dsn, POPUP_SQL)
+            cfg.write_text(f'[profiles.demo]\ndsn = "{pop_dsn}"\n')
+            t = Tmux(command)
+            try:
+                t.wait(re.escape(prompt), 30)
+                t.wait("idle", 30)
+                t.wait("Connected to", 60)  # the catalog (2,000 tables) is in the UI
+                results["popup idle (same keys, no Tab)"] = stats(
+                    popup_samples(t, prompt, args.samples, rng, tab=False)
+                )
+                results["popup open (2,000 names, re-filter)"] = stats(
+                    popup_samples(t, prompt, args.samples, rng, tab=True)
+                )
+            finally:
+                t.send("Escape", "C-u", "C-q")
+                time.sleep(1.0)
+                t.close()
     finally:
         server.destroy()
     if args.json:

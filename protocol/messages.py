@@ -141,6 +141,24 @@ class ActorsStatus(Body, tag="actors.status"):
     actors: list[ActorInfo]
 
 
+class ConfigReload(Body, tag="config.reload"):
+    """ui -> supervisor: read the config file again (`/reload`, or the UI saw it change).
+    New and changed profiles serve executors started from now on; URL and demo profiles
+    made during the run are kept."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+
+
+class ConfigReloaded(Body, tag="config.reloaded"):
+    """supervisor -> requester: reply to ConfigReload."""
+
+    config: bytes  # msgpack of protocol.config.Config, as now in force
+    source: str  # the file read ("" = no file: defaults and environment only)
+    added: list[str] = []
+    changed: list[str] = []  # their running executors keep the old settings until restarted
+    removed: list[str] = []
+
+
 # -- session (owned by the supervisor) -----------------------------------------
 
 
@@ -489,6 +507,15 @@ class CatalogRequest(Body, tag="catalog.get"):
     refresh: bool = False
 
 
+class ConnectPassword(Body, tag="connect.password"):
+    """ui -> executor:<profile>: the password the person typed when the server asked for one
+    and none was configured. Held in the executor's memory only (never logged, never written),
+    used for its new connections; the reply is the catalog, as for CatalogRequest."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    password: str
+
+
 class Catalog(Body, tag="catalog.result"):
     """executor -> requester: every user schema's tables, views, columns, keys, indexes."""
 
@@ -805,6 +832,9 @@ Message = (
     | ActorExited
     | ActorsRequest
     | ActorsStatus
+    | ConfigReload
+    | ConfigReloaded
+    | ConnectPassword
     | SessionState
     | SessionGet
     | SessionAddTurn

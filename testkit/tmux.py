@@ -72,9 +72,19 @@ class TmuxSession:
         subprocess.run([*tmux(self.name), "send-keys", "-t", self.name, *keys], check=True)
 
     def type(self, text: str, *, enter: bool = False) -> None:
+        if text.endswith(";"):  # tmux reads an argument's final ";" as a command separator
+            text = text[:-1] + "\\;"
         subprocess.run([*tmux(self.name), "send-keys", "-t", self.name, "-l", text], check=True)
         if enter:
             self.send("Enter")
+
+    def paste(self, text: str) -> None:
+        """Paste `text` as a terminal does: with bracketed-paste marks when the program asked
+        for them (tmux paste-buffer -p), line breaks as carriage returns."""
+        buf = f"pgask-paste-{uuid.uuid4().hex[:6]}"
+        subprocess.run([*tmux(self.name), "set-buffer", "-b", buf, "--", text], check=True)
+        subprocess.run([*tmux(self.name), "paste-buffer", "-p", "-d", "-b", buf, "-t", self.name],
+                       check=True)  # fmt: skip
 
     def resize(self, width: int, height: int) -> None:
         subprocess.run(

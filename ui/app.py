@@ -77,6 +77,14 @@ def fix_terminal(screen: Any) -> None:
             pass
     if not isinstance(screen._screen, _GetchShim):  # private attribute; asciimatics 1.15
         screen._screen = _GetchShim(screen._screen, screen._KEY_MAP)
+    bracketed_paste(True)
+
+
+def bracketed_paste(on: bool) -> None:
+    """Ask the terminal to mark pastes (\\e[200~ ... \\e[201~), so a pasted multi-line
+    statement is one input, not one submission per line; keys.decode turns the marks into keys."""
+    with contextlib.suppress(OSError, ValueError):
+        os.write(sys.stdout.fileno(), b"\x1b[?2004h" if on else b"\x1b[?2004l")
 
 
 def usable_term() -> None:
@@ -128,6 +136,23 @@ class App:
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGHUP, self._on_term)
         self.first_paint_ms: float | None = None
+        self.config_path = config_file(config)
+        self.config_mtime = _mtime(self.config_path)
+        self.config_checked = time.monotonic()
+
+    def watch_config(self) -> None:
+        """At most once a second: a changed (or new) config file is read again, so a profile
+        added to it can be used without a restart, and the status line says so."""
+        now = time.monotonic()
+        if now - self.config_checked < 1.0 or self.config_path is None:
+            return
+        self.config_checked = now
+        mtime = _mtime(self.config_path)
+        if mtime != self.config_mtime:
+            self.config_mtime = mtime
+            log.info("ui.config.changed", path=str(self.config_path))
+            S.reload_config(self.state, auto=True)
+            self.dirty = True
 
     def _on_term(self, *_: Any) -> None:
         self.state.quit = True
@@ -319,6 +344,7 @@ class App:
                 return "quit"
             if screen.has_resized():
                 return "resize"
+            self.watch_config()
             self.flush()
             self.save_history()
             now = time.monotonic()
@@ -335,6 +361,25 @@ class App:
         if self.sock is not None:
             self.sock.close(linger=0)
             self.ctx.term()
+
+
+def config_file(config: Any) -> Path | None:
+    """The file to watch: the one the config came from, else where one would be looked for."""
+    if config.source:
+        return Path(config.source)
+    try:
+        from protocol.config import default_config_path
+
+        return Path(os.environ.get("PGASK_CONFIG") or default_config_path())
+    except Exception:  # platformdirs missing or no home: nothing to watch
+        return None
+
+
+def _mtime(path: Path | None) -> float:
+    try:
+        return path.stat().st_mtime_ns if path is not None else 0.0
+    except OSError:
+        return 0.0
 
 
 def _ms_since_process_start() -> float:
@@ -377,6 +422,7 @@ def main() -> int:
             try:
                 outcome = app.run(screen)
             finally:
+                bracketed_paste(False)
                 screen.close(restore=True)
             if outcome == "orphaned":
                 log.error("ui.supervisor.lost")

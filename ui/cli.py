@@ -38,6 +38,7 @@ from ui.headless import (
     ask_tty,
     decide,
     default_profile,
+    ensure_password,
     request_plan,
 )
 from ui.host import run_with_tree
@@ -660,6 +661,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     async def run_sql(sup: Any, client: Any, profile: str) -> int:
         mode = args.mode or starting_mode(sup.config, profile)  # as the UI starts
+        await ensure_password(client, sup.config, profile)  # psql's prompt, on a terminal only
         texts = await statement_texts(client, sql_text, profile, mode)
         # Every statement is judged (and confirmed) on its own before any of them runs, so a
         # refusal comes up front, never after the first ones have run.

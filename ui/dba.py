@@ -41,6 +41,7 @@ from protocol.messages import (
     RestoreRequest,
     Verdict,
 )
+from ui import workflow
 
 Out = Callable[[str], None]
 LEDGER = "pgask-migrations.jsonl"
@@ -119,7 +120,7 @@ async def confirmed_verdict(
             )
     elif verdict.confirm == "typed":
         name = verdict.confirm_name
-        if confirmer.type_name(reasons, name) != name:
+        if not workflow.name_matches(confirmer.type_name(reasons, name), name):
             raise NeedsConfirmation(
                 f"This destructive statement needs its object's name typed: {name}.",
                 hint=f"Pass --confirm {name}.",

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from protocol.config import Config, ProfileConfig
 from protocol.errors import PgaskError
 
@@ -207,8 +209,22 @@ def _first_local_model(base_url: str) -> str:
         return ""
 
 
-def demo_profile(server: DemoServer) -> ProfileConfig:
-    return ProfileConfig(dsn=server.dsn_for(DEMO_DB), read_write=False)
+CONNECTION_FIELDS = ("dsn", "host", "port", "user", "dbname", "service")
+
+
+def demo_profile(server: DemoServer, own: ProfileConfig | None = None) -> ProfileConfig:
+    """The demo's connection; a [profiles.demo] the person wrote keeps its own settings
+    (read_write = true, as /mode advises, timeouts ...) unless it names a server itself."""
+    base = ProfileConfig(dsn=server.dsn_for(DEMO_DB), read_write=False)
+    if own is None:
+        return base
+    if any(getattr(own, f) for f in CONNECTION_FIELDS):
+        return own  # their own demo database: theirs to point anywhere
+    return msgspec.structs.replace(own, dsn=base.dsn)
+
+
+def set_demo_profile(config: Any, server: DemoServer) -> None:
+    config.profiles[DEMO_PROFILE] = demo_profile(server, config.profiles.get(DEMO_PROFILE))
 
 
 def run_demo(args: Any, launch_tui: Any) -> int:
@@ -224,7 +240,7 @@ def run_demo(args: Any, launch_tui: Any) -> int:
         print(server.dsn_for(DEMO_DB))
         return 0
     config = load_config(args.config)
-    config.profiles.setdefault(DEMO_PROFILE, demo_profile(server))
+    set_demo_profile(config, server)
     label, how = choose_model(config)
     try:
         return launch_tui(config, [DEMO_PROFILE], model_label=label, welcome=how)

@@ -379,7 +379,8 @@ def _expensive_hint(n: PlanNode) -> str:
     t = n.node_type
     if "Seq Scan" in t:
         return (
-            "Reading the whole table dominates: see the scan findings below, or narrow the WHERE."
+            "Reading the whole table dominates: an index on the columns the WHERE filters "
+            "or joins on avoids it, or narrow the WHERE."
         )
     if t == "Sort":
         return (

@@ -3,6 +3,7 @@ on the terminal, talking to the planner. No actor imports: only messages over th
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -46,18 +47,56 @@ def decide(verdict: Verdict, *, yes: bool, typed: str | None) -> Decision:
     return Decision(None, confirmed=True)
 
 
+LIBPQ_ENV = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE")
+
+
 def default_profile(config: Any, given: str | None) -> str:
+    """-p's value; else the only profile; else, as psql does, the libpq environment
+    (PGHOST, PGPORT, PGUSER, PGDATABASE, PGSERVICE ...) as an ad-hoc URL profile whose
+    missing parts the driver fills from those same variables (and ~/.pgpass, PGPASSWORD)."""
     if given:
         return given
     if len(config.profiles) == 1:
         return next(iter(config.profiles))
+    if not config.profiles and any(os.environ.get(v) for v in LIBPQ_ENV):
+        return "postgresql://"
     names = ", ".join(sorted(config.profiles)) or "none are configured"
     raise PgaskError(
         "Which database? No profile was given.",
         why=f"Profiles: {names}.",
-        hint="Pass -p PROFILE or -p postgresql://user@host/db.",
+        hint="Pass -p PROFILE or -p postgresql://user@host/db, or set PGHOST, PGDATABASE ... as for psql.",
         code="config.no_profile",
     )
+
+
+async def ensure_password(client: Any, config: Any, profile: str) -> None:
+    """psql's habit: when the server asks for a password and none is configured, ask on the
+    terminal (not echoed) and hand it to the profile's executor, in memory only. Without a
+    terminal nothing is asked and the command fails as before, saying how to configure one."""
+    from protocol.messages import CatalogRequest, ConnectPassword, Failure
+
+    if workflow.password_configured(config, profile):
+        return
+    try:
+        tty = open("/dev/tty", "w")  # getpass reads from the terminal itself
+    except OSError:
+        return
+    with tty:
+        reply = await client.request(f"executor:{profile}", CatalogRequest(), timeout=60)
+        for _ in range(3):
+            if not (isinstance(reply, Failure) and reply.code == "db.auth_failed"):
+                return
+            import getpass
+
+            try:
+                password = getpass.getpass(f"Password for profile '{profile}': ", stream=tty)
+            except (EOFError, KeyboardInterrupt):
+                return
+            if not password:
+                return
+            reply = await client.request(f"executor:{profile}", ConnectPassword(password=password),
+                                         timeout=60)  # fmt: skip
+            del password
 
 
 def ask_tty(prompt: str) -> str:

@@ -116,9 +116,11 @@ def launch_tui(config: Any, profiles: list[str], *, model_label: str, welcome: s
 
 def add_demo_profile(config: Any, profiles: list[str]) -> None:
     """`-p demo` works after `pgask demo` even though no config file names it."""
-    if "demo" in profiles and "demo" not in config.profiles:
+    own = config.profiles.get("demo")
+    if "demo" in profiles and (own is None or not any(getattr(own, f) for f in (
+            "dsn", "host", "port", "user", "dbname", "service"))):  # fmt: skip
         from ui import demo
 
         server = demo.start_server()
         demo.ensure_shop(server, out=sys.stderr)
-        config.profiles["demo"] = demo.demo_profile(server)
+        demo.set_demo_profile(config, server)

@@ -25,6 +25,12 @@ CTRL_BACKSLASH = 28
 ENTER = 10
 ENTER_CR = 13
 BACKSPACE_DEL = 127
+CTRL_D = 4
+# Pseudo keys made by `decode` from sequences curses passes through as bytes (far from
+# asciimatics' codes and app.py's -10000-k range for unmapped curses keys).
+NEWLINE = -20001  # Alt+Enter (Esc then Enter): a line break in the input, not a submission
+PASTE_START, PASTE_END = -20200, -20201  # bracketed paste markers (\e[200~ ... \e[201~)
+ALT = -20002  # Esc then a character in one read: Alt+x, or Esc typed quickly before x
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,8 @@ SLASH_COMMANDS: dict[str, str] = {
     "/backup": "/backup [PATH]      pg_dump this database to a file (default PROFILE-DATE.dump)",
     "/restore": "/restore PATH [DB]  restore an archive into a new database (read-write mode)",
     "/migrations": "/migrations         list the migrations pgask wrote and applied here",
-    "/use": "/use PROFILE        switch this pane to another database",
+    "/use": "/use PROFILE|URL    switch this pane to another database",
+    "/reload": "/reload             read the config file again (also done when it changes)",
     "/split": "/split [PROFILE]    open a second pane",
     "/close": "/close              close the focused pane",
     "/pin": "/pin TEXT           keep a fact in the model's context",
@@ -118,6 +125,7 @@ _SEQUENCES: dict[str, int] = {
     "[8~": END, "[2~": INSERT, "[3~": DELETE, "[5~": PAGE_UP, "[6~": PAGE_DOWN, "[Z": BACK_TAB,
     "OP": F1, "OQ": F2, "OR": F3, "OS": F4, "[11~": F1, "[12~": F2, "[13~": F3, "[14~": F4,
     "[15~": F5, "[17~": F6, "[18~": F7, "[19~": F8, "[20~": F9, "[21~": F10,
+    "[200~": PASTE_START, "[201~": PASTE_END,
 }  # fmt: skip
 
 
@@ -136,8 +144,12 @@ def decode(codes: list[int]) -> list[int]:
             if intro == ESC:  # Esc Esc: one Esc (the second may start a sequence)
                 out.append(ESC)
                 i += 1
-            else:  # Alt+x: neither a cancel nor a typed 'x'
+            elif intro in (ENTER, ENTER_CR):  # Alt+Enter: a newline in the input
+                out.append(NEWLINE)
                 i += 2
+            else:  # Alt+x, or Esc then x typed fast: state.py decides (a dialog closes, x is kept)
+                out.append(ALT)
+                i += 1
             continue
         j = i + 2
         seq = chr(intro)

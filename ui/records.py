@@ -31,7 +31,10 @@ def add_parsers(sub: Any) -> None:
         "logs", help="structured logs of the latest run (or --run), all actors merged"
     )
     logs.add_argument("--trace", help="only the lines of this user action")
-    logs.add_argument("--run", help="a run directory name (default: the latest)")
+    logs.add_argument(
+        "--run", help="a run directory name (default: the run active most recently, TUI or not)"
+    )
+    logs.add_argument("--list", action="store_true", help="list the runs, most recent last")
     logs.add_argument("--json", action="store_true", help="print the raw JSON lines")
     logs.add_argument(
         "--model",
@@ -154,12 +157,27 @@ def _audit_line(r: dict[str, Any]) -> str:
     return f"{head} {r.get('decision', '')} {r.get('class', '')} by {who}: {r.get('sql', '')}"
 
 
+def _last_active(run: Path) -> float:
+    """When the run last wrote a log line: a TUI session started an hour ago and left a minute
+    ago is more recent than a command that ran in between."""
+    times = [p.stat().st_mtime for p in run.iterdir() if p.is_file()]
+    return max(times, default=run.stat().st_mtime)
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     root = state_dir() / "logs"
-    runs = sorted(p for p in root.iterdir() if p.is_dir()) if root.exists() else []
+    runs = [p for p in root.iterdir() if p.is_dir()] if root.exists() else []
+    runs.sort(key=lambda p: (_last_active(p), p.name))
     if not runs:
         print(f"No logs under {root}.", file=sys.stderr)
         return 1
+    if args.list:
+        for r in runs:
+            kind = "tui" if (r / "ui.log").exists() else "command"
+            last = dt.datetime.fromtimestamp(_last_active(r)).strftime("%Y-%m-%d %H:%M:%S")
+            actors = ", ".join(sorted(p.stem for p in r.glob("*.log")))
+            print(f"{r.name}  {kind:<7}  last active {last}  {actors}")
+        return 0
     run = root / args.run if args.run else runs[-1]
     lines: list[tuple[float, str, dict[str, Any]]] = []
     for path in run.glob("*.log"):

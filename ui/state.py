@@ -21,6 +21,7 @@ Every request of a job carries the job's trace; replies find their job by `reply
 
 from __future__ import annotations
 
+import decimal
 import difflib
 import os
 import re
@@ -34,8 +35,16 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 
 from protocol.columns import unique_names
-from protocol.config import Config, ProfileConfig, profile_file_name, starting_mode
+from protocol.config import (
+    Config,
+    ProfileConfig,
+    check_profile,
+    profile_file_name,
+    starting_mode,
+    url_profile_name,
+)
 from protocol.envelope import Header, IdMaker
+from protocol.errors import PgaskError
 from protocol.messages import (
     ActorExited,
     ActorsRequest,
@@ -46,7 +55,12 @@ from protocol.messages import (
     BackupDone,
     BackupRequest,
     Body,
+    Catalog,
+    CatalogRequest,
     Clarification,
+    ConfigReload,
+    ConfigReloaded,
+    ConnectPassword,
     DbaProgress,
     ExplainPlan,
     ExplainRequest,
@@ -81,12 +95,16 @@ from protocol.messages import (
     kind_of,
 )
 from protocol.privacy import MASK, redact_secrets, redacted_result_column
-from ui import dba
+from ui import complete as C
+from ui import dba, meta
 from ui import keys as K
 from ui.explain import explain_text
+from ui.format import cell_text
 from ui.workflow import (
     audited_refusal,
     gate,
+    name_matches,
+    password_configured,
     query_decision,
     recent_turns,
     repair_request,
@@ -129,6 +147,9 @@ class ResultView:
     command: str = ""
     elapsed_ms: float = 0.0
     sql: str = ""
+    sort_col: int = -1  # client-side sort (`s`): the column, or -1 for the server's order
+    sort_desc: bool = False
+    original: list[list[Any]] | None = None  # the server's order, while sorted
 
     def __post_init__(self) -> None:
         if not self.numeric:
@@ -200,8 +221,18 @@ class PaneState:
 @dataclass
 class Pending:
     pane: int
-    purpose: str  # plan, guard, query, explain, export, cancel, estimate, session, turn
+    purpose: str  # plan, guard, query, explain, export, cancel, estimate, session, turn, catalog
     trace: str
+    profile: str = ""  # catalog: whose
+
+
+@dataclass
+class Connection:
+    """What the status bar says about a profile's database: the real state, learnt from the
+    executor's catalog reply (it connects for it), never assumed."""
+
+    state: Literal["connecting", "connected", "failed"] = "connecting"
+    detail: str = ""  # connected: "PostgreSQL 17.2 · alice"; failed: the error's first line
 
 
 @dataclass
@@ -259,12 +290,24 @@ class PaletteModal:
 
 
 @dataclass
+class PasswordModal:
+    """The server asked for a password and none is configured: typed here, never shown,
+    sent to the profile's executor once (memory only), never stored or logged."""
+
+    profile: str
+    pane: int
+    typed: str = field(default="", repr=False)
+    message: str = ""
+    kind: Literal["password"] = "password"
+
+
+@dataclass
 class HelpModal:
     scroll: int = 0
     kind: Literal["help"] = "help"
 
 
-Modal = ConfirmModal | ModeModal | PaletteModal | HelpModal | AskModal
+Modal = ConfirmModal | ModeModal | PaletteModal | HelpModal | AskModal | PasswordModal
 
 
 @dataclass
@@ -285,6 +328,18 @@ class UiState:
     history_out: list[tuple[str, str]] = field(default_factory=list)  # (profile, line) to append
     hist_pos: int | None = None
     draft: str = ""
+    pasting: bool = False  # between the bracketed-paste markers: Enter is a line break
+    swallow: bool = False  # after Alt (no dialog open): the next key was Alt+key, not typing
+    catalogs: dict[str, Catalog] = field(default_factory=dict)  # profile -> cached catalog
+    conn: dict[str, Connection] = field(default_factory=dict)  # profile -> connection state
+    meta_waiting: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # for a catalog
+    expanded: bool = False  # \x: the results show the selected row as column | value
+    popup: C.Completion | None = None  # Tab's candidates, shown over the input; never modal
+    search: str = ""  # the results' search text (`/` in the results, then n / N)
+    searching: bool = False  # typing the search text
+    popup_sel: int = 0
+    timing: bool = False  # \timing: a "Time: ..." line after each statement
+    passwords_sent: set[str] = field(default_factory=set)  # profiles given a typed password
     session_state: SessionState | None = None
     quit: bool = False
     connected: bool = False
@@ -310,7 +365,7 @@ def new_state(config: Config, profiles: list[str], welcome: str = "", **kw: Any)
     if welcome:
         say(state.panes[0], "info", welcome)
     for pane in state.panes:
-        say(pane, "info", f"Connected to '{pane.profile}' ({target(config, pane.profile)}).")
+        say(pane, "info", f"Connecting to '{pane.profile}' ({target(config, pane.profile)}) ...")
     say(
         state.panes[0],
         "dim",
@@ -331,6 +386,9 @@ def target(config: Config, profile: str) -> str:
             host = host or parts.hostname or query.get("host", [""])[0]
         except ValueError:
             pass
+    env = os.environ  # what libpq (and the driver) fill in for the parts a profile leaves out
+    db = db or env.get("PGDATABASE", "") or (p.user or env.get("PGUSER", "") if p.dsn else "")
+    host = host or env.get("PGHOST", "")
     if host.startswith("/"):
         host = "local socket"  # a unix socket directory says little and takes the whole bar
     if p.service and not host:
@@ -379,10 +437,171 @@ def start(state: UiState) -> None:
     send(state, "supervisor", SessionGet(), purpose="session")
     profiles = sorted({p.profile for p in state.panes})
     send(state, "supervisor", ActorsRequest(ping=True, profiles=profiles), purpose="actors")
+    for profile in profiles:
+        fetch_catalog(state, profile)
 
 
-def warm(state: UiState, profile: str) -> None:
-    send(state, "supervisor", ActorsRequest(ping=False, profiles=[profile]), purpose="warm")
+def fetch_catalog(state: UiState, profile: str, *, refresh: bool = False) -> None:
+    """Ask the profile's executor for its catalog: it connects to answer, so the reply (or the
+    failure) is also what the status bar says about the connection."""
+    if any(p.purpose == "catalog" and p.profile == profile for p in state.pending.values()):
+        return
+    if profile not in state.catalogs:
+        state.conn[profile] = Connection("connecting")
+    pane_i = next((i for i, p in enumerate(state.panes) if p.profile == profile), 0)
+    rid = send(state, f"executor:{profile}", CatalogRequest(refresh=refresh))
+    state.pending[rid] = Pending(pane_i, "catalog", state.outbox[-1][0].trace, profile)
+
+
+def on_catalog(state: UiState, profile: str, body: Body) -> bool:
+    waiting = state.meta_waiting.pop(profile, [])
+    if isinstance(body, Catalog):
+        first = state.conn.get(profile) is None or state.conn[profile].state != "connected"
+        state.catalogs[profile] = body
+        state.conn[profile] = Connection("connected", server_label(state, profile, body))
+        for pane in state.panes if first else ():
+            if pane.profile == profile:
+                say(pane, "ok", f"Connected to '{profile}': {state.conn[profile].detail}.")
+        for pane_i, text in waiting:
+            if pane_i < len(state.panes) and state.panes[pane_i].profile == profile:
+                run_meta(state, pane_i, text)
+        return True
+    if isinstance(body, Failure):
+        state.conn[profile] = Connection("failed", body.message)
+        if body.code == "db.auth_failed" and not password_configured(state.config, profile):
+            pane_i = next((i for i, p in enumerate(state.panes) if p.profile == profile), 0)
+            again = profile in state.passwords_sent
+            if not isinstance(state.modal, PasswordModal):
+                state.modal = PasswordModal(profile, pane_i, message=(
+                    "That password was not accepted; try again." if again else ""))  # fmt: skip
+            return True
+        for i, pane in enumerate(state.panes):
+            if pane.profile == profile and (i == 0 or waiting or profile not in state.catalogs):
+                say_failure(pane, body)
+                break
+        return True
+    return False
+
+
+def send_password(state: UiState, m: PasswordModal) -> None:
+    """One message to the executor; the typed text leaves the UI's state at once."""
+    password, m.typed = m.typed, ""
+    state.passwords_sent.add(m.profile)
+    state.conn[m.profile] = Connection("connecting")
+    rid = send(state, f"executor:{m.profile}", ConnectPassword(password=password))
+    state.pending[rid] = Pending(m.pane, "catalog", state.outbox[-1][0].trace, m.profile)
+
+
+def _password_key(state: UiState, m: PasswordModal, code: int) -> bool:
+    if code in (K.ENTER, K.ENTER_CR):
+        state.modal = None
+        if m.typed:
+            send_password(state, m)
+        return True
+    if code in (K.ESC, K.CTRL_C):
+        state.modal, m.typed = None, ""
+        pane = state.panes[m.pane] if m.pane < len(state.panes) else state.pane
+        say(pane, "notice", f"Not connected to '{m.profile}': no password given. "
+            "/use it again to be asked again.")  # fmt: skip
+        return True
+    if code in (K.BACK, K.CTRL_H, K.BACKSPACE_DEL):
+        m.typed = m.typed[:-1]
+    elif code == K.CTRL_U:
+        m.typed = ""
+    elif K.is_printable(code):
+        m.typed += chr(code)
+    return True
+
+
+def server_label(state: UiState, profile: str, catalog: Catalog) -> str:
+    v = catalog.server_version
+    version = f"PostgreSQL {v // 10000}.{v % 100}" if v >= 100000 else f"PostgreSQL {v}"
+    user = profile_user(state.config, profile)
+    return f"{version} \u00b7 {user}" if user else version
+
+
+def profile_user(config: Config, profile: str) -> str:
+    p = config.profiles.get(profile) or ProfileConfig()
+    user = p.user
+    if not user and p.dsn:
+        try:
+            parts = urlsplit(p.dsn)
+            user = parts.username or parse_qs(parts.query).get("user", [""])[0]
+        except ValueError:
+            user = ""
+        if not user and "://" not in p.dsn:
+            m = re.search(r"(?:^|\s)user\s*=\s*(\S+)", p.dsn)
+            user = m.group(1) if m else ""
+    return user or os.environ.get("PGUSER", "")
+
+
+# -- psql's meta-commands ----------------------------------------------------------------
+
+
+def run_meta(state: UiState, pane_i: int, text: str) -> bool:
+    """`\\dt`, `\\d NAME`, `\\x` ...: from the cached catalog or state; `\\l`, `\\du` as SQL."""
+    pane = state.panes[pane_i]
+    cmd, arg = meta.split(text)
+    if cmd in ("\\?", "\\h"):
+        say(pane, "info", "psql meta-commands pgask answers:")
+        for line in meta.help_lines():
+            say(pane, "dim", "  " + line)
+        return True
+    if cmd == "\\q":
+        state.quit = True
+        return True
+    if cmd in ("\\x", "\\timing"):
+        current = state.expanded if cmd == "\\x" else state.timing
+        on = meta.switch(arg, current)
+        if on is None:
+            say(pane, "error", f"{cmd} takes on or off (or nothing, to switch), not '{arg}'.")
+            return True
+        if cmd == "\\x":
+            state.expanded = on
+            say(pane, "ok", f"Expanded display is {'on' if on else 'off'}."
+                + (" The results show the selected row; Up/Down move between rows." if on else ""))  # fmt: skip
+        else:
+            state.timing = on
+            say(pane, "ok", f"Timing is {'on' if on else 'off'}.")
+        return True
+    if cmd in meta.SQL_COMMANDS:
+        job = Job("sql", meta.SQL_COMMANDS[cmd], state.new_trace(), state.clock())
+        return start_job(state, pane_i, job)
+    if cmd not in meta.CATALOG_COMMANDS:
+        close = difflib.get_close_matches(cmd, sorted(meta.KNOWN), n=1)
+        say(pane, "error", f"Unknown meta-command {cmd}."
+            + (f" Did you mean {close[0]}?" if close else ""))  # fmt: skip
+        say(pane, "hint", "\\? lists the psql meta-commands pgask knows.")
+        return True
+    catalog = state.catalogs.get(pane.profile)
+    if catalog is None:
+        state.meta_waiting.setdefault(pane.profile, []).append((pane_i, text))
+        fetch_catalog(state, pane.profile)
+        say(pane, "dim", f"Reading the catalog of '{pane.profile}' ...")
+        return True
+    ans = meta.answer(catalog, cmd, arg)
+    if ans.error:
+        say(pane, "error", ans.error)
+        if ans.hint:
+            say(pane, "hint", ans.hint)
+        return True
+    say(pane, "info", f"{ans.title} (from the cached catalog)")
+    for line in ans.lines:
+        say(pane, "dim", line)
+    if ans.columns:
+        types = [
+            "int8" if isinstance(v, int) else "text" for v in (ans.rows[0] if ans.rows else [])
+        ]
+        pane.result = ResultView(list(ans.columns), types or ["text"] * len(ans.columns),
+                                 rows=ans.rows, done=True, command=cmd)  # fmt: skip
+    return True
+
+
+def warm(state: UiState, profile: str, *, then_catalog: str = "") -> None:
+    """Start the profile's executor (`profile` may be a URL); `then_catalog`: fetch that
+    profile's catalog once the supervisor has answered (a URL profile exists only then)."""
+    rid = send(state, "supervisor", ActorsRequest(ping=False, profiles=[profile]), purpose="warm")
+    state.pending[rid].profile = then_catalog
 
 
 def elapsed(state: UiState, job: Job) -> float:
@@ -402,9 +621,13 @@ def submit_input(state: UiState, text: str) -> bool:
     pane = state.pane
     if text.split(" ", 1)[0].lower() not in ("/quit", "/exit", "/q", "/help"):
         remember(state, pane.profile, text)
+    if text.startswith("\\"):
+        return run_meta(state, pane_i, text)
+    if not text.startswith("/") and looks_like_sql(text):  # raw SQL ended by `;`, as in psql
+        return start_job(state, pane_i, Job("sql", text, state.new_trace(), state.clock()))
     if not text.startswith("/"):
         return start_job(state, pane_i, Job("ask", text, state.new_trace(), state.clock()))
-    cmd, _, arg = text.partition(" ")
+    cmd, _, arg = _split_cmd(text)
     cmd, arg = cmd.lower(), arg.strip()
     if cmd == "/sql":
         if not arg:
@@ -428,6 +651,8 @@ def submit_input(state: UiState, text: str) -> bool:
         return dba_command(state, cmd, arg)
     if cmd == "/use":
         return use_profile(state, arg)
+    if cmd == "/reload":
+        return reload_config(state)
     if cmd == "/split":
         return split(state, arg or pane.profile)
     if cmd == "/close":
@@ -465,6 +690,12 @@ def submit_input(state: UiState, text: str) -> bool:
     say(pane, "error", f"Unknown command {cmd}." + (f" Did you mean {close[0]}?" if close else ""))
     say(pane, "hint", "F1 lists the commands.")
     return True
+
+
+def _split_cmd(text: str) -> tuple[str, str, str]:
+    """'/sql\nselect 1' splits like '/sql select 1': any whitespace ends the command."""
+    m = re.match(r"(\S+)(\s*)(.*)", text, re.S)
+    return (m.group(1), m.group(2), m.group(3)) if m else (text, "", "")
 
 
 def remember(state: UiState, profile: str, text: str) -> None:
@@ -626,11 +857,27 @@ def use_profile(state: UiState, name: str) -> bool:
     if not name:
         say(pane, "error", "/use needs a profile: " + ", ".join(sorted(state.config.profiles)))
         return True
+    from_url = name.startswith(("postgresql://", "postgres://"))
+    if from_url:  # a URL works wherever a profile does
+        url = name
+        try:
+            check_profile("", ProfileConfig(dsn=url))
+        except PgaskError as exc:
+            say_failure(pane, exc.to_failure())
+            return True
+        name = url_profile_name(url)
+        # typed by the person: no config forbids writes; it still starts read-only
+        state.config.profiles.setdefault(name, ProfileConfig(dsn=url, read_write=True))
+        if name not in state.catalogs:
+            state.conn[name] = Connection("connecting")
+        if pane.job is None:  # the supervisor learns the URL profile the same way
+            warm(state, url, then_catalog=name if name not in state.catalogs else "")
     if name not in state.config.profiles:
         close = difflib.get_close_matches(name, list(state.config.profiles), n=1)
         say(pane, "error", f"There is no profile named '{redact_secrets(name)}'."
             + (f" Did you mean '{close[0]}'?" if close else ""))  # fmt: skip
-        say(pane, "hint", "Known profiles: " + ", ".join(sorted(state.config.profiles)))
+        say(pane, "hint", "Known profiles: " + ", ".join(sorted(state.config.profiles))
+            + ". Added one to the config just now? /reload reads it again.")  # fmt: skip
         return True
     if pane.job is not None:
         say(pane, "error", "Wait for the running request (or Ctrl+C) before switching.")
@@ -643,7 +890,48 @@ def use_profile(state: UiState, name: str) -> bool:
     )
     say(pane, "info", f"Now using '{name}' ({target(state.config, name)}), {pane.mode}.")
     save_pane(state, state.focus)
-    warm(state, name)
+    if not from_url:
+        warm(state, name)
+        if name not in state.catalogs:
+            fetch_catalog(state, name)
+    return True
+
+
+def reload_config(state: UiState, *, auto: bool = False) -> bool:
+    """`/reload`, or the config file changed on disk: the supervisor reads it again (so new
+    profiles can be used at once) and sends back what is now in force."""
+    if any(p.purpose == "reload" for p in state.pending.values()):
+        return True
+    rid = send(state, "supervisor", ConfigReload(), pane=state.focus, purpose="reload")
+    state.pending[rid].profile = "auto" if auto else ""
+    return True
+
+
+def on_reloaded(state: UiState, pane: PaneState, body: Body, auto: bool) -> bool:
+    if isinstance(body, Failure):
+        say_failure(pane, body)
+        say(pane, "hint", "The settings in use are unchanged; fix the file and /reload.")
+        state.status = "The config file changed but cannot be read; see the conversation."
+        return True
+    if not isinstance(body, ConfigReloaded):
+        return False
+    state.config = msgspec.msgpack.decode(body.config, type=Config)
+    parts = []
+    if body.added:
+        parts.append("new: " + ", ".join(body.added))
+    if body.changed:
+        parts.append("changed: " + ", ".join(body.changed)
+                     + " (a connection already open keeps its old settings until pgask restarts)")  # fmt: skip
+    if body.removed:
+        parts.append("removed: " + ", ".join(body.removed))
+    where = body.source or "defaults and environment"
+    what = "; ".join(parts) if parts else "no profile changed"
+    say(
+        pane,
+        "ok",
+        f"Config {'changed on disk and was ' if auto else ''}reloaded from {where}: {what}.",
+    )
+    state.status = f"Config reloaded: {what}." if auto else ""
     return True
 
 
@@ -658,6 +946,8 @@ def split(state: UiState, name: str) -> bool:
     say(state.pane, "info", f"Pane {state.focus + 1}: '{name}' ({target(state.config, name)}).")
     save_pane(state, state.focus)
     warm(state, name)
+    if name not in state.catalogs:
+        fetch_catalog(state, name)
     return True
 
 
@@ -745,9 +1035,15 @@ def reduce(state: UiState, header: Header, body: Body) -> bool:
     if pending.pane >= len(state.panes):
         return False
     pane = state.panes[pending.pane]
+    if pending.purpose == "catalog":
+        return on_catalog(state, pending.profile, body)
+    if pending.purpose == "reload":
+        return on_reloaded(state, pane, body, pending.profile == "auto")
     if pending.purpose in ("actors", "warm"):
         if isinstance(body, ActorsStatus):
             state.ready = state.ready or pending.purpose == "actors"
+            if pending.profile:
+                fetch_catalog(state, pending.profile)
         elif isinstance(body, Failure):
             state.ready = True
             say_failure(pane, body)
@@ -969,6 +1265,10 @@ def _on_query(state: UiState, i: int, job: Job, body: Body) -> bool:
             text = f"{body.command} in {fmt_ms(body.elapsed_ms)}"
             pane.result = None
         say(pane, "ok", text)
+        if state.timing:
+            say(pane, "dim", f"Time: {body.elapsed_ms:.3f} ms")
+        if job.verdict is not None and job.verdict.sql_class in ("ddl", "destructive"):
+            fetch_catalog(state, pane.profile, refresh=True)  # \d and completion see the change
         finish(state, i, outcome)
         return True
     if isinstance(body, QueryCancelled):
@@ -1405,25 +1705,70 @@ def plan_rows(plan_json: str) -> int | None:
 def handle_key(state: UiState, code: int) -> bool:
     """One key press. Dialogs get their keys first; then global bindings; then the focus."""
     state.status = ""
+    if code in (K.PASTE_START, K.PASTE_END):
+        return paste_mark(state, code == K.PASTE_START)
+    if state.swallow:
+        state.swallow = False
+        if K.is_printable(code):
+            return False  # Alt+x: neither a cancel nor a typed x
     modal = state.modal
-    if modal is not None:
-        return _MODAL_KEYS[modal.kind](state, modal, code)  # type: ignore[arg-type]
-    action = K.KEYMAP.get(code)
-    if action == "cancel" and code == K.ESC and state.pane.job is None:
-        if state.area != "input":
+    if code == K.ALT:  # Esc and a key in one read: Alt+key, or a person typing fast after Esc
+        if modal is not None:  # Esc closed the dialog; what was typed next goes on
+            return _MODAL_KEYS[modal.kind](state, modal, K.ESC)  # type: ignore[arg-type]
+        if state.area != "input":  # Esc leaves the results; the key is typed into the input
             state.area = "input"
             return True
-        if state.input:
-            state.input, state.cursor = "", 0
+        if state.input:  # Alt+key on a line being typed: neither clear it nor type the key
+            state.swallow = True
+        return False
+    if modal is not None:
+        if state.pasting and code in (K.ENTER, K.ENTER_CR, K.NEWLINE, K.TAB):
+            return False  # a paste never answers a dialog
+        return _MODAL_KEYS[modal.kind](state, modal, code)  # type: ignore[arg-type]
+    if state.pasting:
+        state.area = "input"
+        if code in (K.ENTER, K.ENTER_CR, K.NEWLINE):
+            return insert_text(state, "\n")
+        if code == K.TAB:
+            return insert_text(state, "    ")
+        return edit_key(state, code) if K.is_printable(code) else False
+    if code == K.NEWLINE:
+        state.area = "input"
+        return insert_text(state, "\n")
+    if state.popup is not None:
+        handled = popup_key(state, code)
+        if handled is not None:
+            return handled
+    if code == K.TAB and state.area == "input" and state.input.strip():
+        return tab_complete(state)
+    action = K.KEYMAP.get(code)
+    if action == "cancel" and state.pane.job is None:
+        if code == K.ESC and state.area != "input":
+            state.area = "input"
             return True
+        if state.input:  # Ctrl+C or Esc on a line being typed: clear it, as a shell does
+            state.input, state.cursor, state.hist_pos = "", 0, None
+            return True
+    if code == K.CTRL_D and state.area == "input" and not state.input and state.pane.job is None:
+        state.quit = True  # Ctrl+D on an empty line: end of input, as in psql
+        return True
     if action is not None:
         return do_action(state, action)
-    if (
-        state.area == "results"
-        and state.pane.result is not None
-        and grid_key(state.pane.result, code)
-    ):
-        return True
+    if state.area == "results" and state.pane.result is not None:
+        if state.searching:
+            return search_key(state, state.pane.result, code)
+        if code in (K.ENTER, K.ENTER_CR):  # the selected row as column | value, and back
+            state.expanded = not state.expanded
+            return True
+        if code == ord("/"):
+            state.searching, state.search = True, ""
+            return True
+        if code in (ord("n"), ord("N")) and state.search:
+            return find_next(state, state.pane.result, 1 if code == ord("n") else -1)
+        if code == ord("s"):
+            return sort_results(state, state.pane.result)
+        if grid_key(state.pane.result, code):
+            return True
     if state.area == "log" and log_key(state.pane, code):
         return True
     if code in (K.PAGE_UP, K.PAGE_DOWN) and state.pane.result is not None:
@@ -1610,7 +1955,7 @@ def _confirm_key(state: UiState, m: ConfirmModal, code: int) -> bool:
     if choice is None:
         return True
     if choice == 0:
-        if typed and m.typed != m.verdict.confirm_name:
+        if typed and not name_matches(m.typed, m.verdict.confirm_name):
             m.message = f"Type '{m.verdict.confirm_name}' exactly to run it."
             m.selected = 0
             return True
@@ -1637,7 +1982,87 @@ _MODAL_KEYS: dict[str, Callable[[UiState, Any, int], bool]] = {
     "mode": _mode_key,
     "confirm": _confirm_key,
     "ask": _ask_key,
+    "password": _password_key,
 }
+
+
+def search_key(state: UiState, v: ResultView, code: int) -> bool:
+    """Typing the search text (shown in the hint line): Enter finds, Esc gives up."""
+    if code in (K.ENTER, K.ENTER_CR):
+        state.searching = False
+        return find_next(state, v, 1, include_current=True) if state.search else True
+    if code in (K.ESC, K.CTRL_C):
+        state.searching, state.search = False, ""
+        return True
+    if code in (K.BACK, K.CTRL_H, K.BACKSPACE_DEL):
+        state.search = state.search[:-1]
+    elif K.is_printable(code):
+        state.search += chr(code)
+    return True
+
+
+def _row_has(row: list[Any], needle: str) -> bool:
+    return any(v is not None and needle in cell_text(v).lower() for v in row)
+
+
+def find_next(state: UiState, v: ResultView, step: int, *, include_current: bool = False) -> bool:
+    """The next (step 1) or previous (-1) row holding the search text in any cell, on any
+    page, wrapping around; the cursor moves there (and the page with it)."""
+    n = len(v.rows)
+    needle = state.search.lower()
+    if not n:
+        return True
+    begin = v.cur if include_current else v.cur + step
+    for k in range(n):
+        raw = begin + step * k
+        i = raw % n
+        if _row_has(v.rows[i], needle):
+            wrapped = raw >= n or raw < 0
+            v.move(to=i)
+            total = sum(1 for r in v.rows if _row_has(r, needle)) if n <= 200_000 else 0
+            where = f" ({total:,} {'row matches' if total == 1 else 'rows match'})" if total else ""
+            state.status = (f"'{state.search}': row {i + 1:,}{where}"
+                            + (" · wrapped around" if wrapped else "") + " · n next, N previous")  # fmt: skip
+            return True
+    state.status = f"'{state.search}' is in none of the {n:,} rows shown."
+    return True
+
+
+def sort_results(state: UiState, v: ResultView) -> bool:
+    """`s` in the results: sort the rows shown by the first visible column (Left/Right pick
+    it), ascending, then descending, then back to the server's order. Client-side only."""
+    if v.sort_col != v.left:
+        v.sort_col, v.sort_desc = v.left, False
+        if v.original is None:
+            v.original = list(v.rows)
+    elif not v.sort_desc:
+        v.sort_desc = True
+    else:
+        v.rows[:] = v.original or v.rows
+        v.original, v.sort_col = None, -1
+        v.move(to=0)
+        state.status = "Back to the order the server sent."
+        return True
+    col = v.sort_col
+    numeric = v.numeric[col] if col < len(v.numeric) else False
+
+    def key(row: list[Any]) -> tuple[int, Any]:
+        val = row[col] if col < len(row) else None
+        if val is None:
+            return (1, 0 if numeric else "")
+        if numeric and isinstance(val, int | float | decimal.Decimal):
+            return (0, val)
+        return (0, cell_text(val).lower()) if not numeric else (0, float("inf"))
+
+    try:
+        v.rows.sort(key=key, reverse=v.sort_desc)
+    except TypeError:
+        v.rows.sort(key=lambda r: cell_text(r[col]) if col < len(r) else "", reverse=v.sort_desc)
+    v.move(to=0)
+    scope = "all the rows" if v.done and not v.truncated else f"the {len(v.rows):,} rows shown"
+    state.status = (f"Sorted by '{v.columns[col]}' {'descending' if v.sort_desc else 'ascending'}"
+                    f" here in pgask, over {scope} (not by the server) · s again to change")  # fmt: skip
+    return True
 
 
 def grid_key(v: ResultView, code: int) -> bool:
@@ -1681,9 +2106,182 @@ def log_key(pane: PaneState, code: int) -> bool:
 _WORD = re.compile(r"\w+\W*$")
 
 
+SQL_START = frozenset(
+    "select with insert update delete merge create alter drop truncate explain table values "
+    "show grant revoke comment vacuum analyze reindex cluster refresh call do begin".split()
+)
+
+
+def looks_like_sql(text: str) -> bool:
+    """Raw SQL typed or pasted as psql users do: a statement keyword first, `;` last."""
+    words = text.split(None, 1)
+    return bool(words) and words[0].lower() in SQL_START and text.rstrip().endswith(";")
+
+
+def sql_complete(text: str) -> bool:
+    """psql's rule for a statement: it ends at a `;` outside quotes, comments and dollar quotes."""
+    i, n, last = 0, len(text), ""
+    while i < n:
+        c = text[i]
+        if c == "'" or c == '"':
+            j = text.find(c, i + 1)
+            while j != -1 and j + 1 < n and text[j + 1] == c:  # doubled quote inside
+                j = text.find(c, j + 2)
+            if j == -1:
+                return False
+            i, last = j + 1, c
+            continue
+        if text.startswith("--", i):
+            j = text.find("\n", i)
+            if j == -1:
+                break
+            i = j + 1
+            continue
+        if text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            if j == -1:
+                return False
+            i = j + 2
+            continue
+        if c == "$":
+            m = re.match(r"\$(?:[A-Za-z_]\w*)?\$", text[i:])
+            if m:
+                j = text.find(m.group(0), i + len(m.group(0)))
+                if j == -1:
+                    return False
+                i, last = j + len(m.group(0)), "$"
+                continue
+        if not c.isspace():
+            last = c
+        i += 1
+    return last == ";"
+
+
+def input_complete(text: str) -> bool:
+    """Whether Enter submits the input. One line always does (pgcli's single-line habit); a
+    multi-line /sql or raw SQL does once it ends at `;` (psql's); other input always does."""
+    body = text.strip()
+    if "\n" not in body:
+        return True
+    if body.lower().startswith("/sql"):
+        return sql_complete(body[4:])
+    if body.startswith("/"):
+        return True
+    words = body.split(None, 1)
+    if words and words[0].lower() in SQL_START:
+        return sql_complete(body)
+    return True
+
+
+# -- completion --------------------------------------------------------------------------
+
+
+def completion(state: UiState) -> C.Completion | None:
+    return C.complete(
+        state.input, state.cursor, catalog=state.catalogs.get(state.pane.profile),
+        commands=[c + " " for c in K.SLASH_COMMANDS], meta=sorted(meta.KNOWN),
+        profiles=sorted(state.config.profiles),
+    )  # fmt: skip
+
+
+def tab_complete(state: UiState) -> bool:
+    """Tab in the input: one candidate is inserted; several open the popup (and their common
+    start is inserted); none says so. Without a catalog yet, asks for it."""
+    if state.pane.profile not in state.catalogs:
+        fetch_catalog(state, state.pane.profile)
+    found = completion(state)
+    if found is None:
+        state.status = "Nothing to complete here."
+        return True
+    if len(found.items) == 1:
+        accept(state, found, found.items[0])
+        return True
+    prefix = C.common_prefix([i for i in found.items if i.lower().startswith(found.word.lower())])
+    if len(prefix) > len(found.word):
+        state.input = state.input[: found.start] + prefix + state.input[state.cursor :]
+        state.cursor = found.start + len(prefix)
+        found = completion(state) or found
+    state.popup, state.popup_sel = found, 0
+    return True
+
+
+def _quoted(name: str) -> str:
+    parts = name.split(".")
+    return ".".join(p if re.fullmatch(r"[a-z_][a-z0-9_$]*", p) else '"' + p.replace('"', '""') + '"'
+                    for p in parts)  # fmt: skip
+
+
+def accept(state: UiState, found: C.Completion, item: str) -> None:
+    text = item if found.kind in ("command", "keyword", "profile") else _quoted(item)
+    rest = re.match(r'[\w$"]*', state.input[state.cursor :])
+    end = state.cursor + (len(rest.group(0)) if rest and found.kind != "command" else 0)
+    state.input = state.input[: found.start] + text + state.input[end:]
+    state.cursor = found.start + len(text)
+    state.popup = None
+
+
+def popup_key(state: UiState, code: int) -> bool | None:
+    """Keys while the popup shows: Tab/Up/Down choose, Enter takes, Esc closes; any other
+    key closes it and does what it always does (typing goes on, and re-filters)."""
+    found = state.popup
+    assert found is not None
+    n = len(found.items)
+    if code in (K.TAB, K.DOWN):
+        state.popup_sel = (state.popup_sel + 1) % n
+        return True
+    if code in (K.BACK_TAB, K.UP):
+        state.popup_sel = (state.popup_sel - 1) % n
+        return True
+    if code in (K.ENTER, K.ENTER_CR):
+        accept(state, found, found.items[min(state.popup_sel, n - 1)])
+        return True
+    state.popup = None
+    if code in (K.ESC, K.CTRL_C):
+        return True
+    if K.is_printable(code) or code in (K.BACK, K.CTRL_H, K.BACKSPACE_DEL):
+        edit_key(state, code)
+        again = completion(state) if state.input.strip() else None
+        if again is not None and not (len(again.items) == 1 and again.items[0] == again.word):
+            state.popup, state.popup_sel = again, 0
+        return True
+    return None
+
+
+def paste_mark(state: UiState, start: bool) -> bool:
+    """The bracketed-paste markers: text between them is typed, its line breaks kept. A paste
+    that ends with a line break and completes the input is submitted once, as psql runs a
+    pasted statement ended with `;`."""
+    if start:
+        state.pasting = True
+        return False
+    state.pasting = False
+    if state.modal is not None:
+        return True
+    if state.input.endswith("\n"):
+        body = state.input.rstrip()
+        if body and input_complete(body) and ("\n" not in body or sql_complete(_sql_part(body))):
+            return submit_input(state, body)
+        state.input = state.input.rstrip("\n")
+        state.cursor = min(state.cursor, len(state.input))
+    return True
+
+
+def _sql_part(text: str) -> str:
+    return text[4:] if text.lower().startswith("/sql") else text
+
+
+def insert_text(state: UiState, text: str) -> bool:
+    cur = state.cursor
+    state.input = state.input[:cur] + text + state.input[cur:]
+    state.cursor = cur + len(text)
+    return True
+
+
 def edit_key(state: UiState, code: int) -> bool:
     text, cur = state.input, state.cursor
     if code in (K.ENTER, K.ENTER_CR):
+        if not input_complete(text):
+            return insert_text(state, "\n")  # psql's continuation: the statement goes on
         return submit_input(state, text)
     if code in (K.BACK, K.CTRL_H, K.BACKSPACE_DEL):
         if cur:

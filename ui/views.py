@@ -23,6 +23,7 @@ from asciimatics.screen import Screen
 from wcwidth import wcswidth, wcwidth
 
 from ui import keys as K
+from ui import meta
 from ui.format import cell_text
 from ui.state import (
     AskModal,
@@ -32,9 +33,11 @@ from ui.state import (
     ModeModal,
     PaletteModal,
     PaneState,
+    PasswordModal,
     ResultView,
     UiState,
     activity,
+    input_complete,
     needs_estimate,
     target,
 )
@@ -337,11 +340,19 @@ class StatusBar:
             mark = "\u25b8" if i == state.focus and len(state.panes) > 1 else "\u2502"
             where = fit(target(state.config, pane.profile), room).rstrip()
             segs.append((f"{mark} {num}{pane.profile} \u00b7 {where} ", "status"))
+            conn = state.conn.get(pane.profile)
+            if conn is not None and conn.state == "connecting":
+                segs.append((" connecting\u2026 ", "status_busy"))
+            elif conn is not None and conn.state == "failed":
+                segs.append((f" not connected: {fit(conn.detail, max(20, room * 2)).rstrip()} ",
+                             "status_rw"))  # fmt: skip
             segs.append((f" {pane.mode} ", "status_rw" if pane.mode == "read-write" else "status"))
             if pane.superuser:  # read-only mode does not stop what a superuser's code can do
                 segs.append((" superuser ", "status_rw"))
             act = activity(state, pane)
             segs.append((f" {act} ", "status" if act == "idle" else "status_busy"))
+            if conn is not None and conn.state == "connected" and len(state.panes) == 1:
+                segs.append((f"\u2502 {conn.detail} ", "status"))
         segs.append((f"\u2502 model {state.model_label or 'offline'} ", "status"))
         p.line(segs, 0, y, w, "status_rw" if rw and len(state.panes) == 1 else "status")
 
@@ -450,8 +461,8 @@ class ResultsGrid:
                 else:
                     style = base if is_cur else ("num" if v.numeric[i] else "cell")
                     p.text(fit(clean(cell_text(val)), cw, v.numeric[i]), x + ox, row_y, style)
-                if ox + cw < w and not is_cur:
-                    p.text("\u2502", x + ox + cw, row_y, "rule")
+                if ox + cw < w and i != cols[-1][0]:  # between columns, the selected row too
+                    p.text("\u2502", x + ox + cw, row_y, base if is_cur else "rule")
         n = len(v.rows)
         first, last = (v.top + 1, min(n, v.top + v.page_h)) if n else (0, 0)
         pg, pages = v.page
@@ -472,37 +483,123 @@ class ResultsGrid:
         p.line(segs, x, y + h - 1, w, "footer")
 
 
-class InputLine:
-    """The prompt and the text being typed, with a drawn caret (no blinking: no idle redraws)."""
+class RecordView:
+    """\\x (or Enter on the results): the selected row as column | value, long values wrapped;
+    Up/Down still move between rows."""
 
     @staticmethod
-    def draw(p: Painter, state: UiState, y: int, w: int) -> None:
+    def draw(p: Painter, v: ResultView, x: int, y: int, w: int, h: int, focused: bool) -> None:
+        if h < 3 or w < 10:
+            return
+        v.page_h = max(1, h - 2)
+        v.move(0)
+        n = len(v.rows)
+        p.fill(x, y, w, 1, "header")
+        p.text(fit(f" record {v.cur + 1 if n else 0:,} of {n:,}", w), x, y, "header")
+        name_w = min(max((width_of(c) for c in v.columns), default=1), max(8, w // 3))
+        lines: list[tuple[str, str, str]] = []
+        row = v.rows[v.cur] if n else []
+        for i, col in enumerate(v.columns):
+            val = row[i] if i < len(row) else None
+            text = "NULL" if val is None else cell_text(val)
+            parts = wrap(text, max(1, w - name_w - 3)) or [""]
+            for k, part in enumerate(parts):
+                lines.append((col if k == 0 else "", part, "null" if val is None else "cell"))
+        for r in range(v.page_h):
+            row_y = y + 1 + r
+            p.text(" " * w, x, row_y, "cell")
+            if r < len(lines):
+                name, part, style = lines[r]
+                p.text(fit(clean(name), name_w), x, row_y, "header")
+                p.text("\u2502", x + name_w + 1, row_y, "rule")
+                p.text(fit(clean(part), w - name_w - 3), x + name_w + 3, row_y, style)
+        more = f" \u00b7 {len(lines) - v.page_h} more lines" if len(lines) > v.page_h else ""
+        p.line([(f" \\x on: one row · Up/Down row · Enter or \\x back to the table{more} ", "footer")],
+               x, y + h - 1, w, "footer")  # fmt: skip
+
+
+class InputLine:
+    """The prompt and the text being typed, with a drawn caret (no blinking: no idle redraws).
+    A multi-line input (a paste, Alt+Enter, an unfinished statement) takes up to
+    MAX_ROWS rows, scrolled to keep the caret's line in view."""
+
+    MAX_ROWS = 8
+
+    @classmethod
+    def rows(cls, state: UiState, h: int) -> int:
+        return max(1, min(state.input.count("\n") + 1, cls.MAX_ROWS, max(1, h // 3)))
+
+    @classmethod
+    def draw(cls, p: Painter, state: UiState, y: int, w: int, rows: int = 1) -> None:
         pane = state.pane
         prompt = f"{pane.profile}{' [rw]' if pane.mode == 'read-write' else ''}\u203a "
-        p.text(prompt, 0, y, "prompt_rw" if pane.mode == "read-write" else "prompt")
         x0 = width_of(prompt)
         room = max(1, w - x0 - 1)
-        text = state.input
-        before = width_of(text[: state.cursor])
-        skip = max(0, before - room + 1)
-        shown = cut_cells(text, skip, room)
-        p.text(fit(shown, room + 1), x0, y, "input")
-        if state.area == "input" and state.modal is None:
-            under = text[state.cursor] if state.cursor < len(text) else " "
-            p.text(clean(under), x0 + before - skip, y, "caret")
+        lines = state.input.split("\n")
+        line_i = state.input.count("\n", 0, state.cursor)
+        col = state.cursor - (state.input.rfind("\n", 0, state.cursor) + 1)
+        first = max(0, min(line_i - rows + 1, len(lines) - rows))
+        for r in range(rows):
+            n = first + r
+            if r == 0:
+                p.text(prompt, 0, y, "prompt_rw" if pane.mode == "read-write" else "prompt")
+            else:
+                p.text(fit("\u2026 " if n else prompt, x0), 0, y + r, "prompt")
+            text = lines[n] if n < len(lines) else ""
+            before = width_of(text[:col]) if n == line_i else 0
+            skip = max(0, before - room + 1) if n == line_i else 0
+            p.text(fit(cut_cells(text, skip, room), room + 1), x0, y + r, "input")
+            if n == line_i and state.area == "input" and state.modal is None:
+                under = text[col] if col < len(text) else " "
+                p.text(clean(under), x0 + before - skip, y + r, "caret")
+
+
+class CompletionPopup:
+    """Tab's candidates just above the input, under the word being completed; drawn over the
+    panes, never modal: typing goes on (and re-filters), Tab/Up/Down choose, Enter takes."""
+
+    ROWS = 8
+
+    @classmethod
+    def draw(cls, p: Painter, state: UiState, input_y: int, w: int) -> None:
+        found = state.popup
+        if found is None or not found.items:
+            return
+        n = len(found.items)
+        sel = min(state.popup_sel, n - 1)
+        first = max(0, min(sel - cls.ROWS + 1, n - cls.ROWS)) if sel >= cls.ROWS else 0
+        shown = found.items[first : first + cls.ROWS]
+        bw = min(w, max(26, max(width_of(i) for i in shown) + 4))
+        pane = state.pane
+        prompt_w = width_of(f"{pane.profile}{' [rw]' if pane.mode == 'read-write' else ''}\u203a ")
+        line_start = state.input.rfind("\n", 0, found.start) + 1
+        x = min(max(0, prompt_w + width_of(state.input[line_start : found.start]) - 1), w - bw)
+        y = max(1, input_y - len(shown) - 1)
+        for r, item in enumerate(shown):
+            style = "box_sel" if first + r == sel else "box_text"
+            p.line([(" " + fit(clean(item), bw - 2) + " ", style)], x, y + r, bw, style)
+        more = f" {sel + 1}/{n} \u00b7 Tab next \u00b7 Enter take "
+        p.line([(fit(more, bw), "box_key")], x, y + len(shown), bw, "box_text")
 
 
 def hint_line(state: UiState) -> list[Segment]:
     pane = state.pane
+    if state.searching:
+        return [(" search the results: /" + clean(state.search), "notice"),
+                ("\u2588 Enter find \u00b7 Esc cancel", "dim")]  # fmt: skip
     if state.status:
         return [(" " + state.status, "notice")]
     if pane.notice:
         return [(" " + pane.notice, "notice")]
     if pane.job is not None and pane.job.stage in ("planning", "running", "exporting", "checking"):
         return [(" Ctrl+C cancel \u00b7 F6 other pane \u00b7 Ctrl+P commands", "dim")]
+    if "\n" in state.input:
+        done = input_complete(state.input)
+        return [(" Enter run" if done else " the statement goes on: end it with ; and Enter", "dim"),
+                (" \u00b7 Alt+Enter new line \u00b7 Ctrl+C clear", "dim")]  # fmt: skip
     where = {
         "input": "",
-        "results": " \u00b7 arrows move, Left/Right scroll",
+        "results": " \u00b7 arrows move \u00b7 / search, n/N \u00b7 s sort \u00b7 Enter record",
         "log": " \u00b7 arrows scroll",
     }
     return [
@@ -520,7 +617,7 @@ class MainFrame:
     @staticmethod
     def pane_rects(state: UiState, w: int, h: int) -> list[tuple[int, int, int, int]]:
         n = len(state.panes)
-        top, avail = 1, max(1, h - 3)
+        top, avail = 1, max(1, h - 2 - InputLine.rows(state, h))
         if n == 1:
             return [(0, top, w, avail)]
         if w // n >= 50:
@@ -541,9 +638,12 @@ class MainFrame:
             if x > 0:
                 for row in range(y, y + ph):
                     p.text("\u2502", x - 1, row, "rule")
+        rows = InputLine.rows(state, h)
         if h >= 3:
-            p.line(hint_line(state), 0, h - 2, w, "text")
-        InputLine.draw(p, state, h - 1, w)
+            p.line(hint_line(state), 0, h - 1 - rows, w, "text")
+        InputLine.draw(p, state, h - rows, w, rows)
+        if state.popup is not None and state.modal is None:
+            CompletionPopup.draw(p, state, h - rows, w)
 
     @staticmethod
     def draw_pane(p: Painter, state: UiState, i: int, x: int, y: int, w: int, h: int) -> None:
@@ -561,7 +661,8 @@ class MainFrame:
             return
         log_h = LogView.height_needed(pane, w, max(2, min(h // 3, 12)))
         LogView.draw(p, pane, x, y, w, log_h, focused and state.area == "log")
-        ResultsGrid.draw(p, v, x, y + log_h, w, h - log_h, focused and state.area == "results")
+        grid = RecordView if state.expanded else ResultsGrid
+        grid.draw(p, v, x, y + log_h, w, h - log_h, focused and state.area == "results")
 
 
 class ConfirmDialog:
@@ -672,6 +773,29 @@ class ModeDialog:
             )
 
 
+class PasswordDialog:
+    """Asks for the password the server wants; what is typed is never drawn (not even its
+    length), as psql's prompt."""
+
+    @staticmethod
+    def draw(p: Painter, state: UiState, m: PasswordModal, w: int, h: int) -> None:
+        bw = max(20, min(w - 2, 72))
+        lines = [
+            f"The server of '{m.profile}' asks for a password.",
+            f"{target(state.config, m.profile)}",
+            m.message,
+            "Password: (typing is not shown)",
+            "",
+            "Enter: connect      Esc: not now      (kept in memory only, never saved)",
+        ]
+        bh = len(lines) + 2
+        bx, by = (w - bw) // 2, max(0, (h - bh) // 2)
+        p.box(bx, by, bw, bh, "Password")
+        for n, t in enumerate(lines):
+            style = "box_warn" if n == 2 else "box_text"
+            p.line([(t, style)], bx + 2, by + 1 + n, bw - 4, "box_text")
+
+
 class Palette:
     @staticmethod
     def draw(p: Painter, state: UiState, m: PaletteModal, w: int, h: int) -> None:
@@ -714,11 +838,23 @@ class Help:
             "  PgUp/PgDn      page the results (also from the input line)",
             "  arrows         move in the results or conversation (Tab to focus them)",
             "  Home/End       first/last row; Left/Right scroll wide results",
-            "  Up/Down        history of this profile (in the input line)",
             "",
             "Commands (anything else is a question for the model)",
         ]
         out += [f"  {t}" for t in K.SLASH_COMMANDS.values()]
+        out += [
+            "",
+            "More keys",
+            "  Enter or \\x    the selected row as a record (in the results), and back",
+            "  / n N          search the results (all pages); next, previous match",
+            "  s              sort by the first visible column here (again: descending, then off)",
+            "  Tab            complete commands, tables, columns, keywords (in the input line)",
+            "  Alt+Enter      a new line in the input; a multi-line SQL runs once it ends with ;",
+            "  Ctrl+C         clear the line (nothing running); Ctrl+D on an empty line quits",
+            "",
+            "psql meta-commands (from the cached catalog)",
+            *[f"  {line}" for line in meta.help_lines()],
+        ]
         return out
 
     @classmethod
@@ -763,3 +899,5 @@ def draw(screen: Any, state: UiState, theme: dict[str, Colour] | None = None) ->
         Help.draw(p, state, m, w, h)
     elif isinstance(m, AskModal):
         AskDialog.draw(p, state, m, w, h)
+    elif isinstance(m, PasswordModal):
+        PasswordDialog.draw(p, state, m, w, h)

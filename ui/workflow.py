@@ -8,8 +8,12 @@ person's answer: a dialog, or --yes / --confirm NAME / the tty."""
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Literal
+from urllib.parse import parse_qs, urlsplit
 
+from protocol.config import Config, ProfileConfig
 from protocol.messages import Failure, PlanRequest, SessionState, Turn, Verdict
 
 # -- the conversation window -----------------------------------------------------------------
@@ -42,11 +46,17 @@ def audited_refusal(verdict: Verdict) -> bool:
     return gate(verdict) == "refused"
 
 
+def name_matches(typed: str, name: str) -> bool:
+    """A typed confirmation: the object's name exactly, or without `public.` (the schema a
+    person leaves out; any other schema must be typed)."""
+    return typed == name or (name.startswith("public.") and typed == name[len("public.") :])
+
+
 def accepted(verdict: Verdict, *, yes: bool, typed: str | None) -> bool:
     """The person's answer to a verdict that asks: yes/no, or the object's name typed.
     A preview is shown and runs (headless, the SQL is on stderr with --show-sql)."""
     if verdict.confirm == "typed":
-        return typed == verdict.confirm_name
+        return typed is not None and name_matches(typed, verdict.confirm_name)
     if verdict.confirm == "confirm":
         return yes
     return True
@@ -110,3 +120,21 @@ def stored_sql(sql: str, verdict: Verdict | None, *, redact_literals: bool) -> s
 def run_outcome(*, has_columns: bool, rows: int, truncated: bool, command: str) -> str:
     """A turn's outcome after the statement ran: its rows, or its command tag (INSERT 0 1)."""
     return rows_outcome(rows, truncated=truncated) if has_columns else command
+
+
+def password_configured(config: Config, profile: str) -> bool:
+    """Whether pgask was given a password for the profile (PGPASSWORD, password_env, the DSN);
+    ~/.pgpass is the driver's: a wrong one there still makes the prompt worth showing."""
+    p = config.profiles.get(profile) or ProfileConfig()
+    if os.environ.get("PGPASSWORD") or (p.password_env and os.environ.get(p.password_env)):
+        return True
+    if p.dsn:
+        try:
+            parts = urlsplit(p.dsn)
+            if parts.password or "password" in parse_qs(parts.query):
+                return True
+        except ValueError:
+            pass
+        if "://" not in p.dsn and re.search(r"(?:^|\s)password\s*=", p.dsn):
+            return True
+    return False

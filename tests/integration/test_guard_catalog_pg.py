@@ -334,7 +334,7 @@ async def test_check_sql_with_a_profile_judges_against_its_catalog(pg_db, marker
         lambda: run_pgask("check-sql", "-p", pg_db, "--batch", stdin=batch)
     )
     lines = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [(r["id"], r["class"]) for r in lines] == [(0, "write"), (1, "read")], out.stderr
+    assert [(r["id"], r["sql_class"]) for r in lines] == [(0, "write"), (1, "read")], out.stderr
     assert list(marker_dir.iterdir()) == []
 
 

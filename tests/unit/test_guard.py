@@ -301,13 +301,15 @@ def test_cli_batch_keeps_order_and_survives_bad_lines() -> None:
     assert rc == 0
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["id"] for r in rows] == ["a", 2, "c", 7, 6]
-    assert rows[0]["class"] == "read" and rows[0]["confirm"] == "run"
-    assert set(rows[0]) == {"id", "class", "confirm", "reasons", "tables", "statements"}
+    assert rows[0]["sql_class"] == "read" and rows[0]["confirm"] == "run"
+    assert "class" not in rows[0] and "signature" not in rows[0]  # the keys of --json
+    _, one = _run(["--json", "--mode", "read-write", "SELECT 1"])
+    assert set(rows[0]) == set(json.loads(one)) | {"id"}  # the keys of --json, plus the id
     assert "error" in rows[1] and "not JSON" in rows[1]["error"]
     assert "error" in rows[2] and "sql" in rows[2]["error"]
-    assert rows[3]["class"] == "destructive" and rows[3]["confirm"] == "typed"
+    assert rows[3]["sql_class"] == "destructive" and rows[3]["confirm"] == "typed"
     assert rows[3]["tables"] == ["orders"]
-    assert rows[4]["class"] == "invalid" and rows[4]["confirm"] == "refuse"
+    assert rows[4]["sql_class"] == "invalid" and rows[4]["confirm"] == "refuse"
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,9 @@ EXAMPLES: list[messages.Body] = [
     messages.ActorsStatus(
         actors=[messages.ActorInfo(actor="a", pid=1, incarnation=1, state="running", rtt_ms=0.5)]
     ),
+    messages.ConfigReload(),
+    messages.ConnectPassword(password="pw"),
+    messages.ConfigReloaded(config=b"\x80", source="/c.toml", added=["perf"], changed=["p"]),
     messages.SessionState(
         session="s",
         turns=[messages.Turn(question="q")],

@@ -498,7 +498,10 @@ def test_a_password_typed_in_use_reaches_neither_history_nor_the_screen() -> Non
     S.submit_input(st, "/use postgresql://bob:hunter2@db.example.com/shop")
     assert st.history_out == [("demo", "/use postgresql://bob:***@db.example.com/shop")]
     shown = " ".join(str(entry) for entry in st.pane.log)
-    assert "hunter2" not in shown and "postgresql://bob:***@db.example.com/shop" in shown
+    assert "hunter2" not in shown and "Now using 'bob@db.example.com:5432/shop'" in shown
+    assert st.pane.profile == "bob@db.example.com:5432/shop"  # a URL works as a profile does
+    _, warm = last(st, ActorsRequest)  # the supervisor learns the URL profile from the UI
+    assert warm.profiles == ["postgresql://bob:hunter2@db.example.com/shop"]
 
 
 def test_unknown_command_suggests_the_nearest() -> None:
@@ -600,7 +603,12 @@ def test_escape_sequences_curses_missed_become_keys() -> None:
     E = K.ESC
     assert K.decode([E, ord("["), ord("4"), ord("~")]) == [K.END]
     assert K.decode([E]) == [K.ESC]
-    assert K.decode([E, ord("x")]) == []  # Alt+x: neither cancel nor a typed x
+    assert K.decode([E, ord("x")]) == [K.ALT, ord("x")]  # Alt+x, or Esc then x typed fast
+    assert K.decode([E, K.ENTER]) == [K.NEWLINE]  # Alt+Enter
+    assert K.decode([E, ord("["), ord("2"), ord("0"), ord("0"), ord("~"), ord("a")]) == [
+        K.PASTE_START,
+        ord("a"),
+    ]
     assert K.decode([E, ord("["), ord("1"), ord(";"), ord("2"), ord("A"), ord("b")]) == [ord("b")]
 
 
@@ -1002,3 +1010,73 @@ def test_stacked_statements_are_refused_up_front_in_the_tui() -> None:
     text = log_text(st)
     assert "holds 2 statements" in text and "Nothing was run" in text and "pgask sql" in text
     assert st.pane.job is None or st.pane.job.stage not in ("running", "checking")
+
+
+# -- issue 20: paste, multi-line input, shell habits ------------------------------------------
+
+
+def paste(st: S.UiState, text: str) -> None:
+    keys(st, K.PASTE_START, *[K.ENTER if ch == "\n" else ord(ch) for ch in text], K.PASTE_END)
+
+
+def test_a_bracketed_multi_line_paste_is_one_submission() -> None:
+    st = new()
+    paste(st, "select 1 as a,\n  2 as b\nfrom generate_series(1, 3);\n")
+    guards = [b for _, b in st.outbox if isinstance(b, GuardRequest)]
+    assert [g.sql for g in guards] == ["select 1 as a,\n  2 as b\nfrom generate_series(1, 3);"]
+    assert st.input == ""
+
+
+def test_a_paste_without_a_final_semicolon_waits_in_the_input() -> None:
+    st = new()
+    paste(st, "/sql select 1\nfrom t\n")
+    assert not st.outbox and st.input == "/sql select 1\nfrom t"
+    keys(st, K.ENTER)  # the statement goes on, as psql's continuation prompt
+    assert not st.outbox and st.input.endswith("\n")
+    keys(st, ";", K.ENTER)
+    assert [b.sql for _, b in st.outbox if isinstance(b, GuardRequest)] == ["select 1\nfrom t\n;"]
+
+
+def test_alt_enter_breaks_the_line_and_a_one_line_sql_runs_on_enter() -> None:
+    st = new()
+    keys(st, "/sql select 1", K.NEWLINE, "+ 1")
+    assert st.input == "/sql select 1\n+ 1" and not st.outbox
+    st2 = new()
+    keys(st2, "/sql select 1", K.ENTER)  # one line: Enter runs it (pgcli's habit)
+    assert any(isinstance(b, GuardRequest) for _, b in st2.outbox)
+
+
+def test_sql_complete_ignores_semicolons_in_quotes_comments_and_dollar_quotes() -> None:
+    assert S.sql_complete("select 1;")
+    assert not S.sql_complete("select ';'")
+    assert not S.sql_complete("select 1 -- done;")
+    assert not S.sql_complete("select $$;$$")
+    assert S.sql_complete("select $f$;$f$ ;  ")
+    assert not S.sql_complete("select 1 /* ; */")
+    assert S.sql_complete("select 'it''s';")
+
+
+def test_ctrl_c_clears_a_line_and_ctrl_d_on_an_empty_line_quits() -> None:
+    st = new()
+    keys(st, "half typed", K.CTRL_C)
+    assert st.input == "" and not st.quit
+    keys(st, "x", K.CTRL_D)
+    assert not st.quit and st.input == "x"
+    keys(st, K.CTRL_U, K.CTRL_D)
+    assert st.quit
+
+
+def test_keys_typed_right_after_esc_closes_the_palette_are_kept() -> None:
+    st = new()
+    keys(st, K.CTRL_P)
+    assert isinstance(st.modal, S.PaletteModal)
+    for code in K.decode([K.ESC, ord("s"), ord("h")]):  # Esc, then "sh" in the same read
+        S.handle_key(st, code)
+    assert st.modal is None and st.input == "sh"
+    for code in K.decode([K.ESC, ord("b")]):  # Alt+b on a typed line neither clears nor types
+        S.handle_key(st, code)
+    assert st.input == "sh"
+    st.input, st.cursor, st.area = "", 0, "results"
+    for code in K.decode([K.ESC, ord("\\"), ord("l")]):  # Esc out of the results, typing on
+        S.handle_key(st, code)
+    assert st.area == "input" and st.input == "\\l"

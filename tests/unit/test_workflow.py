@@ -212,3 +212,14 @@ def test_both_send_the_same_conversation_window():
     assert asked.recent == workflow.recent_turns(session, "demo")
     assert len(asked.recent) == workflow.RECENT_TURNS == 10
     assert all(t.profile == "demo" for t in asked.recent) and asked.recent[-1].question == "q29"
+
+
+def test_a_typed_name_may_leave_out_public_but_no_other_schema() -> None:
+    from ui.workflow import accepted, name_matches
+
+    assert name_matches("orders_idx", "public.orders_idx")
+    assert name_matches("public.orders_idx", "public.orders_idx")
+    assert not name_matches("orders_idx", "sales.orders_idx")
+    assert not name_matches("orders", "public.orders_idx")
+    v = verdict("typed", "destructive", confirm_name="public.orders_idx", statements=[DROP])
+    assert accepted(v, yes=False, typed="orders_idx") and not accepted(v, yes=True, typed=None)
