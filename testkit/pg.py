@@ -535,7 +535,6 @@ HOW_TO_GET_SYSTEM_POSTGRES = (
 
 def _run_server_tool(as_user: list[str], argv: tuple[str, ...]) -> None:
     """Run a PostgreSQL server tool (as the server's OS user when we are root)."""
-
     done = subprocess.run([*as_user, *argv], capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         raise PostgresUnavailable(f"{Path(argv[0]).name} failed: {done.stderr.strip()[-800:]}")
