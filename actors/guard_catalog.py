@@ -50,7 +50,8 @@ class CatalogPlan:
     are judged by the per-catalog closure (by the names they contain)."""
 
     probes: dict[int, str]  # statement index -> SELECT text whose probe view is safe to build
-    by_name: dict[int, set[str]]  # statement index -> every name the statement contains
+    # statement index -> every name the statement contains (None: they could not be listed)
+    by_name: dict[int, set[str] | None]
 
     @property
     def queries(self) -> list[str]:
@@ -116,19 +117,20 @@ def _probe_is_exact(query: str) -> bool:
     try:
         view = wrapped[0]["stmt"]["ViewStmt"]["query"]["SelectStmt"]
         sub = view["fromClause"][0]["RangeSubselect"]["subquery"]
-    except (KeyError, IndexError, TypeError):
-        return False
-    return _strip_locations(sub) == _strip_locations(alone[0]["stmt"])
+        return _strip_locations(sub) == _strip_locations(alone[0]["stmt"])
+    except (KeyError, IndexError, TypeError, RecursionError):
+        return False  # then it is judged by name instead
 
 
-def _names_in(text: str) -> set[str]:
+def _names_in(text: str) -> set[str] | None:
     """Every identifier of a statement (functions, operators, types, relations, columns, which
-    may be attribute notation for a function), but not its literals."""
+    may be attribute notation for a function), but not its literals; None when they cannot be
+    listed (the statement is then not a read: fail closed)."""
     names: set[str] = set()
     try:
         tree = _DECODER.decode(_pg.parse_sql_json(text))
     except Exception:
-        return {"*"}
+        return None
 
     def visit(obj: Any) -> None:
         if isinstance(obj, dict):
@@ -142,7 +144,10 @@ def _names_in(text: str) -> set[str]:
             for item in obj:
                 visit(item)
 
-    visit(tree)
+    try:
+        visit(tree)
+    except RecursionError:
+        return None
     return names
 
 
@@ -238,6 +243,10 @@ def against_catalog(
                 why = res.why_closure or "this statement cannot be resolved by the analyzer"
                 hits.extend((r, f"{t}; it may run without being named, and pgask cannot tell "
                                 f"whether this statement uses it ({why})") for r, t in casts)  # fmt: skip
+            if names is None:
+                hits.append((WRITE, "the guard could not list the names this statement uses, "
+                                    "so it cannot tell what it runs on this database"))  # fmt: skip
+                continue
             for name in sorted(names & res.unsafe.keys()):
                 for item in res.unsafe[name]:
                     hits.extend((r, f"it names {name}: {t}") for r, t in judge_invoked(item, rules))

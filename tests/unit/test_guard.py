@@ -527,3 +527,16 @@ def test_the_closure_refuses_reads_by_name_and_implicit_casts_refuse_all() -> No
                      implicit_casts=[cast], why_closure="no TEMP")  # fmt: skip
     judged = against_catalog(other, plan, res, TEXT_ONLY)
     assert judged.sql_class == "write" and "implicit cast" in judged.reasons[0]
+
+
+def test_a_read_too_deep_to_list_its_names_is_not_judged_blind() -> None:
+    from actors.guard import TEXT_ONLY, classify
+    from actors.guard_catalog import against_catalog, plan_resolution
+    from protocol.messages import Resolution
+
+    deep = classify("SELECT " + " + ".join(["1"] * 6000))
+    plan = plan_resolution(deep)
+    assert deep.sql_class == "read" and plan is not None and not plan.probes
+    res = Resolution(method="analyzer", fingerprint="f", server_version=180000)
+    judged = against_catalog(deep, plan, res, TEXT_ONLY)
+    assert judged.sql_class == "write" and "could not list the names" in judged.reasons[0]
