@@ -218,8 +218,9 @@ WHERE c.castfunc >= 16384
 """
 
 # SQLSTATE classes of a probe failure that the real run would meet the same way, at Parse,
-# before anything executes: syntax or access rule violations, data exceptions.
-_ANALYSIS_ERROR_CLASSES: Final = ("42", "22", "0A")
+# before anything executes: syntax or access rule violations, data exceptions. Anything else
+# (a feature a view does not support, ...) is an error, never a pass.
+_ANALYSIS_ERROR_CLASSES: Final = ("42", "22")
 
 
 def _invoked(row: Any) -> Invoked:
