@@ -337,7 +337,7 @@ async def _closure(
         item = _invoked(row)
         if _matters(item):
             via = "" if described == item.what else described
-            unsafe.setdefault(name, []).append(Invoked(**{**_fields(item), "via": via}))
+            unsafe.setdefault(name, []).append(msgspec.structs.replace(item, via=via))
     implicit: list[Invoked] = []
     for what, target, context, proname, nspname, extension in casts:
         item = Invoked(
@@ -359,10 +359,6 @@ async def _closure(
     cache.clear()  # one catalog at a time
     cache[fingerprint] = resolution
     return resolution
-
-
-def _fields(item: Invoked) -> dict[str, Any]:
-    return {f: getattr(item, f) for f in item.__struct_fields__}
 
 
 # -- `pgask doctor`: what this connection could do, whatever pgask decides --------------------
