@@ -57,13 +57,11 @@ from protocol.messages import (
     Body,
     Catalog,
     CatalogRequest,
-    Clarification,
     ConfigReload,
     ConfigReloaded,
     ConnectPassword,
     DbaProgress,
     ExplainPlan,
-    ExplainRequest,
     ExportCancel,
     Exported,
     ExportProgress,
@@ -72,45 +70,28 @@ from protocol.messages import (
     GuardRequest,
     Mode,
     Pane,
-    Plan,
-    PlannerNotice,
-    PlanRequest,
     QueryCancel,
     QueryCancelled,
-    QueryColumns,
-    QueryDone,
-    QueryRequest,
-    QueryRows,
     Restored,
     RestoreRequest,
-    SessionAddTurn,
     SessionClear,
     SessionGet,
     SessionPin,
     SessionSetPane,
     SessionState,
     SessionUnpin,
-    Turn,
     Verdict,
     kind_of,
 )
 from protocol.privacy import MASK, redact_secrets, redacted_result_column
 from ui import complete as C
-from ui import dba, meta
+from ui import dba, engine, meta
 from ui import keys as K
 from ui.explain import explain_text
 from ui.format import cell_text
 from ui.workflow import (
-    audited_refusal,
-    gate,
     name_matches,
     password_configured,
-    query_decision,
-    recent_turns,
-    repair_request,
-    repairable,
-    run_outcome,
-    stored_sql,
 )
 
 NUMERIC_TYPES = frozenset(
@@ -187,7 +168,6 @@ class Job:
     trace: str
     started: float
     stage: str = "planning"  # planning, checking, confirming, running, exporting, done
-    question: str = ""
     sql: str = ""
     explanation: str = ""
     verdict: Verdict | None = None
@@ -200,8 +180,7 @@ class Job:
     request_id: str = ""  # the request whose replies stream in now
     rows: int = 0
     cancelling: bool = False
-    plan_request: PlanRequest | None = None  # ask: what the model was asked (a re-ask reuses it)
-    repaired: bool = False  # ask: the model was re-asked once after a failed read
+    engine: engine.Job | None = None  # ask, sql, explain: the workflow engine's job
 
 
 @dataclass
@@ -715,77 +694,107 @@ def start_job(state: UiState, pane_i: int, job: Job) -> bool:
         say(pane, "hint", "Wait for it, or press Ctrl+C to cancel it (F6 moves to another pane).")
         return True
     pane.job, pane.last, pane.notice = job, job, ""
-    if job.kind == "ask":
-        say(pane, "you", job.text)
-        job.question = job.text
-        session = state.session_state
-        body = PlanRequest(question=job.text, profile=pane.profile, mode=pane.mode,
-                           recent=recent_turns(session, pane.profile),
-                           pins=list(session.pins) if session else [])  # fmt: skip
-        job.stage, job.plan_request = "planning", body
-        job.request_id = send(state, "planner", body, pane=pane_i, purpose="plan", trace=job.trace)
-        return True
-    if job.kind == "sql":
-        say(pane, "you", job.text)
-    elif job.kind == "explain":
+    if job.kind == "explain":
         say(pane, "you", f"/explain{' analyze' if job.analyze else ''} {job.text}")
-    job.sql = job.text
-    check(state, pane_i, job)
+    else:
+        say(pane, "you", job.text)
+    pcfg = state.config.profiles.get(pane.profile) or ProfileConfig()
+    request = engine.JobRequest(kind=job.kind, text=job.text, profile=pane.profile, mode=pane.mode,  # type: ignore[arg-type]
+                         analyze=job.analyze, max_rows=pcfg.max_rows,
+                         preview=state.config.safety.preview)  # fmt: skip
+    job.engine = engine.Job(request, session=state.session_state, pane=pane_i, wall=state.wall,
+                            redact_literals=state.config.privacy.redact_literals)  # fmt: skip
+    job.engine.start()
+    return advance(state, pane_i, job)
+
+
+def advance(state: UiState, pane_i: int, job: Job) -> bool:
+    """Send what the engine asked to send, then show what happened, in order."""
+    eng = job.engine
+    assert eng is not None
+    pane = state.panes[pane_i]
+    for out in eng.outbox:
+        purpose = "" if out.purpose == "audit" else out.purpose  # an audit note has no reply
+        rid = send(state, out.dst, out.body, pane=pane_i, purpose=purpose, trace=job.trace)
+        if out.purpose in ("plan", "guard", "query", "explain"):
+            job.request_id = rid
+        if out.purpose == "query":
+            pane.last_sql = eng.sql
+    eng.outbox.clear()
+    events, eng.events = eng.events, []
+    job.sql, job.verdict = eng.sql, eng.verdict
+    if eng.stage != "done":
+        job.stage = eng.stage
+    for event in events:
+        show_event(state, pane_i, job, event)
     return True
 
 
-def check(state: UiState, pane_i: int, job: Job) -> None:
-    pane = state.panes[pane_i]
-    job.stage = "checking"
-    preview = state.config.safety.preview and job.kind in ("ask", "sql")
-    body = GuardRequest(sql=job.sql, profile=pane.profile, mode=pane.mode, preview=preview)
-    job.request_id = send(state, "guard", body, pane=pane_i, purpose="guard", trace=job.trace)
+def show_event(state: UiState, i: int, job: Job, event: engine.Event) -> None:
+    """One step of the workflow, as the TUI shows it."""
+    pane = state.panes[i]
+    if isinstance(event, engine.Notice):
+        pane.notice = event.text
+    elif isinstance(event, engine.Planned):
+        pane.notice = ""
+        if event.plan.explanation:
+            say(pane, "explain", event.plan.explanation)
+        for a in event.plan.assumptions:
+            say(pane, "dim", f"  assumes: {a}")
+        say(pane, "sql", event.plan.sql)
+    elif isinstance(event, engine.Clarify):
+        say(pane, "explain", event.clarification.question)
+        for n, opt in enumerate(event.clarification.options, 1):
+            say(pane, "dim", f"  {n}. {opt}")
+    elif isinstance(event, engine.Checked):
+        if event.verdict.catalog:  # judged against the profile's database: who we are there
+            pane.superuser = event.verdict.superuser
+    elif isinstance(event, engine.Stopped):
+        stopped(state, i, job, event)
+    elif isinstance(event, engine.Asking):
+        v = event.ask.verdict
+        state.modal = ConfirmModal(i, v, event.ask.sql, selected=2 if v.confirm == "typed" else 0)
+    elif isinstance(event, engine.Estimated):
+        modal = state.modal
+        if isinstance(modal, ConfirmModal) and modal.pane == i:
+            modal.estimate = event.text
+    elif isinstance(event, engine.Columns | engine.Rows | engine.Done | engine.Cancelled):
+        show_result(state, i, job, event)
+    elif isinstance(event, engine.Reasking):
+        pane.notice = ""
+        say_failure(pane, event.failure)
+        say(pane, "notice", f"The query failed ({event.failure.code}); asking the model to fix it.")
+    elif isinstance(event, engine.Explained):
+        show_plan(pane, job, event.plan)
+    elif isinstance(event, engine.Failed):
+        pane.notice = ""
+        say_failure(pane, event.failure)
+        if event.failure.code == "actor.restarted" and job.stage == "running":
+            say(pane, "hint", f"The executor for '{pane.profile}' stopped unexpectedly and was "
+                "restarted; your query did not run. Press F5 to run it again.")  # fmt: skip
+    elif isinstance(event, engine.Finished):
+        finish(state, i, event.outcome)  # the engine recorded the turn
 
 
-def finish(state: UiState, pane_i: int, outcome: str, *, store: bool = True) -> None:
-    """The job is over: record the turn (never rows) and free the pane."""
+def finish(state: UiState, pane_i: int, outcome: str) -> None:
+    """The job is over: free the pane. The engine records a turn for the jobs that make one
+    (a question, /sql); export, explain, backup and restore are not turns."""
     pane = state.panes[pane_i]
     job = pane.job
     pane.job = None
     if job is None:
         return
     job.stage = "done"
-    if not store or job.kind in ("export", "explain", "backup", "restore"):
-        return
-    sql = stored_sql(job.sql, job.verdict, redact_literals=state.config.privacy.redact_literals)
-    turn = Turn(pane=pane_i, profile=pane.profile, question=job.question, sql=sql,
-                explanation=job.explanation, outcome=outcome, at=state.wall())  # fmt: skip
-    send(state, "supervisor", SessionAddTurn(turn=turn), pane=pane_i, purpose="session",
-         trace=job.trace)  # fmt: skip
+    if job.engine is not None and not job.engine.done:
+        job.engine.abandon(outcome)  # stopped by the person before it ended (cancel, edit)
 
 
-def run_query(state: UiState, pane_i: int, job: Job, *, confirmed: bool) -> None:
+def check_export(state: UiState, pane_i: int, job: Job) -> None:
+    """/export: the guard judges the last query before the exporter writes its result."""
     pane = state.panes[pane_i]
-    verdict = job.verdict
-    assert verdict is not None and verdict.signature is not None
-    pcfg = state.config.profiles.get(pane.profile) or ProfileConfig()
-    if job.kind == "explain":
-        job.stage = "running"
-        body: Body = ExplainRequest(sql=job.sql, verdict=verdict.signature, analyze=job.analyze,
-                                    confirmed=confirmed)  # fmt: skip
-        job.request_id = send(
-            state, executor(pane), body, pane=pane_i, purpose="explain", trace=job.trace
-        )
-        return
-    if job.kind == "export":
-        send_export(state, pane_i, job)
-        say(pane, "info", f"Exporting the full result of the last query (not only the rows "
-            f"on screen) to {job.path} ...")  # fmt: skip
-        return
-    job.stage = "running"
-    pane.last_sql = job.sql
-    decision = query_decision(verdict)
-    body = QueryRequest(sql=job.sql, verdict=verdict.signature, max_rows=pcfg.max_rows,
-                        confirmed=confirmed, question=job.question, decision=decision,  # type: ignore[arg-type]
-                        normalized=verdict.normalized, reasons=verdict.reasons)  # fmt: skip
-    job.request_id = send(
-        state, executor(pane), body, pane=pane_i, purpose="query", trace=job.trace
-    )
+    job.stage = "checking"
+    body = GuardRequest(sql=job.sql, profile=pane.profile, mode=pane.mode)
+    job.request_id = send(state, "guard", body, pane=pane_i, purpose="export_guard", trace=job.trace)
 
 
 def send_export(state: UiState, pane_i: int, job: Job) -> None:
@@ -822,7 +831,7 @@ def cancel(state: UiState) -> bool:
         del state.pending[rid]
     what = "the model" if job.stage == "planning" else "the check"
     say(pane, "notice", f"Cancelled: stopped waiting for {what}. Nothing ran.")
-    finish(state, pane_i, "cancelled", store=False)
+    finish(state, pane_i, "cancelled")
     return True
 
 
@@ -848,7 +857,7 @@ def export(state: UiState, arg: str) -> bool:
         return start_job(state, pane_i, job)  # says it is busy
     pane.job, pane.notice = job, ""
     say(pane, "you", f"/export {fmt} {path}")
-    check(state, pane_i, job)
+    check_export(state, pane_i, job)
     return True
 
 
@@ -1062,6 +1071,8 @@ def reduce(state: UiState, header: Header, body: Body) -> bool:
         return True
     if job is None or job.trace != pending.trace:
         return False
+    if pending.purpose in ENGINE_PURPOSES:
+        return _on_engine_reply(state, pending.pane, job, pending.purpose, body)
     handler = _HANDLERS.get(pending.purpose)
     return handler(state, pending.pane, job, body) if handler else False
 
@@ -1090,32 +1101,6 @@ def on_actor_exited(state: UiState, body: ActorExited) -> bool:
     return True
 
 
-def _on_plan(state: UiState, i: int, job: Job, body: Body) -> bool:
-    pane = state.panes[i]
-    if isinstance(body, PlannerNotice):
-        pane.notice = body.text
-        return True
-    if isinstance(body, Clarification):
-        say(pane, "explain", body.question)
-        for n, opt in enumerate(body.options, 1):
-            say(pane, "dim", f"  {n}. {opt}")
-        finish(state, i, "clarification")
-        return True
-    if _failed(state, i, body):
-        return True
-    if isinstance(body, Plan):
-        pane.notice = ""
-        job.sql, job.explanation = body.sql, body.explanation
-        if body.explanation:
-            say(pane, "explain", body.explanation)
-        for a in body.assumptions:
-            say(pane, "dim", f"  assumes: {a}")
-        say(pane, "sql", body.sql)
-        check(state, i, job)
-        return True
-    return False
-
-
 def _failed(state: UiState, i: int, body: Body) -> bool:
     """A Failure ends the pane's job: the error is shown in three lines."""
     if not isinstance(body, Failure):
@@ -1125,134 +1110,86 @@ def _failed(state: UiState, i: int, body: Body) -> bool:
     return True
 
 
-def _on_verdict(state: UiState, i: int, job: Job, body: Body) -> bool:
+def _on_engine_reply(state: UiState, i: int, job: Job, purpose: str, body: Body) -> bool:
+    if job.engine is None:
+        return False
+    job.engine.on_reply(purpose, body)
+    return advance(state, i, job)
+
+
+def _on_export_verdict(state: UiState, i: int, job: Job, body: Body) -> bool:
     pane = state.panes[i]
     if _failed(state, i, body):
         return True
     if not isinstance(body, Verdict):
         return False
     job.verdict = body
-    if body.catalog:  # judged against the profile's database: it says who we are there
-        pane.superuser = body.superuser
-    if job.kind == "export":
-        if body.sql_class != "read" or body.signature is None:
-            say(pane, "error", "Only the result of a read query can be exported.")
-            say(pane, "error_why", f"The last statement is {body.sql_class}.")
-            finish(state, i, "refused", store=False)
-            return True
-        run_query(state, i, job, confirmed=False)
+    if body.sql_class != "read" or body.signature is None:
+        say(pane, "error", "Only the result of a read query can be exported.")
+        say(pane, "error_why", f"The last statement is {body.sql_class}.")
+        finish(state, i, "refused")
         return True
-    step = gate(body)
-    if step in ("invalid", "refused"):
-        if audited_refusal(body):
-            audit_note(state, i, job, body, "refused")
-        refused(state, i, job, body)
-        return True
-    if step == "stacked":  # up front, never late
-        pane.last_sql = job.sql
-        say(pane, "error", f"That text holds {len(body.statements)} statements; here each "
+    send_export(state, i, job)
+    say(pane, "info", f"Exporting the full result of the last query (not only the rows "
+        f"on screen) to {job.path} ...")  # fmt: skip
+    return True
+
+
+def stopped(state: UiState, i: int, job: Job, event: engine.Stopped) -> None:
+    """Nothing runs: say why, and what to do instead."""
+    pane, v = state.panes[i], event.verdict
+    pane.last_sql = job.sql
+    if event.why == "declined":
+        say(pane, "notice", "Not run: cancelled at the confirmation.")
+    elif event.why == "stacked":
+        say(pane, "error", f"That text holds {len(v.statements)} statements; here each "
             "runs on its own.")  # fmt: skip
         say(pane, "error_why", "Nothing was run. Each statement is checked, confirmed and run "
             "in its own transaction, so a text of several would not be one unit.")  # fmt: skip
         say(pane, "hint", "Run them one at a time, or all in order from a shell with "
             "`pgask sql \"...\"` (results one after another, as psql shows them).")  # fmt: skip
-        finish(state, i, "refused", store=False)
-        return True
-    if job.kind == "explain" and not job.analyze:
-        run_query(state, i, job, confirmed=body.sql_class != "read")  # EXPLAIN alone runs nothing
-        return True
-    if step == "run":
-        run_query(state, i, job, confirmed=False)
-        return True
-    # preview, confirm, typed: the person decides in a dialog
-    job.stage = "confirming"
-    state.modal = ConfirmModal(i, body, job.sql, selected=2 if body.confirm == "typed" else 0)
-    if needs_estimate(body):
-        send(state, executor(pane), ExplainRequest(sql=job.sql, verdict=body.signature,
-             confirmed=True), pane=i, purpose="estimate", trace=job.trace)  # fmt: skip
-    return True
-
-
-def audit_note(state: UiState, i: int, job: Job, verdict: Verdict, decision: str) -> None:
-    """The audit trail records what did not run, too (refused by policy, declined by the person)."""
-    pane = state.panes[i]
-    note = AuditNote(decision=decision, sql_class=verdict.sql_class, question=job.question,  # type: ignore[arg-type]
-                     normalized=verdict.normalized, reasons=verdict.reasons, mode=pane.mode)  # fmt: skip
-    send(state, executor(pane), note, pane=i, trace=job.trace)  # no reply: nothing pending
-
-
-DML = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE"})
-
-
-def needs_estimate(v: Verdict) -> bool:
-    """Rows affected come from EXPLAIN, which only DML has (EXPLAIN of DROP is an error)."""
-    return v.confirm in ("confirm", "typed") and any(s.kind in DML for s in v.statements)
-
-
-def refused(state: UiState, i: int, job: Job, v: Verdict) -> None:
-    pane = state.panes[i]
-    pane.last_sql = job.sql
-    if v.sql_class == "invalid":
+    elif event.why == "invalid":
         err = v.error
         say(pane, "error", "The SQL does not parse" + (f": {err.message}" if err else "."))
         if err and err.snippet:
             say(pane, "sql", err.snippet)
         say(pane, "hint", "Fix it and run it again (Up brings it back).")
-        finish(state, i, "invalid")
-        return
-    reasons = "; ".join(v.reasons) or f"it is a {v.sql_class} statement"
-    say(pane, "error", f"Refused: this {v.sql_class} statement does not run in {pane.mode} mode.")
-    say(pane, "error_why", f"Why: {reasons}.")
-    if pane.mode == "read-only" and v.sql_class in ("write", "ddl", "destructive"):
-        say(pane, "hint", "To allow it: /mode read-write (asks first), then run it again (F5).")
-    elif v.sql_class == "forbidden":
-        say(pane, "hint", "pgask never runs this kind of statement; use psql if you must.")
-    finish(state, i, "refused")
+    else:
+        reasons = "; ".join(v.reasons) or f"it is a {v.sql_class} statement"
+        say(pane, "error", f"Refused: this {v.sql_class} statement does not run in {pane.mode} mode.")
+        say(pane, "error_why", f"Why: {reasons}.")
+        if pane.mode == "read-only" and v.sql_class in ("write", "ddl", "destructive"):
+            say(pane, "hint", "To allow it: /mode read-write (asks first), then run it again (F5).")
+        elif v.sql_class == "forbidden":
+            say(pane, "hint", "pgask never runs this kind of statement; use psql if you must.")
 
 
-def _on_estimate(state: UiState, i: int, job: Job, body: Body) -> bool:
-    modal = state.modal
-    if not isinstance(modal, ConfirmModal) or modal.pane != i:
-        return False
-    if isinstance(body, ExplainPlan):
-        rows = plan_rows(body.plan)
-        modal.estimate = f"about {rows:,} rows (planner estimate)" if rows is not None else ""
-    elif isinstance(body, Failure):
-        modal.estimate = f"no estimate: {body.message}"
-    return True
-
-
-def _on_query(state: UiState, i: int, job: Job, body: Body) -> bool:
+def show_result(state: UiState, i: int, job: Job, event: engine.Event) -> None:
+    """Rows as they stream in, and the line that ends them."""
     pane = state.panes[i]
-    if isinstance(body, QueryColumns):
+    if isinstance(event, engine.Columns):
         pcfg = state.config.profiles.get(pane.profile) or ProfileConfig()
-        pane.result = ResultView(unique_names([c.name for c in body.columns]), [c.type_name for c in body.columns],
+        pane.result = ResultView(unique_names([c.name for c in event.columns]),
+                                 [c.type_name for c in event.columns],
                                  max_rows=pcfg.max_rows, sql=job.sql)  # fmt: skip
         if state.area == "log" and state.focus == i:
             state.area = "results"
-        return True
-    if isinstance(body, QueryRows):
+    elif isinstance(event, engine.Rows):
         if pane.result is not None:
             masked = [i for i, c in enumerate(pane.result.columns)
                       if redacted_result_column(state.config.privacy.redact_columns, c)]  # fmt: skip
-            for row in body.rows if masked else ():
+            for row in event.rows if masked else ():
                 for c in masked:
                     if row[c] is not None:
                         row[c] = MASK
-            pane.result.rows.extend(body.rows)
+            pane.result.rows.extend(event.rows)
             job.rows = len(pane.result.rows)
-        return True
-    if isinstance(body, QueryDone):
-        r = pane.result
+    elif isinstance(event, engine.Done):
+        body, r = event.done, pane.result
         if r is not None and r.sql == job.sql and r.columns:
             r.done, r.truncated, r.command, r.elapsed_ms = (
-                True,
-                body.truncated,
-                body.command,
-                body.elapsed_ms,
-            )
-            outcome = run_outcome(has_columns=True, rows=body.rows, truncated=body.truncated,
-                                  command=body.command)  # fmt: skip
+                True, body.truncated, body.command, body.elapsed_ms
+            )  # fmt: skip
             text = f"{body.rows:,} row{'s' if body.rows != 1 else ''} in {fmt_ms(body.elapsed_ms)}"
             if body.truncated:  # the shown count is never called the total
                 text = (
@@ -1260,8 +1197,6 @@ def _on_query(state: UiState, i: int, job: Job, body: Body) -> bool:
                     f"more; /export writes all of them ({fmt_ms(body.elapsed_ms)})"
                 )
         else:
-            outcome = run_outcome(has_columns=False, rows=body.rows, truncated=False,
-                                  command=body.command)  # fmt: skip
             text = f"{body.command} in {fmt_ms(body.elapsed_ms)}"
             pane.result = None
         say(pane, "ok", text)
@@ -1269,57 +1204,21 @@ def _on_query(state: UiState, i: int, job: Job, body: Body) -> bool:
             say(pane, "dim", f"Time: {body.elapsed_ms:.3f} ms")
         if job.verdict is not None and job.verdict.sql_class in ("ddl", "destructive"):
             fetch_catalog(state, pane.profile, refresh=True)  # \d and completion see the change
-        finish(state, i, outcome)
-        return True
-    if isinstance(body, QueryCancelled):
+    elif isinstance(event, engine.Cancelled):
         say(pane, "notice", "Cancelled: the server stopped the query.")
         pane.notice = ""
         if pane.result is not None:
             pane.result.done = True
-        finish(state, i, "cancelled")
-        return True
-    if isinstance(body, Failure):
-        pane.notice = ""
-        say_failure(pane, body)
-        if _reask(state, i, job, body):
-            return True
-        if body.code == "actor.restarted":
-            say(pane, "hint", f"The executor for '{pane.profile}' stopped unexpectedly and was "
-                "restarted; your query did not run. Press F5 to run it again.")  # fmt: skip
-        finish(state, i, f"error {body.code}")
-        return True
-    return False
 
 
-def _reask(state: UiState, i: int, job: Job, failure: Failure) -> bool:
-    """A question's read failed before any row: the model gets the error and tries once more."""
-    if job.kind != "ask" or job.plan_request is None or job.verdict is None:
-        return False
-    if not repairable(failure, job.verdict, repaired=job.repaired, rows_shown=job.rows):
-        return False
-    say(state.panes[i], "notice", f"The query failed ({failure.code}); asking the model to fix it.")
-    job.repaired, job.stage = True, "planning"
-    job.plan_request = repair_request(job.plan_request, job.sql, failure)
-    job.request_id = send(state, "planner", job.plan_request, pane=i, purpose="plan",
-                          trace=job.trace)  # fmt: skip
-    return True
-
-
-def _on_explain(state: UiState, i: int, job: Job, body: Body) -> bool:
-    pane = state.panes[i]
-    if isinstance(body, ExplainPlan):
-        say(pane, "info", f"Plan{' (analyzed)' if job.analyze else ''} for: {job.sql}")
-        try:
-            text = explain_text(body.plan)
-        except (ValueError, KeyError, TypeError, IndexError):  # not a plan we can read: show it raw
-            text = body.plan
-        for line in text.rstrip("\n").splitlines():
-            say(pane, "plan", line)
-        finish(state, i, "explained")
-        return True
-    if _failed(state, i, body):
-        return True
-    return False
+def show_plan(pane: PaneState, job: Job, plan: ExplainPlan) -> None:
+    say(pane, "info", f"Plan{' (analyzed)' if job.analyze else ''} for: {job.sql}")
+    try:
+        text = explain_text(plan.plan)
+    except (ValueError, KeyError, TypeError, IndexError):  # not a plan we can read: show it raw
+        text = plan.plan
+    for line in text.rstrip("\n").splitlines():
+        say(pane, "plan", line)
 
 
 def _on_export(state: UiState, i: int, job: Job, body: Body) -> bool:
@@ -1671,12 +1570,9 @@ def show_migrations(state: UiState) -> bool:
     return True
 
 
+ENGINE_PURPOSES = frozenset({"plan", "guard", "estimate", "query", "explain"})
 _HANDLERS: dict[str, Callable[[UiState, int, Job, Body], bool]] = {
-    "plan": _on_plan,
-    "guard": _on_verdict,
-    "estimate": _on_estimate,
-    "query": _on_query,
-    "explain": _on_explain,
+    "export_guard": _on_export_verdict,
     "export": _on_export,
     "backup": _on_backup,
     "archive": _on_archive,
@@ -1687,19 +1583,6 @@ _HANDLERS: dict[str, Callable[[UiState, int, Job, Body], bool]] = {
 
 def fmt_ms(ms: float) -> str:
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
-
-
-def plan_rows(plan_json: str) -> int | None:
-    """Rows a DML statement would touch: the estimate of the node under ModifyTable."""
-    try:
-        top = msgspec.json.decode(plan_json)[0]["Plan"]
-    except (msgspec.DecodeError, KeyError, IndexError, TypeError):
-        return None
-    node = top
-    if node.get("Node Type") == "ModifyTable" and node.get("Plans"):
-        node = node["Plans"][0]
-    rows = node.get("Plan Rows")
-    return int(rows) if isinstance(rows, int | float) else None
 
 
 def handle_key(state: UiState, code: int) -> bool:
@@ -1960,19 +1843,20 @@ def _confirm_key(state: UiState, m: ConfirmModal, code: int) -> bool:
             m.selected = 0
             return True
         state.modal = None
-        run_query(state, m.pane, job, confirmed=True)
+        if job.engine is not None:
+            job.engine.answer(yes=True, typed=m.typed if typed else None)
+            advance(state, m.pane, job)
     elif choice == 1:
         state.modal = None
         state.input, state.area = f"/sql {m.sql}", "input"
         state.cursor = len(state.input)
         say(pane, "info", "Not run: the SQL is in the input line to edit.")
-        finish(state, m.pane, "edited", store=False)
+        finish(state, m.pane, "edited")
     else:
         state.modal = None
-        say(pane, "notice", "Not run: cancelled at the confirmation.")
-        if job.verdict is not None:
-            audit_note(state, m.pane, job, job.verdict, "declined")
-        finish(state, m.pane, "declined")
+        if job.engine is not None:
+            job.engine.answer(yes=False)
+            advance(state, m.pane, job)
     return True
 
 

@@ -38,9 +38,9 @@ from ui.state import (
     UiState,
     activity,
     input_complete,
-    needs_estimate,
     target,
 )
+from ui.workflow import needs_estimate
 
 Colour = tuple[int, int, int]  # fg, attr, bg
 Segment = tuple[str, str]  # text, style name

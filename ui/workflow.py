@@ -13,6 +13,8 @@ import re
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
+import msgspec
+
 from protocol.config import Config, ProfileConfig
 from protocol.messages import Failure, PlanRequest, SessionState, Turn, Verdict
 
@@ -60,6 +62,27 @@ def accepted(verdict: Verdict, *, yes: bool, typed: str | None) -> bool:
     if verdict.confirm == "confirm":
         return yes
     return True
+
+
+DML = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE"})
+
+
+def needs_estimate(v: Verdict) -> bool:
+    """Rows affected come from EXPLAIN, which only DML has (EXPLAIN of DROP is an error)."""
+    return v.confirm in ("confirm", "typed") and any(s.kind in DML for s in v.statements)
+
+
+def plan_rows(plan_json: str) -> int | None:
+    """Rows a DML statement would touch: the estimate of the node under ModifyTable."""
+    try:
+        top = msgspec.json.decode(plan_json)[0]["Plan"]
+    except (msgspec.DecodeError, KeyError, IndexError, TypeError):
+        return None
+    node = top
+    if node.get("Node Type") == "ModifyTable" and node.get("Plans"):
+        node = node["Plans"][0]
+    rows = node.get("Plan Rows")
+    return int(rows) if isinstance(rows, int | float) else None
 
 
 def query_decision(verdict: Verdict) -> Literal["auto", "confirmed", "typed", "preview"]:
