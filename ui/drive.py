@@ -151,6 +151,7 @@ class Driver:
                 r.failure, r.first_failure = event.failure, event.first
             elif isinstance(event, engine.Reasking):
                 r.rows.clear()
+                r.first_failure = event.failure
             elif isinstance(event, engine.Finished):
                 r.outcome = event.outcome
             if self.on_event is not None:
@@ -199,11 +200,11 @@ def start(
 ) -> Driver:
     """A driver whose job has started; `await driver.run()` runs it (again after `job.run()`
     when the request holds at `ready`)."""
-    job = engine.Job(request, session=session, redact_literals=config.privacy.redact_literals,
-                     trace=new_trace())  # fmt: skip
+    redact = config.privacy.redact_literals if config is not None else False
+    job = engine.Job(request, session=session, redact_literals=redact, trace=new_trace())
     job.start()
     return Driver(client, job, answer, on_event, cancel, keep_rows,
-                  plan_timeout=plan_timeout(config))  # fmt: skip
+                  plan_timeout=plan_timeout(config) if config is not None else 120.0)  # fmt: skip
 
 
 def plan_timeout(config: Any) -> float:

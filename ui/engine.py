@@ -60,6 +60,8 @@ class JobRequest:
     question: str = ""  # sql: the question the SQL answers, when there is one
     preview: bool = False  # [safety] preview: reads are shown before they run
     hold: bool = False  # stop when the statement may run (`ready`); `run()` then runs it
+    turn: bool = True  # recorded as a turn of the conversation (DBA statements are not)
+    several: bool = False  # the front end runs the statements as one unit (a migration)
 
 
 @dataclass(frozen=True)
@@ -312,7 +314,7 @@ class Job:
             return
         self.verdict = v = body
         self.events.append(Checked(v))
-        step = workflow.gate(v)
+        step = workflow.gate(v, several=self.request.several)
         if step in ("invalid", "refused"):
             if workflow.audited_refusal(v):
                 self._audit(v, "refused")
@@ -412,7 +414,7 @@ class Job:
     def _finish(self, outcome: str, *, store: bool = True) -> None:
         """The job is over: record the turn (never rows)."""
         self.stage, self.outcome = "done", outcome
-        if store and self.request.kind != "explain":
+        if store and self.request.turn and self.request.kind != "explain":
             sql = workflow.stored_sql(self.sql, self.verdict, redact_literals=self.redact_literals)
             turn = Turn(pane=self.pane, profile=self.request.profile, question=self.question,
                         sql=sql, explanation=self.explanation, outcome=outcome, at=self.wall())  # fmt: skip

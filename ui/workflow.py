@@ -34,11 +34,12 @@ def recent_turns(session: SessionState | None, profile: str) -> list[Turn]:
 Gate = Literal["invalid", "refused", "stacked", "run", "ask"]
 
 
-def gate(verdict: Verdict) -> Gate:
-    """What a verdict allows next: `ask` means the person decides (preview, confirm, typed)."""
+def gate(verdict: Verdict, *, several: bool = False) -> Gate:
+    """What a verdict allows next: `ask` means the person decides (preview, confirm, typed).
+    `several`: the statements run as one unit (a migration's transaction)."""
     if verdict.confirm == "refuse" or verdict.signature is None:
         return "invalid" if verdict.sql_class == "invalid" else "refused"
-    if len([st for st in verdict.statements if st.text.strip()]) > 1:
+    if not several and len([st for st in verdict.statements if st.text.strip()]) > 1:
         return "stacked"  # each statement is checked, confirmed and run on its own
     return "run" if verdict.confirm == "run" else "ask"
 
