@@ -322,6 +322,68 @@ async def run_ask(
     return printer.code
 
 
+# -- pgask export, sql --out, ask --out -------------------------------------------------------
+
+
+@dataclass
+class ExportPrinter:
+    """Progress on a terminal, the file written, or why not."""
+
+    cancel: trio.Event
+    tty: bool = field(default_factory=sys.stderr.isatty)
+    code: int = EXIT_ERROR
+
+    def __call__(self, event: engine.Event) -> None:
+        nl = "\n" if self.tty else ""
+        if isinstance(event, engine.Progress) and self.tty:
+            p = event.progress
+            rate = p.bytes / max(p.elapsed_s, 1e-9) / 1e6
+            print(f"\r~{p.rows:,} rows  {p.bytes / 1e6:,.1f} MB  {rate:,.1f} MB/s ", end="",
+                  file=sys.stderr)  # fmt: skip
+        elif isinstance(event, engine.Written):
+            e = event.exported
+            rows = f"{e.rows:,} row{'s' if e.rows != 1 else ''}"
+            _err(f"{nl}Exported {rows} ({e.bytes:,} bytes) to {e.path} in {e.elapsed_ms / 1000:.1f} s")
+            self.code = EXIT_OK
+        elif isinstance(event, engine.Cancelled):
+            _err("\npgask: export cancelled; no file was written.")
+            self.code = EXIT_CANCELLED
+        elif isinstance(event, engine.Stopped):
+            if event.failure is not None:  # the file exists and --force was not given
+                _err(nl + failure_text(event.failure))
+                self.code = EXIT_ERROR
+                return
+            v = event.verdict
+            _err(f"pgask: only the result of a read query can be exported; this is {v.sql_class}"
+                 f"{': ' + '; '.join(v.reasons) if v.reasons else ''}.")  # fmt: skip
+            self.code = EXIT_ERROR if event.why == "invalid" else EXIT_REFUSED
+        elif isinstance(event, engine.Failed):
+            _err(nl + failure_text(event.failure))
+            self.code = EXIT_REFUSED if event.failure.code == "export.not_a_read" else EXIT_ERROR
+
+
+async def run_export(client: Any, config: Any, request: JobRequest) -> int:
+    """The workflow engine checks the SQL, then the exporter writes its full result."""
+
+    async def no_answer(_ask: Ask) -> bool:
+        return False  # an export runs reads only: nothing to confirm
+
+    printer = ExportPrinter(trio.Event())
+    driver = drive.start(client, config, request, None, answer=no_answer, on_event=printer,
+                         cancel=printer.cancel, keep_rows=False)  # fmt: skip
+    async with trio.open_nursery() as nursery:
+
+        async def on_sigint() -> None:
+            with trio.open_signal_receiver(signal.SIGINT) as signals:
+                async for _ in signals:
+                    printer.cancel.set()
+
+        nursery.start_soon(on_sigint)
+        await driver.run()
+        nursery.cancel_scope.cancel()
+    return printer.code
+
+
 # -- ways a ready statement runs outside the row stream --------------------------------------
 
 

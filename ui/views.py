@@ -317,7 +317,7 @@ def hint_line(state: UiState) -> list[Segment]:
         return [(" " + state.status, "notice")]
     if pane.notice:
         return [(" " + pane.notice, "notice")]
-    if pane.job is not None and pane.job.stage in ("planning", "running", "exporting", "checking"):
+    if pane.job is not None and pane.job.stage in ("planning", "running", "checking"):
         return [(" Ctrl+C cancel \u00b7 F6 other pane \u00b7 Ctrl+P commands", "dim")]
     if "\n" in state.input:
         done = input_complete(state.input)

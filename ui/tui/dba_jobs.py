@@ -33,7 +33,7 @@ from protocol.messages import (
 )
 from ui import dba
 from ui import keys as K
-from ui.tui.jobs import failed, finish, send_export, start_job
+from ui.tui.jobs import advance, failed, finish, start_job
 from ui.tui.model import (
     AskModal,
     Job,
@@ -298,10 +298,13 @@ def ask_key(state: UiState, m: AskModal, code: int) -> bool:
     if answer is None:
         return True
     state.modal = None
-    if m.action == "overwrite":
+    if m.action == "overwrite" and job.engine is not None:  # an export, on the engine
+        job.engine.overwrite(bool(answer))
+        advance(state, m.pane, job)
+    elif m.action == "overwrite":
         if answer:
             job.force = True
-            (send_export if job.kind == "export" else send_backup)(state, m.pane, job)
+            send_backup(state, m.pane, job)
         else:
             what = "Not exported" if job.kind == "export" else "Not backed up"
             say(pane, "notice", f"{what}: {job.path} was kept as it is.")

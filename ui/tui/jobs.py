@@ -23,17 +23,12 @@ from protocol.messages import (
     Body,
     ExplainPlan,
     ExportCancel,
-    Exported,
-    ExportProgress,
-    ExportRequest,
     Failure,
-    GuardRequest,
     QueryCancel,
-    QueryCancelled,
-    Verdict,
 )
 from protocol.privacy import MASK, redacted_result_column
 from ui import engine
+from ui.engine import ExportSpec
 from ui.explain import explain_text
 from ui.tui.model import (
     AskModal,
@@ -60,12 +55,15 @@ def start_job(state: UiState, pane_i: int, job: Job) -> bool:
     pane.job, pane.last, pane.notice = job, job, ""
     if job.kind == "explain":
         say(pane, "you", f"/explain{' analyze' if job.analyze else ''} {job.text}")
+    elif job.kind == "export":
+        say(pane, "you", f"/export {job.fmt} {job.path}")
     else:
         say(pane, "you", job.text)
     pcfg = state.config.profiles.get(pane.profile) or ProfileConfig()
     request = engine.JobRequest(kind=job.kind, text=job.text, profile=pane.profile, mode=pane.mode,  # type: ignore[arg-type]
                          analyze=job.analyze, max_rows=pcfg.max_rows,
-                         preview=state.config.safety.preview)  # fmt: skip
+                         preview=state.config.safety.preview,
+                         export=ExportSpec(job.path, job.fmt) if job.kind == "export" else None)  # type: ignore[arg-type]  # fmt: skip
     job.engine = engine.Job(request, session=state.session_state, pane=pane_i, wall=state.wall,
                             redact_literals=state.config.privacy.redact_literals)  # fmt: skip
     job.engine.start()
@@ -80,10 +78,13 @@ def advance(state: UiState, pane_i: int, job: Job) -> bool:
     for out in eng.outbox:
         purpose = "" if out.purpose == "audit" else out.purpose  # an audit note has no reply
         rid = send(state, out.dst, out.body, pane=pane_i, purpose=purpose, trace=job.trace)
-        if out.purpose in ("plan", "guard", "query", "explain"):
+        if out.purpose in ("plan", "guard", "query", "explain", "export"):
             job.request_id = rid
         if out.purpose == "query":
             pane.last_sql = eng.sql
+        elif out.purpose == "export":
+            say(pane, "info", f"Exporting the full result of the last query (not only the rows "
+                f"on screen) to {job.path} ...")  # fmt: skip
     eng.outbox.clear()
     events, eng.events = eng.events, []
     job.sql, job.verdict = eng.sql, eng.verdict
@@ -130,6 +131,19 @@ def show_event(state: UiState, i: int, job: Job, event: engine.Event) -> None:
         say(pane, "notice", f"The query failed ({event.failure.code}); asking the model to fix it.")
     elif isinstance(event, engine.Explained):
         show_plan(pane, job, event.plan)
+    elif isinstance(event, engine.Progress):
+        job.rows = event.progress.rows
+        pane.notice = (f"Exporting: about {event.progress.rows:,} rows, "
+                       f"{event.progress.bytes / 1e6:.1f} MB")  # fmt: skip
+    elif isinstance(event, engine.Written):
+        e = event.exported
+        pane.notice = ""
+        say(pane, "ok", f"Exported {e.rows:,} row{'s' if e.rows != 1 else ''} ({e.bytes:,} bytes) "
+            f"to {e.path} in {fmt_ms(e.elapsed_ms)}.")  # fmt: skip
+    elif isinstance(event, engine.FileExists):
+        pane.notice = ""
+        state.modal = AskModal(i, "Overwrite the file?", [f"{event.path} already exists.",
+                               "Replace it with the full result of the last query?"], "overwrite")  # fmt: skip
     elif isinstance(event, engine.Failed):
         pane.notice = ""
         say_failure(pane, event.failure)
@@ -153,24 +167,6 @@ def finish(state: UiState, pane_i: int, outcome: str) -> None:
         job.engine.abandon(outcome)  # stopped by the person before it ended (cancel, edit)
 
 
-def check_export(state: UiState, pane_i: int, job: Job) -> None:
-    """/export: the guard judges the last query before the exporter writes its result."""
-    pane = state.panes[pane_i]
-    job.stage = "checking"
-    body = GuardRequest(sql=job.sql, profile=pane.profile, mode=pane.mode)
-    job.request_id = send(state, "guard", body, pane=pane_i, purpose="export_guard", trace=job.trace)
-
-
-def send_export(state: UiState, pane_i: int, job: Job) -> None:
-    """The exporter checks the exact COPY text with the guard; the signature names the query."""
-    assert job.verdict is not None and job.verdict.signature is not None
-    job.stage = "exporting"
-    body = ExportRequest(profile=state.panes[pane_i].profile, sql=job.sql,
-                         verdict=job.verdict.signature, format=job.fmt, path=job.path,  # type: ignore[arg-type]
-                         force=job.force)  # fmt: skip
-    job.request_id = send(state, "exporter", body, pane=pane_i, purpose="export", trace=job.trace)
-
-
 def cancel(state: UiState) -> bool:
     """Ctrl+C / Esc: stop what the focused pane is doing, or say how to quit."""
     pane_i, pane = state.focus, state.pane
@@ -178,11 +174,11 @@ def cancel(state: UiState) -> bool:
     if job is None:
         state.status = "Nothing is running. To quit press Ctrl+Q or type /quit."
         return True
-    if job.stage in ("running", "exporting") and job.request_id:
+    if job.stage == "running" and job.request_id:
         if job.cancelling:
             return True
         job.cancelling = True
-        if job.stage == "exporting":
+        if job.kind == "export":
             send(state, "exporter", ExportCancel(target=job.request_id), pane=pane_i,
                  purpose="cancel", trace=job.trace)  # fmt: skip
         else:
@@ -216,13 +212,7 @@ def export(state: UiState, arg: str) -> bool:
         path = os.path.join(os.getcwd(), f"{profile_file_name(pane.profile)}-{stamp}.{fmt}")
     path = os.path.abspath(os.path.expanduser(path))
     job = Job("export", pane.last_sql, state.new_trace(), state.clock(), fmt=fmt, path=path)
-    job.sql = pane.last_sql
-    if pane.job is not None:
-        return start_job(state, pane_i, job)  # says it is busy
-    pane.job, pane.notice = job, ""
-    say(pane, "you", f"/export {fmt} {path}")
-    check_export(state, pane_i, job)
-    return True
+    return start_job(state, pane_i, job)
 
 
 def failed(state: UiState, i: int, body: Body) -> bool:
@@ -241,27 +231,16 @@ def on_engine_reply(state: UiState, i: int, job: Job, purpose: str, body: Body) 
     return advance(state, i, job)
 
 
-def on_export_verdict(state: UiState, i: int, job: Job, body: Body) -> bool:
-    pane = state.panes[i]
-    if failed(state, i, body):
-        return True
-    if not isinstance(body, Verdict):
-        return False
-    job.verdict = body
-    if body.sql_class != "read" or body.signature is None:
-        say(pane, "error", "Only the result of a read query can be exported.")
-        say(pane, "error_why", f"The last statement is {body.sql_class}.")
-        finish(state, i, "refused")
-        return True
-    send_export(state, i, job)
-    say(pane, "info", f"Exporting the full result of the last query (not only the rows "
-        f"on screen) to {job.path} ...")  # fmt: skip
-    return True
-
-
 def stopped(state: UiState, i: int, job: Job, event: engine.Stopped) -> None:
     """Nothing runs: say why, and what to do instead."""
     pane, v = state.panes[i], event.verdict
+    if job.kind == "export":
+        if event.why == "declined":
+            say(pane, "notice", f"Not exported: {job.path} was kept as it is.")
+        else:
+            say(pane, "error", "Only the result of a read query can be exported.")
+            say(pane, "error_why", f"The last statement is {v.sql_class}.")
+        return
     pane.last_sql = job.sql
     if event.why == "declined":
         say(pane, "notice", "Not run: cancelled at the confirmation.")
@@ -328,6 +307,9 @@ def show_result(state: UiState, i: int, job: Job, event: engine.Event) -> None:
             say(pane, "dim", f"Time: {body.elapsed_ms:.3f} ms")
         if job.verdict is not None and job.verdict.sql_class in ("ddl", "destructive"):
             fetch_catalog(state, pane.profile, refresh=True)  # \d and completion see the change
+    elif isinstance(event, engine.Cancelled) and job.kind == "export":
+        pane.notice = ""
+        say(pane, "notice", "Export cancelled; no file was written.")
     elif isinstance(event, engine.Cancelled):
         say(pane, "notice", "Cancelled: the server stopped the query.")
         pane.notice = ""
@@ -345,41 +327,6 @@ def show_plan(pane: PaneState, job: Job, plan: ExplainPlan) -> None:
         say(pane, "plan", line)
 
 
-def on_export(state: UiState, i: int, job: Job, body: Body) -> bool:
-    pane = state.panes[i]
-    if isinstance(body, ExportProgress):
-        job.rows = body.rows
-        pane.notice = f"Exporting: about {body.rows:,} rows, {body.bytes / 1e6:.1f} MB"
-        return True
-    if isinstance(body, QueryCancelled):
-        pane.notice = ""
-        say(pane, "notice", "Export cancelled; no file was written.")
-        finish(state, i, "cancelled")
-        return True
-    if isinstance(body, Exported):
-        pane.notice = ""
-        say(pane, "ok", f"Exported {body.rows:,} row{'s' if body.rows != 1 else ''} "
-            f"({body.bytes:,} bytes) to {body.path} "
-            f"in {fmt_ms(body.elapsed_ms)}.")  # fmt: skip
-        finish(state, i, "exported")
-        return True
-    if isinstance(body, Failure):
-        pane.notice = ""
-        if body.code == "export.exists" and not job.force:
-            job.stage = "confirming"
-            state.modal = AskModal(
-                i, "Overwrite the file?",
-                [f"{job.path} already exists.",
-                 "Replace it with the full result of the last query?"],
-                "overwrite",
-            )  # fmt: skip
-            return True
-        say_failure(pane, body)
-        finish(state, i, f"error {body.code}")
-        return True
-    return False
-
-
-ENGINE_PURPOSES = frozenset({"plan", "guard", "estimate", "query", "explain"})
+ENGINE_PURPOSES = frozenset({"plan", "guard", "estimate", "query", "explain", "export"})
 
 
