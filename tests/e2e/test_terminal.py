@@ -158,6 +158,27 @@ def test_pg_variables_alone_are_enough_for_pgask_sql_and_the_tui(tui: Tui) -> No
     t.expect_screen(("1 row in", env["PGDATABASE"][:30]), 20)
 
 
+def test_a_service_file_alone_is_enough_for_pgask_sql(tui: Tui) -> None:
+    """PGSERVICE names a section of the service file (PGSERVICEFILE), as psql reads it."""
+    env = libpq_env(tui.dsn)
+    service_file = Path(tui.tmp) / "pg_service.conf"
+    keys = {"PGHOST": "host", "PGPORT": "port", "PGUSER": "user", "PGDATABASE": "dbname"}
+    service_file.write_text("[shopdb]\n" + "".join(f"{keys[k]}={v}\n" for k, v in env.items()))
+    run_env = {k: v for k, v in tui.env().items() if not k.startswith("PG")}
+    run_env.update(PGSERVICE="shopdb", PGSERVICEFILE=str(service_file))
+    out = subprocess.run(
+        [*pgask_argv("sql", "select current_database() as db"), "--format", "csv"],
+        env=run_env, cwd=tui.tmp, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["db", env["PGDATABASE"]]
+    # a URL profile has no [profiles.*] section: the hint points at the URL instead
+    out = subprocess.run([*pgask_argv("sql", "select 1"), "-p", "postgresql://127.0.0.1:1/x"],
+                         env=run_env, cwd=tui.tmp, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 1 and "connection refused" in out.stderr, out.stderr
+    assert "[profiles." not in out.stderr and "in the URL" in out.stderr, out.stderr
+
+
 def test_use_a_url_switches_the_pane(tui: Tui) -> None:
     t = started(tui)
     t.type(f"/use {tui.other_dsn}", enter=True)

@@ -177,7 +177,7 @@ def restore(state: UiState, arg: str) -> bool:
         else:
             say(pane, "hint", f"Profile '{pane.profile}' does not allow read-write: set "
                 f"read_write = true under [profiles.{pane.profile}] in "
-                f"{state.config.source or 'the config file'}, then restart pgask.")  # fmt: skip
+                f"{state.config.source or 'the config file'} (pgask reloads it).")  # fmt: skip
         return True
     if _begin(state, pane_i, job, job.text):
         job.stage = "checking"

@@ -225,7 +225,7 @@ def ask_mode(state: UiState, arg: str) -> bool:
         say(pane, "error", f"Profile '{pane.profile}' may not be switched to read-write.")
         say(pane, "error_why", "Its configuration does not allow writes (read_write = false).")
         say(pane, "hint", f"Set read_write = true under [profiles.{pane.profile}] in "
-            f"{state.config.source or 'the config file'}, then restart pgask.")  # fmt: skip
+            f"{state.config.source or 'the config file'} (pgask reloads it).")  # fmt: skip
         return True
     state.modal = ModeModal(state.focus, "read-write")
     return True
