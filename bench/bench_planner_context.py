@@ -150,7 +150,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--budget", type=int, default=4000)
     args = parser.parse_args()
-    from actors.planner_context import SchemaIndex, split_identifier, stem
+    from actors.planner.context import SchemaIndex, split_identifier, stem
 
     print(f"{'tables':>7} {'build ms':>9} {'select ms':>10} {'cold ms':>8} {'tokens':>7}  chosen")
     for n in (300, 3000, 10000):

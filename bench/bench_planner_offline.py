@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actors import planner_offline  # noqa: E402
+from actors.planner import offline as planner_offline  # noqa: E402
 from protocol.messages import Catalog, CatalogColumn, CatalogTable  # noqa: E402
 from testkit.shop import SHOP, SHOP_CASES, TODAY, VALUES  # noqa: E402
 

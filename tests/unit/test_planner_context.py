@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actors.planner_context import (
+from actors.planner.context import (
     SchemaIndex,
     context_for_question,
     estimate_tokens,
@@ -271,7 +271,7 @@ def _noise(n: int, schema: str = "noise") -> list[CatalogTable]:
 
 
 def test_segment_splits_a_folded_word_into_known_words_only() -> None:
-    from actors.planner_context import schema_prefix, segment
+    from actors.planner.context import schema_prefix, segment
 
     assert segment("dailyprice", {"daily", "price"}) == ("daily", "price")
     assert segment("tickerid", {"ticker"}) == ("ticker", "id")

@@ -52,9 +52,9 @@ from typing import Any
 import msgspec
 import trio
 
-from actors._runtime import Actor, Request, main
-from actors.planner_context import SchemaContext, SchemaIndex, context_for_question
-from actors.planner_prompt import (
+from actors._runtime import Actor, Request
+from actors.planner.context import SchemaContext, SchemaIndex, context_for_question
+from actors.planner.prompt import (
     INVALID_SQL_PROMPT,
     REPAIR_PROMPT,
     Answer,
@@ -239,7 +239,7 @@ async def _serve(
                 ],
             )
     if isinstance(result, Plan) and result.intent == "read":
-        from actors.planner_semantic import check_plan
+        from actors.planner.semantic import check_plan
 
         result = check_plan(result, catalog, msg.question)
     log.info(
@@ -264,7 +264,7 @@ def _offline(
     msg: PlanRequest, catalog: Catalog, values: ValueIndex, *, reason: str, quiet: bool = False
 ) -> Plan | Clarification | None:
     try:
-        from actors.planner_offline import offline_plan
+        from actors.planner.offline import offline_plan
     except ImportError as exc:
         if quiet:
             return None
@@ -306,7 +306,7 @@ async def value_index(
     like any read), kept for VALUE_INDEX_TTL_S. The values stay in this process: they are
     matched against the question, never sent to a model. Empty when the catalog is large,
     the build is slow, or a query fails: the planner then asks instead."""
-    from actors.planner_offline import parse_value_index, value_index_sql
+    from actors.planner.offline import parse_value_index, value_index_sql
 
     cached = state.values.get(msg.profile)
     now = time.monotonic()
@@ -943,5 +943,3 @@ ACTOR = Actor(
     open_state=open_state,
 )
 
-if __name__ == "__main__":
-    main(ACTOR)
