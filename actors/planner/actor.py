@@ -942,4 +942,3 @@ ACTOR = Actor(
     handlers={PlanRequest: on_plan_request, ContextRequest: on_context_request},
     open_state=open_state,
 )
-

@@ -72,9 +72,7 @@ def split_words(name: str) -> tuple[str, ...]:
 
     `sbCustName` -> (sb, cust, name); `crtd_ts` -> (crtd, ts); `day7tewl` -> (day, 7, tewl);
     `HTTPServer` -> (http, server). Characters other than ASCII letters and digits separate."""
-    return tuple(
-        piece.lower() for part in _ALNUM.findall(name) for piece in _CAMEL.findall(part)
-    )
+    return tuple(piece.lower() for part in _ALNUM.findall(name) for piece in _CAMEL.findall(part))
 
 
 @functools.lru_cache(maxsize=200_000)
