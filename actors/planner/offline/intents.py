@@ -118,121 +118,134 @@ EXPLAIN_RE = re.compile(
 
 
 def ddl_plan(s: Schema, question: str) -> Plan | None:
+    """A DDL intent said in words ("add an index on orders(customer_id)"), or None."""
     text = re.sub(r"\s+", " ", question.strip().rstrip(".;?!"))
-    if m := _IDX_RE.match(text):
-        t = _find_table(s, m["t"] or m["t2"] or m["t3"])
-        names = [c.strip() for c in (m["c"] or m["c2"] or m["c3"]).split(",") if c.strip()]
-        cols = [_find_column(t, c) for c in names]
-        unique = bool(m["u"] or m["u2"] or m["u3"])
-        existing = {i.name for tt in s.tables for i in tt.catalog_table.indexes}
-        base = f"{t.name}_{'_'.join(c.name for c in cols)}_{'key' if unique else 'idx'}"[:60]
-        name, n = base, 1
-        while name in existing:
-            n += 1
-            name = f"{base[:58]}{n}"
-        same = [
-            i.name
-            for i in t.catalog_table.indexes
-            if i.columns[: len(cols)] == [c.name for c in cols]
-        ]
-        create = exp.Create(
-            kind="INDEX",
-            unique=unique,
-            this=exp.Index(
-                this=ident(name),
-                table=table_ident(t),
-                params=exp.IndexParameters(
-                    columns=[exp.Ordered(this=exp.Column(this=ident(c.name))) for c in cols]
-                ),
-            ),
-        )
-        drop = exp.Drop(
-            kind="INDEX", tables=[exp.Table(this=ident(name), db=ident(t.schema))], exists=True
-        )
-        assumptions = [
-            f"index name {name}",
-            "plain CREATE INDEX (locks writes while it builds; CONCURRENTLY cannot run in a transaction)",
-        ]
-        if same:
-            assumptions.append(f"{', '.join(same)} already covers these columns")
-        return Plan(
-            sql=create.sql(dialect="postgres"),
-            explanation=f"Creates {'a unique' if unique else 'an'} index on {t.name}({', '.join(c.name for c in cols)}).",
-            intent="ddl",
-            assumptions=assumptions,
-            tables=[t.full],
-            source="offline",
-            down_sql=_drop_sql(drop),
-        )
-    if m := _DROP_IDX_RE.match(text):
-        raw = m["n"].strip('"')
-        schema, _, bare = raw.rpartition(".")
-        found = [
-            (t, i)
-            for t in s.tables
-            for i in t.catalog_table.indexes
-            if i.name == bare and (not schema or t.schema == schema)
-        ]
-        if not found:
-            names = [i.name for t in s.tables for i in t.catalog_table.indexes]
-            raise Unsure(f"There is no index '{raw}'.{_did_you_mean(bare, names)}")
-        if len(found) > 1:
-            raise Unsure(f"Which index '{raw}'?", [f"{t.schema}.{i.name}" for t, i in found])
-        t, idx = found[0]
-        if idx.primary or idx.constraint:
-            raise Unsure(
-                f"Index {idx.name} backs constraint {idx.constraint or 'the primary key'} of {t.name}; "
-                "drop the constraint instead (ALTER TABLE … DROP CONSTRAINT) if you mean it."
-            )
-        drop = exp.Drop(kind="INDEX", tables=[exp.Table(this=ident(idx.name), db=ident(t.schema))])
-        return Plan(
-            sql=_drop_sql(drop),
-            explanation=f"Drops index {idx.name} on {t.name}.",
-            intent="ddl",
-            assumptions=[f"was: {idx.definition}"] if idx.definition else [],
-            tables=[t.full],
-            source="offline",
-            down_sql=idx.definition,
-        )
-    if m := _ADD_COL_RE.match(text):
-        t = _find_table(s, m["t"])
-        name = m["c"].strip('"')
-        if not _NEW_IDENT.fullmatch(name):
-            raise Unsure(f"'{name}' is not a usable column name.")
-        if name in t.by_name:
-            raise Unsure(f"{t.name} already has a column {name}.")
-        ty_text = (m["ty"] or m["ty1"] or "").lower().replace(" ", "")
-        base_ty = re.sub(r"\(.*", "", ty_text)
-        assumptions = []
-        if not ty_text:
-            ty = exp.DataType.build("text")
-            assumptions.append("type text (none given)")
-        elif base_ty in _TYPES:
-            args = re.findall(r"\d+", ty_text)
-            spec = _TYPES[base_ty] + (
-                f"({','.join(args)})"
-                if args and base_ty in ("varchar", "numeric", "decimal")
-                else ""
-            )
-            ty = exp.DataType.build(spec, dialect="postgres")
-        else:
-            raise Unsure(f"I do not know the type '{ty_text}'.", sorted(set(_TYPES.values())))
-        alter = exp.Alter(
-            this=table_ident(t), kind="TABLE", actions=[exp.ColumnDef(this=ident(name), kind=ty)]
-        )
-        down = exp.Alter(
-            this=table_ident(t), kind="TABLE", actions=[exp.Drop(this=ident(name), kind="COLUMN")]
-        )
-        return Plan(
-            sql=alter.sql(dialect="postgres"),
-            explanation=f"Adds column {name} ({ty.sql(dialect='postgres')}) to {t.name}.",
-            intent="ddl",
-            assumptions=assumptions,
-            tables=[t.full],
-            source="offline",
-            down_sql=down.sql(dialect="postgres"),
-        )
+    for pattern, build in (
+        (_IDX_RE, _create_index),
+        (_DROP_IDX_RE, _drop_index),
+        (_ADD_COL_RE, _add_column),
+    ):
+        if m := pattern.match(text):
+            return build(s, m)
     return None
+
+
+def _create_index(s: Schema, m: re.Match[str]) -> Plan:
+    """CREATE [UNIQUE] INDEX on named columns, named <table>_<columns>_idx (or _key)."""
+    t = _find_table(s, m["t"] or m["t2"] or m["t3"])
+    names = [c.strip() for c in (m["c"] or m["c2"] or m["c3"]).split(",") if c.strip()]
+    cols = [_find_column(t, c) for c in names]
+    unique = bool(m["u"] or m["u2"] or m["u3"])
+    existing = {i.name for tt in s.tables for i in tt.catalog_table.indexes}
+    base = f"{t.name}_{'_'.join(c.name for c in cols)}_{'key' if unique else 'idx'}"[:60]
+    name, n = base, 1
+    while name in existing:
+        n += 1
+        name = f"{base[:58]}{n}"
+    same = [
+        i.name for i in t.catalog_table.indexes if i.columns[: len(cols)] == [c.name for c in cols]
+    ]
+    create = exp.Create(
+        kind="INDEX",
+        unique=unique,
+        this=exp.Index(
+            this=ident(name),
+            table=table_ident(t),
+            params=exp.IndexParameters(
+                columns=[exp.Ordered(this=exp.Column(this=ident(c.name))) for c in cols]
+            ),
+        ),
+    )
+    drop = exp.Drop(
+        kind="INDEX", tables=[exp.Table(this=ident(name), db=ident(t.schema))], exists=True
+    )
+    assumptions = [
+        f"index name {name}",
+        "plain CREATE INDEX (locks writes while it builds; CONCURRENTLY cannot run in a transaction)",
+    ]
+    if same:
+        assumptions.append(f"{', '.join(same)} already covers these columns")
+    return Plan(
+        sql=create.sql(dialect="postgres"),
+        explanation=f"Creates {'a unique' if unique else 'an'} index on {t.name}({', '.join(c.name for c in cols)}).",
+        intent="ddl",
+        assumptions=assumptions,
+        tables=[t.full],
+        source="offline",
+        down_sql=_drop_sql(drop),
+    )
+
+
+def _drop_index(s: Schema, m: re.Match[str]) -> Plan:
+    """DROP INDEX of an index the catalog has (not one that backs a constraint)."""
+    raw = m["n"].strip('"')
+    schema, _, bare = raw.rpartition(".")
+    found = [
+        (t, i)
+        for t in s.tables
+        for i in t.catalog_table.indexes
+        if i.name == bare and (not schema or t.schema == schema)
+    ]
+    if not found:
+        names = [i.name for t in s.tables for i in t.catalog_table.indexes]
+        raise Unsure(f"There is no index '{raw}'.{_did_you_mean(bare, names)}")
+    if len(found) > 1:
+        raise Unsure(f"Which index '{raw}'?", [f"{t.schema}.{i.name}" for t, i in found])
+    t, idx = found[0]
+    if idx.primary or idx.constraint:
+        raise Unsure(
+            f"Index {idx.name} backs constraint {idx.constraint or 'the primary key'} of {t.name}; "
+            "drop the constraint instead (ALTER TABLE … DROP CONSTRAINT) if you mean it."
+        )
+    drop = exp.Drop(kind="INDEX", tables=[exp.Table(this=ident(idx.name), db=ident(t.schema))])
+    return Plan(
+        sql=_drop_sql(drop),
+        explanation=f"Drops index {idx.name} on {t.name}.",
+        intent="ddl",
+        assumptions=[f"was: {idx.definition}"] if idx.definition else [],
+        tables=[t.full],
+        source="offline",
+        down_sql=idx.definition,
+    )
+
+
+def _add_column(s: Schema, m: re.Match[str]) -> Plan:
+    """ALTER TABLE ... ADD COLUMN, of a type from _TYPES (text when none is given)."""
+    t = _find_table(s, m["t"])
+    name = m["c"].strip('"')
+    if not _NEW_IDENT.fullmatch(name):
+        raise Unsure(f"'{name}' is not a usable column name.")
+    if name in t.by_name:
+        raise Unsure(f"{t.name} already has a column {name}.")
+    ty_text = (m["ty"] or m["ty1"] or "").lower().replace(" ", "")
+    base_ty = re.sub(r"\(.*", "", ty_text)
+    assumptions = []
+    if not ty_text:
+        ty = exp.DataType.build("text")
+        assumptions.append("type text (none given)")
+    elif base_ty in _TYPES:
+        args = re.findall(r"\d+", ty_text)
+        spec = _TYPES[base_ty] + (
+            f"({','.join(args)})" if args and base_ty in ("varchar", "numeric", "decimal") else ""
+        )
+        ty = exp.DataType.build(spec, dialect="postgres")
+    else:
+        raise Unsure(f"I do not know the type '{ty_text}'.", sorted(set(_TYPES.values())))
+    alter = exp.Alter(
+        this=table_ident(t), kind="TABLE", actions=[exp.ColumnDef(this=ident(name), kind=ty)]
+    )
+    down = exp.Alter(
+        this=table_ident(t), kind="TABLE", actions=[exp.Drop(this=ident(name), kind="COLUMN")]
+    )
+    return Plan(
+        sql=alter.sql(dialect="postgres"),
+        explanation=f"Adds column {name} ({ty.sql(dialect='postgres')}) to {t.name}.",
+        intent="ddl",
+        assumptions=assumptions,
+        tables=[t.full],
+        source="offline",
+        down_sql=down.sql(dialect="postgres"),
+    )
 
 
 def table_ident(t: Table) -> exp.Table:
@@ -266,7 +279,18 @@ _ACTIVITY_RE = re.compile(
 )
 
 
+def _read_plan(query: exp.Select, explanation: str, table: str) -> Plan:
+    return Plan(
+        sql=query.sql(dialect="postgres"),
+        explanation=explanation,
+        intent="read",
+        tables=[table],
+        source="offline",
+    )
+
+
 def dba_plan(s: Schema, question: str) -> Plan | None:
+    """A catalog question (list tables, describe a table, its indexes, running queries), or None."""
     text = re.sub(r"\s+", " ", question.strip().rstrip(".;?!")).lower()
     if _LIST_TABLES_RE.match(text):
         q = (
@@ -285,12 +309,8 @@ def dba_plan(s: Schema, question: str) -> Plan | None:
             )
             .order_by("table_schema", "table_name")
         )
-        return Plan(
-            sql=q.sql(dialect="postgres"),
-            explanation="Lists the tables and views of this database.",
-            intent="read",
-            tables=["information_schema.tables"],
-            source="offline",
+        return _read_plan(
+            q, "Lists the tables and views of this database.", "information_schema.tables"
         )
     m = _DESCRIBE_RE.match(question.strip().rstrip(".;?!"))
     if m and (m["t"] or m["t2"]):
@@ -306,13 +326,7 @@ def dba_plan(s: Schema, question: str) -> Plan | None:
             )
             .order_by("ordinal_position")
         )
-        return Plan(
-            sql=q.sql(dialect="postgres"),
-            explanation=f"Lists the columns of {t.full}.",
-            intent="read",
-            tables=["information_schema.columns"],
-            source="offline",
-        )
+        return _read_plan(q, f"Lists the columns of {t.full}.", "information_schema.columns")
     m = _INDEXES_RE.match(question.strip().rstrip(".;?!"))
     if m:
         t = _find_table(s, m["t"])
@@ -327,13 +341,7 @@ def dba_plan(s: Schema, question: str) -> Plan | None:
             )
             .order_by("indexname")
         )
-        return Plan(
-            sql=q.sql(dialect="postgres"),
-            explanation=f"Lists the indexes of {t.full}.",
-            intent="read",
-            tables=["pg_catalog.pg_indexes"],
-            source="offline",
-        )
+        return _read_plan(q, f"Lists the indexes of {t.full}.", "pg_catalog.pg_indexes")
     if _ACTIVITY_RE.match(text):
         q = (
             sqlglot.select("pid", "usename", "state", "query_start", "query")
@@ -346,11 +354,7 @@ def dba_plan(s: Schema, question: str) -> Plan | None:
             )
             .order_by("query_start")
         )
-        return Plan(
-            sql=q.sql(dialect="postgres"),
-            explanation="Lists the sessions that are running a statement now.",
-            intent="read",
-            tables=["pg_catalog.pg_stat_activity"],
-            source="offline",
+        return _read_plan(
+            q, "Lists the sessions that are running a statement now.", "pg_catalog.pg_stat_activity"
         )
     return None

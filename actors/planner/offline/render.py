@@ -116,6 +116,37 @@ class Renderer:
 
     def render(self) -> exp.Select:
         q = self.query
+        part_col = self._join_all()
+        select, group_by, order = self._groups(part_col)
+        alias = None
+        if q.measure is not None:
+            alias = measure_alias(q.measure)
+            select.append(self._aggregate(q.measure).as_(ident(alias)))
+        for kind, c, desc in q.order:
+            if kind == "measure" and alias:
+                order.append(exp.Ordered(this=exp.Column(this=ident(alias)), desc=desc))
+            elif kind == "col":
+                order.append(exp.Ordered(this=self.col(c), desc=desc, nulls_first=False))
+        if q.groups and alias and not any(k == "measure" for k, _, _ in q.order):
+            if not order:
+                order.append(exp.Ordered(this=exp.Column(this=ident(alias)), desc=True))
+        query = self._from_and_joins(select or self._plain_columns())
+        conds = [self.cond(f) for _t, f in q.filters]
+        for (op, a, b), other in zip(q.having, q.extra_tables, strict=False):
+            conds.append(self.count_subquery(other, op, a, b))
+        if conds:
+            query = query.where(exp.and_(*conds))
+        if group_by:
+            query = query.group_by(*group_by)
+        if order:
+            query = query.order_by(*order)
+        if q.limit:
+            query = query.limit(q.limit)
+        return query
+
+    def _join_all(self) -> Column | None:
+        """Join every table the query names; the date column a `by month` grouping uses."""
+        q = self.query
         if q.entity is not None:
             self.need(q.entity)
         part_col: Column | None = None
@@ -138,11 +169,16 @@ class Renderer:
         for kind, c, _desc in q.order:
             if kind == "col":
                 self.need(c.table)
+        return part_col
 
+    def _groups(
+        self, part_col: Column | None
+    ) -> tuple[list[exp.Expression], list[exp.Expression], list[exp.Expression]]:
+        """The SELECT, GROUP BY and ORDER BY terms of the groupings."""
         select: list[exp.Expression] = []
         group_by: list[exp.Expression] = []
         order: list[exp.Expression] = []
-        for kind, g in q.groups:
+        for kind, g in self.query.groups:
             if kind == "entity":
                 labels = label_columns(g)
                 for c in labels:
@@ -169,61 +205,55 @@ class Renderer:
                 group_by.append(trunc.copy())
                 order.append(exp.Ordered(this=exp.Column(this=ident(g)), desc=False))
                 self.assumptions.append(f"'by {g}' groups {part_col.label} by calendar {g}")
-        alias = None
-        if q.measure is not None:
-            m = q.measure
-            alias = measure_alias(m)
-            if m.fn == "count" and m.col is None:
-                agg: exp.Expression = exp.Count(this=exp.Star())
-                if self.fanout:
-                    keys = [
-                        self.root.by_name[k]
-                        for k in self.root.catalog_table.primary_key
-                        if k in self.root.by_name
-                    ]
-                    if not keys:  # no declared key: the one it owns by name (publication.pid)
-                        keys = [self.root.by_name[k] for k in Schema._owned_keys(self.root)[:1]]
-                    if len(keys) != 1:
-                        raise Unsure(
-                            f"Counting {self.root.name} across that join could count rows twice, and "
-                            f"{self.root.name} has no single-column key to count distinct."
-                        )
-                    agg = exp.Count(this=exp.Distinct(expressions=[self.col(keys[0])]))
-            elif m.fn == "count":
-                assert m.col is not None
-                arg: exp.Expression = self.col(m.col)
-                agg = exp.Count(this=exp.Distinct(expressions=[arg]) if m.distinct else arg)
-            else:
-                assert m.col is not None
-                if self.fanout and m.fn in ("sum", "avg") and not self.per_link_entity():
-                    raise Unsure(
-                        f"Adding up {m.col.label} across that join would count rows more than once; "
-                        "ask per " + m.table.name + " instead, or " + MODEL_HINT + "."
-                    )
-                fn = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}[m.fn]
-                agg = fn(this=self.col(m.col))
-                if m.fn == "avg" and in_cents(m.col):
-                    # money to cents; any other average is shown exactly as PostgreSQL gives it
-                    if m.col.catalog_column.type_name.startswith(
-                        ("numeric", "decimal", "integer", "bigint", "smallint")
-                    ):
-                        agg = exp.Anonymous(this="round", expressions=[agg, exp.Literal.number(2)])
-            select.append(agg.as_(ident(alias)))
-        for kind, c, desc in q.order:
-            if kind == "measure" and alias:
-                order.append(exp.Ordered(this=exp.Column(this=ident(alias)), desc=desc))
-            elif kind == "col":
-                order.append(exp.Ordered(this=self.col(c), desc=desc, nulls_first=False))
-        if q.groups and alias and not any(k == "measure" for k, _, _ in q.order):
-            if not order:
-                order.append(exp.Ordered(this=exp.Column(this=ident(alias)), desc=True))
-        if not select:
-            if q.select:
-                select = [self.col(c) for c in q.select]
-            elif len(self.tables) > 1:
-                select = [exp.Column(this=exp.Star(), table=ident(self.root.name))]
-            else:
-                select = [exp.Star()]
+        return select, group_by, order
+
+    def _aggregate(self, m: Measure) -> exp.Expression:
+        """The measure as an aggregate; a count across a fan-out join counts distinct keys."""
+        if m.fn == "count" and m.col is None:
+            if not self.fanout:
+                return exp.Count(this=exp.Star())
+            keys = [
+                self.root.by_name[k]
+                for k in self.root.catalog_table.primary_key
+                if k in self.root.by_name
+            ]
+            if not keys:  # no declared key: the one it owns by name (publication.pid)
+                keys = [self.root.by_name[k] for k in Schema._owned_keys(self.root)[:1]]
+            if len(keys) != 1:
+                raise Unsure(
+                    f"Counting {self.root.name} across that join could count rows twice, and "
+                    f"{self.root.name} has no single-column key to count distinct."
+                )
+            return exp.Count(this=exp.Distinct(expressions=[self.col(keys[0])]))
+        assert m.col is not None
+        if m.fn == "count":
+            arg: exp.Expression = self.col(m.col)
+            return exp.Count(this=exp.Distinct(expressions=[arg]) if m.distinct else arg)
+        if self.fanout and m.fn in ("sum", "avg") and not self.per_link_entity():
+            raise Unsure(
+                f"Adding up {m.col.label} across that join would count rows more than once; "
+                "ask per " + m.table.name + " instead, or " + MODEL_HINT + "."
+            )
+        fn = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}[m.fn]
+        agg: exp.Expression = fn(this=self.col(m.col))
+        if m.fn == "avg" and in_cents(m.col):
+            # money to cents; any other average is shown exactly as PostgreSQL gives it
+            if m.col.catalog_column.type_name.startswith(
+                ("numeric", "decimal", "integer", "bigint", "smallint")
+            ):
+                agg = exp.Anonymous(this="round", expressions=[agg, exp.Literal.number(2)])
+        return agg
+
+    def _plain_columns(self) -> list[exp.Expression]:
+        """What a listing shows: the asked-for columns, else every column of the root."""
+        if self.query.select:
+            return [self.col(c) for c in self.query.select]
+        if len(self.tables) > 1:
+            return [exp.Column(this=exp.Star(), table=ident(self.root.name))]
+        return [exp.Star()]
+
+    def _from_and_joins(self, select: list[exp.Expression]) -> exp.Select:
+        q = self.query
         query = exp.Select(expressions=select).from_(self.table_expr(self.root))
         if self.fanout and q.measure is None and not q.groups:
             query = query.distinct()  # a joined filter must not repeat rows
@@ -245,17 +275,6 @@ class Renderer:
                 )
             )
             query = query.join(self.table_expr(e.target), on=on, join_type="inner")
-        conds = [self.cond(f) for _t, f in q.filters]
-        for (op, a, b), other in zip(q.having, q.extra_tables, strict=False):
-            conds.append(self.count_subquery(other, op, a, b))
-        if conds:
-            query = query.where(exp.and_(*conds))
-        if group_by:
-            query = query.group_by(*group_by)
-        if order:
-            query = query.order_by(*order)
-        if q.limit:
-            query = query.limit(q.limit)
         return query
 
     def per_link_entity(self) -> bool:
