@@ -27,7 +27,7 @@ class Query:
     groups: list[tuple[str, Any]] = field(
         default_factory=list
     )  # ("col", Column) | ("entity", Table) | ("part", (unit, Column))
-    filters: list[tuple[Table, exp.Expression]] = field(default_factory=list)
+    filters: list[tuple[Table, Filter]] = field(default_factory=list)
     select: list[Column] = field(default_factory=list)
     order: list[tuple[str, Any, bool]] = field(
         default_factory=list
@@ -68,3 +68,7 @@ class FlagIs:
 class InWindow:
     col: Column
     window: Window
+
+
+# a filter of the query, rendered late (column references depend on the join)
+Filter = Compare | IsNull | Equals | FlagIs | InWindow

@@ -61,7 +61,7 @@ class FilterRoles(ResolverState):
             self.assumptions.append(f"the number compares {col.label}")
         else:
             raise Unsure("Which column should I compare with that number?")
-        self.query.filters.append((col.table, Compare(col, op, a, b)))  # type: ignore[arg-type]
+        self.query.filters.append((col.table, Compare(col, op, a, b)))
 
     def do_null(self, k: int, item: Marker) -> None:
         q = self.query
@@ -83,7 +83,7 @@ class FilterRoles(ResolverState):
             if len(up) == 1 and len(up[0].source_cols) == 1:
                 # "products without a category": the product's own reference is empty
                 col = q.entity.by_name[up[0].source_cols[0]]
-                q.filters.append((q.entity, IsNull(col, item.data["null"])))  # type: ignore[arg-type]
+                q.filters.append((q.entity, IsNull(col, item.data["null"])))
                 return
             if up:
                 raise Unsure(
@@ -116,16 +116,16 @@ class FilterRoles(ResolverState):
             n = number(ms[j].words[0])
             assert n is not None
             self.use([ms[j]])
-            self.query.filters.append((col.table, Compare(col, "eq", n, None)))  # type: ignore[arg-type]
+            self.query.filters.append((col.table, Compare(col, "eq", n, None)))
             return
         if is_flag(col):  # "courses with a lab": has_lab IS TRUE, not IS NOT NULL
-            self.query.filters.append((col.table, FlagIs(col, not null)))  # type: ignore[arg-type]
+            self.query.filters.append((col.table, FlagIs(col, not null)))
             return
         if col.kind in ("int", "num"):
             word = self.understood.tokens[m.pos].text if m.pos < len(self.understood.tokens) else ""
             if count_like(col, word):  # "flights with no stops": stops = 0
                 op = "eq" if null else "gt"
-                self.query.filters.append((col.table, Compare(col, op, 0.0, None)))  # type: ignore[arg-type]
+                self.query.filters.append((col.table, Compare(col, op, 0.0, None)))
                 self.assumptions.append(
                     f"'{'no' if null else 'with'} {word}' means {col.label} "
                     f"{'= 0' if null else '> 0'}"
@@ -136,7 +136,7 @@ class FilterRoles(ResolverState):
                     f"{col.label} is never empty; do you mean {col.label} = 0?",
                     [f"{col.label} = 0"],
                 )
-        self.query.filters.append((col.table, IsNull(col, null)))  # type: ignore[arg-type]
+        self.query.filters.append((col.table, IsNull(col, null)))
 
     def do_never(self, k: int, item: Marker) -> None:
         """ "cars that were never sold", "customers who never placed an order": rows of the
@@ -178,9 +178,9 @@ class FilterRoles(ResolverState):
             col = own[0]
             self.use([first])
             if col.kind == "bool":
-                q.filters.append((ent, FlagIs(col, False)))  # type: ignore[arg-type]
+                q.filters.append((ent, FlagIs(col, False)))
             else:
-                q.filters.append((ent, IsNull(col, True)))  # type: ignore[arg-type]
+                q.filters.append((ent, IsNull(col, True)))
             self.assumptions.append(f"'{word} {verb}' means {col.label} is empty")
             return
         if second is not None and self.table_of(second) is not ent:
@@ -248,4 +248,4 @@ class FilterRoles(ResolverState):
                 col = label_columns(t)[0]
             else:
                 raise Unsure(f"Which column should equal '{text}'?")
-        self.query.filters.append((col.table, Equals(col, [value], False)))  # type: ignore[arg-type]
+        self.query.filters.append((col.table, Equals(col, [value], False)))

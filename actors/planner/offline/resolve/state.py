@@ -207,9 +207,9 @@ class ResolverState:
     def add_value(self, col: Column, value: str, negate: bool) -> None:
         for i, (t, f) in enumerate(self.query.filters):
             if isinstance(f, Equals) and f.col is col and f.negate == negate:
-                self.query.filters[i] = (t, Equals(col, [*f.values, value], negate))  # type: ignore[arg-type]
+                self.query.filters[i] = (t, Equals(col, [*f.values, value], negate))
                 return
-        self.query.filters.append((col.table, Equals(col, [value], negate)))  # type: ignore[arg-type]
+        self.query.filters.append((col.table, Equals(col, [value], negate)))
 
     def pick_value(self, cands: list[tuple[Column, str]], text: str) -> tuple[Column, str]:
         inv = self.involved()

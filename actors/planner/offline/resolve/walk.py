@@ -106,7 +106,7 @@ class Resolver(MeasureRoles, GroupRoles, FilterRoles, FreeWordRoles, TimeRoles):
                 continue
             flags = [h[1] for h in m.cands if h[0] == "col" and is_flag(h[1])]
             if len(flags) == 1:
-                q.filters.append((flags[0].table, FlagIs(flags[0], True)))  # type: ignore[arg-type]
+                q.filters.append((flags[0].table, FlagIs(flags[0], True)))
                 self.use([m])
                 continue
             raise Unsure(

@@ -74,7 +74,7 @@ class TimeRoles(ResolverState):
                     and col.kind in ("int", "num")
                     and not any(c.kind in ("date", "ts") for c in t.cols)
                 ):
-                    q.filters.append((t, Compare(col, "eq", float(w.year_only), None)))  # type: ignore[arg-type]
+                    q.filters.append((t, Compare(col, "eq", float(w.year_only), None)))
                     return
         chosen: Column | None = None
         if item.data.get("hint"):
@@ -98,13 +98,13 @@ class TimeRoles(ResolverState):
                 if chosen is not None:
                     break
         if chosen is not None:
-            q.filters.append((chosen.table, InWindow(chosen, w)))  # type: ignore[arg-type]
+            q.filters.append((chosen.table, InWindow(chosen, w)))
             self.assumptions.append(f"{w.label} applies to {chosen.label}")
             return
         for t in order:  # a plain integer year column, when nothing has a date
             col = t.by_name.get("year")
             if col is not None and w.year_only is not None:
-                q.filters.append((t, Compare(col, "eq", float(w.year_only), None)))  # type: ignore[arg-type]
+                q.filters.append((t, Compare(col, "eq", float(w.year_only), None)))
                 return
         raise Unsure(
             f"I understood the time window ({w.label}) but found no date column in "
