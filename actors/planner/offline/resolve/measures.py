@@ -104,17 +104,7 @@ class MeasureRoles(ResolverState):
         plural = self.entity_plural(entity_m)
         before_entity = entity_m is not None and entity_m.pos < k
         if pricey:
-            self.use(run)
-            t = q.entity or (self.table_of(run[0]) if run and run[0].kind == "table" else None)
-            if t is None:
-                raise Unsure(f"'{word}' what? Name a table.")
-            if q.entity is None:
-                q.entity = t
-                plural = self.entity_plural(run[0])
-            col = self.money_col(t)
-            q.order.append(("col", col, desc))
-            q.limit = q.limit or (10 if plural else 1)
-            self.assumptions.append(f"'{word}' orders by {col.label}")
+            self._rank_by_price(run, word, desc, plural)
             return
         if not run:
             raise self.rank_by_what(k, word)
@@ -130,17 +120,7 @@ class MeasureRoles(ResolverState):
                 f"'{word} {other.name}' counts {other.name} per {q.entity.name}"
             )
             return
-        if head.kind == "money":
-            col = self.money_col(q.entity)
-        elif head.kind in ("col", "table"):
-            col = self.pick_col(head, kinds=("num", "int", "date", "ts", "text"), within=q.entity)
-            if is_key(col) or (head.kind == "table" and head.score < 2.0):
-                # "the best selling product" is no order of product_id
-                raise Unsure(
-                    f"I could not tell what '{word} {' '.join(head.words)}' ranks by; {MODEL_HINT}."
-                )
-        else:
-            raise Unsure(f"I could not understand '{' '.join(head.words)}' after '{word}'.")
+        col = self._ranked_column(head, word)
         ms = self.understood.mentions
         nxt = next((ms[j + 1] for j, x in enumerate(ms) if x is head and j + 1 < len(ms)), None)
         if (
@@ -151,25 +131,8 @@ class MeasureRoles(ResolverState):
         ):
             before_entity = True  # "the least cited paper": the word describes the rows
             plural = self.entity_plural(nxt)
-        if before_entity and q.entity is not None and col.table is not q.entity:
-            path = self.schema.path(q.entity, col.table)
-            if path is not None and not all(e.source_refs_target for e in path):
-                # "which author has the most citations (in total)": many publications per
-                # author, so the figure is a sum per author, not one row's value
-                if word in ("most", "fewest", "least") and col.kind in ("int", "num"):
-                    q.measure = Measure("sum", col, col.table)
-                    q.groups.append(("entity", q.entity))
-                    q.order.append(("measure", None, desc))
-                    q.limit = q.limit or (10 if plural else 1)
-                    self.assumptions.append(
-                        f"'{word} {' '.join(head.words)}' adds up {col.label} per {q.entity.name}"
-                    )
-                    return
-                raise Unsure(
-                    f"Each {q.entity.name} has many {col.table.name}: do you mean the total of "
-                    f"{col.label} per {q.entity.name}, or its single {word} value?",
-                    [f"total {col.label} per {q.entity.name}", f"{word} {col.label}"],
-                )
+        if before_entity and self._total_per_entity(col, head, word, desc, plural):
+            return
         if before_entity:  # "products with the highest price": rank the rows
             q.order.append(("col", col, desc))
             q.limit = q.limit or (10 if plural else 1)
@@ -178,6 +141,62 @@ class MeasureRoles(ResolverState):
             self.assumptions.append(
                 f"'{word} {' '.join(head.words)}' means {'max' if desc else 'min'}({col.label})"
             )
+
+    def _rank_by_price(self, run: list[Mention], word: str, desc: bool, plural: bool) -> None:
+        """ "the most expensive products", "the cheapest": order by the table's money column."""
+        q = self.query
+        self.use(run)
+        t = q.entity or (self.table_of(run[0]) if run and run[0].kind == "table" else None)
+        if t is None:
+            raise Unsure(f"'{word}' what? Name a table.")
+        if q.entity is None:
+            q.entity = t
+            plural = self.entity_plural(run[0])
+        col = self.money_col(t)
+        q.order.append(("col", col, desc))
+        q.limit = q.limit or (10 if plural else 1)
+        self.assumptions.append(f"'{word}' orders by {col.label}")
+
+    def _ranked_column(self, head: Mention, word: str) -> Column:
+        """The column the word after a superlative names ("highest price")."""
+        q = self.query
+        if head.kind == "money":
+            return self.money_col(q.entity)
+        if head.kind not in ("col", "table"):
+            raise Unsure(f"I could not understand '{' '.join(head.words)}' after '{word}'.")
+        col = self.pick_col(head, kinds=("num", "int", "date", "ts", "text"), within=q.entity)
+        if is_key(col) or (head.kind == "table" and head.score < 2.0):
+            # "the best selling product" is no order of product_id
+            raise Unsure(
+                f"I could not tell what '{word} {' '.join(head.words)}' ranks by; {MODEL_HINT}."
+            )
+        return col
+
+    def _total_per_entity(
+        self, col: Column, head: Mention, word: str, desc: bool, plural: bool
+    ) -> bool:
+        """ "which author has the most citations": many publications per author, so the figure
+        is a sum per author, not one row's value. True when the measure was set so."""
+        q = self.query
+        if q.entity is None or col.table is q.entity:
+            return False
+        path = self.schema.path(q.entity, col.table)
+        if path is None or all(e.source_refs_target for e in path):
+            return False
+        if word in ("most", "fewest", "least") and col.kind in ("int", "num"):
+            q.measure = Measure("sum", col, col.table)
+            q.groups.append(("entity", q.entity))
+            q.order.append(("measure", None, desc))
+            q.limit = q.limit or (10 if plural else 1)
+            self.assumptions.append(
+                f"'{word} {' '.join(head.words)}' adds up {col.label} per {q.entity.name}"
+            )
+            return True
+        raise Unsure(
+            f"Each {q.entity.name} has many {col.table.name}: do you mean the total of "
+            f"{col.label} per {q.entity.name}, or its single {word} value?",
+            [f"total {col.label} per {q.entity.name}", f"{word} {col.label}"],
+        )
 
     def rank_by_what(self, k: int, word: str) -> Unsure:
         """ "which customer spent the most": the question names no figure after the word.
