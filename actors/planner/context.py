@@ -36,7 +36,7 @@ import gc
 import math
 import re
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from actors.planner.folding import Folding
@@ -164,54 +164,7 @@ class SchemaIndex:
             )
             self._min_chars = 0  # a lower bound of the whole rendering, to skip it when hopeless
             for i, t in enumerate(tables):
-                self._min_chars += len(t.name) + 3 + sum(len(c.name) + 4 for c in t.columns)
-                sp = self.folding.prefix.get(t.schema, "")
-                words, whole = self.folding.words(t.name, sp, "")
-                entry = _Entry(t, f"{t.schema}.{t.name}", words)
-                entry.name_len = len(set(words)) + (1 if re.search(r"\d", t.name) else 0)
-                entry.name_whole = whole
-                self.entries.append(entry)
-                self.by_key[entry.key.lower()] = i
-                self.by_name[t.name.lower()].append(i)
-                for term in words:
-                    post(term, i, W_NAME)
-                if whole:
-                    post(whole, i, W_NAME)
-                if sp:
-                    post(sp, i, W_SCHEMA)
-                if t.schema not in ("public",):
-                    for term in split_identifier(t.schema):
-                        post(term, i, W_SCHEMA)
-                if t.comment:
-                    for term in question_terms(t.comment):
-                        post(term, i, W_COMMENT)
-                tp = self.folding.table_prefix(t, sp)
-                words_of = col_words[(sp, tp)]
-                for j, c in enumerate(t.columns):
-                    hit = words_of.get(c.name)
-                    if hit is None:
-                        terms, whole = self.folding.words(c.name, sp, tp)
-                        low = c.name.lower()
-                        hit = words_of[c.name] = (
-                            (*terms, whole) if whole else terms,
-                            low if low.endswith("id") else "",
-                        )
-                    terms, id_like = hit
-                    entry.col_terms.append(terms)
-                    if id_like:
-                        self.id_columns[(t.schema, id_like)].add(i)
-                    for term in terms:
-                        post(term, i, W_COLUMN)
-                        self.col_hits[term][i].append(j)
-                    for v in c.enum_values:
-                        for term in split_identifier(v):
-                            post(term, i, W_ENUM)
-                            self.col_hits[term][i].append(j)
-                    if c.comment:
-                        for term in question_terms(c.comment):
-                            post(term, i, W_COLUMN_COMMENT)
-                            self.col_hits[term][i].append(j)
-                entry.keys = self._keys(t)
+                self._index_table(i, t, post, col_words)
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -229,6 +182,64 @@ class SchemaIndex:
                     self.graph[i].add(j)
                     self.graph[j].add(i)
         self._whole_chars: int | None = None
+
+    def _index_table(
+        self,
+        i: int,
+        t: CatalogTable,
+        post: Callable[[str, int, float], None],
+        col_words: dict[tuple[str, str], dict[str, tuple[tuple[str, ...], str]]],
+    ) -> None:
+        """Post the terms of table i: its name, schema, comment, and each column's words."""
+        self._min_chars += len(t.name) + 3 + sum(len(c.name) + 4 for c in t.columns)
+        sp = self.folding.prefix.get(t.schema, "")
+        words, whole = self.folding.words(t.name, sp, "")
+        entry = _Entry(t, f"{t.schema}.{t.name}", words)
+        entry.name_len = len(set(words)) + (1 if re.search(r"\d", t.name) else 0)
+        entry.name_whole = whole
+        self.entries.append(entry)
+        self.by_key[entry.key.lower()] = i
+        self.by_name[t.name.lower()].append(i)
+        for term in words:
+            post(term, i, W_NAME)
+        if whole:
+            post(whole, i, W_NAME)
+        if sp:
+            post(sp, i, W_SCHEMA)
+        if t.schema not in ("public",):
+            for term in split_identifier(t.schema):
+                post(term, i, W_SCHEMA)
+        if t.comment:
+            for term in question_terms(t.comment):
+                post(term, i, W_COMMENT)
+        tp = self.folding.table_prefix(t, sp)
+        words_of = col_words[(sp, tp)]
+        for j, c in enumerate(t.columns):
+            hit = words_of.get(c.name)
+            if hit is None:
+                terms, whole = self.folding.words(c.name, sp, tp)
+                low = c.name.lower()
+                hit = words_of[c.name] = (
+                    (*terms, whole) if whole else terms,
+                    low if low.endswith("id") else "",
+                )
+            terms, id_like = hit
+            entry.col_terms.append(terms)
+            if id_like:
+                self.id_columns[(t.schema, id_like)].add(i)
+            col_hits = self.col_hits
+            for term in terms:
+                post(term, i, W_COLUMN)
+                col_hits[term][i].append(j)
+            for v in c.enum_values:
+                for term in split_identifier(v):
+                    post(term, i, W_ENUM)
+                    col_hits[term][i].append(j)
+            if c.comment:
+                for term in question_terms(c.comment):
+                    post(term, i, W_COLUMN_COMMENT)
+                    col_hits[term][i].append(j)
+        entry.keys = self._keys(t)
 
     # -- folded names --
 
@@ -384,6 +395,14 @@ class SchemaIndex:
 
         `context_text` (earlier questions) counts at half weight; `must_include` names tables
         the conversation already uses (they go first)."""
+        whole = self._whole_schema(budget)
+        if whole is not None:
+            return whole
+        scores, order = self._ranked(question, context_text, must_include, max_seeds)
+        return self._fill(order, scores, question + " " + context_text, budget)
+
+    def _whole_schema(self, budget: int) -> SchemaContext | None:
+        """Every table, in catalog order, when the whole schema fits the budget."""
         n = len(self.entries)
         header_whole = f"-- PostgreSQL schema: all {n} tables/views"
         if (
@@ -407,7 +426,13 @@ class SchemaIndex:
             return SchemaContext(
                 text, tables, estimate_tokens(text), budget, True, n, self.qualified
             )
+        return None
 
+    def _ranked(
+        self, question: str, context_text: str, must_include: Iterable[str], max_seeds: int
+    ) -> tuple[dict[int, float], list[tuple[int, str]]]:
+        """The tables in the order they go into the context, each with why: the recent ones,
+        the best matches, the join paths between them, their schema, the rest, the neighbours."""
         scores = self.score(question)
         if context_text:
             for i, s in self.score(context_text, weight=0.5).items():
@@ -462,13 +487,20 @@ class SchemaIndex:
         )
         for j in neighbours:
             add(j, "neighbour")
+        return scores, order
 
+    def _fill(
+        self, order: list[tuple[int, str]], scores: dict[int, float], said: str, budget: int
+    ) -> SchemaContext:
+        """Render tables in `order` while they fit the budget (a too-wide best match shows its
+        keys and matching columns only)."""
+        n = len(self.entries)
         shown = sum(1 for _ in order)
         header = f"-- PostgreSQL schema: {{k}} of {n} tables, chosen for this question; call list_tables / describe_table for others"
         used = estimate_tokens(header.format(k=shown)) + 1
         lines: list[str] = []
         tables: list[ContextTable] = []
-        terms = question_terms(question + " " + context_text)
+        terms = question_terms(said)
         misses = 0
         for i, reason in order:
             entry = self.entries[i]
