@@ -6,6 +6,7 @@ import json
 import random
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -106,6 +107,16 @@ def _seconds(s: float) -> str:
     return f"{s:.1f} s" if s < 10 else f"{s:.0f} s"
 
 
+@dataclass
+class _Retry:
+    """A transient failure: how long the server asks to wait, what the notice says, and the
+    error raised when no attempt is left."""
+
+    wait: float | None
+    what: str
+    final: PlannerError
+
+
 async def complete(
     state: PlannerState,
     req: Request,
@@ -134,52 +145,13 @@ async def complete(
             log.warning("planner.model.malformed", attempt=attempt)
             return MALFORMED
         except openai.APIStatusError as exc:
-            status = exc.status_code
-            detail = redact(f"HTTP {status}: {_error_message(exc)}")
-            log.warning("planner.model.failed", status=status, attempt=attempt, detail=detail)
-            _raise_for_status(state, exc, status, detail, tools=bool(tools))
-            wait = _retry_after(exc.response.headers)
-            if wait is not None and wait > MAX_RETRY_AFTER_S:
-                raise PlannerError(
-                    f"The model at {state.endpoint} is rate-limiting pgask.",
-                    why=f"It asks to wait {wait:.0f} s before the next request.",
-                    hint="Try again later, or use another model or key under [model].",
-                    code="llm.rate_limited",
-                    retryable=True,
-                    detail=detail,
-                ) from None
-            what = "model busy" if status == 429 else f"model endpoint error (HTTP {status})"
-            final = _final_status_error(state, status, attempts, detail)
+            retry = _status_failure(state, exc, attempt, attempts, tools=bool(tools))
         except openai.APITimeoutError as exc:
-            log.warning(
-                "planner.model.timed_out",
-                attempt=attempt,
-                ms=round((time.perf_counter() - started) * 1000),
-            )
-            wait, what = None, "model slow to answer"
-            final = PlannerError(
-                f"The model at {state.endpoint} did not answer within {mc.timeout_s:g} s"
-                + (f" ({attempts} attempts)." if attempts > 1 else "."),
-                why="The request timed out; local models can take long on a first request.",
-                hint="Raise timeout_s under [model], or use a smaller or faster model.",
-                code="llm.timeout",
-                retryable=True,
-                detail=redact(str(exc)),
-            )
+            ms = round((time.perf_counter() - started) * 1000)
+            log.warning("planner.model.timed_out", attempt=attempt, ms=ms)
+            retry = _timeout_failure(state, exc, attempts)
         except openai.APIConnectionError as exc:
-            cause = redact(str(exc.__cause__ or exc))
-            log.warning("planner.model.unreachable", attempt=attempt, detail=cause)
-            wait, what = None, "model unreachable"
-            final = ConnectFailed(
-                f"Could not reach the model endpoint at {state.endpoint}.",
-                why=f"The connection failed ({cause})"
-                + (f" on {attempts} attempts." if attempts > 1 else "."),
-                hint="Check that the server is running (for Ollama: `ollama serve`) and base_url under "
-                "[model] (or PGASK_BASE_URL / OPENAI_BASE_URL).",
-                code="llm.unreachable",
-                retryable=True,
-                detail=cause,
-            )
+            retry = _connect_failure(state, exc, attempt, attempts)
         except openai.OpenAIError as exc:  # validation of an odd response, and the like
             raise PlannerError(
                 f"The model at {state.endpoint} sent a reply pgask could not read.",
@@ -196,15 +168,67 @@ async def complete(
             )
             return response
         if attempt == attempts:
-            raise final
-        delay = backoff_delay(attempt, wait)
+            raise retry.final
+        delay = backoff_delay(attempt, retry.wait)
         await req.send(
             PlannerNotice(
-                text=f"{what}, retrying in {_seconds(delay)} (attempt {attempt + 1} of {attempts})"
+                text=f"{retry.what}, retrying in {_seconds(delay)} "
+                f"(attempt {attempt + 1} of {attempts})"
             )
         )
         await trio.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _status_failure(
+    state: PlannerState, exc: Any, attempt: int, attempts: int, *, tools: bool
+) -> _Retry:
+    """An HTTP error status: raised at once unless it is worth retrying."""
+    status = exc.status_code
+    detail = redact(f"HTTP {status}: {_error_message(exc)}")
+    log.warning("planner.model.failed", status=status, attempt=attempt, detail=detail)
+    _raise_for_status(state, exc, status, detail, tools=tools)
+    wait = _retry_after(exc.response.headers)
+    if wait is not None and wait > MAX_RETRY_AFTER_S:
+        raise PlannerError(
+            f"The model at {state.endpoint} is rate-limiting pgask.",
+            why=f"It asks to wait {wait:.0f} s before the next request.",
+            hint="Try again later, or use another model or key under [model].",
+            code="llm.rate_limited",
+            retryable=True,
+            detail=detail,
+        ) from None
+    what = "model busy" if status == 429 else f"model endpoint error (HTTP {status})"
+    return _Retry(wait, what, _final_status_error(state, status, attempts, detail))
+
+
+def _timeout_failure(state: PlannerState, exc: Exception, attempts: int) -> _Retry:
+    final = PlannerError(
+        f"The model at {state.endpoint} did not answer within {state.config.model.timeout_s:g} s"
+        + (f" ({attempts} attempts)." if attempts > 1 else "."),
+        why="The request timed out; local models can take long on a first request.",
+        hint="Raise timeout_s under [model], or use a smaller or faster model.",
+        code="llm.timeout",
+        retryable=True,
+        detail=redact(str(exc)),
+    )
+    return _Retry(None, "model slow to answer", final)
+
+
+def _connect_failure(state: PlannerState, exc: Exception, attempt: int, attempts: int) -> _Retry:
+    cause = redact(str(exc.__cause__ or exc))
+    log.warning("planner.model.unreachable", attempt=attempt, detail=cause)
+    final = ConnectFailed(
+        f"Could not reach the model endpoint at {state.endpoint}.",
+        why=f"The connection failed ({cause})"
+        + (f" on {attempts} attempts." if attempts > 1 else "."),
+        hint="Check that the server is running (for Ollama: `ollama serve`) and base_url under "
+        "[model] (or PGASK_BASE_URL / OPENAI_BASE_URL).",
+        code="llm.unreachable",
+        retryable=True,
+        detail=cause,
+    )
+    return _Retry(None, "model unreachable", final)
 
 
 def _error_message(exc: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from actors._runtime import Request
@@ -109,107 +110,127 @@ async def _converse(
     messages: list[dict[str, Any]],
     use_tools: bool,
 ) -> Plan | Clarification:
-    samples = state.config.privacy.send_sample_values
-    specs = tool_specs(samples=samples) if use_tools else None
-    repairs_left, invalid_left, rounds = 1, 1, 0
-    last_text = ""
-    while True:
-        tools = specs if specs is not None and rounds < MAX_TOOL_ROUNDS else None
-        response = await complete(state, req, messages, tools=tools)
-        if response is MALFORMED:
-            if repairs_left:
-                repairs_left -= 1
-                messages.append(
-                    {
-                        "role": "user",
-                        "content": REPAIR_PROMPT.format(
-                            problem="Your last reply arrived garbled (not valid JSON over HTTP)."
-                        ),
-                    }
-                )
+    return await _Conversation(state, msg, req, index, messages, use_tools).run()
+
+
+@dataclass
+class _Conversation:
+    """One request's turns with the model: tool rounds, at most one repair of unusable output
+    and one of SQL the guard cannot parse, then a plan or a question back."""
+
+    state: PlannerState
+    msg: PlanRequest
+    req: Request
+    index: SchemaIndex
+    messages: list[dict[str, Any]]
+    use_tools: bool
+    repairs_left: int = 1
+    invalid_left: int = 1
+    rounds: int = 0
+
+    async def run(self) -> Plan | Clarification:
+        samples = self.state.config.privacy.send_sample_values
+        specs = tool_specs(samples=samples) if self.use_tools else None
+        while True:
+            tools = specs if specs is not None and self.rounds < MAX_TOOL_ROUNDS else None
+            response = await complete(self.state, self.req, self.messages, tools=tools)
+            if response is MALFORMED:
+                self._repair_garbled()
                 continue
+            choice = response.choices[0] if response.choices else None
+            message = choice.message if choice is not None else None
+            calls = list(getattr(message, "tool_calls", None) or [])
+            content = getattr(message, "content", None) or ""
+            answer: Answer | None = None
+            if calls:
+                final = next((c for c in calls if _call_name(c) == "answer"), None)
+                if final is None:
+                    await self._tool_round(content, calls)
+                    continue
+                answer = answer_from_object(_call_args(final) or {}, content)
+            if answer is None:
+                answer = parse_answer(content)
+            if answer.kind == "clarify":
+                return Clarification(
+                    question=answer.clarify_question, options=answer.clarify_options
+                )
+            if answer.kind == "sql":
+                result = await self._on_sql(answer, content)
+            else:
+                result = self._on_prose(answer, content)
+            if result is not None:
+                return result
+
+    def _repair_garbled(self) -> None:
+        if not self.repairs_left:
             raise PlannerError(
-                f"The model at {state.endpoint} sent a reply pgask could not read, twice.",
+                f"The model at {self.state.endpoint} sent a reply pgask could not read, twice.",
                 why="The HTTP response body was not valid JSON.",
                 hint="Check that base_url under [model] points at an OpenAI-compatible /v1 endpoint.",
                 code="llm.unparseable",
             )
-        choice = response.choices[0] if response.choices else None
-        message = choice.message if choice is not None else None
-        calls = list(getattr(message, "tool_calls", None) or [])
-        content = getattr(message, "content", None) or ""
-        answer: Answer | None = None
-        if calls:
-            final = next((c for c in calls if _call_name(c) == "answer"), None)
-            if final is not None:
-                answer = answer_from_object(_call_args(final) or {}, content)
-            else:
-                rounds += 1
-                messages.append(_assistant_tool_message(content, calls))
-                for call in calls:
-                    result = await run_tool(
-                        state, msg, req, index, _call_name(call), _call_args(call)
-                    )
-                    messages.append(
-                        {
-                            "role": "tool",
-                            "tool_call_id": call.id,
-                            "content": result[:TOOL_RESULT_CHARS],
-                        }
-                    )
-                log.info(
-                    "planner.tools.answered", round=rounds, calls=[_call_name(c) for c in calls]
-                )
-                if rounds >= MAX_TOOL_ROUNDS:
-                    messages.append(
-                        {
-                            "role": "user",
-                            "content": "No more tool calls: answer now with the JSON object.",
-                        }
-                    )
-                continue
-        if answer is None:
-            answer = parse_answer(content)
-        last_text = answer.text or content
-        if answer.kind == "clarify":
-            return Clarification(question=answer.clarify_question, options=answer.clarify_options)
-        if answer.kind == "sql":
-            verdict = await check_sql(req, msg, answer.sql)
-            if isinstance(verdict, Verdict) and verdict.sql_class == "invalid":
-                error = verdict.error.message if verdict.error else "syntax error"
-                if invalid_left:
-                    invalid_left -= 1
-                    messages.append(
-                        {"role": "assistant", "content": content or json.dumps({"sql": answer.sql})}
-                    )
-                    messages.append(
-                        {"role": "user", "content": INVALID_SQL_PROMPT.format(error=error)}
-                    )
-                    log.info("planner.answer.repair_requested", reason="invalid_sql")
-                    continue
-                return Clarification(
-                    question=f"I could not write valid SQL for that (PostgreSQL would say: {error}). "
-                    "Could you rephrase it, naming the tables or columns you mean?",
-                    options=table_options(index, msg.question),
-                )
-            return _plan_from(state, answer, verdict)
-        # prose or empty
-        if repairs_left:
-            repairs_left -= 1
+        self.repairs_left -= 1
+        problem = "Your last reply arrived garbled (not valid JSON over HTTP)."
+        self.messages.append({"role": "user", "content": REPAIR_PROMPT.format(problem=problem)})
+
+    async def _tool_round(self, content: str, calls: list[Any]) -> None:
+        self.rounds += 1
+        self.messages.append(_assistant_tool_message(content, calls))
+        for call in calls:
+            result = await run_tool(
+                self.state, self.msg, self.req, self.index, _call_name(call), _call_args(call)
+            )
+            self.messages.append(
+                {"role": "tool", "tool_call_id": call.id, "content": result[:TOOL_RESULT_CHARS]}
+            )
+        log.info("planner.tools.answered", round=self.rounds, calls=[_call_name(c) for c in calls])
+        if self.rounds >= MAX_TOOL_ROUNDS:
+            self.messages.append(
+                {"role": "user", "content": "No more tool calls: answer now with the JSON object."}
+            )
+
+    async def _on_sql(self, answer: Answer, content: str) -> Plan | Clarification | None:
+        """The plan, a question back, or None after asking for a repair of invalid SQL."""
+        verdict = await check_sql(self.req, self.msg, answer.sql)
+        if not (isinstance(verdict, Verdict) and verdict.sql_class == "invalid"):
+            return _plan_from(self.state, answer, verdict)
+        error = verdict.error.message if verdict.error else "syntax error"
+        if self.invalid_left:
+            self.invalid_left -= 1
+            self.messages.append(
+                {"role": "assistant", "content": content or json.dumps({"sql": answer.sql})}
+            )
+            self.messages.append(
+                {"role": "user", "content": INVALID_SQL_PROMPT.format(error=error)}
+            )
+            log.info("planner.answer.repair_requested", reason="invalid_sql")
+            return None
+        return Clarification(
+            question=f"I could not write valid SQL for that (PostgreSQL would say: {error}). "
+            "Could you rephrase it, naming the tables or columns you mean?",
+            options=table_options(self.index, self.msg.question),
+        )
+
+    def _on_prose(self, answer: Answer, content: str) -> Clarification | None:
+        """Prose or nothing: one repair request, then a question back quoting the model."""
+        if self.repairs_left:
+            self.repairs_left -= 1
             if content:
-                messages.append({"role": "assistant", "content": content})
-            messages.append(
+                self.messages.append({"role": "assistant", "content": content})
+            self.messages.append(
                 {"role": "user", "content": REPAIR_PROMPT.format(problem=answer.problem)}
             )
             log.info("planner.answer.repair_requested", reason=answer.kind)
-            continue
-        said = " ".join(last_text.split())
+            return None
+        said = " ".join((answer.text or content).split())
         said = said if len(said) <= 400 else said[:399] + "…"
         question = "I could not turn that question into SQL."
         if said:
             question += f" The model said: “{said}”"
         question += " Could you rephrase it, naming the tables or columns you mean?"
-        return Clarification(question=question, options=table_options(index, msg.question))
+        return Clarification(
+            question=question, options=table_options(self.index, self.msg.question)
+        )
 
 
 def table_options(index: SchemaIndex, question: str) -> list[str]:
