@@ -1,4 +1,4 @@
-"""planner_context: which part of the schema the model sees for a question (pure, no I/O).
+"""context: which part of the schema the model sees for a question (pure, no I/O).
 
 Receives: nothing (a library of the planner actor).  Replies: nothing.
 Restart: not an actor.  Resources: none; a SchemaIndex is built once per catalog fingerprint.
@@ -28,6 +28,9 @@ Rendering is one line per table::
 
 Names are schema-qualified when the catalog spans more than one schema (or its only schema is not
 on the search_path). Tokens are estimated as characters / 4 (no tokenizer dependency).
+
+Words come from words.py (the model the offline planner uses too), question terms from
+terms.py, the splitting of folded names from folding.py, the rendering from schema_text.py.
 """
 
 from __future__ import annotations
