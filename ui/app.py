@@ -179,6 +179,17 @@ class App:
                 continue
             self.state.history[path.stem] = items[-S.MAX_HISTORY :]
 
+    def copy_out(self) -> None:
+        """Texts the person copied go to the terminal's clipboard: OSC 52 (xterm, kitty,
+        iTerm2, WezTerm, tmux with set-clipboard on); a terminal without it ignores it."""
+        texts, self.state.clipboard_out = self.state.clipboard_out, []
+        for text in texts:
+            payload = base64.b64encode(text.encode()).decode()
+            try:
+                os.write(sys.stdout.fileno(), f"\x1b]52;c;{payload}\x07".encode())
+            except OSError as exc:
+                log.warning("ui.clipboard.unwritten", error=str(exc))
+
     def save_history(self) -> None:
         out, self.state.history_out = self.state.history_out, []
         if not out or not self.store_history:
@@ -347,6 +358,7 @@ class App:
             self.watch_config()
             self.flush()
             self.save_history()
+            self.copy_out()
             now = time.monotonic()
             if S.busy(self.state) and now - last_tick >= TICK_S:
                 last_tick, self.dirty = now, True

@@ -202,6 +202,7 @@ class Help:
             "  Enter or \\x    the selected row as a record (in the results), and back",
             "  / n N          search the results (all pages); next, previous match",
             "  s              sort by the first visible column here (again: descending, then off)",
+            "  y / Y          copy the selected cell / row to the clipboard (OSC 52)",
             "  Tab            complete commands, tables, columns, keywords (in the input line)",
             "  Alt+Enter      a new line in the input; a multi-line SQL runs once it ends with ;",
             "  Ctrl+C         clear the line (nothing running); Ctrl+D on an empty line quits",

@@ -325,7 +325,7 @@ def hint_line(state: UiState) -> list[Segment]:
                 (" \u00b7 Alt+Enter new line \u00b7 Ctrl+C clear", "dim")]  # fmt: skip
     where = {
         "input": "",
-        "results": " \u00b7 arrows move \u00b7 / search, n/N \u00b7 s sort \u00b7 Enter record",
+        "results": " \u00b7 arrows move \u00b7 / search, n/N \u00b7 s sort \u00b7 y/Y copy \u00b7 Enter record",
         "log": " \u00b7 arrows scroll",
     }
     return [

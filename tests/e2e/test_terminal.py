@@ -254,6 +254,20 @@ def test_search_finds_a_value_on_another_page_and_sort_says_so(tui: Tui) -> None
     t.expect_screen(("Sorted by 'n' descending here in pgask", re.compile(r"500\W+name 500")))
 
 
+def test_y_copies_the_cell_and_shift_y_the_row_with_osc_52(tui: Tui) -> None:
+    t = started(tui)
+    t.allow_clipboard()
+    t.type("/sql select g as n, 'name ' || g as label from generate_series(1, 50) g", enter=True)
+    t.expect_screen("50 rows in", 20)
+    t.send("Tab", "Down", "Down")  # the results; the third row
+    t.send("y")
+    t.expect_screen("Copied the cell (n), 1 character,")
+    t.wait_for(lambda: t.clipboard() == "3", "the cell in tmux's paste buffer")
+    t.send("Right", "Y")
+    t.expect_screen("Copied the row, 8 characters")
+    t.wait_for(lambda: t.clipboard() == "3\tname 3", "the row in tmux's paste buffer")
+
+
 # -- config edits without a restart ----------------------------------------------------------------
 
 

@@ -245,6 +245,7 @@ class UiState:
     pending: dict[str, Pending] = field(default_factory=dict)
     history: dict[str, list[str]] = field(default_factory=dict)
     history_out: list[tuple[str, str]] = field(default_factory=list)  # (profile, line) to append
+    clipboard_out: list[str] = field(default_factory=list)  # texts to copy (OSC 52, app.py)
     hist_pos: int | None = None
     draft: str = ""
     pasting: bool = False  # between the bracketed-paste markers: Enter is a line break
