@@ -57,6 +57,14 @@ def test_a_bracketed_multi_line_paste_runs_once(tui: Tui) -> None:
     assert screen.count("pasted_count,") <= 1
 
 
+def test_a_pasted_script_of_several_statements_runs_each_in_order(tui: Tui) -> None:
+    t = started(tui)
+    t.paste("select 'first' as which;\nselect 'second' as which, 2 as n;\n")
+    t.expect_screen("2 statements: each is checked", 20)
+    t.wait_for(lambda: t.screen().count("1 row in") == 2, "both statements' results", 20)
+    assert "second" in t.screen()
+
+
 def test_a_paste_without_semicolon_waits_and_alt_enter_adds_a_line(tui: Tui) -> None:
     t = started(tui)
     t.paste("/sql select 5 as five\n  , 6 as six\n")

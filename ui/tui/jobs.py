@@ -11,6 +11,7 @@ module only shows them. Every request carries the job's trace; replies find thei
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -36,6 +37,7 @@ from ui.tui.model import (
     Job,
     PaneState,
     ResultView,
+    Script,
     UiState,
     executor,
     fetch_catalog,
@@ -64,9 +66,9 @@ def start_job(state: UiState, pane_i: int, job: Job) -> bool:
                          analyze=job.analyze, max_rows=pcfg.max_rows,
                          preview=state.config.safety.preview,
                          export=ExportSpec(job.path, job.fmt) if job.kind == "export" else None)  # type: ignore[arg-type]  # fmt: skip
-    job.engine = engine.Job(request, session=state.session_state, pane=pane_i, wall=state.wall,
-                            redact_literals=state.config.privacy.redact_literals)  # fmt: skip
-    job.engine.start()
+    if job.kind == "sql":
+        job.script = Script(texts=[])  # until the guard says the text holds several
+    start_engine(state, pane_i, job, request)
     return advance(state, pane_i, job)
 
 
@@ -91,8 +93,19 @@ def advance(state: UiState, pane_i: int, job: Job) -> bool:
     if eng.stage != "done":
         job.stage = eng.stage
     for event in events:
+        if job.script is not None and script_event(state, pane_i, job, event):
+            continue
         show_event(state, pane_i, job, event)
+    if job.script is not None and job.engine is eng and eng.stage in ("done", "ready"):
+        script_step(state, pane_i, job)
     return True
+
+
+def start_engine(state: UiState, pane_i: int, job: Job, request: engine.JobRequest) -> None:
+    """A new engine job on the pane's job (a question, a statement, one of a script)."""
+    job.engine = engine.Job(request, session=state.session_state, pane=pane_i, wall=state.wall,
+                            redact_literals=state.config.privacy.redact_literals)  # fmt: skip
+    job.engine.start()
 
 
 def show_event(state: UiState, i: int, job: Job, event: engine.Event) -> None:
@@ -330,3 +343,64 @@ def show_plan(pane: PaneState, job: Job, plan: ExplainPlan) -> None:
 ENGINE_PURPOSES = frozenset({"plan", "guard", "estimate", "query", "explain", "export"})
 
 
+# -- several statements in one input, as psql runs a pasted script ----------------------------
+
+
+def script_event(state: UiState, i: int, job: Job, event: engine.Event) -> bool:
+    """Events a script shows its own way; False: the pane shows it as usual."""
+    assert job.script is not None
+    sc, pane = job.script, state.panes[i]
+    if isinstance(event, engine.Stopped) and event.why == "stacked" and not sc.texts:
+        sc.texts = [st.text for st in event.verdict.statements if st.text.strip()]
+        say(pane, "info", f"{len(sc.texts)} statements: each is checked (and confirmed) first; "
+            "then they run in order, each in its own transaction, stopping at the first error.")  # fmt: skip
+        return True
+    if isinstance(event, engine.Ready):
+        sc.ready.append(job.engine)  # type: ignore[arg-type]
+        return True
+    if isinstance(event, engine.Done):
+        sc.ok = True
+        return False
+    if isinstance(event, engine.Finished):
+        return True  # next_step decides whether the pane's job ends
+    return False
+
+
+def script_step(state: UiState, i: int, job: Job) -> None:
+    """After the current engine job stopped or got ready: check the next statement, run the
+    next ready one, or end the pane's job."""
+    sc, eng, pane = job.script, job.engine, state.panes[i]
+    assert sc is not None and eng is not None
+    n = len(sc.texts)
+    if not sc.texts:  # one statement after all: the whole text ran (or stopped) as usual
+        job.script = None
+        finish(state, i, eng.outcome)
+        return
+    checking = sc.running < 0
+    if checking and eng.stage == "ready" and len(sc.ready) < n:
+        request = dataclasses.replace(eng.request, text=sc.texts[len(sc.ready)])
+        start_engine(state, i, job, request)
+        advance(state, i, job)
+        return
+    if checking and eng.stage == "done":
+        if eng.request.hold:  # refused, declined or invalid at the check
+            say(pane, "notice", f"Nothing was run (statement {len(sc.ready) + 1} of {n}).")
+            finish(state, i, eng.outcome)
+            return
+        first = dataclasses.replace(eng.request, text=sc.texts[0], hold=True)
+        start_engine(state, i, job, first)  # the whole text was stacked: check the first
+        advance(state, i, job)
+        return
+    if eng.stage == "done" and not sc.ok:  # a statement failed or was cancelled
+        if sc.running + 1 < n:
+            say(pane, "notice", f"Stopped at statement {sc.running + 1} of {n}; the statements "
+                "after it were not run.")  # fmt: skip
+        finish(state, i, eng.outcome)
+        return
+    if sc.running + 1 >= n:
+        finish(state, i, eng.outcome)
+        return
+    sc.running, sc.ok = sc.running + 1, False
+    job.engine = sc.ready[sc.running]
+    job.engine.run()
+    advance(state, i, job)

@@ -121,6 +121,19 @@ class Job:
     rows: int = 0
     cancelling: bool = False
     engine: engine.Job | None = None  # ask, sql, explain: the workflow engine's job
+    script: Script | None = None  # sql: a text of several statements, run in order
+
+
+@dataclass
+class Script:
+    """Several statements typed (or pasted) at once, as psql runs them: each is checked and
+    confirmed first (a refusal comes before anything ran), then they run in order, each in
+    its own transaction, stopping at the first that fails."""
+
+    texts: list[str]
+    ready: list[engine.Job] = field(default_factory=list)  # checked and confirmed, in order
+    running: int = -1  # the statement that runs now; -1 while they are being checked
+    ok: bool = False  # the running statement finished with its result
 
 
 @dataclass
