@@ -168,14 +168,20 @@ async def confirmed_verdict(
     return driver.job.verdict
 
 
+async def _run_ready(driver: drive.Driver) -> drive.JobResult:
+    """Run what `confirmed` holds ready; the executor's failure is raised."""
+    driver.job.run()
+    result = await driver.run()
+    if result.failure is not None:
+        _raise(result.failure)
+    return result
+
+
 async def run_statement(driver: drive.Driver) -> QueryDone:
     """Run the statement `confirmed` holds ready."""
-    driver.job.run()
-    await driver.run()
-    if driver.result.failure is not None:
-        _raise(driver.result.failure)
-    assert driver.result.done is not None
-    return driver.result.done
+    done = (await _run_ready(driver)).done
+    assert done is not None
+    return done
 
 
 # -- explain -------------------------------------------------------------------------------------
@@ -188,12 +194,9 @@ async def explain(
     is rolled back by the executor."""
     driver = await confirmed(client, sql, profile, mode, confirmer, kind="explain",
                              analyze=analyze, what="EXPLAIN ANALYZE runs it (then rolls back)")  # fmt: skip
-    driver.job.run()
-    await driver.run()
-    if driver.result.failure is not None:
-        _raise(driver.result.failure)
-    assert driver.result.explain is not None
-    return driver.result.explain
+    plan = (await _run_ready(driver)).explain
+    assert plan is not None
+    return plan
 
 
 # -- indexes ---------------------------------------------------------------------------------------
