@@ -229,8 +229,13 @@ class App:
                 header = msgspec.structs.replace(header, src=self.boot.identity)
             try:
                 self.sock.send_multipart(codec.encode(header, body), self.zmq.NOBLOCK)
-                log.debug("ui.message.sent", kind=header.kind, dst=header.dst, msg=header.id,
-                          trace=header.trace)  # fmt: skip
+                log.debug(
+                    "ui.message.sent",
+                    kind=header.kind,
+                    dst=header.dst,
+                    msg=header.id,
+                    trace=header.trace,
+                )
             except self.zmq.ZMQError as exc:
                 log.error("ui.message.unsent", kind=header.kind, dst=header.dst, error=str(exc))
 
@@ -366,8 +371,12 @@ class App:
                 self.paint()
                 done = time.perf_counter()
                 if done - t_drain > 0.025:  # a wake-up this slow shows as key latency
-                    log.info("ui.loop.slow", drain_ms=round((t_drained - t_drain) * 1000, 1),
-                             paint_ms=round((done - t_drained) * 1000, 1), keyed=keyed)  # fmt: skip
+                    log.info(
+                        "ui.loop.slow",
+                        drain_ms=round((t_drained - t_drain) * 1000, 1),
+                        paint_ms=round((done - t_drained) * 1000, 1),
+                        keyed=keyed,
+                    )
 
     def close(self) -> None:
         if self.sock is not None:
@@ -446,8 +455,11 @@ def main() -> int:
             log.info("ui.screen.resized")
     except Exception:
         log.error("ui.crashed", error=traceback.format_exc())
-        print("pgask: the terminal UI failed; details are in ui.log under", boot.log_dir,
-              file=sys.stderr)  # fmt: skip
+        print(
+            "pgask: the terminal UI failed; details are in ui.log under",
+            boot.log_dir,
+            file=sys.stderr,
+        )
         code = 1
     finally:
         app.save_history()

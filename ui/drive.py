@@ -84,7 +84,9 @@ class Driver:
             await self._events()
             if self.exists and job.stage == "confirming":
                 self.exists = False
-                job.overwrite(await self.overwrite(job.request.export.path if job.request.export else ""))
+                job.overwrite(
+                    await self.overwrite(job.request.export.path if job.request.export else "")
+                )
                 continue
             if self.asking is not None and job.stage == "confirming":
                 ask, self.asking = self.asking, None
@@ -101,11 +103,15 @@ class Driver:
             return
         if out.purpose not in ("plan", "query", "explain", "export"):  # one reply
             try:
-                reply = await client.request(out.dst, out.body,
-                                             timeout=REPLY_TIMEOUT_S.get(out.purpose, 30.0))  # fmt: skip
+                reply = await client.request(
+                    out.dst, out.body, timeout=REPLY_TIMEOUT_S.get(out.purpose, 30.0)
+                )
             except trio.TooSlowError:
-                reply = Failure(code="actor.timeout", message=f"No answer from the {out.dst}.",
-                                hint="Check `pgask logs` for that actor.")  # fmt: skip
+                reply = Failure(
+                    code="actor.timeout",
+                    message=f"No answer from the {out.dst}.",
+                    hint="Check `pgask logs` for that actor.",
+                )
             if out.purpose != "session":
                 job.on_reply(out.purpose, reply)
             return
@@ -115,17 +121,22 @@ class Driver:
             async with trio.open_nursery() as nursery:
                 if self.cancel is not None:
                     nursery.start_soon(self._cancel_on, self.cancel, out.dst, self.running)
-                async for _header, reply in client.stream(out.dst, out.body, trace=job.trace,
-                                                          request_id=self.running):  # fmt: skip
+                async for _header, reply in client.stream(
+                    out.dst, out.body, trace=job.trace, request_id=self.running
+                ):
                     job.on_reply(out.purpose, reply)
                     await self._events()
                 nursery.cancel_scope.cancel()
         self.running = ""
         if waited.cancelled_caught:
-            job.on_reply(out.purpose, Failure(
-                code="llm.timeout", message=f"The planner did not answer within {limit:.0f} s.",
-                hint="Raise timeout_s under [model], or check `pgask logs` for the planner.",
-            ))  # fmt: skip
+            job.on_reply(
+                out.purpose,
+                Failure(
+                    code="llm.timeout",
+                    message=f"The planner did not answer within {limit:.0f} s.",
+                    hint="Raise timeout_s under [model], or check `pgask logs` for the planner.",
+                ),
+            )
 
     async def _cancel_on(self, event: trio.Event, dst: str, request_id: str) -> None:
         await event.wait()
@@ -197,8 +208,16 @@ async def run_job(
 ) -> JobResult:
     """Run `request` through the workflow; `answer` decides what needs a person (True/False
     for yes/no, the typed name for a destructive statement, None: declined)."""
-    driver = start(client, config, request, await _session(client, request), answer=answer,
-                   on_event=on_event, cancel=cancel, keep_rows=keep_rows)  # fmt: skip
+    driver = start(
+        client,
+        config,
+        request,
+        await _session(client, request),
+        answer=answer,
+        on_event=on_event,
+        cancel=cancel,
+        keep_rows=keep_rows,
+    )
     return await driver.run()
 
 
@@ -222,8 +241,15 @@ def start(
     redact = config.privacy.redact_literals if config is not None else False
     job = engine.Job(request, session=session, redact_literals=redact, trace=new_trace())
     job.start()
-    return Driver(client, job, answer, on_event, cancel, keep_rows,
-                  plan_timeout=plan_timeout(config) if config is not None else 120.0)  # fmt: skip
+    return Driver(
+        client,
+        job,
+        answer,
+        on_event,
+        cancel,
+        keep_rows,
+        plan_timeout=plan_timeout(config) if config is not None else 120.0,
+    )
 
 
 def plan_timeout(config: Any) -> float:

@@ -201,9 +201,26 @@ class Finished:
 
 
 Event = (
-    Planned | Notice | Clarify | Checked | Stopped | Asking | Estimated | Ready | Columns | Rows
-    | Done | Cancelled | Explained | Progress | Written | FileExists | Failed | Reasking | Finished
-)  # fmt: skip
+    Planned
+    | Notice
+    | Clarify
+    | Checked
+    | Stopped
+    | Asking
+    | Estimated
+    | Ready
+    | Columns
+    | Rows
+    | Done
+    | Cancelled
+    | Explained
+    | Progress
+    | Written
+    | FileExists
+    | Failed
+    | Reasking
+    | Finished
+)
 
 
 Stage = Literal["planning", "checking", "confirming", "ready", "running", "done"]
@@ -333,8 +350,12 @@ class Job:
     def _check(self) -> None:
         self.stage = "checking"
         r = self.request
-        body = GuardRequest(sql=self.sql, profile=r.profile, mode=r.mode,
-                             preview=r.preview and r.kind in ("ask", "sql"))  # fmt: skip
+        body = GuardRequest(
+            sql=self.sql,
+            profile=r.profile,
+            mode=r.mode,
+            preview=r.preview and r.kind in ("ask", "sql"),
+        )
         self._send("guard", body, "guard")
 
     def _on_plan(self, body: Body) -> None:
@@ -404,20 +425,33 @@ class Job:
         if r.kind == "export":
             assert r.export is not None
             e = r.export
-            body: Body = ExportRequest(profile=r.profile, sql=self.sql, verdict=v.signature,
-                                       format=e.format, path=e.path, delimiter=e.delimiter,
-                                       force=e.force or self.forced)  # fmt: skip
+            body: Body = ExportRequest(
+                profile=r.profile,
+                sql=self.sql,
+                verdict=v.signature,
+                format=e.format,
+                path=e.path,
+                delimiter=e.delimiter,
+                force=e.force or self.forced,
+            )
             self._send("exporter", body, "export")
             return
         if r.kind == "explain":
-            body = ExplainRequest(sql=self.sql, verdict=v.signature, analyze=r.analyze,
-                                        confirmed=confirmed)  # fmt: skip
+            body = ExplainRequest(
+                sql=self.sql, verdict=v.signature, analyze=r.analyze, confirmed=confirmed
+            )
             self._send(self.executor, body, "explain")
             return
-        body = QueryRequest(sql=self.sql, verdict=v.signature, max_rows=r.max_rows,
-                            confirmed=confirmed, question=self.question,
-                            decision=workflow.query_decision(v),  # type: ignore[arg-type]
-                            normalized=v.normalized, reasons=v.reasons)  # fmt: skip
+        body = QueryRequest(
+            sql=self.sql,
+            verdict=v.signature,
+            max_rows=r.max_rows,
+            confirmed=confirmed,
+            question=self.question,
+            decision=workflow.query_decision(v),  # type: ignore[arg-type]
+            normalized=v.normalized,
+            reasons=v.reasons,
+        )
         self._send(self.executor, body, "query")
 
     def _on_query(self, body: Body) -> None:
@@ -429,8 +463,14 @@ class Job:
             self.events.append(Rows(body.rows))
         elif isinstance(body, QueryDone):
             self.events.append(Done(body))
-            self._finish(workflow.run_outcome(has_columns=bool(self.columns), rows=body.rows,
-                                              truncated=body.truncated, command=body.command))  # fmt: skip
+            self._finish(
+                workflow.run_outcome(
+                    has_columns=bool(self.columns),
+                    rows=body.rows,
+                    truncated=body.truncated,
+                    command=body.command,
+                )
+            )
         elif isinstance(body, QueryCancelled):
             self.events.append(Cancelled())
             self._finish("cancelled")
@@ -443,8 +483,9 @@ class Job:
         v, plan = self.verdict, self.plan_request
         if self.request.kind != "ask" or plan is None or v is None:
             return False
-        if not workflow.repairable(failure, v, repaired=self.first_failure is not None,
-                                   rows_shown=self.rows):  # fmt: skip
+        if not workflow.repairable(
+            failure, v, repaired=self.first_failure is not None, rows_shown=self.rows
+        ):
             return False
         self.first_failure = failure
         self.events.append(Reasking(failure))
@@ -481,8 +522,14 @@ class Job:
 
     def _audit(self, v: Verdict, decision: Literal["refused", "declined"]) -> None:
         """The audit trail records what did not run, too."""
-        note = AuditNote(decision=decision, sql_class=v.sql_class, question=self.question,
-                         normalized=v.normalized, reasons=v.reasons, mode=self.request.mode)  # fmt: skip
+        note = AuditNote(
+            decision=decision,
+            sql_class=v.sql_class,
+            question=self.question,
+            normalized=v.normalized,
+            reasons=v.reasons,
+            mode=self.request.mode,
+        )
         self._send(self.executor, note, "audit")  # no reply
 
     def _finish(self, outcome: str, *, store: bool = True) -> None:
@@ -490,7 +537,14 @@ class Job:
         self.stage, self.outcome = "done", outcome
         if store and self.request.turn and self.request.kind in ("ask", "sql"):
             sql = workflow.stored_sql(self.sql, self.verdict, redact_literals=self.redact_literals)
-            turn = Turn(pane=self.pane, profile=self.request.profile, question=self.question,
-                        sql=sql, explanation=self.explanation, outcome=outcome, at=self.wall())  # fmt: skip
+            turn = Turn(
+                pane=self.pane,
+                profile=self.request.profile,
+                question=self.question,
+                sql=sql,
+                explanation=self.explanation,
+                outcome=outcome,
+                at=self.wall(),
+            )
             self._send("supervisor", SessionAddTurn(turn=turn), "session")
         self.events.append(Finished(outcome))

@@ -361,8 +361,11 @@ def find_next(state: UiState, v: ResultView, step: int, *, include_current: bool
             v.move(to=i)
             total = sum(1 for r in v.rows if _row_has(r, needle)) if n <= 200_000 else 0
             where = f" ({total:,} {'row matches' if total == 1 else 'rows match'})" if total else ""
-            state.status = (f"'{state.search}': row {i + 1:,}{where}"
-                            + (" · wrapped around" if wrapped else "") + " · n next, N previous")  # fmt: skip
+            state.status = (
+                f"'{state.search}': row {i + 1:,}{where}"
+                + (" · wrapped around" if wrapped else "")
+                + " · n next, N previous"
+            )
             return True
     state.status = f"'{state.search}' is in none of the {n:,} rows shown."
     return True
@@ -400,8 +403,10 @@ def sort_results(state: UiState, v: ResultView) -> bool:
         v.rows.sort(key=lambda r: cell_text(r[col]) if col < len(r) else "", reverse=v.sort_desc)
     v.move(to=0)
     scope = "all the rows" if v.done and not v.truncated else f"the {len(v.rows):,} rows shown"
-    state.status = (f"Sorted by '{v.columns[col]}' {'descending' if v.sort_desc else 'ascending'}"
-                    f" here in pgask, over {scope} (not by the server) · s again to change")  # fmt: skip
+    state.status = (
+        f"Sorted by '{v.columns[col]}' {'descending' if v.sort_desc else 'ascending'}"
+        f" here in pgask, over {scope} (not by the server) · s again to change"
+    )
     return True
 
 
@@ -423,8 +428,7 @@ def copy_selection(state: UiState, v: ResultView, *, whole_row: bool) -> bool:
     state.clipboard_out.append(text)
     what = "row" if whole_row else f"cell ({v.columns[min(v.left, len(v.columns) - 1)]})"
     chars = f"{len(text):,} character{'s' if len(text) != 1 else ''}"
-    state.status = (f"Copied the {what}, {chars}, to the clipboard "
-                    "(if the terminal allows OSC 52).")  # fmt: skip
+    state.status = f"Copied the {what}, {chars}, to the clipboard (if the terminal allows OSC 52)."
     return True
 
 
@@ -556,5 +560,3 @@ def edit_key(state: UiState, code: int) -> bool:
         return False  # an unmapped key: ignore it rather than type garbage
     state.input, state.cursor = text, cur
     return True
-
-

@@ -62,10 +62,16 @@ def start_job(state: UiState, pane_i: int, job: Job) -> bool:
     else:
         say(pane, "you", job.text)
     pcfg = state.config.profiles.get(pane.profile) or ProfileConfig()
-    request = engine.JobRequest(kind=job.kind, text=job.text, profile=pane.profile, mode=pane.mode,  # type: ignore[arg-type]
-                         analyze=job.analyze, max_rows=pcfg.max_rows,
-                         preview=state.config.safety.preview,
-                         export=ExportSpec(job.path, job.fmt) if job.kind == "export" else None)  # type: ignore[arg-type]  # fmt: skip
+    request = engine.JobRequest(
+        kind=job.kind,
+        text=job.text,
+        profile=pane.profile,
+        mode=pane.mode,  # type: ignore[arg-type]
+        analyze=job.analyze,
+        max_rows=pcfg.max_rows,
+        preview=state.config.safety.preview,
+        export=ExportSpec(job.path, job.fmt) if job.kind == "export" else None,
+    )  # type: ignore[arg-type]
     if job.kind == "sql":
         job.script = Script(texts=[])  # until the guard says the text holds several
     start_engine(state, pane_i, job, request)
@@ -85,8 +91,12 @@ def advance(state: UiState, pane_i: int, job: Job) -> bool:
         if out.purpose == "query":
             pane.last_sql = eng.sql
         elif out.purpose == "export":
-            say(pane, "info", f"Exporting the full result of the last query (not only the rows "
-                f"on screen) to {job.path} ...")  # fmt: skip
+            say(
+                pane,
+                "info",
+                f"Exporting the full result of the last query (not only the rows "
+                f"on screen) to {job.path} ...",
+            )
     eng.outbox.clear()
     events, eng.events = eng.events, []
     job.sql, job.verdict = eng.sql, eng.verdict
@@ -103,8 +113,13 @@ def advance(state: UiState, pane_i: int, job: Job) -> bool:
 
 def start_engine(state: UiState, pane_i: int, job: Job, request: engine.JobRequest) -> None:
     """A new engine job on the pane's job (a question, a statement, one of a script)."""
-    job.engine = engine.Job(request, session=state.session_state, pane=pane_i, wall=state.wall,
-                            redact_literals=state.config.privacy.redact_literals)  # fmt: skip
+    job.engine = engine.Job(
+        request,
+        session=state.session_state,
+        pane=pane_i,
+        wall=state.wall,
+        redact_literals=state.config.privacy.redact_literals,
+    )
     job.engine.start()
 
 
@@ -146,23 +161,36 @@ def show_event(state: UiState, i: int, job: Job, event: engine.Event) -> None:
         show_plan(pane, job, event.plan)
     elif isinstance(event, engine.Progress):
         job.rows = event.progress.rows
-        pane.notice = (f"Exporting: about {event.progress.rows:,} rows, "
-                       f"{event.progress.bytes / 1e6:.1f} MB")  # fmt: skip
+        pane.notice = (
+            f"Exporting: about {event.progress.rows:,} rows, {event.progress.bytes / 1e6:.1f} MB"
+        )
     elif isinstance(event, engine.Written):
         e = event.exported
         pane.notice = ""
-        say(pane, "ok", f"Exported {e.rows:,} row{'s' if e.rows != 1 else ''} ({e.bytes:,} bytes) "
-            f"to {e.path} in {fmt_ms(e.elapsed_ms)}.")  # fmt: skip
+        say(
+            pane,
+            "ok",
+            f"Exported {e.rows:,} row{'s' if e.rows != 1 else ''} ({e.bytes:,} bytes) "
+            f"to {e.path} in {fmt_ms(e.elapsed_ms)}.",
+        )
     elif isinstance(event, engine.FileExists):
         pane.notice = ""
-        state.modal = AskModal(i, "Overwrite the file?", [f"{event.path} already exists.",
-                               "Replace it with the full result of the last query?"], "overwrite")  # fmt: skip
+        state.modal = AskModal(
+            i,
+            "Overwrite the file?",
+            [f"{event.path} already exists.", "Replace it with the full result of the last query?"],
+            "overwrite",
+        )
     elif isinstance(event, engine.Failed):
         pane.notice = ""
         say_failure(pane, event.failure)
         if event.failure.code == "actor.restarted" and job.stage == "running":
-            say(pane, "hint", f"The executor for '{pane.profile}' stopped unexpectedly and was "
-                "restarted; your query did not run. Press F5 to run it again.")  # fmt: skip
+            say(
+                pane,
+                "hint",
+                f"The executor for '{pane.profile}' stopped unexpectedly and was "
+                "restarted; your query did not run. Press F5 to run it again.",
+            )
     elif isinstance(event, engine.Finished):
         finish(state, i, event.outcome)  # the engine recorded the turn
 
@@ -192,11 +220,23 @@ def cancel(state: UiState) -> bool:
             return True
         job.cancelling = True
         if job.kind == "export":
-            send(state, "exporter", ExportCancel(target=job.request_id), pane=pane_i,
-                 purpose="cancel", trace=job.trace)  # fmt: skip
+            send(
+                state,
+                "exporter",
+                ExportCancel(target=job.request_id),
+                pane=pane_i,
+                purpose="cancel",
+                trace=job.trace,
+            )
         else:
-            send(state, executor(pane), QueryCancel(target=job.request_id), pane=pane_i,
-                 purpose="cancel", trace=job.trace)  # fmt: skip
+            send(
+                state,
+                executor(pane),
+                QueryCancel(target=job.request_id),
+                pane=pane_i,
+                purpose="cancel",
+                trace=job.trace,
+            )
         pane.notice = "Cancelling ..."
         return True
     # planning or checking: nothing runs on the database yet, so stop waiting for it
@@ -258,12 +298,23 @@ def stopped(state: UiState, i: int, job: Job, event: engine.Stopped) -> None:
     if event.why == "declined":
         say(pane, "notice", "Not run: cancelled at the confirmation.")
     elif event.why == "stacked":
-        say(pane, "error", f"That text holds {len(v.statements)} statements; here each "
-            "runs on its own.")  # fmt: skip
-        say(pane, "error_why", "Nothing was run. Each statement is checked, confirmed and run "
-            "in its own transaction, so a text of several would not be one unit.")  # fmt: skip
-        say(pane, "hint", "Run them one at a time, or all in order from a shell with "
-            "`pgask sql \"...\"` (results one after another, as psql shows them).")  # fmt: skip
+        say(
+            pane,
+            "error",
+            f"That text holds {len(v.statements)} statements; here each runs on its own.",
+        )
+        say(
+            pane,
+            "error_why",
+            "Nothing was run. Each statement is checked, confirmed and run "
+            "in its own transaction, so a text of several would not be one unit.",
+        )
+        say(
+            pane,
+            "hint",
+            "Run them one at a time, or all in order from a shell with "
+            '`pgask sql "..."` (results one after another, as psql shows them).',
+        )
     elif event.why == "invalid":
         err = v.error
         say(pane, "error", "The SQL does not parse" + (f": {err.message}" if err else "."))
@@ -272,7 +323,11 @@ def stopped(state: UiState, i: int, job: Job, event: engine.Stopped) -> None:
         say(pane, "hint", "Fix it and run it again (Up brings it back).")
     else:
         reasons = "; ".join(v.reasons) or f"it is a {v.sql_class} statement"
-        say(pane, "error", f"Refused: this {v.sql_class} statement does not run in {pane.mode} mode.")
+        say(
+            pane,
+            "error",
+            f"Refused: this {v.sql_class} statement does not run in {pane.mode} mode.",
+        )
         say(pane, "error_why", f"Why: {reasons}.")
         if pane.mode == "read-only" and v.sql_class in ("write", "ddl", "destructive"):
             say(pane, "hint", "To allow it: /mode read-write (asks first), then run it again (F5).")
@@ -285,15 +340,21 @@ def show_result(state: UiState, i: int, job: Job, event: engine.Event) -> None:
     pane = state.panes[i]
     if isinstance(event, engine.Columns):
         pcfg = state.config.profiles.get(pane.profile) or ProfileConfig()
-        pane.result = ResultView(unique_names([c.name for c in event.columns]),
-                                 [c.type_name for c in event.columns],
-                                 max_rows=pcfg.max_rows, sql=job.sql)  # fmt: skip
+        pane.result = ResultView(
+            unique_names([c.name for c in event.columns]),
+            [c.type_name for c in event.columns],
+            max_rows=pcfg.max_rows,
+            sql=job.sql,
+        )
         if state.area == "log" and state.focus == i:
             state.area = "results"
     elif isinstance(event, engine.Rows):
         if pane.result is not None:
-            masked = [i for i, c in enumerate(pane.result.columns)
-                      if redacted_result_column(state.config.privacy.redact_columns, c)]  # fmt: skip
+            masked = [
+                i
+                for i, c in enumerate(pane.result.columns)
+                if redacted_result_column(state.config.privacy.redact_columns, c)
+            ]
             for row in event.rows if masked else ():
                 for c in masked:
                     if row[c] is not None:
@@ -304,8 +365,11 @@ def show_result(state: UiState, i: int, job: Job, event: engine.Event) -> None:
         body, r = event.done, pane.result
         if r is not None and r.sql == job.sql and r.columns:
             r.done, r.truncated, r.command, r.elapsed_ms = (
-                True, body.truncated, body.command, body.elapsed_ms
-            )  # fmt: skip
+                True,
+                body.truncated,
+                body.command,
+                body.elapsed_ms,
+            )
             text = f"{body.rows:,} row{'s' if body.rows != 1 else ''} in {fmt_ms(body.elapsed_ms)}"
             if body.truncated:  # the shown count is never called the total
                 text = (
@@ -352,8 +416,12 @@ def script_event(state: UiState, i: int, job: Job, event: engine.Event) -> bool:
     sc, pane = job.script, state.panes[i]
     if isinstance(event, engine.Stopped) and event.why == "stacked" and not sc.texts:
         sc.texts = [st.text for st in event.verdict.statements if st.text.strip()]
-        say(pane, "info", f"{len(sc.texts)} statements: each is checked (and confirmed) first; "
-            "then they run in order, each in its own transaction, stopping at the first error.")  # fmt: skip
+        say(
+            pane,
+            "info",
+            f"{len(sc.texts)} statements: each is checked (and confirmed) first; "
+            "then they run in order, each in its own transaction, stopping at the first error.",
+        )
         return True
     if isinstance(event, engine.Ready):
         sc.ready.append(job.engine)  # type: ignore[arg-type]
@@ -393,8 +461,12 @@ def script_step(state: UiState, i: int, job: Job) -> None:
         return
     if eng.stage == "done" and not sc.ok:  # a statement failed or was cancelled
         if sc.running + 1 < n:
-            say(pane, "notice", f"Stopped at statement {sc.running + 1} of {n}; the statements "
-                "after it were not run.")  # fmt: skip
+            say(
+                pane,
+                "notice",
+                f"Stopped at statement {sc.running + 1} of {n}; the statements "
+                "after it were not run.",
+            )
         finish(state, i, eng.outcome)
         return
     if sc.running + 1 >= n:

@@ -348,9 +348,14 @@ def send(
     state: UiState, dst: str, body: Body, *, pane: int = 0, purpose: str = "", trace: str = ""
 ) -> str:
     header = Header(
-        id=state.ids(), kind=kind_of(body), src="ui", dst=dst, trace=trace or state.new_trace(),
-        session=state.session, sent_at=state.wall(),
-    )  # fmt: skip
+        id=state.ids(),
+        kind=kind_of(body),
+        src="ui",
+        dst=dst,
+        trace=trace or state.new_trace(),
+        session=state.session,
+        sent_at=state.wall(),
+    )
     state.outbox.append((header, body))
     if purpose:
         state.pending[header.id] = Pending(pane, purpose, header.trace)
@@ -408,5 +413,3 @@ def size_text(n: int) -> str:
 
 def fmt_ms(ms: float) -> str:
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
-
-

@@ -134,5 +134,3 @@ def activity(state: UiState, pane: PaneState) -> str:
 
 def busy(state: UiState) -> bool:
     return any(p.job is not None and p.job.stage != "confirming" for p in state.panes)
-
-
