@@ -115,6 +115,14 @@ class SupervisorSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     preload: list[str] = msgspec.field(default_factory=lambda: ["actors._preload"])
 
 
+# Actor modules that moved, old name -> new: a user's supervisor.toml written for an older
+# pgask keeps working. The one place module names are translated.
+MOVED: dict[str, str] = {
+    "actors.guard_actor": "actors.guard.actor",
+    "actors.executor": "actors.executor.actor",
+}
+
+
 class ChildSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     id: str
     module: str
@@ -122,6 +130,9 @@ class ChildSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     shutdown_s: float = 2.0
     for_each_profile: bool = False
     needs_key: bool = False
+
+    def __post_init__(self) -> None:
+        self.module = MOVED.get(self.module, self.module)
 
 
 class TreeSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -153,12 +164,12 @@ def load_tree(path: Path | None = None) -> TreeSpec:
 
 def _builtin_children() -> list[ChildSpec]:
     return [
-        ChildSpec(id="guard", module="actors.guard_actor", needs_key=True),
+        ChildSpec(id="guard", module="actors.guard.actor", needs_key=True),
         ChildSpec(id="planner", module="actors.planner"),
         ChildSpec(id="exporter", module="actors.exporter", shutdown_s=5),
         ChildSpec(
             id="executor",
-            module="actors.executor",
+            module="actors.executor.actor",
             for_each_profile=True,
             needs_key=True,
             shutdown_s=5,

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 import trio
 
-from actors import executor_dba as dba_core
+from actors.executor import tools as dba_core
 from protocol import signing
 from protocol.config import Config, ProfileConfig
 from protocol.errors import PgaskError
 from protocol.messages import Failure, IndexCheckRequest, RestoreRequest
+from protocol.sqltext import create_database_sql
 from testkit.pg import afetch, afetchval, arun_sql, database_of, dsn_with_database, unique_name
 from testkit.tree import open_tree
 from ui import dba, explain
@@ -255,7 +256,7 @@ async def test_restore_refusals(tmp_path, pg_dsn, pg_db):
             await dba.restore(client, "p", RW, str(archive), target,
                               confirmer=dba.Confirmer(typed="wrong"), **quiet)  # fmt: skip
         # the executor checks the name too, whatever the requester does
-        sql = dba_core.create_database_sql(target)
+        sql = create_database_sql(target)
         sig = signing.sign(sup.key, sql, "ddl", "p", RW)
         reply = await client.request("executor:p", RestoreRequest(
             path=str(archive), target=target, verdict=sig, confirmed=True, confirm_name="x"))  # fmt: skip

@@ -1,9 +1,9 @@
 """The guard against one database: what the reads of a text reach there, judged by the
-guard's own rules (actors/guard.py judges the text; this module judges what the server
+guard's own rules (actors/guard/classifier.py judges the text; this module judges what the server
 resolves it to).
 
 For a profile, the guard asks the profile's executor to resolve every read (ResolveRequest;
-the server side is actors/executor_resolve.py) and judges what comes back: a function that
+the server side is actors/executor/resolve.py) and judges what comes back: a function that
 is neither a built-in nor a member of a known, installed extension makes the read a write;
 a view, a policy or a domain CHECK is judged by its definition (built-ins inside it are
 "pinned", never recorded in pg_depend, so only their names show them); credentials and
@@ -20,20 +20,14 @@ from typing import Any
 import msgspec
 from pglast import parser as _pg
 
-from actors.guard import (
-    CLASSES,
-    FORBIDDEN,
-    WRITE,
-    Classification,
-    Rules,
-    classify,
-    function_verdict,
-)
-from actors.guard_functions import (
+from actors.guard.classifier import classify
+from actors.guard.functions import (
     FORBIDDEN_EXTENSIONS,
     SENSITIVE_RELATIONS,
     WRITE_FUNCTIONS,
+    function_verdict,
 )
+from actors.guard.tree import CLASSES, FORBIDDEN, WRITE, Classification, Rules
 from protocol.messages import Invoked, Resolution, probe_view_sql
 
 __all__ = ["CatalogPlan", "against_catalog", "judge_invoked", "plan_resolution"]

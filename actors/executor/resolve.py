@@ -5,7 +5,7 @@ connection), tells it what that text reaches in *this* database: an overload of 
 name, a user operator, a cast or domain CHECK, a view's definition, an aggregate's support
 functions, a table's row-level security policies, a foreign table's wrapper.
 
-Two methods, both answered as `Invoked` objects for the guard to judge (actors/guard_catalog.py):
+Two methods, both answered as `Invoked` objects for the guard to judge (actors/guard/catalog.py):
 
 * **analyzer** (the default): inside a transaction that is always rolled back,
   `CREATE TEMP VIEW pgask_probe AS SELECT 1 FROM (<query>) q`. PostgreSQL parses and resolves

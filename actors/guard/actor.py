@@ -3,8 +3,8 @@
 Receives: GuardRequest.  Replies: Verdict (or an error when a profile's database cannot be
 asked).  Restart: permanent (stateless).  Resources: the per-run verdict key.
 
-The text is judged by actors/guard.py (classify); for a profile, its reads are also judged
-against that database (actors/guard_catalog.py, with the executor's ResolveRequest), and the
+The text is judged by actors/guard/classifier.py (classify); for a profile, its reads are also
+judged against that database (actors/guard/catalog.py, with the executor's ResolveRequest), and the
 verdict is signed with the catalog's safety fingerprint, which the executor checks again in
 the read's own transaction.
 """
@@ -20,8 +20,10 @@ import msgspec
 import trio
 
 from actors._runtime import Actor, Request, main
-from actors.guard import Rules, classify, verdict_for
-from actors.guard_catalog import CatalogPlan, against_catalog, plan_resolution
+from actors.guard.catalog import CatalogPlan, against_catalog, plan_resolution
+from actors.guard.classifier import classify
+from actors.guard.tree import Rules
+from actors.guard.verdict import verdict_for
 from protocol.boot import Boot
 from protocol.messages import (
     Body,
