@@ -102,9 +102,14 @@ class Runtime:
         self.waiting[msg_id] = send
         try:
             header = Header(
-                id=msg_id, kind=kind_of(body), src=self.boot.actor, dst=dst,
-                trace=trace, session=self.boot.session, sent_at=now(),
-            )  # fmt: skip
+                id=msg_id,
+                kind=kind_of(body),
+                src=self.boot.actor,
+                dst=dst,
+                trace=trace,
+                session=self.boot.session,
+                sent_at=now(),
+            )
             await self.sock.send_multipart(codec.encode(header, body))
             async for reply_header, reply in recv:
                 yield reply_header, reply

@@ -40,7 +40,6 @@ import trio
 
 from actors._runtime import Actor, Request, main
 from protocol import copystream
-from protocol.columns import unique_names
 from protocol.endpoints import register_temp
 from protocol.errors import ExportError, PgaskError
 from protocol.messages import (
@@ -60,6 +59,7 @@ from protocol.messages import (
     QueryDescribe,
     Verdict,
 )
+from protocol.sqltext import copy_out_sql
 from protocol.tracing import log
 
 PROGRESS_EVERY_S = 0.25
@@ -75,27 +75,16 @@ def copy_text(sql: str, fmt: str, delimiter: str = ",", columns: list[str] | Non
     `columns`, the result's names when known: if some repeat (a self-join's two `id`s), the
     result is renamed through an alias list to the names every format uses (id, id_2), so a
     JSON object keeps both values and a CSV header names each column once."""
-    body = sql.strip().rstrip(";").rstrip()
-    distinct = unique_names(columns or [])
-    if columns and distinct != list(columns):
-        aliases = ", ".join('"' + name.replace('"', '""') + '"' for name in distinct)
-        body = f"SELECT * FROM ({body}\n) AS pgask_cols({aliases})"
+    if fmt == "csv" and (len(delimiter) != 1 or delimiter in "\r\n\"'\\"):
+        raise ExportError(
+            f"The CSV delimiter {delimiter!r} cannot be used.",
+            why="It must be one character other than a quote, a backslash or a line break.",
+            hint="Use ',' (the default), ';', '|' or a tab.",
+            code="export.bad_delimiter",
+        )
     if fmt == "csv":
-        if len(delimiter) != 1 or delimiter in "\r\n\"'\\":
-            raise ExportError(
-                f"The CSV delimiter {delimiter!r} cannot be used.",
-                why="It must be one character other than a quote, a backslash or a line break.",
-                hint="Use ',' (the default), ';', '|' or a tab.",
-                code="export.bad_delimiter",
-            )
-        delim = "E'\\t'" if delimiter == "\t" else "'" + delimiter.replace("'", "''") + "'"
-        return f"COPY ({body}\n) TO STDOUT (FORMAT csv, HEADER, DELIMITER {delim})"
-    # One JSON object per line. CSV mode with quote and delimiter bytes row_to_json never
-    # emits, because text-format COPY would double every backslash (export-and-fetch.md).
-    return (
-        f"COPY (SELECT row_to_json(pgask_row) FROM ({body}\n) AS pgask_row) "
-        "TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
-    )
+        return copy_out_sql(sql, columns or [], delimiter=delimiter)
+    return copy_out_sql(sql, columns or [], fmt="jsonl")
 
 
 def check_target(path: str, force: bool) -> Path:
@@ -214,8 +203,13 @@ async def on_export_start(state: None, msg: ExportRequest, req: Request) -> Expo
             on_tcp = boot.endpoint.startswith("tcp://")  # no ipc here: no unix sockets either
             async with copystream.listen(boot.run_dir, tcp=on_tcp) as (listener, address):
                 token = copystream.new_token()
-                request = CopyRequest(sql=sql, verdict=verdict.signature, sink=address,
-                                      token=token, normalized=verdict.normalized)  # fmt: skip
+                request = CopyRequest(
+                    sql=sql,
+                    verdict=verdict.signature,
+                    sink=address,
+                    token=token,
+                    normalized=verdict.normalized,
+                )
                 progress = _Progress(req, writer, started, header_line=msg.format == "csv")
                 copy_sent = True
                 received, done = await _both(
@@ -281,8 +275,11 @@ class _Progress:
         rows = max(
             0, round(self.writer.bytes * self.sampled_lines / self.sampled_bytes) - self.header_line
         )
-        await self.req.send(ExportProgress(rows=rows, bytes=self.writer.bytes,
-                                           rows_per_s=rows / elapsed, elapsed_s=elapsed))  # fmt: skip
+        await self.req.send(
+            ExportProgress(
+                rows=rows, bytes=self.writer.bytes, rows_per_s=rows / elapsed, elapsed_s=elapsed
+            )
+        )
 
 
 async def _receive(

@@ -86,10 +86,12 @@ _CONFIRMABLE = frozenset({"query.run", "query.explain", "dba.migration.apply", "
 _NOT_THE_OWNER = Failure(
     code="supervisor.not_session_owner",
     message="Only this session's own window or command may confirm a change.",
-    why=("The request carries a person's confirmation but came from a process this pgask "
-         "session did not start."),
+    why=(
+        "The request carries a person's confirmation but came from a process this pgask "
+        "session did not start."
+    ),
     hint="Run it from the pgask window or command that owns the session.",
-)  # fmt: skip
+)
 
 
 def _carries_a_confirmation(header: Header, body_frame: bytes) -> bool:
@@ -689,16 +691,27 @@ class Supervisor:
     ) -> None:
         dst = ident.decode() if isinstance(ident, bytes) else ident
         header = Header(
-            id=self.ids(), kind=type(body).__struct_config__.tag, src=SUPERVISOR, dst=dst,
-            reply_to=reply_to, trace=trace, session=self.session.id, sent_at=now(),
-        )  # fmt: skip
+            id=self.ids(),
+            kind=type(body).__struct_config__.tag,
+            src=SUPERVISOR,
+            dst=dst,
+            reply_to=reply_to,
+            trace=trace,
+            session=self.session.id,
+            sent_at=now(),
+        )
         await self._send_raw(dst.encode(), codec.encode(header, body))
 
     async def _send_to(self, actor_id: str, body: Body) -> str:
         header = Header(
-            id=self.ids(), kind=type(body).__struct_config__.tag, src=SUPERVISOR, dst=actor_id,
-            trace=new_trace(), session=self.session.id, sent_at=now(),
-        )  # fmt: skip
+            id=self.ids(),
+            kind=type(body).__struct_config__.tag,
+            src=SUPERVISOR,
+            dst=actor_id,
+            trace=new_trace(),
+            session=self.session.id,
+            sent_at=now(),
+        )
         child = self.children.get(actor_id)
         await self._send_raw(
             child.ident if child else actor_id.encode(), codec.encode(header, body)
@@ -845,14 +858,25 @@ class Supervisor:
                 new.profiles[name] = prof
         added = sorted(set(new.profiles) - set(old.profiles))
         removed = sorted(set(old.profiles) - set(new.profiles))
-        changed = sorted(n for n in set(new.profiles) & set(old.profiles)
-                         if new.profiles[n] != old.profiles[n])  # fmt: skip
+        changed = sorted(
+            n for n in set(new.profiles) & set(old.profiles) if new.profiles[n] != old.profiles[n]
+        )
         self.config = new
         self._config_bytes = msgspec.msgpack.encode(new)
-        log.info("supervisor.config.reloaded", source=new.source, added=added, changed=changed,
-                 removed=removed)  # fmt: skip
-        return ConfigReloaded(config=self._config_bytes, source=new.source, added=added,
-                              changed=changed, removed=removed)  # fmt: skip
+        log.info(
+            "supervisor.config.reloaded",
+            source=new.source,
+            added=added,
+            changed=changed,
+            removed=removed,
+        )
+        return ConfigReloaded(
+            config=self._config_bytes,
+            source=new.source,
+            added=added,
+            changed=changed,
+            removed=removed,
+        )
 
     async def on_session_get(self, ident: bytes, header: Header, msg: SessionGet) -> Body:
         return self.session.state()

@@ -193,12 +193,24 @@ class AuditLog:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         if torn:
             self.problems.append(f"{path}: a torn last line ({len(torn)} bytes) was moved aside")
-            self.append({"type": "repair", "note": f"a torn last line ({len(torn)} bytes) was moved "
-                         f"to {path.with_suffix('.torn').name}"}, durable=True)  # fmt: skip
+            self.append(
+                {
+                    "type": "repair",
+                    "note": f"a torn last line ({len(torn)} bytes) was moved "
+                    f"to {path.with_suffix('.torn').name}",
+                },
+                durable=True,
+            )
         if missing:
             self.problems.append(f"{path}: {missing} record(s) at the end are missing")
-            self.append({"type": "repair", "note": f"{missing} record(s) before this one are missing "
-                         "from the file (its head counted them)"}, durable=True)  # fmt: skip
+            self.append(
+                {
+                    "type": "repair",
+                    "note": f"{missing} record(s) before this one are missing "
+                    "from the file (its head counted them)",
+                },
+                durable=True,
+            )
         if head_note:
             self.append({"type": "repair", "note": head_note}, durable=True)
         self._write_head(durable=False)
@@ -224,8 +236,12 @@ class AuditLog:
         return full
 
     def _write_head(self, *, durable: bool) -> None:
-        head = {"seq": self.seq, "hash": self.prev, "keyed_from": self.keyed_from,
-                "mac": _head_mac(self.key, self.seq, self.prev, self.keyed_from)}  # fmt: skip
+        head = {
+            "seq": self.seq,
+            "hash": self.prev,
+            "keyed_from": self.keyed_from,
+            "mac": _head_mac(self.key, self.seq, self.prev, self.keyed_from),
+        }
         tmp = head_path(self.path).with_suffix(f".head.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -240,11 +256,16 @@ class AuditLog:
         """Give every intent without an outcome an `interrupted` outcome; how many."""
         for intent in self.dangling:
             self.append(
-                {"type": "outcome", "intent": intent["seq"], "session": intent.get("session", ""),
-                 "profile": intent.get("profile", ""), "outcome": "interrupted",
-                 "note": "pgask stopped between the intent and the outcome; check the database for the effect"},
+                {
+                    "type": "outcome",
+                    "intent": intent["seq"],
+                    "session": intent.get("session", ""),
+                    "profile": intent.get("profile", ""),
+                    "outcome": "interrupted",
+                    "note": "pgask stopped between the intent and the outcome; check the database for the effect",
+                },
                 durable=True,
-            )  # fmt: skip
+            )
         count, self.dangling = len(self.dangling), []
         return count
 
@@ -333,8 +354,12 @@ def check(path: Path, *, witness: dict[int, str] | None = None) -> Checked:
             return result
         seq = record.get("seq")
         if record.get("prev") != prev:
-            result.broken = Broken(line.no, seq, "its `prev` does not match the record before it "
-                                   "(a record was removed, inserted or reordered)")  # fmt: skip
+            result.broken = Broken(
+                line.no,
+                seq,
+                "its `prev` does not match the record before it "
+                "(a record was removed, inserted or reordered)",
+            )
             return result
         keyed = record.get("k") == 1
         if keyed and key is None:
@@ -344,8 +369,11 @@ def check(path: Path, *, witness: dict[int, str] | None = None) -> Checked:
             return result
         must_be_keyed = keyed_from is not None and isinstance(seq, int) and seq >= keyed_from
         if must_be_keyed and not keyed:
-            result.broken = Broken(line.no, seq, "it is not keyed although the head says it must "
-                                   "be (the record was rewritten)")  # fmt: skip
+            result.broken = Broken(
+                line.no,
+                seq,
+                "it is not keyed although the head says it must be (the record was rewritten)",
+            )
             return result
         digest = record.get("hash")
         if not isinstance(digest, str) or not hmac.compare_digest(
@@ -367,8 +395,10 @@ def check(path: Path, *, witness: dict[int, str] | None = None) -> Checked:
     end = Broken(last_line + 1, last + 1, "")
     if head is None:
         if last:
-            end.why = (f"its head record ({head_path(path).name}) is missing, so records removed "
-                       "from the end cannot be ruled out")  # fmt: skip
+            end.why = (
+                f"its head record ({head_path(path).name}) is missing, so records removed "
+                "from the end cannot be ruled out"
+            )
             result.broken = end
     elif not head_ok:
         end.why = f"its head record ({head_path(path).name}) was edited or its key is missing"
@@ -377,8 +407,10 @@ def check(path: Path, *, witness: dict[int, str] | None = None) -> Checked:
         assert head is not None
         head_seq, head_hash = int(head["seq"]), str(head["hash"])
         if head_seq > last:
-            end.why = (f"the last {head_seq - last} record(s) were removed (the head says the "
-                       f"trail ends at seq {head_seq}, the file at {last})")  # fmt: skip
+            end.why = (
+                f"the last {head_seq - last} record(s) were removed (the head says the "
+                f"trail ends at seq {head_seq}, the file at {last})"
+            )
             result.broken = end
         elif hashes.get(head_seq, GENESIS if head_seq == 0 else "") != head_hash:
             end.why = f"record {head_seq} is not the one the head names (it was replaced)"
@@ -393,12 +425,20 @@ def check(path: Path, *, witness: dict[int, str] | None = None) -> Checked:
     if result.broken is None and witness is not None:
         for seq, digest in sorted(witness.items()):
             if seq > last:
-                result.broken = Broken(last_line + 1, seq, f"the system log witnessed record {seq}, "
-                                       f"which is not in the file (records were removed)")  # fmt: skip
+                result.broken = Broken(
+                    last_line + 1,
+                    seq,
+                    f"the system log witnessed record {seq}, "
+                    f"which is not in the file (records were removed)",
+                )
                 break
             if hashes.get(seq) != digest:
-                result.broken = Broken(0, seq, f"record {seq} differs from the hash the system log "
-                                       "witnessed (it was rewritten)")  # fmt: skip
+                result.broken = Broken(
+                    0,
+                    seq,
+                    f"record {seq} differs from the hash the system log "
+                    "witnessed (it was rewritten)",
+                )
                 break
     return result
 
@@ -416,8 +456,10 @@ def read_witness(trail: str) -> tuple[dict[str, dict[int, str]], str] | None:
         try:
             out = subprocess.run(
                 ["journalctl", "-t", WITNESS_TAG, "-o", "short", "--no-pager", "-q"],
-                capture_output=True, text=True, timeout=20,
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                timeout=20,
+            )
             if out.returncode == 0 and out.stdout.strip():
                 sources.append(("journalctl", out.stdout))
         except (OSError, subprocess.TimeoutExpired):

@@ -95,6 +95,7 @@ from protocol.messages import (
     kind_of,
 )
 from protocol.privacy import MASK, redact_secrets, redacted_result_column
+from protocol.sqltext import quote_qualified
 from ui import complete as C
 from ui import dba, meta
 from ui import keys as K
@@ -2206,9 +2207,7 @@ def tab_complete(state: UiState) -> bool:
 
 
 def _quoted(name: str) -> str:
-    parts = name.split(".")
-    return ".".join(p if re.fullmatch(r"[a-z_][a-z0-9_$]*", p) else '"' + p.replace('"', '""') + '"'
-                    for p in parts)  # fmt: skip
+    return quote_qualified(*name.split("."))
 
 
 def accept(state: UiState, found: C.Completion, item: str) -> None:

@@ -210,5 +210,12 @@ async def load_catalog(pool: asyncpg.Pool, profile: str) -> Catalog:
         )  # type: ignore[arg-type]
         for s, n, a, r, v, k in functions
     ]
-    return Catalog(profile=profile, database=database, server_version=version, fingerprint=fingerprint,
-                   search_path=search_path.split(",") if search_path else [], tables=out, functions=funcs)  # fmt: skip
+    return Catalog(
+        profile=profile,
+        database=database,
+        server_version=version,
+        fingerprint=fingerprint,
+        search_path=search_path.split(",") if search_path else [],
+        tables=out,
+        functions=funcs,
+    )

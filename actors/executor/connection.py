@@ -34,12 +34,16 @@ async def check_pinned_settings(con: asyncpg.Connection) -> None:
         if got != want:
             raise DatabaseError(
                 f"pgask will not use this server: {name} is '{got}', not '{want}'.",
-                why=(f"With {name} = {got} the server reads string literals differently from "
-                     "pgask's guard, so a text the guard calls one literal could run a call."),
-                hint=(f"Connect directly (a pooler may drop startup options), or run "
-                      f"ALTER DATABASE ... SET {name} = {want} and ALTER ROLE ... RESET {name}."),
+                why=(
+                    f"With {name} = {got} the server reads string literals differently from "
+                    "pgask's guard, so a text the guard calls one literal could run a call."
+                ),
+                hint=(
+                    f"Connect directly (a pooler may drop startup options), or run "
+                    f"ALTER DATABASE ... SET {name} = {want} and ALTER ROLE ... RESET {name}."
+                ),
                 code="db.unsafe_setting",
-            )  # fmt: skip
+            )
 
 
 def connection_names(boot: Boot, profile: str) -> tuple[str, str]:

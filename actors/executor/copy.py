@@ -7,14 +7,13 @@ import asyncio
 import contextlib
 import socket
 import time
-from typing import Any
 
 import asyncpg
 import outcome
 import trio
 
 from actors._runtime import Request
-from actors.executor.audit import audit_sql, write_audit
+from actors.executor.audit import audit_sql, audited
 from actors.executor.connection import (
     check_pinned_settings,
     connect_kwargs,
@@ -49,32 +48,26 @@ async def on_query_copy(state: ExecState, msg: CopyRequest, req: Request) -> Cop
             code="executor.bad_verdict",
         )
     await get_pool(state)  # proves the server reachable, with the errors and backoff of any query
-    intent = write_audit(
-        state, req,
-        {"type": "intent", "decision": "export", "sql": audit_sql(state, msg.sql, msg.normalized),
-         "sql_sha256": msg.verdict.sql_sha256, "class": "read", "mode": msg.verdict.mode},
-    )  # fmt: skip
-    started = time.perf_counter()
+    intent = {
+        "decision": "export",
+        "sql": audit_sql(state, msg.sql, msg.normalized),
+        "sql_sha256": msg.verdict.sql_sha256,
+        "class": "read",
+        "mode": msg.verdict.mode,
+    }
     limit_s = (
         state.config.statement_timeout_s
         if msg.timeout == "statement"
         else (state.config.export_timeout_s)
     )  # a query printed to stdout is bounded like any query; a file export as configured
-    job = CopyJob(state, msg, f"{int(limit_s * 1000)}ms")
-    record: dict[str, Any] = {"type": "outcome", "intent": intent, "outcome": "cancelled"}
-    try:
+    with audited(state, req, intent) as block:
+        job = CopyJob(state, msg, f"{int(limit_s * 1000)}ms")
         with map_errors(state):
             status = await job.run()
         rows = int(status.split()[-1]) if status and status.split()[-1].isdigit() else 0
-        record.update(outcome="ok", command=f"COPY {rows}", rows=rows, bytes=job.sent)
-    except DatabaseError as exc:
-        record.update(outcome="error", error=exc.code)
-        raise
-    finally:
-        record["ms"] = round((time.perf_counter() - started) * 1000, 3)
-        write_audit(state, req, record)
+        block.ok(command=f"COPY {rows}", rows=rows, bytes=job.sent)
     log.info("executor.copy.finished", rows=rows, bytes=job.sent)
-    return CopyDone(rows=rows, bytes=job.sent, elapsed_ms=(time.perf_counter() - started) * 1000)
+    return CopyDone(rows=rows, bytes=job.sent, elapsed_ms=block.elapsed_ms)
 
 
 class CopyJob:

@@ -197,8 +197,18 @@ async def index_facts(pool: Any, index: str, *, server_version: int) -> IndexFac
         if part:
             contype, conname, on = part.split(":", 2)
             constraints.append((contype, conname, on))
-    facts = IndexFacts(oid, nsp, rel, tnsp, trel, int(reltuples), int(size or 0), bool(valid),
-                       definition, constraints)  # fmt: skip
+    facts = IndexFacts(
+        oid,
+        nsp,
+        rel,
+        tnsp,
+        trel,
+        int(reltuples),
+        int(size or 0),
+        bool(valid),
+        definition,
+        constraints,
+    )
     if usage is not None:
         facts.idx_scan = int(usage[0] or 0)
         facts.last_idx_scan = usage[1] or ""
@@ -296,14 +306,25 @@ def decide_create(
     sql = f"{head}{conc} {qname} ON {facts.qualified}{using} ({cols})"
     down = f"DROP INDEX{conc} {quote_ident(facts.schema)}.{qname}"
     return IndexCheck(
-        action="create", sql=sql, down_sql=down, index=f"{facts.schema}.{name}",
-        table=f"{facts.schema}.{facts.name}", concurrently=concurrently, table_rows=facts.rows,
-        table_bytes=facts.bytes, reasons=[r for r in reasons if r], warnings=warnings,
-    )  # fmt: skip
+        action="create",
+        sql=sql,
+        down_sql=down,
+        index=f"{facts.schema}.{name}",
+        table=f"{facts.schema}.{facts.name}",
+        concurrently=concurrently,
+        table_rows=facts.rows,
+        table_bytes=facts.bytes,
+        reasons=[r for r in reasons if r],
+        warnings=warnings,
+    )
 
 
-_CONTYPE = {"p": "primary key", "u": "unique constraint", "x": "exclusion constraint",
-            "f": "foreign key"}  # fmt: skip
+_CONTYPE = {
+    "p": "primary key",
+    "u": "unique constraint",
+    "x": "exclusion constraint",
+    "f": "foreign key",
+}
 
 
 def decide_drop(req: IndexCheckRequest, facts: IndexFacts, *, threshold_rows: int) -> IndexCheck:
@@ -349,13 +370,20 @@ def decide_drop(req: IndexCheckRequest, facts: IndexFacts, *, threshold_rows: in
     if concurrently and down.startswith(("CREATE INDEX ", "CREATE UNIQUE INDEX ")):
         down = down.replace(" INDEX ", " INDEX CONCURRENTLY ", 1)
     return IndexCheck(
-        action="drop", sql=f"DROP INDEX{conc} {facts.qualified}", down_sql=down,
-        index=f"{facts.schema}.{facts.name}", table=f"{facts.table_schema}.{facts.table}",
-        concurrently=concurrently, table_rows=facts.rows, table_bytes=facts.bytes,
-        valid=facts.valid, idx_scan=facts.idx_scan, last_idx_scan=facts.last_idx_scan,
+        action="drop",
+        sql=f"DROP INDEX{conc} {facts.qualified}",
+        down_sql=down,
+        index=f"{facts.schema}.{facts.name}",
+        table=f"{facts.table_schema}.{facts.table}",
+        concurrently=concurrently,
+        table_rows=facts.rows,
+        table_bytes=facts.bytes,
+        valid=facts.valid,
+        idx_scan=facts.idx_scan,
+        last_idx_scan=facts.last_idx_scan,
         reasons=[f"{facts.table_schema}.{facts.table} has about {facts.rows:,} rows"],
         warnings=warnings,
-    )  # fmt: skip
+    )
 
 
 def status_of(facts: IndexFacts) -> IndexCheck:
@@ -366,11 +394,17 @@ def status_of(facts: IndexFacts) -> IndexCheck:
             "duplicate key or a cancel). Queries do not use it, writes still maintain it."
         )
     return IndexCheck(
-        action="status", index=f"{facts.schema}.{facts.name}",
-        table=f"{facts.table_schema}.{facts.table}", valid=facts.valid, table_rows=facts.rows,
-        table_bytes=facts.bytes, idx_scan=facts.idx_scan, last_idx_scan=facts.last_idx_scan,
-        down_sql=f"DROP INDEX {facts.qualified}" if not facts.valid else "", warnings=warnings,
-    )  # fmt: skip
+        action="status",
+        index=f"{facts.schema}.{facts.name}",
+        table=f"{facts.table_schema}.{facts.table}",
+        valid=facts.valid,
+        table_rows=facts.rows,
+        table_bytes=facts.bytes,
+        idx_scan=facts.idx_scan,
+        last_idx_scan=facts.last_idx_scan,
+        down_sql=f"DROP INDEX {facts.qualified}" if not facts.valid else "",
+        warnings=warnings,
+    )
 
 
 # -- migrations: several guarded statements in one transaction ----------------------------------

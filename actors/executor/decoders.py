@@ -87,8 +87,27 @@ async def register_codecs(con: asyncpg.Connection) -> None:
         ("json", "text", lambda s: Ext(EXT_JSON, s.encode()), "pg_catalog"),
         ("jsonb", "text", lambda s: Ext(EXT_JSON, s.encode()), "pg_catalog"),
     ]
-    for pg_type in ("inet", "cidr", "macaddr", "macaddr8", "money", "bit", "varbit", "xml", "tsvector", "tsquery",
-                    "point", "line", "lseg", "box", "path", "polygon", "circle", "pg_lsn", "txid_snapshot"):  # fmt: skip
+    for pg_type in (
+        "inet",
+        "cidr",
+        "macaddr",
+        "macaddr8",
+        "money",
+        "bit",
+        "varbit",
+        "xml",
+        "tsvector",
+        "tsquery",
+        "point",
+        "line",
+        "lseg",
+        "box",
+        "path",
+        "polygon",
+        "circle",
+        "pg_lsn",
+        "txid_snapshot",
+    ):
         codecs.append((pg_type, "text", _text_ext(pg_type), "pg_catalog"))
     for pg_type, fmt, decoder, schema in codecs:
         await con.set_type_codec(pg_type, schema=schema, format=fmt, decoder=decoder, encoder=str)

@@ -1,5 +1,10 @@
 """asyncpg and socket errors -> DatabaseError with what / why / next, at one boundary
-(`with map_errors(state):`). SQLSTATEs and exception types map through tables, not if-chains."""
+(`with map_errors(state):`).
+
+Both maps are data, read top to bottom, first match wins: SQLSTATES for the server's errors
+(a code ending in `*` is a whole class), EXCEPTIONS for the driver's and the socket's. Their
+texts are templates over the names in `_fields()` ({p} is the profile, {target} its database
+and host, {msg} the server's message, {exc} the exception's)."""
 
 from __future__ import annotations
 
@@ -7,27 +12,231 @@ import asyncio
 import re
 import socket
 import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import asyncpg
+import msgspec
 import trio
 
 from actors.executor.state import ExecState, describe_target
 from protocol.errors import DatabaseError
 
-# -- errors at the boundary ------------------------------------------------------------
+
+class Mapping(msgspec.Struct, frozen=True, kw_only=True):
+    """What one kind of error becomes. `contains`: only when the message has this text;
+    `connecting`: only while connecting (True), only after (False), either (None); `errnos`:
+    only for an OSError with one of these errno values."""
+
+    code: str
+    message: str
+    why: str = "{msg}"
+    hint: str = ""
+    retryable: bool = False
+    contains: str = ""
+    connecting: bool | None = None
+    errnos: tuple[int, ...] = ()
 
 
-def _snake(name: str) -> str:
-    return re.sub(
-        r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name.removesuffix("Error")
-    ).lower()
+_CONNECT = "Could not connect to profile '{p}' ({target})"
+_LOST = Mapping(
+    code="db.connection_lost",
+    message="The connection to profile '{p}' ({target}) was lost.",
+    why="{exc}",
+    hint="The server may have restarted; run it again and pgask will reconnect.",
+    retryable=True,
+)
 
+SQLSTATES: tuple[tuple[tuple[str, ...], Mapping], ...] = (
+    (
+        ("28P01", "28000"),
+        Mapping(
+            code="db.ssl_required",
+            contains="no encryption",
+            message=_CONNECT + ": the server requires SSL.",
+            hint='Set sslmode = "require" (or verify-full) under [profiles.{p}].',
+        ),
+    ),
+    (
+        ("28P01", "28000"),
+        Mapping(
+            code="db.auth_failed",
+            message=_CONNECT + ": authentication failed.",
+            hint="Check the user and password: PGPASSWORD, ~/.pgpass, or password_env under "
+            "[profiles.{p}]{password_env}",
+        ),
+    ),
+    (
+        ("3D000",),
+        Mapping(
+            code="db.database_missing",
+            message=_CONNECT + ": the database does not exist.",
+            hint="Fix dbname under [profiles.{p}], or create it with `createdb`.",
+        ),
+    ),
+    (
+        ("53300",),
+        Mapping(
+            code="db.too_many_connections",
+            message=_CONNECT + ": the server has too many connections.",
+            hint="Close idle sessions or raise max_connections on the server; pgask will retry.",
+            retryable=True,
+        ),
+    ),
+    (
+        ("42501",),
+        Mapping(
+            code="db.permission_denied",
+            connecting=False,
+            message="Profile '{p}' lacks permission for that.",
+            hint="Ask the database owner for the privilege (GRANT), or use a profile whose "
+            "role has it.",
+        ),
+    ),
+    (
+        ("42501",),
+        Mapping(
+            code="db.permission_denied",
+            message=_CONNECT + ": permission denied.",
+            hint="Ask the database owner for the privilege (GRANT), or use a profile whose "
+            "role has it.",
+        ),
+    ),
+    (
+        ("57014",),
+        Mapping(
+            code="db.statement_timeout",
+            contains="statement timeout",
+            message="Could not run the query on profile '{p}'.",
+            why="PostgreSQL cancelled it after {statement_timeout_s:g} s (statement_timeout "
+            "for this profile).",
+            hint="Add a LIMIT or a narrower WHERE, or raise statement_timeout_s under "
+            "[profiles.{p}].",
+        ),
+    ),
+    (
+        ("55P03",),
+        Mapping(
+            code="db.lock_timeout",
+            message="Could not run the statement on profile '{p}': a lock was not granted in time.",
+            why="Another session holds a conflicting lock (lock_timeout = {lock_timeout_s:g} s).",
+            hint="Try again when the other transaction has finished; see pg_stat_activity for "
+            "who holds it.",
+            retryable=True,
+        ),
+    ),
+    (
+        ("25006",),
+        Mapping(
+            code="db.read_only_sql_transaction",
+            message="PostgreSQL refused to change data on profile '{p}'.",
+            why="pgask runs reads in a READ ONLY transaction, and this statement writes ({msg}).",
+            hint="Switch to read-write mode (/mode read-write) to run it with a confirmation.",
+        ),
+    ),
+    (("08*", "57P01", "57P02", "57P03"), msgspec.structs.replace(_LOST, why="{msg}")),
+    (
+        ("42601",),
+        Mapping(
+            code="db.several_statements",
+            contains="multiple commands",
+            message="pgask runs one statement at a time on profile '{p}', and this text holds "
+            "several.",
+            why="Each statement is checked and run in its own transaction; nothing was run.",
+            hint='Run them one by one, or all in order with `pgask sql "..."` (each is '
+            "checked on its own first).",
+        ),
+    ),
+)
 
-@asynccontextmanager
-async def _noop() -> AsyncIterator[None]:
-    yield
+EXCEPTIONS: tuple[tuple[tuple[type[BaseException], ...], Mapping], ...] = (
+    (
+        (RecursionError,),  # e.g. 2,000 ROW()s inside each other: refuse, live on
+        Mapping(
+            code="db.result_too_deep",
+            message="Could not return the result on profile '{p}'.",
+            why="A value in it is nested too deeply to send (thousands of levels of rows or "
+            "arrays).",
+            hint="Select the nested value as text (value::text), or flatten it.",
+        ),
+    ),
+    (
+        (asyncpg.ClientConfigurationError,),  # a libpq-style setting asyncpg rejects
+        Mapping(
+            code="config.connection_invalid",
+            message="Could not connect to profile '{p}': its connection settings are not valid.",
+            why="{exc}",
+            hint="Fix the setting under [profiles.{p}] or in the DSN, or the PG* environment "
+            "variable that sets it (PGSSLMODE, PGPORT ...).",
+        ),
+    ),
+    (
+        (
+            asyncpg.InterfaceError,
+            asyncpg.exceptions.ConnectionDoesNotExistError,
+            ConnectionResetError,
+            BrokenPipeError,
+        ),
+        msgspec.structs.replace(_LOST, connecting=False),
+    ),
+    (
+        (socket.gaierror,),
+        Mapping(
+            code="db.dns_failed",
+            message=_CONNECT + ": the host name does not resolve.",
+            why="{exc}",
+            hint="Check host under [profiles.{p}] (or the DSN) for a typo, and your DNS.",
+        ),
+    ),
+    *(
+        (
+            types,
+            Mapping(
+                code="db.connection_refused",
+                message=_CONNECT + ": connection refused.",
+                why="Nothing is listening there.",
+                hint="Is the server running on that host and port? Check host/port under "
+                "[profiles.{p}] in {where}.",
+                retryable=True,
+                connecting=connecting,
+                errnos=errnos,
+            ),
+        )
+        for types, connecting, errnos in (
+            ((ConnectionRefusedError, FileNotFoundError), None, ()),
+            ((OSError,), True, (111, 61, 2)),
+        )
+    ),
+    (
+        (TimeoutError, asyncio.TimeoutError),
+        Mapping(
+            code="db.connect_timeout",
+            connecting=True,
+            message=_CONNECT + ": no answer within {connect_timeout_s:g} s.",
+            why="The host did not respond (firewall, wrong port, or the server is overloaded).",
+            hint="Check host/port, or raise connect_timeout_s under [profiles.{p}].",
+            retryable=True,
+        ),
+    ),
+    (
+        (ssl.SSLError, ConnectionError),
+        Mapping(
+            code="db.ssl_failed",
+            connecting=True,
+            message=_CONNECT + ": the SSL handshake failed.",
+            why="{exc}",
+            hint="Check sslmode / sslrootcert under [profiles.{p}]; the server may not offer SSL.",
+        ),
+    ),
+    (
+        (OSError,),
+        Mapping(
+            code="db.connect_failed",
+            connecting=True,
+            message=_CONNECT + ".",
+            why="{exc}",
+            hint="Check the connection settings under [profiles.{p}].",
+        ),
+    ),
+)
 
 
 class map_errors:
@@ -53,148 +262,68 @@ class map_errors:
 
 
 def translate(exc: BaseException, state: ExecState, *, connecting: bool) -> DatabaseError | None:
-    p, target, cfg = state.profile, describe_target(state.config), state.config
-    where = state.config.source if hasattr(state.config, "source") else "your config"
+    """The DatabaseError `exc` becomes, or None when it is not a database error (a bug)."""
+    fields = _fields(exc, state)
     detail = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, RecursionError):  # e.g. 2,000 ROW()s inside each other: refuse, live on
-        return DatabaseError(
-            f"Could not return the result on profile '{p}'.",
-            why="A value in it is nested too deeply to send (thousands of levels of rows or arrays).",
-            hint="Select the nested value as text (value::text), or flatten it.",
-            code="db.result_too_deep", detail=detail,
-        )  # fmt: skip
-    if isinstance(exc, asyncpg.ClientConfigurationError):  # libpq-style setting asyncpg rejects
-        return DatabaseError(
-            f"Could not connect to profile '{p}': its connection settings are not valid.",
-            why=str(exc),
-            hint=f"Fix the setting under [profiles.{p}] or in the DSN, or the PG* environment "
-            "variable that sets it (PGSSLMODE, PGPORT ...).",
-            code="config.connection_invalid", detail=detail,
-        )  # fmt: skip
     if isinstance(exc, asyncpg.PostgresError):
         code = exc.sqlstate or ""
-        msg = str(exc)
-        if code in ("28P01", "28000") and "no encryption" in msg:
-            return DatabaseError(
-                f"Could not connect to profile '{p}' ({target}): the server requires SSL.",
-                why=msg, hint=f"Set sslmode = \"require\" (or verify-full) under [profiles.{p}].",
-                code="db.ssl_required", detail=detail,
-            )  # fmt: skip
-        if code in ("28P01", "28000"):
-            return DatabaseError(
-                f"Could not connect to profile '{p}' ({target}): authentication failed.",
-                why=msg,
-                hint=f"Check the user and password: PGPASSWORD, ~/.pgpass, or password_env under [profiles.{p}]"
-                + (f" (now '{cfg.password_env}')." if cfg.password_env else "."),
-                code="db.auth_failed", detail=detail,
-            )  # fmt: skip
-        if code == "3D000":
-            return DatabaseError(
-                f"Could not connect to profile '{p}' ({target}): the database does not exist.",
-                why=msg, hint=f"Fix dbname under [profiles.{p}], or create it with `createdb`.",
-                code="db.database_missing", detail=detail,
-            )  # fmt: skip
-        if code == "53300":
-            return DatabaseError(
-                f"Could not connect to profile '{p}' ({target}): the server has too many connections.",
-                why=msg, hint="Close idle sessions or raise max_connections on the server; pgask will retry.",
-                code="db.too_many_connections", retryable=True, detail=detail,
-            )  # fmt: skip
-        if code == "42501":
-            return DatabaseError(
-                f"Profile '{p}' lacks permission for that." if not connecting else
-                f"Could not connect to profile '{p}' ({target}): permission denied.",
-                why=msg, hint="Ask the database owner for the privilege (GRANT), or use a profile whose role has it.",
-                code="db.permission_denied", detail=detail,
-            )  # fmt: skip
-        if code == "57014" and "statement timeout" in msg:
-            return DatabaseError(
-                f"Could not run the query on profile '{p}'.",
-                why=f"PostgreSQL cancelled it after {cfg.statement_timeout_s:g} s (statement_timeout for this profile).",
-                hint=f"Add a LIMIT or a narrower WHERE, or raise statement_timeout_s under [profiles.{p}].",
-                code="db.statement_timeout", detail=detail,
-            )  # fmt: skip
-        if code == "55P03":
-            return DatabaseError(
-                f"Could not run the statement on profile '{p}': a lock was not granted in time.",
-                why=f"Another session holds a conflicting lock (lock_timeout = {cfg.lock_timeout_s:g} s).",
-                hint="Try again when the other transaction has finished; see pg_stat_activity for who holds it.",
-                code="db.lock_timeout", retryable=True, detail=detail,
-            )  # fmt: skip
-        if code == "25006":
-            return DatabaseError(
-                f"PostgreSQL refused to change data on profile '{p}'.",
-                why=f"pgask runs reads in a READ ONLY transaction, and this statement writes ({msg}).",
-                hint="Switch to read-write mode (/mode read-write) to run it with a confirmation.",
-                code="db.read_only_sql_transaction", detail=detail,
-            )  # fmt: skip
-        if code.startswith("08") or code in ("57P01", "57P02", "57P03"):
-            return DatabaseError(
-                f"The connection to profile '{p}' ({target}) was lost.",
-                why=msg, hint="The server may have restarted; run it again and pgask will reconnect.",
-                code="db.connection_lost", retryable=True, detail=detail,
-            )  # fmt: skip
-        if code == "42601" and "multiple commands" in msg:
-            return DatabaseError(
-                f"pgask runs one statement at a time on profile '{p}', and this text holds several.",
-                why="Each statement is checked and run in its own transaction; nothing was run.",
-                hint='Run them one by one, or all in order with `pgask sql "..."` (each is '
-                "checked on its own first).",
-                code="db.several_statements", detail=detail,
-            )  # fmt: skip
+        for codes, m in SQLSTATES:
+            if _sqlstate_matches(code, codes) and _applies(m, exc, fields["msg"], connecting):
+                return _error(m, fields, detail)
         position = getattr(exc, "position", None)
-        why = msg + (f" (at character {position})" if position else "")
         return DatabaseError(
-            f"PostgreSQL refused the statement on profile '{p}'.",
-            why=why, hint=getattr(exc, "hint", None) or "Fix the SQL (Edit puts it in the input line) and run it again.",
-            code=f"db.{_snake(type(exc).__name__)}", detail=detail,
-        )  # fmt: skip
-    if (
-        isinstance(
-            exc,
-            asyncpg.InterfaceError
-            | asyncpg.exceptions.ConnectionDoesNotExistError
-            | ConnectionResetError
-            | BrokenPipeError,
+            f"PostgreSQL refused the statement on profile '{state.profile}'.",
+            why=fields["msg"] + (f" (at character {position})" if position else ""),
+            hint=getattr(exc, "hint", None)
+            or "Fix the SQL (Edit puts it in the input line) and run it again.",
+            code=f"db.{_snake(type(exc).__name__)}",
+            detail=detail,
         )
-        and not connecting
-    ):
-        return DatabaseError(
-            f"The connection to profile '{p}' ({target}) was lost.",
-            why=str(exc), hint="The server may have restarted; run it again and pgask will reconnect.",
-            code="db.connection_lost", retryable=True, detail=detail,
-        )  # fmt: skip
-    if isinstance(exc, socket.gaierror):
-        return DatabaseError(
-            f"Could not connect to profile '{p}' ({target}): the host name does not resolve.",
-            why=str(exc), hint=f"Check host under [profiles.{p}] (or the DSN) for a typo, and your DNS.",
-            code="db.dns_failed", detail=detail,
-        )  # fmt: skip
-    if isinstance(exc, ConnectionRefusedError | FileNotFoundError) or (
-        isinstance(exc, OSError) and getattr(exc, "errno", None) in (111, 61, 2) and connecting
-    ):
-        return DatabaseError(
-            f"Could not connect to profile '{p}' ({target}): connection refused.",
-            why="Nothing is listening there.", hint="Is the server running on that host and port? Check host/port under "
-            f"[profiles.{p}] in {where}.",
-            code="db.connection_refused", retryable=True, detail=detail,
-        )  # fmt: skip
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError) and connecting:
-        return DatabaseError(
-            f"Could not connect to profile '{p}' ({target}): no answer within {cfg.connect_timeout_s:g} s.",
-            why="The host did not respond (firewall, wrong port, or the server is overloaded).",
-            hint=f"Check host/port, or raise connect_timeout_s under [profiles.{p}].",
-            code="db.connect_timeout", retryable=True, detail=detail,
-        )  # fmt: skip
-    if isinstance(exc, ssl.SSLError | ConnectionError) and connecting:
-        return DatabaseError(
-            f"Could not connect to profile '{p}' ({target}): the SSL handshake failed.",
-            why=str(exc), hint=f"Check sslmode / sslrootcert under [profiles.{p}]; the server may not offer SSL.",
-            code="db.ssl_failed", detail=detail,
-        )  # fmt: skip
-    if isinstance(exc, OSError) and connecting:
-        return DatabaseError(
-            f"Could not connect to profile '{p}' ({target}).", why=str(exc),
-            hint=f"Check the connection settings under [profiles.{p}].", code="db.connect_failed", detail=detail,
-        )  # fmt: skip
+    for types, m in EXCEPTIONS:
+        if isinstance(exc, types) and _applies(m, exc, fields["msg"], connecting):
+            return _error(m, fields, detail)
     return None
+
+
+def _fields(exc: BaseException, state: ExecState) -> dict[str, object]:
+    cfg = state.config
+    return {
+        "p": state.profile,
+        "target": describe_target(cfg),
+        "msg": str(exc),
+        "exc": str(exc),
+        "where": cfg.source if hasattr(cfg, "source") else "your config",
+        "password_env": f" (now '{cfg.password_env}')." if cfg.password_env else ".",
+        "statement_timeout_s": cfg.statement_timeout_s,
+        "lock_timeout_s": cfg.lock_timeout_s,
+        "connect_timeout_s": cfg.connect_timeout_s,
+    }
+
+
+def _sqlstate_matches(code: str, codes: tuple[str, ...]) -> bool:
+    return any(code.startswith(c[:-1]) if c.endswith("*") else code == c for c in codes)
+
+
+def _applies(m: Mapping, exc: BaseException, msg: object, connecting: bool) -> bool:
+    if m.connecting is not None and m.connecting != connecting:
+        return False
+    if m.errnos and getattr(exc, "errno", None) not in m.errnos:
+        return False
+    return m.contains in str(msg)
+
+
+def _error(m: Mapping, fields: dict[str, object], detail: str) -> DatabaseError:
+    return DatabaseError(
+        m.message.format(**fields),
+        why=m.why.format(**fields),
+        hint=m.hint.format(**fields),
+        code=m.code,
+        retryable=m.retryable,
+        detail=detail,
+    )
+
+
+def _snake(name: str) -> str:
+    return re.sub(
+        r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name.removesuffix("Error")
+    ).lower()

@@ -13,7 +13,7 @@ from trio_asyncio import aio_as_trio
 
 from actors._runtime import Request
 from actors.executor import dba
-from actors.executor.audit import audit_sql, write_audit
+from actors.executor.audit import audit_sql, audited
 from actors.executor.connection import get_pool
 from actors.executor.errors import map_errors
 from actors.executor.run import check_verdict, run_sql
@@ -33,7 +33,6 @@ from actors.executor.tools import (
     tool_reason,
 )
 from protocol import signing
-from protocol.errors import DatabaseError
 from protocol.messages import (
     ArchiveInfo,
     ArchiveRequest,
@@ -92,28 +91,22 @@ async def on_migration_apply(
         check_verdict(state, sql, sig, confirmed=msg.confirmed or sig.sql_class == "read")
     pool = await get_pool(state)
     worst = max((s.sql_class for s in msg.verdicts), key=_CLASS_RANK.index)
-    intent = write_audit(
-        state, req,
-        {"type": "intent", "decision": "confirmed" if msg.confirmed else "auto", "question": msg.question,
-         "sql": audit_sql(state, ";\n".join(msg.statements), ""), "class": worst,
-         "sql_sha256": signing.sql_digest(";\n".join(msg.statements)), "mode": msg.verdicts[0].mode,
-         "reasons": [f"migration {msg.direction} {msg.name}".strip()]},
-        durable=True,
-    )  # fmt: skip
-    started = time.perf_counter()
-    outcome: dict[str, Any] = {"type": "outcome", "intent": intent, "outcome": "cancelled"}
-    try:
+    text = ";\n".join(msg.statements)
+    intent = {
+        "decision": "confirmed" if msg.confirmed else "auto",
+        "question": msg.question,
+        "sql": audit_sql(state, text, ""),
+        "class": worst,
+        "sql_sha256": signing.sql_digest(text),
+        "mode": msg.verdicts[0].mode,
+        "reasons": [f"migration {msg.direction} {msg.name}".strip()],
+    }
+    with audited(state, req, intent, durable=True) as block:
         with map_errors(state):
             tags = await aio_as_trio(dba.apply_statements)(pool, state.config, msg.statements)
-        outcome.update(outcome="ok", command="; ".join(tags), rows=0)
-    except DatabaseError as exc:
-        outcome.update(outcome="error", error=exc.code)
-        raise
-    finally:
-        outcome["ms"] = round((time.perf_counter() - started) * 1000, 3)
-        write_audit(state, req, outcome, durable=True)
+        block.ok(command="; ".join(tags), rows=0)
     state.catalog = None
-    return MigrationApplied(commands=tags, elapsed_ms=(time.perf_counter() - started) * 1000)
+    return MigrationApplied(commands=tags, elapsed_ms=block.elapsed_ms)
 
 
 _CLASS_RANK = ["read", "write", "ddl", "destructive", "forbidden", "invalid"]
@@ -124,14 +117,16 @@ async def on_backup(state: ExecState, msg: BackupRequest, req: Request) -> Backu
     target = os.path.abspath(os.path.expanduser(msg.path))
     if os.path.exists(target) and not msg.force:
         raise dba.DbaError(
-            f"{target} already exists.", hint="Choose another path, or pass --force to replace it.",
+            f"{target} already exists.",
+            hint="Choose another path, or pass --force to replace it.",
             code="dba.backup_exists",
-        )  # fmt: skip
+        )
     if not os.path.isdir(os.path.dirname(target)):
         raise dba.DbaError(
             f"Cannot write the backup to {target}: the directory does not exist.",
-            hint="Create the directory first, or choose another path.", code="dba.backup_path",
-        )  # fmt: skip
+            hint="Create the directory first, or choose another path.",
+            code="dba.backup_path",
+        )
     pool = await get_pool(state)
     version, database = await _server_facts(state, pool)
     need = server_major(version)
@@ -140,43 +135,69 @@ async def on_backup(state: ExecState, msg: BackupRequest, req: Request) -> Backu
     why_tool = tool_reason(tool, need, tools, "server")
     partial = f"{target}.pgask-partial"
     argv, env = dump_argv(tool, state.config, partial)
+    intent = {
+        "decision": "auto",
+        "class": "read",
+        "sql": f"<pg_dump -Fc of {database} to {target}>",
+        "mode": "read-only",
+    }
+    with audited(state, req, intent, errors=BaseException) as block:
+        await req.send(DbaProgress(text=f"Using {why_tool}"))
+        tables = await _dump(state, req, argv, env, partial, target, database)
+        size = os.path.getsize(target)
+        block.ok(rows=tables, bytes=size)
+    elapsed = block.elapsed_ms
+    log.info("executor.backup.finished", bytes=size, tables=tables, ms=round(elapsed, 1))
+    return BackupDone(
+        path=target,
+        bytes=size,
+        tables=tables,
+        elapsed_ms=elapsed,
+        database=database,
+        server_version=version,
+        tool=why_tool,
+    )
+
+
+async def _dump(
+    state: ExecState,
+    req: Request,
+    argv: list[str],
+    env: dict[str, str],
+    partial: str,
+    target: str,
+    database: str,
+) -> int:
+    """Run pg_dump into `partial` with progress, then rename it to `target`; the number of
+    tables dumped. A failed or cancelled dump leaves no file behind."""
     started = time.perf_counter()
     tables = 0
-    intent = write_audit(state, req, {"type": "intent", "decision": "auto", "class": "read",
-                                 "sql": f"<pg_dump -Fc of {database} to {target}>", "mode": "read-only"})  # fmt: skip
-    await req.send(DbaProgress(text=f"Using {why_tool}"))
 
     async def on_line(line: str) -> None:
         nonlocal tables
         if "dumping contents of table" in line:
             tables += 1
             size = os.path.getsize(partial) if os.path.exists(partial) else 0
-            await req.send(DbaProgress(text=line.split(": ", 1)[-1], objects=tables, bytes=size,
-                                       elapsed_s=time.perf_counter() - started))  # fmt: skip
+            text = line.split(": ", 1)[-1]
+            elapsed_s = time.perf_counter() - started
+            await req.send(DbaProgress(text=text, objects=tables, bytes=size, elapsed_s=elapsed_s))
 
     try:
         code, _out, err = await run_tool(argv, env, on_line)
         if code != 0:
             raise dba.DbaError(
                 f"pg_dump of profile '{state.profile}' ({database}) failed (exit {code}).",
-                why=tail_error(err), hint="Fix what pg_dump says above and run it again.",
-                code="dba.backup_failed", detail=err[-4000:],
-            )  # fmt: skip
+                why=tail_error(err),
+                hint="Fix what pg_dump says above and run it again.",
+                code="dba.backup_failed",
+                detail=err[-4000:],
+            )
         os.replace(partial, target)
-    except BaseException as exc:
-        with trio.CancelScope(shield=True):
-            if os.path.exists(partial):
-                os.unlink(partial)
-            write_audit(state, req, {"type": "outcome", "intent": intent, "outcome": "error",
-                                "error": getattr(exc, "code", type(exc).__name__)})  # fmt: skip
+    except BaseException:
+        if os.path.exists(partial):
+            os.unlink(partial)
         raise
-    elapsed = (time.perf_counter() - started) * 1000
-    size = os.path.getsize(target)
-    write_audit(state, req, {"type": "outcome", "intent": intent, "outcome": "ok", "rows": tables,
-                        "bytes": size, "ms": round(elapsed, 3)})  # fmt: skip
-    log.info("executor.backup.finished", bytes=size, tables=tables, ms=round(elapsed, 1))
-    return BackupDone(path=target, bytes=size, tables=tables, elapsed_ms=elapsed,
-                      database=database, server_version=version, tool=why_tool)  # fmt: skip
+    return tables
 
 
 async def _inspect(
@@ -188,23 +209,34 @@ async def _inspect(
     need = max(parse_major(header.dumped_by), server_major(version))
     tools = await trio.to_thread.run_sync(find_tools, "pg_restore")
     tool = choose_tool(
-        "pg_restore", need, tools,
+        "pg_restore",
+        need,
+        tools,
         why_need=f"The archive was written by pg_dump {header.dumped_by} for server PostgreSQL "
         f"{server_major(version)}",
-    )  # fmt: skip
+    )
     code, listing, err = await run_tool([tool.path, "--list", path], {})
     if code != 0:
         raise dba.DbaError(
-            f"pg_restore could not read {path}.", why=tail_error(err),
+            f"pg_restore could not read {path}.",
+            why=tail_error(err),
             hint="Is the file complete? A backup that was interrupted cannot be restored.",
-            code="dba.archive_unreadable", detail=err[-4000:],
-        )  # fmt: skip
+            code="dba.archive_unreadable",
+            detail=err[-4000:],
+        )
     with map_errors(state):
         exists = bool(
             await aio_as_trio(pool.fetchval)("SELECT 1 FROM pg_database WHERE datname = $1", target)
         )
-    info = archive_info(path, header, listing, target=target, exists=exists, version=version,
-                            tool=tool_reason(tool, need, tools, "archive/server"))  # fmt: skip
+    info = archive_info(
+        path,
+        header,
+        listing,
+        target=target,
+        exists=exists,
+        version=version,
+        tool=tool_reason(tool, need, tools, "archive/server"),
+    )
     return info, tool
 
 
@@ -223,8 +255,9 @@ async def on_restore(state: ExecState, msg: RestoreRequest, req: Request) -> Res
         raise dba.DbaError(
             f"The restore into '{msg.target}' was not confirmed by name.",
             why="A restore needs the target database's name typed as its confirmation.",
-            hint=f"Pass --confirm {msg.target} (or type it when asked).", code="dba.not_confirmed",
-        )  # fmt: skip
+            hint=f"Pass --confirm {msg.target} (or type it when asked).",
+            code="dba.not_confirmed",
+        )
     pool = await get_pool(state)
     path = os.path.abspath(os.path.expanduser(msg.path))
     info, tool = await _inspect(state, pool, path, msg.target)
@@ -234,10 +267,27 @@ async def on_restore(state: ExecState, msg: RestoreRequest, req: Request) -> Res
             why="; ".join(info.problems) + ".",
             hint="Restore into a new database name, on a server at least as new as the archive's.",
             code="dba.restore_refused",
-        )  # fmt: skip
-    intent = write_audit(state, req, {"type": "intent", "decision": "typed", "class": msg.verdict.sql_class,
-                                 "sql": f"{create_sql}; <pg_restore {path}>", "mode": msg.verdict.mode,
-                                 "sql_sha256": msg.verdict.sql_sha256}, durable=True)  # fmt: skip
+        )
+    intent = {
+        "decision": "typed",
+        "class": msg.verdict.sql_class,
+        "sql": f"{create_sql}; <pg_restore {path}>",
+        "mode": msg.verdict.mode,
+        "sql_sha256": msg.verdict.sql_sha256,
+    }
+    with audited(state, req, intent, durable=True, errors=BaseException) as block:
+        with map_errors(state):
+            await aio_as_trio(run_sql)(state, pool, create_sql, msg.verdict, None, _ignore)
+        restored = await _restore(state, req, tool, path, msg.target)
+        block.ok(rows=restored)
+    elapsed = block.elapsed_ms
+    log.info("executor.restore.finished", tables=restored, ms=round(elapsed, 1))
+    return Restored(database=msg.target, tables=restored, elapsed_ms=elapsed, tool=info.tool)
+
+
+async def _restore(state: ExecState, req: Request, tool: Tool, path: str, target: str) -> int:
+    """pg_restore `path` into the (new, empty) database `target` in one transaction, with
+    progress; the number of tables restored."""
     started = time.perf_counter()
     restored = 0
 
@@ -245,35 +295,23 @@ async def on_restore(state: ExecState, msg: RestoreRequest, req: Request) -> Res
         nonlocal restored
         if "processing data for table" in line:
             restored += 1
-            await req.send(DbaProgress(text=line.split(": ", 1)[-1], objects=restored,
-                                       elapsed_s=time.perf_counter() - started))  # fmt: skip
+            text = line.split(": ", 1)[-1]
+            elapsed_s = time.perf_counter() - started
+            await req.send(DbaProgress(text=text, objects=restored, elapsed_s=elapsed_s))
 
-    outcome: dict[str, Any] = {"type": "outcome", "intent": intent, "outcome": "cancelled"}
-    try:
-        with map_errors(state):
-            await aio_as_trio(run_sql)(state, pool, create_sql, msg.verdict, None, _ignore)
-        argv, env = restore_argv(tool, state.config, path, msg.target)
-        code, _out, err = await run_tool(argv, env, on_line)
-        if code != 0:
-            raise dba.DbaError(
-                f"pg_restore into '{msg.target}' failed (exit {code}); nothing was restored.",
-                why=tail_error(err),
-                hint=f"The restore ran in one transaction, so '{msg.target}' exists but is empty: "
-                f"drop it (pgask sql 'DROP DATABASE {quote_ident(msg.target)}' --mode read-write"
-                f" --confirm {msg.target}) after fixing the cause.",
-                code="dba.restore_failed", detail=err[-4000:],
-            )  # fmt: skip
-        outcome.update(outcome="ok", rows=restored)
-    except BaseException as exc:
-        outcome.update(outcome="error", error=getattr(exc, "code", type(exc).__name__))
-        raise
-    finally:
-        outcome["ms"] = round((time.perf_counter() - started) * 1000, 3)
-        with trio.CancelScope(shield=True):
-            write_audit(state, req, outcome, durable=True)
-    elapsed = (time.perf_counter() - started) * 1000
-    log.info("executor.restore.finished", tables=restored, ms=round(elapsed, 1))
-    return Restored(database=msg.target, tables=restored, elapsed_ms=elapsed, tool=info.tool)
+    argv, env = restore_argv(tool, state.config, path, target)
+    code, _out, err = await run_tool(argv, env, on_line)
+    if code != 0:
+        raise dba.DbaError(
+            f"pg_restore into '{target}' failed (exit {code}); nothing was restored.",
+            why=tail_error(err),
+            hint=f"The restore ran in one transaction, so '{target}' exists but is empty: "
+            f"drop it (pgask sql 'DROP DATABASE {quote_ident(target)}' --mode read-write"
+            f" --confirm {target}) after fixing the cause.",
+            code="dba.restore_failed",
+            detail=err[-4000:],
+        )
+    return restored
 
 
 async def _ignore(_item: Any) -> None:

@@ -341,9 +341,13 @@ async def _closure(
     implicit: list[Invoked] = []
     for what, target, context, proname, nspname, extension in casts:
         item = Invoked(
-            kind="cast", what=what, schema=nspname, name=proname, extension=extension,
+            kind="cast",
+            what=what,
+            schema=nspname,
+            name=proname,
+            extension=extension,
             detail={"i": "implicit", "a": "assignment"}.get(context, "explicit"),
-        )  # fmt: skip
+        )
         if context in ("i", "a"):
             implicit.append(item)
         else:  # explicit casts run only when the text names the target type
@@ -393,61 +397,109 @@ async def doctor(
     row = await con.fetchrow(DOCTOR_SQL)
     role, database, version, superuser, powers, scs, scs_override, default_ro, rls = row
     out: list[DoctorFinding] = []
-    out.append(DoctorFinding(
-        check="superuser", value="yes" if superuser else "no", level="bad" if superuser else "ok",
-        advice=("a superuser's reads can reach files, programs and other sessions through code "
+    out.append(
+        DoctorFinding(
+            check="superuser",
+            value="yes" if superuser else "no",
+            level="bad" if superuser else "ok",
+            advice=(
+                "a superuser's reads can reach files, programs and other sessions through code "
                 "in the database: connect as a role without superuser for everyday work, or set "
-                "read_role to one") if superuser else "",
-    ))  # fmt: skip
+                "read_role to one"
+            )
+            if superuser
+            else "",
+        )
+    )
     for name, does in _SERVER_POWERS.items():
         member = name in powers or superuser
         value = "member" if name in powers else "yes, as a superuser" if superuser else "no"
-        out.append(DoctorFinding(
-            check=name, value=value, level="warn" if member else "ok",
-            advice=f"this role {does}; REVOKE {name} FROM {role}" if name in powers else "",
-        ))  # fmt: skip
-    out.append(DoctorFinding(
-        check="standard_conforming_strings",
-        value=f"{scs} in pgask's sessions (pinned)" + (f"; set {scs_override}" if scs_override else ""),
-        level="warn" if scs_override else "ok",
-        advice=("other clients of this database read backslashes in literals differently; "
-                "pgask pins it on for its own sessions") if scs_override else "",
-    ))  # fmt: skip
-    out.append(DoctorFinding(
-        check="default_transaction_read_only", value=default_ro,
-        level="ok" if default_ro == "on" else "warn",
-        advice="" if default_ro == "on" else (
-            f"ALTER ROLE {role} SET default_transaction_read_only = on adds a default for paths "
-            "outside pgask's transactions (pgask's reads are READ ONLY regardless)"),
-    ))  # fmt: skip
+        out.append(
+            DoctorFinding(
+                check=name,
+                value=value,
+                level="warn" if member else "ok",
+                advice=f"this role {does}; REVOKE {name} FROM {role}" if name in powers else "",
+            )
+        )
+    out.append(
+        DoctorFinding(
+            check="standard_conforming_strings",
+            value=f"{scs} in pgask's sessions (pinned)"
+            + (f"; set {scs_override}" if scs_override else ""),
+            level="warn" if scs_override else "ok",
+            advice=(
+                "other clients of this database read backslashes in literals differently; "
+                "pgask pins it on for its own sessions"
+            )
+            if scs_override
+            else "",
+        )
+    )
+    out.append(
+        DoctorFinding(
+            check="default_transaction_read_only",
+            value=default_ro,
+            level="ok" if default_ro == "on" else "warn",
+            advice=""
+            if default_ro == "on"
+            else (
+                f"ALTER ROLE {role} SET default_transaction_read_only = on adds a default for paths "
+                "outside pgask's transactions (pgask's reads are READ ONLY regardless)"
+            ),
+        )
+    )
     major, grammar = version // 10000, guard_grammar // 10000
-    out.append(DoctorFinding(
-        check="server version", value=f"PostgreSQL {major}; the guard's grammar is {grammar}",
-        level="ok" if major == grammar else "warn",
-        advice="" if major == grammar else (
-            "syntax the two read differently (SQL/JSON before 16/17) is judged as the server "
-            "reads it, and every read is resolved by the server's own analyzer"),
-    ))  # fmt: skip
-    out.append(DoctorFinding(
-        check="row-level security", value=f"{rls} table(s) with policies enabled",
-        level="warn" if rls else "ok",
-        advice="reads of those tables run their policies' functions; pgask refuses the ones "
-        "that call user code" if rls else "",
-    ))  # fmt: skip
+    out.append(
+        DoctorFinding(
+            check="server version",
+            value=f"PostgreSQL {major}; the guard's grammar is {grammar}",
+            level="ok" if major == grammar else "warn",
+            advice=""
+            if major == grammar
+            else (
+                "syntax the two read differently (SQL/JSON before 16/17) is judged as the server "
+                "reads it, and every read is resolved by the server's own analyzer"
+            ),
+        )
+    )
+    out.append(
+        DoctorFinding(
+            check="row-level security",
+            value=f"{rls} table(s) with policies enabled",
+            level="warn" if rls else "ok",
+            advice="reads of those tables run their policies' functions; pgask refuses the ones "
+            "that call user code"
+            if rls
+            else "",
+        )
+    )
     why_not = await con.fetchval(ANALYZER_USABLE_SQL)
-    out.append(DoctorFinding(
-        check="catalog resolution", value="analyzer" if not why_not else f"closure ({why_not})",
-        level="ok" if not why_not else "warn",
-        advice="" if not why_not else "reads are judged by the names they contain, more "
-        "coarsely; GRANT TEMP on the database lets pgask resolve them exactly",
-    ))  # fmt: skip
+    out.append(
+        DoctorFinding(
+            check="catalog resolution",
+            value="analyzer" if not why_not else f"closure ({why_not})",
+            level="ok" if not why_not else "warn",
+            advice=""
+            if not why_not
+            else "reads are judged by the names they contain, more "
+            "coarsely; GRANT TEMP on the database lets pgask resolve them exactly",
+        )
+    )
     if read_role:
         can = await con.fetchval(
             "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) "
-            "AND pg_has_role(current_user, $1, 'MEMBER')", read_role,
-        )  # fmt: skip
-        out.append(DoctorFinding(
-            check="read_role", value=read_role, level="ok" if can else "bad",
-            advice="" if can else f"{role} cannot SET ROLE {read_role}: GRANT {read_role} TO {role}",
-        ))  # fmt: skip
+            "AND pg_has_role(current_user, $1, 'MEMBER')",
+            read_role,
+        )
+        out.append(
+            DoctorFinding(
+                check="read_role",
+                value=read_role,
+                level="ok" if can else "bad",
+                advice=""
+                if can
+                else f"{role} cannot SET ROLE {read_role}: GRANT {read_role} TO {role}",
+            )
+        )
     return role, database, version, out

@@ -14,7 +14,7 @@ from trio_asyncio import aio_as_trio, trio_as_aio
 
 from actors._runtime import Request
 from actors.executor import resolve
-from actors.executor.audit import audit_sql, write_audit
+from actors.executor.audit import audit_sql, audited, write_audit
 from actors.executor.connection import get_pool
 from actors.executor.dba import NO_TRANSACTION
 from actors.executor.errors import map_errors
@@ -35,6 +35,7 @@ from protocol.messages import (
     QueryRows,
     Signature,
 )
+from protocol.sqltext import quote_always
 from protocol.tracing import log
 from protocol.values import (
     PgText,
@@ -125,14 +126,16 @@ async def preamble(
     if row[2] != sig.catalog:
         raise DatabaseError(
             "The database's definitions changed after the guard checked this statement.",
-            why=("A function, view, operator, cast, policy or type it could reach was created, "
-                 "replaced or dropped since, so the guard's verdict no longer describes it."),
+            why=(
+                "A function, view, operator, cast, policy or type it could reach was created, "
+                "replaced or dropped since, so the guard's verdict no longer describes it."
+            ),
             hint="Run it again: pgask checks it against the database as it is now.",
             code="executor.catalog_changed",
-        )  # fmt: skip
+        )
     if state.config.read_role:
-        role = state.config.read_role.replace('"', '""')
-        await con.execute(f'SET LOCAL ROLE "{role}"')  # fixed text of ours: simple protocol
+        role = quote_always(state.config.read_role)  # a role name keeps its case
+        await con.execute(f"SET LOCAL ROLE {role}")  # fixed text of ours: simple protocol
 
 
 async def run_sql(
@@ -263,35 +266,31 @@ async def on_query_run(state: ExecState, msg: QueryRequest, req: Request) -> Que
     check_verdict(state, msg.sql, msg.verdict, confirmed=msg.confirmed)
     pool = await get_pool(state)
     sql_class = msg.verdict.sql_class
-    intent = write_audit(
-        state, req,
-        {"type": "intent", "decision": msg.decision, "question": msg.question, "sql": audit_sql(state, msg.sql, msg.normalized),
-         "sql_sha256": msg.verdict.sql_sha256, "class": sql_class, "mode": msg.verdict.mode, "reasons": msg.reasons},
-        durable=sql_class != "read",  # on disk before a write or DDL runs
-    )  # fmt: skip
-    started = time.perf_counter()
+    intent = {
+        "decision": msg.decision,
+        "question": msg.question,
+        "sql": audit_sql(state, msg.sql, msg.normalized),
+        "sql_sha256": msg.verdict.sql_sha256,
+        "class": sql_class,
+        "mode": msg.verdict.mode,
+        "reasons": msg.reasons,
+    }
 
     async def emit(item: Any) -> None:
         body = QueryColumns(columns=item) if isinstance(item, list) else item
         await req.send(body)
 
     max_rows = msg.max_rows if msg.max_rows > 0 else None
-    outcome: dict[str, Any] = {"type": "outcome", "intent": intent, "outcome": "cancelled"}
-    try:
+    # on disk before a write or DDL runs
+    with audited(state, req, intent, durable=sql_class != "read") as block:
         with map_errors(state):
             command, rows, truncated = await aio_as_trio(run_sql)(
                 state, pool, msg.sql, msg.verdict, max_rows, trio_as_aio(emit)
             )
-        outcome.update(outcome="ok", command=command, rows=rows, truncated=truncated)
-    except DatabaseError as exc:
-        outcome.update(outcome="error", error=exc.code)
-        raise
-    finally:
-        outcome["ms"] = round((time.perf_counter() - started) * 1000, 3)
-        write_audit(state, req, outcome, durable=sql_class != "read")
+        block.ok(command=command, rows=rows, truncated=truncated)
     if sql_class in ("ddl", "destructive"):
         state.catalog = None  # the schema may have changed
-    elapsed = (time.perf_counter() - started) * 1000
+    elapsed = block.elapsed_ms
     log.info("executor.query.finished", rows=rows, ms=round(elapsed, 2), sql_class=sql_class)
     return QueryDone(command=command, rows=rows, elapsed_ms=elapsed, truncated=truncated)
 
@@ -326,9 +325,17 @@ async def _describe(pool: asyncpg.Pool, sql: str) -> list[Column]:
 
 
 async def on_audit_note(state: ExecState, msg: AuditNote, req: Request) -> None:
-    write_audit(state, req, {"type": "decision", "decision": msg.decision, "question": msg.question,
-                        "sql": msg.normalized, "sql_sha256": msg.sql_sha256, "class": msg.sql_class,
-                        "mode": msg.mode, "reasons": msg.reasons})  # fmt: skip
+    note = {
+        "type": "decision",
+        "decision": msg.decision,
+        "question": msg.question,
+        "sql": msg.normalized,
+        "sql_sha256": msg.sql_sha256,
+        "class": msg.sql_class,
+        "mode": msg.mode,
+        "reasons": msg.reasons,
+    }
+    write_audit(state, req, note)
 
 
 async def on_query_cancel(state: ExecState, msg: QueryCancel, req: Request) -> QueryCancelled:

@@ -174,9 +174,14 @@ def libpq_target(cfg: ProfileConfig, *, dbname: str = "") -> tuple[list[str], di
                     query.append((k, v))
             path = "/" + dbname if dbname else parts.path
             new = urlunsplit(
-                (parts.scheme, (userinfo + "@" if userinfo else "") + host, path,
-                 urlencode(query), parts.fragment)
-            )  # fmt: skip
+                (
+                    parts.scheme,
+                    (userinfo + "@" if userinfo else "") + host,
+                    path,
+                    urlencode(query),
+                    parts.fragment,
+                )
+            )
             args = ["--dbname", new]
         else:  # key=value conninfo
             pairs = re.findall(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", dsn)
@@ -190,8 +195,12 @@ def libpq_target(cfg: ProfileConfig, *, dbname: str = "") -> tuple[list[str], di
                 kept.append(f"dbname={_conninfo_value(dbname)}")
             args = ["--dbname", " ".join(kept)]
     else:
-        for key, var in (("host", "PGHOST"), ("user", "PGUSER"), ("dbname", "PGDATABASE"),
-                         ("service", "PGSERVICE")):  # fmt: skip
+        for key, var in (
+            ("host", "PGHOST"),
+            ("user", "PGUSER"),
+            ("dbname", "PGDATABASE"),
+            ("service", "PGSERVICE"),
+        ):
             if getattr(cfg, key):
                 env[var] = str(getattr(cfg, key))
         if cfg.port:
@@ -234,8 +243,15 @@ def restore_argv(
     tool: Tool, cfg: ProfileConfig, archive: str, target: str
 ) -> tuple[list[str], dict[str, str]]:
     args, env = libpq_target(cfg, dbname=target)
-    return [tool.path, "--verbose", "--single-transaction", "--exit-on-error", "--no-owner",
-            *args, archive], env  # fmt: skip
+    return [
+        tool.path,
+        "--verbose",
+        "--single-transaction",
+        "--exit-on-error",
+        "--no-owner",
+        *args,
+        archive,
+    ], env
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:
@@ -264,9 +280,11 @@ def read_archive_header(path: str) -> ArchiveHeader:
             data = f.read(4096)
     except OSError as exc:
         raise DbaError(
-            f"Cannot read the archive {path}.", why=str(exc),
-            hint="Check the path and its permissions.", code="dba.archive_unreadable",
-        ) from exc  # fmt: skip
+            f"Cannot read the archive {path}.",
+            why=str(exc),
+            hint="Check the path and its permissions.",
+            code="dba.archive_unreadable",
+        ) from exc
     bad = DbaError(
         f"{path} is not a pg_dump custom-format archive.",
         why="It does not start with a PGDMP header (plain SQL and directory dumps are not "
@@ -318,17 +336,59 @@ def read_archive_header(path: str) -> ArchiveHeader:
 
 
 _TOC_TYPES = sorted(
-    ["TABLE DATA", "TABLE", "INDEX", "CONSTRAINT", "FK CONSTRAINT", "SEQUENCE SET", "SEQUENCE",
-     "SEQUENCE OWNED BY", "VIEW", "MATERIALIZED VIEW DATA", "MATERIALIZED VIEW", "FUNCTION",
-     "PROCEDURE", "SCHEMA", "TYPE", "DOMAIN", "COMMENT", "DEFAULT ACL", "ACL", "DEFAULT",
-     "EXTENSION", "TRIGGER", "RULE", "POLICY", "AGGREGATE", "COLLATION", "ENCODING",
-     "STDSTRINGS", "SEARCHPATH", "DATABASE", "BLOB", "BLOBS", "LARGE OBJECT", "SHELL TYPE",
-     "CAST", "ROW SECURITY", "STATISTICS", "STATISTICS DATA", "PUBLICATION", "OPERATOR",
-     "TEXT SEARCH CONFIGURATION", "TEXT SEARCH DICTIONARY", "EVENT TRIGGER", "SERVER",
-     "FOREIGN TABLE", "USER MAPPING", "TABLE ATTACH", "INDEX ATTACH"],
+    [
+        "TABLE DATA",
+        "TABLE",
+        "INDEX",
+        "CONSTRAINT",
+        "FK CONSTRAINT",
+        "SEQUENCE SET",
+        "SEQUENCE",
+        "SEQUENCE OWNED BY",
+        "VIEW",
+        "MATERIALIZED VIEW DATA",
+        "MATERIALIZED VIEW",
+        "FUNCTION",
+        "PROCEDURE",
+        "SCHEMA",
+        "TYPE",
+        "DOMAIN",
+        "COMMENT",
+        "DEFAULT ACL",
+        "ACL",
+        "DEFAULT",
+        "EXTENSION",
+        "TRIGGER",
+        "RULE",
+        "POLICY",
+        "AGGREGATE",
+        "COLLATION",
+        "ENCODING",
+        "STDSTRINGS",
+        "SEARCHPATH",
+        "DATABASE",
+        "BLOB",
+        "BLOBS",
+        "LARGE OBJECT",
+        "SHELL TYPE",
+        "CAST",
+        "ROW SECURITY",
+        "STATISTICS",
+        "STATISTICS DATA",
+        "PUBLICATION",
+        "OPERATOR",
+        "TEXT SEARCH CONFIGURATION",
+        "TEXT SEARCH DICTIONARY",
+        "EVENT TRIGGER",
+        "SERVER",
+        "FOREIGN TABLE",
+        "USER MAPPING",
+        "TABLE ATTACH",
+        "INDEX ATTACH",
+    ],
     key=len,
     reverse=True,
-)  # fmt: skip
+)
 
 
 def parse_toc(listing: str) -> tuple[dict[str, int], list[str]]:
@@ -365,9 +425,15 @@ def restore_problems(header: ArchiveHeader, target_version_num: int) -> list[str
 
 
 def archive_info(
-    path: str, header: ArchiveHeader, listing: str, *, target: str, exists: bool, version: int,
+    path: str,
+    header: ArchiveHeader,
+    listing: str,
+    *,
+    target: str,
+    exists: bool,
+    version: int,
     tool: str,
-) -> ArchiveInfo:  # fmt: skip
+) -> ArchiveInfo:
     entries, tables = parse_toc(listing)
     problems = restore_problems(header, version)
     if exists:
@@ -375,10 +441,19 @@ def archive_info(
             f"the database {target} already exists; pgask restores only into a new database"
         )
     return ArchiveInfo(
-        path=path, database=header.database, dumped_from=header.dumped_from,
-        dumped_by=header.dumped_by, created=header.created, entries=entries, tables=tables,
-        target=target, target_exists=exists, target_version=version, problems=problems, tool=tool,
-    )  # fmt: skip
+        path=path,
+        database=header.database,
+        dumped_from=header.dumped_from,
+        dumped_by=header.dumped_by,
+        created=header.created,
+        entries=entries,
+        tables=tables,
+        target=target,
+        target_exists=exists,
+        target_version=version,
+        problems=problems,
+        tool=tool,
+    )
 
 
 # -- running the binaries (trio side) --------------------------------------------------------------
@@ -392,9 +467,12 @@ async def run_tool(
     import trio
 
     proc = await trio.lowlevel.open_process(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         env=child_env(env),
-    )  # fmt: skip
+    )
     out_parts: list[bytes] = []
     tail: list[str] = []
     try:

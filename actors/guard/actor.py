@@ -74,8 +74,16 @@ async def on_guard_request(state: GuardState, msg: GuardRequest, req: Request) -
             c = classify(msg.sql, rules)  # SQL/JSON as this server's grammar reads it
         c = against_catalog(c, plan, res, rules)
         catalog, superuser = res.fingerprint, res.superuser
-    verdict = verdict_for(c, msg.sql, profile=msg.profile, mode=mode, preview=msg.preview,
-                       key=state.key, ttl_s=state.ttl_s, catalog=catalog)  # fmt: skip
+    verdict = verdict_for(
+        c,
+        msg.sql,
+        profile=msg.profile,
+        mode=mode,
+        preview=msg.preview,
+        key=state.key,
+        ttl_s=state.ttl_s,
+        catalog=catalog,
+    )
     verdict = msgspec.structs.replace(verdict, superuser=superuser)
     return _read_only_by_config(verdict, msg.profile) if forced else verdict
 
@@ -95,11 +103,13 @@ async def _resolve(
     return Failure(
         code="guard.catalog_unavailable",
         message=f"The guard could not check the statement against profile '{profile}'.",
-        why=(f"Its executor did not say within {state.resolve_timeout_s:.0f} s what the "
-             "statement would run on that database, and a read is never judged blind."),
+        why=(
+            f"Its executor did not say within {state.resolve_timeout_s:.0f} s what the "
+            "statement would run on that database, and a read is never judged blind."
+        ),
         hint="Try again; `pgask doctor -p PROFILE` checks the connection.",
         retryable=True,
-    )  # fmt: skip
+    )
 
 
 def _read_only_by_config(verdict: Verdict, profile: str) -> Verdict:
@@ -107,8 +117,10 @@ def _read_only_by_config(verdict: Verdict, profile: str) -> Verdict:
     no requester (the CLI's --mode, a script) can have a write signed for it."""
     if verdict.confirm != "refuse" or verdict.sql_class in ("forbidden", "invalid"):
         return verdict
-    reason = (f"profile '{profile}' does not allow writes (read_write = false in its "
-              f"configuration), so it runs in read-only mode")  # fmt: skip
+    reason = (
+        f"profile '{profile}' does not allow writes (read_write = false in its "
+        f"configuration), so it runs in read-only mode"
+    )
     return msgspec.structs.replace(verdict, reasons=[reason, *verdict.reasons])
 
 

@@ -177,25 +177,45 @@ def judge_invoked(item: Invoked, rules: Rules) -> list[tuple[int, str]]:
             return []
         if item.extension:
             if item.extension in FORBIDDEN_EXTENSIONS:
-                return [(FORBIDDEN, f"{via}calls {fn} of the extension {item.extension}: "
-                                    f"{FORBIDDEN_EXTENSIONS[item.extension]}")]  # fmt: skip
+                return [
+                    (
+                        FORBIDDEN,
+                        f"{via}calls {fn} of the extension {item.extension}: "
+                        f"{FORBIDDEN_EXTENSIONS[item.extension]}",
+                    )
+                ]
             # an installed extension's own code: its types' I/O, operators and aggregates are
             # the extension's work; a call by name is judged by the text walk (its tables of
             # extension functions), and a call inside a view by that view's definition
             return []
         definer = ", SECURITY DEFINER: it runs as its owner" if "definer" in item.detail else ""
-        return [(WRITE, f"{via}calls {fn}, a user-defined function (it can do anything, "
-                        f"whatever volatility it declares{definer})")]  # fmt: skip
+        return [
+            (
+                WRITE,
+                f"{via}calls {fn}, a user-defined function (it can do anything, "
+                f"whatever volatility it declares{definer})",
+            )
+        ]
     if item.kind == "relation":
         if item.builtin:
             if item.name in SENSITIVE_RELATIONS and not rules.allow_sensitive_catalogs:
-                return [(FORBIDDEN, f"{via}reads {item.name}, which holds "
-                                    f"{SENSITIVE_RELATIONS[item.name]} (allowed only with "
-                                    "[safety] allow_sensitive_catalogs = true)")]  # fmt: skip
+                return [
+                    (
+                        FORBIDDEN,
+                        f"{via}reads {item.name}, which holds "
+                        f"{SENSITIVE_RELATIONS[item.name]} (allowed only with "
+                        "[safety] allow_sensitive_catalogs = true)",
+                    )
+                ]
             return []
         if item.detail == "f":
-            return [(WRITE, f"{via}reads {item.what}, whose foreign-data wrapper reaches "
-                            "another server or files")]  # fmt: skip
+            return [
+                (
+                    WRITE,
+                    f"{via}reads {item.what}, whose foreign-data wrapper reaches "
+                    "another server or files",
+                )
+            ]
         if item.definition:
             c = _classify_definition(item.definition, rules)
             if c.sql_class != "read":
@@ -211,8 +231,13 @@ def judge_invoked(item: Invoked, rules: Rules) -> list[tuple[int, str]]:
     if item.kind == "cast":
         if item.extension and item.extension not in FORBIDDEN_EXTENSIONS:
             return []
-        return [(WRITE, f"{item.what} runs {item.schema}.{item.name}(), a user-defined "
-                        f"function ({item.detail} cast)")]  # fmt: skip
+        return [
+            (
+                WRITE,
+                f"{item.what} runs {item.schema}.{item.name}(), a user-defined "
+                f"function ({item.detail} cast)",
+            )
+        ]
     return []
 
 
@@ -235,11 +260,22 @@ def against_catalog(
             hits = found.setdefault(index, [])
             if casts:
                 why = res.why_closure or "this statement cannot be resolved by the analyzer"
-                hits.extend((r, f"{t}; it may run without being named, and pgask cannot tell "
-                                f"whether this statement uses it ({why})") for r, t in casts)  # fmt: skip
+                hits.extend(
+                    (
+                        r,
+                        f"{t}; it may run without being named, and pgask cannot tell "
+                        f"whether this statement uses it ({why})",
+                    )
+                    for r, t in casts
+                )
             if names is None:
-                hits.append((WRITE, "the guard could not list the names this statement uses, "
-                                    "so it cannot tell what it runs on this database"))  # fmt: skip
+                hits.append(
+                    (
+                        WRITE,
+                        "the guard could not list the names this statement uses, "
+                        "so it cannot tell what it runs on this database",
+                    )
+                )
                 continue
             for name in sorted(names & res.unsafe.keys()):
                 for item in res.unsafe[name]:

@@ -59,13 +59,18 @@ def stmt_function(w: Walk, body: dict[str, Any], ex: bool) -> str:
             text_body = sval(items[0]) if items else ""
     name = ".".join(sval(n) for n in body.get("funcname", ()))
     if language not in ALLOWED_FUNCTION_LANGUAGES:
-        why = (f"{label} {name} uses the language {language}, whose body the guard cannot read "
-               "(untrusted languages reach the server's OS)")  # fmt: skip
+        why = (
+            f"{label} {name} uses the language {language}, whose body the guard cannot read "
+            "(untrusted languages reach the server's OS)"
+        )
         if w.ctx.rules.allow_untrusted_languages:
             w.destructive(why + "; allowed by [safety] allow_untrusted_languages", name)
         else:
-            w.flag(FORBIDDEN, why + "; only sql and plpgsql are allowed "
-                   "unless [safety] allow_untrusted_languages = true")  # fmt: skip
+            w.flag(
+                FORBIDDEN,
+                why + "; only sql and plpgsql are allowed "
+                "unless [safety] allow_untrusted_languages = true",
+            )
         return label
     w.flag(DDL, f"{label} creates {name} in {language}")
     if "sql_body" in body:  # BEGIN ATOMIC: already parsed
@@ -114,8 +119,12 @@ def _plpgsql_body(ctx: TextContext) -> list[tuple[int, str]]:
                 or key == "dynquery"
                 or (key in ("PLpgSQL_stmt_open", "PLpgSQL_stmt_return_query") and "dynquery" in val)
             ):
-                found.append((DESTRUCTIVE, "it runs dynamic SQL (EXECUTE of a string), "
-                                           "which the guard cannot check"))  # fmt: skip
+                found.append(
+                    (
+                        DESTRUCTIVE,
+                        "it runs dynamic SQL (EXECUTE of a string), which the guard cannot check",
+                    )
+                )
             if key == "PLpgSQL_expr" and isinstance(val, dict):
                 query = str(val.get("query", ""))
                 text = query if val.get("parseMode", 0) == 0 else f"SELECT {query}"

@@ -218,8 +218,12 @@ def _n_tablesample(w: Walk, body: dict[str, Any], ex: bool) -> None:
     w.fields(body, ex)
 
 
-_JSON_FUNC_OPS = {"JSON_EXISTS_OP": "json_exists", "JSON_QUERY_OP": "json_query",
-                  "JSON_VALUE_OP": "json_value", "JSON_TABLE_OP": "json_table"}  # fmt: skip
+_JSON_FUNC_OPS = {
+    "JSON_EXISTS_OP": "json_exists",
+    "JSON_QUERY_OP": "json_query",
+    "JSON_VALUE_OP": "json_value",
+    "JSON_TABLE_OP": "json_table",
+}
 
 
 _BUILTIN_BEFORE_SQL_JSON = frozenset({"json_object"})  # json_object(text[]) since 9.4
@@ -242,8 +246,11 @@ def _n_sql_json(kind: str) -> Callable[[Walk, dict[str, Any], bool], None]:
                 if fn not in _BUILTIN_BEFORE_SQL_JSON:  # not built in there: anyone's
                     rank, why = max(rank, WRITE), why or "that server has no such built-in"
                 if rank > READ:
-                    w.flag(rank, f"PostgreSQL {major} reads {fn.upper()}(…) as a call of a "
-                                 f"function named {fn}: {why}")  # fmt: skip
+                    w.flag(
+                        rank,
+                        f"PostgreSQL {major} reads {fn.upper()}(…) as a call of a "
+                        f"function named {fn}: {why}",
+                    )
         w.fields(body, ex)
 
     return handler
