@@ -295,7 +295,7 @@ class ResolveRequest(Body, tag="guard.resolve"):
     PostgreSQL's own analyzer resolve it (a temporary view over it, never executed, always
     rolled back) and closes the set over views, policies, operators, aggregates, types and
     domain constraints; where temporary objects cannot be created it answers with the
-    per-catalog closure instead (`method = "closure"`). See actors/executor/resolve.py.
+    per-catalog closure instead (`method = "closure"`). See actors/executor_resolve.py.
     """
 
     EXPECTS_REPLY: ClassVar[bool] = True
@@ -803,7 +803,7 @@ class RestoreRequest(Body, tag="dba.restore"):
     """any -> executor:<profile>: create database `target` and `pg_restore` the archive into it.
 
     `verdict` is the guard's signed verdict for `CREATE DATABASE "<target>"` (the exact text of
-    protocol/sqltext.create_database_sql), so the mode is read-write and the person confirmed;
+    executor_dba.create_database_sql), so the mode is read-write and the person confirmed;
     `confirm_name` is what they typed and must equal `target`. Replies: dba.progress ...,
     dba.restore.done."""
 
