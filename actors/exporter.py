@@ -172,21 +172,7 @@ class _Writer:
 async def on_export_start(state: None, msg: ExportRequest, req: Request) -> Exported:
     target = check_target(msg.path, msg.force)
     sql = copy_text(msg.sql, msg.format, msg.delimiter, await _column_names(req, msg))
-    verdict = await req.runtime.request(
-        "guard",
-        GuardRequest(sql=sql, profile=msg.profile, mode="read-only"),
-        trace=req.header.trace,
-    )
-    if isinstance(verdict, Failure):
-        raise PgaskError(verdict.message, why=verdict.why, hint=verdict.hint, code=verdict.code)
-    assert isinstance(verdict, Verdict)
-    if verdict.signature is None or verdict.sql_class != "read":
-        raise ExportError(
-            "Only read queries can be exported.",
-            why="; ".join(verdict.reasons) or f"The statement is of class '{verdict.sql_class}'.",
-            hint='Export the result of a SELECT (the last query\'s result, or `pgask export "SELECT …"`).',
-            code="export.not_a_read",
-        )
+    verdict = await _guarded_read(req, msg, sql)
     executor = f"executor:{msg.profile}"
     tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.pgask-tmp"
     started = time.perf_counter()
@@ -195,9 +181,8 @@ async def on_export_start(state: None, msg: ExportRequest, req: Request) -> Expo
     # noted in the run directory, so the supervisor removes it if this process is killed
     note = register_temp(req.runtime.boot.run_dir, tmp) if req.runtime.boot.run_dir else None
     try:
-        with open(
-            tmp, "xb", buffering=0
-        ) as file:  # unbuffered: a full disk fails in write(), not in close()
+        # unbuffered: a full disk fails in write(), not in close()
+        with open(tmp, "xb", buffering=0) as file:
             writer = _Writer(file, msg.format)
             boot = req.runtime.boot
             on_tcp = boot.endpoint.startswith("tcp://")  # no ipc here: no unix sockets either
@@ -252,6 +237,26 @@ async def on_export_start(state: None, msg: ExportRequest, req: Request) -> Expo
         stream="tcp" if on_tcp else "unix",
     )
     return Exported(path=str(target), rows=rows, bytes=writer.bytes, elapsed_ms=elapsed_ms)
+
+
+async def _guarded_read(req: Request, msg: ExportRequest, sql: str) -> Verdict:
+    """The guard's signed verdict on the export's COPY: a read, or an error."""
+    verdict = await req.runtime.request(
+        "guard",
+        GuardRequest(sql=sql, profile=msg.profile, mode="read-only"),
+        trace=req.header.trace,
+    )
+    if isinstance(verdict, Failure):
+        raise PgaskError(verdict.message, why=verdict.why, hint=verdict.hint, code=verdict.code)
+    assert isinstance(verdict, Verdict)
+    if verdict.signature is None or verdict.sql_class != "read":
+        raise ExportError(
+            "Only read queries can be exported.",
+            why="; ".join(verdict.reasons) or f"The statement is of class '{verdict.sql_class}'.",
+            hint='Export the result of a SELECT (the last query\'s result, or `pgask export "SELECT …"`).',
+            code="export.not_a_read",
+        )
+    return verdict
 
 
 class _Progress:

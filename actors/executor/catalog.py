@@ -4,6 +4,7 @@ functions, comments, estimated rows), cached per profile with a cheap fingerprin
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import asyncpg
 import msgspec
@@ -136,54 +137,9 @@ async def load_catalog(pool: asyncpg.Pool, profile: str) -> Catalog:
         version = int(await con.fetchval("SELECT current_setting('server_version_num')"))
         search_path = await con.fetchval("SELECT array_to_string(current_schemas(false), ',')")
 
-    names: dict[int, dict[int, str]] = {}
-    cols: dict[int, list[CatalogColumn]] = {}
-    for relid, attnum, name, type_name, nullable, default, comment, typid in columns:
-        names.setdefault(relid, {})[attnum] = name
-        cols.setdefault(relid, []).append(
-            CatalogColumn(
-                name=name,
-                type_name=type_name,
-                nullable=nullable,
-                default=default or "",
-                comment=comment or "",
-                enum_values=enums.get(typid, []),
-            )
-        )
-    pks: dict[int, list[str]] = {}
-    uniques: dict[int, list[list[str]]] = {}
-    fks: dict[int, list[CatalogForeignKey]] = {}
-    for relid, conname, contype, conkey, confrelid, confkey, ref_schema, ref_table in constraints:
-        own = [names.get(relid, {}).get(k, "?") for k in conkey or []]
-        if contype == "p":
-            pks[relid] = own
-        elif contype == "u":
-            uniques.setdefault(relid, []).append(own)
-        else:
-            ref_names = names.get(confrelid, {})
-            fks.setdefault(relid, []).append(
-                CatalogForeignKey(
-                    name=conname,
-                    columns=own,
-                    ref_schema=ref_schema or "",
-                    ref_table=ref_table or "",
-                    ref_columns=[ref_names.get(k, "?") for k in confkey or []],
-                )
-            )
-    idx: dict[int, list[CatalogIndex]] = {}
-    for relid, name, definition, keys, unique, primary, valid, size, conname in indexes:
-        idx.setdefault(relid, []).append(
-            CatalogIndex(
-                name=name,
-                definition=definition,
-                columns=[names.get(relid, {}).get(k, "") for k in keys or []],
-                unique=unique,
-                primary=primary,
-                valid=valid,
-                size_bytes=size or 0,
-                constraint=conname or "",
-            )
-        )
+    names, cols = _columns(columns, enums)
+    pks, uniques, fks = _constraints(constraints, names)
+    idx = _indexes(indexes, names)
     out = [
         CatalogTable(
             schema=schema,
@@ -219,3 +175,71 @@ async def load_catalog(pool: asyncpg.Pool, profile: str) -> Catalog:
         tables=out,
         functions=funcs,
     )
+
+
+Names = dict[int, dict[int, str]]  # relation oid -> attnum -> column name
+
+
+def _columns(
+    columns: list[Any], enums: dict[int, list[str]]
+) -> tuple[Names, dict[int, list[CatalogColumn]]]:
+    names: Names = {}
+    cols: dict[int, list[CatalogColumn]] = {}
+    for relid, attnum, name, type_name, nullable, default, comment, typid in columns:
+        names.setdefault(relid, {})[attnum] = name
+        cols.setdefault(relid, []).append(
+            CatalogColumn(
+                name=name,
+                type_name=type_name,
+                nullable=nullable,
+                default=default or "",
+                comment=comment or "",
+                enum_values=enums.get(typid, []),
+            )
+        )
+    return names, cols
+
+
+def _constraints(
+    constraints: list[Any], names: Names
+) -> tuple[dict[int, list[str]], dict[int, list[list[str]]], dict[int, list[CatalogForeignKey]]]:
+    """Primary keys, unique keys and foreign keys, by relation oid."""
+    pks: dict[int, list[str]] = {}
+    uniques: dict[int, list[list[str]]] = {}
+    fks: dict[int, list[CatalogForeignKey]] = {}
+    for relid, conname, contype, conkey, confrelid, confkey, ref_schema, ref_table in constraints:
+        own = [names.get(relid, {}).get(k, "?") for k in conkey or []]
+        if contype == "p":
+            pks[relid] = own
+        elif contype == "u":
+            uniques.setdefault(relid, []).append(own)
+        else:
+            ref_names = names.get(confrelid, {})
+            fks.setdefault(relid, []).append(
+                CatalogForeignKey(
+                    name=conname,
+                    columns=own,
+                    ref_schema=ref_schema or "",
+                    ref_table=ref_table or "",
+                    ref_columns=[ref_names.get(k, "?") for k in confkey or []],
+                )
+            )
+    return pks, uniques, fks
+
+
+def _indexes(indexes: list[Any], names: Names) -> dict[int, list[CatalogIndex]]:
+    idx: dict[int, list[CatalogIndex]] = {}
+    for relid, name, definition, keys, unique, primary, valid, size, conname in indexes:
+        idx.setdefault(relid, []).append(
+            CatalogIndex(
+                name=name,
+                definition=definition,
+                columns=[names.get(relid, {}).get(k, "") for k in keys or []],
+                unique=unique,
+                primary=primary,
+                valid=valid,
+                size_bytes=size or 0,
+                constraint=conname or "",
+            )
+        )
+    return idx

@@ -224,54 +224,10 @@ def decide_create(
     req: IndexCheckRequest, facts: TableFacts, *, threshold_rows: int, name_kind: str = ""
 ) -> IndexCheck:
     """Pure: validate a CREATE INDEX against the table's facts and propose the statement."""
-    if not req.columns:
-        raise DbaError(
-            "Which columns should the index cover?",
-            hint="Name them: pgask index create orders created_at [more columns].",
-            code="dba.no_columns",
-        )
-    missing = [c for c in req.columns if c not in facts.columns]
-    if missing:
-        import difflib
-
-        close = [difflib.get_close_matches(c, list(facts.columns), n=1) for c in missing]
-        dym = [f"'{m[0]}'" for m in close if m]
-        raise DbaError(
-            f"{facts.schema}.{facts.name} has no column {', '.join(repr(m) for m in missing)}."
-            + (f" Did you mean {' or '.join(dym)}?" if dym else ""),
-            why=f"Its columns: {', '.join(facts.columns)}.",
-            hint="Fix the column names (they are case-sensitive when quoted).",
-            code="dba.column_missing",
-        )
+    _check_columns(req, facts)
     keys = [facts.columns[c] for c in req.columns]
     method = req.method.lower() or "btree"
-    warnings: list[str] = []
-    for name, indkey, unique, valid, amname, partial, exprs, definition in facts.indexes:
-        if partial or exprs or amname != method:
-            continue
-        if list(indkey) == keys and (unique or not req.unique):
-            if not valid:
-                raise DbaError(
-                    f"An invalid index {name} with the same columns already exists on "
-                    f"{facts.schema}.{facts.name}.",
-                    why="A concurrent build failed earlier and left it behind; it is not used "
-                    "for queries but still slows writes.",
-                    hint=f"Drop it first (pgask index drop {quote_ident(facts.schema)}."
-                    f"{quote_ident(name)}), then create the index again.",
-                    code="dba.index_invalid_exists",
-                )
-            raise DbaError(
-                f"An equivalent index already exists: {name}.",
-                why=f"{definition} covers the same columns in the same order.",
-                hint="Nothing to do; if queries still do not use it, run EXPLAIN "
-                '(pgask explain "...") and ANALYZE the table.',
-                code="dba.index_exists",
-            )
-        if list(indkey)[: len(keys)] == keys and not req.unique:
-            warnings.append(
-                f"{name} already starts with these columns ({definition}); a btree on a "
-                "prefix of it is usually redundant."
-            )
+    warnings = _against_existing(req, facts, keys, method)
     name = req.name or index_name(facts.name, req.columns, req.unique)
     if name_kind:
         raise DbaError(
@@ -317,6 +273,63 @@ def decide_create(
         reasons=[r for r in reasons if r],
         warnings=warnings,
     )
+
+
+def _check_columns(req: IndexCheckRequest, facts: TableFacts) -> None:
+    """The index names columns, and every one exists (else: did you mean ...?)."""
+    if not req.columns:
+        raise DbaError(
+            "Which columns should the index cover?",
+            hint="Name them: pgask index create orders created_at [more columns].",
+            code="dba.no_columns",
+        )
+    missing = [c for c in req.columns if c not in facts.columns]
+    if missing:
+        import difflib
+
+        close = [difflib.get_close_matches(c, list(facts.columns), n=1) for c in missing]
+        dym = [f"'{m[0]}'" for m in close if m]
+        raise DbaError(
+            f"{facts.schema}.{facts.name} has no column {', '.join(repr(m) for m in missing)}."
+            + (f" Did you mean {' or '.join(dym)}?" if dym else ""),
+            why=f"Its columns: {', '.join(facts.columns)}.",
+            hint="Fix the column names (they are case-sensitive when quoted).",
+            code="dba.column_missing",
+        )
+
+
+def _against_existing(
+    req: IndexCheckRequest, facts: TableFacts, keys: list[int], method: str
+) -> list[str]:
+    """Refuse an index the table already has (valid or not); warn about one it nearly has."""
+    warnings: list[str] = []
+    for name, indkey, unique, valid, amname, partial, exprs, definition in facts.indexes:
+        if partial or exprs or amname != method:
+            continue
+        if list(indkey) == keys and (unique or not req.unique):
+            if not valid:
+                raise DbaError(
+                    f"An invalid index {name} with the same columns already exists on "
+                    f"{facts.schema}.{facts.name}.",
+                    why="A concurrent build failed earlier and left it behind; it is not used "
+                    "for queries but still slows writes.",
+                    hint=f"Drop it first (pgask index drop {quote_ident(facts.schema)}."
+                    f"{quote_ident(name)}), then create the index again.",
+                    code="dba.index_invalid_exists",
+                )
+            raise DbaError(
+                f"An equivalent index already exists: {name}.",
+                why=f"{definition} covers the same columns in the same order.",
+                hint="Nothing to do; if queries still do not use it, run EXPLAIN "
+                '(pgask explain "...") and ANALYZE the table.',
+                code="dba.index_exists",
+            )
+        if list(indkey)[: len(keys)] == keys and not req.unique:
+            warnings.append(
+                f"{name} already starts with these columns ({definition}); a btree on a "
+                "prefix of it is usually redundant."
+            )
+    return warnings
 
 
 _CONTYPE = {

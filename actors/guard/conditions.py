@@ -248,33 +248,9 @@ def _aexpr(b: dict[str, Any], d: int) -> Any:
             equal = bool(eq)
         return equal if kind == "AEXPR_NOT_DISTINCT" else not equal
     if kind == "AEXPR_IN":
-        items = rexpr.get("List", {}).get("items", ()) if isinstance(rexpr, dict) else ()
-        if any(_same(lexpr, i) for i in items) and op == "=":
-            return True
-        left = _value(lexpr, d)
-        vals = [_value(i, d) for i in items]
-        if left is UNKNOWN or any(v is UNKNOWN for v in vals):
-            return UNKNOWN
-        hits = [_binary("=", left, v) for v in vals]
-        if any(h is UNKNOWN for h in hits):
-            return UNKNOWN
-        found = any(h is True for h in hits)
-        if op == "=":
-            return True if found else (None if (left is None or None in vals) else False)
-        return False if found else (None if (left is None or None in vals) else True)
+        return _aexpr_in(op, lexpr, rexpr, d)
     if kind in ("AEXPR_BETWEEN", "AEXPR_NOT_BETWEEN", "AEXPR_BETWEEN_SYM", "AEXPR_NOT_BETWEEN_SYM"):
-        items = rexpr.get("List", {}).get("items", ()) if isinstance(rexpr, dict) else ()
-        if len(items) != 2:
-            return UNKNOWN
-        left = _value(lexpr, d)
-        lo, hi = _value(items[0], d), _value(items[1], d)
-        if kind.endswith("_SYM") and all(v is not UNKNOWN and v is not None for v in (lo, hi)):
-            if _binary(">", lo, hi) is True:
-                lo, hi = hi, lo
-        inside = _boolexpr_vals([_binary(">=", left, lo), _binary("<=", left, hi)])
-        if "NOT" in kind:
-            return UNKNOWN if inside is UNKNOWN else (None if inside is None else not inside)
-        return inside
+        return _aexpr_between(kind, lexpr, rexpr, d)
     if kind in ("AEXPR_LIKE", "AEXPR_ILIKE"):
         pattern = _value(rexpr, d) if "A_Const" in (rexpr or {}) else _like_pattern(rexpr, d)
         if isinstance(pattern, str) and pattern and set(pattern) == {"%"}:
@@ -283,6 +259,40 @@ def _aexpr(b: dict[str, Any], d: int) -> Any:
     if kind == "AEXPR_NULLIF":
         return UNKNOWN
     return UNKNOWN
+
+
+def _aexpr_in(op: str, lexpr: Any, rexpr: Any, d: int) -> Any:
+    """x IN (a, b, ...) and x NOT IN (...), three-valued."""
+    items = rexpr.get("List", {}).get("items", ()) if isinstance(rexpr, dict) else ()
+    if any(_same(lexpr, i) for i in items) and op == "=":
+        return True
+    left = _value(lexpr, d)
+    vals = [_value(i, d) for i in items]
+    if left is UNKNOWN or any(v is UNKNOWN for v in vals):
+        return UNKNOWN
+    hits = [_binary("=", left, v) for v in vals]
+    if any(h is UNKNOWN for h in hits):
+        return UNKNOWN
+    found = any(h is True for h in hits)
+    if op == "=":
+        return True if found else (None if (left is None or None in vals) else False)
+    return False if found else (None if (left is None or None in vals) else True)
+
+
+def _aexpr_between(kind: str, lexpr: Any, rexpr: Any, d: int) -> Any:
+    """x [NOT] BETWEEN [SYMMETRIC] lo AND hi, three-valued."""
+    items = rexpr.get("List", {}).get("items", ()) if isinstance(rexpr, dict) else ()
+    if len(items) != 2:
+        return UNKNOWN
+    left = _value(lexpr, d)
+    lo, hi = _value(items[0], d), _value(items[1], d)
+    if kind.endswith("_SYM") and all(v is not UNKNOWN and v is not None for v in (lo, hi)):
+        if _binary(">", lo, hi) is True:
+            lo, hi = hi, lo
+    inside = _boolexpr_vals([_binary(">=", left, lo), _binary("<=", left, hi)])
+    if "NOT" in kind:
+        return UNKNOWN if inside is UNKNOWN else (None if inside is None else not inside)
+    return inside
 
 
 def _like_pattern(rexpr: Any, d: int) -> Any:
