@@ -26,38 +26,13 @@ import msgspec
 import trio
 
 from protocol import codec
-from protocol.envelope import Header, IdMaker, now
+from protocol.envelope import Header, IdMaker, make_header
 from protocol.messages import Body, Failure, kind_of
 
 Transmit = Callable[[str, list[bytes]], Awaitable[Any]]
 Reply = tuple[Header, Body]
 
 STREAM_BUFFER = 1000  # reply parts held for a stream whose reader is busy
-
-
-def make_header(
-    body: Body,
-    *,
-    msg_id: str,
-    src: str,
-    dst: str,
-    reply_to: str = "",
-    trace: str = "",
-    session: str = "",
-    more: bool = False,
-) -> Header:
-    """The header of `body` (frame 1 of 2), stamped with the sender's clock."""
-    return Header(
-        id=msg_id,
-        kind=kind_of(body),
-        src=src,
-        dst=dst,
-        reply_to=reply_to,
-        trace=trace,
-        session=session,
-        more=more,
-        sent_at=now(),
-    )
 
 
 class Replies:

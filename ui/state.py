@@ -43,7 +43,7 @@ from protocol.config import (
     starting_mode,
     url_profile_name,
 )
-from protocol.envelope import Header, IdMaker
+from protocol.envelope import Header, IdMaker, make_header
 from protocol.errors import PgaskError
 from protocol.messages import (
     ActorExited,
@@ -92,7 +92,6 @@ from protocol.messages import (
     SessionUnpin,
     Turn,
     Verdict,
-    kind_of,
 )
 from protocol.privacy import MASK, redact_secrets, redacted_result_column
 from protocol.sqltext import quote_qualified
@@ -418,8 +417,8 @@ def say_failure(pane: PaneState, f: Failure) -> None:
 def send(
     state: UiState, dst: str, body: Body, *, pane: int = 0, purpose: str = "", trace: str = ""
 ) -> str:
-    header = Header(
-        id=state.ids(), kind=kind_of(body), src="ui", dst=dst, trace=trace or state.new_trace(),
+    header = make_header(
+        body, msg_id=state.ids(), src="ui", dst=dst, trace=trace or state.new_trace(),
         session=state.session, sent_at=state.wall(),
     )  # fmt: skip
     state.outbox.append((header, body))
