@@ -25,10 +25,7 @@ from actors.executor.run import check_verdict, preamble
 from actors.executor.state import ExecState
 from protocol import copystream
 from protocol.errors import DatabaseError
-from protocol.messages import (
-    CopyDone,
-    CopyRequest,
-)
+from protocol.messages import CopyDone, CopyRequest
 from protocol.tracing import log
 
 # ~45 µs of pause/resume and future bookkeeping, more than the bytes themselves.

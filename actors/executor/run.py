@@ -37,11 +37,7 @@ from protocol.messages import (
 )
 from protocol.sqltext import quote_always
 from protocol.tracing import log
-from protocol.values import (
-    PgText,
-    Range,
-    to_wire,
-)
+from protocol.values import PgText, Range, to_wire
 
 # -- verdicts -------------------------------------------------------------------------
 

@@ -12,9 +12,7 @@ from actors.executor import resolve
 from protocol import codec
 from protocol.audit import AuditLog
 from protocol.config import ProfileConfig
-from protocol.messages import (
-    Catalog,
-)
+from protocol.messages import Catalog
 
 BATCH_BYTES = 256 * 1024  # what a row batch aims at
 BATCH_LIMIT = 4 * BATCH_BYTES  # a batch measured above this is cut by row

@@ -18,7 +18,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from actors.executor.dba import DbaError
 from protocol.config import ProfileConfig
 from protocol.messages import ArchiveInfo
-from protocol.sqltext import create_database_sql, quote_ident  # noqa: F401  (executor.py too)
 
 # -- pg_dump / pg_restore: which binary --------------------------------------------------------
 

@@ -25,15 +25,7 @@ from actors.guard.classifier import classify
 from actors.guard.tree import Rules
 from actors.guard.verdict import verdict_for
 from protocol.boot import Boot
-from protocol.messages import (
-    Body,
-    Failure,
-    GuardRequest,
-    Mode,
-    Resolution,
-    ResolveRequest,
-    Verdict,
-)
+from protocol.messages import Body, Failure, GuardRequest, Mode, Resolution, ResolveRequest, Verdict
 
 
 @dataclass

@@ -13,12 +13,7 @@ import msgspec
 
 from actors.guard.classifier import classify
 from actors.guard.verdict import verdict_for
-from protocol.messages import (
-    Body,
-    Failure,
-    Mode,
-    Verdict,
-)
+from protocol.messages import Body, Failure, Mode, Verdict
 from protocol.privacy import redact_secrets
 
 

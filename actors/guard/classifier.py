@@ -66,10 +66,7 @@ from actors.guard.tree import (
     Rules,
 )
 from actors.guard.walk import TextContext, Walk
-from protocol.messages import (
-    SqlError,
-    StatementVerdict,
-)
+from protocol.messages import SqlError, StatementVerdict
 
 # classify(): the whole text
 # =============================================================================================

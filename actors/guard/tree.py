@@ -8,11 +8,7 @@ from typing import Any, Final
 
 import msgspec
 
-from protocol.messages import (
-    SqlClass,
-    SqlError,
-    StatementVerdict,
-)
+from protocol.messages import SqlClass, SqlError, StatementVerdict
 
 CLASSES: Final[tuple[SqlClass, ...]] = ("read", "write", "ddl", "destructive", "forbidden")
 READ, WRITE, DDL, DESTRUCTIVE, FORBIDDEN = range(5)

@@ -5,13 +5,7 @@ from __future__ import annotations
 
 from actors.guard.classifier import classify
 from actors.guard.tree import Classification
-from protocol.messages import (
-    Confirm,
-    GuardRequest,
-    Mode,
-    SqlClass,
-    Verdict,
-)
+from protocol.messages import Confirm, GuardRequest, Mode, SqlClass, Verdict
 from protocol.signing import DEFAULT_TTL_S, sign
 
 # =============================================================================================
