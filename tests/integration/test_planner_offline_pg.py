@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from actors.executor import load_catalog
+from actors.executor.catalog import load_catalog
 from actors.planner_offline import offline_plan, parse_value_index, value_index_sql
 from protocol.messages import Catalog, Clarification, Plan
 from testkit import pg
