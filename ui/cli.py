@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", help="config file (default: $PGASK_CONFIG or the platform config dir)"
     )
     parser.add_argument(
+        "--no-host", action="store_true",
+        help="run this command's own actor tree, not the per-user session host (as PGASK_HOST=off)",
+    )  # fmt: skip
+    parser.add_argument(
         "-p",
         "--profile",
         dest="tui_profiles",
@@ -202,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="profile or postgresql:// URL (repeat; default: every configured profile)",
     )  # fmt: skip
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
+    for name, what in (("status", "show the session host: pid, uptime, clients, profiles, memory"),
+                       ("stop", "stop the session host (the next command starts a new one)")):  # fmt: skip
+        cmd = sub.add_parser(name, help=what)
+        cmd.add_argument("--all", action="store_true", help="every host of this user, not only "
+                         "this environment's (config file, PG* variables)")  # fmt: skip
+        if name == "status":
+            cmd.add_argument("--json", action="store_true", help="print JSON")
     config = sub.add_parser("config", help="configuration helpers")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     init = config_sub.add_parser("init", help="write a commented starter config file")
@@ -298,7 +309,16 @@ def _main(argv: list[str]) -> int:
             print(f"pgask: {exc}", file=sys.stderr)
             return 1
     args = build_parser().parse_args(argv)
+    from ui import host
+
+    host.command = args.command
+    if args.no_host:
+        import os
+
+        os.environ["PGASK_HOST"] = "off"  # for this command and what it starts
     try:
+        if args.command in ("status", "stop"):
+            return cmd_host(args)
         if args.command == "actors":
             return cmd_actors(args)
         if args.command == "sql":
@@ -1079,6 +1099,23 @@ def cmd_context(args: argparse.Namespace) -> int:
     return run_with_tree(args.config, [profile_arg], show)
 
 
+def cmd_host(args: argparse.Namespace) -> int:
+    """`pgask status` / `pgask stop`: the per-user session host."""
+    from ui import session_host
+
+    if args.command == "stop":
+        pids = session_host.stop(all_hosts=args.all)
+        print(f"Stopped the session host (pid {', '.join(map(str, pids))})." if pids
+              else "No session host was running.")  # fmt: skip
+        return 0
+    hosts = session_host.status(all_hosts=args.all)
+    if args.json:
+        print(json.dumps(hosts if args.all else (hosts[0] if hosts else None), indent=2))
+    else:
+        print(session_host.format_status(hosts))
+    return 0 if hosts else 3
+
+
 def cmd_config_init(args: argparse.Namespace) -> int:
     from protocol.config import STARTER, default_config_path
 
@@ -1096,4 +1133,6 @@ def cmd_config_init(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ui.launch import main as launch
+
+    sys.exit(launch())

@@ -1,0 +1,187 @@
+"""The session host's command server: `python -m ui.command_server DIR`.
+
+A client process of the host whose only job is to have everything a command needs already
+imported (trio, zmq, msgspec, the CLI and its formatters): for each connection on DIR/cmd.sock
+it receives a command line, an environment, a working directory and three file descriptors
+(ui/launch.py sends them), forks, and the child runs `ui.cli.main` as `pgask` would, as a
+thin client of the host, with those descriptors as its standard streams. The child tells the
+caller its pid (for signals) and, at the end, its exit status.
+
+The server itself never opens a zmq context or starts trio (a fork must start clean,
+runtime-spike.md §4). It exits when its host does (its lease closes), when a caller of another
+build comes (that caller then retires the host), or when it cannot serve.
+"""
+
+from __future__ import annotations
+
+import array
+import fcntl
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+from pathlib import Path
+
+from protocol import hostlink
+
+_PRELOAD = (
+    "trio", "zmq", "msgspec", "dotenv", "platformdirs", "setproctitle",
+    "protocol.config", "protocol.messages", "protocol.codec", "protocol.transport",
+    "protocol.copystream", "protocol.errors", "protocol.signing",
+    "ui.cli", "ui.client", "ui.headless", "ui.format", "ui.workflow", "ui.session_host",
+    "ui.cli_batch", "ui.cli_dba", "ui.records", "ui.explain",
+)  # fmt: skip
+
+
+def preload() -> None:
+    import importlib
+
+    for name in _PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # a module that cannot import fails in the command that needs it
+            pass
+    try:  # argparse with every subcommand costs ~10 ms a command: built once, here
+        from ui import cli
+
+        parser = cli.build_parser()
+        cli.build_parser = lambda: parser  # type: ignore[assignment]  # this process only
+    except Exception:
+        pass
+
+
+def _recv_request(conn: socket.socket) -> tuple[dict, list[int]]:
+    fds = array.array("i")
+    data = b""
+    got: list[int] = []
+    while b"\n" not in data:
+        msg, ancdata, _flags, _addr = conn.recvmsg(1 << 20, socket.CMSG_LEN(3 * fds.itemsize))
+        if not msg:
+            break
+        data += msg
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                chunk = array.array("i")
+                chunk.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
+                got.extend(chunk)
+    return json.loads(data.split(b"\n", 1)[0]), got
+
+
+def _run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
+    """In the forked child: become the command, run it, report, exit."""
+    code = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as in any Python process: EPIPE instead
+        for target, fd in enumerate(fds[:3]):
+            os.dup2(fd, target)
+        for fd in fds:
+            if fd > 2:
+                os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.umask(int(request.get("umask", 0o022)))
+        sys.argv = ["pgask", *request["argv"]]
+        for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
+            stream.reconfigure(line_buffering=os.isatty(fd))  # type: ignore[attr-defined]
+        conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+        from ui.cli import main
+
+        code = main(list(request["argv"]))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        try:
+            conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
+        except OSError:
+            pass
+        os._exit(code if isinstance(code, int) else 1)
+
+
+def serve(folder: Path) -> int:
+    lock = open(folder / "cmd.lock", "a")  # noqa: SIM115 - held for the life of the process
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return 0  # another one serves this host
+    lease = hostlink.Lease.connect(folder)
+    if lease is None:
+        return 0
+    build = hostlink.build_id()
+    if lease.hello.get("build") != build:
+        return 0
+    reply = lease.ask({"op": "attach", "kind": "helper"})
+    if not reply.get("ok"):
+        return 1
+    preload()
+    path = folder / "cmd.sock"
+    path.unlink(missing_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    os.chmod(path, 0o600)
+    listener.listen(64)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    try:
+        import setproctitle
+
+        setproctitle.setproctitle("pgask: command server")
+    except ImportError:  # pragma: no cover - declared dependency
+        pass
+    try:
+        while True:
+            ready, _, _ = select.select([listener, lease.sock], [], [])
+            if lease.sock in ready:
+                return 0  # the host is gone (a lease carries nothing else unasked)
+            conn, _ = listener.accept()
+            fds: list[int] = []
+            try:
+                creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+                if struct.unpack("3i", creds)[1] != os.getuid():
+                    continue
+                request, fds = _recv_request(conn)
+                if request.get("build") != build or len(fds) < 3:
+                    conn.sendall(b'{"stale":true}\n')
+                    if request.get("build") != build:
+                        return 0
+                    continue
+                if os.fork() == 0:
+                    listener.close()
+                    lease.sock.close()
+                    lock.close()  # the lock is the server's, not a command's
+                    _run_child(conn, request, fds)
+            except (OSError, ValueError, KeyError):
+                continue
+            finally:
+                for fd in fds:
+                    os.close(fd)
+                conn.close()
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    folder = Path(argv[0])
+    os.chdir("/")
+    return serve(folder)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""`pgask`'s entry point: the shortest way to the command.
+
+With the session host on (the default; PGASK_HOST=off or --no-host turn it off), a command
+that cannot talk to a terminal anyway (no controlling terminal: scripts, pipes, cron, CI) is
+handed whole to this host's command server (ui/command_server.py), a warm process that forks
+one child per command with this process's argv, environment, working directory and standard
+streams: the child's output goes straight to ours, its exit status becomes ours, and SIGINT,
+SIGTERM and SIGHUP are passed on. Everything else (the TUI, a command that may ask on the
+terminal, no command server yet) runs `ui.cli.main` here, as a thin client of the host.
+
+Standard library only until it knows which way it goes.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import os
+import signal
+import socket
+import sys
+
+from protocol import hostlink
+
+# commands the command server may run (the TUI and `demo` need this process's terminal)
+_SERVED = frozenset({
+    "sql", "export", "ask", "context", "check-sql", "actors", "doctor", "explain", "index",
+    "migrate", "backup", "restore", "audit", "logs",
+})  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--no-host" in argv:  # accepted anywhere on the line
+        argv = [a for a in argv if a != "--no-host"]
+        os.environ[hostlink.ENV_HOST] = "off"
+    if hostlink.host_enabled():
+        os.environ[hostlink.ENV_DIR] = str(hostlink.host_dir(argv))
+        if _first_command(argv) in _SERVED and not _has_terminal():
+            code = run_served(argv)
+            if code is not None:
+                return code
+    from ui.cli import main as cli_main
+
+    return cli_main(argv)
+
+
+def _first_command(argv: list[str]) -> str:
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--config", "-p", "--profile"):
+            skip = True
+            continue
+        if arg.startswith("-"):
+            continue
+        return arg
+    return ""
+
+
+def _has_terminal() -> bool:
+    """Could this command ask the person anything (a password, a confirmation)?"""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def run_served(argv: list[str]) -> int | None:
+    """Run the command in the command server; None when there is none to run it (or it is
+    another build): then the caller runs it here."""
+    folder = hostlink.host_dir(argv)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(folder / "cmd.sock"))
+        request = {
+            "argv": argv, "env": dict(os.environ), "cwd": os.getcwd(),
+            "build": hostlink.build_id(), "umask": _umask(),
+        }  # fmt: skip
+        data = json.dumps(request).encode("utf-8", "surrogateescape") + b"\n"
+        fds = array.array("i", [0, 1, 2])
+        sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+        link = hostlink.LineSocket(sock)
+        first = link.recv()
+    except (OSError, ValueError):
+        sock.close()
+        return None
+    if first is None or "pid" not in first:
+        sock.close()
+        return None  # another build, or one on its way out
+    pid = int(first["pid"])
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    try:
+        while True:
+            try:
+                last = link.recv()
+                break
+            except InterruptedError:  # pragma: no cover - PEP 475 retries
+                continue
+    except OSError:
+        last = None
+    finally:
+        sock.close()
+    if last is None or "exit" not in last:
+        print("pgask: the command stopped unexpectedly (its process ended without a status);"
+              " see `pgask logs`.", file=sys.stderr)  # fmt: skip
+        return 1
+    return int(last["exit"])
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+if __name__ == "__main__":
+    sys.exit(main())
