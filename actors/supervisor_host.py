@@ -321,8 +321,8 @@ async def run_host(folder: Path, config_path: str, ready_fd: int) -> str:
             await host.stop.wait()
             for name in ("lease.sock", "cmd.sock"):  # no new client finds a host on its way out
                 (folder / name).unlink(missing_ok=True)
-            listener.close()
             nursery.cancel_scope.cancel()
+        listener.close()
     return host.stop_reason
 
 
