@@ -602,7 +602,9 @@ class Supervisor:
         else:
             self.clients.add(ident)
             foreign = ident in self.owner_sessions and header.session != self.owner_sessions[ident]
-            if (ident not in self.owners or foreign) and _carries_a_confirmation(header, body_frame):
+            if (ident not in self.owners or foreign) and _carries_a_confirmation(
+                header, body_frame
+            ):
                 log.warning("supervisor.confirmation.refused", sender=sender[:80], kind=header.kind)
                 await self._reply(ident, _NOT_THE_OWNER, reply_to=header.id, trace=header.trace)
                 return

@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-fd", type=int, default=-1)
     args = parser.parse_args(argv)
     folder = Path(args.dir)
-    lock = open(folder / "host.lock", "a")  # noqa: SIM115 - held for the life of the process
+    lock = open(folder / "host.lock", "a")
     # a host on its way out still holds it (its leases are closed, its children stopping):
     # wait for it, a bounded time
     signal.signal(signal.SIGALRM, _timed_out)

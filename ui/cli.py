@@ -234,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
                   "Convert the text first (e.g. with iconv -t UTF-8) or set a UTF-8 locale.",
                   file=sys.stderr)  # fmt: skip
             return 2
+    from protocol import hostlink
+
+    if hostlink.host_enabled(argv):  # which host: decided before a .env changes the environment
+        import os
+
+        os.environ.setdefault(hostlink.ENV_DIR, str(hostlink.host_dir(argv)))
     if hasattr(sys.stdin, "reconfigure"):  # a C locale would smuggle bad bytes in as surrogates
         sys.stdin.reconfigure(encoding="utf-8", errors="strict")
     try:
@@ -1133,6 +1139,4 @@ def cmd_config_init(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    from ui.launch import main as launch
-
-    sys.exit(launch())
+    sys.exit(main())

@@ -27,23 +27,32 @@ from pathlib import Path
 
 from protocol import hostlink
 
-_PRELOAD = (
-    "trio", "zmq", "msgspec", "dotenv", "platformdirs", "setproctitle",
-    "protocol.config", "protocol.messages", "protocol.codec", "protocol.transport",
-    "protocol.copystream", "protocol.errors", "protocol.signing",
-    "ui.cli", "ui.client", "ui.headless", "ui.format", "ui.workflow", "ui.session_host",
-    "ui.cli_batch", "ui.cli_dba", "ui.records", "ui.explain",
-)  # fmt: skip
-
 
 def preload() -> None:
-    import importlib
+    """What a command needs, imported once here (a fork inherits it)."""
+    import dotenv  # noqa: F401
+    import msgspec  # noqa: F401
+    import platformdirs  # noqa: F401
+    import setproctitle  # noqa: F401
+    import trio  # noqa: F401  (zmq comes with protocol.transport)
 
-    for name in _PRELOAD:
-        try:
-            importlib.import_module(name)
-        except Exception:  # a module that cannot import fails in the command that needs it
-            pass
+    import protocol.codec
+    import protocol.config
+    import protocol.copystream
+    import protocol.messages
+    import protocol.signing
+    import protocol.transport  # noqa: F401
+    import ui.cli
+    import ui.cli_batch
+    import ui.cli_dba
+    import ui.client
+    import ui.explain
+    import ui.format
+    import ui.headless
+    import ui.records
+    import ui.session_host
+    import ui.workflow  # noqa: F401
+
     try:  # argparse with every subcommand costs ~10 ms a command: built once, here
         from ui import cli
 
@@ -116,7 +125,7 @@ def _run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
 
 
 def serve(folder: Path) -> int:
-    lock = open(folder / "cmd.lock", "a")  # noqa: SIM115 - held for the life of the process
+    lock = open(folder / "cmd.lock", "a")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -152,7 +161,9 @@ def serve(folder: Path) -> int:
             conn, _ = listener.accept()
             fds: list[int] = []
             try:
-                creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+                creds = conn.getsockopt(
+                    socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")
+                )
                 if struct.unpack("3i", creds)[1] != os.getuid():
                     continue
                 request, fds = _recv_request(conn)

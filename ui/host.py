@@ -136,7 +136,9 @@ def _drive(
                 from actors.supervisor import Supervisor, load_tree
                 from protocol.config import state_dir
 
-                tree = Supervisor(config, load_tree(), state_dir=state_dir(), eager=frozenset(start))
+                tree = Supervisor(
+                    config, load_tree(), state_dir=state_dir(), eager=frozenset(start)
+                )
                 await stack.enter_async_context(tree.running())
                 for name in names:  # its connection opens while the command gets going
                     tree._ensure_child(f"executor:{name}", tree.specs["executor"], name)

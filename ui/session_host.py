@@ -51,7 +51,7 @@ def _connect_current(folder: Path, build: str) -> Lease | None:
 
 
 def _spawn(folder: Path, argv: list[str], *, wait_ready: bool) -> None:
-    log = open(folder / "host.log", "ab")  # noqa: SIM115 - handed to the child
+    log = open(folder / "host.log", "ab")
     read_fd, write_fd = os.pipe()
     try:
         proc = subprocess.Popen(
@@ -71,7 +71,9 @@ def _spawn(folder: Path, argv: list[str], *, wait_ready: bool) -> None:
         while b"\n" not in got:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([read_fd], [], [], left)[0]:
-                raise HostUnavailable(f"The session host did not start within {START_TIMEOUT_S:g} s.")
+                raise HostUnavailable(
+                    f"The session host did not start within {START_TIMEOUT_S:g} s."
+                )
             chunk = os.read(read_fd, 256)
             if not chunk:
                 tail = _tail(folder / "host.log")
