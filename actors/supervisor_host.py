@@ -34,6 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+if __name__ == "__main__":  # the actors' forkserver preloads while this process imports
+    from actors._forkserver import start_early
+
+    start_early()
+
 import msgspec
 import trio
 
@@ -287,7 +292,7 @@ def _forkserver_pids() -> list[int]:
         return []
 
 
-async def run_host(folder: Path, config_path: str, ready_fd: int) -> str:
+async def run_host(folder: Path, config_path: str, ready_fd: int, start: list[str]) -> str:
     build = hostlink.build_id()
     config = load_config(config_path or None, read_dotenv=False)
     sup = Supervisor(config, load_tree(), run_dir=folder, state_dir=state_dir(),
@@ -303,6 +308,12 @@ async def run_host(folder: Path, config_path: str, ready_fd: int) -> str:
             listener.listen(64)
             if os.path.exists(folder / "sup.sock"):
                 os.chmod(folder / "sup.sock", 0o600)
+            for actor in start:  # what the client that started us needs: under way already
+                name = actor.removeprefix("executor:")
+                if actor.startswith("executor:") and name in sup.config.profiles:
+                    sup._ensure_child(actor, sup.specs["executor"], name)
+                elif actor in sup.specs and not sup.specs[actor].for_each_profile:
+                    sup._ensure_child(actor, sup.specs[actor])
             log.info("host.started", pid=os.getpid(), build=build, dir=str(folder),
                      idle_exit_s=config.host.idle_exit_s)  # fmt: skip
             if ready_fd >= 0:
@@ -335,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dir")
     parser.add_argument("--config", default="")
     parser.add_argument("--ready-fd", type=int, default=-1)
+    parser.add_argument("--start", action="append", default=[], help="an actor to start at once")
     args = parser.parse_args(argv)
     folder = Path(args.dir)
     lock = open(folder / "host.lock", "a")
@@ -361,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     (folder / "owner").write_text(f"{os.getpid()}\n")
     reason = ""
     try:
-        reason = trio.run(run_host, folder, args.config, args.ready_fd)
+        reason = trio.run(run_host, folder, args.config, args.ready_fd, args.start)
     finally:
         for name in ("lease.sock", "sup.sock", "owner"):
             (folder / name).unlink(missing_ok=True)

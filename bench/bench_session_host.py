@@ -99,7 +99,9 @@ def run_on_tty(argv: list[str], env: dict[str, str], *, cwd: Path) -> float:
     seconds = time.perf_counter() - t0
     os.close(master)
     if code != 0:
-        raise SystemExit(f"{shlex.join(argv)} failed on a tty ({code}):\n{out.decode(errors='replace')}")
+        raise SystemExit(
+            f"{shlex.join(argv)} failed on a tty ({code}):\n{out.decode(errors='replace')}"
+        )
     return seconds
 
 
@@ -221,8 +223,16 @@ def _bench(args: argparse.Namespace, server: pg.PgServer, work: Path, psql: str)
         note("sql 20 rows", "pgask cold", run(sql_cmd, cold, cwd=work))
         note("sql 20 rows", "pgask warm", run(sql_cmd, warm, cwd=work))
         note("sql 20 rows", "pgask warm, tty", run_on_tty(sql_cmd, warm, cwd=work))
-        note("TUI spawn -> prompt", "psql", tmux_to_prompt(psql_tui, re.escape(dbname) + "=[#>]", ["C-d"]))
-        note("TUI spawn -> prompt", "pgcli", tmux_to_prompt(pgcli_tui, re.escape(dbname) + ">", ["C-d"]))
+        note(
+            "TUI spawn -> prompt",
+            "psql",
+            tmux_to_prompt(psql_tui, re.escape(dbname) + "=[#>]", ["C-d"]),
+        )
+        note(
+            "TUI spawn -> prompt",
+            "pgcli",
+            tmux_to_prompt(pgcli_tui, re.escape(dbname) + ">", ["C-d"]),
+        )
         note("TUI spawn -> prompt", "pgask cold", tmux_to_prompt(tui("off"), "b\u203a", ["C-q"]))
         note("TUI spawn -> prompt", "pgask warm", tmux_to_prompt(tui("on"), "b\u203a", ["C-q"]))
         note("export 1M CSV", "psql", run([psql, "-X", "-q", "-c", copy, big], base, cwd=work))

@@ -77,7 +77,7 @@ def run_with_tree(
     add_demo_profile(config, profiles)
     names = [resolve_profile(config, p)[0] for p in profiles]
     start = START_FOR.get(command, ("guard",))
-    if hostlink.host_enabled():
+    if hostlink.host_enabled() and command != "demo":  # `pgask demo` cleans up after the UI
         from ui import session_host
 
         try:
@@ -97,6 +97,9 @@ def run_with_tree(
                 lease.close()
                 if kind == "cli":
                     session_host.ensure_command_server()
+    from actors._forkserver import start_early
+
+    start_early()  # its preload overlaps with this process importing the supervisor
     return _drive(None, config, names, fn, start=start)
 
 
@@ -214,6 +217,16 @@ def launch_tui(config: Any, profiles: list[str], *, model_label: str, welcome: s
     from protocol.config import state_dir
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C belongs to the UI, never to the tree
+    from protocol import hostlink
+
+    if hostlink.host_enabled() and command != "demo":  # `pgask demo` cleans up after the UI
+        from ui import session_host
+
+        try:
+            session_host.exec_tui(config, profiles, model_label=model_label, welcome=welcome)
+        except (hostlink.HostUnavailable, OSError) as exc:  # exec_tui returns only on failure
+            print(f"pgask: running without the session host: {exc}", file=sys.stderr)
+            os.environ[hostlink.ENV_HOST] = "off"
 
     async def tui(sup: Any, client: Any, *names: str) -> int:
         identity = f"ui-{os.urandom(16).hex()}"

@@ -50,7 +50,7 @@ def _connect_current(folder: Path, build: str) -> Lease | None:
     return None
 
 
-def _spawn(folder: Path, argv: list[str], *, wait_ready: bool) -> None:
+def _spawn(folder: Path, argv: list[str], *, wait_ready: bool, meanwhile: Any = None) -> None:
     log = open(folder / "host.log", "ab")
     read_fd, write_fd = os.pipe()
     try:
@@ -66,6 +66,8 @@ def _spawn(folder: Path, argv: list[str], *, wait_ready: bool) -> None:
     try:
         if not wait_ready:
             return
+        if meanwhile is not None:
+            meanwhile()  # overlaps with the host's start
         deadline = time.monotonic() + START_TIMEOUT_S
         got = b""
         while b"\n" not in got:
@@ -107,7 +109,9 @@ def attach(
                 argv = [sys.executable, "-m", "actors.supervisor_host", str(folder)]
                 if config.source:
                     argv += ["--config", config.source]
-                _spawn(folder, argv, wait_ready=True)
+                for actor in [*start, *(f"executor:{n}" for n in names)]:
+                    argv += ["--start", actor]
+                _spawn(folder, argv, wait_ready=True, meanwhile=_import_client)
                 lease = Lease.connect(folder)
                 if lease is None:
                     raise HostUnavailable("The session host started but does not answer.")
@@ -118,6 +122,14 @@ def attach(
         lease.close()
         raise HostUnavailable(f"The session host refused this client: {reply.get('error')}")
     return lease, reply
+
+
+def _import_client() -> None:
+    """What this command imports next anyway, imported while the host starts."""
+    import trio  # noqa: F401
+
+    import protocol.transport  # noqa: F401
+    import ui.client  # noqa: F401
 
 
 def ensure_command_server(folder: Path | None = None) -> None:
@@ -137,6 +149,37 @@ def ensure_command_server(folder: Path | None = None) -> None:
     if not (folder / "lease.sock").exists():
         return
     _spawn(folder, [sys.executable, "-m", "ui.command_server", str(folder)], wait_ready=False)
+
+
+def exec_tui(config: Any, profiles: list[str], *, model_label: str, welcome: str = "") -> None:
+    """The TUI as a client of the host: attach, then become the UI process (exec), which keeps
+    the lease (the host counts the window while it is open; the window sees the host go)."""
+    import base64
+
+    import msgspec
+
+    from protocol.boot import UiBoot
+    from protocol.config import resolve_profile, state_dir
+
+    names = [resolve_profile(config, p)[0] for p in profiles]
+    lease, info = attach(config, names, kind="tui", start=("guard", "planner", "exporter"))
+    identity = f"ui-{os.urandom(16).hex()}"
+    trusted = lease.ask({"op": "trust", "identity": identity})
+    if not trusted.get("ok"):
+        raise HostUnavailable(
+            f"The session host would not trust this window: {trusted.get('error')}"
+        )
+    boot = UiBoot(
+        identity=identity, endpoint=info["endpoint"], session=info["session"],
+        run_dir=info["run_dir"], log_dir=info["log_dir"], config=msgspec.msgpack.encode(config),
+        profiles=names, model_label=model_label, state_dir=str(state_dir()), welcome=welcome,
+        lease_fd=lease.fileno(),
+    )  # fmt: skip
+    os.set_inheritable(lease.fileno(), True)
+    env = {**os.environ, "PGASK_UI_BOOT": base64.b64encode(msgspec.msgpack.encode(boot)).decode()}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "ui.app"], env)
 
 
 # -- pgask status / pgask stop ------------------------------------------------------------
