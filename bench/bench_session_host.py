@@ -68,7 +68,7 @@ def run(argv: list[str], env: dict[str, str], *, cwd: Path) -> float:
     """Seconds for one whole process, no controlling terminal; fails loudly on a bad exit."""
     t0 = time.perf_counter()
     done = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+                          capture_output=True, start_new_session=True)  # fmt: skip
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"{shlex.join(argv)} failed ({done.returncode}):\n{done.stderr.decode()}")
