@@ -324,7 +324,11 @@ class App:
             ready = dict(self.poller.poll(timeout))
             if os.getppid() != self.parent:  # the supervisor's process is gone (at most 1 s ago)
                 return "orphaned"
-            if self.boot.lease_fd >= 0 and self.boot.lease_fd in ready and host_gone(self.boot.lease_fd):
+            if (
+                self.boot.lease_fd >= 0
+                and self.boot.lease_fd in ready
+                and host_gone(self.boot.lease_fd)
+            ):
                 return "orphaned"  # the session host is gone
             if self.wake_r in ready:
                 try:
