@@ -11,6 +11,8 @@
   pgask context QUESTION [-p PROFILE] [--tokens N] [--json]
   pgask context --batch [-p PROFILE] [--tokens N]  JSON lines in, {"id","context",...} out
   pgask explain | index | migrate | backup | restore ...   DBA work (see ui/cli_dba.py)
+  pgask status [--all] [--json] | pgask stop [--all]      the per-user session host
+  pgask --no-host ...                             one actor tree for this command (PGASK_HOST=off)
 
 Exit codes: 0 ok, 1 error, 2 usage; sql/ask: 3 refused, 4 needs confirmation, 130 cancelled;
 ask: 5 the planner asks a clarifying question (printed, nothing run); sql/ask: 6 the output

@@ -1,8 +1,10 @@
 """The composition root: the one place in ui/ that imports actors/.
 
-`pgask` hosts the supervisor in its own process for the length of a command (or of a TUI
-session); every other ui module talks to the actors only through messages, over the
-client this file opens. `pgask check-sql` needs no tree: it loads the guard's classifier
+A command runs against the per-user session host's tree (ui/session_host.py; the host is
+actors/supervisor_host.py), or, with PGASK_HOST=off / --no-host, `pgask` hosts the supervisor
+in its own process for the length of the command (or of a TUI session). Either way the command
+body gets a HostView as `sup`; every other ui module talks to the actors only through
+messages, over the client this file opens. `pgask check-sql` needs no tree: it loads the guard's classifier
 alone (nothing else of actors/)."""
 
 from __future__ import annotations
