@@ -108,6 +108,7 @@ class PlannerState:
     key_env: str = "OPENAI_API_KEY"
     key_set: bool = False
     indexes: dict[str, tuple[str, SchemaIndex]] = field(default_factory=dict)
+    catalogs: dict[str, Catalog] = field(default_factory=dict)  # the last one, per profile
     # profile -> (catalog fingerprint, built at (monotonic s), the offline planner's value index)
     values: dict[str, tuple[str, float, ValueIndex]] = field(default_factory=dict)
 
@@ -190,12 +191,9 @@ async def _serve(
     state: PlannerState, msg: PlanRequest, req: Request
 ) -> Plan | Clarification | Failure:
     started = time.perf_counter()
-    catalog = await req.runtime.request(
-        f"executor:{msg.profile}", CatalogRequest(), trace=req.header.trace, timeout=120
-    )
+    catalog = await current_catalog(state, msg.profile, req)
     if isinstance(catalog, Failure):
         return catalog
-    assert isinstance(catalog, Catalog)
     catalog = without_private_values(catalog, state.config.privacy.redact_columns)
     index = _index_for(state, catalog)
     if msg.planner == "model" and state.client is None:
@@ -249,6 +247,23 @@ async def _serve(
         ms=round((time.perf_counter() - started) * 1000, 1),
     )
     return result
+
+
+async def current_catalog(state: PlannerState, profile: str, req: Request) -> Catalog | Failure:
+    """The profile's catalog from its executor; the one kept here when it is still current
+    (then only its fingerprint travels)."""
+    kept = state.catalogs.get(profile)
+    reply = await req.runtime.request(
+        f"executor:{profile}", CatalogRequest(known=kept.fingerprint if kept else ""),
+        trace=req.header.trace, timeout=120,
+    )  # fmt: skip
+    if isinstance(reply, Failure):
+        return reply
+    assert isinstance(reply, Catalog)
+    if reply.unchanged and kept is not None and kept.fingerprint == reply.fingerprint:
+        return kept
+    state.catalogs[profile] = reply
+    return reply
 
 
 def _index_for(state: PlannerState, catalog: Catalog) -> SchemaIndex:
@@ -915,12 +930,9 @@ async def on_context_request(
     state: PlannerState, msg: ContextRequest, req: Request
 ) -> SchemaContextText | Failure:
     """`pgask context`: the schema part a plan for `msg.question` would send (no model call)."""
-    catalog = await req.runtime.request(
-        f"executor:{msg.profile}", CatalogRequest(), trace=req.header.trace, timeout=120
-    )
+    catalog = await current_catalog(state, msg.profile, req)
     if isinstance(catalog, Failure):
         return catalog
-    assert isinstance(catalog, Catalog)
     catalog = without_private_values(catalog, state.config.privacy.redact_columns)
     budget = msg.tokens or state.config.model.context_tokens
     ctx = context_for_question(

@@ -163,12 +163,11 @@ def _bench(args: argparse.Namespace, server: pg.PgServer, work: Path, psql: str)
                           (g % 100000) / 100.0 from generate_series(1, {args.rows}) g""")  # fmt: skip
     pg.run_sql(big, "vacuum analyze big")
     per = args.tables // 10
-    pg.run_sql(cat, f"""DO $$ BEGIN FOR s IN 0..9 LOOP
-        EXECUTE format('CREATE SCHEMA s%s', s);
-        FOR i IN 0..{per - 1} LOOP
-          EXECUTE format('CREATE TABLE s%s.t_%s (id bigint primary key, customer_id bigint,
-            name text, amount numeric(12,2), created_at timestamptz, note text)', s, i);
-        END LOOP; END LOOP; END $$""")  # fmt: skip
+    for s in range(10):  # a schema a transaction: max_locks_per_transaction
+        pg.run_sql(cat, f"""CREATE SCHEMA s{s}; DO $$ BEGIN FOR i IN 0..{per - 1} LOOP
+            EXECUTE format('CREATE TABLE s{s}.t_%s (id bigint primary key, customer_id bigint,
+              name text, amount numeric(12,2), created_at timestamptz, note text)', i);
+            END LOOP; END $$""")  # fmt: skip
     pg.run_sql(cat, "create table public.customers (id bigint primary key, name text);"
                "create table public.orders (id bigint primary key, customer_id bigint "
                "references customers, revenue numeric(12,2), created_at timestamptz)")  # fmt: skip

@@ -353,3 +353,25 @@ async def test_concurrent_first_commands_start_one_host(host: Host) -> None:
             nursery.start_soon(one, i)
     assert sorted(results) == [f"n\n{i}\n" for i in range(3)]
     assert len(host.folders()) == 1 and host.status() is not None
+
+
+async def test_a_catalog_the_asker_holds_travels_as_its_fingerprint_only(
+    tmp_path: Path, pg_db: str
+) -> None:
+    """What keeps a warm `pgask context` fast on a large catalog: the planner keeps the last
+    catalog, and the executor answers `known=fingerprint` with the header alone while the
+    schema has not changed."""
+    from protocol.messages import Catalog, CatalogRequest
+
+    await pg.arun_sql(pg_db, "CREATE TABLE a (x int)")
+    config = Config(profiles={"p": ProfileConfig(dsn=pg_db)})
+    async with open_tree(tmp_path, config=config) as (_sup, client):
+        full = await client.request("executor:p", CatalogRequest(), timeout=60)
+        assert isinstance(full, Catalog) and not full.unchanged and full.tables
+        same = await client.request("executor:p", CatalogRequest(known=full.fingerprint))
+        assert isinstance(same, Catalog) and same.unchanged and same.tables == []
+        assert same.fingerprint == full.fingerprint
+        await pg.arun_sql(pg_db, "CREATE TABLE b (y int)")
+        new = await client.request("executor:p", CatalogRequest(known=full.fingerprint))
+        assert isinstance(new, Catalog) and not new.unchanged
+        assert {t.name for t in new.tables} == {"a", "b"}
