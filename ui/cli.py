@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -47,15 +46,25 @@ from ui.host import run_with_tree
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # ~30 ms: only when asked
+
     try:
         return version("pgask")
     except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
         return "0+unknown"
 
 
+class _VersionAction(argparse.Action):
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        print(f"pgask {_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pgask", description="A terminal agent for PostgreSQL.")
-    parser.add_argument("--version", action="version", version=f"pgask {_version()}")
+    parser.add_argument(
+        "--version", action=_VersionAction, nargs=0, help="show the version and exit"
+    )
     parser.add_argument(
         "--config", help="config file (default: $PGASK_CONFIG or the platform config dir)"
     )

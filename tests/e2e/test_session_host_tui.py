@@ -108,3 +108,22 @@ def test_two_tui_windows_keep_their_own_conversations(tui: Tui) -> None:
         two.close()
     two_gone = status(tui)
     assert two_gone["client_kinds"] == ["tui"]
+
+
+def test_a_window_whose_host_is_killed_says_so_and_the_next_one_starts_a_new_host(
+    tui: Tui,
+) -> None:
+    one = started(tui)
+    old = status(tui)["pid"]
+    os.kill(old, signal.SIGKILL)
+    one.expect_screen("the supervisor stopped unexpectedly", 15)  # not a frozen window
+    two = TmuxSession.start(pgask_argv("--config", str(tui.config), "-p", "demo"),
+                            env=tui.env(), cwd=tui.tmp, log_dirs=tui.log_dirs)  # fmt: skip
+    try:
+        two.expect_screen(PROMPT, 30)
+        two.expect_gone("connecting", 20)
+        two.type("/sql select 'after the crash' as back", enter=True)
+        two.expect_screen(("1 row in", "after the crash"), 20)
+        assert status(tui)["pid"] != old
+    finally:
+        two.close()
