@@ -69,6 +69,7 @@ class Host:
         self.changed = trio.Event()
         self.stop = trio.Event()
         self.stop_reason = ""
+        self.retiring = ""  # why, once a client of another build asked: no new clients
         self.n = 0
         self.config_file = Path(sup.config.source) if sup.config.source else None
         self.config_mtime = self._config_mtime()
@@ -180,6 +181,8 @@ class Host:
         if self.clients.pop(lease.n, None) is not None:
             log.info("host.client.left", kind=lease.kind, clients=len(self.clients))
             self._client_count_changed()
+            if self.retiring and not self.clients:
+                self.request_stop(self.retiring)
 
     async def handle(self, lease: LeaseState, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
@@ -197,10 +200,18 @@ class Host:
         if op == "stop":
             self.request_stop(str(req.get("why") or "stop"))
             return {"ok": True}
+        if op == "retire":
+            self.retiring = str(req.get("why") or "retired")
+            log.info("host.retiring", why=self.retiring, clients=len(self.clients))
+            if not self.clients:
+                self.request_stop(self.retiring)
+            return {"ok": True}
         return {"ok": False, "error": f"unknown op {op!r}"}
 
     async def attach(self, lease: LeaseState, req: dict[str, Any]) -> dict[str, Any]:
         sup = self.sup
+        if self.retiring and req.get("kind") != "helper":
+            return {"ok": False, "error": f"this host is retiring ({self.retiring})"}
         await self.check_config()
         kind = str(req.get("kind") or "cli")
         changed = False
@@ -261,6 +272,7 @@ class Host:
             "sessions": len(sup.sessions), "profiles": profiles, "actors": actors,
             "rss_kb": _rss_kb(os.getpid()), "tree_rss_kb": sum(_rss_kb(p) for p in set(pids)),
             "idle_exit_s": sup.config.host.idle_exit_s, "config": sup.config.source,
+            "retiring": self.retiring,
             "log_dir": str(sup.log_dir),
         }  # fmt: skip
 

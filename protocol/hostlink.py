@@ -3,11 +3,11 @@ the small line protocol its clients speak to it before they use the bus.
 
 Standard library only: `pgask` imports this before it knows whether it needs anything else.
 
-Where: `<run base>/pgask-host-<uid>-<key>/`, mode 0700 and owned by the user (checked, never
+Where: `<run base>/pgask-host-<uid>-<key>-<build>/`, mode 0700 and owned by the user (checked, never
 trusted), where <run base> is $XDG_RUNTIME_DIR or the temp directory and <key> a hash of what
 the host's behaviour depends on (the config file named, the PG*/PGASK_*/OPENAI_*/XDG_*
 variables, a .env in the working directory): two commands share a host only when they would
-have built the same tree. Inside:
+have built the same tree, and only when they are the same build. Inside:
     host.lock    held (flock) by the live host for its whole life
     start.lock   held by a client while it starts a host, so two never start at once
     owner        the host's pid (the stale-run sweep of protocol/endpoints.py reads it)
@@ -26,6 +26,8 @@ then the client sends requests, each answered by one line:
     {"op": "trust", "identity"}  -> {"ok"}: that bus identity may confirm in this lease's session
     {"op": "status"}             -> {"ok", "pid", "uptime_s", "clients", "profiles", "rss_kb", ...}
     {"op": "stop", "why"}        -> {"ok"}; then the host exits and closes every lease
+    {"op": "retire", "why"}      -> {"ok"}; a client of another build came: the host takes no
+                                    new client and exits when its last one has gone
 An attached connection is a client for as long as it stays open: the host counts them for its
 idle exit, and forgets the identities a lease trusted when it closes.
 """
@@ -103,11 +105,18 @@ def host_key(argv: list[str]) -> str:
 
 
 def host_dir(argv: list[str] | None = None) -> Path:
-    """This command's host directory: $PGASK_HOST_DIR when `pgask` set it, else computed."""
+    """This command's host directory: $PGASK_HOST_DIR when `pgask` set it, else computed. One
+    per environment and build: a host of another build is never shared, only retired."""
     given = os.environ.get(ENV_DIR)
     if given:
         return Path(given)
-    return run_base() / f"pgask-host-{os.getuid()}-{host_key(argv or [])}"
+    return run_base() / f"pgask-host-{os.getuid()}-{host_key(argv or [])}-{build_id()}"
+
+
+def sibling_dirs(folder: Path) -> list[Path]:
+    """The host directories of the same environment and another build (older installs)."""
+    prefix = folder.name.rsplit("-", 1)[0] + "-"
+    return sorted(p for p in folder.parent.glob(prefix + "*") if p != folder)
 
 
 def user_host_dirs() -> list[Path]:

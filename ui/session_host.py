@@ -37,17 +37,31 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _connect_current(folder: Path, build: str) -> Lease | None:
-    """A lease on the host in `folder` if it is this build; one of another build is retired."""
+    """A lease on the host in `folder` if it is this build (a stray one of another is stopped)."""
     lease = Lease.connect(folder)
     if lease is None:
         return None
     if lease.hello.get("build") == build:
         return lease
     with contextlib.suppress(OSError, HostUnavailable):
-        lease.ask({"op": "stop", "why": f"retired: a client of build {build} came"})
+        lease.ask({"op": "stop", "why": f"another build in this build's directory ({build})"})
         lease.wait_closed()
     lease.close()
     return None
+
+
+def retire_other_builds(folder: Path, build: str) -> None:
+    """Ask the hosts of this environment's other builds to retire: they take no new client and
+    exit when their last one (an open window, a running command) has gone."""
+    for other in hostlink.sibling_dirs(folder):
+        try:
+            lease = Lease.connect(other, timeout=5)
+        except OSError:
+            continue
+        if lease is None:
+            continue
+        with contextlib.closing(lease), contextlib.suppress(OSError, HostUnavailable):
+            lease.ask({"op": "retire", "why": f"retired: a client of build {build} came"})
 
 
 def _spawn(folder: Path, argv: list[str], *, wait_ready: bool, meanwhile: Any = None) -> None:
@@ -106,6 +120,7 @@ def attach(
         with _locked(folder / "start.lock"):
             lease = _connect_current(folder, build)  # another client may have started one
             if lease is None:
+                retire_other_builds(folder, build)
                 argv = [sys.executable, "-m", "actors.supervisor_host", str(folder)]
                 if config.source:
                     argv += ["--config", config.source]
@@ -188,7 +203,8 @@ def exec_tui(config: Any, profiles: list[str], *, model_label: str, welcome: str
 def _folders(all_hosts: bool) -> list[Path]:
     if all_hosts:
         return hostlink.user_host_dirs()
-    return [hostlink.host_dir(sys.argv[1:])]
+    folder = hostlink.host_dir(sys.argv[1:])
+    return [folder, *hostlink.sibling_dirs(folder)]  # this build's, and any still retiring
 
 
 def status(all_hosts: bool = False) -> list[dict[str, Any]]:
@@ -241,7 +257,8 @@ def format_status(hosts: list[dict[str, Any]]) -> str:
         uptime = f"{up // 3600:.0f}h{up % 3600 // 60:02.0f}m" if up >= 3600 else (
             f"{up // 60:.0f}m{up % 60:02.0f}s")  # fmt: skip
         lines += [
-            f"pgask session host, pid {h['pid']} (build {h['build']})",
+            f"pgask session host, pid {h['pid']} (build {h['build']})"
+            + (" - retiring: it exits when its last client has gone" if h.get("retiring") else ""),
             f"  uptime    {uptime}; exits after {h['idle_exit_s']:g} s without a client",
             f"  clients   {h['clients']}" + (f" ({', '.join(h['client_kinds'])})" if h["client_kinds"] else ""),
             f"  profiles  {', '.join(h['profiles']) or '(none open)'}",

@@ -185,11 +185,22 @@ def test_a_host_killed_with_sigkill_is_replaced_and_the_session_file_is_intact(
 
 
 def test_a_version_change_retires_the_old_host(host: Host) -> None:
+    """The old host takes no new client and exits when its last one has gone (an open window
+    of the old build is never cut off)."""
+    from protocol.hostlink import Lease
+
     old = {"PGASK_BUILD_ID": "an-older-pgask"}
     host.sql("select 1", env=old)
     old_pid = host.pid(env=old)
     assert host.status(env=old)["build"] == "an-older-pgask"  # type: ignore[index]
-    host.sql("select 2")  # this build's client finds the older host, retires it, starts its own
+    (old_dir,) = host.folders()
+    window = Lease.connect(old_dir)  # a client of the old build that is still open
+    assert window is not None and window.ask({"op": "attach", "kind": "tui"})["ok"]
+    host.sql("select 2")  # this build's client asks the older host to retire, starts its own
+    assert alive(old_pid) and host.pid() != old_pid
+    assert host.status(env=old)["retiring"].startswith("retired: a client of build")  # type: ignore[index]
+    assert not window.ask({"op": "attach", "kind": "cli"})["ok"]  # no new client there
+    window.close()  # the last client of the old build goes
     assert wait_gone(old_pid, 30)
     new = host.status()
     assert new is not None and new["pid"] != old_pid and new["build"] != "an-older-pgask"
