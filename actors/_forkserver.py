@@ -33,4 +33,7 @@ def start_early() -> None:
     from multiprocessing import forkserver
 
     multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
-    forkserver.ensure_running()
+    try:
+        forkserver.ensure_running()
+    except OSError:  # e.g. a temp dir too long for a socket: the supervisor says so, in its words
+        return
