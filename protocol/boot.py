@@ -43,8 +43,8 @@ class UiBoot(msgspec.Struct, kw_only=True):
     # the UI's bus identity: unguessable, and trusted by the supervisor as the session's owner
     # (the only client besides the host's own whose requests may carry a confirmation)
     identity: str = "ui"
-    # a session host's lease, inherited across exec: it ends when the host does (-1: none; then
-    # the supervisor is this process's parent, watched with getppid)
+    # a session host's lease, open in the UI's process: it ends when the host does (-1: none;
+    # then the supervisor is this process's parent, watched with getppid)
     lease_fd: int = -1
 
     def load_config(self) -> Config:

@@ -14,7 +14,8 @@ have built the same tree, and only when they are the same build. Inside:
     lease.sock   AF_UNIX stream: this protocol
     sup.sock     the supervisor's ROUTER (ipc://), or, with PGASK_TRANSPORT=tcp, a loopback
                  TCP port with CURVE whose server key is only in `endpoint` (mode 0600)
-    cmd.sock     ui/command_server.py: runs whole commands forked from a warm process
+    cmd.sock     ui/command_server.py: runs whole commands forked from a warm process (its
+                 own framing: marshal, length-prefixed, see ui/launch.py)
     host.log     the host's own stderr
 
 Lease protocol: one JSON object a line each way. On connect the host says
@@ -34,11 +35,9 @@ idle exit, and forgets the identities a lease trusted when it closes.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +72,8 @@ def host_enabled(argv: list[str] | None = None) -> bool:
 def run_base() -> Path:
     base = os.environ.get("XDG_RUNTIME_DIR")
     if not base or not os.access(base, os.W_OK):
+        import tempfile  # only here: ~4 ms of every command otherwise
+
         base = tempfile.gettempdir()
     return Path(base)
 
@@ -175,6 +176,8 @@ class LineSocket:
         self._buf = b""
 
     def send(self, obj: dict[str, Any]) -> None:
+        import json  # not at import: `pgask` reaches the command server without it (and re)
+
         self.sock.sendall(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
 
     def recv(self) -> dict[str, Any] | None:
@@ -185,6 +188,8 @@ class LineSocket:
                 return None
             self._buf += chunk
         line, self._buf = self._buf.split(b"\n", 1)
+        import json
+
         return json.loads(line)
 
     def ask(self, obj: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import array
 import fcntl
-import json
 import os
 import select
 import signal
@@ -26,6 +25,7 @@ import sys
 from pathlib import Path
 
 from protocol import hostlink
+from ui.launch import frame
 
 
 def preload() -> None:
@@ -63,20 +63,25 @@ def preload() -> None:
 
 
 def _recv_request(conn: socket.socket) -> tuple[dict, list[int]]:
+    import marshal
+
     fds = array.array("i")
     data = b""
     got: list[int] = []
-    while b"\n" not in data:
+    while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
         msg, ancdata, _flags, _addr = conn.recvmsg(1 << 20, socket.CMSG_LEN(3 * fds.itemsize))
         if not msg:
-            break
+            raise ValueError("the request ended early")
         data += msg
         for level, kind, payload in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 chunk = array.array("i")
                 chunk.frombytes(payload[: len(payload) - (len(payload) % fds.itemsize)])
                 got.extend(chunk)
-    return json.loads(data.split(b"\n", 1)[0]), got
+    request = marshal.loads(data[4 : 4 + int.from_bytes(data[:4], "big")])
+    if not isinstance(request, dict):
+        raise ValueError("not a request")
+    return request, got
 
 
 def _run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
@@ -100,7 +105,7 @@ def _run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
         sys.argv = ["pgask", *request["argv"]]
         for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
             stream.reconfigure(line_buffering=os.isatty(fd))  # type: ignore[attr-defined]
-        conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
+        conn.sendall(frame({"pid": os.getpid()}))
         from ui.cli import main
 
         code = main(list(request["argv"]))
@@ -118,7 +123,7 @@ def _run_child(conn: socket.socket, request: dict, fds: list[int]) -> None:
             except Exception:
                 pass
         try:
-            conn.sendall(json.dumps({"exit": code}).encode() + b"\n")
+            conn.sendall(frame({"exit": code}))
         except OSError:
             pass
         os._exit(code if isinstance(code, int) else 1)
@@ -168,7 +173,7 @@ def serve(folder: Path) -> int:
                     continue
                 request, fds = _recv_request(conn)
                 if request.get("build") != build or len(fds) < 3:
-                    conn.sendall(b'{"stale":true}\n')
+                    conn.sendall(frame({"stale": True}))
                     if request.get("build") != build:
                         return 0
                     continue

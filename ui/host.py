@@ -225,8 +225,8 @@ def launch_tui(config: Any, profiles: list[str], *, model_label: str, welcome: s
         from ui import session_host
 
         try:
-            session_host.exec_tui(config, profiles, model_label=model_label, welcome=welcome)
-        except (hostlink.HostUnavailable, OSError) as exc:  # exec_tui returns only on failure
+            return session_host.run_tui(config, profiles, model_label=model_label, welcome=welcome)
+        except (hostlink.HostUnavailable, OSError) as exc:  # could not attach: a tree of its own
             print(f"pgask: running without the session host: {exc}", file=sys.stderr)
             os.environ[hostlink.ENV_HOST] = "off"
 

@@ -14,7 +14,7 @@ Standard library only until it knows which way it goes.
 from __future__ import annotations
 
 import array
-import json
+import marshal
 import os
 import signal
 import socket
@@ -81,11 +81,11 @@ def run_served(argv: list[str]) -> int | None:
             "argv": argv, "env": dict(os.environ), "cwd": os.getcwd(),
             "build": hostlink.build_id(), "umask": _umask(),
         }  # fmt: skip
-        data = json.dumps(request).encode("utf-8", "surrogateescape") + b"\n"
+        data = frame(request)
         fds = array.array("i", [0, 1, 2])
         sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-        link = hostlink.LineSocket(sock)
-        first = link.recv()
+        reader = sock.makefile("rb")
+        first = read_frame(reader)
     except (OSError, ValueError):
         sock.close()
         return None
@@ -105,7 +105,7 @@ def run_served(argv: list[str]) -> int | None:
     try:
         while True:
             try:
-                last = link.recv()
+                last = read_frame(reader)
                 break
             except InterruptedError:  # pragma: no cover - PEP 475 retries
                 continue
@@ -118,6 +118,21 @@ def run_served(argv: list[str]) -> int | None:
               " see `pgask logs`.", file=sys.stderr)  # fmt: skip
         return 1
     return int(last["exit"])
+
+
+def frame(obj: dict) -> bytes:
+    """The command server's framing: 4-byte length, then marshal (builtin: nothing to import)."""
+    data = marshal.dumps(obj)
+    return len(data).to_bytes(4, "big") + data
+
+
+def read_frame(reader: object) -> dict | None:
+    """The next frame from a binary file; None at end of stream."""
+    head = reader.read(4)  # type: ignore[attr-defined]
+    if len(head) < 4:
+        return None
+    data = reader.read(int.from_bytes(head, "big"))  # type: ignore[attr-defined]
+    return marshal.loads(data)
 
 
 def _umask() -> int:

@@ -166,9 +166,10 @@ def ensure_command_server(folder: Path | None = None) -> None:
     _spawn(folder, [sys.executable, "-m", "ui.command_server", str(folder)], wait_ready=False)
 
 
-def exec_tui(config: Any, profiles: list[str], *, model_label: str, welcome: str = "") -> None:
-    """The TUI as a client of the host: attach, then become the UI process (exec), which keeps
-    the lease (the host counts the window while it is open; the window sees the host go)."""
+def run_tui(config: Any, profiles: list[str], *, model_label: str, welcome: str = "") -> int:
+    """The TUI as a client of the host: attach, then run the UI in this very process (no second
+    interpreter to start, nothing imported twice). The UI holds the lease: the host counts the
+    window while it is open, and the window sees the host go."""
     import base64
 
     import msgspec
@@ -190,11 +191,14 @@ def exec_tui(config: Any, profiles: list[str], *, model_label: str, welcome: str
         profiles=names, model_label=model_label, state_dir=str(state_dir()), welcome=welcome,
         lease_fd=lease.fileno(),
     )  # fmt: skip
-    os.set_inheritable(lease.fileno(), True)
-    env = {**os.environ, "PGASK_UI_BOOT": base64.b64encode(msgspec.msgpack.encode(boot)).decode()}
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "ui.app"], env)
+    os.environ["PGASK_UI_BOOT"] = base64.b64encode(msgspec.msgpack.encode(boot)).decode()
+    from ui import app
+
+    try:
+        return app.main()
+    finally:
+        os.environ.pop("PGASK_UI_BOOT", None)
+        lease.close()
 
 
 # -- pgask status / pgask stop ------------------------------------------------------------

@@ -10,6 +10,7 @@ the path through the command server.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -386,3 +387,81 @@ async def test_a_catalog_the_asker_holds_travels_as_its_fingerprint_only(
         new = await client.request("executor:p", CatalogRequest(known=full.fingerprint))
         assert isinstance(new, Catalog) and not new.unchanged
         assert {t.name for t in new.tables} == {"a", "b"}
+
+
+def test_the_host_watches_its_config_file(host: Host) -> None:
+    """Without any client coming, a change to the file reaches the running host."""
+    import time
+
+    from protocol.hostlink import Lease
+
+    host.sql("select 1")
+    (folder,) = host.folders()
+    host.write_config(host.dsn, idle_exit_s=1234)
+    deadline = time.monotonic() + 15
+    seen = None
+    while time.monotonic() < deadline:
+        lease = Lease.connect(folder)  # `status` is not a client: nothing but the watcher acts
+        assert lease is not None
+        with contextlib.closing(lease):
+            seen = lease.ask({"op": "status"})["idle_exit_s"]
+        if seen == 1234:
+            break
+        time.sleep(0.1)  # the host looks at the file once a second
+    assert seen == 1234
+
+
+def test_a_client_of_the_host_imports_nothing_of_actors(host: Host) -> None:
+    host.sql("select 1")  # the host is up
+    probe = (
+        "import sys\nfrom ui.cli import main\n"
+        f"code = main(['--config', {str(host.config)!r}, 'sql', 'select 1'])\n"
+        "print(code, sorted(m for m in sys.modules if m.startswith('actors')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], env=host.env, cwd=host.tmp, text=True,
+                          capture_output=True, timeout=120, start_new_session=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "0 []"
+
+
+def test_on_tcp_the_host_answers_only_with_its_curve_key(host: Host) -> None:
+    """PGASK_TRANSPORT=tcp: loopback TCP with CURVE; the server key is only in the 0700 dir's
+    lease reply, and a peer without it gets nothing."""
+    import zmq
+
+    from protocol import transport
+    from protocol.hostlink import Lease
+    from protocol.messages import Ping, Pong
+
+    tcp = {"PGASK_TRANSPORT": "tcp"}
+    assert host.sql("select 5 as five", env=tcp) == "five\n5\n"
+    (folder,) = [f for f in host.folders() if Lease.connect(f) is not None]
+    lease = Lease.connect(folder)
+    assert lease is not None
+    with contextlib.closing(lease):
+        endpoint = lease.ask({"op": "attach", "kind": "helper"})["endpoint"]
+    assert endpoint.startswith("tcp://127.0.0.1:") and "#curve=" in endpoint
+    header = Header(id="cli-probe:1:1", kind="actor.ping", src="cli-probe", dst="supervisor",
+                    sent_at=now())  # fmt: skip
+
+    def ping(with_key: bool) -> bool:
+        if with_key:
+            ctx, sock = transport.blocking_dealer(endpoint, "cli-probe")
+        else:
+            ctx = zmq.Context()
+            sock = ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.IDENTITY, b"cli-probe")
+            sock.connect(endpoint.partition("#")[0])
+        try:
+            sock.send_multipart(codec.encode(header, Ping()))
+            if not sock.poll(3000):
+                return False
+            head, body = sock.recv_multipart()
+            return isinstance(codec.decode_body(codec.decode_header(head), body), Pong)
+        finally:
+            sock.close(linger=0)
+            ctx.term()
+
+    assert not ping(with_key=False)
+    assert ping(with_key=True)
