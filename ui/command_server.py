@@ -158,38 +158,71 @@ def serve(folder: Path) -> int:
         setproctitle.setproctitle("pgask: command server")
     except ImportError:  # pragma: no cover - declared dependency
         pass
+    import gc
+
+    gc.freeze()  # what is imported stays put: fewer copy-on-write pages in every child
     try:
         while True:
-            ready, _, _ = select.select([listener, lease.sock], [], [])
-            if lease.sock in ready:
-                return 0  # the host is gone (a lease carries nothing else unasked)
-            conn, _ = listener.accept()
-            fds: list[int] = []
+            # one spare child, forked ahead of time, waits in accept(): a command does not wait
+            # for a fork; it says on `taken` when it has its caller, and the next is forked
+            taken_r, taken_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(taken_r)
+                lease.sock.close()
+                lock.close()  # the lock is the server's, not a command's
+                _spare(listener, taken_w, build)
+            os.close(taken_w)
             try:
-                creds = conn.getsockopt(
-                    socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")
-                )
-                if struct.unpack("3i", creds)[1] != os.getuid():
-                    continue
-                request, fds = _recv_request(conn)
-                if request.get("build") != build or len(fds) < 3:
-                    conn.sendall(frame({"stale": True}))
-                    if request.get("build") != build:
-                        return 0
-                    continue
-                if os.fork() == 0:
-                    listener.close()
-                    lease.sock.close()
-                    lock.close()  # the lock is the server's, not a command's
-                    _run_child(conn, request, fds)
-            except (OSError, ValueError, KeyError):
-                continue
+                ready, _, _ = select.select([taken_r, lease.sock], [], [])
+                if lease.sock in ready:
+                    os.kill(pid, signal.SIGKILL)  # the host is gone: so is its spare
+                    return 0
+                if os.read(taken_r, 16) == b"stale":
+                    return 0  # a caller of another build: this server's time is over
             finally:
-                for fd in fds:
-                    os.close(fd)
-                conn.close()
+                os.close(taken_r)
     finally:
         path.unlink(missing_ok=True)
+
+
+def _spare(listener: socket.socket, taken_w: int, build: str) -> None:
+    """In a forked spare: wait for one caller, tell the server, run its command, exit."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    try:  # a spare never outlives its server (while it waits; a command may)
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    while True:
+        conn, _ = listener.accept()
+        fds: list[int] = []
+        try:
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            if struct.unpack("3i", creds)[1] != os.getuid():
+                conn.close()
+                continue
+            request, fds = _recv_request(conn)
+        except (OSError, ValueError, KeyError):
+            conn.close()
+            for fd in fds:
+                os.close(fd)
+            continue
+        stale = request.get("build") != build
+        os.write(taken_w, b"stale" if stale else b"taken")
+        try:  # the command runs to its end even if the server goes meanwhile
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, 0)
+        except (OSError, AttributeError):
+            pass
+        os.close(taken_w)
+        listener.close()
+        if stale or len(fds) < 3:
+            conn.sendall(frame({"stale": True}))
+            os._exit(0)
+        _run_child(conn, request, fds)
 
 
 def main(argv: list[str] | None = None) -> int:
