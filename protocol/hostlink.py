@@ -45,7 +45,7 @@ ENV_HOST = "PGASK_HOST"  # "off" (or 0/no/false): one process tree per command, 
 ENV_DIR = "PGASK_HOST_DIR"  # set by `pgask` at start: the host this process and its children use
 ENV_BUILD = "PGASK_BUILD_ID"  # overrides the build fingerprint (tests of the version check)
 _KEY_PREFIXES = ("PG", "OPENAI_", "XDG_")
-_NOT_KEYED = frozenset({ENV_HOST, ENV_DIR, ENV_BUILD, "PGASK_TEST_DSN"})
+_NOT_KEYED = frozenset({ENV_HOST, ENV_DIR, ENV_BUILD, "PGASK_TEST_DSN", "PGASK_TTY"})
 _PACKAGES = ("protocol", "actors", "ui")
 
 

@@ -1,12 +1,12 @@
 """`pgask`'s entry point: the shortest way to the command.
 
 With the session host on (the default; PGASK_HOST=off or --no-host turn it off), a command
-that cannot talk to a terminal anyway (no controlling terminal: scripts, pipes, cron, CI) is
-handed whole to this host's command server (ui/command_server.py), a warm process that forks
-one child per command with this process's argv, environment, working directory and standard
-streams: the child's output goes straight to ours, its exit status becomes ours, and SIGINT,
-SIGTERM and SIGHUP are passed on. Everything else (the TUI, a command that may ask on the
-terminal, no command server yet) runs `ui.cli.main` here, as a thin client of the host.
+is handed whole to this host's command server (ui/command_server.py), a warm process that
+forks one child per command with this process's argv, environment, working directory and
+standard streams: the child's output goes straight to ours, its exit status becomes ours, and
+SIGINT, SIGTERM and SIGHUP are passed on. On a terminal, the child asks there (a password, a
+confirmation) through PGASK_TTY, the terminal's own name. Everything else (the TUI, no command
+server yet) runs `ui.cli.main` here, as a thin client of the host.
 
 Standard library only until it knows which way it goes.
 """
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[hostlink.ENV_HOST] = "off"
     if hostlink.host_enabled():
         os.environ[hostlink.ENV_DIR] = str(hostlink.host_dir(argv))
-        if _first_command(argv) in _SERVED and not _has_terminal():
+        if _first_command(argv) in _SERVED:
             code = run_served(argv)
             if code is not None:
                 return code
@@ -60,25 +60,34 @@ def _first_command(argv: list[str]) -> str:
     return ""
 
 
-def _has_terminal() -> bool:
-    """Could this command ask the person anything (a password, a confirmation)?"""
+def _terminal_name() -> str:
+    """The controlling terminal's own path (/dev/pts/N), for a child that has none; "" if none."""
     try:
         fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:
-        return False
+        return ""
     os.close(fd)
-    return True
+    try:  # ttyname of /dev/tty itself is "/dev/tty": the device's name is stdin's
+        return os.ttyname(0) if os.isatty(0) else "/dev/tty"
+    except OSError:
+        return "/dev/tty"
 
 
 def run_served(argv: list[str]) -> int | None:
     """Run the command in the command server; None when there is none to run it (or it is
     another build): then the caller runs it here."""
     folder = hostlink.host_dir(argv)
+    env = dict(os.environ)
+    tty = _terminal_name()
+    if tty and not os.isatty(0):
+        return None  # a password prompt (getpass) would read stdin there, not the terminal
+    if tty:
+        env["PGASK_TTY"] = tty
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(str(folder / "cmd.sock"))
         request = {
-            "argv": argv, "env": dict(os.environ), "cwd": os.getcwd(),
+            "argv": argv, "env": env, "cwd": os.getcwd(),
             "build": hostlink.build_id(), "umask": _umask(),
         }  # fmt: skip
         data = frame(request)

@@ -465,3 +465,56 @@ def test_on_tcp_the_host_answers_only_with_its_curve_key(host: Host) -> None:
 
     assert not ping(with_key=False)
     assert ping(with_key=True)
+
+
+def test_on_a_terminal_a_served_command_asks_there(tmp_path: Path, pg_db: str) -> None:
+    """A command forked by the command server has no terminal of its own: it asks on the
+    person's (PGASK_TTY), and the answer decides, as in a command run by itself."""
+    import fcntl
+    import termios
+    import time
+
+    h = Host(tmp_path, pg_db)
+    h.config.write_text(f'[profiles.p]\ndsn = "{pg_db}"\nread_write = true\n')
+    try:
+        h.sql("select 1")  # the host is up; the command server starts after this command
+        (folder,) = h.folders()
+        deadline = time.monotonic() + 30
+        while not (folder / "cmd.sock").exists():  # it binds once it has imported everything
+            assert time.monotonic() < deadline, "no command server"
+            time.sleep(0.05)
+        master, slave = os.openpty()
+
+        def own_terminal() -> None:
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        proc = subprocess.Popen(
+            pgask_argv("--config", str(h.config), "sql", "--mode", "read-write",
+                       "create table asked_on_the_terminal (x int)"),
+            env=h.env, cwd=h.tmp, stdin=slave, stdout=slave, stderr=slave,
+            start_new_session=True, preexec_fn=own_terminal,
+        )  # fmt: skip
+        os.close(slave)
+        seen = b""
+        while b"[y/N]" not in seen:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the command ended (EIO on a pty)
+                chunk = b""
+            assert chunk, seen.decode(errors="replace")
+            seen += chunk
+        os.write(master, b"y\n")
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert proc.wait(60) == 0, seen.decode(errors="replace")
+        os.close(master)
+        assert b"Run it on 'p'?" in seen
+        assert pg.fetchval(pg_db, "select to_regclass('asked_on_the_terminal') is not null")
+    finally:
+        h.close()
