@@ -377,7 +377,7 @@ def _count_every_group(
     from_node: exp.From,
     join: exp.Join,
 ) -> None:
-    """"in each state": every group is listed, 0 where no counted row matches it — the group
+    """ "in each state": every group is listed, 0 where no counted row matches it — the group
     table drives (`G LEFT JOIN C`) and COUNT(*) counts C's join column, NULL where none matched."""
     counted_node, grouped_node = counted.node.copy(), grouped.node.copy()
     from_node.set("this", grouped_node)

@@ -103,6 +103,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Nouns for pieces of goods: "how many units were sold" adds up a quantity column.
+UNIT_NOUNS = frozenset({"unit", "piece"})
+
+
 # Words that name money: "total revenue", "sales by region", "average order value".
 MONEY_WORDS = frozenset(
     "revenue sale turnover income earning amount spend spending spent value money gmv payment "

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from actors.planner.offline.clarify import MODEL_HINT, Unsure
 from actors.planner.offline.columns import count_like, is_flag, is_key, money_score, tally_columns
-from actors.planner.offline.lexicon import MONEY_WORDS
+from actors.planner.offline.lexicon import MONEY_WORDS, UNIT_NOUNS
 from actors.planner.offline.parse import Marker
 from actors.planner.offline.query import Measure
 from actors.planner.offline.resolve.state import ResolverState
 from actors.planner.offline.schema import Column
 from actors.planner.offline.understand import Mention
+from actors.planner.words import singular
 
 
 class MeasureRoles(ResolverState):
@@ -41,6 +42,13 @@ class MeasureRoles(ResolverState):
                     if cols[0].pos < len(self.understood.tokens)
                     else ""
                 )
+                units = tally_columns(col.table) if singular(word) in UNIT_NOUNS else []
+                if len(units) == 1 and not distinct:
+                    # "how many units were sold": the quantity column adds them up, whatever
+                    # column `units` matched by name (unit_price)
+                    q.measure = Measure("sum", units[0], units[0].table)
+                    self.assumptions.append(f"'number of {word}' adds up {units[0].label}")
+                    return
                 if (
                     not distinct
                     and col.kind in ("int", "num")
