@@ -138,6 +138,10 @@ class Understanding:
             vals = values.get(low)
             edge_stop = raw[0] in STOP_WORDS or raw[-1] in STOP_WORDS
             words = tuple(singular(w) for w in raw)
+            if n == 1 and raw[0] in MONEY_WORDS and i and toks[i - 1].text in MONEY_WORDS:
+                # "amount paid": the participle qualifies the measure; it is not the
+                # value orders.status = 'paid' (that would drop the delivered orders)
+                continue
             if n == 1 and raw[0] in STOP_WORDS:
                 hits = []
             elif edge_stop and n > 1:
