@@ -82,9 +82,52 @@ def test_lakes_per_state_keeps_every_lake(defog_db: Callable[[str], str]) -> Non
     dsn = defog_db("geography")
     plan = planned(dsn, "geography", "How many lakes are there in each state?")
     assert isinstance(plan, Plan), plan
-    assert "LEFT JOIN" in plan.sql, plan.sql
-    counted = sum(row[-1] for row in fetch(dsn, plan.sql))
+    assert "FULL JOIN" in plan.sql, plan.sql  # "each state": states with 0 lakes too
+    rows = fetch(dsn, plan.sql)
+    counted = sum(row[-1] for row in rows)
     assert counted == fetch(dsn, "SELECT count(*) FROM lake")[0][0]
+    states = {row[0] for row in rows}
+    assert states >= {r[0] for r in fetch(dsn, "SELECT state_name FROM state")}
+    assert any(row[-1] == 0 for row in rows)
+
+
+def test_each_category_lists_categories_without_products(pg_dsn: str) -> None:
+    shop = ensure_shop(pg_dsn)
+    plan = planned(shop, "shop", "number of products in each category")
+    assert isinstance(plan, Plan), plan
+    assert any(a.startswith("assumes: every categories is listed") for a in plan.assumptions)
+    same_rows(
+        shop,
+        plan.sql,
+        "SELECT c.name, count(p.id) FROM categories c LEFT JOIN products p "
+        "ON p.category_id = c.id GROUP BY c.id, c.name",
+    )
+    # "per category" keeps the reading of the acceptance set: the categories that have products
+    per = planned(shop, "shop", "how many products per category")
+    assert isinstance(per, Plan) and "LEFT JOIN" not in per.sql and "FULL" not in per.sql
+
+
+def test_average_money_is_exact_not_rounded(pg_dsn: str) -> None:
+    shop = ensure_shop(pg_dsn)
+    plan = planned(shop, "shop", "average product price")
+    assert isinstance(plan, Plan), plan
+    assert "ROUND" not in plan.sql.upper()
+    same_rows(shop, plan.sql, "SELECT avg(price) FROM products")
+
+
+def test_amount_paid_is_a_measure_not_a_status_filter(pg_dsn: str) -> None:
+    shop = ensure_shop(pg_dsn)
+    plan = planned(shop, "shop", "total amount paid by payment method")
+    assert isinstance(plan, Plan), plan
+    assert "status" not in plan.sql
+    same_rows(shop, plan.sql, "SELECT method, sum(amount) FROM payments GROUP BY method")
+
+
+def test_units_sold_add_up_the_quantity(pg_dsn: str) -> None:
+    shop = ensure_shop(pg_dsn)
+    plan = planned(shop, "shop", "how many units of each product were sold")
+    assert isinstance(plan, Plan), plan
+    assert "quantity" in plan.sql and "unit_price" not in plan.sql
 
 
 def catalog_of(dsn: str) -> Catalog:
