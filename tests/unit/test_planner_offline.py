@@ -203,7 +203,9 @@ def test_follow_up_continues_the_previous_question() -> None:
     assert result.sql == (
         "SELECT status, COUNT(*) AS count FROM orders GROUP BY status ORDER BY count DESC NULLS LAST"
     )
-    assert result.assumptions[0] == "continues 'how many orders'"
+    assert result.assumptions[0] == (
+        "follow-up: continues 'how many orders', read as 'how many orders by status'"
+    )
 
 
 # -- clarifications -------------------------------------------------------------------------------

@@ -136,6 +136,8 @@ class Understanding:
             raw = tuple(g.text for g in gram)
             low = " ".join(raw)
             vals = values.get(low)
+            if not vals and n == 1 and singular(raw[0]) != raw[0]:
+                vals = values.get(singular(raw[0]))  # "the sells": the value 'sell'
             edge_stop = raw[0] in STOP_WORDS or raw[-1] in STOP_WORDS
             words = tuple(singular(w) for w in raw)
             if n == 1 and raw[0] in MONEY_WORDS and i and toks[i - 1].text in MONEY_WORDS:
