@@ -136,7 +136,6 @@ THESAURUS: dict[str, tuple[str, ...]] = {
     "diner": ("restaurant", "business"),
     "dining": ("restaurant", "business"),
     "spot": ("restaurant", "business"),
-    "place": ("restaurant", "business", "location"),
     "advice": ("tip",),
     "star": ("rating",),
     "feedback": ("review", "comment"),
