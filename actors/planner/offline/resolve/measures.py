@@ -8,7 +8,7 @@ from actors.planner.offline.lexicon import MONEY_WORDS, UNIT_NOUNS
 from actors.planner.offline.parse import Marker
 from actors.planner.offline.query import Measure
 from actors.planner.offline.resolve.state import ResolverState
-from actors.planner.offline.schema import Column
+from actors.planner.offline.schema import Column, Table
 from actors.planner.offline.understand import Mention
 from actors.planner.words import singular
 
@@ -18,7 +18,7 @@ class MeasureRoles(ResolverState):
 
     def do_agg(self, k: int, item: Marker) -> None:
         q = self.query
-        fn, distinct = item.data["fn"], item.data["distinct"]
+        fn = item.data["fn"]
         run = [
             m for m in self.understood.run_after(k) if id(m) not in self.used or m.kind == "table"
         ]
@@ -35,35 +35,7 @@ class MeasureRoles(ResolverState):
         if tables and t not in self.mentioned and t is not q.entity:
             self.mentioned.append(t)
         if fn == "count":
-            if cols:
-                col = self.pick_col(cols[0], within=t)
-                word = (
-                    self.understood.tokens[cols[0].pos].text
-                    if cols[0].pos < len(self.understood.tokens)
-                    else ""
-                )
-                units = tally_columns(col.table) if singular(word) in UNIT_NOUNS else []
-                if len(units) == 1 and not distinct:
-                    # "how many units were sold": the quantity column adds them up, whatever
-                    # column `units` matched by name (unit_price)
-                    q.measure = Measure("sum", units[0], units[0].table)
-                    self.assumptions.append(f"'number of {word}' adds up {units[0].label}")
-                    return
-                if (
-                    not distinct
-                    and col.kind in ("int", "num")
-                    and not is_key(col)
-                    and (count_like(col, word) or item.data.get("total"))
-                ):
-                    # "total number of citations": citation_num already counts; add it up
-                    q.measure = Measure("sum", col, col.table)
-                    self.assumptions.append(f"'number of {word}' adds up {col.label}")
-                    return
-                q.measure = Measure("count", col, col.table, distinct=distinct)
-            elif t is not None:
-                q.measure = Measure("count", None, t)
-            else:
-                raise Unsure("Count what? Name a table.", [x.full for x in self.schema.tables[:8]])
+            self._do_count(item, cols, t)
             return
         if cols:
             col = self.pick_phrase_col(
@@ -101,6 +73,40 @@ class MeasureRoles(ResolverState):
         if is_key(col) and fn in ("sum", "avg"):
             raise Unsure(f"{col.label} is a key; adding it up means nothing. Which figure?")
         q.measure = Measure(fn, col, col.table)
+
+    def _do_count(self, item: Marker, cols: list[Mention], t: Table | None) -> None:
+        """'how many X': a count of rows, of a column, or the sum of a column that counts."""
+        q = self.query
+        distinct = item.data["distinct"]
+        if cols:
+            col = self.pick_col(cols[0], within=t)
+            word = (
+                self.understood.tokens[cols[0].pos].text
+                if cols[0].pos < len(self.understood.tokens)
+                else ""
+            )
+            units = tally_columns(col.table) if singular(word) in UNIT_NOUNS else []
+            if len(units) == 1 and not distinct:
+                # "how many units were sold": the quantity column adds them up, whatever
+                # column `units` matched by name (unit_price)
+                q.measure = Measure("sum", units[0], units[0].table)
+                self.assumptions.append(f"'number of {word}' adds up {units[0].label}")
+                return
+            if (
+                not distinct
+                and col.kind in ("int", "num")
+                and not is_key(col)
+                and (count_like(col, word) or item.data.get("total"))
+            ):
+                # "total number of citations": citation_num already counts; add it up
+                q.measure = Measure("sum", col, col.table)
+                self.assumptions.append(f"'number of {word}' adds up {col.label}")
+                return
+            q.measure = Measure("count", col, col.table, distinct=distinct)
+        elif t is not None:
+            q.measure = Measure("count", None, t)
+        else:
+            raise Unsure("Count what? Name a table.", [x.full for x in self.schema.tables[:8]])
 
     def do_super(self, k: int, item: Marker, entity_m: Mention | None) -> None:
         q = self.query
