@@ -213,3 +213,33 @@ async def test_a_silent_model_endpoint_falls_back_to_the_offline_planner(
     assert "Answered offline: the model did not answer in time." in plan.assumptions
     assert any("did not answer within 0.5 s" in n for n in notices), notices
     assert fake_openai.wait_for_outcome(0) == "client_disconnected"
+
+
+def test_a_size_word_alone_ranks_by_the_one_column_it_measures(
+    defog_db: Callable[[str], str],
+) -> None:
+    dsn = defog_db("geography")
+    river = planned(dsn, "geography", "what is the longest river")
+    assert isinstance(river, Plan), river
+    assert "ORDER BY length DESC" in river.sql and "LIMIT 1" in river.sql
+    same_rows(dsn, river.sql, "SELECT river_name FROM river ORDER BY length DESC LIMIT 1")
+    mountain = planned(dsn, "geography", "the highest mountain")
+    assert isinstance(mountain, Plan) and "mountain_altitude DESC" in mountain.sql
+    # "by area" names the figure itself: no guess from the size word
+    assert not isinstance(planned(dsn, "geography", "largest lake by area"), Plan) or (
+        "GROUP BY" not in planned(dsn, "geography", "largest lake by area").sql  # type: ignore[union-attr]
+    )
+
+
+def test_every_at_the_start_lists_everything(defog_db: Callable[[str], str]) -> None:
+    dsn = defog_db("academic")
+    plan = planned(dsn, "academic", "show me every keyword")
+    assert isinstance(plan, Plan), plan
+    same_rows(dsn, plan.sql, "SELECT keyword FROM keyword")
+
+
+def test_verbs_that_restate_the_relation_do_not_block(defog_db: Callable[[str], str]) -> None:
+    dsn = defog_db("derm_treatment")
+    plan = planned(dsn, "derm_treatment", "drugs given by injection")
+    assert isinstance(plan, Plan), plan
+    same_rows(dsn, plan.sql, "SELECT drug_name FROM drugs WHERE admin_route = 'injection'")

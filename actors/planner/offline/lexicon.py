@@ -107,6 +107,22 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 UNIT_NOUNS = frozenset({"unit", "piece"})
 
 
+# What a size word measures when nothing follows it ("the longest river"): a column of the
+# entity named with one of these words, when there is exactly one.
+_LENGTH = frozenset({"length", "distance", "duration"})
+_HEIGHT = frozenset({"altitude", "height", "elevation"})
+_SIZE = frozenset({"area", "size"})
+DIMENSIONS = {
+    "longest": _LENGTH,
+    "shortest": _LENGTH,
+    "highest": _HEIGHT,
+    "lowest": _HEIGHT,
+    "largest": _SIZE,
+    "biggest": _SIZE,
+    "smallest": _SIZE,
+}
+
+
 # Words that name money: "total revenue", "sales by region", "average order value".
 MONEY_WORDS = frozenset(
     "revenue sale turnover income earning amount spend spending spent value money gmv payment "
@@ -129,6 +145,7 @@ STOP_WORDS = frozenset(
 # Verbs and fillers that carry no filter: dropping them cannot change the answer.
 HARMLESS_WORDS = frozenset(
     """placed made bought purchased sold happened occurred recorded logged done taken sent
+    depart departs departed departing serve serves served serving offer offers offered given
     received created registered joined signed hired issued written booked got make come comes
     live lives living located based belong belongs published released reported ever happen
     total overall altogether together number count amount sorted ordered grouped broken down

@@ -190,6 +190,8 @@ def _plan_read(
         else question
     )
     text = MOST_NUMBER_OF.sub(most_or_fewest, EVENT_PHRASES.sub("happened", text))
+    # "(show me) every keyword", "all the airports": the whole list, not a grouping
+    text = re.sub(r"^\s*(?:every|all(?:\s+of)?(?:\s+the)?)\s+(?=[a-z])", "", text, flags=re.I)
     each_verb = EACH_VERB.search(text)
     if each_verb:
         text = text[: each_verb.start()] + f"per {each_verb.group(1)}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from actors.planner.offline.clarify import MODEL_HINT, Unsure
 from actors.planner.offline.columns import count_like, is_flag, is_key, money_score, tally_columns
-from actors.planner.offline.lexicon import MONEY_WORDS, UNIT_NOUNS
+from actors.planner.offline.lexicon import DIMENSIONS, MONEY_WORDS, UNIT_NOUNS
 from actors.planner.offline.parse import Marker
 from actors.planner.offline.query import Measure
 from actors.planner.offline.resolve.state import ResolverState
@@ -121,7 +121,14 @@ class MeasureRoles(ResolverState):
             self._rank_by_price(run, word, desc, plural)
             return
         if not run:
-            raise self.rank_by_what(k, word)
+            col = self._dimension_col(word)
+            if col is None:
+                raise self.rank_by_what(k, word)
+            # "the longest river": the river's one length column
+            q.order.append(("col", col, desc))
+            q.limit = q.limit or (10 if plural else 1)
+            self.assumptions.append(f"'{word}' orders by {col.label}")
+            return
         head = run[0]
         self.use(run[:1])
         if head.kind == "table" and q.entity is not None and self.table_of(head) is not q.entity:
@@ -211,6 +218,20 @@ class MeasureRoles(ResolverState):
             f"{col.label} per {q.entity.name}, or its single {word} value?",
             [f"total {col.label} per {q.entity.name}", f"{word} {col.label}"],
         )
+
+    def _dimension_col(self, word: str) -> Column | None:
+        """The one numeric column of the entity that a size word measures ("longest": length,
+        "highest": altitude or height, "largest": area or size); None when not exactly one."""
+        entity = self.query.entity
+        wanted = DIMENSIONS.get(word)
+        if entity is None or not wanted or any(m.kind == "group" for m in self.parser.items):
+            return None  # "largest lake by area": the 'by' says the figure; leave it to that
+        cols = [
+            c
+            for c in entity.cols
+            if c.kind in ("int", "num") and not is_key(c) and set(c.words) & wanted
+        ]
+        return cols[0] if len(cols) == 1 else None
 
     def rank_by_what(self, k: int, word: str) -> Unsure:
         """ "which customer spent the most": the question names no figure after the word.
