@@ -308,6 +308,8 @@ class SchemaIndex:
         for alt in THESAURUS.get(term, ()):
             if alt != term and alt in self.postings:
                 out.append((alt, THESAURUS_FACTOR))
+        if not out:
+            out.extend((stem, SYNONYM_FACTOR) for stem in _stems(term) if stem in self.postings)
         if not out and len(term) >= 4:
             for cand in self._prefix_candidates(term):
                 out.append((cand, PREFIX_FACTOR))
@@ -663,6 +665,18 @@ class SchemaIndex:
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             return f"There is no table named {name!r}.{hint}"
         return describe_table(t, qualified=self.qualified)
+
+
+def _stems(term: str) -> list[str]:
+    """The base forms of a verb form: "closing" -> close, "rated" -> rate, "joined" -> join."""
+    for ending in ("ing", "ed"):
+        if term.endswith(ending) and len(term) > len(ending) + 3:
+            base = term[: -len(ending)]
+            out = [base, base + "e"]
+            if len(base) > 3 and base[-1] == base[-2]:
+                out.append(base[:-1])  # "shipped" -> ship
+            return out
+    return []
 
 
 def select_context(

@@ -109,6 +109,10 @@ THESAURUS: dict[str, tuple[str, ...]] = {
     "jet": ("aircraft",),
     "carrier": ("airline", "carrier"),
     "courier": ("carrier", "shipment"),
+    "buy": ("sale", "purchase", "order", "transaction"),
+    "bought": ("sale", "purchase", "order", "transaction"),
+    "sell": ("sale", "transaction"),
+    "sold": ("sale", "transaction"),
     "stock": ("ticker", "inventory"),
     "equity": ("ticker",),
     "security": ("ticker",),
@@ -163,10 +167,18 @@ THESAURUS: dict[str, tuple[str, ...]] = {
 }
 
 
+# "last week", "the past 30 days": a time window, not the `last_name` column nor a table
+_RELATIVE_DATE = re.compile(
+    r"\b(?:last|past|previous|next|this|coming)\s+(?:\d+\s+)?"
+    r"(?:days?|weeks?|months?|quarters?|years?)\b",
+    re.IGNORECASE,
+)
+
+
 def question_terms(text: str) -> list[str]:
     """The content words of a question, stemmed, in order, without duplicates."""
     seen: dict[str, None] = {}
-    for raw in _WORD.findall(text):
+    for raw in _WORD.findall(_RELATIVE_DATE.sub(" ", text)):
         for term in split_identifier(raw):
             if term not in STOPWORDS and len(term) > 1:
                 seen.setdefault(term, None)

@@ -23,7 +23,11 @@ from protocol.messages import Turn
 FOLLOW_UP_RE = re.compile(
     r"^\s*(?:and|what about|how about|what if|now|only|just|same|but|also|then|instead|"
     r"ok(?:ay)?|except|excluding)\b"
-    r"|\binstead\b|\b(?:the\s+)?(?:[a-z]+\s+)?ones\b|\b(?:those|them|these)\b",
+    r"|\binstead\b|\b(?:the\s+)?(?:[a-z]+\s+)?ones\b|\b(?:those|them|these)\b"
+    r"|\b(?:only|too|as\s+well)\s*[?.!]*\s*$"
+    # a bare grouping or date, with nothing to group or date: "broken down by carrier"
+    r"|^\s*(?:by|per|broken\s+down\s+by|split\s+by|grouped\s+by|break\s+(?:it\s+)?down\s+by|"
+    r"(?:in|for|during)\s+(?:19|20)\d{2})\b",
     re.IGNORECASE,
 )
 _LEAD_RE = re.compile(

@@ -99,13 +99,9 @@ def _plan_in_conversation(
     question, and the plan says so — or says that it could not, never ignoring it silently."""
     previous = previous_turn(recent)
     if previous is None or not looks_like_follow_up(question):
-        try:
-            return _plan_read(question, s, values, today)
-        except Unsure:
-            if previous is None or len(question.split()) > 6:
-                raise
-            # a short question that fails alone may still be a follow-up ("cash only")
-    assert previous is not None
+        # a question that does not point back is read alone, even when it fails: joining it to
+        # the previous one would be a guess ("orders placed yesterday" is no follow-up)
+        return _plan_read(question, s, values, today)
     known = Parser("", s, values, today).values
     text, replaced = combine(question, previous.question, known)
     try:
