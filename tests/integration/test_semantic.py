@@ -243,3 +243,16 @@ def test_verbs_that_restate_the_relation_do_not_block(defog_db: Callable[[str], 
     plan = planned(dsn, "derm_treatment", "drugs given by injection")
     assert isinstance(plan, Plan), plan
     same_rows(dsn, plan.sql, "SELECT drug_name FROM drugs WHERE admin_route = 'injection'")
+
+
+def test_by_who_did_it_is_one_total_not_a_grouping(defog_db: Callable[[str], str]) -> None:
+    dsn = defog_db("broker")
+    plan = planned(dsn, "broker", "number of transactions by users who joined in the past 70 days")
+    assert isinstance(plan, Plan), plan
+    assert "GROUP BY" not in plan.sql
+    same_rows(
+        dsn,
+        plan.sql,
+        "SELECT count(*) FROM sbtransaction t JOIN sbcustomer c ON c.sbcustid = t.sbtxcustid "
+        "WHERE c.sbcustjoindate >= CURRENT_DATE - 70",
+    )
