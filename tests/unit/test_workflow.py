@@ -110,9 +110,7 @@ class ScriptedBus:
             yield None, scripted
 
 
-async def headless_steps(
-    v: Verdict, *, yes: bool, typed: str | None, mode: str = "read-write"
-) -> Steps:
+async def headless_steps(v: Verdict, *, yes: bool, typed: str | None, mode: str = "read-write") -> Steps:
     """What `pgask ask ... [--yes] [--confirm NAME]` does with the same verdict, through the
     real driver and the CLI's own answers."""
     bus = ScriptedBus({PlanRequest: [Plan(sql=SQL, explanation="One order.")], GuardRequest: [v],
