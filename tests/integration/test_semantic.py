@@ -256,3 +256,11 @@ def test_by_who_did_it_is_one_total_not_a_grouping(defog_db: Callable[[str], str
         "SELECT count(*) FROM sbtransaction t JOIN sbcustomer c ON c.sbcustid = t.sbtxcustid "
         "WHERE c.sbcustjoindate >= CURRENT_DATE - 70",
     )
+
+
+def test_an_attribute_of_each_row_is_a_listing_with_names(defog_db: Callable[[str], str]) -> None:
+    dsn = defog_db("geography")
+    plan = planned(dsn, "geography", "what is the capital of each state")
+    assert isinstance(plan, Plan), plan
+    assert "GROUP BY" not in plan.sql
+    same_rows(dsn, plan.sql, "SELECT state_name, capital FROM state")

@@ -123,6 +123,16 @@ DIMENSIONS = {
 }
 
 
+# "what is the capital of each state": an attribute of every row, not a grouping. Read as
+# "states and their capital", with the rows' names shown beside it.
+ATTRIBUTE_OF_EACH = re.compile(
+    r"^\s*(?:(?:what|which)\s+(?:is|are|was|were)\s+)?the\s+"
+    r"(?P<x>(?!(?:number|count|total|sum|average|avg|mean|amount|maximum|minimum|max|min)\b)"
+    r"[a-z][a-z_ ]*?)\s+of\s+(?:each|every)\s+(?P<y>[a-z][a-z_]*)\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
+
+
 # Words that name money: "total revenue", "sales by region", "average order value".
 MONEY_WORDS = frozenset(
     "revenue sale turnover income earning amount spend spending spent value money gmv payment "

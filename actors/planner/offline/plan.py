@@ -10,10 +10,17 @@ import sqlglot
 from sqlglot import exp
 
 from actors.planner.offline.clarify import MODEL_HINT, Unsure, not_understood
+from actors.planner.offline.columns import label_columns
 from actors.planner.offline.explain import explain
 from actors.planner.offline.followup import combine, looks_like_follow_up, previous_turn
 from actors.planner.offline.intents import EXPLAIN_RE, dba_plan, ddl_plan
-from actors.planner.offline.lexicon import EACH_VERB, EVENT_PHRASES, MOST_NUMBER_OF, most_or_fewest
+from actors.planner.offline.lexicon import (
+    ATTRIBUTE_OF_EACH,
+    EACH_VERB,
+    EVENT_PHRASES,
+    MOST_NUMBER_OF,
+    most_or_fewest,
+)
 from actors.planner.offline.parse import LEAD_RE, Parser
 from actors.planner.offline.render import Renderer
 from actors.planner.offline.resolve.walk import Resolver
@@ -191,6 +198,9 @@ def _plan_read(
     each_verb = EACH_VERB.search(text)
     if each_verb:
         text = text[: each_verb.start()] + f"per {each_verb.group(1)}"
+    attribute = ATTRIBUTE_OF_EACH.match(text)
+    if attribute:
+        text = f"{attribute['y']} and their {attribute['x']}"
     text = parser.extract(" " + text)
     und = Understanding(parser, text)
     unknown = [m.words[0] for m in und.mentions if m.kind == "unknown"]
@@ -201,6 +211,8 @@ def _plan_read(
         if unknown and not exc.options:
             raise Unsure(not_understood(unknown)) from None
         raise
+    if attribute and q.entity is not None and q.select and not q.measure and not q.groups:
+        q.select[:0] = [c for c in label_columns(q.entity) if c not in q.select]
     measured = q.measure.table if q.measure else q.entity
     every = [g for kind, g in q.groups if kind == "entity" and g is not measured]
     if each_verb and every:
