@@ -264,3 +264,17 @@ def test_an_attribute_of_each_row_is_a_listing_with_names(defog_db: Callable[[st
     assert isinstance(plan, Plan), plan
     assert "GROUP BY" not in plan.sql
     same_rows(dsn, plan.sql, "SELECT state_name, capital FROM state")
+
+
+def test_other_forms_of_a_value_filter_on_it(defog_db: Callable[[str], str]) -> None:
+    dsn = defog_db("ewallet")
+    plan = planned(dsn, "ewallet", "total amount of successful transactions")
+    assert isinstance(plan, Plan), plan
+    same_rows(
+        dsn,
+        plan.sql,
+        "SELECT sum(amount) FROM consumer_div.wallet_transactions_daily WHERE status = 'success'",
+    )
+    broker = defog_db("broker")
+    failed = planned(broker, "broker", "failed transactions")
+    assert isinstance(failed, Plan) and "'fail'" in failed.sql, failed
