@@ -1,13 +1,15 @@
-"""Precision and coverage of the offline planner on the acceptance and held-out sets (issue 19).
+"""Precision and coverage of the offline planner on the acceptance, dev and held-out sets (issue 19).
 
-    python bench/bench_answers.py [--set acceptance|heldout|both] [--db NAME ...] [--verbose]
+    python bench/bench_answers.py [--set acceptance|dev|heldout|all] [--db NAME ...] [--verbose]
 
-Two question sets, one JSON object a line (`db`, `question`, `reference_sql`, `ordered`):
+Three question sets, one JSON object a line (`db`, `question`, `reference_sql`, `ordered`):
 
 * acceptance - tests/fixtures/offline_questions.jsonl, the set the offline planner was built on.
-* held-out   - tests/fixtures/heldout_questions.jsonl, written from the schemas and data only,
-               in varied phrasing, never used for tuning. `reference_sql: null` marks a question
-               the schema cannot answer: the planner must ask it back.
+* dev        - tests/fixtures/heldout_questions.jsonl, the first held-out set: its wrong answers
+               were studied, so it is a development set now.
+* heldout    - tests/fixtures/heldout2_questions.jsonl, written from the schemas and data only
+               (163 questions, varied phrasing) before the dev set was tuned on; never tuned on.
+`reference_sql: null` marks a question the schema cannot answer: the planner must ask it back.
 
 Each question is planned as the planner actor plans it offline (`offline_plan`, then the semantic
 check of `actors.planner.semantic`), the SQL runs READ ONLY and its rows are compared with the
@@ -34,7 +36,8 @@ import bench_offline_accuracy as acc  # noqa: E402
 
 SETS = {
     "acceptance": ROOT / "tests" / "fixtures" / "offline_questions.jsonl",
-    "heldout": ROOT / "tests" / "fixtures" / "heldout_questions.jsonl",
+    "dev": ROOT / "tests" / "fixtures" / "heldout_questions.jsonl",
+    "heldout": ROOT / "tests" / "fixtures" / "heldout2_questions.jsonl",
 }
 
 
@@ -79,13 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from testkit import pg
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", choices=["acceptance", "heldout", "both"], default="both")
+    parser.add_argument("--set", choices=[*SETS, "all"], default="all")
     parser.add_argument("--db", action="append", help="only this database (repeatable)")
     parser.add_argument(
         "--verbose", "-v", action="store_true", help="print every non-right outcome"
     )
     args = parser.parse_args(argv)
-    names = ["acceptance", "heldout"] if args.set == "both" else [args.set]
+    names = list(SETS) if args.set == "all" else [args.set]
     server = pg.server_from_env() or pg.start_embedded_server(prefix="pgask-answers-")
     try:
         for name in names:

@@ -9,7 +9,8 @@ index built by `value_index_sql` / `parse_value_index`. The produced SQL runs in
 transaction and its rows are compared with the rows of the hand-written reference SQL:
 
 * correct   - same rows; order-insensitive unless `ordered`; values compared exactly (an int and
-              a numeric of the same value are equal, nothing is rounded; `rows_match(..., cents=True)`
+              a numeric of the same value are equal, so are a date and the midnight
+              timestamp of that day (UTC); nothing is rounded; `rows_match(..., cents=True)`
               adds a second pass to the cent, which no figure here uses). The answer may carry
               extra columns (an id or a count beside the asked-for names): every reference column
               must map to a distinct answer column with the same values, row by row.
@@ -130,7 +131,7 @@ def load_questions(path: Path = QUESTIONS_PATH) -> list[Question]:
 
 
 def _norm(v: Any) -> Any:
-    """Exact, type-tolerant value: 3 (int) == 3.00 (numeric); floats stay floats."""
+    """Exact, type-tolerant value: 3 (int) == 3.00 (numeric), a midnight timestamp == its date."""
     if isinstance(v, bool) or v is None:
         return v
     if isinstance(v, int):
@@ -141,6 +142,8 @@ def _norm(v: Any) -> Any:
         return decimal.Decimal(int(v))
     if isinstance(v, list | tuple):
         return tuple(_norm(x) for x in v)
+    if isinstance(v, dt.datetime) and v.time() == dt.time(0) and not v.utcoffset():
+        return v.date()  # date_trunc('month', d) and CAST(date_trunc(...) AS DATE): one month
     return v
 
 

@@ -232,8 +232,8 @@ SHOP_CASES = [
     ),
     ("most expensive products", "SELECT * FROM products ORDER BY price DESC NULLS LAST LIMIT 10"),
     ("cheapest product", "SELECT * FROM products ORDER BY price ASC LIMIT 1"),
-    ("average order value", "SELECT ROUND(AVG(total), 2) AS avg_total FROM orders"),
-    ("average price of products", "SELECT ROUND(AVG(price), 2) AS avg_price FROM products"),
+    ("average order value", "SELECT AVG(total) AS avg_total FROM orders"),
+    ("average price of products", "SELECT AVG(price) AS avg_price FROM products"),
     ("maximum price of products", "SELECT MAX(price) AS max_price FROM products"),
     (
         "how many orders in 2023",
@@ -361,7 +361,7 @@ SHOP_CASES = [
     ),
     (
         "average price by category",
-        "SELECT categories.name, ROUND(AVG(products.price), 2) AS avg_price FROM products INNER JOIN categories ON products.category_id = categories.id GROUP BY categories.id, categories.name ORDER BY avg_price DESC NULLS LAST",
+        "SELECT categories.name, AVG(products.price) AS avg_price FROM products INNER JOIN categories ON products.category_id = categories.id GROUP BY categories.id, categories.name ORDER BY avg_price DESC NULLS LAST",
     ),
     (
         "customers with more than 5 orders",

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 
 from actors.planner.folding import Folding
 from actors.planner.schema_text import describe_table, qualified_name, render_table, trim
-from actors.planner.terms import ABBREVIATIONS, question_terms
+from actors.planner.terms import ABBREVIATIONS, THESAURUS, question_terms
 from actors.planner.words import split_identifier
 from protocol.messages import Catalog, CatalogTable, Turn
 
@@ -73,6 +73,7 @@ def estimate_tokens(text: str) -> int:
 # weights of where a term was found in a table
 W_NAME, W_COLUMN, W_ENUM, W_COMMENT, W_COLUMN_COMMENT, W_SCHEMA = 3.0, 2.0, 1.5, 1.0, 0.7, 0.5
 PREFIX_FACTOR, SYNONYM_FACTOR, SUBSTRING_FACTOR = 0.6, 0.8, 0.45
+THESAURUS_FACTOR = 0.7  # "researcher" read as `author`: below an abbreviation, above a prefix
 COHERENCE = 0.5  # a match in the schema that best covers the question gains up to this share
 COHERENCE_POWER = 8
 W_EXACT = 2.0  # of the idf, for a table the question names (shared among the name's words)
@@ -304,6 +305,11 @@ class SchemaIndex:
         for full, abbrevs in ABBREVIATIONS.items():
             if term in abbrevs and full in self.postings:
                 out.append((full, SYNONYM_FACTOR))
+        for alt in THESAURUS.get(term, ()):
+            if alt != term and alt in self.postings:
+                out.append((alt, THESAURUS_FACTOR))
+        if not out:
+            out.extend((stem, SYNONYM_FACTOR) for stem in _stems(term) if stem in self.postings)
         if not out and len(term) >= 4:
             for cand in self._prefix_candidates(term):
                 out.append((cand, PREFIX_FACTOR))
@@ -659,6 +665,18 @@ class SchemaIndex:
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             return f"There is no table named {name!r}.{hint}"
         return describe_table(t, qualified=self.qualified)
+
+
+def _stems(term: str) -> list[str]:
+    """The base forms of a verb form: "closing" -> close, "rated" -> rate, "joined" -> join."""
+    for ending in ("ing", "ed"):
+        if term.endswith(ending) and len(term) > len(ending) + 3:
+            base = term[: -len(ending)]
+            out = [base, base + "e"]
+            if len(base) > 3 and base[-1] == base[-2]:
+                out.append(base[:-1])  # "shipped" -> ship
+            return out
+    return []
 
 
 def select_context(

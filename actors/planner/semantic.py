@@ -14,7 +14,10 @@ Findings:
 * dropped     COUNT per group over an inner join from the counted table C to the group table G
               where C's join column may match nothing (no NOT NULL foreign key): those C rows
               vanish from the counts. Rewritten to `C LEFT JOIN G` (they count under an empty
-              group). Groups with no C row are not added (the acceptance set's reading).
+              group). Groups with no C row are not added ("per G" reads as the groups that
+              have rows) unless the question says "each G" / "every G": then `G LEFT JOIN C`
+              (`FULL JOIN` when a C row may match no G) with COUNT(C's join column), 0
+              for the groups without rows.
 * measure     the question names a measure ("sales amount") of another table than the one the
               plan sums (payments_received.payment_amount): when the plan touches only that
               table's money and date columns it is moved to the named table's (sales.sale_price,
@@ -41,6 +44,9 @@ MONEY_WORDS = ("price", "amount", "total", "cost", "revenue", "value", "paid", "
 QUANTITY_WORDS = ("quantity", "qty", "units", "count")
 UNIT_PRICE_WORDS = ("unit_price", "price", "unit_cost")
 EXCLUDED_STATUSES = ("cancelled", "canceled", "refunded", "voided", "void")
+# "in each state", "for every doctor": the groups are all of that table's rows, not only those
+# with a counted row ("per state" and "by state" keep the groups that have rows)
+EVERY_GROUP_RE = re.compile(r"\b(?:each|every)\s+(?!(?:one|of)\b)[a-z]", re.IGNORECASE)
 EARNINGS_RE = re.compile(r"\b(?:revenue|sales|income|earn\w*|turnover|takings|made)\b")
 MEASURE_NOUN_RE = re.compile(
     r"\b(?:total|sum of(?: the)?|average|avg)\s+(?P<before>[a-z_]+)\s+(?:amount|value|revenue|price)s?\b"
@@ -351,13 +357,60 @@ def _check_dropped_groups(query: _Query, catalog: Catalog, question: str) -> Non
     counted_cols, grouped_cols = (a_cols, b_cols) if a is counted else (b_cols, a_cols)
     if not _is_unique(grouped.table, grouped_cols) or _is_unique(counted.table, counted_cols):
         return
-    if _always_matches(counted.table, counted_cols, grouped.table):
+    always = _always_matches(counted.table, counted_cols, grouped.table)
+    if EVERY_GROUP_RE.search(question or ""):
+        _count_every_group(query, counted, counted_cols[0], grouped, (from_node, join), always)
+        return
+    if always:
         return  # a NOT NULL foreign key: the inner join keeps every counted row already
     join.set("side", "LEFT")
     join.set("kind", None)
     query.assumptions.append(
         f"assumes: {counted.table.name} rows with no matching {grouped.table.name} are counted "
         f"too (LEFT JOIN; they show under an empty {grouped.table.name})"
+    )
+
+
+def _count_every_group(
+    query: _Query,
+    counted: _Source,
+    counted_col: str,
+    grouped: _Source,
+    clauses: tuple[exp.From, exp.Join],
+    always: bool,
+) -> None:
+    """Every group listed ("in each state"), 0 where no counted row matches it.
+
+    The group table drives (`G LEFT JOIN C`) and COUNT(*) counts C's join column, NULL where
+    none matched. When a C row may match no group (no NOT NULL foreign key) it is a `FULL JOIN`:
+    those rows still count, under an empty group, so the counts add up to C's rows."""
+    from_node, join = clauses
+    counted_node, grouped_node = counted.node.copy(), grouped.node.copy()
+    from_node.set("this", grouped_node)
+    join.set("this", counted_node)
+    side = "LEFT" if always else "FULL"
+    join.set("side", side)
+    join.set("kind", None)
+    counted.node, grouped.node = counted_node, grouped_node
+    # a column that is never NULL in a real C row (its key, a NOT NULL column) is NULL only
+    # where no C row matched; C's join column will not do under a FULL JOIN (NULL in orphans)
+    solid = [c.name for c in counted.table.columns if not c.nullable]
+    keys = [k for k in counted.table.primary_key if k in solid] or solid
+    if keys or always:
+        counter: exp.Expression = exp.column(keys[0] if keys else counted_col, table=counted.alias)
+    else:
+        counter = exp.Column(this=exp.Star(), table=exp.to_identifier(counted.alias))
+    for count in query.tree.find_all(exp.Count):
+        if isinstance(count.this, exp.Star):
+            count.set("this", counter.copy())
+    orphans = (
+        ""
+        if always
+        else f"; {counted.table.name} rows with no {grouped.table.name} show under an empty one"
+    )
+    query.assumptions.append(
+        f"assumes: every {grouped.table.name} is listed, 0 where it has no {counted.table.name}"
+        f"{orphans} ({grouped.table.name} {side} JOIN {counted.table.name})"
     )
 
 

@@ -128,4 +128,6 @@ def offline_answer(
             "or export OPENAI_API_KEY.",
             code="llm.not_configured",
         ) from exc
-    return offline_plan(msg.question, catalog, recent=list(msg.recent), values=values or None)
+    return offline_plan(
+        msg.question, catalog, recent=list(msg.recent), values=values or None, pins=list(msg.pins)
+    )

@@ -1,4 +1,5 @@
-"""Schema-context recall (issue 5) on the defog + shop catalogs merged with 2,000 distractors.
+"""Schema-context recall (issues 5, 19) on the defog + shop catalogs merged with 2,900 distractors
+(3,018 tables); recall is "every needed table AND column of the question in the context".
 
 The catalogs are read from the real databases (`load_catalog`); the tables and columns each
 question needs come from its reference SQL in tests/fixtures/offline_questions.jsonl. Figures:
@@ -16,7 +17,14 @@ from collections.abc import Callable
 import pytest
 
 from actors.planner.context import SchemaIndex
-from bench.bench_context_recall import BudgetFigures, Need, build, measure, whole_schema_tokens
+from bench.bench_context_recall import (
+    SETS,
+    BudgetFigures,
+    Need,
+    build,
+    measure,
+    whole_schema_tokens,
+)
 from bench.bench_offline_accuracy import ensure_shop, load_questions
 
 pytestmark = pytest.mark.pg
@@ -60,3 +68,21 @@ def _misses(fig: BudgetFigures) -> str:
     return "\n".join(
         f"[{n.question.db}] {n.question.question!r}: {', '.join(w)}" for n, w in fig.misses
     )
+
+
+# Differently worded questions (tests/fixtures/recall_heldout2_questions.jsonl, written before the
+# thesaurus was added and never tuned on): 83.3% at 4k tokens on 2026-12-03, below the 98% issue
+# 19 asks for; most misses are named values (a customer's or a car make's name) that only the
+# value index knows, and it is not built for catalogs over 300 tables. A regression guard only.
+MIN_HELDOUT_RECALL_4K = 0.80
+
+
+def test_context_recall_on_differently_worded_questions(
+    pg_dsn: str, defog_db: Callable[[str], str]
+) -> None:
+    shop = ensure_shop(pg_dsn)
+    index, wanted, _ms = build(
+        lambda db: shop if db == "shop" else defog_db(db), load_questions(SETS["heldout2"])
+    )
+    (fig,) = measure(index, wanted, budgets=(4000,))
+    assert fig.column_recall(len(wanted)) >= MIN_HELDOUT_RECALL_4K, _misses(fig)

@@ -115,7 +115,7 @@ DEFOG_CASES = [
     (
         "broker",
         "average closing price per ticker",
-        "SELECT sbticker.sbtickername, ROUND(AVG(sbdailyprice.sbdpclose), 2) AS avg_sbdpclose FROM sbdailyprice INNER JOIN sbticker ON sbdailyprice.sbdptickerid = sbticker.sbtickerid GROUP BY sbticker.sbtickerid, sbticker.sbtickername ORDER BY avg_sbdpclose DESC NULLS LAST",
+        "SELECT sbticker.sbtickername, AVG(sbdailyprice.sbdpclose) AS avg_sbdpclose FROM sbdailyprice INNER JOIN sbticker ON sbdailyprice.sbdptickerid = sbticker.sbtickerid GROUP BY sbticker.sbtickerid, sbticker.sbtickername ORDER BY avg_sbdpclose DESC NULLS LAST",
     ),
     (
         "broker",
@@ -157,7 +157,7 @@ DEFOG_CASES = [
     (
         "car_dealership",
         "average sale price",
-        "SELECT ROUND(AVG(sale_price), 2) AS avg_sale_price FROM sales",
+        "SELECT AVG(sale_price) AS avg_sale_price FROM sales",
     ),
     (
         "car_dealership",
@@ -359,7 +359,7 @@ DEFOG_CASES = [
     (
         "advising",
         "average gpa of students",
-        "SELECT ROUND(AVG(total_gpa), 2) AS avg_total_gpa FROM student",
+        "SELECT AVG(total_gpa) AS avg_total_gpa FROM student",
     ),
     (
         "advising",

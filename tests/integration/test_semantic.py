@@ -82,9 +82,52 @@ def test_lakes_per_state_keeps_every_lake(defog_db: Callable[[str], str]) -> Non
     dsn = defog_db("geography")
     plan = planned(dsn, "geography", "How many lakes are there in each state?")
     assert isinstance(plan, Plan), plan
-    assert "LEFT JOIN" in plan.sql, plan.sql
-    counted = sum(row[-1] for row in fetch(dsn, plan.sql))
+    assert "FULL JOIN" in plan.sql, plan.sql  # "each state": states with 0 lakes too
+    rows = fetch(dsn, plan.sql)
+    counted = sum(row[-1] for row in rows)
     assert counted == fetch(dsn, "SELECT count(*) FROM lake")[0][0]
+    states = {row[0] for row in rows}
+    assert states >= {r[0] for r in fetch(dsn, "SELECT state_name FROM state")}
+    assert any(row[-1] == 0 for row in rows)
+
+
+def test_each_category_lists_categories_without_products(pg_dsn: str) -> None:
+    shop = ensure_shop(pg_dsn)
+    plan = planned(shop, "shop", "number of products in each category")
+    assert isinstance(plan, Plan), plan
+    assert any(a.startswith("assumes: every categories is listed") for a in plan.assumptions)
+    same_rows(
+        shop,
+        plan.sql,
+        "SELECT c.name, count(p.id) FROM categories c LEFT JOIN products p "
+        "ON p.category_id = c.id GROUP BY c.id, c.name",
+    )
+    # "per category" keeps the reading of the acceptance set: the categories that have products
+    per = planned(shop, "shop", "how many products per category")
+    assert isinstance(per, Plan) and "LEFT JOIN" not in per.sql and "FULL" not in per.sql
+
+
+def test_average_money_is_exact_not_rounded(pg_dsn: str) -> None:
+    shop = ensure_shop(pg_dsn)
+    plan = planned(shop, "shop", "average product price")
+    assert isinstance(plan, Plan), plan
+    assert "ROUND" not in plan.sql.upper()
+    same_rows(shop, plan.sql, "SELECT avg(price) FROM products")
+
+
+def test_amount_paid_is_a_measure_not_a_status_filter(pg_dsn: str) -> None:
+    shop = ensure_shop(pg_dsn)
+    plan = planned(shop, "shop", "total amount paid by payment method")
+    assert isinstance(plan, Plan), plan
+    assert "status" not in plan.sql
+    same_rows(shop, plan.sql, "SELECT method, sum(amount) FROM payments GROUP BY method")
+
+
+def test_units_sold_add_up_the_quantity(pg_dsn: str) -> None:
+    shop = ensure_shop(pg_dsn)
+    plan = planned(shop, "shop", "how many units of each product were sold")
+    assert isinstance(plan, Plan), plan
+    assert "quantity" in plan.sql and "unit_price" not in plan.sql
 
 
 def catalog_of(dsn: str) -> Catalog:
@@ -170,3 +213,68 @@ async def test_a_silent_model_endpoint_falls_back_to_the_offline_planner(
     assert "Answered offline: the model did not answer in time." in plan.assumptions
     assert any("did not answer within 0.5 s" in n for n in notices), notices
     assert fake_openai.wait_for_outcome(0) == "client_disconnected"
+
+
+def test_a_size_word_alone_ranks_by_the_one_column_it_measures(
+    defog_db: Callable[[str], str],
+) -> None:
+    dsn = defog_db("geography")
+    river = planned(dsn, "geography", "what is the longest river")
+    assert isinstance(river, Plan), river
+    assert "ORDER BY length DESC" in river.sql and "LIMIT 1" in river.sql
+    same_rows(dsn, river.sql, "SELECT river_name FROM river ORDER BY length DESC LIMIT 1")
+    mountain = planned(dsn, "geography", "the highest mountain")
+    assert isinstance(mountain, Plan) and "mountain_altitude DESC" in mountain.sql
+    # "by area" names the figure itself: no guess from the size word
+    assert not isinstance(planned(dsn, "geography", "largest lake by area"), Plan) or (
+        "GROUP BY" not in planned(dsn, "geography", "largest lake by area").sql  # type: ignore[union-attr]
+    )
+
+
+def test_every_at_the_start_lists_everything(defog_db: Callable[[str], str]) -> None:
+    dsn = defog_db("academic")
+    plan = planned(dsn, "academic", "show me every keyword")
+    assert isinstance(plan, Plan), plan
+    same_rows(dsn, plan.sql, "SELECT keyword FROM keyword")
+
+
+def test_verbs_that_restate_the_relation_do_not_block(defog_db: Callable[[str], str]) -> None:
+    dsn = defog_db("derm_treatment")
+    plan = planned(dsn, "derm_treatment", "drugs given by injection")
+    assert isinstance(plan, Plan), plan
+    same_rows(dsn, plan.sql, "SELECT drug_name FROM drugs WHERE admin_route = 'injection'")
+
+
+def test_by_who_did_it_is_one_total_not_a_grouping(defog_db: Callable[[str], str]) -> None:
+    dsn = defog_db("broker")
+    plan = planned(dsn, "broker", "number of transactions by users who joined in the past 70 days")
+    assert isinstance(plan, Plan), plan
+    assert "GROUP BY" not in plan.sql
+    same_rows(
+        dsn,
+        plan.sql,
+        "SELECT count(*) FROM sbtransaction t JOIN sbcustomer c ON c.sbcustid = t.sbtxcustid "
+        "WHERE c.sbcustjoindate >= CURRENT_DATE - 70",
+    )
+
+
+def test_an_attribute_of_each_row_is_a_listing_with_names(defog_db: Callable[[str], str]) -> None:
+    dsn = defog_db("geography")
+    plan = planned(dsn, "geography", "what is the capital of each state")
+    assert isinstance(plan, Plan), plan
+    assert "GROUP BY" not in plan.sql
+    same_rows(dsn, plan.sql, "SELECT state_name, capital FROM state")
+
+
+def test_other_forms_of_a_value_filter_on_it(defog_db: Callable[[str], str]) -> None:
+    dsn = defog_db("ewallet")
+    plan = planned(dsn, "ewallet", "total amount of successful transactions")
+    assert isinstance(plan, Plan), plan
+    same_rows(
+        dsn,
+        plan.sql,
+        "SELECT sum(amount) FROM consumer_div.wallet_transactions_daily WHERE status = 'success'",
+    )
+    broker = defog_db("broker")
+    failed = planned(broker, "broker", "failed transactions")
+    assert isinstance(failed, Plan) and "'fail'" in failed.sql, failed

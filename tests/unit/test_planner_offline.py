@@ -203,7 +203,9 @@ def test_follow_up_continues_the_previous_question() -> None:
     assert result.sql == (
         "SELECT status, COUNT(*) AS count FROM orders GROUP BY status ORDER BY count DESC NULLS LAST"
     )
-    assert result.assumptions[0] == "continues 'how many orders'"
+    assert result.assumptions[0] == (
+        "follow-up: continues 'how many orders', read as 'how many orders by status'"
+    )
 
 
 # -- clarifications -------------------------------------------------------------------------------
@@ -579,4 +581,26 @@ def test_each_with_a_closing_verb_asks_whether_zero_rows_count() -> None:
 
 def test_an_average_per_its_own_row_is_one_figure() -> None:
     p = must_plan("average price per product")
-    assert p.sql == "SELECT ROUND(AVG(price), 2) AS avg_price FROM products"
+    assert p.sql == "SELECT AVG(price) AS avg_price FROM products"
+
+
+def test_a_question_that_does_not_point_back_is_read_alone() -> None:
+    recent = [
+        Turn(
+            question="number of orders per status",
+            sql="SELECT status, COUNT(*) FROM orders GROUP BY status",
+        )
+    ]
+    for question in ("orders placed yesterday", "how many customers are there"):
+        alone, with_recent = plan(question), plan(question, recent=recent)
+        assert type(alone) is type(with_recent)
+        if isinstance(alone, Plan):
+            assert isinstance(with_recent, Plan) and with_recent.sql == alone.sql
+            assert not any(a.startswith("follow-up") for a in with_recent.assumptions)
+
+
+def test_a_bare_grouping_continues_the_previous_question() -> None:
+    recent = [Turn(question="how many orders", sql="SELECT COUNT(*) FROM orders")]
+    p = must_plan("broken down by status", recent=recent)
+    assert "GROUP BY status" in p.sql
+    assert p.assumptions[0].startswith("follow-up: continues 'how many orders'")

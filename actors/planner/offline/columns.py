@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from actors.planner.offline.clarify import Unsure
 from actors.planner.offline.lexicon import HINT_NOUNS
 from actors.planner.offline.schema import Column, Table
@@ -58,14 +56,6 @@ def money_score(col: Column) -> float:
     if best and col.table.words and col.table.words[-1] in col.words:
         best += 0.3  # sales.sale_price over sales.other_price
     return best
-
-
-def in_cents(col: Column) -> bool:
-    """Money, whose average is shown to the cent: a money-like name or a numeric(p, 2)."""
-    t = col.catalog_column.type_name.lower().replace(" ", "")
-    return (
-        money_score(col) > 0 or t == "money" or bool(re.fullmatch(r"(numeric|decimal)\(\d+,2\)", t))
-    )
 
 
 def date_score(col: Column) -> float:

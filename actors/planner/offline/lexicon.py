@@ -103,6 +103,36 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Nouns for pieces of goods: "how many units were sold" adds up a quantity column.
+UNIT_NOUNS = frozenset({"unit", "piece"})
+
+
+# What a size word measures when nothing follows it ("the longest river"): a column of the
+# entity named with one of these words, when there is exactly one.
+_LENGTH = frozenset({"length", "distance", "duration"})
+_HEIGHT = frozenset({"altitude", "height", "elevation"})
+_SIZE = frozenset({"area", "size"})
+DIMENSIONS = {
+    "longest": _LENGTH,
+    "shortest": _LENGTH,
+    "highest": _HEIGHT,
+    "lowest": _HEIGHT,
+    "largest": _SIZE,
+    "biggest": _SIZE,
+    "smallest": _SIZE,
+}
+
+
+# "what is the capital of each state": an attribute of every row, not a grouping. Read as
+# "states and their capital", with the rows' names shown beside it.
+ATTRIBUTE_OF_EACH = re.compile(
+    r"^\s*(?:(?:what|which)\s+(?:is|are|was|were)\s+)?the\s+"
+    r"(?P<x>(?!(?:number|count|total|sum|average|avg|mean|amount|maximum|minimum|max|min)\b)"
+    r"[a-z][a-z_ ]*?)\s+of\s+(?:each|every)\s+(?P<y>[a-z][a-z_]*)\s*[?.!]*\s*$",
+    re.IGNORECASE,
+)
+
+
 # Words that name money: "total revenue", "sales by region", "average order value".
 MONEY_WORDS = frozenset(
     "revenue sale turnover income earning amount spend spending spent value money gmv payment "
@@ -125,6 +155,7 @@ STOP_WORDS = frozenset(
 # Verbs and fillers that carry no filter: dropping them cannot change the answer.
 HARMLESS_WORDS = frozenset(
     """placed made bought purchased sold happened occurred recorded logged done taken sent
+    depart departs departed departing serve serves served serving offer offers offered given
     received created registered joined signed hired issued written booked got make come comes
     live lives living located based belong belongs published released reported ever happen
     total overall altogether together number count amount sorted ordered grouped broken down

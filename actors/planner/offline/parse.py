@@ -327,7 +327,9 @@ class Parser:
         # groupings
         text = self._mark(
             text,
-            r"\b(?:grouped\s+by|broken\s+down\s+by|split\s+by|break\s+down\s+by|by|per|for\s+each|"
+            # "transactions by users who joined ...": 'by' names who did it, not a grouping
+            r"\b(?:grouped\s+by|broken\s+down\s+by|split\s+by|break\s+down\s+by|"
+            r"by(?!\s+[a-z_]+(?:\s+[a-z_]+){0,2}\s+(?:who|that|which|whose)\b)|per|for\s+each|"
             r"for\s+every|each|every|across(?!\s+(?:all|the\s+whole|the\s+entire)\b))\s+",
             lambda m: Marker("group", {}),
         )

@@ -10,17 +10,23 @@ import sqlglot
 from sqlglot import exp
 
 from actors.planner.offline.clarify import MODEL_HINT, Unsure, not_understood
+from actors.planner.offline.columns import label_columns
 from actors.planner.offline.explain import explain
+from actors.planner.offline.followup import combine, looks_like_follow_up, previous_turn
 from actors.planner.offline.intents import EXPLAIN_RE, dba_plan, ddl_plan
-from actors.planner.offline.lexicon import EACH_VERB, EVENT_PHRASES, MOST_NUMBER_OF, most_or_fewest
+from actors.planner.offline.lexicon import (
+    ATTRIBUTE_OF_EACH,
+    EACH_VERB,
+    EVENT_PHRASES,
+    MOST_NUMBER_OF,
+    most_or_fewest,
+)
 from actors.planner.offline.parse import LEAD_RE, Parser
 from actors.planner.offline.render import Renderer
 from actors.planner.offline.resolve.walk import Resolver
 from actors.planner.offline.schema import Schema, schema_for
 from actors.planner.offline.understand import Understanding
 from protocol.messages import Catalog, Clarification, Plan, Turn
-
-_FOLLOW_UP_RE = re.compile(r"^(?:and|what about|how about|now|only|just|same|but)\b", re.I)
 
 
 def offline_plan(
@@ -30,15 +36,18 @@ def offline_plan(
     recent: list[Turn] | None = None,
     values: dict[tuple[str, str, str], list[str]] | None = None,
     today: dt.date | None = None,
+    pins: list[str] | None = None,
 ) -> Plan | Clarification:
     """Plan `question` against `catalog` without a model; never raises.
 
     `values` maps (schema, table, column) to the distinct values of low-cardinality text columns
     (see value_index_sql); `today` fixes "last month" and friends (default: the local date).
-    `recent` lets a short follow-up ("and by month?") continue the previous question.
+    `recent` lets a follow-up ("and by month?", "only the cancelled ones") continue the last
+    planned question (see followup.py); the plan says what it continued. `pins` (facts pinned
+    in the session) are free text the offline planner cannot apply: the plan notes them.
     """
     try:
-        return _plan(question, catalog, recent or [], values, today or dt.date.today())
+        return _plan(question, catalog, recent or [], values, today or dt.date.today(), pins or [])
     except Unsure as exc:
         return Clarification(question=exc.question, options=exc.options)
     except Exception as exc:  # a bug here must not cost the person their question
@@ -54,6 +63,7 @@ def _plan(
     recent: list[Turn],
     values: dict[tuple[str, str, str], list[str]] | None,
     today: dt.date,
+    pins: list[str],
 ) -> Plan | Clarification:
     question = (question or "").strip()[:2000]
     if not question:
@@ -82,18 +92,56 @@ def _plan(
             tables=inner.tables,
             source="offline",
         )
-    try:
+    return _with_notes(_plan_in_conversation(question, s, recent, values, today), pins)
+
+
+def _plan_in_conversation(
+    question: str,
+    s: Schema,
+    recent: list[Turn],
+    values: dict[tuple[str, str, str], list[str]] | None,
+    today: dt.date,
+) -> Plan:
+    """A read plan; a follow-up ("only the cancelled ones") is read against the last planned
+    question, and the plan says so — or says that it could not, never ignoring it silently."""
+    previous = previous_turn(recent)
+    if previous is None or not looks_like_follow_up(question):
+        # a question that does not point back is read alone, even when it fails: joining it to
+        # the previous one would be a guess ("orders placed yesterday" is no follow-up)
         return _plan_read(question, s, values, today)
+    known = Parser("", s, values, today).values
+    text, replaced = combine(question, previous.question, known)
+    try:
+        plan = _plan_read(text, s, values, today)
     except Unsure as exc:
-        previous = next((t for t in reversed(recent) if t.question and t.sql), None)
-        if previous is not None and _FOLLOW_UP_RE.match(question):
-            rest = _FOLLOW_UP_RE.sub("", question, count=1)
-            try:
-                plan = _plan_read(f"{previous.question} {rest}", s, values, today)
-            except Unsure:
-                raise exc from None
-            return _with_assumptions(plan, [f"continues '{previous.question}'", *plan.assumptions])
-        raise
+        try:
+            alone = _plan_read(question, s, values, today)
+        except Unsure:
+            raise Unsure(
+                f"I read this as a follow-up to '{previous.question}' ('{text}') but could not "
+                f"plan it: {exc.question}",
+                exc.options,
+            ) from None
+        note = (
+            f"note: planned on its own; as a follow-up to '{previous.question}' "
+            f"('{text}') it could not be planned offline"
+        )
+        return _with_assumptions(alone, [note, *alone.assumptions])
+    what = f"follow-up: continues '{previous.question}', read as '{text}'"
+    if replaced:
+        what += f" (replacing {', '.join(repr(r) for r in replaced)})"
+    return _with_assumptions(plan, [what, *plan.assumptions])
+
+
+def _with_notes(result: Plan, pins: list[str]) -> Plan:
+    """Pinned facts are free text the offline planner cannot apply: it says so on the plan."""
+    shown = [p.strip() for p in pins if p.strip()]
+    if not shown:
+        return result
+    note = "note: pinned facts not applied offline (no model): " + "; ".join(
+        f"'{p}'" for p in shown[-5:]
+    )
+    return _with_assumptions(result, [*result.assumptions, note])
 
 
 def _with_assumptions(plan: Plan, assumptions: list[str]) -> Plan:
@@ -145,9 +193,14 @@ def _plan_read(
         else question
     )
     text = MOST_NUMBER_OF.sub(most_or_fewest, EVENT_PHRASES.sub("happened", text))
+    # "(show me) every keyword", "all the airports": the whole list, not a grouping
+    text = re.sub(r"^\s*(?:every|all(?:\s+of)?(?:\s+the)?)\s+(?=[a-z])", "", text, flags=re.I)
     each_verb = EACH_VERB.search(text)
     if each_verb:
         text = text[: each_verb.start()] + f"per {each_verb.group(1)}"
+    attribute = ATTRIBUTE_OF_EACH.match(text)
+    if attribute:
+        text = f"{attribute['y']} and their {attribute['x']}"
     text = parser.extract(" " + text)
     und = Understanding(parser, text)
     unknown = [m.words[0] for m in und.mentions if m.kind == "unknown"]
@@ -158,6 +211,8 @@ def _plan_read(
         if unknown and not exc.options:
             raise Unsure(not_understood(unknown)) from None
         raise
+    if attribute and q.entity is not None and q.select and not q.measure and not q.groups:
+        q.select[:0] = [c for c in label_columns(q.entity) if c not in q.select]
     measured = q.measure.table if q.measure else q.entity
     every = [g for kind, g in q.groups if kind == "entity" and g is not measured]
     if each_verb and every:

@@ -7,7 +7,7 @@ from typing import Any
 from sqlglot import exp
 
 from actors.planner.offline.clarify import MODEL_HINT, Unsure
-from actors.planner.offline.columns import in_cents, label_columns, quiet_date_column
+from actors.planner.offline.columns import label_columns, quiet_date_column
 from actors.planner.offline.identifiers import date_literal, ident, number_literal
 from actors.planner.offline.lexicon import DATEPARTS
 from actors.planner.offline.query import Compare, Equals, FlagIs, InWindow, IsNull, Measure, Query
@@ -235,14 +235,9 @@ class Renderer:
                 "ask per " + m.table.name + " instead, or " + MODEL_HINT + "."
             )
         fn = {"sum": exp.Sum, "avg": exp.Avg, "min": exp.Min, "max": exp.Max}[m.fn]
-        agg: exp.Expression = fn(this=self.col(m.col))
-        if m.fn == "avg" and in_cents(m.col):
-            # money to cents; any other average is shown exactly as PostgreSQL gives it
-            if m.col.catalog_column.type_name.startswith(
-                ("numeric", "decimal", "integer", "bigint", "smallint")
-            ):
-                agg = exp.Anonymous(this="round", expressions=[agg, exp.Literal.number(2)])
-        return agg
+        # an average is returned exactly as PostgreSQL computes it (money too): rounding to cents
+        # is the display's business, and ROUND(AVG(x), 2) is a different number than asked
+        return fn(this=self.col(m.col))
 
     def _plain_columns(self) -> list[exp.Expression]:
         """What a listing shows: the asked-for columns, else every column of the root."""

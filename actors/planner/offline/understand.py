@@ -136,8 +136,14 @@ class Understanding:
             raw = tuple(g.text for g in gram)
             low = " ".join(raw)
             vals = values.get(low)
+            if not vals and n == 1:
+                vals = _value_of_form(raw[0], values)  # "sells", "failed", "successful"
             edge_stop = raw[0] in STOP_WORDS or raw[-1] in STOP_WORDS
             words = tuple(singular(w) for w in raw)
+            if n == 1 and raw[0] in MONEY_WORDS and i and toks[i - 1].text in MONEY_WORDS:
+                # "amount paid": the participle qualifies the measure; it is not the
+                # value orders.status = 'paid' (that would drop the delivered orders)
+                continue
             if n == 1 and raw[0] in STOP_WORDS:
                 hits = []
             elif edge_stop and n > 1:
@@ -265,3 +271,17 @@ class Understanding:
                 continue
             out.insert(0, m)
         return out
+
+
+def _value_of_form(word: str, values: dict[str, list[Any]]) -> list[Any] | None:
+    """The values another form of `word` is: a plural ("sells": 'sell'), a participle ("failed":
+    'fail') or an adjective in -ful ("successful": 'success'); None when none is a value."""
+    forms = [singular(word)]
+    if word.endswith("ful") and len(word) > 6:
+        forms.append(word[:-3])
+    if word.endswith("ed") and len(word) > 4:
+        forms += [word[:-2], word[:-1]]
+    for form in forms:
+        if form != word and values.get(form):
+            return values[form]
+    return None

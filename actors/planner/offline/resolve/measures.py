@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from actors.planner.offline.clarify import MODEL_HINT, Unsure
 from actors.planner.offline.columns import count_like, is_flag, is_key, money_score, tally_columns
-from actors.planner.offline.lexicon import MONEY_WORDS
+from actors.planner.offline.lexicon import DIMENSIONS, MONEY_WORDS, UNIT_NOUNS
 from actors.planner.offline.parse import Marker
 from actors.planner.offline.query import Measure
 from actors.planner.offline.resolve.state import ResolverState
-from actors.planner.offline.schema import Column
+from actors.planner.offline.schema import Column, Table
 from actors.planner.offline.understand import Mention
+from actors.planner.words import singular
 
 
 class MeasureRoles(ResolverState):
@@ -17,7 +18,7 @@ class MeasureRoles(ResolverState):
 
     def do_agg(self, k: int, item: Marker) -> None:
         q = self.query
-        fn, distinct = item.data["fn"], item.data["distinct"]
+        fn = item.data["fn"]
         run = [
             m for m in self.understood.run_after(k) if id(m) not in self.used or m.kind == "table"
         ]
@@ -34,28 +35,7 @@ class MeasureRoles(ResolverState):
         if tables and t not in self.mentioned and t is not q.entity:
             self.mentioned.append(t)
         if fn == "count":
-            if cols:
-                col = self.pick_col(cols[0], within=t)
-                word = (
-                    self.understood.tokens[cols[0].pos].text
-                    if cols[0].pos < len(self.understood.tokens)
-                    else ""
-                )
-                if (
-                    not distinct
-                    and col.kind in ("int", "num")
-                    and not is_key(col)
-                    and (count_like(col, word) or item.data.get("total"))
-                ):
-                    # "total number of citations": citation_num already counts; add it up
-                    q.measure = Measure("sum", col, col.table)
-                    self.assumptions.append(f"'number of {word}' adds up {col.label}")
-                    return
-                q.measure = Measure("count", col, col.table, distinct=distinct)
-            elif t is not None:
-                q.measure = Measure("count", None, t)
-            else:
-                raise Unsure("Count what? Name a table.", [x.full for x in self.schema.tables[:8]])
+            self._do_count(item, cols, t)
             return
         if cols:
             col = self.pick_phrase_col(
@@ -94,6 +74,40 @@ class MeasureRoles(ResolverState):
             raise Unsure(f"{col.label} is a key; adding it up means nothing. Which figure?")
         q.measure = Measure(fn, col, col.table)
 
+    def _do_count(self, item: Marker, cols: list[Mention], t: Table | None) -> None:
+        """'how many X': a count of rows, of a column, or the sum of a column that counts."""
+        q = self.query
+        distinct = item.data["distinct"]
+        if cols:
+            col = self.pick_col(cols[0], within=t)
+            word = (
+                self.understood.tokens[cols[0].pos].text
+                if cols[0].pos < len(self.understood.tokens)
+                else ""
+            )
+            units = tally_columns(col.table) if singular(word) in UNIT_NOUNS else []
+            if len(units) == 1 and not distinct:
+                # "how many units were sold": the quantity column adds them up, whatever
+                # column `units` matched by name (unit_price)
+                q.measure = Measure("sum", units[0], units[0].table)
+                self.assumptions.append(f"'number of {word}' adds up {units[0].label}")
+                return
+            if (
+                not distinct
+                and col.kind in ("int", "num")
+                and not is_key(col)
+                and (count_like(col, word) or item.data.get("total"))
+            ):
+                # "total number of citations": citation_num already counts; add it up
+                q.measure = Measure("sum", col, col.table)
+                self.assumptions.append(f"'number of {word}' adds up {col.label}")
+                return
+            q.measure = Measure("count", col, col.table, distinct=distinct)
+        elif t is not None:
+            q.measure = Measure("count", None, t)
+        else:
+            raise Unsure("Count what? Name a table.", [x.full for x in self.schema.tables[:8]])
+
     def do_super(self, k: int, item: Marker, entity_m: Mention | None) -> None:
         q = self.query
         desc = item.data["desc"]
@@ -107,7 +121,14 @@ class MeasureRoles(ResolverState):
             self._rank_by_price(run, word, desc, plural)
             return
         if not run:
-            raise self.rank_by_what(k, word)
+            col = self._dimension_col(word)
+            if col is None:
+                raise self.rank_by_what(k, word)
+            # "the longest river": the river's one length column
+            q.order.append(("col", col, desc))
+            q.limit = q.limit or (10 if plural else 1)
+            self.assumptions.append(f"'{word}' orders by {col.label}")
+            return
         head = run[0]
         self.use(run[:1])
         if head.kind == "table" and q.entity is not None and self.table_of(head) is not q.entity:
@@ -197,6 +218,20 @@ class MeasureRoles(ResolverState):
             f"{col.label} per {q.entity.name}, or its single {word} value?",
             [f"total {col.label} per {q.entity.name}", f"{word} {col.label}"],
         )
+
+    def _dimension_col(self, word: str) -> Column | None:
+        """The one numeric column of the entity that a size word measures ("longest": length,
+        "highest": altitude or height, "largest": area or size); None when not exactly one."""
+        entity = self.query.entity
+        wanted = DIMENSIONS.get(word)
+        if entity is None or not wanted or any(m.kind == "group" for m in self.parser.items):
+            return None  # "largest lake by area": the 'by' says the figure; leave it to that
+        cols = [
+            c
+            for c in entity.cols
+            if c.kind in ("int", "num") and not is_key(c) and set(c.words) & wanted
+        ]
+        return cols[0] if len(cols) == 1 else None
 
     def rank_by_what(self, k: int, word: str) -> Unsure:
         """ "which customer spent the most": the question names no figure after the word.
