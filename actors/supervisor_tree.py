@@ -30,8 +30,6 @@ from protocol.messages import (
 # Requests that can carry the person's confirmation (a write, DDL, a migration, a restore).
 
 
-
-
 class SupervisorSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     strategy: Literal["one_for_one"] = "one_for_one"
     intensity: int = 3
