@@ -148,18 +148,25 @@ def libpq_env(dsn: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if v}
 
 
-def test_pg_variables_alone_are_enough_for_pgask_sql_and_the_tui(tui: Tui) -> None:
-    env = libpq_env(tui.dsn)
-    assert not (Path(tui.xdg["XDG_CONFIG_HOME"]) / "pgask" / "config.toml").exists()
-    run_env = {**tui.env(), **env}
-    out = subprocess.run(
-        [*pgask_argv("sql", "select current_database() as db"), "--format", "csv"],
-        env=run_env,
+def pgask_sql(
+    tui: Tui, env: dict[str, str], sql: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`pgask sql SQL ARGS...` as a whole process in the test's directory."""
+    return subprocess.run(
+        [*pgask_argv("sql", sql), *args],
+        env=env,
         cwd=tui.tmp,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_pg_variables_alone_are_enough_for_pgask_sql_and_the_tui(tui: Tui) -> None:
+    env = libpq_env(tui.dsn)
+    assert not (Path(tui.xdg["XDG_CONFIG_HOME"]) / "pgask" / "config.toml").exists()
+    run_env = {**tui.env(), **env}
+    out = pgask_sql(tui, run_env, "select current_database() as db", "--format", "csv")
     assert out.returncode == 0, out.stderr
     assert env["PGDATABASE"] in out.stdout
     tui.extra_env.update(env)
@@ -178,25 +185,11 @@ def test_a_service_file_alone_is_enough_for_pgask_sql(tui: Tui) -> None:
     service_file.write_text("[shopdb]\n" + "".join(f"{keys[k]}={v}\n" for k, v in env.items()))
     run_env = {k: v for k, v in tui.env().items() if not k.startswith("PG")}
     run_env.update(PGSERVICE="shopdb", PGSERVICEFILE=str(service_file))
-    out = subprocess.run(
-        [*pgask_argv("sql", "select current_database() as db"), "--format", "csv"],
-        env=run_env,
-        cwd=tui.tmp,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = pgask_sql(tui, run_env, "select current_database() as db", "--format", "csv")
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["db", env["PGDATABASE"]]
     # a URL profile has no [profiles.*] section: the hint points at the URL instead
-    out = subprocess.run(
-        [*pgask_argv("sql", "select 1"), "-p", "postgresql://127.0.0.1:1/x"],
-        env=run_env,
-        cwd=tui.tmp,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = pgask_sql(tui, run_env, "select 1", "-p", "postgresql://127.0.0.1:1/x")
     assert out.returncode == 1 and "connection refused" in out.stderr, out.stderr
     assert "[profiles." not in out.stderr and "in the URL" in out.stderr, out.stderr
 
