@@ -867,7 +867,8 @@ async def on_query_run(state: ExecState, msg: QueryRequest, req: Request) -> Que
     intent = _audit(
         state, req,
         {"type": "intent", "decision": msg.decision, "question": msg.question, "sql": _audit_sql(state, msg.sql, msg.normalized),
-         "sql_sha256": msg.verdict.sql_sha256, "class": sql_class, "mode": msg.verdict.mode, "reasons": msg.reasons},
+         "sql_sha256": msg.verdict.sql_sha256, "class": sql_class, "mode": msg.verdict.mode, "reasons": msg.reasons,
+         **({"via": msg.via} if msg.via else {})},
         durable=sql_class != "read",  # on disk before a write or DDL runs
     )  # fmt: skip
     started = time.perf_counter()
@@ -929,7 +930,8 @@ async def _describe(pool: asyncpg.Pool, sql: str) -> list[Column]:
 async def on_audit_note(state: ExecState, msg: AuditNote, req: Request) -> None:
     _audit(state, req, {"type": "decision", "decision": msg.decision, "question": msg.question,
                         "sql": msg.normalized, "sql_sha256": msg.sql_sha256, "class": msg.sql_class,
-                        "mode": msg.mode, "reasons": msg.reasons})  # fmt: skip
+                        "mode": msg.mode, "reasons": msg.reasons,
+                        **({"via": msg.via} if msg.via else {})})  # fmt: skip
 
 
 async def on_query_cancel(state: ExecState, msg: QueryCancel, req: Request) -> QueryCancelled:

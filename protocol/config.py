@@ -59,6 +59,21 @@ class AuditConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     witness: Literal["", "syslog"] = ""
 
 
+class McpConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`pgask mcp`: pgask's guard, confirmations and audit offered to other agents."""
+
+    # streamable HTTP: the bearer token is read from this variable ("" = a new one per start,
+    # printed once on stderr)
+    token_env: str = ""
+    # binding to an address other than loopback needs this and TLS (tls_cert, tls_key)
+    allow_remote: bool = False
+    tls_cert: str = ""
+    tls_key: str = ""
+    # "tui": a write an agent asks for, from a client that cannot ask its person (no MCP
+    # elicitation), waits for approval in a running pgask TUI (`/approvals`); "" = refused
+    approve: Literal["", "tui"] = ""
+
+
 class ProfileConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     dsn: str = ""
     host: str = ""
@@ -85,6 +100,7 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     safety: SafetyConfig = msgspec.field(default_factory=SafetyConfig)
     privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
     audit: AuditConfig = msgspec.field(default_factory=AuditConfig)
+    mcp: McpConfig = msgspec.field(default_factory=McpConfig)
     profiles: dict[str, ProfileConfig] = msgspec.field(default_factory=dict)
     source: str = ""  # the file this came from ("" = defaults only); not a TOML key
 
@@ -359,6 +375,15 @@ redact_columns = []              # e.g. ["email", "*.ssn", "customers.phone"]: m
 
 [audit]
 witness = ""                     # "syslog": also send each record's hash to the system log
+
+[mcp]
+# `pgask mcp`: other agents (Claude Desktop/Code, Cursor ...) use pgask's guard, confirmations
+# and audit trail. Over HTTP a bearer token is required: a new one each start, or from here.
+token_env = ""                   # e.g. "PGASK_MCP_TOKEN"
+allow_remote = false             # listen beyond loopback (needs tls_cert and tls_key)
+tls_cert = ""
+tls_key = ""
+approve = ""                     # "tui": writes from clients without elicitation wait in /approvals
 
 # [profiles.local]
 # dsn = "postgresql://me@localhost:5432/shop"

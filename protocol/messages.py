@@ -387,6 +387,7 @@ class QueryRequest(Body, tag="query.run"):
     decision: Literal["auto", "preview", "confirmed", "typed"] = "auto"
     normalized: str = ""  # Verdict.normalized: the SQL with literals as $n
     reasons: list[str] = []
+    via: str = ""  # who asked, for the audit trail: "" = this person; "mcp:<client> <version>"
 
 
 class Column(msgspec.Struct, frozen=True, kw_only=True):
@@ -406,6 +407,7 @@ class AuditNote(Body, tag="audit.note"):
     sql_sha256: str = ""
     reasons: list[str] = []
     mode: Mode = "read-only"
+    via: str = ""  # who asked (QueryRequest.via)
 
 
 class QueryColumns(Body, tag="query.columns"):
