@@ -116,10 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
     export.add_argument("--delimiter", default=",", help="CSV delimiter (default ',')")
 
-    from ui import cli_dba, records
+    from ui import cli_dba, mcp_server, records
 
     records.add_parsers(sub)
     cli_dba.add_parsers(sub)
+    mcp_server.add_parser(sub)
 
     demo = sub.add_parser("demo", help="embedded PostgreSQL with a sample shop database, in the UI")
     demo.add_argument("--reset", action="store_true", help="rebuild the demo data from scratch")
@@ -333,6 +334,10 @@ def _main(argv: list[str]) -> int:
             return cmd_config_init(args)
         if args.command == "doctor":
             return cmd_doctor(args)
+        if args.command == "mcp":
+            from ui.mcp_server import cmd_mcp
+
+            return cmd_mcp(args)
         return cmd_tui(args)
     except PgaskError as exc:
         print(f"pgask: {exc}", file=sys.stderr)

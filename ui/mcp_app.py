@@ -1,0 +1,307 @@
+"""The MCP side of `pgask mcp` (see ui/mcp_server.py): the tools and their schemas, the schema
+resource, who is asking (the client's `initialize` name, for the audit trail) and asking the
+person (MCP elicitation), on the official SDK's MCPServer. What each tool does is in
+ui/mcp_tools.py; the workflow itself is the one engine's (ui/mcp_jobs.py)."""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from protocol.errors import PgaskError
+from ui import format as fmt
+from ui import mcp_tools as tools
+from ui.mcp_jobs import Ask
+
+SERVER_NAME = "pgask"
+INSTRUCTIONS = """\
+pgask runs SQL on PostgreSQL for you, checked by its guard (PostgreSQL's own parser, resolved
+against the database's catalog) and recorded in an audit trail that names you.
+Start with list_profiles, then list_tables / describe_table, or read the schema resource.
+run_sql runs one statement: reads run at once (in a READ ONLY transaction); writes run only on
+a profile whose mode allows them and only after the person confirms in your client (a
+destructive statement needs the object's name typed by them); you cannot confirm for them.
+check_sql says what the guard would decide without running anything. ask turns a question in
+plain words into SQL with pgask's own planner. Results are capped; `truncated` says when rows
+were left out and `row_count` is the true count."""
+
+PROFILE = Annotated[
+    str, Field(description="pgask profile (database) to use; empty = the first one served")
+]
+SQL = Annotated[str, Field(description="one PostgreSQL statement")]
+MAX_ROWS = Annotated[
+    int,
+    Field(
+        description=f"rows to return at most (default {tools.DEFAULT_ROWS}, "
+        f"at most {tools.MAX_ROWS}); the true row count is always given"
+    ),
+]
+
+
+# -- who asks, and asking the person ---------------------------------------------------------
+
+
+def client_via(ctx: Any) -> str:
+    """`mcp:<name> <version>` from the client's initialize (for the audit trail)."""
+    info = None
+    try:
+        params = ctx.session.client_params
+        info = params.client_info if params is not None else None
+    except (AttributeError, ValueError):
+        pass
+    name = getattr(info, "name", "") or "unknown-client"
+    version = getattr(info, "version", "") or ""
+    text = re.sub(r"[^\w.@:/+ -]", "_", f"{name} {version}".strip())[:80]
+    return f"mcp:{text}"
+
+
+class RunIt(BaseModel):
+    run: bool = Field(description="Run this statement now")
+
+
+class TypeIt(BaseModel):
+    name: str = Field(description="The object's name, typed exactly, to run this statement")
+
+
+def ask_text(ask: Ask, profile: str, via: str) -> str:
+    v = ask.verdict
+    lines = [
+        f"{via.removeprefix('mcp:')} asks pgask to run this on profile '{profile}':",
+        "",
+        ask.sql.strip(),
+        "",
+        f"Class: {v.sql_class}" + (f" ({'; '.join(v.reasons)})" if v.reasons else ""),
+    ]
+    if v.tables:
+        lines.append("Touches: " + ", ".join(v.tables))
+    if ask.estimate:
+        lines.append(f"Rows: {ask.estimate}")
+    if v.confirm == "typed":
+        lines.append(f"This is destructive. Type '{v.confirm_name}' to run it.")
+    else:
+        lines.append("Run it?")
+    return "\n".join(lines)
+
+
+def can_elicit(ctx: Any) -> bool:
+    caps = getattr(ctx, "client_capabilities", None)
+    return caps is not None and getattr(caps, "elicitation", None) is not None
+
+
+class Asker:
+    """How one tool call asks its person, and why it could not when it could not."""
+
+    def __init__(self, ctx: Any, profile: str, via: str) -> None:
+        self.ctx, self.profile, self.via = ctx, profile, via
+        self.why_not = ""
+
+    async def __call__(self, ask: Ask) -> bool | str | None:
+        from mcp.server.elicitation import AcceptedElicitation
+        from mcp.shared.exceptions import MCPError
+
+        if not can_elicit(self.ctx):
+            self.why_not = (
+                f"This {ask.verdict.sql_class} statement needs its person's "
+                f"confirmation, and this MCP client ({self.via.removeprefix('mcp:')}) "
+                "cannot ask them (it does not support MCP elicitation). Nothing ran. "
+                "Ask the person to run it in pgask themselves, or use a client that "
+                "supports elicitation."
+            )
+            return None
+        schema = TypeIt if ask.verdict.confirm == "typed" else RunIt
+        try:
+            reply = await self.ctx.elicit(ask_text(ask, self.profile, self.via), schema)
+        except (MCPError, ValueError) as exc:
+            self.why_not = f"The client could not ask its person ({exc}). Nothing ran."
+            return None
+        if not isinstance(reply, AcceptedElicitation):
+            self.why_not = f"The person declined ({reply.action}). Nothing ran."
+            return None
+        if isinstance(reply.data, TypeIt):
+            return reply.data.name
+        if not reply.data.run:
+            self.why_not = "The person chose not to run it. Nothing ran."
+        return bool(reply.data.run)
+
+
+# -- the server ------------------------------------------------------------------------------
+
+
+def _result(data: dict[str, Any] | str, *, error: bool = False) -> Any:
+    text = data if isinstance(data, str) else fmt.json_dumps(data)
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=error)
+
+
+def _failed(exc: PgaskError) -> Any:
+    return _result(
+        {"error": {"code": exc.code, "message": exc.message, "why": exc.why, "hint": exc.hint}},
+        error=True,
+    )
+
+
+def build_server(served: tools.Served) -> Any:
+    app = MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, log_level="WARNING")
+    read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+    def tool(name: str, title: str, description: str, annotations: Any = read_only) -> Any:
+        def register(fn: Any) -> Any:
+            @functools.wraps(fn)
+            async def guarded(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return await fn(*args, **kwargs)
+                except PgaskError as exc:
+                    return _failed(exc)
+
+            app.add_tool(
+                guarded,
+                name=name,
+                title=title,
+                description=description,
+                annotations=annotations,
+                structured_output=False,
+            )
+            return fn
+
+        return register
+
+    @tool(
+        "list_profiles",
+        "List databases",
+        "The pgask profiles (databases) this server offers, each with its safety mode: "
+        "read-only profiles refuse every write; read-write ones run a write only after the "
+        "person confirms it.",
+    )
+    async def list_profiles() -> Any:
+        return _result(tools.list_profiles(served))
+
+    @tool(
+        "list_schemas",
+        "List schemas",
+        "The schemas of a profile's database that hold tables or views, with how many each.",
+    )
+    async def list_schemas(profile: PROFILE = "") -> Any:
+        return _result(await tools.list_schemas(served, served.profile(profile)))
+
+    @tool(
+        "list_tables",
+        "List tables",
+        "Tables and views (with kind, estimated rows and comment), in one schema or all.",
+    )
+    async def list_tables(
+        profile: PROFILE = "",
+        schema: Annotated[str, Field(description="only this schema; empty = every schema")] = "",
+    ) -> Any:
+        return _result(await tools.list_tables(served, served.profile(profile), schema))
+
+    @tool(
+        "describe_table",
+        "Describe a table",
+        "A table's or view's columns (types, nullability, defaults, comments, enum values), "
+        "primary and unique keys, foreign keys both ways, indexes and estimated row count.",
+    )
+    async def describe_table(
+        table: Annotated[str, Field(description="table name, or schema.table")],
+        profile: PROFILE = "",
+    ) -> Any:
+        return _result(await tools.describe_table(served, served.profile(profile), table))
+
+    @tool(
+        "check_sql",
+        "Check SQL (runs nothing)",
+        "What pgask's guard decides about SQL on a profile, without running it: its class "
+        "(read, write, ddl, destructive, forbidden, invalid), whether it may run in the "
+        "profile's mode and what it would need (nothing, a person's confirmation, the "
+        "object's name typed), and why.",
+    )
+    async def check_sql(sql: SQL, profile: PROFILE = "") -> Any:
+        return _result(await tools.check_sql(served, served.profile(profile), sql))
+
+    writes = ToolAnnotations(
+        read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False
+    )
+
+    @tool(
+        "run_sql",
+        "Run SQL (guarded)",
+        "Run one SQL statement on a profile through pgask's guard. Reads run at once, in a "
+        "READ ONLY transaction. A write, DDL or destructive statement runs only on a "
+        "read-write profile and only after the person confirms it in your client (pgask "
+        "asks them; destructive ones need the object's name typed); forbidden ones never "
+        "run. Returns columns and the first rows (capped by rows and bytes), the true "
+        "row_count and `truncated`, or the command tag and rows affected.",
+        writes,
+    )
+    async def run_sql(
+        sql: SQL, ctx: Context, profile: PROFILE = "", max_rows: MAX_ROWS = tools.DEFAULT_ROWS
+    ) -> Any:
+        name = served.profile(profile)
+        asker = Asker(ctx, name, client_via(ctx))
+        out = await tools.run_sql(served, name, sql, max_rows=max_rows, via=asker.via, answer=asker)
+        if asker.why_not:
+            out["message"] = asker.why_not
+        return _result(out)
+
+    @tool(
+        "explain",
+        "Explain a query plan",
+        "PostgreSQL's plan for one statement (EXPLAIN, FORMAT JSON) as a tree, with pgask's "
+        "diagnosis (sequential scans on big tables, misestimates, spills, nested loops) and "
+        "what to do. analyze=true executes it (EXPLAIN ANALYZE): a read inside a READ ONLY "
+        "transaction; anything else only as the guard allows, after the person confirms, "
+        "and rolled back.",
+        writes,
+    )
+    async def explain(
+        sql: SQL,
+        ctx: Context,
+        profile: PROFILE = "",
+        analyze: Annotated[bool, Field(description="run it (EXPLAIN ANALYZE)")] = False,
+    ) -> Any:
+        name = served.profile(profile)
+        asker = Asker(ctx, name, client_via(ctx))
+        out = await tools.explain(served, name, sql, analyze=analyze, via=asker.via, answer=asker)
+        if asker.why_not:
+            out["message"] = asker.why_not
+        return _result(out)
+
+    @tool(
+        "ask",
+        "Ask in plain words",
+        "pgask's planner turns a question in plain words into SQL for the profile's schema, "
+        "then the guard checks it. Returns the SQL, its explanation and assumptions, and, "
+        "when it is a read, the rows; a write planned from a question is confirmed by the "
+        "person like run_sql. The planner may answer with a clarifying question instead.",
+        writes,
+    )
+    async def ask(
+        question: Annotated[str, Field(description="the question, in plain words")],
+        ctx: Context,
+        profile: PROFILE = "",
+        max_rows: MAX_ROWS = tools.DEFAULT_ROWS,
+    ) -> Any:
+        name = served.profile(profile)
+        asker = Asker(ctx, name, client_via(ctx))
+        out = await tools.ask(
+            served, name, question, max_rows=max_rows, via=asker.via, answer=asker
+        )
+        if asker.why_not:
+            out["message"] = asker.why_not
+        return _result(out)
+
+    @app.resource(
+        "pgask://{profile}/schema",
+        name="schema",
+        title="Database schema",
+        description="The schema of a profile's database as pgask's planner gives it "
+        "to its model: tables, columns, keys, comments.",
+        mime_type="text/plain",
+    )
+    async def schema(profile: str) -> str:
+        return await tools.schema_context(served, served.profile(profile))
+
+    return app
