@@ -1,0 +1,189 @@
+"""`pgask mcp` (issue 22) through the MCP SDK's own client, against the real command (a child
+process, over stdio or streamable HTTP), a real actor tree, a real PostgreSQL, and for `ask`
+the scripted OpenAI-protocol server."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import mcp_types as types
+import pytest
+import trio
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+from protocol.audit import audit_path, read_records
+from testkit.pg import afetchval, arun_sql
+from tests.fakes.openai_server import FakeOpenAI
+
+pytestmark = pytest.mark.pg
+
+REPO = Path(__file__).resolve().parents[2]
+KEY_ENV = "PGASK_TEST_MCP_KEY"
+AGENT = types.Implementation(name="pytest-agent", version="7.1")
+
+SETUP = """
+CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, price numeric(8,2));
+COMMENT ON TABLE items IS 'things we sell';
+COMMENT ON COLUMN items.price IS 'in euros';
+INSERT INTO items SELECT g, 'item ' || g, g * 1.25 FROM generate_series(1, 20) g;
+CREATE INDEX items_name ON items (name);
+CREATE TABLE canary (id int);
+INSERT INTO canary VALUES (1), (2), (3);
+ANALYZE items;
+"""
+
+
+def write_config(tmp_path: Path, dsn: str, *, model_url: str = "", extra: str = "") -> Path:
+    model = f'base_url = "{model_url}"\nmodel = "test"\n' if model_url else ""
+    text = (
+        f'[model]\n{model}api_key_env = "{KEY_ENV}"\n\n'
+        '[safety]\ndefault_mode = "read-write"\n\n'
+        f'[profiles.rw]\ndsn = "{dsn}"\nread_write = true\nstatement_timeout_s = 20\n\n'
+        f'[profiles.ro]\ndsn = "{dsn}"\nstatement_timeout_s = 20\n\n{extra}'
+    )
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def stdio_params(config: Path, *argv: str) -> StdioServerParameters:
+    env = {**os.environ, KEY_ENV: "test-key"}
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "ui.cli", "--config", str(config), "mcp", *argv],
+        env=env,
+        cwd=str(REPO),
+    )
+
+
+class Person:
+    """The person behind the MCP client: answers elicitations as scripted, remembers them."""
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+        self.asked: list[types.ElicitRequestParams] = []
+
+    async def __call__(self, _ctx: Any, params: Any) -> types.ElicitResult:
+        self.asked.append(params)
+        answer = self.answers.pop(0) if self.answers else "decline"
+        if answer in ("decline", "cancel"):
+            return types.ElicitResult(action=answer)
+        return types.ElicitResult(action="accept", content=answer)
+
+
+@asynccontextmanager
+async def stdio_client(
+    config: Path, person: Person | None = None, *argv: str
+) -> AsyncIterator[Client]:
+    async with Client(
+        stdio_params(config, *(argv or ("-p", "rw", "-p", "ro"))),
+        mode="legacy",  # what desktop clients speak today (initialize handshake)
+        client_info=AGENT,
+        elicitation_callback=person,
+        read_timeout_seconds=120,
+    ) as client:
+        yield client
+
+
+async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    result = await client.call_tool(tool, arguments)
+    text = result.content[0].text  # type: ignore[union-attr]
+    data = json.loads(text)
+    if result.is_error:
+        data["is_error"] = True
+    return data
+
+
+@pytest.fixture
+async def db(pg_db: str) -> str:
+    await arun_sql(pg_db, SETUP)
+    return pg_db
+
+
+async def canary_intact(dsn: str) -> bool:
+    return await afetchval(dsn, "SELECT count(*) FROM canary") == 3
+
+
+# -- every tool over stdio --------------------------------------------------------------------
+
+
+async def test_every_tool_over_stdio(tmp_path, db):
+    with FakeOpenAI() as fake:
+        fake.reply(
+            json.dumps(
+                {
+                    "sql": "SELECT id, name FROM items WHERE price > 20 ORDER BY id",
+                    "explanation": "items over 20 euros",
+                    "assumptions": ["price is in euros"],
+                    "intent": "read",
+                    "clarify": None,
+                }
+            )
+        )
+        config = write_config(tmp_path, db, model_url=fake.url)
+        async with stdio_client(config) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert names == {"list_profiles", "list_schemas", "list_tables", "describe_table",
+                             "run_sql", "explain", "ask", "check_sql"}  # fmt: skip
+
+            profiles = await call(client, "list_profiles")
+            modes = {p["profile"]: p["mode"] for p in profiles["profiles"]}
+            assert modes == {"rw": "read-write", "ro": "read-only"}
+
+            schemas = await call(client, "list_schemas", profile="ro")
+            assert {"schema": "public", "tables": 2} in schemas["schemas"]
+
+            tables = await call(client, "list_tables", profile="ro", schema="public")
+            items = next(t for t in tables["tables"] if t["name"] == "items")
+            assert items["comment"] == "things we sell" and items["est_rows"] == 20
+            missing = await call(client, "list_tables", profile="ro", schema="publc")
+            assert missing["is_error"] and "Did you mean 'public'" in missing["error"]["message"]
+
+            described = (await call(client, "describe_table", profile="ro", table="items"))["table"]
+            assert described["primary_key"] == ["id"]
+            assert [c["name"] for c in described["columns"]] == ["id", "name", "price"]
+            assert described["columns"][2]["comment"] == "in euros"
+            assert {i["name"] for i in described["indexes"]} == {"items_pkey", "items_name"}
+            assert described["est_rows"] == 20
+
+            checked = await call(client, "check_sql", profile="ro", sql="DELETE FROM items")
+            assert checked["sql_class"] == "destructive" and checked["allowed"] is False
+            checked = await call(client, "check_sql", profile="rw", sql="DELETE FROM items")
+            assert checked["needs"].startswith("a person typing")
+            assert await afetchval(db, "SELECT count(*) FROM items") == 20  # nothing ran
+
+            rows = await call(client, "run_sql", profile="ro",
+                              sql="SELECT id, price FROM items ORDER BY id", max_rows=5)  # fmt: skip
+            assert rows["outcome"] == "20 rows" and rows["row_count"] == 20
+            assert rows["returned"] == 5 and rows["truncated"] is True
+            assert rows["rows"][0] == [1, 1.25]
+            assert [c["name"] for c in rows["columns"]] == ["id", "price"]
+            whole = await call(client, "run_sql", profile="ro", sql="SELECT * FROM items")
+            assert whole["returned"] == 20 and whole["truncated"] is False
+
+            plan = await call(client, "explain", profile="ro",
+                              sql="SELECT * FROM items WHERE price > 3")  # fmt: skip
+            assert plan["outcome"] == "explained" and "Seq Scan" in plan["plan"]
+            assert isinstance(plan["diagnosis"], list)
+            analyzed = await call(client, "explain", profile="ro", sql="SELECT count(*) FROM items",
+                                  analyze=True)  # fmt: skip
+            assert analyzed["analyzed"] and "actual" in analyzed["plan"].lower()
+
+            answer = await call(client, "ask", profile="ro", question="items over 20 euros?")
+            assert answer["sql"].startswith("SELECT id, name FROM items")
+            assert answer["assumptions"] == ["price is in euros"]
+            assert answer["rows"] == [[17, "item 17"], [18, "item 18"], [19, "item 19"],
+                                      [20, "item 20"]]  # fmt: skip
+
+            templates = (await client.list_resource_templates()).resource_templates
+            assert [t.uri_template for t in templates] == ["pgask://{profile}/schema"]
+            context = await client.read_resource("pgask://ro/schema")
+            assert "items" in context.contents[0].text  # type: ignore[union-attr]
+    assert await canary_intact(db)
