@@ -316,7 +316,8 @@ def outcome_json(result: JobResult, mode: str, *, max_rows: int, max_bytes: int)
         if result.columns:
             out.update(rows_json(result, max_rows, max_bytes))
         else:
-            out["rows_affected"] = result.done.rows
+            tail = result.done.command.rpartition(" ")[2]
+            out["rows_affected"] = int(tail) if tail.isdigit() else result.done.rows
     return out
 
 

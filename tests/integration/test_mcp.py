@@ -187,3 +187,65 @@ async def test_every_tool_over_stdio(tmp_path, db):
             context = await client.read_resource("pgask://ro/schema")
             assert "items" in context.contents[0].text  # type: ignore[union-attr]
     assert await canary_intact(db)
+
+
+# -- writes: only on a read-write profile, only after the person confirms ------------------------
+
+
+async def test_writes_need_the_person_and_the_audit_trail_names_the_client(tmp_path, db):
+    config = write_config(tmp_path, db)
+    insert = "INSERT INTO items VALUES (21, 'new', 1)"
+    # a client without elicitation: refused, saying why, nothing runs
+    async with stdio_client(config) as client:
+        out = await call(client, "run_sql", profile="rw", sql=insert)
+        assert out["outcome"] == "declined" and "elicitation" in out["message"]
+        out = await call(client, "run_sql", profile="ro", sql=insert)
+        assert out["outcome"] == "refused" and out["guard"]["sql_class"] == "write"
+    assert await afetchval(db, "SELECT count(*) FROM items") == 20
+
+    person = Person(
+        {"run": False},  # the insert: no
+        {"run": True},  # the insert: yes
+        {"name": "canary"},  # DROP TABLE items: the wrong name
+        "decline",  # DELETE without WHERE: declined
+        {"name": "items"},  # DELETE without WHERE: the right name
+    )
+    async with stdio_client(config, person) as client:
+        out = await call(client, "run_sql", profile="rw", sql=insert)
+        assert out["outcome"] == "declined" and "chose not to run" in out["message"]
+        out = await call(client, "run_sql", profile="rw", sql=insert)
+        assert out["outcome"] == "INSERT 0 1" and out["rows_affected"] == 1
+        asked = person.asked[1]
+        assert insert in asked.message and "write" in asked.message
+        assert "pytest-agent" in asked.message and "'rw'" in asked.message
+        out = await call(client, "run_sql", profile="rw", sql="DROP TABLE items")
+        assert out["outcome"] == "declined"
+        assert "Type 'public.items'" in person.asked[2].message or "Type 'items'" in person.asked[2].message
+        assert person.asked[2].requested_schema["required"] == ["name"]
+        out = await call(client, "run_sql", profile="rw", sql="DELETE FROM items")
+        assert out["outcome"] == "declined"
+        out = await call(client, "run_sql", profile="rw", sql="DELETE FROM items")
+        assert out["outcome"] == "DELETE 21"
+        # the agent cannot confirm for itself: no tool takes a confirmation
+        for tool in (await client.list_tools()).tools:
+            assert not set(tool.input_schema["properties"]) & {"confirm", "yes", "confirmed"}
+    assert await afetchval(db, "SELECT count(*) FROM items") == 0
+    assert await canary_intact(db)
+
+    records = list(read_records(audit_path(Path(os.environ["XDG_STATE_HOME"]) / "pgask", "rw")))
+    vias = {r.get("via") for r in records if r["type"] in ("intent", "decision")}
+    assert vias == {"mcp:pytest-agent 7.1"}, records
+    decisions = [r["decision"] for r in records if r["type"] in ("intent", "decision")]
+    assert decisions.count("declined") == 4 and "typed" in decisions and "confirmed" in decisions
+    refused = list(read_records(audit_path(Path(os.environ["XDG_STATE_HOME"]) / "pgask", "ro")))
+    assert [(r["decision"], r["via"]) for r in refused if r["type"] == "decision"] == [
+        ("refused", "mcp:pytest-agent 7.1")
+    ]
+    # `pgask audit` shows it too
+    import subprocess
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "--config", str(config), "audit", "-p", "rw", "--json"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    assert "mcp:pytest-agent 7.1" in shown.stdout, shown.stderr
