@@ -101,6 +101,14 @@ async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
     return data
 
 
+async def call_quietly(client: Client, tool: str, arguments: dict[str, Any]) -> None:
+    """A call whose end the test does not wait for (it is cancelled, or the client goes)."""
+    try:
+        await client.call_tool(tool, arguments)
+    except Exception:  # the connection went away under it: that is the point
+        pass
+
+
 @pytest.fixture
 async def db(pg_db: str) -> str:
     await arun_sql(pg_db, SETUP)
@@ -249,3 +257,40 @@ async def test_writes_need_the_person_and_the_audit_trail_names_the_client(tmp_p
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )
     assert "mcp:pytest-agent 7.1" in shown.stdout, shown.stderr
+
+
+# -- cancellation ------------------------------------------------------------------------------
+
+SLEEP = "SELECT pg_sleep(60) AS slept /* mcp-cancel-probe */"
+RUNNING = ("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%mcp-cancel-probe%' "
+           "AND pid <> pg_backend_pid() AND state = 'active'")  # fmt: skip
+
+
+async def wait_backends(dsn: str, count: int, within: float) -> None:
+    """Until `count` backends run the probe (polling the server; fails after `within` s)."""
+    with trio.fail_after(within):
+        while await afetchval(dsn, RUNNING) != count:
+            await trio.sleep(0.05)
+
+
+async def test_a_cancel_notification_stops_the_backend(tmp_path, db):
+    config = write_config(tmp_path, db)
+    async with stdio_client(config) as client, trio.open_nursery() as nursery:
+        nursery.start_soon(call_quietly, client, "run_sql", {"profile": "ro", "sql": SLEEP})
+        await wait_backends(db, 1, 30)
+        nursery.cancel_scope.cancel()  # the SDK sends notifications/cancelled for the call
+    # the server is still up, and the backend stopped well before statement_timeout (20 s)
+    await wait_backends(db, 0, 5)
+    records = list(read_records(audit_path(Path(os.environ["XDG_STATE_HOME"]) / "pgask", "ro")))
+    assert [r["outcome"] for r in records if r["type"] == "outcome"] == ["cancelled"]
+
+
+async def test_a_client_that_goes_away_has_its_queries_cancelled(tmp_path, db):
+    config = write_config(tmp_path, db)
+    async with trio.open_nursery() as outer:
+        async with stdio_client(config) as client:
+            outer.start_soon(call_quietly, client, "run_sql", {"profile": "ro", "sql": SLEEP})
+            await wait_backends(db, 1, 30)
+        # the client closed pgask's stdin (and stopped it): the query was cancelled
+        outer.cancel_scope.cancel()
+    await wait_backends(db, 0, 5)
