@@ -294,3 +294,32 @@ async def test_a_client_that_goes_away_has_its_queries_cancelled(tmp_path, db):
         # the client closed pgask's stdin (and stopped it): the query was cancelled
         outer.cancel_scope.cancel()
     await wait_backends(db, 0, 5)
+
+
+# -- the guard's hostile corpus through run_sql ---------------------------------------------------
+
+
+async def test_the_hostile_corpus_through_run_sql_runs_nothing_unsafe(tmp_path, pg_db, marker_dir):
+    from tests.integration.test_guard_catalog_pg import VECTORS, plant_sql
+
+    await arun_sql(pg_db, plant_sql(str(marker_dir)) + SETUP.split("CREATE TABLE canary")[0]
+                   .replace("CREATE TABLE items", "CREATE TABLE goods")
+                   .replace("items", "goods") + "CREATE TABLE canary (id int);"
+                   "INSERT INTO canary VALUES (1), (2), (3);")  # fmt: skip
+    cases = [json.loads(line) for line in (REPO / "tests/fixtures/guard_cases.jsonl").open()]
+    cases += [{"sql": sql, "class": "planted"} for sql, _name, _marker in VECTORS]
+    config = write_config(tmp_path, pg_db)
+    person = Person()  # declines every confirmation it is asked for
+    ran: list[tuple[str, str, str]] = []
+    async with stdio_client(config, person) as client:
+        for case in cases:
+            out = await call(client, "run_sql", profile="rw", sql=case["sql"])
+            outcome = out.get("outcome", "")
+            if case["class"] != "read" and outcome not in ("refused", "declined", "invalid"):
+                ran.append((case["class"], case["sql"], outcome))
+    # the read-write profile at that: every write was asked for, and declined, never run
+    assert ran == [], ran
+    assert len(person.asked) >= 150, "the corpus's writes, DDL and destructive statements ask"
+    assert list(marker_dir.iterdir()) == []
+    assert await canary_intact(pg_db)
+    assert await afetchval(pg_db, "SELECT count(*) FROM goods") == 20
