@@ -323,3 +323,122 @@ async def test_the_hostile_corpus_through_run_sql_runs_nothing_unsafe(tmp_path, 
     assert list(marker_dir.iterdir()) == []
     assert await canary_intact(pg_db)
     assert await afetchval(pg_db, "SELECT count(*) FROM goods") == 20
+
+
+# -- streamable HTTP ---------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def http_server(config: Path, port: int, env: dict[str, str] | None = None
+                      ) -> AsyncIterator[tuple[str, str]]:  # fmt: skip
+    """`pgask mcp --transport http` as a child process: (url, token printed at start)."""
+    argv = [sys.executable, "-m", "ui.cli", "--config", str(config), "mcp", "-p", "rw", "-p",
+            "ro", "--transport", "http", "--listen", f"127.0.0.1:{port}"]  # fmt: skip
+    proc = await trio.lowlevel.open_process(
+        argv, cwd=str(REPO), env={**os.environ, KEY_ENV: "k", **(env or {})},
+        stderr=__import__("subprocess").PIPE,
+    )  # fmt: skip
+    url = token = ""
+    buffer = b""
+    try:
+        with trio.fail_after(60):
+            assert proc.stderr is not None
+            while not url or (not token and not env):
+                chunk = await proc.stderr.receive_some()
+                assert chunk, f"pgask mcp exited: {buffer.decode(errors='replace')}"
+                buffer += chunk
+                for line in buffer.decode(errors="replace").splitlines():
+                    if "serving MCP" in line:
+                        url = line.rsplit(" ", 1)[1]
+                    if "bearer token" in line:
+                        token = line.rsplit(" ", 1)[1]
+        yield url, token
+    finally:
+        proc.terminate()
+        with trio.move_on_after(15):
+            await proc.wait()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+@asynccontextmanager
+async def http_client(url: str, token: str, person: Person | None = None
+                      ) -> AsyncIterator[Client]:  # fmt: skip
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120) as http,
+        Client(streamable_http_client(url, http_client=http), mode="legacy", client_info=AGENT,
+               elicitation_callback=person, read_timeout_seconds=120) as client,
+    ):  # fmt: skip
+        yield client
+
+
+async def test_over_http_a_token_is_required_and_every_call_is_guarded(tmp_path, db):
+    import httpx2
+
+    config = write_config(tmp_path, db)
+    async with http_server(config, 47411) as (url, token):
+        assert url == "http://127.0.0.1:47411/mcp" and len(token) >= 32
+        hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "x", "version": "1"}}}  # fmt: skip
+        accept = {"Accept": "application/json, text/event-stream"}
+        async with httpx2.AsyncClient(timeout=30) as http:
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token}):
+                reply = await http.post(url, json=hello, headers={**accept, **headers})
+                assert reply.status_code == 401, (headers, reply.text)
+                assert reply.headers["www-authenticate"].startswith("Bearer")
+        person = Person({"run": True})
+        async with http_client(url, token, person) as client:
+            assert len((await client.list_tools()).tools) == 8
+            assert (await call(client, "list_profiles"))["default"] == "rw"
+            assert (await call(client, "describe_table", table="items"))["table"]["name"] == "items"
+            out = await call(client, "run_sql", profile="ro", sql="SELECT id FROM items", max_rows=3)
+            assert out["row_count"] == 20 and out["returned"] == 3 and out["truncated"]
+            out = await call(client, "run_sql", sql="UPDATE items SET price = 0 WHERE id = 1")
+            assert out["outcome"] == "UPDATE 1" and len(person.asked) == 1
+            out = await call(client, "check_sql", sql="SELECT 1; DROP TABLE items")
+            assert out["sql_class"] == "destructive"
+            out = await call(client, "run_sql", profile="ro", sql="SELECT 1; DROP TABLE items")
+            assert out["outcome"] == "refused"
+
+            # a client that goes away mid-query has it cancelled; the server stays up
+            async with trio.open_nursery() as nursery:
+                async with http_client(url, token) as other:
+                    nursery.start_soon(call_quietly, other, "run_sql",
+                                       {"profile": "ro", "sql": SLEEP})  # fmt: skip
+                    await wait_backends(db, 1, 30)
+                nursery.cancel_scope.cancel()
+            await wait_backends(db, 0, 5)
+            assert (await call(client, "run_sql", profile="ro", sql="SELECT 1 AS one"))["rows"] == [[1]]
+    assert await afetchval(db, "SELECT price FROM items WHERE id = 1") == 0
+    assert await canary_intact(db)
+
+
+async def test_http_token_from_the_environment(tmp_path, db):
+    config = write_config(tmp_path, db, extra='[mcp]\ntoken_env = "PGASK_TEST_MCP_TOKEN"\n')
+    token = "t0ken-from-the-environment-4711"
+    async with http_server(config, 47412, env={"PGASK_TEST_MCP_TOKEN": token}) as (url, printed):
+        assert printed == ""  # a token the person chose is never printed
+        async with http_client(url, token) as client:
+            assert (await call(client, "list_profiles"))["default"] == "rw"
+
+
+def test_remote_binds_need_allow_remote_and_tls(tmp_path):
+    import subprocess
+
+    def start(extra: str) -> subprocess.CompletedProcess[str]:
+        config = tmp_path / "c.toml"
+        config.write_text('[profiles.p]\ndsn = "postgresql://nobody@127.0.0.1:1/x"\n' + extra)
+        return subprocess.run(
+            [sys.executable, "-m", "ui.cli", "--config", str(config), "mcp", "--transport", "http",
+             "--listen", "0.0.0.0:47413"], cwd=REPO, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    done = start("")
+    assert done.returncode == 1 and "only loopback" in done.stderr and "allow_remote" in done.stderr
+    done = start("[mcp]\nallow_remote = true\n")
+    assert done.returncode == 1 and "without TLS" in done.stderr and "tls_cert" in done.stderr
