@@ -6,12 +6,23 @@ ui/mcp_tools.py; the workflow itself is the one engine's (ui/mcp_jobs.py)."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from typing import Annotated, Any
 
+from mcp.server.elicitation import AcceptedElicitation, render_elicitation_schema
 from mcp.server.mcpserver import Context, MCPServer
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from mcp.shared.exceptions import MCPError
+from mcp_types import (
+    CallToolResult,
+    ElicitRequest,
+    ElicitRequestFormParams,
+    ElicitResult,
+    InputRequiredResult,
+    TextContent,
+    ToolAnnotations,
+)
+from pydantic import BaseModel, Field, ValidationError
 
 from protocol.errors import PgaskError
 from ui import format as fmt
@@ -93,40 +104,89 @@ def can_elicit(ctx: Any) -> bool:
     return caps is not None and getattr(caps, "elicitation", None) is not None
 
 
+INPUT_KEY = "pgask_confirm"  # the input request of the 2026-07-28 multi-round-trip flow
+
+
+class NeedsInput(Exception):
+    """Raised out of a job (protocol 2026-07-28+): the person's answer comes with the client's
+    retry of the call; the tool returns an InputRequiredResult asking for it."""
+
+    def __init__(self, result: InputRequiredResult) -> None:
+        super().__init__("input required")
+        self.result = result
+
+
+def state_of(profile: str, sql: str) -> str:
+    """What the retry must echo (sealed by the SDK): the statement the person was shown."""
+    return hashlib.sha256(f"{profile}\x1f{sql}".encode()).hexdigest()
+
+
 class Asker:
-    """How one tool call asks its person, and why it could not when it could not."""
+    """How one tool call asks its person, and why it could not when it could not.
+
+    Up to protocol 2025-11-25 the question is an elicitation request sent mid-call. From
+    2026-07-28 a call cannot send requests: the first round ends with an InputRequiredResult
+    holding the same elicitation, and the client's retry brings the answer, which counts only
+    for the exact statement it was asked about (the state the retry echoes is sealed)."""
 
     def __init__(self, ctx: Any, profile: str, via: str) -> None:
         self.ctx, self.profile, self.via = ctx, profile, via
         self.why_not = ""
 
-    async def __call__(self, ask: Ask) -> bool | str | None:
-        from mcp.server.elicitation import AcceptedElicitation
-        from mcp.shared.exceptions import MCPError
+    def _schema(self, ask: Ask) -> type[BaseModel]:
+        return TypeIt if ask.verdict.confirm == "typed" else RunIt
 
+    async def __call__(self, ask: Ask) -> bool | str | None:
         if not can_elicit(self.ctx):
             self.why_not = (
-                f"This {ask.verdict.sql_class} statement needs its person's "
-                f"confirmation, and this MCP client ({self.via.removeprefix('mcp:')}) "
-                "cannot ask them (it does not support MCP elicitation). Nothing ran. "
-                "Ask the person to run it in pgask themselves, or use a client that "
-                "supports elicitation."
+                f"This {ask.verdict.sql_class} statement needs its person's confirmation, "
+                f"and this MCP client ({self.via.removeprefix('mcp:')}) cannot ask them (it "
+                "does not support MCP elicitation). Nothing ran. Ask the person to run it in "
+                "pgask themselves, or use a client that supports elicitation."
             )
             return None
-        schema = TypeIt if ask.verdict.confirm == "typed" else RunIt
+        if not self.ctx.session.can_send_request:  # 2026-07-28+: input_required rounds
+            return self._from_retry(ask)
         try:
-            reply = await self.ctx.elicit(ask_text(ask, self.profile, self.via), schema)
+            reply = await self.ctx.elicit(ask_text(ask, self.profile, self.via), self._schema(ask))
         except (MCPError, ValueError) as exc:
             self.why_not = f"The client could not ask its person ({exc}). Nothing ran."
             return None
         if not isinstance(reply, AcceptedElicitation):
             self.why_not = f"The person declined ({reply.action}). Nothing ran."
             return None
-        if isinstance(reply.data, TypeIt):
-            return reply.data.name
-        if not reply.data.run:
+        return self._accepted(reply.data)
+
+    def _accepted(self, data: BaseModel) -> bool | str:
+        if isinstance(data, TypeIt):
+            return data.name
+        assert isinstance(data, RunIt)
+        if not data.run:
             self.why_not = "The person chose not to run it. Nothing ran."
-        return bool(reply.data.run)
+        return data.run
+
+    def _from_retry(self, ask: Ask) -> bool | str | None:
+        state = state_of(self.profile, ask.sql)
+        responses = self.ctx.input_responses or {}
+        reply = responses.get(INPUT_KEY)
+        if reply is None or self.ctx.request_state != state:  # first round, or another SQL
+            schema = render_elicitation_schema(self._schema(ask))
+            request = ElicitRequest(
+                params=ElicitRequestFormParams(
+                    message=ask_text(ask, self.profile, self.via), requested_schema=schema
+                )
+            )
+            raise NeedsInput(
+                InputRequiredResult(input_requests={INPUT_KEY: request}, request_state=state)
+            )
+        if not isinstance(reply, ElicitResult) or reply.action != "accept":
+            self.why_not = f"The person declined ({getattr(reply, 'action', '?')}). Nothing ran."
+            return None
+        try:
+            return self._accepted(self._schema(ask).model_validate(reply.content or {}))
+        except ValidationError:
+            self.why_not = "The client's answer did not match the question. Nothing ran."
+            return None
 
 
 # -- the server ------------------------------------------------------------------------------
@@ -156,6 +216,8 @@ def build_server(served: tools.Served) -> Any:
                     return await fn(*args, **kwargs)
                 except PgaskError as exc:
                     return _failed(exc)
+                except NeedsInput as need:
+                    return need.result
 
             app.add_tool(
                 guarded,

@@ -44,10 +44,14 @@ async def run_cancellable(
 
     async def answering(ask: Ask) -> bool | str | None:
         reply: list[bool | str | None] = [None]
+        raised: list[Exception] = []
         async with trio.open_nursery() as inner:
 
             async def ask_person() -> None:
-                reply[0] = await answer(ask)
+                try:
+                    reply[0] = await answer(ask)
+                except Exception as exc:  # raised as itself below, not in a group
+                    raised.append(exc)
                 inner.cancel_scope.cancel()
 
             async def on_cancel() -> None:
@@ -56,6 +60,8 @@ async def run_cancellable(
 
             inner.start_soon(ask_person)
             inner.start_soon(on_cancel)
+        if raised:
+            raise raised[0]
         return None if cancel.is_set() else reply[0]
 
     async def job() -> None:

@@ -442,3 +442,26 @@ def test_remote_binds_need_allow_remote_and_tls(tmp_path):
     assert done.returncode == 1 and "only loopback" in done.stderr and "allow_remote" in done.stderr
     done = start("[mcp]\nallow_remote = true\n")
     assert done.returncode == 1 and "without TLS" in done.stderr and "tls_cert" in done.stderr
+
+
+# -- protocol 2026-07-28: the question rides an input_required round ------------------------------
+
+
+async def test_a_modern_client_confirms_through_input_required_rounds(tmp_path, db):
+    config = write_config(tmp_path, db)
+    person = Person({"run": True}, {"name": "items"}, "decline")
+    async with Client(stdio_params(config, "-p", "rw"), mode="auto", client_info=AGENT,
+                      elicitation_callback=person, read_timeout_seconds=120) as client:  # fmt: skip
+        assert client.session.protocol_version >= "2026-07-28"
+        out = await call(client, "run_sql", sql="INSERT INTO items VALUES (21, 'new', 1)")
+        assert out["outcome"] == "INSERT 0 1", out
+        out = await call(client, "run_sql", sql="DELETE FROM items")
+        assert out["outcome"] == "DELETE 21", out
+        assert person.asked[1].requested_schema["required"] == ["name"]
+        out = await call(client, "run_sql", sql="TRUNCATE canary")
+        assert out["outcome"] == "declined", out
+        assert "TRUNCATE canary" in person.asked[2].message
+    assert await afetchval(db, "SELECT count(*) FROM items") == 0
+    assert await canary_intact(db)
+    records = list(read_records(audit_path(Path(os.environ["XDG_STATE_HOME"]) / "pgask", "rw")))
+    assert {r.get("via") for r in records if r["type"] != "outcome"} == {"mcp:pytest-agent 7.1"}
