@@ -138,8 +138,16 @@ async def test_every_tool_over_stdio(tmp_path, db):
         config = write_config(tmp_path, db, model_url=fake.url)
         async with stdio_client(config) as client:
             names = {t.name for t in (await client.list_tools()).tools}
-            assert names == {"list_profiles", "list_schemas", "list_tables", "describe_table",
-                             "run_sql", "explain", "ask", "check_sql"}  # fmt: skip
+            assert names == {
+                "list_profiles",
+                "list_schemas",
+                "list_tables",
+                "describe_table",
+                "run_sql",
+                "explain",
+                "ask",
+                "check_sql",
+            }
 
             profiles = await call(client, "list_profiles")
             modes = {p["profile"]: p["mode"] for p in profiles["profiles"]}
@@ -167,8 +175,13 @@ async def test_every_tool_over_stdio(tmp_path, db):
             assert checked["needs"].startswith("a person typing")
             assert await afetchval(db, "SELECT count(*) FROM items") == 20  # nothing ran
 
-            rows = await call(client, "run_sql", profile="ro",
-                              sql="SELECT id, price FROM items ORDER BY id", max_rows=5)  # fmt: skip
+            rows = await call(
+                client,
+                "run_sql",
+                profile="ro",
+                sql="SELECT id, price FROM items ORDER BY id",
+                max_rows=5,
+            )
             assert rows["outcome"] == "20 rows" and rows["row_count"] == 20
             assert rows["returned"] == 5 and rows["truncated"] is True
             assert rows["rows"][0] == [1, 1.25]
@@ -176,19 +189,25 @@ async def test_every_tool_over_stdio(tmp_path, db):
             whole = await call(client, "run_sql", profile="ro", sql="SELECT * FROM items")
             assert whole["returned"] == 20 and whole["truncated"] is False
 
-            plan = await call(client, "explain", profile="ro",
-                              sql="SELECT * FROM items WHERE price > 3")  # fmt: skip
+            plan = await call(
+                client, "explain", profile="ro", sql="SELECT * FROM items WHERE price > 3"
+            )
             assert plan["outcome"] == "explained" and "Seq Scan" in plan["plan"]
             assert isinstance(plan["diagnosis"], list)
-            analyzed = await call(client, "explain", profile="ro", sql="SELECT count(*) FROM items",
-                                  analyze=True)  # fmt: skip
+            analyzed = await call(
+                client, "explain", profile="ro", sql="SELECT count(*) FROM items", analyze=True
+            )
             assert analyzed["analyzed"] and "actual" in analyzed["plan"].lower()
 
             answer = await call(client, "ask", profile="ro", question="items over 20 euros?")
             assert answer["sql"].startswith("SELECT id, name FROM items")
             assert answer["assumptions"] == ["price is in euros"]
-            assert answer["rows"] == [[17, "item 17"], [18, "item 18"], [19, "item 19"],
-                                      [20, "item 20"]]  # fmt: skip
+            assert answer["rows"] == [
+                [17, "item 17"],
+                [18, "item 18"],
+                [19, "item 19"],
+                [20, "item 20"],
+            ]
 
             templates = (await client.list_resource_templates()).resource_templates
             assert [t.uri_template for t in templates] == ["pgask://{profile}/schema"]
@@ -228,7 +247,10 @@ async def test_writes_need_the_person_and_the_audit_trail_names_the_client(tmp_p
         assert "pytest-agent" in asked.message and "'rw'" in asked.message
         out = await call(client, "run_sql", profile="rw", sql="DROP TABLE items")
         assert out["outcome"] == "declined"
-        assert "Type 'public.items'" in person.asked[2].message or "Type 'items'" in person.asked[2].message
+        assert (
+            "Type 'public.items'" in person.asked[2].message
+            or "Type 'items'" in person.asked[2].message
+        )
         assert person.asked[2].requested_schema["required"] == ["name"]
         out = await call(client, "run_sql", profile="rw", sql="DELETE FROM items")
         assert out["outcome"] == "declined"
@@ -254,7 +276,10 @@ async def test_writes_need_the_person_and_the_audit_trail_names_the_client(tmp_p
 
     shown = subprocess.run(
         [sys.executable, "-m", "ui.cli", "--config", str(config), "audit", "-p", "rw", "--json"],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert "mcp:pytest-agent 7.1" in shown.stdout, shown.stderr
 
@@ -262,8 +287,10 @@ async def test_writes_need_the_person_and_the_audit_trail_names_the_client(tmp_p
 # -- cancellation ------------------------------------------------------------------------------
 
 SLEEP = "SELECT pg_sleep(60) AS slept /* mcp-cancel-probe */"
-RUNNING = ("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%mcp-cancel-probe%' "
-           "AND pid <> pg_backend_pid() AND state = 'active'")  # fmt: skip
+RUNNING = (
+    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%mcp-cancel-probe%' "
+    "AND pid <> pg_backend_pid() AND state = 'active'"
+)
 
 
 async def wait_backends(dsn: str, count: int, within: float) -> None:
@@ -302,10 +329,15 @@ async def test_a_client_that_goes_away_has_its_queries_cancelled(tmp_path, db):
 async def test_the_hostile_corpus_through_run_sql_runs_nothing_unsafe(tmp_path, pg_db, marker_dir):
     from tests.integration.test_guard_catalog_pg import VECTORS, plant_sql
 
-    await arun_sql(pg_db, plant_sql(str(marker_dir)) + SETUP.split("CREATE TABLE canary")[0]
-                   .replace("CREATE TABLE items", "CREATE TABLE goods")
-                   .replace("items", "goods") + "CREATE TABLE canary (id int);"
-                   "INSERT INTO canary VALUES (1), (2), (3);")  # fmt: skip
+    await arun_sql(
+        pg_db,
+        plant_sql(str(marker_dir))
+        + SETUP.split("CREATE TABLE canary")[0]
+        .replace("CREATE TABLE items", "CREATE TABLE goods")
+        .replace("items", "goods")
+        + "CREATE TABLE canary (id int);"
+        "INSERT INTO canary VALUES (1), (2), (3);",
+    )
     cases = [json.loads(line) for line in (REPO / "tests/fixtures/guard_cases.jsonl").open()]
     cases += [{"sql": sql, "class": "planted"} for sql, _name, _marker in VECTORS]
     config = write_config(tmp_path, pg_db)
@@ -329,15 +361,32 @@ async def test_the_hostile_corpus_through_run_sql_runs_nothing_unsafe(tmp_path, 
 
 
 @asynccontextmanager
-async def http_server(config: Path, port: int, env: dict[str, str] | None = None
-                      ) -> AsyncIterator[tuple[str, str]]:  # fmt: skip
+async def http_server(
+    config: Path, port: int, env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[str, str]]:
     """`pgask mcp --transport http` as a child process: (url, token printed at start)."""
-    argv = [sys.executable, "-m", "ui.cli", "--config", str(config), "mcp", "-p", "rw", "-p",
-            "ro", "--transport", "http", "--listen", f"127.0.0.1:{port}"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "ui.cli",
+        "--config",
+        str(config),
+        "mcp",
+        "-p",
+        "rw",
+        "-p",
+        "ro",
+        "--transport",
+        "http",
+        "--listen",
+        f"127.0.0.1:{port}",
+    ]
     proc = await trio.lowlevel.open_process(
-        argv, cwd=str(REPO), env={**os.environ, KEY_ENV: "k", **(env or {})},
+        argv,
+        cwd=str(REPO),
+        env={**os.environ, KEY_ENV: "k", **(env or {})},
         stderr=__import__("subprocess").PIPE,
-    )  # fmt: skip
+    )
     url = token = ""
     buffer = b""
     try:
@@ -363,16 +412,20 @@ async def http_server(config: Path, port: int, env: dict[str, str] | None = None
 
 
 @asynccontextmanager
-async def http_client(url: str, token: str, person: Person | None = None
-                      ) -> AsyncIterator[Client]:  # fmt: skip
+async def http_client(url: str, token: str, person: Person | None = None) -> AsyncIterator[Client]:
     import httpx2
     from mcp.client.streamable_http import streamable_http_client
 
     async with (
         httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120) as http,
-        Client(streamable_http_client(url, http_client=http), mode="legacy", client_info=AGENT,
-               elicitation_callback=person, read_timeout_seconds=120) as client,
-    ):  # fmt: skip
+        Client(
+            streamable_http_client(url, http_client=http),
+            mode="legacy",
+            client_info=AGENT,
+            elicitation_callback=person,
+            read_timeout_seconds=120,
+        ) as client,
+    ):
         yield client
 
 
@@ -382,9 +435,16 @@ async def test_over_http_a_token_is_required_and_every_call_is_guarded(tmp_path,
     config = write_config(tmp_path, db)
     async with http_server(config, 47411) as (url, token):
         assert url == "http://127.0.0.1:47411/mcp" and len(token) >= 32
-        hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "x", "version": "1"}}}  # fmt: skip
+        hello = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "x", "version": "1"},
+            },
+        }
         accept = {"Accept": "application/json, text/event-stream"}
         async with httpx2.AsyncClient(timeout=30) as http:
             for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": token}):
@@ -396,7 +456,9 @@ async def test_over_http_a_token_is_required_and_every_call_is_guarded(tmp_path,
             assert len((await client.list_tools()).tools) == 8
             assert (await call(client, "list_profiles"))["default"] == "rw"
             assert (await call(client, "describe_table", table="items"))["table"]["name"] == "items"
-            out = await call(client, "run_sql", profile="ro", sql="SELECT id FROM items", max_rows=3)
+            out = await call(
+                client, "run_sql", profile="ro", sql="SELECT id FROM items", max_rows=3
+            )
             assert out["row_count"] == 20 and out["returned"] == 3 and out["truncated"]
             out = await call(client, "run_sql", sql="UPDATE items SET price = 0 WHERE id = 1")
             assert out["outcome"] == "UPDATE 1" and len(person.asked) == 1
@@ -408,12 +470,15 @@ async def test_over_http_a_token_is_required_and_every_call_is_guarded(tmp_path,
             # a client that goes away mid-query has it cancelled; the server stays up
             async with trio.open_nursery() as nursery:
                 async with http_client(url, token) as other:
-                    nursery.start_soon(call_quietly, other, "run_sql",
-                                       {"profile": "ro", "sql": SLEEP})  # fmt: skip
+                    nursery.start_soon(
+                        call_quietly, other, "run_sql", {"profile": "ro", "sql": SLEEP}
+                    )
                     await wait_backends(db, 1, 30)
                 nursery.cancel_scope.cancel()
             await wait_backends(db, 0, 5)
-            assert (await call(client, "run_sql", profile="ro", sql="SELECT 1 AS one"))["rows"] == [[1]]
+            assert (await call(client, "run_sql", profile="ro", sql="SELECT 1 AS one"))["rows"] == [
+                [1]
+            ]
     assert await afetchval(db, "SELECT price FROM items WHERE id = 1") == 0
     assert await canary_intact(db)
 
@@ -434,9 +499,23 @@ def test_remote_binds_need_allow_remote_and_tls(tmp_path):
         config = tmp_path / "c.toml"
         config.write_text('[profiles.p]\ndsn = "postgresql://nobody@127.0.0.1:1/x"\n' + extra)
         return subprocess.run(
-            [sys.executable, "-m", "ui.cli", "--config", str(config), "mcp", "--transport", "http",
-             "--listen", "0.0.0.0:47413"], cwd=REPO, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "ui.cli",
+                "--config",
+                str(config),
+                "mcp",
+                "--transport",
+                "http",
+                "--listen",
+                "0.0.0.0:47413",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     done = start("")
     assert done.returncode == 1 and "only loopback" in done.stderr and "allow_remote" in done.stderr
@@ -450,8 +529,13 @@ def test_remote_binds_need_allow_remote_and_tls(tmp_path):
 async def test_a_modern_client_confirms_through_input_required_rounds(tmp_path, db):
     config = write_config(tmp_path, db)
     person = Person({"run": True}, {"name": "items"}, "decline")
-    async with Client(stdio_params(config, "-p", "rw"), mode="auto", client_info=AGENT,
-                      elicitation_callback=person, read_timeout_seconds=120) as client:  # fmt: skip
+    async with Client(
+        stdio_params(config, "-p", "rw"),
+        mode="auto",
+        client_info=AGENT,
+        elicitation_callback=person,
+        read_timeout_seconds=120,
+    ) as client:
         assert client.session.protocol_version >= "2026-07-28"
         out = await call(client, "run_sql", sql="INSERT INTO items VALUES (21, 'new', 1)")
         assert out["outcome"] == "INSERT 0 1", out
