@@ -81,21 +81,35 @@ class Served:
 # -- catalog ---------------------------------------------------------------------------------
 
 
+def where(profile: Any) -> tuple[str, str]:
+    """(database, host) as the config names them; never a password."""
+    if profile is None:
+        return "", ""
+    database, host = profile.dbname, profile.host
+    if profile.dsn.startswith(("postgresql://", "postgres://")):
+        from urllib.parse import unquote, urlsplit
+
+        try:
+            parts = urlsplit(profile.dsn)
+            database = database or unquote(parts.path.lstrip("/"))
+            host = host or (parts.hostname or "")
+        except ValueError:
+            pass
+    return database, host
+
+
 def list_profiles(served: Served) -> dict[str, Any]:
     out = []
     for name in served.profiles:
-        p = served.config.profiles.get(name)
+        database, host = where(served.config.profiles.get(name))
         mode = served.mode(name)
+        writes = (
+            "run only after the person confirms each one"
+            if mode == "read-write"
+            else "refused (read-only profile)"
+        )
         out.append(
-            {
-                "profile": name,
-                "database": (p.dbname if p else "") or "",
-                "host": (p.host if p else "") or "",
-                "mode": mode,
-                "writes": "allowed after a person confirms each one"
-                if mode == "read-write"
-                else "refused (read-only profile)",
-            }
+            {"profile": name, "database": database, "host": host, "mode": mode, "writes": writes}
         )
     return {"profiles": out, "default": served.profiles[0]}
 
@@ -302,9 +316,19 @@ def outcome_json(result: JobResult, mode: str, *, max_rows: int, max_bytes: int)
     if result.failure is not None:
         f = result.failure
         out["error"] = {"code": f.code, "message": f.message, "why": f.why, "hint": f.hint}
-    if result.outcome == "refused":
-        out["message"] = f"pgask's guard refused this statement in {mode} mode; nothing ran. " + (
-            "; ".join(result.verdict.reasons) if result.verdict else ""
+    statements = (
+        [st for st in result.verdict.statements if st.text.strip()] if result.verdict else []
+    )
+    if len(statements) > 1 and result.done is None and result.explain is None:
+        out["outcome"] = "refused"
+        out["message"] = (
+            f"This text holds {len(statements)} statements; a call runs one. Nothing ran. "
+            "Send each statement in its own call (each is checked on its own)."
+        )
+    elif result.outcome == "refused":
+        reasons = "; ".join(result.verdict.reasons) if result.verdict else ""
+        out["message"] = (
+            f"pgask's guard refused this statement in {mode} mode; nothing ran. {reasons}"
         )
     if result.outcome == "declined":
         out["message"] = "Nobody confirmed this statement, so it did not run."

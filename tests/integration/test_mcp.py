@@ -19,7 +19,7 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 from protocol.audit import audit_path, read_records
-from testkit.pg import afetchval, arun_sql
+from testkit.pg import afetchval, arun_sql, database_of
 from tests.fakes.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.pg
@@ -152,6 +152,7 @@ async def test_every_tool_over_stdio(tmp_path, db):
             profiles = await call(client, "list_profiles")
             modes = {p["profile"]: p["mode"] for p in profiles["profiles"]}
             assert modes == {"rw": "read-write", "ro": "read-only"}
+            assert profiles["profiles"][0]["database"] == database_of(db)
 
             schemas = await call(client, "list_schemas", profile="ro")
             assert {"schema": "public", "tables": 2} in schemas["schemas"]
@@ -464,8 +465,8 @@ async def test_over_http_a_token_is_required_and_every_call_is_guarded(tmp_path,
             assert out["outcome"] == "UPDATE 1" and len(person.asked) == 1
             out = await call(client, "check_sql", sql="SELECT 1; DROP TABLE items")
             assert out["sql_class"] == "destructive"
-            out = await call(client, "run_sql", profile="ro", sql="SELECT 1; DROP TABLE items")
-            assert out["outcome"] == "refused"
+            out = await call(client, "run_sql", profile="rw", sql="SELECT 1; SELECT 2")
+            assert out["outcome"] == "refused" and "a call runs one" in out["message"]
 
             # a client that goes away mid-query has it cancelled; the server stays up
             async with trio.open_nursery() as nursery:
