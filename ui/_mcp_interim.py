@@ -116,19 +116,16 @@ async def run_job(
         result.outcome = "invalid" if step == "invalid" else "refused"
         return await _record(client, request, sql, result)
     confirmed = False
-    needs = verdict.confirm in ("confirm", "typed") or (
-        request.kind == "explain" and request.analyze and verdict.sql_class != "read"
-    )
-    if needs:
+    if request.kind == "explain" and not request.analyze:
+        confirmed = verdict.sql_class != "read"  # EXPLAIN alone runs nothing
+    elif step == "ask":
         said = await answer(Ask(verdict=verdict, sql=sql))
-        ok = workflow.accepted(
-            verdict, yes=said is True, typed=said if isinstance(said, str) else None
-        )
-        if not ok:
+        typed = said if isinstance(said, str) else None
+        if not workflow.accepted(verdict, yes=said is True, typed=typed):
             await client.send(f"executor:{request.profile}", AuditNote(decision="declined", **note))
             result.outcome = "declined"
             return await _record(client, request, sql, result)
-        confirmed = True
+        confirmed = verdict.confirm != "preview"
     assert verdict.signature is not None
     target = f"executor:{request.profile}"
     if request.kind == "explain":

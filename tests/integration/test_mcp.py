@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -550,3 +551,19 @@ async def test_a_modern_client_confirms_through_input_required_rounds(tmp_path, 
     assert await canary_intact(db)
     records = list(read_records(audit_path(Path(os.environ["XDG_STATE_HOME"]) / "pgask", "rw")))
     assert {r.get("via") for r in records if r["type"] != "outcome"} == {"mcp:pytest-agent 7.1"}
+
+
+async def test_explain_analyze_of_a_write_is_confirmed_and_rolled_back(tmp_path, db):
+    config = write_config(tmp_path, db)
+    update = "UPDATE items SET price = 99 WHERE id = 2"
+    person = Person({"run": True})
+    async with stdio_client(config, person) as client:
+        out = await call(client, "explain", profile="ro", sql=update, analyze=True)
+        assert out["outcome"] == "refused" and not person.asked  # read-only: never asked
+        out = await call(client, "explain", profile="rw", sql=update)  # plain EXPLAIN: plans only
+        assert out["outcome"] == "explained" and not person.asked
+        out = await call(client, "explain", profile="rw", sql=update, analyze=True)
+        assert out["outcome"] == "explained" and out["analyzed"], out
+        assert "ModifyTable on items" in out["plan"] and len(person.asked) == 1
+        assert update in person.asked[0].message
+    assert await afetchval(db, "SELECT price FROM items WHERE id = 2") == Decimal("2.50")
