@@ -129,14 +129,17 @@ class Asker:
     holding the same elicitation, and the client's retry brings the answer, which counts only
     for the exact statement it was asked about (the state the retry echoes is sealed)."""
 
-    def __init__(self, ctx: Any, profile: str, via: str) -> None:
+    def __init__(self, ctx: Any, profile: str, via: str, approve: str = "") -> None:
         self.ctx, self.profile, self.via = ctx, profile, via
+        self.approve = approve  # [mcp] approve: "tui" = a pgask TUI answers for such clients
         self.why_not = ""
 
     def _schema(self, ask: Ask) -> type[BaseModel]:
         return TypeIt if ask.verdict.confirm == "typed" else RunIt
 
     async def __call__(self, ask: Ask) -> bool | str | None:
+        if not can_elicit(self.ctx) and self.approve == "tui":
+            return await self._from_tui(ask)
         if not can_elicit(self.ctx):
             self.why_not = (
                 f"This {ask.verdict.sql_class} statement needs its person's confirmation, "
@@ -156,6 +159,28 @@ class Asker:
             self.why_not = f"The person declined ({reply.action}). Nothing ran."
             return None
         return self._accepted(reply.data)
+
+    async def _from_tui(self, ask: Ask) -> bool | str | None:
+        from protocol.messages import ApprovalRequest
+        from ui.mcp_approvals import ask_tui
+
+        v = ask.verdict
+        request = ApprovalRequest(
+            via=self.via,
+            profile=self.profile,
+            sql=ask.sql,
+            sql_class=v.sql_class,
+            confirm=v.confirm,
+            confirm_name=v.confirm_name,
+            reasons=v.reasons,
+            tables=v.tables,
+            estimate=ask.estimate,
+        )
+        approved, typed, why = await ask_tui(request)
+        if not approved:
+            self.why_not = why
+            return None
+        return typed if v.confirm == "typed" else True
 
     def _accepted(self, data: BaseModel) -> bool | str:
         if isinstance(data, TypeIt):
@@ -302,7 +327,7 @@ def build_server(served: tools.Served) -> Any:
         sql: SQL, ctx: Context, profile: PROFILE = "", max_rows: MAX_ROWS = tools.DEFAULT_ROWS
     ) -> Any:
         name = served.profile(profile)
-        asker = Asker(ctx, name, client_via(ctx))
+        asker = Asker(ctx, name, client_via(ctx), served.config.mcp.approve)
         out = await tools.run_sql(served, name, sql, max_rows=max_rows, via=asker.via, answer=asker)
         if asker.why_not:
             out["message"] = asker.why_not
@@ -325,7 +350,7 @@ def build_server(served: tools.Served) -> Any:
         analyze: Annotated[bool, Field(description="run it (EXPLAIN ANALYZE)")] = False,
     ) -> Any:
         name = served.profile(profile)
-        asker = Asker(ctx, name, client_via(ctx))
+        asker = Asker(ctx, name, client_via(ctx), served.config.mcp.approve)
         out = await tools.explain(served, name, sql, analyze=analyze, via=asker.via, answer=asker)
         if asker.why_not:
             out["message"] = asker.why_not
@@ -347,7 +372,7 @@ def build_server(served: tools.Served) -> Any:
         max_rows: MAX_ROWS = tools.DEFAULT_ROWS,
     ) -> Any:
         name = served.profile(profile)
-        asker = Asker(ctx, name, client_via(ctx))
+        asker = Asker(ctx, name, client_via(ctx), served.config.mcp.approve)
         out = await tools.ask(
             served, name, question, max_rows=max_rows, via=asker.via, answer=asker
         )

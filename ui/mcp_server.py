@@ -206,15 +206,6 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     config: Config = load_config(args.config)
     add_demo_profile(config, list(args.profile))
     profiles = list(args.profile) or sorted(config.profiles) or [default_profile(config, None)]
-    if config.mcp.approve == "tui":
-        raise ConfigError(
-            '[mcp] approve = "tui" is not available in this version of pgask.',
-            why="Approving an agent's write in a running pgask TUI (/approvals) is not built yet; "
-            "pgask will not pretend to queue what nobody can approve.",
-            hint=f"Remove approve under [mcp] in {config.source or 'the config file'}: a write "
-            "from a client without MCP elicitation is then refused, saying so.",
-            code="config.mcp_approve",
-        )
     token, generated = "", False
     host, port = "", 0
     if args.transport == "http":

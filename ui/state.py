@@ -49,6 +49,8 @@ from protocol.messages import (
     ActorExited,
     ActorsRequest,
     ActorsStatus,
+    ApprovalRequest,
+    ApprovalWithdrawn,
     ArchiveInfo,
     ArchiveRequest,
     AuditNote,
@@ -95,6 +97,7 @@ from protocol.messages import (
     kind_of,
 )
 from protocol.privacy import MASK, redact_secrets, redacted_result_column
+from ui import approvals as A
 from ui import complete as C
 from ui import dba, meta
 from ui import keys as K
@@ -350,6 +353,7 @@ class UiState:
     new_trace: Callable[[], str] = lambda: os.urandom(8).hex()
     ids: IdMaker = field(default_factory=lambda: IdMaker("ui", 1))
     crashes: int = 0  # reducer/key errors caught by app.py
+    approvals: A.Queue = field(default_factory=A.Queue)  # agents' writes waiting (/approvals)
 
     def __post_init__(self) -> None:
         if not self.panes:
@@ -653,6 +657,8 @@ def submit_input(state: UiState, text: str) -> bool:
         return use_profile(state, arg)
     if cmd == "/reload":
         return reload_config(state)
+    if cmd in A.COMMANDS:
+        return A.command(state, cmd, arg, say)
     if cmd == "/split":
         return split(state, arg or pane.profile)
     if cmd == "/close":
@@ -1025,6 +1031,8 @@ def reduce(state: UiState, header: Header, body: Body) -> bool:
     """Apply one message from the tree. Returns True when the screen should change."""
     if isinstance(body, ActorExited):
         return on_actor_exited(state, body)
+    if isinstance(body, ApprovalRequest | ApprovalWithdrawn):  # an agent asks (ui/approvals.py)
+        return A.on_message(state, header, body, say)
     pending = state.pending.get(header.reply_to)
     if pending is None:
         if isinstance(body, SessionState):
