@@ -120,101 +120,114 @@ async def canary_intact(dsn: str) -> bool:
     return await afetchval(dsn, "SELECT count(*) FROM canary") == 3
 
 
-# -- every tool over stdio --------------------------------------------------------------------
+# -- every tool, over stdio and over streamable HTTP ------------------------------------------
+
+
+PLAN = json.dumps(
+    {
+        "sql": "SELECT id, name FROM items WHERE price > 20 ORDER BY id",
+        "explanation": "items over 20 euros",
+        "assumptions": ["price is in euros"],
+        "intent": "read",
+        "clarify": None,
+    }
+)
+
+
+async def every_tool(client: Client, db: str) -> None:
+    """Each tool and the resource, as an agent would call them (the same over any transport)."""
+    names = {t.name for t in (await client.list_tools()).tools}
+    assert names == {
+        "list_profiles",
+        "list_schemas",
+        "list_tables",
+        "describe_table",
+        "run_sql",
+        "explain",
+        "ask",
+        "check_sql",
+    }
+
+    profiles = await call(client, "list_profiles")
+    modes = {p["profile"]: p["mode"] for p in profiles["profiles"]}
+    assert modes == {"rw": "read-write", "ro": "read-only"}
+    assert profiles["profiles"][0]["database"] == database_of(db)
+
+    schemas = await call(client, "list_schemas", profile="ro")
+    assert {"schema": "public", "tables": 2} in schemas["schemas"]
+
+    tables = await call(client, "list_tables", profile="ro", schema="public")
+    items = next(t for t in tables["tables"] if t["name"] == "items")
+    assert items["comment"] == "things we sell" and items["est_rows"] == 20
+    missing = await call(client, "list_tables", profile="ro", schema="publc")
+    assert missing["is_error"] and "Did you mean 'public'" in missing["error"]["message"]
+
+    described = (await call(client, "describe_table", profile="ro", table="items"))["table"]
+    assert described["primary_key"] == ["id"]
+    assert [c["name"] for c in described["columns"]] == ["id", "name", "price"]
+    assert described["columns"][2]["comment"] == "in euros"
+    assert {i["name"] for i in described["indexes"]} == {"items_pkey", "items_name"}
+    assert described["est_rows"] == 20
+
+    checked = await call(client, "check_sql", profile="ro", sql="DELETE FROM items")
+    assert checked["sql_class"] == "destructive" and checked["allowed"] is False
+    checked = await call(client, "check_sql", profile="rw", sql="DELETE FROM items")
+    assert checked["needs"].startswith("a person typing")
+    assert await afetchval(db, "SELECT count(*) FROM items") == 20  # nothing ran
+
+    rows = await call(
+        client,
+        "run_sql",
+        profile="ro",
+        sql="SELECT id, price FROM items ORDER BY id",
+        max_rows=5,
+    )
+    assert rows["outcome"] == "20 rows" and rows["row_count"] == 20
+    assert rows["returned"] == 5 and rows["truncated"] is True
+    assert rows["rows"][0] == [1, 1.25]
+    assert [c["name"] for c in rows["columns"]] == ["id", "price"]
+    whole = await call(client, "run_sql", profile="ro", sql="SELECT * FROM items")
+    assert whole["returned"] == 20 and whole["truncated"] is False
+
+    plan = await call(client, "explain", profile="ro", sql="SELECT * FROM items WHERE price > 3")
+    assert plan["outcome"] == "explained" and "Seq Scan" in plan["plan"]
+    assert isinstance(plan["diagnosis"], list)
+    analyzed = await call(
+        client, "explain", profile="ro", sql="SELECT count(*) FROM items", analyze=True
+    )
+    assert analyzed["analyzed"] and "actual" in analyzed["plan"].lower()
+
+    answer = await call(client, "ask", profile="ro", question="items over 20 euros?")
+    assert answer["sql"].startswith("SELECT id, name FROM items")
+    assert answer["assumptions"] == ["price is in euros"]
+    assert answer["rows"] == [
+        [17, "item 17"],
+        [18, "item 18"],
+        [19, "item 19"],
+        [20, "item 20"],
+    ]
+
+    templates = (await client.list_resource_templates()).resource_templates
+    assert [t.uri_template for t in templates] == ["pgask://{profile}/schema"]
+    context = await client.read_resource("pgask://ro/schema")
+    assert "items" in context.contents[0].text  # type: ignore[union-attr]
 
 
 async def test_every_tool_over_stdio(tmp_path, db):
     with FakeOpenAI() as fake:
-        fake.reply(
-            json.dumps(
-                {
-                    "sql": "SELECT id, name FROM items WHERE price > 20 ORDER BY id",
-                    "explanation": "items over 20 euros",
-                    "assumptions": ["price is in euros"],
-                    "intent": "read",
-                    "clarify": None,
-                }
-            )
-        )
+        fake.reply(PLAN)
         config = write_config(tmp_path, db, model_url=fake.url)
         async with stdio_client(config) as client:
-            names = {t.name for t in (await client.list_tools()).tools}
-            assert names == {
-                "list_profiles",
-                "list_schemas",
-                "list_tables",
-                "describe_table",
-                "run_sql",
-                "explain",
-                "ask",
-                "check_sql",
-            }
+            await every_tool(client, db)
+    assert await canary_intact(db)
 
-            profiles = await call(client, "list_profiles")
-            modes = {p["profile"]: p["mode"] for p in profiles["profiles"]}
-            assert modes == {"rw": "read-write", "ro": "read-only"}
-            assert profiles["profiles"][0]["database"] == database_of(db)
 
-            schemas = await call(client, "list_schemas", profile="ro")
-            assert {"schema": "public", "tables": 2} in schemas["schemas"]
-
-            tables = await call(client, "list_tables", profile="ro", schema="public")
-            items = next(t for t in tables["tables"] if t["name"] == "items")
-            assert items["comment"] == "things we sell" and items["est_rows"] == 20
-            missing = await call(client, "list_tables", profile="ro", schema="publc")
-            assert missing["is_error"] and "Did you mean 'public'" in missing["error"]["message"]
-
-            described = (await call(client, "describe_table", profile="ro", table="items"))["table"]
-            assert described["primary_key"] == ["id"]
-            assert [c["name"] for c in described["columns"]] == ["id", "name", "price"]
-            assert described["columns"][2]["comment"] == "in euros"
-            assert {i["name"] for i in described["indexes"]} == {"items_pkey", "items_name"}
-            assert described["est_rows"] == 20
-
-            checked = await call(client, "check_sql", profile="ro", sql="DELETE FROM items")
-            assert checked["sql_class"] == "destructive" and checked["allowed"] is False
-            checked = await call(client, "check_sql", profile="rw", sql="DELETE FROM items")
-            assert checked["needs"].startswith("a person typing")
-            assert await afetchval(db, "SELECT count(*) FROM items") == 20  # nothing ran
-
-            rows = await call(
-                client,
-                "run_sql",
-                profile="ro",
-                sql="SELECT id, price FROM items ORDER BY id",
-                max_rows=5,
-            )
-            assert rows["outcome"] == "20 rows" and rows["row_count"] == 20
-            assert rows["returned"] == 5 and rows["truncated"] is True
-            assert rows["rows"][0] == [1, 1.25]
-            assert [c["name"] for c in rows["columns"]] == ["id", "price"]
-            whole = await call(client, "run_sql", profile="ro", sql="SELECT * FROM items")
-            assert whole["returned"] == 20 and whole["truncated"] is False
-
-            plan = await call(
-                client, "explain", profile="ro", sql="SELECT * FROM items WHERE price > 3"
-            )
-            assert plan["outcome"] == "explained" and "Seq Scan" in plan["plan"]
-            assert isinstance(plan["diagnosis"], list)
-            analyzed = await call(
-                client, "explain", profile="ro", sql="SELECT count(*) FROM items", analyze=True
-            )
-            assert analyzed["analyzed"] and "actual" in analyzed["plan"].lower()
-
-            answer = await call(client, "ask", profile="ro", question="items over 20 euros?")
-            assert answer["sql"].startswith("SELECT id, name FROM items")
-            assert answer["assumptions"] == ["price is in euros"]
-            assert answer["rows"] == [
-                [17, "item 17"],
-                [18, "item 18"],
-                [19, "item 19"],
-                [20, "item 20"],
-            ]
-
-            templates = (await client.list_resource_templates()).resource_templates
-            assert [t.uri_template for t in templates] == ["pgask://{profile}/schema"]
-            context = await client.read_resource("pgask://ro/schema")
-            assert "items" in context.contents[0].text  # type: ignore[union-attr]
+async def test_every_tool_over_http(tmp_path, db):
+    with FakeOpenAI() as fake:
+        fake.reply(PLAN)
+        config = write_config(tmp_path, db, model_url=fake.url)
+        async with http_server(config, 47415) as (url, token), http_client(url, token) as client:
+            await every_tool(client, db)
     assert await canary_intact(db)
 
 
