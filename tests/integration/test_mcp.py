@@ -377,7 +377,7 @@ async def test_the_hostile_corpus_through_run_sql_runs_nothing_unsafe(tmp_path, 
 
 @asynccontextmanager
 async def http_server(
-    config: Path, port: int, env: dict[str, str] | None = None
+    config: Path, port: int, env: dict[str, str] | None = None, listen: str = "127.0.0.1"
 ) -> AsyncIterator[tuple[str, str]]:
     """`pgask mcp --transport http` as a child process: (url, token printed at start)."""
     argv = [
@@ -394,7 +394,7 @@ async def http_server(
         "--transport",
         "http",
         "--listen",
-        f"127.0.0.1:{port}",
+        f"{listen}:{port}",
     ]
     proc = await trio.lowlevel.open_process(
         argv,
@@ -580,3 +580,70 @@ async def test_explain_analyze_of_a_write_is_confirmed_and_rolled_back(tmp_path,
         assert "ModifyTable on items" in out["plan"] and len(person.asked) == 1
         assert update in person.asked[0].message
     assert await afetchval(db, "SELECT price FROM items WHERE id = 2") == Decimal("2.50")
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pgask-test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_a_remote_bind_serves_tls_only(tmp_path, db):
+    import ssl
+
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    cert, key = self_signed(tmp_path)
+    extra = f'[mcp]\nallow_remote = true\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
+    config = write_config(tmp_path, db, extra=extra)
+    async with http_server(config, 47416, listen="0.0.0.0") as (url, token):
+        assert url.startswith("https://")
+        async with httpx2.AsyncClient(timeout=10) as plain:
+            with pytest.raises(httpx2.HTTPError):  # no clear text on a remote bind
+                await plain.post("http://127.0.0.1:47416/mcp", json={})
+        trust = ssl.create_default_context(cafile=str(cert))
+        async with (
+            httpx2.AsyncClient(
+                headers={"Authorization": f"Bearer {token}"}, verify=trust, timeout=60
+            ) as https,
+            Client(
+                streamable_http_client("https://127.0.0.1:47416/mcp", http_client=https),
+                mode="legacy",
+                client_info=AGENT,
+            ) as client,
+        ):
+            out = await call(client, "run_sql", profile="ro", sql="SELECT 1 AS one")
+            assert out["rows"] == [[1]]
