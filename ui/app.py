@@ -298,7 +298,7 @@ class App:
         """Until quit ("quit") or a resize ("resize")."""
         from asciimatics.event import KeyboardEvent
 
-        from ui.views import theme_for
+        from ui.paint import theme_for
 
         fix_terminal(screen)
         self.screen, self.theme = screen, theme_for(screen)

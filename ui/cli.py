@@ -28,18 +28,12 @@ from typing import Any
 
 from protocol.errors import PgaskError
 from ui.headless import (
-    EXIT_BROKEN_PIPE,
     EXIT_CANCELLED,
-    EXIT_CLARIFY,
     EXIT_ERROR,
     EXIT_OK,
     EXIT_REFUSED,
-    EXIT_TRUNCATED,
-    ask_tty,
-    decide,
     default_profile,
     ensure_password,
-    request_plan,
 )
 from ui.host import run_with_tree
 
@@ -475,190 +469,9 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return launch_tui(config, profiles, model_label=model_label(config))
 
 
-async def guard_and_confirm(
-    client: Any,
-    args: argparse.Namespace,
-    sql_text: str,
-    profile: str,
-    mode: str,
-    stopped: list[tuple[str, Any]] | None = None,
-) -> int | tuple[Any, bool]:
-    """Ask the guard, then confirm as the verdict requires (--yes, --confirm NAME, or the tty).
-
-    Returns (verdict, confirmed), or the exit code when the statement must not run (then
-    `stopped`, when given, receives the turn's outcome and the verdict)."""
-    from protocol.errors import failure_text
-    from protocol.messages import AuditNote, Failure, GuardRequest, Verdict
-    from ui import workflow
-
-    verdict = await client.request(
-        "guard", GuardRequest(sql=sql_text, profile=profile, mode=mode), timeout=60
-    )
-    if isinstance(verdict, Failure):
-        print(failure_text(verdict), file=sys.stderr)
-        if stopped is not None:
-            stopped.append((f"error {verdict.code}", None))
-        return EXIT_ERROR
-    assert isinstance(verdict, Verdict)
-    reasons = "; ".join(verdict.reasons) or verdict.sql_class
-    yes, typed = bool(getattr(args, "yes", False)), getattr(args, "confirm", None)
-    if sys.stdin.isatty():  # a person at the terminal answers what the flags did not
-        if verdict.confirm == "confirm" and not yes:
-            answer = ask_tty(f"{verdict.sql_class}: {reasons}\nRun it on '{profile}'? [y/N] ")
-            yes = answer.lower() in ("y", "yes")
-        if verdict.confirm == "typed" and typed is None:
-            typed = ask_tty(f"{reasons}\nType '{verdict.confirm_name}' to run it: ")
-    decision = decide(verdict, yes=yes, typed=typed)
-    if decision.audit:  # the trail shows what did not run, too
-        note = AuditNote(decision=decision.audit, sql_class=verdict.sql_class, normalized=verdict.normalized,  # type: ignore[arg-type]
-                         reasons=verdict.reasons, mode=mode, question=getattr(args, "question", "") or "")  # type: ignore[arg-type]  # fmt: skip
-        await client.send(f"executor:{profile}", note)
-    if decision.code is None:
-        return verdict, decision.confirmed
-    if workflow.gate(verdict) == "stacked":
-        return verdict, False  # several statements: the caller says what to do instead
-    if stopped is not None:
-        stopped.append((decision.outcome, verdict))
-    if verdict.sql_class == "invalid":  # an error in the SQL, not a policy refusal: exit 1
-        if verdict.error:
-            print(
-                f"pgask: the SQL does not parse: {verdict.error.message}\n{verdict.error.snippet}",
-                file=sys.stderr,
-            )
-        else:
-            print(f"pgask: the SQL cannot be run: {reasons}", file=sys.stderr)
-    elif decision.code == EXIT_REFUSED:
-        print(f"pgask: refused ({verdict.sql_class}) in {mode} mode: {reasons}", file=sys.stderr)
-        if mode == "read-only" and verdict.sql_class in ("write", "ddl", "destructive"):
-            print(
-                "Run it with --mode read-write (and --yes, or --confirm NAME) to allow it.",
-                file=sys.stderr,
-            )
-    elif verdict.confirm == "typed":
-        print(f"pgask: this destructive statement needs --confirm {verdict.confirm_name}.",
-              file=sys.stderr)  # fmt: skip
-    else:
-        print(f"pgask: this {verdict.sql_class} statement needs confirmation: pass --yes.",
-              file=sys.stderr)  # fmt: skip
-    return decision.code
-
-
-async def run_checked(
-    client: Any,
-    args: argparse.Namespace,
-    profile: str,
-    sql_text: str,
-    verdict: Any,
-    confirmed: bool,
-    *,
-    max_rows: int,
-    shape: list[Any] | None = None,
-) -> tuple[int, Any]:
-    """Run a guarded statement on the profile's executor and print its result (Ctrl+C cancels).
-
-    Returns (exit code, the executor's Failure or None); the caller prints the failure.
-    `shape`, when given, receives the column names, the row count and the QueryDone (or None)."""
-    import signal
-
-    import trio
-
-    from protocol.messages import (
-        Failure,
-        QueryCancel,
-        QueryCancelled,
-        QueryColumns,
-        QueryDone,
-        QueryRequest,
-        QueryRows,
-    )  # fmt: skip
-    from ui import format as fmt
-
-    assert verdict.signature is not None
-    from ui.workflow import query_decision
-
-    decision = query_decision(verdict)
-    request = QueryRequest(sql=sql_text, verdict=verdict.signature, confirmed=confirmed,
-                           max_rows=max_rows, decision=decision, normalized=verdict.normalized,  # type: ignore[arg-type]
-                           reasons=verdict.reasons, question=getattr(args, "question", "") or "")  # fmt: skip
-    columns: list[str] = []
-    writer = fmt.StreamWriter(sys.stdout, args.format)
-    started = False  # the header is written with the first rows (or at the end), so a query
-    # that fails before its first row prints nothing (and `ask` may repair it cleanly)
-    outcome = EXIT_OK
-    failure: Any = None
-    done: Any = None
-    with trio.open_signal_receiver(signal.SIGINT) as signals:
-        async with trio.open_nursery() as nursery:
-            query_id = client.ids()  # known before any reply: Ctrl-C works at once
-
-            async def on_sigint() -> None:
-                async for _ in signals:
-                    await client.send(f"executor:{profile}", QueryCancel(target=query_id))
-
-            nursery.start_soon(on_sigint)
-            async for _header, body in client.stream(
-                f"executor:{profile}", request, request_id=query_id
-            ):
-                if isinstance(body, QueryColumns):
-                    columns = [c.name for c in body.columns]
-                elif isinstance(body, QueryRows | QueryDone) and columns and not started:
-                    started = True
-                    writer.columns(columns)
-                if isinstance(body, QueryRows) and outcome == EXIT_OK:
-                    try:
-                        writer.rows(body.rows)
-                    except BrokenPipeError:  # `| head`: the reader is gone; stop the query
-                        await client.send(f"executor:{profile}", QueryCancel(target=query_id))
-                        _silence_stdout()
-                        outcome = EXIT_BROKEN_PIPE
-                elif isinstance(body, QueryDone):
-                    done = body
-                    if not columns:
-                        print(body.command)
-                    if body.truncated:
-                        outcome = EXIT_TRUNCATED
-                        print(
-                            f"pgask: output cut at {body.rows:,} rows by --max-rows {max_rows}; "
-                            "the result has more rows (exit status 6). Use --max-rows 0 for all.",
-                            file=sys.stderr,
-                        )
-                elif isinstance(body, QueryCancelled):
-                    if outcome != EXIT_BROKEN_PIPE:
-                        print("pgask: cancelled; the server stopped the query.", file=sys.stderr)
-                        outcome = EXIT_CANCELLED
-                elif isinstance(body, Failure):
-                    failure = body
-                    outcome = EXIT_ERROR
-                    if writer.count:
-                        print(
-                            f"pgask: the output is incomplete: {writer.count:,} rows were written "
-                            "before the error below.",
-                            file=sys.stderr,
-                        )
-            nursery.cancel_scope.cancel()
-    if started and outcome in (EXIT_OK, EXIT_TRUNCATED):
-        try:
-            writer.end()
-        except BrokenPipeError:
-            _silence_stdout()
-            outcome = EXIT_BROKEN_PIPE
-    if shape is not None:
-        shape[:] = [columns, writer.count, done]
-    return outcome, failure
-
-
-def _silence_stdout() -> None:
-    """After EPIPE: point stdout at /dev/null so the interpreter's final flush stays quiet."""
-    import os
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-
-
 def cmd_sql(args: argparse.Namespace) -> int:
     from protocol.config import load_config, starting_mode
-    from protocol.errors import failure_text
+    from ui import cli_run
 
     sql_text = sys.stdin.read() if args.sql == "-" else args.sql
     config = load_config(args.config)
@@ -667,183 +480,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
     async def run_sql(sup: Any, client: Any, profile: str) -> int:
         mode = args.mode or starting_mode(sup.config, profile)  # as the UI starts
         await ensure_password(client, sup.config, profile)  # psql's prompt, on a terminal only
-        texts = await statement_texts(client, sql_text, profile, mode)
-        # Every statement is judged (and confirmed) on its own before any of them runs, so a
-        # refusal comes up front, never after the first ones have run.
-        checked_all = []
-        for text in texts:
-            checked = await guard_and_confirm(client, args, text, profile, mode)
-            if isinstance(checked, int):
-                if len(texts) > 1:
-                    print(f"pgask: nothing was run (statement {len(checked_all) + 1} of "
-                          f"{len(texts)}: {_short(text)}).", file=sys.stderr)  # fmt: skip
-                return checked
-            checked_all.append((text, *checked))
-        max_rows = max(0, args.max_rows)  # headless output is the whole result unless asked
-        outcome = EXIT_OK
-        for i, (text, verdict, confirmed) in enumerate(checked_all):
-            if i and args.format == "table":
-                print()  # results one after another, as psql shows them
-            fast = None
-            if args.format == "csv" and not max_rows:  # the server formats it: psql's speed
-                fast = await csv_copy_of(client, profile, text, verdict, mode)
-            if is_copy_out(verdict):
-                outcome, failure = await copy_to_stdout(sup, client, profile, text, verdict)
-            elif fast is not None:
-                outcome, failure = await copy_to_stdout(sup, client, profile, *fast)
-            else:
-                outcome, failure = await run_checked(
-                    client, args, profile, text, verdict, confirmed, max_rows=max_rows
-                )
-            if failure is not None:
-                print(failure_text(failure), file=sys.stderr)
-            if outcome not in (EXIT_OK, EXIT_TRUNCATED):
-                if i + 1 < len(checked_all):
-                    print(f"pgask: stopped at statement {i + 1} of {len(checked_all)}; the "
-                          "statements after it were not run.", file=sys.stderr)  # fmt: skip
-                return outcome
-        return outcome
+        return await cli_run.run_sql(sup, client, args, profile, mode, sql_text)
 
     return run_with_tree(args.config, [profile_arg], run_sql)
-
-
-async def statement_texts(client: Any, sql_text: str, profile: str, mode: str) -> list[str]:
-    """The statements of a text, as the guard's parser cut them (one text when it holds one,
-    or cannot be parsed: then the guard's verdict on the whole text says why)."""
-    from protocol.messages import GuardRequest, Verdict
-
-    verdict = await client.request(
-        "guard", GuardRequest(sql=sql_text, profile=profile, mode=mode), timeout=60
-    )
-    if not isinstance(verdict, Verdict) or verdict.sql_class == "invalid":
-        return [sql_text]
-    texts = [st.text for st in verdict.statements if st.text.strip()]
-    return texts if len(texts) > 1 else [sql_text]
-
-
-QUERY_KINDS = frozenset({"SELECT", "VALUES", "TABLE"})
-
-
-async def csv_copy_of(
-    client: Any, profile: str, sql_text: str, verdict: Any, mode: str
-) -> tuple[str, Any] | None:
-    """(COPY text, its verdict) that prints `sql_text`'s result as CSV with a header, its
-    repeated column names made distinct (id, id_2); None where the row path must serve
-    (not a query, a name that cannot be had, or a COPY text the guard would not run)."""
-    from protocol.columns import unique_names
-    from protocol.messages import GuardRequest, QueryColumns, QueryDescribe, Verdict
-
-    kinds = [st.kind for st in verdict.statements]
-    if verdict.sql_class != "read" or verdict.signature is None or len(kinds) != 1:
-        return None
-    if kinds[0] not in QUERY_KINDS:
-        return None
-    described = await client.request(
-        f"executor:{profile}", QueryDescribe(sql=sql_text, verdict=verdict.signature), timeout=60
-    )
-    if not isinstance(described, QueryColumns) or not described.columns:
-        return None
-    names = [c.name for c in described.columns]
-    body = sql_text.strip().rstrip(";").rstrip()
-    if unique_names(names) != names:
-        aliases = ", ".join('"' + n.replace('"', '""') + '"' for n in unique_names(names))
-        body = f"SELECT * FROM ({body}\n) AS pgask_cols({aliases})"
-    copy_sql = f"COPY ({body}\n) TO STDOUT (FORMAT csv, HEADER)"
-    checked = await client.request(
-        "guard", GuardRequest(sql=copy_sql, profile=profile, mode=mode), timeout=60
-    )
-    if not isinstance(checked, Verdict) or not is_copy_out(checked):
-        return None
-    return copy_sql, checked
-
-
-def is_copy_out(verdict: Any) -> bool:
-    """`COPY ... TO STDOUT` (the guard calls any other COPY non-read)."""
-    kinds = [st.kind for st in verdict.statements]
-    return verdict.sql_class == "read" and kinds == ["COPY"] and verdict.signature is not None
-
-
-async def copy_to_stdout(
-    sup: Any, client: Any, profile: str, sql_text: str, verdict: Any
-) -> tuple[int, Any]:
-    """`COPY ... TO STDOUT` prints its rows, as psql does: the executor runs the guarded COPY
-    in a READ ONLY transaction and writes its bytes to a socket of this process (the
-    exporter's path, protocol/copystream.py), which copies them to stdout unchanged."""
-    import trio
-
-    from protocol import copystream
-    from protocol.messages import CopyDone, CopyRequest, Failure, QueryCancel
-
-    out = sys.stdout.buffer
-    sys.stdout.flush()
-    received = 0
-    broken = False
-    done: Any = None
-    failure: Any = None
-    on_tcp = str(sup.endpoint).startswith("tcp://")
-    async with copystream.listen(str(sup.run_dir), tcp=on_tcp) as (listener, address):
-        token = copystream.new_token()
-        request = CopyRequest(sql=sql_text, verdict=verdict.signature, sink=address, token=token,
-                              normalized=verdict.normalized, timeout="statement")  # fmt: skip
-        async with trio.open_nursery() as nursery:
-            finished = trio.Event()
-
-            copy_id = client.ids()
-
-            async def receive() -> None:
-                nonlocal received, broken
-                stream = await copystream.accept(listener, token)
-                async with stream:
-                    while data := await stream.receive_some(1 << 20):
-                        try:
-                            out.write(data)
-                        except BrokenPipeError:  # `| head`: stop the COPY, say nothing
-                            broken = True
-                            _silence_stdout()
-                            await client.send(f"executor:{profile}", QueryCancel(target=copy_id))
-                            return
-                        received += len(data)
-                finished.set()
-
-            nursery.start_soon(receive)
-            async for _header, body in client.stream(
-                f"executor:{profile}", request, request_id=copy_id
-            ):
-                if isinstance(body, CopyDone):
-                    done = body
-                elif isinstance(body, Failure):
-                    failure = body
-            if failure is not None or done is None:
-                nursery.cancel_scope.cancel()
-            else:
-                with trio.move_on_after(30):
-                    await finished.wait()
-                nursery.cancel_scope.cancel()
-    if broken:
-        return EXIT_BROKEN_PIPE, None
-    try:
-        out.flush()
-    except BrokenPipeError:
-        _silence_stdout()
-        return EXIT_BROKEN_PIPE, None
-    if failure is not None:
-        if received:
-            print(f"pgask: the output is incomplete: {received:,} bytes were written before the "
-                  "error below.", file=sys.stderr)  # fmt: skip
-        return EXIT_ERROR, failure
-    if done is None or received != done.bytes:
-        return EXIT_ERROR, Failure(
-            code="cli.copy_incomplete",
-            message="The COPY's output was incomplete.",
-            why=f"The executor sent {getattr(done, 'bytes', 0):,} bytes and {received:,} arrived.",
-            hint="Run it again; `pgask logs` shows what the executor saw.",
-        )
-    return EXIT_OK, None
-
-
-def _short(text: str, width: int = 60) -> str:
-    one = " ".join(text.split())
-    return one if len(one) <= width else one[: width - 1] + "\u2026"
 
 
 def export_format(path: str, given: str | None) -> str:
@@ -922,117 +561,23 @@ async def export_to_file(client: Any, args: argparse.Namespace, profile: str, sq
     return outcome
 
 
-def _print_plan(plan: Any) -> None:
-    print(plan.sql.rstrip().rstrip(";") + ";", file=sys.stderr)
-    if plan.explanation:
-        print(f"-- {plan.explanation}", file=sys.stderr)
-    for note in plan.assumptions:
-        print(f"-- assumes: {note}", file=sys.stderr)
-
-
 def cmd_ask(args: argparse.Namespace) -> int:
     """`pgask ask`: plan -> guard -> confirm -> run -> print; one self-repair of a failed read."""
-    import time
-
     from protocol.config import load_config, starting_mode
-    from protocol.errors import failure_text
-    from protocol.messages import (
-        Clarification,
-        Failure,
-        Plan,
-        PlanRequest,
-        SessionAddTurn,
-        SessionGet,
-        SessionState,
-        Turn,
-    )  # fmt: skip
-    from ui import workflow
-    from ui.workflow import recent_turns
+    from ui import cli_run
 
     question = (sys.stdin.read() if args.question == "-" else args.question).strip()
     config = load_config(args.config)
     profile_arg = default_profile(config, args.profile)
-    mc = config.model
-    plan_timeout = max(120.0, (mc.timeout_s + 5) * (mc.max_retries + 1) * 4)
 
     async def run_ask(sup: Any, client: Any, profile: str) -> int:
         mode = args.mode or starting_mode(sup.config, profile)  # as the UI starts
-        session = await client.request("supervisor", SessionGet(), timeout=10)
-        recent, pins = [], []
-        if isinstance(session, SessionState):
-            recent = recent_turns(session, profile)
-            pins = list(session.pins)
-        request = PlanRequest(question=question, profile=profile, mode=mode, recent=recent,
-                              pins=pins, planner=args.planner)  # fmt: skip
-        redact = sup.config.privacy.redact_literals
 
-        async def record(outcome: str, sql: str = "", verdict: Any = None, why: str = "") -> None:
-            """The turn, as the TUI records it (ui/workflow.py: outcome texts, stored SQL)."""
-            turn = Turn(profile=profile, question=question, explanation=why, outcome=outcome,
-                        sql=workflow.stored_sql(sql, verdict, redact_literals=redact),
-                        at=time.time())  # fmt: skip
-            await client.request("supervisor", SessionAddTurn(turn=turn), timeout=10)
+        async def export(sql: str) -> int:
+            return await export_to_file(client, args, profile, sql)
 
-        previous: Any = None  # the first failure, once the model was re-asked
-        while True:
-            plan = await request_plan(client, request, timeout=plan_timeout)
-            if isinstance(plan, Failure):
-                print(failure_text(plan), file=sys.stderr)
-                await record(workflow.failure_outcome(plan))
-                return EXIT_ERROR
-            if isinstance(plan, Clarification):
-                print(plan.question)
-                for i, option in enumerate(plan.options, 1):
-                    print(f"  {i}. {option}")
-                await record("clarification")
-                return EXIT_CLARIFY
-            assert isinstance(plan, Plan)
-            if args.show_sql:
-                _print_plan(plan)
-            stopped: list[tuple[str, Any]] = []
-            checked = await guard_and_confirm(client, args, plan.sql, profile, mode, stopped)
-            if isinstance(checked, int):
-                if previous is not None:  # the repair made it worse: report the first failure
-                    print(failure_text(previous), file=sys.stderr)
-                outcome, verdict = stopped[0] if stopped else ("", None)
-                if outcome:
-                    await record(outcome, plan.sql, verdict, plan.explanation)
-                return checked
-            verdict, confirmed = checked
-            if workflow.gate(verdict) == "stacked":  # up front; as in the TUI, not a turn
-                print(f"pgask: the planned SQL holds {len(verdict.statements)} statements; nothing "
-                      "was run. Run them in order, each checked on its own, with "
-                      '`pgask sql "..."` (--show-sql prints them).', file=sys.stderr)  # fmt: skip
-                return EXIT_REFUSED
-            if args.out:  # the full result goes to a file instead of the screen
-                outcome = await export_to_file(client, args, profile, plan.sql)
-                result = f"exported to {args.out}" if outcome == EXIT_OK else "export failed"
-                await record(result, plan.sql, verdict, plan.explanation)
-                return outcome
-            max_rows = max(0, args.max_rows)
-            shape: list[Any] = []
-            outcome, failure = await run_checked(
-                client, args, profile, plan.sql, verdict, confirmed, max_rows=max_rows, shape=shape
-            )
-            columns, rows, done = shape or ([], 0, None)
-            if failure is not None and workflow.repairable(
-                failure, verdict, repaired=previous is not None, rows_shown=rows
-            ):
-                print(f"pgask: the query failed ({failure.code}); asking the planner to fix it.",
-                      file=sys.stderr)  # fmt: skip
-                previous = failure
-                request = workflow.repair_request(request, plan.sql, failure)
-                continue
-            if failure is not None:
-                print(failure_text(failure), file=sys.stderr)
-                result = workflow.failure_outcome(failure)
-            elif done is not None:
-                result = workflow.run_outcome(has_columns=bool(columns), rows=done.rows,
-                                              truncated=done.truncated, command=done.command)  # fmt: skip
-            else:
-                result = "cancelled"
-            await record(result, plan.sql, verdict, plan.explanation)
-            return outcome
+        return await cli_run.run_ask(sup, client, args, profile, mode, question,
+                                     export=export if args.out else None)  # fmt: skip
 
     return run_with_tree(args.config, [profile_arg], run_ask)
 

@@ -28,9 +28,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ui import workflow
 from ui.format import json_dumps, json_value
-from ui.headless import EXIT_BROKEN_PIPE, EXIT_OK, EXIT_USAGE, decide, request_plan
+from ui.headless import EXIT_BROKEN_PIPE, EXIT_OK, EXIT_USAGE
 
 
 @dataclass(frozen=True)
@@ -82,93 +81,49 @@ def _failure_line(failure: Any) -> str:
 
 async def answer_one(
     client: Any,
+    config: Any,
     profile: str,
     question: str,
     *,
     planner: str,
     pins: list[str],
-    plan_timeout: float,
     max_rows: int,
 ) -> dict[str, Any]:
-    """The answer line (without its id) for one question: plan, guard, run a read."""
-    from protocol.messages import (
-        Clarification,
-        Failure,
-        GuardRequest,
-        Plan,
-        PlanRequest,
-        QueryColumns,
-        QueryDone,
-        QueryRequest,
-        QueryRows,
-        Verdict,
-    )  # fmt: skip
+    """The answer line (without its id) for one question: the workflow engine plans, checks
+    and runs it in read-only mode; anything that would need a person is declined (reads
+    only). Each question stands alone: the session's pins, no earlier turns, none recorded."""
+    from protocol.messages import SessionState
+    from ui import drive
+    from ui.engine import Ask, JobRequest
 
-    request = PlanRequest(question=question, profile=profile, mode="read-only", pins=pins,
-                          planner=planner)  # type: ignore[arg-type]  # fmt: skip
-    first_failure: Any = None
-    while True:
-        plan = await request_plan(client, request, timeout=plan_timeout)
-        if isinstance(plan, Failure):
-            return {"error": _failure_line(first_failure or plan)}
-        if isinstance(plan, Clarification):
-            return {"clarify": plan.question, "options": list(plan.options)}
-        assert isinstance(plan, Plan)
-        guard = GuardRequest(sql=plan.sql, profile=profile, mode="read-only")
-        verdict = await client.request("guard", guard, timeout=60)
-        if isinstance(verdict, Failure):
-            return {"error": _failure_line(verdict)}
-        assert isinstance(verdict, Verdict)
-        decision = decide(verdict, yes=False, typed=None)
-        if decision.audit:
-            from protocol.messages import AuditNote
+    async def reads_only(ask: Ask) -> bool:
+        return ask.verdict.sql_class == "read"  # a preview of a read runs; nothing else
 
-            note = AuditNote(decision=decision.audit, sql_class=verdict.sql_class,  # type: ignore[arg-type]
-                             normalized=verdict.normalized, reasons=verdict.reasons,
-                             mode="read-only", question=question)  # fmt: skip
-            await client.send(f"executor:{profile}", note)
-        if (
-            decision.code is not None
-            or verdict.sql_class != "read"
-            or (workflow.gate(verdict) == "stacked")
-        ):
-            why = "; ".join(verdict.reasons) or verdict.sql_class
-            if verdict.sql_class == "invalid":
-                text = f"the planned SQL cannot be run ({why}); it was not run."
-            else:
-                text = (
-                    f"the plan is not a read ({verdict.sql_class}: {why}); --batch runs reads "
-                    "only, so it was not run."
-                )
-            return {"error": text, "sql": plan.sql}
-        query = QueryRequest(sql=plan.sql, verdict=verdict.signature, max_rows=max_rows,  # type: ignore[arg-type]
-                             decision="auto", normalized=verdict.normalized,
-                             reasons=verdict.reasons, question=question)  # fmt: skip
-        columns: list[str] = []
-        rows: list[list[Any]] = []
-        failure: Any = None
-        done: Any = None
-        async for _header, body in client.stream(f"executor:{profile}", query):
-            if isinstance(body, QueryColumns):
-                columns = [c.name for c in body.columns]
-            elif isinstance(body, QueryRows):
-                rows.extend([json_value(v) for v in row] for row in body.rows)
-            elif isinstance(body, QueryDone):
-                done = body
-            elif isinstance(body, Failure):
-                failure = body
-        if failure is not None:
-            if workflow.repairable(
-                failure, verdict, repaired=first_failure is not None, rows_shown=len(rows)
-            ):
-                first_failure = failure
-                request = workflow.repair_request(request, plan.sql, failure)
-                continue
-            return {"error": _failure_line(first_failure or failure), "sql": plan.sql}
-        answer: dict[str, Any] = {"sql": plan.sql, "columns": columns, "rows": rows}
-        if done is not None and done.truncated:
-            answer["truncated"] = True
-        return answer
+    request = JobRequest(kind="ask", text=question, profile=profile, mode="read-only",
+                         max_rows=max_rows, planner=planner, turn=False)  # fmt: skip
+    session = SessionState(session="", pins=pins)
+    driver = drive.start(client, config, request, session, answer=reads_only)
+    r = await driver.run()
+    sql = r.plan.sql if r.plan is not None else ""
+    if r.clarification is not None:
+        return {"clarify": r.clarification.question, "options": list(r.clarification.options)}
+    if r.failure is not None:
+        line = {"error": _failure_line(r.first_failure or r.failure)}
+        return {**line, "sql": sql} if r.verdict is not None else line
+    v = r.verdict
+    if r.stopped and v is not None:
+        why = "; ".join(v.reasons) or v.sql_class
+        if v.sql_class == "invalid":
+            text = f"the planned SQL cannot be run ({why}); it was not run."
+        else:
+            text = (f"the plan is not a read ({v.sql_class}: {why}); --batch runs reads "
+                    "only, so it was not run.")  # fmt: skip
+        return {"error": text, "sql": sql}
+    rows = [[json_value(v) for v in row] for row in r.rows]
+    answer: dict[str, Any] = {"sql": sql, "columns": [c.name for c in r.columns], "rows": rows}
+    if r.done is not None and r.done.truncated:
+        answer["truncated"] = True
+    return answer
 
 
 def cmd_ask_batch(args: argparse.Namespace) -> int:
@@ -184,8 +139,6 @@ def cmd_ask_batch(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     config = load_config(args.config)
     profile_arg = default_profile(config, args.profile)
-    mc = config.model
-    plan_timeout = max(120.0, (mc.timeout_s + 5) * (mc.max_retries + 1) * 4)
 
     async def run_batch(_sup: Any, client: Any, profile: str) -> int:
         session = await client.request("supervisor", SessionGet(), timeout=10)
@@ -194,8 +147,8 @@ def cmd_ask_batch(args: argparse.Namespace) -> int:
             if item.problem:
                 line: dict[str, Any] = {"id": item.id, "error": item.problem}
             else:
-                answer = await answer_one(client, profile, item.question, planner=args.planner,
-                                          pins=pins, plan_timeout=plan_timeout,
+                answer = await answer_one(client, config, profile, item.question,
+                                          planner=args.planner, pins=pins,
                                           max_rows=max(0, args.max_rows))  # fmt: skip
                 line = {"id": item.id, **answer}
             try:

@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from protocol.errors import PgaskError
 from protocol.messages import (
@@ -28,7 +28,6 @@ from protocol.messages import (
     CatalogRequest,
     DbaProgress,
     ExplainPlan,
-    ExplainRequest,
     Failure,
     GuardRequest,
     IndexCheck,
@@ -36,12 +35,14 @@ from protocol.messages import (
     MigrationApplied,
     MigrationApply,
     QueryDone,
-    QueryRequest,
     Restored,
     RestoreRequest,
     Verdict,
 )
-from ui import workflow
+from ui.engine import Ask, JobRequest
+
+if TYPE_CHECKING:  # the driver imports trio: the TUI imports this module before its first paint
+    from ui import drive
 
 Out = Callable[[str], None]
 LEDGER = "pgask-migrations.jsonl"
@@ -107,39 +108,74 @@ async def guard(client: Any, sql: str, profile: str, mode: str) -> Verdict:
     return verdict
 
 
+def _answer(confirmer: Confirmer, profile: str, what: str) -> drive.Answer:
+    """The engine asks; the Confirmer answers as the flags or the person say."""
+
+    async def answer(ask: Ask) -> bool | str | None:
+        v = ask.verdict
+        reasons = "; ".join(v.reasons) or v.sql_class
+        if v.confirm == "typed":
+            return confirmer.type_name(reasons, v.confirm_name)
+        if v.confirm == "confirm":
+            return confirmer.confirm(f"{what or v.sql_class}: {reasons}\nRun it on '{profile}'?")
+        return True  # a preview: shown, and it runs
+
+    return answer
+
+
+async def confirmed(
+    client: Any, sql: str, profile: str, mode: str, confirmer: Confirmer, *, what: str = "",
+    kind: Literal["sql", "explain"] = "sql", analyze: bool = False, several: bool = False,
+) -> drive.Driver:  # fmt: skip
+    """The workflow engine checks `sql` and asks for the confirmation its verdict needs; the
+    driver returned holds it ready to run (`run_statement`). Raises Refused when the guard or
+    the mode says no, NeedsConfirmation when it was not confirmed."""
+    from ui import drive
+
+    request = JobRequest(kind=kind, text=sql, profile=profile, mode=mode, analyze=analyze,  # type: ignore[arg-type]
+                         max_rows=100, hold=True, turn=False, several=several)  # fmt: skip
+    driver = drive.start(client, None, request, None, answer=_answer(confirmer, profile, what))
+    await driver.run()
+    result, v = driver.result, driver.job.verdict
+    if result.failure is not None:
+        _raise(result.failure)
+    if v is None or driver.job.stage == "ready":
+        return driver
+    reasons = "; ".join(v.reasons) or v.sql_class
+    if result.stopped in ("invalid", "refused", "stacked"):
+        why = f"It does not parse: {v.error.message}" if v.error else reasons
+        hint = (
+            "Use --mode read-write (the profile needs read_write = true) to allow it."
+            if mode == "read-only" and v.sql_class in ("write", "ddl", "destructive")
+            else "pgask never runs this."
+        )
+        raise Refused(f"Refused ({v.sql_class}) in {mode} mode.", why=why, hint=hint)
+    if v.confirm == "typed":
+        raise NeedsConfirmation(
+            f"This destructive statement needs its object's name typed: {v.confirm_name}.",
+            hint=f"Pass --confirm {v.confirm_name}.",
+        )
+    raise NeedsConfirmation(f"This {v.sql_class} statement was not confirmed.", hint="Pass --yes.")
+
+
 async def confirmed_verdict(
     client: Any, sql: str, profile: str, mode: str, confirmer: Confirmer, *, what: str = ""
 ) -> Verdict:
-    """The guard's verdict, confirmed as it asks (confirm: yes/no; typed: the object's name)."""
-    verdict = await guard(client, sql, profile, mode)
-    reasons = "; ".join(verdict.reasons) or verdict.sql_class
-    if verdict.confirm == "confirm":
-        if not confirmer.confirm(f"{what or verdict.sql_class}: {reasons}\nRun it on '{profile}'?"):
-            raise NeedsConfirmation(
-                f"This {verdict.sql_class} statement was not confirmed.", hint="Pass --yes."
-            )
-    elif verdict.confirm == "typed":
-        name = verdict.confirm_name
-        if not workflow.name_matches(confirmer.type_name(reasons, name), name):
-            raise NeedsConfirmation(
-                f"This destructive statement needs its object's name typed: {name}.",
-                hint=f"Pass --confirm {name}.",
-            )
-    return verdict
+    """The guard's verdict on `sql`, confirmed as it asks (a migration runs its statements
+    in one transaction, its own way)."""
+    driver = await confirmed(client, sql, profile, mode, confirmer, what=what, several=True)
+    assert driver.job.verdict is not None
+    return driver.job.verdict
 
 
-async def run_statement(client: Any, profile: str, sql: str, verdict: Verdict) -> QueryDone:
-    assert verdict.signature is not None
-    request = QueryRequest(sql=sql, verdict=verdict.signature, confirmed=True, max_rows=100,
-                           decision="confirmed", normalized=verdict.normalized,
-                           reasons=verdict.reasons)  # fmt: skip
-    done: QueryDone | None = None
-    async for _h, body in client.stream(f"executor:{profile}", request):
-        _raise(body)
-        if isinstance(body, QueryDone):
-            done = body
-    assert done is not None
-    return done
+async def run_statement(driver: drive.Driver) -> QueryDone:
+    """Run the statement `confirmed` holds ready."""
+    driver.job.run()
+    await driver.run()
+    if driver.result.failure is not None:
+        _raise(driver.result.failure)
+    assert driver.result.done is not None
+    return driver.result.done
 
 
 # -- explain -------------------------------------------------------------------------------------
@@ -150,22 +186,14 @@ async def explain(
 ) -> ExplainPlan:
     """EXPLAIN (FORMAT JSON) [ANALYZE, BUFFERS]; ANALYZE of a write needs its confirmation and
     is rolled back by the executor."""
-    verdict = await guard(client, sql, profile, mode)
-    confirmed = verdict.sql_class == "read"
-    if not confirmed and analyze:
-        verdict = await confirmed_verdict(client, sql, profile, mode, confirmer,
-                                          what="EXPLAIN ANALYZE runs it (then rolls back)")  # fmt: skip
-        confirmed = True
-    assert verdict.signature is not None
-    plan = await client.request(
-        f"executor:{profile}",
-        ExplainRequest(sql=sql, verdict=verdict.signature, analyze=analyze,
-                       confirmed=confirmed or not analyze),
-        timeout=600,
-    )  # fmt: skip
-    _raise(plan)
-    assert isinstance(plan, ExplainPlan)
-    return plan
+    driver = await confirmed(client, sql, profile, mode, confirmer, kind="explain",
+                             analyze=analyze, what="EXPLAIN ANALYZE runs it (then rolls back)")  # fmt: skip
+    driver.job.run()
+    await driver.run()
+    if driver.result.failure is not None:
+        _raise(driver.result.failure)
+    assert driver.result.explain is not None
+    return driver.result.explain
 
 
 # -- indexes ---------------------------------------------------------------------------------------
@@ -212,8 +240,8 @@ async def change_index(
     if query:
         result.before = (await explain(client, profile, mode, query, analyze=False,
                                        confirmer=confirmer)).plan  # fmt: skip
-    verdict = await confirmed_verdict(client, check.sql, profile, mode, confirmer)
-    result.done = await run_statement(client, profile, check.sql, verdict)
+    ready = await confirmed(client, check.sql, profile, mode, confirmer)
+    result.done = await run_statement(ready)
     if request.action == "create":
         status = await check_index(
             client, profile, IndexCheckRequest(action="status", name=check.index)
@@ -223,8 +251,7 @@ async def change_index(
             out(f"error: {check.index} was built but is INVALID: {' '.join(status.warnings)}")
             drop = f"DROP INDEX {check.index}"
             if confirmer.confirm(f"Drop the invalid index {check.index}?"):
-                v = await confirmed_verdict(client, drop, profile, mode, confirmer)
-                await run_statement(client, profile, drop, v)
+                await run_statement(await confirmed(client, drop, profile, mode, confirmer))
                 result.dropped_invalid = True
         else:
             out(f"{check.index} is valid (indisvalid = true).")

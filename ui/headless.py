@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 from protocol.errors import PgaskError
-from protocol.messages import Verdict
 from ui import workflow
 
 # exit statuses of the headless commands (`pgask sql --help` lists them)
@@ -18,33 +16,6 @@ EXIT_CLARIFY = 5  # the planner asks a clarifying question (printed, nothing run
 EXIT_TRUNCATED = 6  # every row written was right, but --max-rows cut the result short
 EXIT_CANCELLED = 130
 EXIT_BROKEN_PIPE = 141  # the reader of stdout went away (128 + SIGPIPE, as a shell reports)
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What the headless front end does with a verdict, given the person's answers: the
-    same steps as the TUI's dialog (ui/state.py), decided by ui/workflow.py."""
-
-    code: int | None  # None: it runs; else the exit status
-    confirmed: bool = False  # QueryRequest.confirmed
-    audit: str = ""  # the AuditNote decision sent when it does not run ("refused", "declined")
-    outcome: str = ""  # the recorded turn's outcome when it does not run
-
-
-def decide(verdict: Verdict, *, yes: bool, typed: str | None) -> Decision:
-    """`--yes` answers a yes/no dialog, `--confirm NAME` a typed one (or the tty's answers)."""
-    step = workflow.gate(verdict)
-    if step == "invalid":
-        return Decision(EXIT_ERROR, outcome="invalid")
-    if step == "refused":
-        return Decision(EXIT_REFUSED, audit="refused", outcome="refused")
-    if step == "stacked":
-        return Decision(EXIT_REFUSED)  # not a turn: nothing was asked of the database
-    if step == "run":
-        return Decision(None)
-    if not workflow.accepted(verdict, yes=yes, typed=typed):
-        return Decision(EXIT_NEEDS_CONFIRM, audit="declined", outcome="declined")
-    return Decision(None, confirmed=True)
 
 
 LIBPQ_ENV = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE")

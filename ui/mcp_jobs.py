@@ -17,11 +17,8 @@ from typing import Any
 
 import trio
 
-try:
-    from ui.drive import run_job
-    from ui.engine import Ask, JobRequest, JobResult
-except ImportError:  # until the one workflow engine lands on main (issue 18)
-    from ui._mcp_interim import Ask, JobRequest, JobResult, run_job  # type: ignore[assignment]
+from ui.drive import JobResult, run_job
+from ui.engine import Ask, JobRequest
 
 __all__ = ["Ask", "JobRequest", "JobResult", "run_cancellable"]
 

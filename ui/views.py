@@ -8,6 +8,7 @@ avoids), and a redraw costs one pass over the visible cells, whatever the row co
 
     MainFrame      status bar, panes (side by side, or stacked when narrow), hint, input
       PaneView     title (when split), LogView (conversation), ResultsGrid
+    dialogs (ui/dialogs.py), drawn with ui/paint.py's Painter:
     ConfirmDialog  the SQL (SqlView, highlighted), class, tables, reasons, estimate, buttons
     Palette        filter line and the matching actions with their keys
     Help           keys and slash commands
@@ -15,16 +16,22 @@ avoids), and a redraw costs one pass over the visible cells, whatever the row co
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from asciimatics.screen import Screen
-from wcwidth import wcswidth, wcwidth
-
-from ui import keys as K
-from ui import meta
+from ui.dialogs import AskDialog, ConfirmDialog, Help, ModeDialog, Palette, PasswordDialog
 from ui.format import cell_text
+from ui.paint import (
+    Colour,
+    Painter,
+    Segment,
+    clean,
+    cut_cells,
+    fit,
+    sql_lines,
+    theme_for,
+    width_of,
+    wrap,
+)
 from ui.state import (
     AskModal,
     ConfirmModal,
@@ -38,289 +45,8 @@ from ui.state import (
     UiState,
     activity,
     input_complete,
-    needs_estimate,
     target,
 )
-
-Colour = tuple[int, int, int]  # fg, attr, bg
-Segment = tuple[str, str]  # text, style name
-
-DEFAULT = Screen.COLOUR_DEFAULT
-BOLD, NORMAL, REVERSE = Screen.A_BOLD, Screen.A_NORMAL, Screen.A_REVERSE
-
-# One attribute per cell: asciimatics' attributes are not bit flags (asciimatics-ui.md §7).
-THEME_256: dict[str, Colour] = {
-    "text": (DEFAULT, 0, DEFAULT),
-    "status": (255, 0, 24),
-    "status_rw": (255, BOLD, 124),
-    "status_busy": (226, 0, 24),
-    "title": (250, 0, 237),
-    "title_focus": (255, BOLD, 24),
-    "header": (255, BOLD, 238),
-    "cell": (DEFAULT, 0, DEFAULT),
-    "num": (153, 0, DEFAULT),
-    "null": (245, 0, DEFAULT),
-    "cursor": (16, 0, 153),
-    "cursor_dim": (255, 0, 238),
-    "rule": (240, 0, DEFAULT),
-    "footer": (250, 0, 236),
-    "warn": (16, 0, 214),
-    "you": (255, BOLD, DEFAULT),
-    "sql": (252, 0, DEFAULT),
-    "kw": (75, BOLD, DEFAULT),
-    "str": (114, 0, DEFAULT),
-    "numlit": (179, 0, DEFAULT),
-    "comment": (244, 0, DEFAULT),
-    "info": (252, 0, DEFAULT),
-    "error": (203, BOLD, DEFAULT),
-    "error_why": (210, 0, DEFAULT),
-    "hint": (114, 0, DEFAULT),
-    "notice": (214, 0, DEFAULT),
-    "explain": (DEFAULT, 0, DEFAULT),
-    "plan": (152, 0, DEFAULT),
-    "dim": (245, 0, DEFAULT),
-    "ok": (114, 0, DEFAULT),
-    "prompt": (117, BOLD, DEFAULT),
-    "prompt_rw": (203, BOLD, DEFAULT),
-    "input": (DEFAULT, 0, DEFAULT),
-    "caret": (16, 0, 252),
-    "box": (250, 0, 236),
-    "box_text": (252, 0, 236),
-    "box_title": (255, BOLD, 236),
-    "box_sel": (16, 0, 153),
-    "box_key": (245, 0, 236),
-    "button": (252, 0, 238),
-    "button_sel": (16, BOLD, 153),
-    "box_warn": (214, BOLD, 236),
-}
-
-_B, _R, _G, _Y, _BL, _M, _C, _W = range(8)
-THEME_8: dict[str, Colour] = {
-    **{k: (DEFAULT, 0, DEFAULT) for k in THEME_256},
-    "status": (_W, 0, _BL),
-    "status_rw": (_W, BOLD, _R),
-    "status_busy": (_Y, BOLD, _BL),
-    "title": (_W, 0, _B),
-    "title_focus": (_W, BOLD, _BL),
-    "header": (_W, BOLD, _BL),
-    "num": (_C, 0, DEFAULT),
-    "null": (_M, 0, DEFAULT),
-    "cursor": (_B, 0, _C),
-    "cursor_dim": (_W, REVERSE, DEFAULT),
-    "rule": (_BL, 0, DEFAULT),
-    "footer": (_B, 0, _W),
-    "warn": (_B, 0, _Y),
-    "you": (_W, BOLD, DEFAULT),
-    "kw": (_BL, BOLD, DEFAULT),
-    "str": (_G, 0, DEFAULT),
-    "numlit": (_Y, 0, DEFAULT),
-    "comment": (_C, 0, DEFAULT),
-    "error": (_R, BOLD, DEFAULT),
-    "error_why": (_R, 0, DEFAULT),
-    "hint": (_G, 0, DEFAULT),
-    "notice": (_Y, 0, DEFAULT),
-    "plan": (_C, 0, DEFAULT),
-    "dim": (_C, 0, DEFAULT),
-    "ok": (_G, 0, DEFAULT),
-    "prompt": (_C, BOLD, DEFAULT),
-    "prompt_rw": (_R, BOLD, DEFAULT),
-    "caret": (_B, 0, _W),
-    "box": (_W, 0, _B),
-    "box_text": (_W, 0, _B),
-    "box_title": (_W, BOLD, _B),
-    "box_sel": (_B, 0, _C),
-    "box_key": (_C, 0, _B),
-    "button": (_W, 0, _B),
-    "button_sel": (_B, BOLD, _C),
-    "box_warn": (_Y, BOLD, _B),
-}
-
-
-def theme_for(screen: Any) -> dict[str, Colour]:
-    return THEME_256 if getattr(screen, "colours", 8) >= 256 else THEME_8
-
-
-# -- text measuring ----------------------------------------------------------------------
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def clean(text: str) -> str:
-    """One screen line: newline as ↵, tab as a space, other control characters as ?."""
-    if "\n" in text or "\t" in text or "\r" in text:
-        text = text.replace("\r\n", "\u21b5").replace("\n", "\u21b5").replace("\t", " ")
-        text = text.replace("\r", "\u21b5")
-    if _CONTROL.search(text):
-        text = _CONTROL.sub("?", text)
-    return text
-
-
-def width_of(text: str) -> int:
-    if text.isascii():
-        return len(text)
-    w = wcswidth(text)
-    return w if w >= 0 else sum(max(0, wcwidth(c)) for c in text)
-
-
-def fit(text: str, w: int, right: bool = False) -> str:
-    """Exactly `w` cells, wide-character aware, cut with '…'."""
-    if w <= 0:
-        return ""
-    tw = width_of(text)
-    if tw > w:
-        if text.isascii():
-            text, tw = text[: w - 1] + "\u2026", w
-        else:
-            out, used = [], 0
-            for ch in text:
-                cw = max(0, wcwidth(ch))
-                if used + cw > w - 1:
-                    break
-                out.append(ch)
-                used += cw
-            text, tw = "".join(out) + "\u2026", used + 1
-    pad = " " * (w - tw)
-    return pad + text if right else text + pad
-
-
-def cut_cells(text: str, skip: int, w: int) -> str:
-    """The part of `text` from cell `skip`, at most `w` cells (for long input lines)."""
-    if text.isascii():
-        return text[skip : skip + w]
-    out, pos, used = [], 0, 0
-    for ch in text:
-        cw = max(0, wcwidth(ch))
-        if pos >= skip:
-            if used + cw > w:
-                break
-            out.append(ch)
-            used += cw
-        pos += cw
-    return "".join(out)
-
-
-def wrap(text: str, w: int) -> list[str]:
-    """Word-wrap one logical line to `w` cells (long words are cut)."""
-    if w <= 1:
-        return [text[:1]]
-    out: list[str] = []
-    for para in text.split("\n"):
-        para = clean(para)
-        while width_of(para) > w:
-            if para.isascii():
-                cut = para.rfind(" ", 0, w + 1)
-                cut = cut if cut > w // 3 else w
-                out.append(para[:cut].rstrip())
-                para = para[cut:].lstrip(" ") if cut < len(para) else ""
-            else:
-                piece = cut_cells(para, 0, w)
-                out.append(piece)
-                para = para[len(piece) :]
-        out.append(para)
-    return out
-
-
-# -- SQL highlighting --------------------------------------------------------------------
-
-KEYWORDS = frozenset(
-    """select from where group by order having limit offset join left right full inner outer
-    cross on using as and or not in is null true false case when then else end distinct union
-    all except intersect with recursive insert into values update set delete returning create
-    table index view drop alter add column truncate cascade restrict primary key foreign
-    references unique default check constraint begin commit rollback explain analyze asc desc
-    nulls first last between like ilike exists any some lateral over partition window filter
-    grant revoke schema if only vacuum materialized refresh sequence function returns language
-    """.split()
-)
-_TOKEN = re.compile(
-    r"(?P<comment>--[^\n]*|/\*.*?\*/)|(?P<str>'(?:[^']|'')*'?|\$\$.*?\$\$)"
-    r"|(?P<ident>\"(?:[^\"]|\"\")*\"?)|(?P<num>\b\d+(?:\.\d+)?(?:[eE][+-]?\d+)?\b)"
-    r"|(?P<word>[A-Za-z_][A-Za-z0-9_$]*)|(?P<other>\s+|.)",
-    re.S,
-)
-
-
-def highlight(line: str) -> list[Segment]:
-    """SqlView's tokens for one line: keywords, strings, numbers, comments."""
-    out: list[Segment] = []
-    for m in _TOKEN.finditer(line):
-        kind, text = m.lastgroup, m.group()
-        style = "sql"
-        if kind == "comment":
-            style = "comment"
-        elif kind == "str":
-            style = "str"
-        elif kind == "num":
-            style = "numlit"
-        elif kind == "word" and text.lower() in KEYWORDS:
-            style = "kw"
-        if out and out[-1][1] == style:
-            out[-1] = (out[-1][0] + text, style)
-        else:
-            out.append((text, style))
-    return out
-
-
-def sql_lines(sql: str, w: int) -> list[list[Segment]]:
-    """SqlView: the SQL's own lines, wrapped between words to `w`, as highlighted segments."""
-    lines: list[list[Segment]] = []
-    for raw in sql.replace("\t", "    ").splitlines() or [""]:
-        lines.extend(highlight(piece) for piece in wrap(raw, w))
-    return lines
-
-
-# -- painting helpers --------------------------------------------------------------------
-
-
-class Painter:
-    def __init__(self, screen: Any, theme: dict[str, Colour]) -> None:
-        self.screen, self.theme = screen, theme
-
-    def text(self, text: str, x: int, y: int, style: str, bg: int | None = None) -> None:
-        fg, attr, sbg = self.theme.get(style, self.theme["text"])
-        self.screen.print_at(text, x, y, fg, attr, sbg if bg is None or sbg != DEFAULT else bg)
-
-    def line(
-        self,
-        segments: Iterable[Segment],
-        x: int,
-        y: int,
-        w: int,
-        fill: str = "text",
-        bg: int | None = None,
-    ) -> None:
-        """Segments left to right, clipped to `w` cells, the rest filled."""
-        used = 0
-        for text, style in segments:
-            if used >= w:
-                break
-            tw = width_of(text)
-            if used + tw > w:
-                text = cut_cells(text, 0, w - used)
-                tw = width_of(text)
-            if text:
-                self.text(text, x + used, y, style, bg)
-            used += tw
-        if used < w:
-            self.text(" " * (w - used), x + used, y, fill)
-
-    def fill(self, x: int, y: int, w: int, h: int, style: str) -> None:
-        blank = " " * max(0, w)
-        for row in range(y, y + h):
-            self.text(blank, x, row, style)
-
-    def box(self, x: int, y: int, w: int, h: int, title: str, style: str = "box") -> None:
-        self.text("\u250c" + "\u2500" * (w - 2) + "\u2510", x, y, style)
-        for row in range(y + 1, y + h - 1):
-            self.text("\u2502", x, row, style)
-            self.text(" " * (w - 2), x + 1, row, "box_text")
-            self.text("\u2502", x + w - 1, row, style)
-        self.text("\u2514" + "\u2500" * (w - 2) + "\u2518", x, y + h - 1, style)
-        if title:
-            self.text(fit(f" {title} ", min(w - 4, width_of(title) + 2)), x + 2, y, "box_title")
-
-
-# -- widgets -----------------------------------------------------------------------------
 
 
 class StatusBar:
@@ -608,9 +334,6 @@ def hint_line(state: UiState) -> list[Segment]:
     ]  # fmt: skip
 
 
-# -- frames ------------------------------------------------------------------------------
-
-
 class MainFrame:
     """The whole screen; panes side by side when each gets 50+ columns, else stacked."""
 
@@ -665,220 +388,6 @@ class MainFrame:
         grid.draw(p, v, x, y + log_h, w, h - log_h, focused and state.area == "results")
 
 
-class ConfirmDialog:
-    """Run / Edit / Cancel for a verdict that needs the person (preview, confirm, typed)."""
-
-    @staticmethod
-    def draw(p: Painter, state: UiState, m: ConfirmModal, w: int, h: int) -> None:
-        v = m.verdict
-        pane = state.panes[m.pane]
-        bw = max(20, min(w - 2, 100))
-        inner = bw - 4
-        lines: list[list[Segment]] = []
-        sql_rows = sql_lines(m.sql, inner)
-        info: list[list[Segment]] = []
-        what = {"preview": "Run this query?", "confirm": "This changes data. Run it?",
-                "typed": "This is destructive. Run it?"}.get(v.confirm, "Run it?")  # fmt: skip
-        info.append([(what, "box_warn")])
-        info.append(
-            [
-                (
-                    f"class {v.sql_class} \u00b7 profile '{pane.profile}' \u00b7 {pane.mode}",
-                    "box_text",
-                )
-            ]
-        )
-        if v.tables:
-            info.append([("tables: " + ", ".join(v.tables), "box_text")])
-        for r in v.reasons:
-            for t in wrap("\u2022 " + r, inner):
-                info.append([(t, "box_text")])
-        if needs_estimate(v):
-            info.append([("rows affected: " + (m.estimate or "estimating\u2026"), "box_text")])
-        if v.confirm == "typed":
-            info.append(
-                [
-                    (f"Type '{v.confirm_name}' to run it: ", "box_warn"),
-                    (m.typed + "\u2588", "box_text"),
-                ]
-            )
-        if m.message:
-            info.append([(m.message, "box_warn")])
-        room = max(1, h - 4 - len(info) - 2)
-        if len(sql_rows) > room:
-            sql_rows = [*sql_rows[: room - 1], [("\u2026", "dim")]]
-        lines = [*sql_rows, [("\u2500" * inner, "box")], *info]
-        bh = min(h, len(lines) + 4)
-        bx, by = (w - bw) // 2, max(0, (h - bh) // 2)
-        p.box(bx, by, bw, bh, f"Confirm: {v.sql_class} on '{pane.profile}'")
-        for n, segs in enumerate(lines[: bh - 4]):
-            p.line(segs, bx + 2, by + 1 + n, inner, "box_text", bg=p.theme["box_text"][2])
-        buttons = [("Run", "Enter/y"), ("Edit", "e"), ("Cancel", "Esc")]
-        if v.confirm == "typed":
-            buttons = [("Run", "Enter"), ("Edit", "Ctrl+E"), ("Cancel", "Esc")]
-        segs: list[Segment] = []
-        for n, (label, key) in enumerate(buttons):
-            segs.append((f" {label} ({key}) ", "button_sel" if n == m.selected else "button"))
-            segs.append(("  ", "box_text"))
-        p.line(segs, bx + 2, by + bh - 2, inner, "box_text")
-
-
-class AskDialog:
-    """A yes/no question about a DBA job, or the typed name a restore needs."""
-
-    @staticmethod
-    def draw(p: Painter, state: UiState, m: AskModal, w: int, h: int) -> None:
-        bw = max(20, min(w - 2, 90))
-        inner = bw - 4
-        rows: list[list[Segment]] = []
-        for n, t in enumerate(m.lines):
-            for part in wrap(t, inner):
-                rows.append([(part, "box_warn" if n == 0 else "box_text")])
-        rows.append([("", "box_text")])
-        if m.name:
-            rows.append([(f"Type '{m.name}' to go ahead: ", "box_warn"),
-                         (m.typed + "\u2588", "box_text")])  # fmt: skip
-            keys = "Enter: go ahead      Esc: cancel"
-        else:
-            keys = "y / Enter: yes      n / Esc: no"
-        if m.message:
-            rows.append([(m.message, "box_warn")])
-        rows.append([(keys, "box_key")])
-        bh = min(h, len(rows) + 2)
-        bx, by = (w - bw) // 2, max(0, (h - bh) // 2)
-        p.box(bx, by, bw, bh, m.title)
-        shown = rows if len(rows) <= bh - 2 else [*rows[: bh - 4], *rows[-2:]]
-        for n, segs in enumerate(shown[: max(0, bh - 2)]):
-            p.line(segs, bx + 2, by + 1 + n, inner, "box_text")
-
-
-class ModeDialog:
-    @staticmethod
-    def draw(p: Painter, state: UiState, m: ModeModal, w: int, h: int) -> None:
-        pane = state.panes[m.pane]
-        bw = max(20, min(w - 2, 72))
-        lines = [
-            f"Switch '{pane.profile}' to {m.mode}?",
-            "Writes and DDL will be possible; each one still asks before it runs,",
-            "and destructive statements need the object's name typed.",
-            "",
-            "y / Enter: switch      n / Esc: keep read-only",
-        ]
-        bh = len(lines) + 2
-        bx, by = (w - bw) // 2, max(0, (h - bh) // 2)
-        p.box(bx, by, bw, bh, "Change mode")
-        for n, t in enumerate(lines):
-            p.line(
-                [(t, "box_warn" if n == 0 else "box_text")], bx + 2, by + 1 + n, bw - 4, "box_text"
-            )
-
-
-class PasswordDialog:
-    """Asks for the password the server wants; what is typed is never drawn (not even its
-    length), as psql's prompt."""
-
-    @staticmethod
-    def draw(p: Painter, state: UiState, m: PasswordModal, w: int, h: int) -> None:
-        bw = max(20, min(w - 2, 72))
-        lines = [
-            f"The server of '{m.profile}' asks for a password.",
-            f"{target(state.config, m.profile)}",
-            m.message,
-            "Password: (typing is not shown)",
-            "",
-            "Enter: connect      Esc: not now      (kept in memory only, never saved)",
-        ]
-        bh = len(lines) + 2
-        bx, by = (w - bw) // 2, max(0, (h - bh) // 2)
-        p.box(bx, by, bw, bh, "Password")
-        for n, t in enumerate(lines):
-            style = "box_warn" if n == 2 else "box_text"
-            p.line([(t, style)], bx + 2, by + 1 + n, bw - 4, "box_text")
-
-
-class Palette:
-    @staticmethod
-    def draw(p: Painter, state: UiState, m: PaletteModal, w: int, h: int) -> None:
-        bw = max(20, min(w - 2, 84))
-        items = m.matches()
-        list_h = max(1, min(len(items) or 1, h - 6, 16))
-        bh = list_h + 4
-        bx, by = (w - bw) // 2, 1
-        inner = bw - 4
-        p.box(bx, by, bw, bh, m.title)
-        p.line(
-            [("> ", "box_title"), (m.filter, "box_text"), (" ", "caret")],
-            bx + 2,
-            by + 1,
-            inner,
-            "box_text",
-        )
-        sel = min(m.selected, max(0, len(items) - 1))
-        first = max(0, sel - list_h + 1)
-        if not items:
-            p.line([("no match", "box_key")], bx + 2, by + 2, inner, "box_text")
-        for n, item in enumerate(items[first : first + list_h]):
-            style = "box_sel" if first + n == sel else "box_text"
-            key = item.key
-            title_w = inner - width_of(key) - 1
-            p.line([(fit(clean(item.title), title_w), style), (" ", style),
-                    (key, style if style == "box_sel" else "box_key")], bx + 2, by + 2 + n, inner, style)  # fmt: skip
-        p.line([(f"{len(items)} of {len(m.items)} \u00b7 Enter run \u00b7 Esc close", "box_key")],
-               bx + 2, by + bh - 2, inner, "box_text")  # fmt: skip
-
-
-class Help:
-    @staticmethod
-    def lines() -> list[str]:
-        out = ["Keys"]
-        for a in K.ACTIONS.values():
-            if a.key and not a.key.startswith("/"):
-                out.append(f"  {a.key:<14} {a.title}")
-        out += [
-            "  PgUp/PgDn      page the results (also from the input line)",
-            "  arrows         move in the results or conversation (Tab to focus them)",
-            "  Home/End       first/last row; Left/Right scroll wide results",
-            "",
-            "Commands (anything else is a question for the model)",
-        ]
-        out += [f"  {t}" for t in K.SLASH_COMMANDS.values()]
-        out += [
-            "",
-            "More keys",
-            "  Enter or \\x    the selected row as a record (in the results), and back",
-            "  / n N          search the results (all pages); next, previous match",
-            "  s              sort by the first visible column here (again: descending, then off)",
-            "  Tab            complete commands, tables, columns, keywords (in the input line)",
-            "  Alt+Enter      a new line in the input; a multi-line SQL runs once it ends with ;",
-            "  Ctrl+C         clear the line (nothing running); Ctrl+D on an empty line quits",
-            "",
-            "psql meta-commands (from the cached catalog)",
-            *[f"  {line}" for line in meta.help_lines()],
-        ]
-        return out
-
-    @classmethod
-    def draw(cls, p: Painter, state: UiState, m: HelpModal, w: int, h: int) -> None:
-        lines = cls.lines()
-        bw = max(20, min(w - 2, 90))
-        bh = max(5, min(h - 2, len(lines) + 3))
-        room = bh - 3
-        m.scroll = max(0, min(m.scroll, len(lines) - room))
-        bx, by = (w - bw) // 2, max(0, (h - bh) // 2)
-        p.box(bx, by, bw, bh, "Help")
-        for n, t in enumerate(lines[m.scroll : m.scroll + room]):
-            p.line([(t, "box_title" if not t.startswith(" ") and t else "box_text")],
-                   bx + 2, by + 1 + n, bw - 4, "box_text")  # fmt: skip
-        more = " \u2193 more" if m.scroll + room < len(lines) else ""
-        p.line(
-            [(f"Esc close \u00b7 Up/Down scroll{more}", "box_key")],
-            bx + 2,
-            by + bh - 2,
-            bw - 4,
-            "box_text",
-        )
-
-
 def draw(screen: Any, state: UiState, theme: dict[str, Colour] | None = None) -> None:
     """Paint the whole screen from `state` into the Screen's buffer (refresh sends it)."""
     p = Painter(screen, theme or theme_for(screen))
@@ -901,3 +410,5 @@ def draw(screen: Any, state: UiState, theme: dict[str, Colour] | None = None) ->
         AskDialog.draw(p, state, m, w, h)
     elif isinstance(m, PasswordModal):
         PasswordDialog.draw(p, state, m, w, h)
+
+

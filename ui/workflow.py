@@ -13,6 +13,8 @@ import re
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
+import msgspec
+
 from protocol.config import Config, ProfileConfig
 from protocol.messages import Failure, PlanRequest, SessionState, Turn, Verdict
 
@@ -32,11 +34,12 @@ def recent_turns(session: SessionState | None, profile: str) -> list[Turn]:
 Gate = Literal["invalid", "refused", "stacked", "run", "ask"]
 
 
-def gate(verdict: Verdict) -> Gate:
-    """What a verdict allows next: `ask` means the person decides (preview, confirm, typed)."""
+def gate(verdict: Verdict, *, several: bool = False) -> Gate:
+    """What a verdict allows next: `ask` means the person decides (preview, confirm, typed).
+    `several`: the statements run as one unit (a migration's transaction)."""
     if verdict.confirm == "refuse" or verdict.signature is None:
         return "invalid" if verdict.sql_class == "invalid" else "refused"
-    if len([st for st in verdict.statements if st.text.strip()]) > 1:
+    if not several and len([st for st in verdict.statements if st.text.strip()]) > 1:
         return "stacked"  # each statement is checked, confirmed and run on its own
     return "run" if verdict.confirm == "run" else "ask"
 
@@ -60,6 +63,27 @@ def accepted(verdict: Verdict, *, yes: bool, typed: str | None) -> bool:
     if verdict.confirm == "confirm":
         return yes
     return True
+
+
+DML = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE"})
+
+
+def needs_estimate(v: Verdict) -> bool:
+    """Rows affected come from EXPLAIN, which only DML has (EXPLAIN of DROP is an error)."""
+    return v.confirm in ("confirm", "typed") and any(s.kind in DML for s in v.statements)
+
+
+def plan_rows(plan_json: str) -> int | None:
+    """Rows a DML statement would touch: the estimate of the node under ModifyTable."""
+    try:
+        top = msgspec.json.decode(plan_json)[0]["Plan"]
+    except (msgspec.DecodeError, KeyError, IndexError, TypeError):
+        return None
+    node = top
+    if node.get("Node Type") == "ModifyTable" and node.get("Plans"):
+        node = node["Plans"][0]
+    rows = node.get("Plan Rows")
+    return int(rows) if isinstance(rows, int | float) else None
 
 
 def query_decision(verdict: Verdict) -> Literal["auto", "confirmed", "typed", "preview"]:

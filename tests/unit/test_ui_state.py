@@ -51,9 +51,9 @@ from protocol.messages import (
     StatementVerdict,
     Verdict,
 )
+from ui import dialogs, paint, views
 from ui import keys as K
 from ui import state as S
-from ui import views
 
 # -- helpers ------------------------------------------------------------------------------
 
@@ -686,7 +686,7 @@ def test_grid_shows_null_apart_from_empty_and_right_aligns_numbers() -> None:
     assert header.index("amount") + len("amount") == row2.index("1234.50") + len("1234.50")
     y = lines.index(row2)
     x = row2.index("NULL")
-    assert screen.styles[(x, y)][0] == views.THEME_256["null"][0]
+    assert screen.styles[(x, y)][0] == paint.THEME_256["null"][0]
 
 
 def test_layout_fits_80x24_and_tiny_screens() -> None:
@@ -723,7 +723,7 @@ def test_dialogs_draw(modal: str) -> None:
 
 
 def test_sql_highlighting_marks_keywords_strings_numbers() -> None:
-    segs = views.highlight("select 'a''b', 42 from t -- note")
+    segs = paint.highlight("select 'a''b', 42 from t -- note")
     assert ("select", "kw") in segs and ("'a''b'", "str") in segs and ("42", "numlit") in segs
     assert ("-- note", "comment") in segs
 
@@ -968,7 +968,7 @@ def test_palette_and_help_have_the_dba_commands() -> None:
     titles = [i.title for i in S.palette_items(st)]
     for want in ("Backup database", "Restore from archive", "Migrations"):
         assert want in titles
-    help_text = "\n".join(views.Help.lines())
+    help_text = "\n".join(dialogs.Help.lines())
     assert "/backup [PATH]" in help_text and "/restore PATH" in help_text
     assert "/migrations" in help_text
     keys(st, K.CTRL_P, "backup database", K.ENTER)

@@ -2,11 +2,14 @@
 answers give the same steps (runs or not, confirmed, audit note, recorded turn), the same
 re-ask after a failed read, and the same conversation window.
 
-The TUI side is the real reducer (ui/state.py) driven with replies and keys; the headless
-side is what `pgask ask/sql` decide with (ui/headless.decide, ui/workflow)."""
+Both sides run the one workflow engine (ui/engine.py): the TUI side is the real reducer
+(ui/state.py) driven with replies and keys; the headless side is the real driver (ui/drive.py)
+with the answers `pgask ask --yes / --confirm NAME` gives (ui/cli_run.answer_from), over a
+scripted bus that replies as the actors would. Each side's sent messages are compared."""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +33,10 @@ from protocol.messages import (
     Verdict,
 )
 from tests.unit.test_ui_state import keys, last, new, reply, take, verdict
-from ui import headless, workflow
+from ui import cli_run, drive, workflow
 from ui import keys as K
 from ui import state as S
+from ui.engine import JobRequest
 
 SQL = "update orders set total = 1 where id = 10"
 
@@ -79,12 +83,49 @@ def tui_steps(v: Verdict, *, mode: str, yes: bool, typed: str | None) -> Steps:
     return Steps(False, audit=audits[0] if audits else "", outcome=turns[0] if turns else "")
 
 
-def headless_steps(v: Verdict, *, yes: bool, typed: str | None) -> Steps:
-    """What `pgask ask ... [--yes] [--confirm NAME]` does with the same verdict."""
-    d = headless.decide(v, yes=yes, typed=typed)
-    if d.code is None:
-        return Steps(True, confirmed=d.confirmed, decision=workflow.query_decision(v))
-    return Steps(False, audit=d.audit, outcome=d.outcome)
+class ScriptedBus:
+    """The client's surface (ui/client.py), answering as the actors would from a script; it
+    keeps every message the driver sent, in order."""
+
+    def __init__(self, replies: dict[type, list[Any]]) -> None:
+        self.replies, self.sent, self._n = replies, [], 0
+
+    def ids(self) -> str:
+        self._n += 1
+        return f"r{self._n}"
+
+    async def send(self, dst: str, body: Any, *, trace: str = "") -> str:
+        self.sent.append(body)
+        return self.ids()
+
+    async def request(self, dst: str, body: Any, *, timeout: float = 30.0) -> Any:
+        return [b async for _h, b in self.stream(dst, body)][-1]
+
+    async def stream(self, dst: str, body: Any, *, trace: str = "", request_id: str = ""):
+        self.sent.append(body)
+        script = self.replies.get(type(body), [SessionState(session="s1")])
+        if script and isinstance(script[0], list):  # one reply list per request, in order
+            script = script.pop(0) if len(script) > 1 else script[0]
+        for scripted in script:
+            yield None, scripted
+
+
+async def headless_steps(v: Verdict, *, yes: bool, typed: str | None, mode: str = "read-write") -> Steps:
+    """What `pgask ask ... [--yes] [--confirm NAME]` does with the same verdict, through the
+    real driver and the CLI's own answers."""
+    bus = ScriptedBus({PlanRequest: [Plan(sql=SQL, explanation="One order.")], GuardRequest: [v],
+                       QueryRequest: [QueryDone(command="UPDATE 1", rows=1, elapsed_ms=1)]})  # fmt: skip
+    args = argparse.Namespace(yes=yes, confirm=typed)
+    request = JobRequest(kind="ask", text="set the total of order 10 to 1", profile="demo",
+                         mode=mode)  # type: ignore[arg-type]  # fmt: skip
+    config = new().config
+    await drive.run_job(bus, config, request, answer=cli_run.answer_from(args, "demo"))
+    queries = [b for b in bus.sent if isinstance(b, QueryRequest)]
+    audits = [a.decision for a in bus.sent if isinstance(a, AuditNote)]
+    turns = [t.turn.outcome for t in bus.sent if isinstance(t, SessionAddTurn)]
+    if queries:
+        return Steps(True, confirmed=queries[0].confirmed, decision=queries[0].decision)
+    return Steps(False, audit=audits[0] if audits else "", outcome=turns[0] if turns else "")
 
 
 UPDATE = StatementVerdict(index=0, kind="UPDATE", sql_class="write", tables=["orders"], text=SQL)
@@ -117,9 +158,9 @@ CASES = [
 
 @pytest.mark.parametrize(("v", "mode", "yes", "typed", "expected"), [c[1:] for c in CASES],
                          ids=[c[0] for c in CASES])  # fmt: skip
-def test_tui_and_headless_take_the_same_steps(v, mode, yes, typed, expected):
+async def test_tui_and_headless_take_the_same_steps(v, mode, yes, typed, expected):
     assert tui_steps(v, mode=mode, yes=yes, typed=typed) == expected
-    assert headless_steps(v, yes=yes, typed=typed) == expected
+    assert await headless_steps(v, yes=yes, typed=typed, mode=mode) == expected
 
 
 def _ask_until_query(session: SessionState | None = None) -> tuple[S.UiState, PlanRequest, Any]:
@@ -167,6 +208,26 @@ def test_a_failed_read_is_reasked_once_with_the_request_the_cli_would_send():
         workflow.failure_outcome(MISSING)
     ]
     assert not workflow.repairable(MISSING, verdict(), repaired=True, rows_shown=0)
+
+
+async def test_the_headless_driver_reasks_exactly_as_the_tui_does():
+    st, asked, qh = _ask_until_query()
+    reply(st, qh, MISSING)
+    _, tui_reasked = last(st, PlanRequest)
+    ok = [QueryColumns(columns=[Column(name="total", type_oid=1700, type_name="numeric")]),
+          QueryRows(seq=0, rows=[[1]]), QueryDone(command="SELECT 1", rows=1, elapsed_ms=1)]  # fmt: skip
+    bus = ScriptedBus({
+        PlanRequest: [[Plan(sql="select totl from orders where id = 10")],
+                      [Plan(sql="select total from orders where id = 10")]],
+        GuardRequest: [verdict()], QueryRequest: [[MISSING], ok],
+    })  # fmt: skip
+    request = JobRequest(kind="ask", text="totals of order 10", profile="demo", mode="read-only")
+    result = await drive.run_job(bus, new().config, request, answer=cli_run.answer_from(
+        argparse.Namespace(yes=False, confirm=None), "demo"))  # fmt: skip
+    plans = [b for b in bus.sent if isinstance(b, PlanRequest)]
+    assert plans == [asked, tui_reasked]  # the same question, then the same repair request
+    assert result.outcome == "1 rows" and result.rows == [[1]] and result.first_failure == MISSING
+    assert [t.turn.outcome for t in bus.sent if isinstance(t, SessionAddTurn)] == ["1 rows"]
 
 
 @pytest.mark.parametrize(
