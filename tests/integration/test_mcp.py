@@ -271,6 +271,7 @@ async def test_writes_need_the_person_and_the_audit_trail_names_the_client(tmp_p
         assert out["outcome"] == "declined"
         out = await call(client, "run_sql", profile="rw", sql="DELETE FROM items")
         assert out["outcome"] == "DELETE 21"
+        assert "Rows: about 2" in person.asked[4].message, person.asked[4].message
         # the agent cannot confirm for itself: no tool takes a confirmation
         for tool in (await client.list_tools()).tools:
             assert not set(tool.input_schema["properties"]) & {"confirm", "yes", "confirmed"}
