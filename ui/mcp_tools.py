@@ -36,7 +36,8 @@ from ui.meta import find_table
 DEFAULT_ROWS = 100
 MAX_ROWS = 1000
 MAX_BYTES = 64 * 1024  # the rows' JSON; a model's context is the scarce thing
-# rows fetched to know the true count; beyond this the count is "at least"
+# rows fetched to know the true count (the profile's max_rows, as the TUI shows); beyond them
+# the count is "at least" (row_count_exact false)
 FETCH_ROWS = 10_000
 
 Answer = Callable[[Ask], Awaitable[bool | str | None]]
@@ -76,6 +77,10 @@ class Served:
 
     def mode(self, profile: str) -> str:
         return starting_mode(self.config, profile)
+
+    def fetch_rows(self, profile: str) -> int:
+        p = self.config.profiles.get(profile)
+        return p.max_rows if p is not None and p.max_rows > 0 else FETCH_ROWS
 
 
 # -- catalog ---------------------------------------------------------------------------------
@@ -358,7 +363,7 @@ async def run_sql(
         text=sql,
         profile=profile,
         mode=mode,  # type: ignore[arg-type]
-        max_rows=FETCH_ROWS,
+        max_rows=served.fetch_rows(profile),
         via=via,
     )
     result = await run_cancellable(
@@ -412,7 +417,7 @@ async def ask(
         text=question,
         profile=profile,
         mode=mode,  # type: ignore[arg-type]
-        max_rows=FETCH_ROWS,
+        max_rows=served.fetch_rows(profile),
         via=via,
     )
     result = await run_cancellable(

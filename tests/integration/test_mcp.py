@@ -186,6 +186,11 @@ async def every_tool(client: Client, db: str) -> None:
     assert rows["returned"] == 5 and rows["truncated"] is True
     assert rows["rows"][0] == [1, 1.25]
     assert [c["name"] for c in rows["columns"]] == ["id", "price"]
+    big = await call(
+        client, "run_sql", profile="ro", sql="SELECT g FROM generate_series(1, 20000) g"
+    )
+    assert (big["returned"], big["row_count"]) == (100, 10_000)  # the profile's max_rows
+    assert big["row_count_exact"] is False and big["truncated"] is True
     whole = await call(client, "run_sql", profile="ro", sql="SELECT * FROM items")
     assert whole["returned"] == 20 and whole["truncated"] is False
 
