@@ -39,7 +39,7 @@ a profile whose mode allows them and only after the person confirms in your clie
 destructive statement needs the object's name typed by them); you cannot confirm for them.
 check_sql says what the guard would decide without running anything. ask turns a question in
 plain words into SQL with pgask's own planner. Results are capped; `truncated` says when rows
-were left out and `row_count` is the true count."""
+were left out, `row_count` is the true count (`row_count_exact` false: at least that many)."""
 
 PROFILE = Annotated[
     str, Field(description="pgask profile (database) to use; empty = the first one served")
