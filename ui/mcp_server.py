@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hmac
 import ipaddress
+import json
 import os
 import secrets
 import sys
@@ -113,24 +114,124 @@ class BearerGate:
         if scope["type"] == "http":
             got = dict(scope.get("headers") or []).get(b"authorization", b"")
             if not hmac.compare_digest(got, self.expected):
-                body = (
-                    b'{"error": "unauthorized", "message": "pgask mcp needs '
-                    b'Authorization: Bearer <the token printed when it started>"}'
-                )
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"www-authenticate", b'Bearer realm="pgask"'),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await unauthorized(send)
+                return
+            if scope.get("method") == "POST":
+                await CancelOnDisconnect(self.app, scope).run(receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+async def unauthorized(send: Any) -> None:
+    body = (
+        b'{"error": "unauthorized", "message": "pgask mcp needs '
+        b'Authorization: Bearer <the token printed when it started>"}'
+    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"www-authenticate", b'Bearer realm="pgask"'),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class CancelOnDisconnect:
+    """A client that goes away mid-call (its connection closed before the answer, without
+    cancelling or ending its session) has the call cancelled: the SDK is handed the
+    `notifications/cancelled` the client would have sent, so its own cancel path runs (and
+    with it the job's QueryCancel at the server)."""
+
+    def __init__(self, app: Any, scope: Any) -> None:
+        self.app, self.scope = app, scope
+        self.answered = False
+
+    async def run(self, receive: Any, send: Any) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        calls = request_ids(body)
+        gone = trio.Event()
+        replayed = False
+
+        async def app_receive() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def app_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                self.answered = True
+            await send(message)
+
+        async with trio.open_nursery() as nursery:
+
+            async def watch() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                gone.set()
+                if calls and not self.answered:
+                    with trio.CancelScope(shield=True), trio.move_on_after(5):
+                        await self.cancel(calls)
+
+            nursery.start_soon(watch)
+            await self.app(self.scope, app_receive, app_send)
+            nursery.cancel_scope.cancel()
+
+    async def cancel(self, calls: list[Any]) -> None:
+        keep = (b"authorization", b"mcp-session-id", b"mcp-protocol-version", b"host")
+        headers = [(k, v) for k, v in self.scope.get("headers") or [] if k in keep]
+        headers += [
+            (b"content-type", b"application/json"),
+            (b"accept", b"application/json, text/event-stream"),
+        ]
+        for request_id in calls:
+            note = {
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": request_id, "reason": "the client went away"},
+            }
+            receive = replay(json.dumps(note).encode())
+
+            async def discard(_message: dict[str, Any]) -> None:
+                pass
+
+            scope = {**self.scope, "headers": headers}
+            with trio.move_on_after(2):
+                await self.app(scope, receive, discard)
+
+
+def replay(body: bytes) -> Any:
+    """An ASGI `receive` that gives `body` once, then waits (the connection stays open)."""
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    return receive
+
+
+def request_ids(body: bytes) -> list[Any]:
+    """The ids of the requests a POSTed JSON-RPC body carries (a message or a batch)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return []
+    items = data if isinstance(data, list) else [data]
+    return [m["id"] for m in items if isinstance(m, dict) and "id" in m and "method" in m]
 
 
 async def serve_http(

@@ -433,14 +433,16 @@ async def http_server(
 
 
 @asynccontextmanager
-async def http_client(url: str, token: str, person: Person | None = None) -> AsyncIterator[Client]:
+async def http_client(
+    url: str, token: str, person: Person | None = None, *, end_session: bool = True
+) -> AsyncIterator[Client]:
     import httpx2
     from mcp.client.streamable_http import streamable_http_client
 
     async with (
         httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120) as http,
         Client(
-            streamable_http_client(url, http_client=http),
+            streamable_http_client(url, http_client=http, terminate_on_close=end_session),
             mode="legacy",
             client_info=AGENT,
             elicitation_callback=person,
@@ -497,9 +499,17 @@ async def test_over_http_a_token_is_required_and_every_call_is_guarded(tmp_path,
                     await wait_backends(db, 1, 30)
                 nursery.cancel_scope.cancel()
             await wait_backends(db, 0, 5)
-            assert (await call(client, "run_sql", profile="ro", sql="SELECT 1 AS one"))["rows"] == [
-                [1]
-            ]
+            # one that vanishes without ending its session (a crash, a dropped network): too
+            async with trio.open_nursery() as nursery:
+                async with http_client(url, token, end_session=False) as other:
+                    nursery.start_soon(
+                        call_quietly, other, "run_sql", {"profile": "ro", "sql": SLEEP}
+                    )
+                    await wait_backends(db, 1, 30)
+                    nursery.cancel_scope.cancel()
+            await wait_backends(db, 0, 5)
+            one = await call(client, "run_sql", profile="ro", sql="SELECT 1 AS one")
+            assert one["rows"] == [[1]]
     assert await afetchval(db, "SELECT price FROM items WHERE id = 1") == 0
     assert await canary_intact(db)
 
