@@ -1,5 +1,5 @@
 """One module family per process kind: supervisor (+ _session), guard (+ _functions),
-planner (+ _context, _prompt, _offline), executor (+ _dba, _resolve), exporter; all run on
+planner (a package: actors/planner/), executor (+ _dba, _resolve), exporter; all run on
 the runtime (_runtime: the OTP-style loop; _preload: the forkserver's warm-up).
 
 An actor imports its own family, the runtime and protocol only; never ui/ or another actor

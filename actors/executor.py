@@ -55,7 +55,7 @@ from actors._runtime import Actor, Request, main
 from protocol import codec, copystream, signing
 from protocol.audit import AuditLog, audit_path
 from protocol.boot import Boot
-from protocol.config import ProfileConfig, check_profile, profile_file_name
+from protocol.config import ProfileConfig, check_profile, profile_file_name, settings_place
 from protocol.errors import DatabaseError
 from protocol.messages import (
     GUARD_GRAMMAR_MAJOR,
@@ -330,8 +330,8 @@ def _connect_kwargs(cfg: ProfileConfig, app_name: str = "pgask") -> dict[str, An
             if cfg.sslmode in ("require", "prefer", "allow"):
                 ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
             kw["ssl"] = ctx
-    if cfg.service:
-        kw["dsn"] = kw["dsn"] or f"postgresql:///?service={cfg.service}"
+    if service := cfg.service or os.environ.get("PGSERVICE", ""):
+        kw["service"] = service  # asyncpg reads PGSERVICE too late to use the service file
     ms = lambda s: f"{int(s * 1000)}ms"  # noqa: E731
     kw["server_settings"] = {
         "application_name": app_name,
@@ -470,7 +470,7 @@ class map_errors:
 
 def translate(exc: BaseException, state: ExecState, *, connecting: bool) -> DatabaseError | None:
     p, target, cfg = state.profile, describe_target(state.config), state.config
-    where = state.config.source if hasattr(state.config, "source") else "your config"
+    at = settings_place(p)  # a URL profile has no [profiles.*] section to point at
     detail = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, RecursionError):  # e.g. 2,000 ROW()s inside each other: refuse, live on
         return DatabaseError(
@@ -483,8 +483,8 @@ def translate(exc: BaseException, state: ExecState, *, connecting: bool) -> Data
         return DatabaseError(
             f"Could not connect to profile '{p}': its connection settings are not valid.",
             why=str(exc),
-            hint=f"Fix the setting under [profiles.{p}] or in the DSN, or the PG* environment "
-            "variable that sets it (PGSSLMODE, PGPORT ...).",
+            hint=f"Fix the setting {at}, or the PG* environment variable that sets it "
+            "(PGSSLMODE, PGPORT ...).",
             code="config.connection_invalid", detail=detail,
         )  # fmt: skip
     if isinstance(exc, asyncpg.PostgresError):
@@ -493,21 +493,21 @@ def translate(exc: BaseException, state: ExecState, *, connecting: bool) -> Data
         if code in ("28P01", "28000") and "no encryption" in msg:
             return DatabaseError(
                 f"Could not connect to profile '{p}' ({target}): the server requires SSL.",
-                why=msg, hint=f"Set sslmode = \"require\" (or verify-full) under [profiles.{p}].",
+                why=msg, hint=f"Set sslmode = \"require\" (or verify-full) {at}.",
                 code="db.ssl_required", detail=detail,
             )  # fmt: skip
         if code in ("28P01", "28000"):
             return DatabaseError(
                 f"Could not connect to profile '{p}' ({target}): authentication failed.",
                 why=msg,
-                hint=f"Check the user and password: PGPASSWORD, ~/.pgpass, or password_env under [profiles.{p}]"
+                hint=f"Check the user and password: PGPASSWORD, ~/.pgpass, or password_env {at}"
                 + (f" (now '{cfg.password_env}')." if cfg.password_env else "."),
                 code="db.auth_failed", detail=detail,
             )  # fmt: skip
         if code == "3D000":
             return DatabaseError(
                 f"Could not connect to profile '{p}' ({target}): the database does not exist.",
-                why=msg, hint=f"Fix dbname under [profiles.{p}], or create it with `createdb`.",
+                why=msg, hint=f"Fix dbname {at}, or create it with `createdb`.",
                 code="db.database_missing", detail=detail,
             )  # fmt: skip
         if code == "53300":
@@ -527,7 +527,7 @@ def translate(exc: BaseException, state: ExecState, *, connecting: bool) -> Data
             return DatabaseError(
                 f"Could not run the query on profile '{p}'.",
                 why=f"PostgreSQL cancelled it after {cfg.statement_timeout_s:g} s (statement_timeout for this profile).",
-                hint=f"Add a LIMIT or a narrower WHERE, or raise statement_timeout_s under [profiles.{p}].",
+                hint=f"Add a LIMIT or a narrower WHERE, or raise statement_timeout_s {at}.",
                 code="db.statement_timeout", detail=detail,
             )  # fmt: skip
         if code == "55P03":
@@ -583,7 +583,7 @@ def translate(exc: BaseException, state: ExecState, *, connecting: bool) -> Data
     if isinstance(exc, socket.gaierror):
         return DatabaseError(
             f"Could not connect to profile '{p}' ({target}): the host name does not resolve.",
-            why=str(exc), hint=f"Check host under [profiles.{p}] (or the DSN) for a typo, and your DNS.",
+            why=str(exc), hint=f"Check the host {at} for a typo, and your DNS.",
             code="db.dns_failed", detail=detail,
         )  # fmt: skip
     if isinstance(exc, ConnectionRefusedError | FileNotFoundError) or (
@@ -591,27 +591,27 @@ def translate(exc: BaseException, state: ExecState, *, connecting: bool) -> Data
     ):
         return DatabaseError(
             f"Could not connect to profile '{p}' ({target}): connection refused.",
-            why="Nothing is listening there.", hint="Is the server running on that host and port? Check host/port under "
-            f"[profiles.{p}] in {where}.",
+            why="Nothing is listening there.", hint="Is the server running on that host and port? Check host/port "
+            f"{at}.",
             code="db.connection_refused", retryable=True, detail=detail,
         )  # fmt: skip
     if isinstance(exc, TimeoutError | asyncio.TimeoutError) and connecting:
         return DatabaseError(
             f"Could not connect to profile '{p}' ({target}): no answer within {cfg.connect_timeout_s:g} s.",
             why="The host did not respond (firewall, wrong port, or the server is overloaded).",
-            hint=f"Check host/port, or raise connect_timeout_s under [profiles.{p}].",
+            hint=f"Check host/port {at}, or raise connect_timeout_s there.",
             code="db.connect_timeout", retryable=True, detail=detail,
         )  # fmt: skip
     if isinstance(exc, ssl.SSLError | ConnectionError) and connecting:
         return DatabaseError(
             f"Could not connect to profile '{p}' ({target}): the SSL handshake failed.",
-            why=str(exc), hint=f"Check sslmode / sslrootcert under [profiles.{p}]; the server may not offer SSL.",
+            why=str(exc), hint=f"Check sslmode / sslrootcert {at}; the server may not offer SSL.",
             code="db.ssl_failed", detail=detail,
         )  # fmt: skip
     if isinstance(exc, OSError) and connecting:
         return DatabaseError(
             f"Could not connect to profile '{p}' ({target}).", why=str(exc),
-            hint=f"Check the connection settings under [profiles.{p}].", code="db.connect_failed", detail=detail,
+            hint=f"Check the connection settings {at}.", code="db.connect_failed", detail=detail,
         )  # fmt: skip
     return None
 

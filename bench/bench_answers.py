@@ -10,7 +10,7 @@ Two question sets, one JSON object a line (`db`, `question`, `reference_sql`, `o
                the schema cannot answer: the planner must ask it back.
 
 Each question is planned as the planner actor plans it offline (`offline_plan`, then the semantic
-check of `actors.planner_semantic`), the SQL runs READ ONLY and its rows are compared with the
+check of `actors.planner.semantic`), the SQL runs READ ONLY and its rows are compared with the
 reference rows (see bench_offline_accuracy for the comparison rules).
 
 precision = right answers / answers given; coverage = answers given / answerable questions;

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from actors.planner_context import SchemaIndex, estimate_tokens  # noqa: E402
+from actors.planner.context import SchemaIndex, estimate_tokens  # noqa: E402
 from bench.bench_offline_accuracy import (  # noqa: E402
     Question,
     cached_introspect,

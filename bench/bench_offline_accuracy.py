@@ -3,7 +3,7 @@
     python bench/bench_offline_accuracy.py [--db NAME ...] [--verbose]
 
 Every question of tests/fixtures/offline_questions.jsonl (one JSON object a line: `db`,
-`question`, `reference_sql`, `ordered`) goes through `actors.planner_offline.offline_plan` on the
+`question`, `reference_sql`, `ordered`) goes through `actors.planner.offline.offline_plan` on the
 catalog the executor reads from the real database (`actors.executor.load_catalog`) with the value
 index built by `value_index_sql` / `parse_value_index`. The produced SQL runs in a READ ONLY
 transaction and its rows are compared with the rows of the hand-written reference SQL:
@@ -52,7 +52,7 @@ if str(ROOT) not in sys.path:
 import asyncpg  # noqa: E402
 
 from actors.executor import load_catalog  # noqa: E402
-from actors.planner_offline import offline_plan, parse_value_index, value_index_sql  # noqa: E402
+from actors.planner.offline import offline_plan, parse_value_index, value_index_sql  # noqa: E402
 from protocol.messages import Catalog, Plan  # noqa: E402
 
 QUESTIONS_PATH = ROOT / "tests" / "fixtures" / "offline_questions.jsonl"
@@ -298,7 +298,7 @@ def plan_question(question: str, catalog: Catalog, values: Values, today: dt.dat
     """Plan as the planner actor does offline: offline_plan, then the semantic check."""
     result = offline_plan(question, catalog, values=values, today=today)
     try:
-        from actors.planner_semantic import check_plan
+        from actors.planner.semantic import check_plan
     except ImportError:  # before issue 19's semantic check existed (the baseline)
         return result
     if isinstance(result, Plan) and result.intent == "read":

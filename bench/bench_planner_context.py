@@ -150,7 +150,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--budget", type=int, default=4000)
     args = parser.parse_args()
-    from actors.planner_context import SchemaIndex, split_identifier, stem
+    from actors.planner.context import SchemaIndex
+    from actors.planner.words import singular, split_identifier, split_words
 
     print(f"{'tables':>7} {'build ms':>9} {'select ms':>10} {'cold ms':>8} {'tokens':>7}  chosen")
     for n in (300, 3000, 10000):
@@ -158,7 +159,8 @@ def main() -> None:
 
         def build(catalog: Catalog = catalog) -> SchemaIndex:
             split_identifier.cache_clear()
-            stem.cache_clear()
+            singular.cache_clear()
+            split_words.cache_clear()
             return SchemaIndex(catalog)
 
         build_ms = _median_ms(build, args.repeat)

@@ -19,7 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from actors import planner_offline  # noqa: E402
+from actors.planner import offline as planner_offline  # noqa: E402
+from actors.planner.offline import schema as offline_schema  # noqa: E402
 from protocol.messages import Catalog, CatalogColumn, CatalogTable  # noqa: E402
 from testkit.shop import SHOP, SHOP_CASES, TODAY, VALUES  # noqa: E402
 
@@ -47,7 +48,7 @@ def big_catalog(n: int) -> Catalog:
 
 
 def measure(catalog: Catalog, rounds: int) -> None:
-    planner_offline._SCHEMA_CACHE.clear()
+    offline_schema.SCHEMA_CACHE.clear()
     started = time.perf_counter()
     planner_offline.offline_plan("how many orders", catalog, values=VALUES, today=TODAY)
     first_ms = (time.perf_counter() - started) * 1000

@@ -290,7 +290,10 @@ def url_profile_name(url: str) -> str:
 
     parts = urlsplit(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    env = os.environ
+    env = dict(os.environ)
+    if service := query.get("service") or env.get("PGSERVICE"):  # what the service file says
+        keys = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "dbname": "PGDATABASE"}
+        env.update({keys[k]: v for k, v in service_params(service).items() if k in keys})
     try:
         port = str(parts.port or "")
     except ValueError:
@@ -311,6 +314,27 @@ def url_profile_name(url: str) -> str:
 
         name += "+" + hashlib.sha256(repr(extra).encode()).hexdigest()[:8]
     return re.sub(r"[^\w.@:/+-]", "_", name)[:120]
+
+
+def settings_place(profile: str, source: str = "") -> str:
+    """Where a profile's connection settings are changed, for a hint: its config section, or,
+    for a profile made from a URL or the PG* variables (no section exists), those."""
+    if _PROFILE_NAME.match(profile):
+        return f"under [profiles.{profile}] in {source or 'your config file'}"
+    return "in the URL, the PG* environment variables or the service file it came from"
+
+
+def service_params(service: str) -> dict[str, str]:
+    """A libpq service's settings, from PGSERVICEFILE or ~/.pg_service.conf ({} when absent)."""
+    import configparser
+
+    path = os.environ.get("PGSERVICEFILE") or os.path.expanduser("~/.pg_service.conf")
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path)
+    except (OSError, configparser.Error):
+        return {}
+    return dict(parser[service]) if parser.has_section(service) else {}
 
 
 def profile_file_name(profile: str) -> str:

@@ -65,6 +65,15 @@ class TmuxSession:
         subprocess.run([*tmux(name), "set-option", "-t", name, "remain-on-exit", "on"], check=False)
         return cls(name, log_dirs)
 
+    def allow_clipboard(self) -> None:
+        """Let applications set tmux's paste buffer with OSC 52, as a terminal's clipboard."""
+        subprocess.run([*tmux(self.name), "set-option", "-g", "set-clipboard", "on"], check=True)
+
+    def clipboard(self) -> str:
+        """tmux's newest paste buffer ("" when there is none)."""
+        out = subprocess.run([*tmux(self.name), "show-buffer"], capture_output=True, text=True)
+        return out.stdout if out.returncode == 0 else ""
+
     # -- keys ---------------------------------------------------------------------------
 
     def send(self, *keys: str) -> None:

@@ -1,6 +1,11 @@
-"""Everything that faces a person: the CLI (cli.py, cli_dba.py, records.py), the headless
-front end (headless.py, dba.py), the TUI (app, state = the workflow as a pure reducer,
-views, keys), the demo, formatting and explain rendering, and the client to the bus.
+"""Everything that faces a person (or another agent): front ends of one workflow.
 
-host.py is the composition root: it alone imports actors/ (to host the supervisor, and the
-guard's classifier for `pgask check-sql`); the rest talks to actors through messages."""
+The workflow is written once, in engine.py (sans-IO; its rules in workflow.py). The TUI
+(tui/, app.py, views) drives it with keys and dialogs; the headless driver (drive.py) drives
+it for the CLI (cli.py, cli_run.py, cli_dba.py + dba.py, cli_batch.py) and for servers of
+other agents. Also: records (audit, logs), the demo, formatting, explain rendering, and the
+client of the bus (client.py).
+
+May import protocol and ui. host.py is the composition root and the only module that imports
+actors/ (to host the supervisor, and the guard's classifier for `pgask check-sql`); the rest
+talks to the actors through messages (tests/unit/test_layering.py)."""

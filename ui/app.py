@@ -180,6 +180,17 @@ class App:
                 continue
             self.state.history[path.stem] = items[-S.MAX_HISTORY :]
 
+    def copy_out(self) -> None:
+        """Texts the person copied go to the terminal's clipboard: OSC 52 (xterm, kitty,
+        iTerm2, WezTerm, tmux with set-clipboard on); a terminal without it ignores it."""
+        texts, self.state.clipboard_out = self.state.clipboard_out, []
+        for text in texts:
+            payload = base64.b64encode(text.encode()).decode()
+            try:
+                os.write(sys.stdout.fileno(), f"\x1b]52;c;{payload}\x07".encode())
+            except OSError as exc:
+                log.warning("ui.clipboard.unwritten", error=str(exc))
+
     def save_history(self) -> None:
         out, self.state.history_out = self.state.history_out, []
         if not out or not self.store_history:
@@ -220,8 +231,13 @@ class App:
                 header = msgspec.structs.replace(header, src=self.boot.identity)
             try:
                 self.sock.send_multipart(codec.encode(header, body), self.zmq.NOBLOCK)
-                log.debug("ui.message.sent", kind=header.kind, dst=header.dst, msg=header.id,
-                          trace=header.trace)  # fmt: skip
+                log.debug(
+                    "ui.message.sent",
+                    kind=header.kind,
+                    dst=header.dst,
+                    msg=header.id,
+                    trace=header.trace,
+                )
             except self.zmq.ZMQError as exc:
                 log.error("ui.message.unsent", kind=header.kind, dst=header.dst, error=str(exc))
 
@@ -349,6 +365,7 @@ class App:
             self.watch_config()
             self.flush()
             self.save_history()
+            self.copy_out()
             now = time.monotonic()
             if S.busy(self.state) and now - last_tick >= TICK_S:
                 last_tick, self.dirty = now, True
@@ -356,8 +373,12 @@ class App:
                 self.paint()
                 done = time.perf_counter()
                 if done - t_drain > 0.025:  # a wake-up this slow shows as key latency
-                    log.info("ui.loop.slow", drain_ms=round((t_drained - t_drain) * 1000, 1),
-                             paint_ms=round((done - t_drained) * 1000, 1), keyed=keyed)  # fmt: skip
+                    log.info(
+                        "ui.loop.slow",
+                        drain_ms=round((t_drained - t_drain) * 1000, 1),
+                        paint_ms=round((done - t_drained) * 1000, 1),
+                        keyed=keyed,
+                    )
 
     def close(self) -> None:
         approvals.withdraw_file(getattr(self, "approvals", None))
@@ -437,8 +458,11 @@ def main() -> int:
             log.info("ui.screen.resized")
     except Exception:
         log.error("ui.crashed", error=traceback.format_exc())
-        print("pgask: the terminal UI failed; details are in ui.log under", boot.log_dir,
-              file=sys.stderr)  # fmt: skip
+        print(
+            "pgask: the terminal UI failed; details are in ui.log under",
+            boot.log_dir,
+            file=sys.stderr,
+        )
         code = 1
     finally:
         app.save_history()

@@ -28,10 +28,8 @@ from typing import Any
 
 from protocol.errors import PgaskError
 from ui.headless import (
-    EXIT_CANCELLED,
     EXIT_ERROR,
     EXIT_OK,
-    EXIT_REFUSED,
     default_profile,
     ensure_password,
 )
@@ -507,58 +505,21 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 async def export_to_file(client: Any, args: argparse.Namespace, profile: str, sql_text: str) -> int:
-    """Export the full result of `sql_text` to args.out (Ctrl+C cancels; no file is left)."""
+    """Export the full result of `sql_text` to args.out through the workflow engine: the guard
+    checks it is a read, the exporter writes the file (Ctrl+C cancels; no file is left)."""
     import os
-    import signal
 
-    import trio
+    from protocol.config import load_config, starting_mode
+    from ui import cli_run
+    from ui.engine import ExportSpec, JobRequest
 
-    from protocol import signing
-    from protocol.errors import failure_text
-    from protocol.messages import (
-        ExportCancel,
-        Exported,
-        ExportProgress,
-        ExportRequest,
-        Failure,
-        QueryCancelled,
-    )
-
-    fmt = export_format(args.out, getattr(args, "format", None))
-    tty = sys.stderr.isatty()
-    # The exporter asks the guard about the exact COPY text; this signature only names the request.
-    placeholder = signing.sign(os.urandom(32), sql_text, "read", profile, "read-only")
-    request = ExportRequest(profile=profile, sql=sql_text, verdict=placeholder, format=fmt,  # type: ignore[arg-type]
-                            path=os.path.abspath(os.path.expanduser(args.out)),  # this shell's cwd, not the exporter's
-                            force=args.force, delimiter=getattr(args, "delimiter", ","))  # fmt: skip
-    outcome = EXIT_ERROR
-    with trio.open_signal_receiver(signal.SIGINT) as signals:
-        async with trio.open_nursery() as nursery:
-            export_id = client.ids()  # known before any reply: Ctrl-C works at once
-
-            async def on_sigint() -> None:
-                async for _ in signals:
-                    await client.send("exporter", ExportCancel(target=export_id))
-
-            nursery.start_soon(on_sigint)
-            async for _header, body in client.stream("exporter", request, request_id=export_id):
-                if isinstance(body, ExportProgress) and tty:
-                    rate = body.bytes / max(body.elapsed_s, 1e-9) / 1e6
-                    print(f"\r~{body.rows:,} rows  {body.bytes / 1e6:,.1f} MB  {rate:,.1f} MB/s ",
-                          end="", file=sys.stderr)  # fmt: skip
-                elif isinstance(body, Exported):
-                    rows = f"{body.rows:,} row{'s' if body.rows != 1 else ''}"
-                    print(f"{chr(10) if tty else ''}Exported {rows} ({body.bytes:,} bytes) "
-                          f"to {body.path} in {body.elapsed_ms / 1000:.1f} s", file=sys.stderr)  # fmt: skip
-                    outcome = EXIT_OK
-                elif isinstance(body, QueryCancelled):
-                    print("\npgask: export cancelled; no file was written.", file=sys.stderr)
-                    outcome = EXIT_CANCELLED
-                elif isinstance(body, Failure):
-                    print(("\n" if tty else "") + failure_text(body), file=sys.stderr)
-                    outcome = EXIT_REFUSED if body.code == "export.not_a_read" else EXIT_ERROR
-            nursery.cancel_scope.cancel()
-    return outcome
+    config = load_config(args.config)
+    spec = ExportSpec(path=os.path.abspath(os.path.expanduser(args.out)),  # this shell's cwd
+                      format=export_format(args.out, getattr(args, "format", None)),  # type: ignore[arg-type]
+                      force=args.force, delimiter=getattr(args, "delimiter", ","))  # fmt: skip
+    request = JobRequest(kind="export", text=sql_text, profile=profile,
+                         mode=starting_mode(config, profile), export=spec)  # type: ignore[arg-type]  # fmt: skip
+    return await cli_run.run_export(client, config, request)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

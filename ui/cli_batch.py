@@ -99,8 +99,15 @@ async def answer_one(
     async def reads_only(ask: Ask) -> bool:
         return ask.verdict.sql_class == "read"  # a preview of a read runs; nothing else
 
-    request = JobRequest(kind="ask", text=question, profile=profile, mode="read-only",
-                         max_rows=max_rows, planner=planner, turn=False)  # fmt: skip
+    request = JobRequest(
+        kind="ask",
+        text=question,
+        profile=profile,
+        mode="read-only",
+        max_rows=max_rows,
+        planner=planner,
+        turn=False,
+    )
     session = SessionState(session="", pins=pins)
     driver = drive.start(client, config, request, session, answer=reads_only)
     r = await driver.run()
@@ -116,8 +123,10 @@ async def answer_one(
         if v.sql_class == "invalid":
             text = f"the planned SQL cannot be run ({why}); it was not run."
         else:
-            text = (f"the plan is not a read ({v.sql_class}: {why}); --batch runs reads "
-                    "only, so it was not run.")  # fmt: skip
+            text = (
+                f"the plan is not a read ({v.sql_class}: {why}); --batch runs reads "
+                "only, so it was not run."
+            )
         return {"error": text, "sql": sql}
     rows = [[json_value(v) for v in row] for row in r.rows]
     answer: dict[str, Any] = {"sql": sql, "columns": [c.name for c in r.columns], "rows": rows}
@@ -134,8 +143,9 @@ def cmd_ask_batch(args: argparse.Namespace) -> int:
     from ui.host import run_with_tree
 
     if args.question is not None:
-        print("pgask: ask --batch reads its questions from stdin; give no QUESTION.",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "pgask: ask --batch reads its questions from stdin; give no QUESTION.", file=sys.stderr
+        )
         return EXIT_USAGE
     config = load_config(args.config)
     profile_arg = default_profile(config, args.profile)
@@ -147,9 +157,15 @@ def cmd_ask_batch(args: argparse.Namespace) -> int:
             if item.problem:
                 line: dict[str, Any] = {"id": item.id, "error": item.problem}
             else:
-                answer = await answer_one(client, config, profile, item.question,
-                                          planner=args.planner, pins=pins,
-                                          max_rows=max(0, args.max_rows))  # fmt: skip
+                answer = await answer_one(
+                    client,
+                    config,
+                    profile,
+                    item.question,
+                    planner=args.planner,
+                    pins=pins,
+                    max_rows=max(0, args.max_rows),
+                )
                 line = {"id": item.id, **answer}
             try:
                 _emit(sys.stdout, line)
@@ -168,8 +184,10 @@ def cmd_context_batch(args: argparse.Namespace) -> int:
     from ui.host import run_with_tree
 
     if args.question is not None:
-        print("pgask: context --batch reads its questions from stdin; give no QUESTION.",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "pgask: context --batch reads its questions from stdin; give no QUESTION.",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     config = load_config(args.config)
     profile_arg = default_profile(config, args.profile)

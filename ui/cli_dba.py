@@ -68,8 +68,13 @@ def add_parsers(sub: Any) -> None:
     mig.add_argument("--down-sql", default="", help="the down SQL (default: planned/derived)")
     mig.add_argument("--dry-run", action="store_true", help="show it, apply nothing")
     mig.add_argument("--list", action="store_true", help="list the migrations pgask wrote")
-    mig.add_argument("--down", nargs="?", const="latest", metavar="FILE",
-                     help="apply the down of FILE (default: the latest applied)")  # fmt: skip
+    mig.add_argument(
+        "--down",
+        nargs="?",
+        const="latest",
+        metavar="FILE",
+        help="apply the down of FILE (default: the latest applied)",
+    )
     _common(mig)
 
     bk = sub.add_parser("backup", help="pg_dump -Fc of the profile's database")
@@ -91,8 +96,13 @@ def main(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     profile_arg = default_profile(config, args.profile)
-    handler = {"explain": _explain, "index": _index, "migrate": _migrate, "backup": _backup,
-               "restore": _restore}[args.command]  # fmt: skip
+    handler = {
+        "explain": _explain,
+        "index": _index,
+        "migrate": _migrate,
+        "backup": _backup,
+        "restore": _restore,
+    }[args.command]
 
     async def run(sup: Any, client: Any, profile: str) -> int:
         from ui import dba
@@ -120,8 +130,11 @@ def _confirmer(args: argparse.Namespace) -> Any:
     from ui import dba
     from ui.headless import ask_tty
 
-    return dba.Confirmer(yes=bool(getattr(args, "yes", False)), typed=getattr(args, "confirm", None),
-                         ask=ask_tty if sys.stdin.isatty() else None)  # fmt: skip
+    return dba.Confirmer(
+        yes=bool(getattr(args, "yes", False)),
+        typed=getattr(args, "confirm", None),
+        ask=ask_tty if sys.stdin.isatty() else None,
+    )
 
 
 def _err(text: str) -> None:
@@ -132,8 +145,9 @@ async def _explain(args: Any, sup: Any, client: Any, profile: str, mode: str, pc
     from ui import dba, explain
 
     sql = sys.stdin.read() if args.sql == "-" else args.sql
-    plan = await dba.explain(client, profile, mode, sql, analyze=args.analyze,
-                             confirmer=_confirmer(args))  # fmt: skip
+    plan = await dba.explain(
+        client, profile, mode, sql, analyze=args.analyze, confirmer=_confirmer(args)
+    )
     if args.json:
         print(plan.plan)
     else:
@@ -149,19 +163,28 @@ async def _index(args: Any, sup: Any, client: Any, profile: str, mode: str, pcfg
         st = await dba.check_index(
             client, profile, IndexCheckRequest(action="status", name=args.name)
         )
-        print(f"{st.index} on {st.table}: {'valid' if st.valid else 'INVALID'}; "
-              f"{st.idx_scan if st.idx_scan >= 0 else '?'} scans")  # fmt: skip
+        print(
+            f"{st.index} on {st.table}: {'valid' if st.valid else 'INVALID'}; "
+            f"{st.idx_scan if st.idx_scan >= 0 else '?'} scans"
+        )
         for w in st.warnings:
             print(f"warning: {w}")
         return 0 if st.valid else 1
     if args.index_command == "create":
-        req = IndexCheckRequest(action="create", table=args.table, columns=args.columns,
-                                unique=args.unique, name=args.name, method=args.using,
-                                concurrently=args.concurrently)  # fmt: skip
+        req = IndexCheckRequest(
+            action="create",
+            table=args.table,
+            columns=args.columns,
+            unique=args.unique,
+            name=args.name,
+            method=args.using,
+            concurrently=args.concurrently,
+        )
     else:
         req = IndexCheckRequest(action="drop", name=args.name, concurrently=args.concurrently)
-    result = await dba.change_index(client, profile, mode, req, _confirmer(args), out=_err,
-                                    query=args.query)  # fmt: skip
+    result = await dba.change_index(
+        client, profile, mode, req, _confirmer(args), out=_err, query=args.query
+    )
     assert result.done is not None
     print(f"{result.done.command} ({result.done.elapsed_ms / 1000:.2f} s)")
     if result.before and result.after:
@@ -199,8 +222,9 @@ async def _migrate(args: Any, sup: Any, client: Any, profile: str, mode: str, pc
             from pathlib import Path
 
             path = path if path is not None and path.exists() else Path(args.down)
-        done = await dba.migrate_down(client, profile, mode, path, confirmer=_confirmer(args),
-                                      out=_err)  # fmt: skip
+        done = await dba.migrate_down(
+            client, profile, mode, path, confirmer=_confirmer(args), out=_err
+        )
         print(f"rolled back {path.name}: {'; '.join(done.commands)}")
         return 0
     up, down = args.up_sql, args.down_sql
@@ -209,9 +233,10 @@ async def _migrate(args: Any, sup: Any, client: Any, profile: str, mode: str, pc
             print("pgask: say what to change (INTENT) or pass --up-sql.", file=sys.stderr)
             return 2
         plan = await request_plan(
-            client, PlanRequest(question=args.intent, profile=profile, mode="read-write"),
+            client,
+            PlanRequest(question=args.intent, profile=profile, mode="read-write"),
             timeout=180,
-        )  # fmt: skip
+        )
         if isinstance(plan, Failure):
             print(failure_text(plan), file=sys.stderr)
             return 1
@@ -222,15 +247,27 @@ async def _migrate(args: Any, sup: Any, client: Any, profile: str, mode: str, pc
             return 5
         assert isinstance(plan, Plan)
         if plan.intent != "ddl":
-            print(f"pgask: that is not a schema change (the planner read it as {plan.intent}):\n"
-                  f"{plan.sql}", file=sys.stderr)  # fmt: skip
+            print(
+                f"pgask: that is not a schema change (the planner read it as {plan.intent}):\n"
+                f"{plan.sql}",
+                file=sys.stderr,
+            )
             return 1
         up, down = plan.sql, down or plan.down_sql
         if plan.explanation:
             _err(f"-- {plan.explanation}")
-    outcome = await dba.migrate(client, profile, mode, up, down, intent=args.intent or "",
-                                directory=directory, confirmer=_confirmer(args), out=_err,
-                                dry_run=args.dry_run)  # fmt: skip
+    outcome = await dba.migrate(
+        client,
+        profile,
+        mode,
+        up,
+        down,
+        intent=args.intent or "",
+        directory=directory,
+        confirmer=_confirmer(args),
+        out=_err,
+        dry_run=args.dry_run,
+    )
     if outcome.path is not None:
         print(f"Applied and wrote {outcome.path}")
     return 0
@@ -245,8 +282,11 @@ async def _backup(args: Any, sup: Any, client: Any, profile: str, mode: str, pcf
         if p.objects == 0:
             _err(p.text)
         elif tty:
-            print(f"\r{p.objects} tables  {p.bytes / 1e6:,.1f} MB  {p.text[:60]:<60}", end="",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"\r{p.objects} tables  {p.bytes / 1e6:,.1f} MB  {p.text[:60]:<60}",
+                end="",
+                file=sys.stderr,
+            )
 
     done = await dba.backup(client, profile, args.out, force=args.force, on_progress=progress)
     if tty:
@@ -272,8 +312,16 @@ async def _restore(args: Any, sup: Any, client: Any, profile: str, mode: str, pc
         if sys.stderr.isatty():
             print(f"\r{p.objects} tables  {p.text[:60]:<60}", end="", file=sys.stderr)
 
-    done = await dba.restore(client, profile, mode, args.path, args.target,
-                             confirmer=_confirmer(args), out=_err, on_progress=progress)  # fmt: skip
+    done = await dba.restore(
+        client,
+        profile,
+        mode,
+        args.path,
+        args.target,
+        confirmer=_confirmer(args),
+        out=_err,
+        on_progress=progress,
+    )
     if sys.stderr.isatty():
         _err("")
     print(f"Restored {done.tables} tables into {done.database} in {done.elapsed_ms / 1000:.1f} s")

@@ -42,7 +42,9 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def answer_from(args: argparse.Namespace, profile: str) -> Callable[[Ask], Awaitable[bool | str | None]]:  # fmt: skip
+def answer_from(
+    args: argparse.Namespace, profile: str
+) -> Callable[[Ask], Awaitable[bool | str | None]]:
     """--yes answers a yes/no dialog, --confirm NAME a typed one; a person at the terminal
     answers what the flags did not."""
 
@@ -53,7 +55,9 @@ def answer_from(args: argparse.Namespace, profile: str) -> Callable[[Ask], Await
         if sys.stdin.isatty():
             estimate = f" ({ask.estimate})" if ask.estimate else ""
             if v.confirm == "confirm" and not yes:
-                reply = ask_tty(f"{v.sql_class}: {reasons}{estimate}\nRun it on '{profile}'? [y/N] ")
+                reply = ask_tty(
+                    f"{v.sql_class}: {reasons}{estimate}\nRun it on '{profile}'? [y/N] "
+                )
                 yes = reply.lower() in ("y", "yes")
             if v.confirm == "typed" and typed is None:
                 typed = ask_tty(f"{reasons}{estimate}\nType '{v.confirm_name}' to run it: ")
@@ -112,9 +116,11 @@ class Printer:
             else:
                 _err(f"pgask: the SQL cannot be run: {reasons}")
         elif event.why == "stacked":
-            _err(f"pgask: the planned SQL holds {len(v.statements)} statements; nothing was run. "
-                 'Run them in order, each checked on its own, with `pgask sql "..."` '
-                 "(--show-sql prints them).")  # fmt: skip
+            _err(
+                f"pgask: the planned SQL holds {len(v.statements)} statements; nothing was run. "
+                'Run them in order, each checked on its own, with `pgask sql "..."` '
+                "(--show-sql prints them)."
+            )
         elif event.why == "refused":
             _err(f"pgask: refused ({v.sql_class}) in {mode} mode: {reasons}")
             if mode == "read-only" and v.sql_class in ("write", "ddl", "destructive"):
@@ -130,8 +136,10 @@ class Printer:
         if self.code == EXIT_BROKEN_PIPE:
             return
         if self.writer.count:
-            _err(f"pgask: the output is incomplete: {self.writer.count:,} rows were written "
-                 "before the error below.")  # fmt: skip
+            _err(
+                f"pgask: the output is incomplete: {self.writer.count:,} rows were written "
+                "before the error below."
+            )
         if event.first is not None and event.first is not event.failure:
             _err(failure_text(event.first))  # what the model was asked to fix
         _err(failure_text(event.failure))
@@ -156,8 +164,10 @@ class Printer:
                 print(done.command)
             if done.truncated:
                 self.code = EXIT_TRUNCATED
-                _err(f"pgask: output cut at {done.rows:,} rows by --max-rows {self.max_rows}; "
-                     "the result has more rows (exit status 6). Use --max-rows 0 for all.")  # fmt: skip
+                _err(
+                    f"pgask: output cut at {done.rows:,} rows by --max-rows {self.max_rows}; "
+                    "the result has more rows (exit status 6). Use --max-rows 0 for all."
+                )
             self.end()
         elif isinstance(event, engine.Cancelled) and self.code != EXIT_BROKEN_PIPE:
             _err("pgask: cancelled; the server stopped the query.")
@@ -231,16 +241,33 @@ async def run_sql(
     answer = answer_from(args, profile)
     ready: list[tuple[drive.Driver, Printer]] = []
     for text in texts:
-        request = JobRequest(kind="sql", text=text, profile=profile, mode=mode, max_rows=max_rows,  # type: ignore[arg-type]
-                             hold=True, question=getattr(args, "question", "") or "")  # fmt: skip
+        request = JobRequest(
+            kind="sql",
+            text=text,
+            profile=profile,
+            mode=mode,
+            max_rows=max_rows,  # type: ignore[arg-type]
+            hold=True,
+            question=getattr(args, "question", "") or "",
+        )
         printer = Printer(args, mode, trio.Event(), max_rows=max_rows)
-        driver = drive.start(client, sup.config, request, None, answer=answer, on_event=printer,
-                             cancel=printer.cancel, keep_rows=False)  # fmt: skip
+        driver = drive.start(
+            client,
+            sup.config,
+            request,
+            None,
+            answer=answer,
+            on_event=printer,
+            cancel=printer.cancel,
+            keep_rows=False,
+        )
         await with_ctrl_c(printer, driver)
         if driver.job.stage != "ready":
             if len(texts) > 1 and printer.code not in (EXIT_OK, EXIT_CANCELLED):
-                _err(f"pgask: nothing was run (statement {len(ready) + 1} of {len(texts)}: "
-                     f"{short(text)}).")  # fmt: skip
+                _err(
+                    f"pgask: nothing was run (statement {len(ready) + 1} of {len(texts)}: "
+                    f"{short(text)})."
+                )
             return printer.code
         ready.append((driver, printer))
     for i, (driver, printer) in enumerate(ready):
@@ -249,16 +276,23 @@ async def run_sql(
         await run_ready(sup, client, args, driver, printer, max_rows=max_rows)
         if printer.code not in (EXIT_OK, EXIT_TRUNCATED):
             if i + 1 < len(ready):
-                _err(f"pgask: stopped at statement {i + 1} of {len(ready)}; the statements "
-                     "after it were not run.")  # fmt: skip
+                _err(
+                    f"pgask: stopped at statement {i + 1} of {len(ready)}; the statements "
+                    "after it were not run."
+                )
             return printer.code
     return ready[-1][1].code if ready else EXIT_OK
 
 
 async def run_ready(
-    sup: Any, client: Any, args: argparse.Namespace, driver: drive.Driver, printer: Printer,
-    *, max_rows: int,
-) -> None:  # fmt: skip
+    sup: Any,
+    client: Any,
+    args: argparse.Namespace,
+    driver: drive.Driver,
+    printer: Printer,
+    *,
+    max_rows: int,
+) -> None:
     """Run a statement the engine holds at `ready`: as rows, or as COPY output on stdout."""
     job = driver.job
     verdict, profile = job.verdict, job.request.profile
@@ -299,18 +333,38 @@ async def statement_texts(client: Any, sql_text: str, profile: str, mode: str) -
 
 
 async def run_ask(
-    sup: Any, client: Any, args: argparse.Namespace, profile: str, mode: str, question: str,
-    *, export: Callable[[str], Awaitable[int]] | None = None,
-) -> int:  # fmt: skip
+    sup: Any,
+    client: Any,
+    args: argparse.Namespace,
+    profile: str,
+    mode: str,
+    question: str,
+    *,
+    export: Callable[[str], Awaitable[int]] | None = None,
+) -> int:
     """plan -> guard -> confirm -> run -> print, with one self-repair of a failed read;
     `export`: the full result goes to a file instead (args.out)."""
     max_rows = max(0, args.max_rows)
-    request = JobRequest(kind="ask", text=question, profile=profile, mode=mode, max_rows=max_rows,  # type: ignore[arg-type]
-                         planner=args.planner, hold=export is not None)  # fmt: skip
+    request = JobRequest(
+        kind="ask",
+        text=question,
+        profile=profile,
+        mode=mode,
+        max_rows=max_rows,  # type: ignore[arg-type]
+        planner=args.planner,
+        hold=export is not None,
+    )
     printer = Printer(args, mode, trio.Event(), max_rows=max_rows)
-    driver = drive.start(client, sup.config, request, await drive.session_of(client),
-                         answer=answer_from(args, profile), on_event=printer,
-                         cancel=printer.cancel, keep_rows=False)  # fmt: skip
+    driver = drive.start(
+        client,
+        sup.config,
+        request,
+        await drive.session_of(client),
+        answer=answer_from(args, profile),
+        on_event=printer,
+        cancel=printer.cancel,
+        keep_rows=False,
+    )
     await with_ctrl_c(printer, driver)
     job = driver.job
     if export is not None and job.stage == "ready":
@@ -319,6 +373,83 @@ async def run_ask(
         await driver.run()
         return code
     printer.end()
+    return printer.code
+
+
+# -- pgask export, sql --out, ask --out -------------------------------------------------------
+
+
+@dataclass
+class ExportPrinter:
+    """Progress on a terminal, the file written, or why not."""
+
+    cancel: trio.Event
+    tty: bool = field(default_factory=sys.stderr.isatty)
+    code: int = EXIT_ERROR
+
+    def __call__(self, event: engine.Event) -> None:
+        nl = "\n" if self.tty else ""
+        if isinstance(event, engine.Progress) and self.tty:
+            p = event.progress
+            rate = p.bytes / max(p.elapsed_s, 1e-9) / 1e6
+            print(
+                f"\r~{p.rows:,} rows  {p.bytes / 1e6:,.1f} MB  {rate:,.1f} MB/s ",
+                end="",
+                file=sys.stderr,
+            )
+        elif isinstance(event, engine.Written):
+            e = event.exported
+            rows = f"{e.rows:,} row{'s' if e.rows != 1 else ''}"
+            _err(
+                f"{nl}Exported {rows} ({e.bytes:,} bytes) to {e.path} in {e.elapsed_ms / 1000:.1f} s"
+            )
+            self.code = EXIT_OK
+        elif isinstance(event, engine.Cancelled):
+            _err("\npgask: export cancelled; no file was written.")
+            self.code = EXIT_CANCELLED
+        elif isinstance(event, engine.Stopped):
+            if event.failure is not None:  # the file exists and --force was not given
+                _err(nl + failure_text(event.failure))
+                self.code = EXIT_ERROR
+                return
+            v = event.verdict
+            _err(
+                f"pgask: only the result of a read query can be exported; this is {v.sql_class}"
+                f"{': ' + '; '.join(v.reasons) if v.reasons else ''}."
+            )
+            self.code = EXIT_ERROR if event.why == "invalid" else EXIT_REFUSED
+        elif isinstance(event, engine.Failed):
+            _err(nl + failure_text(event.failure))
+            self.code = EXIT_REFUSED if event.failure.code == "export.not_a_read" else EXIT_ERROR
+
+
+async def run_export(client: Any, config: Any, request: JobRequest) -> int:
+    """The workflow engine checks the SQL, then the exporter writes its full result."""
+
+    async def no_answer(_ask: Ask) -> bool:
+        return False  # an export runs reads only: nothing to confirm
+
+    printer = ExportPrinter(trio.Event())
+    driver = drive.start(
+        client,
+        config,
+        request,
+        None,
+        answer=no_answer,
+        on_event=printer,
+        cancel=printer.cancel,
+        keep_rows=False,
+    )
+    async with trio.open_nursery() as nursery:
+
+        async def on_sigint() -> None:
+            with trio.open_signal_receiver(signal.SIGINT) as signals:
+                async for _ in signals:
+                    printer.cancel.set()
+
+        nursery.start_soon(on_sigint)
+        await driver.run()
+        nursery.cancel_scope.cancel()
     return printer.code
 
 
@@ -345,8 +476,14 @@ async def copy_to_stdout(
     on_tcp = str(sup.endpoint).startswith("tcp://")
     async with copystream.listen(str(sup.run_dir), tcp=on_tcp) as (listener, address):
         token = copystream.new_token()
-        request = CopyRequest(sql=sql_text, verdict=verdict.signature, sink=address, token=token,
-                              normalized=verdict.normalized, timeout="statement")  # fmt: skip
+        request = CopyRequest(
+            sql=sql_text,
+            verdict=verdict.signature,
+            sink=address,
+            token=token,
+            normalized=verdict.normalized,
+            timeout="statement",
+        )
         async with trio.open_nursery() as nursery:
             finished = trio.Event()
 
@@ -381,6 +518,15 @@ async def copy_to_stdout(
                 with trio.move_on_after(30):
                     await finished.wait()
                 nursery.cancel_scope.cancel()
+    return copy_outcome(out, received, done, failure, broken=broken)
+
+
+def copy_outcome(
+    out: Any, received: int, done: Any, failure: Any, *, broken: bool
+) -> tuple[int, Any]:
+    """How a COPY to stdout ended: every byte arrived, the reader went away, or it failed."""
+    from protocol.messages import Failure
+
     if broken:
         return EXIT_BROKEN_PIPE, None
     try:
@@ -390,8 +536,10 @@ async def copy_to_stdout(
         return EXIT_BROKEN_PIPE, None
     if failure is not None:
         if received:
-            print(f"pgask: the output is incomplete: {received:,} bytes were written before the "
-                  "error below.", file=sys.stderr)  # fmt: skip
+            _err(
+                f"pgask: the output is incomplete: {received:,} bytes were written before the "
+                "error below."
+            )
         return EXIT_ERROR, failure
     if done is None or received != done.bytes:
         return EXIT_ERROR, Failure(

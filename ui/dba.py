@@ -58,8 +58,9 @@ class NeedsConfirmation(PgaskError):
 
 def _raise(reply: Any) -> None:
     if isinstance(reply, Failure):
-        err = PgaskError(reply.message, hint=reply.hint, why=reply.why, code=reply.code,
-                         detail=reply.detail)  # fmt: skip
+        err = PgaskError(
+            reply.message, hint=reply.hint, why=reply.why, code=reply.code, detail=reply.detail
+        )
         raise err
 
 
@@ -124,16 +125,33 @@ def _answer(confirmer: Confirmer, profile: str, what: str) -> drive.Answer:
 
 
 async def confirmed(
-    client: Any, sql: str, profile: str, mode: str, confirmer: Confirmer, *, what: str = "",
-    kind: Literal["sql", "explain"] = "sql", analyze: bool = False, several: bool = False,
-) -> drive.Driver:  # fmt: skip
+    client: Any,
+    sql: str,
+    profile: str,
+    mode: str,
+    confirmer: Confirmer,
+    *,
+    what: str = "",
+    kind: Literal["sql", "explain"] = "sql",
+    analyze: bool = False,
+    several: bool = False,
+) -> drive.Driver:
     """The workflow engine checks `sql` and asks for the confirmation its verdict needs; the
     driver returned holds it ready to run (`run_statement`). Raises Refused when the guard or
     the mode says no, NeedsConfirmation when it was not confirmed."""
     from ui import drive
 
-    request = JobRequest(kind=kind, text=sql, profile=profile, mode=mode, analyze=analyze,  # type: ignore[arg-type]
-                         max_rows=100, hold=True, turn=False, several=several)  # fmt: skip
+    request = JobRequest(
+        kind=kind,
+        text=sql,
+        profile=profile,
+        mode=mode,
+        analyze=analyze,  # type: ignore[arg-type]
+        max_rows=100,
+        hold=True,
+        turn=False,
+        several=several,
+    )
     driver = drive.start(client, None, request, None, answer=_answer(confirmer, profile, what))
     await driver.run()
     result, v = driver.result, driver.job.verdict
@@ -168,14 +186,20 @@ async def confirmed_verdict(
     return driver.job.verdict
 
 
+async def _run_ready(driver: drive.Driver) -> drive.JobResult:
+    """Run what `confirmed` holds ready; the executor's failure is raised."""
+    driver.job.run()
+    result = await driver.run()
+    if result.failure is not None:
+        _raise(result.failure)
+    return result
+
+
 async def run_statement(driver: drive.Driver) -> QueryDone:
     """Run the statement `confirmed` holds ready."""
-    driver.job.run()
-    await driver.run()
-    if driver.result.failure is not None:
-        _raise(driver.result.failure)
-    assert driver.result.done is not None
-    return driver.result.done
+    done = (await _run_ready(driver)).done
+    assert done is not None
+    return done
 
 
 # -- explain -------------------------------------------------------------------------------------
@@ -186,14 +210,19 @@ async def explain(
 ) -> ExplainPlan:
     """EXPLAIN (FORMAT JSON) [ANALYZE, BUFFERS]; ANALYZE of a write needs its confirmation and
     is rolled back by the executor."""
-    driver = await confirmed(client, sql, profile, mode, confirmer, kind="explain",
-                             analyze=analyze, what="EXPLAIN ANALYZE runs it (then rolls back)")  # fmt: skip
-    driver.job.run()
-    await driver.run()
-    if driver.result.failure is not None:
-        _raise(driver.result.failure)
-    assert driver.result.explain is not None
-    return driver.result.explain
+    driver = await confirmed(
+        client,
+        sql,
+        profile,
+        mode,
+        confirmer,
+        kind="explain",
+        analyze=analyze,
+        what="EXPLAIN ANALYZE runs it (then rolls back)",
+    )
+    plan = (await _run_ready(driver)).explain
+    assert plan is not None
+    return plan
 
 
 # -- indexes ---------------------------------------------------------------------------------------
@@ -238,8 +267,9 @@ async def change_index(
     if check.down_sql:
         out(f"-- undo: {check.down_sql};")
     if query:
-        result.before = (await explain(client, profile, mode, query, analyze=False,
-                                       confirmer=confirmer)).plan  # fmt: skip
+        result.before = (
+            await explain(client, profile, mode, query, analyze=False, confirmer=confirmer)
+        ).plan
     ready = await confirmed(client, check.sql, profile, mode, confirmer)
     result.done = await run_statement(ready)
     if request.action == "create":
@@ -256,8 +286,9 @@ async def change_index(
         else:
             out(f"{check.index} is valid (indisvalid = true).")
     if query:
-        result.after = (await explain(client, profile, mode, query, analyze=False,
-                                      confirmer=confirmer)).plan  # fmt: skip
+        result.after = (
+            await explain(client, profile, mode, query, analyze=False, confirmer=confirmer)
+        ).plan
     return result
 
 
@@ -285,9 +316,15 @@ async def statements_of(
 
 
 async def _apply(
-    client: Any, profile: str, mode: str, statements: list[str], *, name: str, direction: str,
+    client: Any,
+    profile: str,
+    mode: str,
+    statements: list[str],
+    *,
+    name: str,
+    direction: str,
     question: str,
-) -> MigrationApplied:  # fmt: skip
+) -> MigrationApplied:
     sigs = []
     for s in statements:
         v = await guard(client, s, profile, mode)
@@ -295,10 +332,16 @@ async def _apply(
         sigs.append(v.signature)
     reply = await client.request(
         f"executor:{profile}",
-        MigrationApply(statements=statements, verdicts=sigs, confirmed=True, name=name,
-                       direction=direction, question=question),  # type: ignore[arg-type]
+        MigrationApply(
+            statements=statements,
+            verdicts=sigs,
+            confirmed=True,
+            name=name,
+            direction=direction,
+            question=question,
+        ),  # type: ignore[arg-type]
         timeout=3600,
-    )  # fmt: skip
+    )
     _raise(reply)
     assert isinstance(reply, MigrationApplied)
     return reply
@@ -365,8 +408,9 @@ async def migrate(
         return outcome
     await confirmed_verdict(client, up_sql, profile, mode, confirmer, what="migration")
     name = pm.migration_filename(intent or up[0])
-    outcome.applied = await _apply(client, profile, mode, up, name=name, direction="up",
-                                   question=intent)  # fmt: skip
+    outcome.applied = await _apply(
+        client, profile, mode, up, name=name, direction="up", question=intent
+    )
     text = pm.dbmate_text(up, down, intent=intent)
     outcome.path = pm.write_migration(directory, name, text)
     _ledger(directory, outcome.path.name, "up", profile)
@@ -386,15 +430,26 @@ async def migrate_down(
     out(f"-- rolling back {path.name} ({verdict.sql_class})")
     out("\n".join(s + ";" for s in down))
     await confirmed_verdict(client, down_text, profile, mode, confirmer, what="rollback")
-    applied = await _apply(client, profile, mode, down, name=path.name, direction="down",
-                           question=f"rollback {path.name}")  # fmt: skip
+    applied = await _apply(
+        client,
+        profile,
+        mode,
+        down,
+        name=path.name,
+        direction="down",
+        question=f"rollback {path.name}",
+    )
     _ledger(path.parent, path.name, "down", profile)
     return applied
 
 
 def _ledger(directory: Path, name: str, direction: str, profile: str) -> None:
-    record = {"file": name, "direction": direction, "profile": profile,
-              "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}  # fmt: skip
+    record = {
+        "file": name,
+        "direction": direction,
+        "profile": profile,
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
     with open(directory / LEDGER, "a") as f:
         f.write(json.dumps(record) + "\n")
 
@@ -419,8 +474,9 @@ def list_migrations(directory: Path) -> list[dict[str, str]]:
     for path in sorted(directory.glob("*.sql")) if directory.is_dir() else []:
         up, _down = pm.parse_dbmate(path.read_text())
         st, at = state.get(path.name, ("written", ""))
-        out.append({"file": path.name, "state": st, "at": at,
-                    "up": up.splitlines()[0] if up else ""})  # fmt: skip
+        out.append(
+            {"file": path.name, "state": st, "at": at, "up": up.splitlines()[0] if up else ""}
+        )
     return out
 
 
@@ -492,9 +548,11 @@ async def restore(
     info = await inspect_archive(client, profile, path, target)
     out(archive_summary(info))
     if info.problems:
-        raise Refused(f"pgask will not restore into '{info.target}'.",
-                      why="; ".join(info.problems) + ".",
-                      hint="Choose a new database name with --target.")  # fmt: skip
+        raise Refused(
+            f"pgask will not restore into '{info.target}'.",
+            why="; ".join(info.problems) + ".",
+            hint="Choose a new database name with --target.",
+        )
     typed = confirmer.type_name(
         f"Restore {path} into the new database '{info.target}' on profile '{profile}'.",
         info.target,
@@ -507,8 +565,9 @@ async def restore(
     sql = create_database_sql(info.target)
     verdict = await guard(client, sql, profile, mode)
     assert verdict.signature is not None
-    request = RestoreRequest(path=path, target=info.target, verdict=verdict.signature,
-                             confirmed=True, confirm_name=typed)  # fmt: skip
+    request = RestoreRequest(
+        path=path, target=info.target, verdict=verdict.signature, confirmed=True, confirm_name=typed
+    )
     done: Restored | None = None
     async for _h, body in client.stream(f"executor:{profile}", request):
         _raise(body)

@@ -119,12 +119,22 @@ def stop_server() -> bool:
 
 
 def psql(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([_bin("psql"), dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1", *args],
-                          capture_output=True, text=True)  # fmt: skip
+    return subprocess.run(
+        [_bin("psql"), dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1", *args],
+        capture_output=True,
+        text=True,
+    )
 
 
-def ensure_shop(server: DemoServer, *, scale: int = DEFAULT_SCALE, seed: float = DEFAULT_SEED,
-                today: dt.date | None = None, out: Any = None, database: str = DEMO_DB) -> bool:  # fmt: skip
+def ensure_shop(
+    server: DemoServer,
+    *,
+    scale: int = DEFAULT_SCALE,
+    seed: float = DEFAULT_SEED,
+    today: dt.date | None = None,
+    out: Any = None,
+    database: str = DEMO_DB,
+) -> bool:
     """Create and load `database` unless a complete load is already there. True if it loaded."""
     marker = server.pgdata / (MARKER if database == DEMO_DB else f"{database}.{MARKER}")
     exists = (
@@ -144,8 +154,20 @@ def ensure_shop(server: DemoServer, *, scale: int = DEFAULT_SCALE, seed: float =
         )
     _check(psql(server.dsn, "-c", f'CREATE DATABASE "{database}"'), "create the demo database")
     day = (today or dt.date.today()).isoformat()
-    _check(psql(server.dsn_for(database), "-v", f"seed={seed}", "-v", f"scale={int(scale)}", "-v", f"today={day}",
-                "-f", str(SCRIPT)), "load the demo data")  # fmt: skip
+    _check(
+        psql(
+            server.dsn_for(database),
+            "-v",
+            f"seed={seed}",
+            "-v",
+            f"scale={int(scale)}",
+            "-v",
+            f"today={day}",
+            "-f",
+            str(SCRIPT),
+        ),
+        "load the demo data",
+    )
     try:
         marker.write_text(f"scale={scale} seed={seed} today={day}\n")
     except PermissionError:

@@ -31,8 +31,11 @@ class ConfirmDialog:
         lines: list[list[Segment]] = []
         sql_rows = sql_lines(m.sql, inner)
         info: list[list[Segment]] = []
-        what = {"preview": "Run this query?", "confirm": "This changes data. Run it?",
-                "typed": "This is destructive. Run it?"}.get(v.confirm, "Run it?")  # fmt: skip
+        what = {
+            "preview": "Run this query?",
+            "confirm": "This changes data. Run it?",
+            "typed": "This is destructive. Run it?",
+        }.get(v.confirm, "Run it?")
         info.append([(what, "box_warn")])
         info.append(
             [
@@ -90,8 +93,9 @@ class AskDialog:
                 rows.append([(part, "box_warn" if n == 0 else "box_text")])
         rows.append([("", "box_text")])
         if m.name:
-            rows.append([(f"Type '{m.name}' to go ahead: ", "box_warn"),
-                         (m.typed + "\u2588", "box_text")])  # fmt: skip
+            rows.append(
+                [(f"Type '{m.name}' to go ahead: ", "box_warn"), (m.typed + "\u2588", "box_text")]
+            )
             keys = "Enter: go ahead      Esc: cancel"
         else:
             keys = "y / Enter: yes      n / Esc: no"
@@ -175,10 +179,24 @@ class Palette:
             style = "box_sel" if first + n == sel else "box_text"
             key = item.key
             title_w = inner - width_of(key) - 1
-            p.line([(fit(clean(item.title), title_w), style), (" ", style),
-                    (key, style if style == "box_sel" else "box_key")], bx + 2, by + 2 + n, inner, style)  # fmt: skip
-        p.line([(f"{len(items)} of {len(m.items)} \u00b7 Enter run \u00b7 Esc close", "box_key")],
-               bx + 2, by + bh - 2, inner, "box_text")  # fmt: skip
+            p.line(
+                [
+                    (fit(clean(item.title), title_w), style),
+                    (" ", style),
+                    (key, style if style == "box_sel" else "box_key"),
+                ],
+                bx + 2,
+                by + 2 + n,
+                inner,
+                style,
+            )
+        p.line(
+            [(f"{len(items)} of {len(m.items)} \u00b7 Enter run \u00b7 Esc close", "box_key")],
+            bx + 2,
+            by + bh - 2,
+            inner,
+            "box_text",
+        )
 
 
 class Help:
@@ -202,6 +220,7 @@ class Help:
             "  Enter or \\x    the selected row as a record (in the results), and back",
             "  / n N          search the results (all pages); next, previous match",
             "  s              sort by the first visible column here (again: descending, then off)",
+            "  y / Y          copy the selected cell / row to the clipboard (OSC 52)",
             "  Tab            complete commands, tables, columns, keywords (in the input line)",
             "  Alt+Enter      a new line in the input; a multi-line SQL runs once it ends with ;",
             "  Ctrl+C         clear the line (nothing running); Ctrl+D on an empty line quits",
@@ -221,8 +240,13 @@ class Help:
         bx, by = (w - bw) // 2, max(0, (h - bh) // 2)
         p.box(bx, by, bw, bh, "Help")
         for n, t in enumerate(lines[m.scroll : m.scroll + room]):
-            p.line([(t, "box_title" if not t.startswith(" ") and t else "box_text")],
-                   bx + 2, by + 1 + n, bw - 4, "box_text")  # fmt: skip
+            p.line(
+                [(t, "box_title" if not t.startswith(" ") and t else "box_text")],
+                bx + 2,
+                by + 1 + n,
+                bw - 4,
+                "box_text",
+            )
         more = " \u2193 more" if m.scroll + room < len(lines) else ""
         p.line(
             [(f"Esc close \u00b7 Up/Down scroll{more}", "box_key")],
@@ -231,5 +255,3 @@ class Help:
             bw - 4,
             "box_text",
         )
-
-

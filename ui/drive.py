@@ -19,6 +19,8 @@ from protocol.messages import (
     Clarification,
     Column,
     ExplainPlan,
+    ExportCancel,
+    Exported,
     Failure,
     Plan,
     QueryCancel,
@@ -49,6 +51,7 @@ class JobResult:
     rows: list[list[Any]] = field(default_factory=list)  # kept only with keep_rows
     done: QueryDone | None = None
     explain: ExplainPlan | None = None
+    exported: Exported | None = None
     failure: Failure | None = None
     first_failure: Failure | None = None  # a re-asked question: the failure that started it
     stopped: str = ""  # invalid, refused, stacked, declined: why nothing ran
@@ -67,6 +70,8 @@ class Driver:
     result: JobResult = field(default_factory=JobResult)
     asking: Ask | None = None
     plan_timeout: float = 120.0  # the planner's retries and fallbacks all fit in it
+    overwrite: Callable[[str], Awaitable[bool]] = field(default=lambda _path: _no())
+    exists: bool = False  # an export's file exists: `overwrite` decides
     running: str = ""  # the request id of the query or explain that streams now
 
     async def run(self) -> JobResult:
@@ -77,6 +82,12 @@ class Driver:
                 await self._send(job.outbox.pop(0))
                 continue
             await self._events()
+            if self.exists and job.stage == "confirming":
+                self.exists = False
+                job.overwrite(
+                    await self.overwrite(job.request.export.path if job.request.export else "")
+                )
+                continue
             if self.asking is not None and job.stage == "confirming":
                 ask, self.asking = self.asking, None
                 reply = await self.answer(ask)
@@ -90,13 +101,17 @@ class Driver:
         if out.purpose == "audit":
             await client.send(out.dst, out.body, trace=job.trace)
             return
-        if out.purpose not in ("plan", "query", "explain"):  # one reply
+        if out.purpose not in ("plan", "query", "explain", "export"):  # one reply
             try:
-                reply = await client.request(out.dst, out.body,
-                                             timeout=REPLY_TIMEOUT_S.get(out.purpose, 30.0))  # fmt: skip
+                reply = await client.request(
+                    out.dst, out.body, timeout=REPLY_TIMEOUT_S.get(out.purpose, 30.0)
+                )
             except trio.TooSlowError:
-                reply = Failure(code="actor.timeout", message=f"No answer from the {out.dst}.",
-                                hint="Check `pgask logs` for that actor.")  # fmt: skip
+                reply = Failure(
+                    code="actor.timeout",
+                    message=f"No answer from the {out.dst}.",
+                    hint="Check `pgask logs` for that actor.",
+                )
             if out.purpose != "session":
                 job.on_reply(out.purpose, reply)
             return
@@ -106,22 +121,29 @@ class Driver:
             async with trio.open_nursery() as nursery:
                 if self.cancel is not None:
                     nursery.start_soon(self._cancel_on, self.cancel, out.dst, self.running)
-                async for _header, reply in client.stream(out.dst, out.body, trace=job.trace,
-                                                          request_id=self.running):  # fmt: skip
+                async for _header, reply in client.stream(
+                    out.dst, out.body, trace=job.trace, request_id=self.running
+                ):
                     job.on_reply(out.purpose, reply)
                     await self._events()
                 nursery.cancel_scope.cancel()
         self.running = ""
         if waited.cancelled_caught:
-            job.on_reply(out.purpose, Failure(
-                code="llm.timeout", message=f"The planner did not answer within {limit:.0f} s.",
-                hint="Raise timeout_s under [model], or check `pgask logs` for the planner.",
-            ))  # fmt: skip
+            job.on_reply(
+                out.purpose,
+                Failure(
+                    code="llm.timeout",
+                    message=f"The planner did not answer within {limit:.0f} s.",
+                    hint="Raise timeout_s under [model], or check `pgask logs` for the planner.",
+                ),
+            )
 
     async def _cancel_on(self, event: trio.Event, dst: str, request_id: str) -> None:
         await event.wait()
         if dst.startswith("executor:"):
             await self.client.send(dst, QueryCancel(target=request_id))
+        elif dst == "exporter":
+            await self.client.send(dst, ExportCancel(target=request_id))
 
     async def _events(self) -> None:
         events, self.job.events = self.job.events, []
@@ -147,6 +169,10 @@ class Driver:
                 r.done = event.done
             elif isinstance(event, engine.Explained):
                 r.explain = event.plan
+            elif isinstance(event, engine.Written):
+                r.exported = event.exported
+            elif isinstance(event, engine.FileExists):
+                self.exists = True
             elif isinstance(event, engine.Failed):
                 r.failure, r.first_failure = event.failure, event.first
             elif isinstance(event, engine.Reasking):
@@ -158,6 +184,10 @@ class Driver:
                 shown = self.on_event(event)
                 if isinstance(shown, Awaitable):
                     await shown
+
+
+async def _no() -> bool:
+    return False
 
 
 async def session_of(client: Any) -> SessionState | None:
@@ -178,8 +208,16 @@ async def run_job(
 ) -> JobResult:
     """Run `request` through the workflow; `answer` decides what needs a person (True/False
     for yes/no, the typed name for a destructive statement, None: declined)."""
-    driver = start(client, config, request, await _session(client, request), answer=answer,
-                   on_event=on_event, cancel=cancel, keep_rows=keep_rows)  # fmt: skip
+    driver = start(
+        client,
+        config,
+        request,
+        await _session(client, request),
+        answer=answer,
+        on_event=on_event,
+        cancel=cancel,
+        keep_rows=keep_rows,
+    )
     return await driver.run()
 
 
@@ -203,8 +241,15 @@ def start(
     redact = config.privacy.redact_literals if config is not None else False
     job = engine.Job(request, session=session, redact_literals=redact, trace=new_trace())
     job.start()
-    return Driver(client, job, answer, on_event, cancel, keep_rows,
-                  plan_timeout=plan_timeout(config) if config is not None else 120.0)  # fmt: skip
+    return Driver(
+        client,
+        job,
+        answer,
+        on_event,
+        cancel,
+        keep_rows,
+        plan_timeout=plan_timeout(config) if config is not None else 120.0,
+    )
 
 
 def plan_timeout(config: Any) -> float:

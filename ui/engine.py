@@ -23,6 +23,9 @@ from protocol.messages import (
     Column,
     ExplainPlan,
     ExplainRequest,
+    Exported,
+    ExportProgress,
+    ExportRequest,
     Failure,
     GuardRequest,
     Mode,
@@ -41,8 +44,8 @@ from protocol.messages import (
 )
 from ui import workflow
 
-JobKind = Literal["ask", "sql", "explain"]
-Purpose = Literal["plan", "guard", "estimate", "query", "explain", "session", "audit"]
+JobKind = Literal["ask", "sql", "explain", "export"]
+Purpose = Literal["plan", "guard", "estimate", "query", "explain", "export", "session", "audit"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,17 @@ class JobRequest:
     hold: bool = False  # stop when the statement may run (`ready`); `run()` then runs it
     turn: bool = True  # recorded as a turn of the conversation (DBA statements are not)
     several: bool = False  # the front end runs the statements as one unit (a migration)
+    export: ExportSpec | None = None  # export: where the full result goes
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """Where an export writes the full result of a read (the exporter writes it atomically)."""
+
+    path: str
+    format: Literal["csv", "json", "jsonl"] = "csv"
+    force: bool = False  # overwrite an existing file
+    delimiter: str = ","
 
 
 @dataclass(frozen=True)
@@ -112,6 +126,7 @@ class Stopped:
 
     why: Literal["invalid", "refused", "stacked", "declined"]
     verdict: Verdict
+    failure: Failure | None = None  # an export kept its file: the exporter's "exists"
 
 
 @dataclass(frozen=True)
@@ -150,6 +165,21 @@ class Cancelled:
 
 
 @dataclass(frozen=True)
+class Progress:
+    progress: ExportProgress
+
+
+@dataclass(frozen=True)
+class Written:
+    exported: Exported
+
+
+@dataclass(frozen=True)
+class FileExists:
+    path: str  # the export's file exists: `Job.overwrite(yes)` answers
+
+
+@dataclass(frozen=True)
 class Explained:
     plan: ExplainPlan
 
@@ -171,9 +201,26 @@ class Finished:
 
 
 Event = (
-    Planned | Notice | Clarify | Checked | Stopped | Asking | Estimated | Ready | Columns | Rows
-    | Done | Cancelled | Explained | Failed | Reasking | Finished
-)  # fmt: skip
+    Planned
+    | Notice
+    | Clarify
+    | Checked
+    | Stopped
+    | Asking
+    | Estimated
+    | Ready
+    | Columns
+    | Rows
+    | Done
+    | Cancelled
+    | Explained
+    | Progress
+    | Written
+    | FileExists
+    | Failed
+    | Reasking
+    | Finished
+)
 
 
 Stage = Literal["planning", "checking", "confirming", "ready", "running", "done"]
@@ -202,6 +249,8 @@ class Job:
     plan_request: PlanRequest | None = None
     first_failure: Failure | None = None  # set once the model was re-asked
     _confirmed: bool = False  # how the ready statement was accepted (hold)
+    forced: bool = False  # export: the person said to write over the existing file
+    pending_exists: Failure | None = None  # export: the exporter's "file exists", unanswered
 
     @property
     def question(self) -> str:
@@ -244,6 +293,7 @@ class Job:
             "estimate": self._on_estimate,
             "query": self._on_query,
             "explain": self._on_explain,
+            "export": self._on_export,
         }.get(purpose)
         if handler is not None:
             handler(body)
@@ -259,6 +309,17 @@ class Job:
         self._audit(v, "declined")
         self.events.append(Stopped("declined", v))
         self._finish("declined")
+
+    def overwrite(self, yes: bool) -> None:
+        """The answer to `FileExists`: write over the file, or keep it (the job ends)."""
+        if self.stage != "confirming" or self.request.kind != "export" or self.verdict is None:
+            return
+        if yes:
+            self.forced = True
+            self._run(self.verdict, confirmed=False)
+        else:
+            self.events.append(Stopped("declined", self.verdict, self.pending_exists))
+            self._finish("declined", store=False)
 
     def run(self) -> None:
         """`hold`: run the statement that is `ready`."""
@@ -289,8 +350,12 @@ class Job:
     def _check(self) -> None:
         self.stage = "checking"
         r = self.request
-        body = GuardRequest(sql=self.sql, profile=r.profile, mode=r.mode,
-                             preview=r.preview and r.kind in ("ask", "sql"))  # fmt: skip
+        body = GuardRequest(
+            sql=self.sql,
+            profile=r.profile,
+            mode=r.mode,
+            preview=r.preview and r.kind in ("ask", "sql"),
+        )
         self._send("guard", body, "guard")
 
     def _on_plan(self, body: Body) -> None:
@@ -320,6 +385,9 @@ class Job:
                 self._audit(v, "refused")
             self.events.append(Stopped(step, v))
             self._finish(step)
+        elif self.request.kind == "export" and (v.sql_class != "read" or step != "run"):
+            self.events.append(Stopped("refused", v))  # only a read's result is exported
+            self._finish("refused", store=False)
         elif step == "stacked":  # up front, never late; not a turn: nothing was asked
             self.events.append(Stopped("stacked", v))
             self._finish("refused", store=False)
@@ -354,15 +422,37 @@ class Job:
         assert v.signature is not None
         self.stage = "running"
         r = self.request
+        if r.kind == "export":
+            assert r.export is not None
+            e = r.export
+            body: Body = ExportRequest(
+                profile=r.profile,
+                sql=self.sql,
+                verdict=v.signature,
+                format=e.format,
+                path=e.path,
+                delimiter=e.delimiter,
+                force=e.force or self.forced,
+            )
+            self._send("exporter", body, "export")
+            return
         if r.kind == "explain":
-            body: Body = ExplainRequest(sql=self.sql, verdict=v.signature, analyze=r.analyze,
-                                        confirmed=confirmed)  # fmt: skip
+            body = ExplainRequest(
+                sql=self.sql, verdict=v.signature, analyze=r.analyze, confirmed=confirmed
+            )
             self._send(self.executor, body, "explain")
             return
-        body = QueryRequest(sql=self.sql, verdict=v.signature, max_rows=r.max_rows,
-                            confirmed=confirmed, question=self.question,
-                            decision=workflow.query_decision(v),  # type: ignore[arg-type]
-                            normalized=v.normalized, reasons=v.reasons, via=r.via)  # fmt: skip
+        body = QueryRequest(
+            sql=self.sql,
+            verdict=v.signature,
+            max_rows=r.max_rows,
+            confirmed=confirmed,
+            question=self.question,
+            decision=workflow.query_decision(v),  # type: ignore[arg-type]
+            normalized=v.normalized,
+            reasons=v.reasons,
+            via=r.via,
+        )
         self._send(self.executor, body, "query")
 
     def _on_query(self, body: Body) -> None:
@@ -374,8 +464,14 @@ class Job:
             self.events.append(Rows(body.rows))
         elif isinstance(body, QueryDone):
             self.events.append(Done(body))
-            self._finish(workflow.run_outcome(has_columns=bool(self.columns), rows=body.rows,
-                                              truncated=body.truncated, command=body.command))  # fmt: skip
+            self._finish(
+                workflow.run_outcome(
+                    has_columns=bool(self.columns),
+                    rows=body.rows,
+                    truncated=body.truncated,
+                    command=body.command,
+                )
+            )
         elif isinstance(body, QueryCancelled):
             self.events.append(Cancelled())
             self._finish("cancelled")
@@ -388,8 +484,9 @@ class Job:
         v, plan = self.verdict, self.plan_request
         if self.request.kind != "ask" or plan is None or v is None:
             return False
-        if not workflow.repairable(failure, v, repaired=self.first_failure is not None,
-                                   rows_shown=self.rows):  # fmt: skip
+        if not workflow.repairable(
+            failure, v, repaired=self.first_failure is not None, rows_shown=self.rows
+        ):
             return False
         self.first_failure = failure
         self.events.append(Reasking(failure))
@@ -405,19 +502,51 @@ class Job:
         elif isinstance(body, Failure):
             self.failed(body)
 
+    def _on_export(self, body: Body) -> None:
+        if isinstance(body, ExportProgress):
+            self.events.append(Progress(body))
+        elif isinstance(body, Exported):
+            self.events.append(Written(body))
+            self._finish("exported")
+        elif isinstance(body, QueryCancelled):
+            self.events.append(Cancelled())
+            self._finish("cancelled")
+        elif isinstance(body, Failure) and body.code == "export.exists" and not self.forced:
+            if self.request.export is not None and self.request.export.force:
+                self.failed(body)
+                return
+            self.stage = "confirming"
+            self.events.append(FileExists(self.request.export.path if self.request.export else ""))
+            self.pending_exists = body
+        elif isinstance(body, Failure):
+            self.failed(body)
+
     def _audit(self, v: Verdict, decision: Literal["refused", "declined"]) -> None:
         """The audit trail records what did not run, too."""
-        note = AuditNote(decision=decision, sql_class=v.sql_class, question=self.question,
-                         normalized=v.normalized, reasons=v.reasons, mode=self.request.mode,
-                         via=self.request.via)  # fmt: skip
+        note = AuditNote(
+            decision=decision,
+            sql_class=v.sql_class,
+            question=self.question,
+            normalized=v.normalized,
+            reasons=v.reasons,
+            mode=self.request.mode,
+            via=self.request.via,
+        )
         self._send(self.executor, note, "audit")  # no reply
 
     def _finish(self, outcome: str, *, store: bool = True) -> None:
         """The job is over: record the turn (never rows)."""
         self.stage, self.outcome = "done", outcome
-        if store and self.request.turn and self.request.kind != "explain":
+        if store and self.request.turn and self.request.kind in ("ask", "sql"):
             sql = workflow.stored_sql(self.sql, self.verdict, redact_literals=self.redact_literals)
-            turn = Turn(pane=self.pane, profile=self.request.profile, question=self.question,
-                        sql=sql, explanation=self.explanation, outcome=outcome, at=self.wall())  # fmt: skip
+            turn = Turn(
+                pane=self.pane,
+                profile=self.request.profile,
+                question=self.question,
+                sql=sql,
+                explanation=self.explanation,
+                outcome=outcome,
+                at=self.wall(),
+            )
             self._send("supervisor", SessionAddTurn(turn=turn), "session")
         self.events.append(Finished(outcome))

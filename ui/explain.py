@@ -422,8 +422,17 @@ def _seq_scan(node: PlanNode) -> Finding | None:
     )
 
 
-_PASS_THROUGH = {"Gather", "Gather Merge", "Materialize", "Hash", "Sort", "Limit", "Memoize",
-                 "Incremental Sort", "Unique"}  # fmt: skip
+_PASS_THROUGH = {
+    "Gather",
+    "Gather Merge",
+    "Materialize",
+    "Hash",
+    "Sort",
+    "Limit",
+    "Memoize",
+    "Incremental Sort",
+    "Unique",
+}
 
 
 def _misestimate(node: PlanNode) -> Finding | None:

@@ -201,8 +201,10 @@ def rows_as_table(
     """psql's aligned format: numbers right-aligned, a row count footer."""
     columns = unique_names(columns)
     texts = [[cell_text(v).replace("\n", "\u21b5") for v in row] for row in rows]
-    numeric = [any(is_numeric(r[i]) for r in rows) and all(r[i] is None or is_numeric(r[i]) for r in rows)
-               for i in range(len(columns))]  # fmt: skip
+    numeric = [
+        any(is_numeric(r[i]) for r in rows) and all(r[i] is None or is_numeric(r[i]) for r in rows)
+        for i in range(len(columns))
+    ]
     widths = [
         min(max_width, max([len(c)] + [len(t[i]) for t in texts])) for i, c in enumerate(columns)
     ]

@@ -65,8 +65,9 @@ async def ensure_password(client: Any, config: Any, profile: str) -> None:
                 return
             if not password:
                 return
-            reply = await client.request(f"executor:{profile}", ConnectPassword(password=password),
-                                         timeout=60)  # fmt: skip
+            reply = await client.request(
+                f"executor:{profile}", ConnectPassword(password=password), timeout=60
+            )
             del password
 
 

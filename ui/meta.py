@@ -206,8 +206,10 @@ def describe(catalog: Catalog, name: str) -> Answer:
         [c.name, c.type_name, "" if c.nullable else "not null", c.default, c.comment]
         for c in t.columns
     ]
-    lines = [f'{KIND_LABEL[t.kind].capitalize()} "{t.schema}.{t.name}"'
-             + (f" \u00b7 about {t.est_rows:,} rows" if t.est_rows >= 0 else "")]  # fmt: skip
+    lines = [
+        f'{KIND_LABEL[t.kind].capitalize()} "{t.schema}.{t.name}"'
+        + (f" \u00b7 about {t.est_rows:,} rows" if t.est_rows >= 0 else "")
+    ]
     if t.comment:
         lines.append(f"  {t.comment}")
     if t.indexes:
@@ -215,8 +217,9 @@ def describe(catalog: Catalog, name: str) -> Answer:
         for i in sorted(t.indexes, key=lambda i: (not i.primary, i.name)):
             tail = " PRIMARY KEY" if i.primary else " UNIQUE" if i.unique else ""
             using = i.definition.partition(" USING ")[2]
-            lines.append(f'    "{i.name}"{tail}, {using or i.definition}'
-                         + ("" if i.valid else " INVALID"))  # fmt: skip
+            lines.append(
+                f'    "{i.name}"{tail}, {using or i.definition}' + ("" if i.valid else " INVALID")
+            )
     if t.foreign_keys:
         lines.append("Foreign-key constraints:")
         for fk in t.foreign_keys:
@@ -233,8 +236,10 @@ def describe(catalog: Catalog, name: str) -> Answer:
     if refs:
         lines.append("Referenced by:")
         for o, fk in refs:
-            lines.append(f'    TABLE "{o.schema}.{o.name}" CONSTRAINT "{fk.name}" '
-                         f"FOREIGN KEY ({', '.join(fk.columns)})")  # fmt: skip
+            lines.append(
+                f'    TABLE "{o.schema}.{o.name}" CONSTRAINT "{fk.name}" '
+                f"FOREIGN KEY ({', '.join(fk.columns)})"
+            )
     return Answer(
         f"\\d {t.schema}.{t.name}",
         ["Column", "Type", "Nullable", "Default", "Comment"],

@@ -89,12 +89,13 @@ def _indexed(
 def risks(statements: list[str], catalog: Catalog | None) -> list[Risk]:
     """Pure: what could go wrong applying `statements` (each one SQL statement) to this catalog."""
     out: list[Risk] = []
-    new_indexes: list[tuple[str, list[str]]] = []
+    new_indexes: list[tuple[str, list[str]]] = []  # (table, columns) the migration indexes
     for sql in statements:
         if m := re.search(
             rf"\bCREATE\s+(?:UNIQUE\s+)?INDEX\b.*?\bON\s+(?:ONLY\s+)?({_QNAME})\s*(?:USING\s+\w+\s*)?\(([^)]*)\)",
-            sql, re.I | re.S,
-        ):  # fmt: skip
+            sql,
+            re.I | re.S,
+        ):
             _s, tname = _split(m.group(1))
             new_indexes.append(
                 (tname, [_unquote(c.split()[0]) for c in m.group(2).split(",") if c.strip()])
@@ -103,119 +104,175 @@ def risks(statements: list[str], catalog: Catalog | None) -> list[Risk]:
         flat = re.sub(r"\s+", " ", sql.strip())
         upper = flat.upper()
         if upper.startswith("ALTER TABLE"):
-            m = re.match(rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_QNAME})", flat, re.I)
-            tname = m.group(1) if m else "?"
-            t = find_table(catalog, tname)
-            n = _rows(t)
-            shown = f"{t.schema}.{t.name}" if t else tname
-            rewrites = False
-            for add in re.finditer(
-                rf"ADD (?:COLUMN )?(?:IF NOT EXISTS )?({_NAME}) ([^,]*)", flat, re.I
-            ):
-                col, rest = _unquote(add.group(1)), add.group(2)
-                if col.upper() in ("CONSTRAINT", "PRIMARY", "UNIQUE", "FOREIGN", "CHECK"):
-                    continue
-                if re.search(r"\bNOT NULL\b", rest, re.I) and not re.search(
-                    r"\bDEFAULT\b", rest, re.I
-                ):
-                    if n > 0:
-                        out.append(Risk(
-                            "not_null_no_default",
-                            f"ADD COLUMN {col} NOT NULL without a DEFAULT fails on {shown}, which has"
-                            f" about {n:,} rows.",
-                            "add it nullable, backfill it in batches, then SET NOT NULL (or give it "
-                            "a constant DEFAULT, which PostgreSQL 11+ adds without a rewrite)",
-                        ))  # fmt: skip
-                if (d := re.search(r"\bDEFAULT (.*)", rest, re.I)) and _VOLATILE.search(d.group(1)):
-                    rewrites = True
-                    out.append(Risk(
-                        "rewrite",
-                        f"ADD COLUMN {col} with a volatile DEFAULT rewrites all of {shown} "
-                        f"({n:,} rows) under an ACCESS EXCLUSIVE lock.",
-                        "add the column without a default, backfill in batches, then SET DEFAULT "
-                        "for new rows",
-                    ))  # fmt: skip
-                if ref := re.search(rf"\bREFERENCES ({_QNAME})", rest, re.I):
-                    if not _indexed(t, [col], new_indexes):
-                        out.append(_fk_no_index(shown, [col], ref.group(1)))
-            if re.search(r"\bALTER (?:COLUMN )?\S+ (?:SET DATA )?TYPE\b", flat, re.I):
-                rewrites = True
-                out.append(Risk(
-                    "rewrite",
-                    f"ALTER COLUMN ... TYPE usually rewrites {shown} ({n:,} rows) and its indexes "
-                    "under an ACCESS EXCLUSIVE lock (reads and writes wait).",
-                    "add a new column of the new type, backfill it in batches, switch readers, "
-                    "then drop the old column",
-                ))  # fmt: skip
-            if re.search(r"\bSET NOT NULL\b", flat, re.I):
-                out.append(Risk(
-                    "set_not_null",
-                    f"SET NOT NULL scans all {n:,} rows of {shown} while holding ACCESS EXCLUSIVE.",
-                    "ADD CONSTRAINT ... CHECK (col IS NOT NULL) NOT VALID; VALIDATE CONSTRAINT; "
-                    "then SET NOT NULL uses the validated check and does not scan",
-                ))  # fmt: skip
-            if fk := re.search(
-                r"\bADD (?:CONSTRAINT \S+ )?FOREIGN KEY \(([^)]*)\) REFERENCES (\S+)", flat, re.I
-            ):
-                cols = [_unquote(c) for c in fk.group(1).split(",")]
-                if not re.search(r"\bNOT VALID\b", flat, re.I) and n > 0:
-                    out.append(Risk(
-                        "fk_validate",
-                        f"ADD FOREIGN KEY checks all {n:,} rows of {shown} while locking it and the "
-                        "referenced table against writes.",
-                        "ADD ... NOT VALID (instant), then ALTER TABLE ... VALIDATE CONSTRAINT "
-                        "(does not block writes)",
-                    ))  # fmt: skip
-                if not _indexed(t, cols, new_indexes):
-                    out.append(_fk_no_index(shown, cols, fk.group(2)))
-            if re.search(r"\bADD (?:CONSTRAINT \S+ )?(?:UNIQUE|PRIMARY KEY)\b", flat, re.I) and n:
-                out.append(Risk(
-                    "unique_constraint",
-                    f"ADD UNIQUE/PRIMARY KEY builds an index on {shown} ({n:,} rows) under ACCESS "
-                    "EXCLUSIVE.",
-                    "CREATE UNIQUE INDEX CONCURRENTLY first, then ADD CONSTRAINT ... USING INDEX",
-                ))  # fmt: skip
-            if re.search(r"\bDROP (?:COLUMN )?(?!CONSTRAINT|DEFAULT|NOT)\S+", flat, re.I):
-                out.append(Risk(
-                    "data_loss",
-                    f"DROP COLUMN removes that column's data from {shown}; the down migration can "
-                    "add the column back, not its values.",
-                    "take a backup first (pgask backup), or stop writing the column and drop it "
-                    "in a later release",
-                ))  # fmt: skip
-            if not rewrites and n >= LARGE_TABLE_ROWS:
-                out.append(Risk(
-                    "lock",
-                    f"ALTER TABLE takes an ACCESS EXCLUSIVE lock on {shown} ({n:,} rows); it waits "
-                    "behind any running query on it, and everything else waits behind it.",
-                    "run it at a quiet time; pgask sets lock_timeout so it gives up instead of "
-                    "queueing everyone",
-                ))  # fmt: skip
+            out += _alter_table_risks(flat, catalog, new_indexes)
         elif upper.startswith("CREATE TABLE"):
-            m = re.match(rf"CREATE TABLE (?:IF NOT EXISTS )?({_QNAME})", flat, re.I)
-            shown = m.group(1) if m else "the new table"
-            for ref in re.finditer(rf"({_NAME}) [^,(]*?\bREFERENCES ({_QNAME})", flat, re.I):
-                col = _unquote(ref.group(1))
-                if not _indexed(None, [col], new_indexes, _split(shown)[1]):
-                    out.append(_fk_no_index(shown, [col], ref.group(2)))
+            out += _create_table_risks(flat, new_indexes)
         elif re.match(r"CREATE (?:UNIQUE )?INDEX (?!CONCURRENTLY)", upper):
-            m = re.search(rf"\bON (?:ONLY )?({_QNAME})", flat, re.I)
-            t = find_table(catalog, m.group(1)) if m else None
-            if t is not None and _rows(t) >= LARGE_TABLE_ROWS:
-                out.append(Risk(
-                    "index_blocks_writes",
-                    f"CREATE INDEX blocks writes to {t.schema}.{t.name} ({_rows(t):,} rows) while it"
-                    " builds.",
-                    "CREATE INDEX CONCURRENTLY (pgask index create does this by table size; it "
-                    "cannot run inside the migration's transaction)",
-                ))  # fmt: skip
+            out += _create_index_risks(flat, catalog)
         elif re.match(r"DROP TABLE", upper):
-            out.append(Risk(
+            out += _drop_table_risks()
+    return out
+
+
+def _alter_table_risks(
+    flat: str, catalog: Catalog | None, new_indexes: list[tuple[str, list[str]]]
+) -> list[Risk]:
+    out: list[Risk] = []
+    m = re.match(rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_QNAME})", flat, re.I)
+    tname = m.group(1) if m else "?"
+    t = find_table(catalog, tname)
+    n = _rows(t)
+    shown = f"{t.schema}.{t.name}" if t else tname
+    rewrites = _add_column_risks(flat, t, shown, n, new_indexes, out)
+    if re.search(r"\bALTER (?:COLUMN )?\S+ (?:SET DATA )?TYPE\b", flat, re.I):
+        rewrites = True
+        out.append(
+            Risk(
+                "rewrite",
+                f"ALTER COLUMN ... TYPE usually rewrites {shown} ({n:,} rows) and its indexes "
+                "under an ACCESS EXCLUSIVE lock (reads and writes wait).",
+                "add a new column of the new type, backfill it in batches, switch readers, "
+                "then drop the old column",
+            )
+        )
+    if re.search(r"\bSET NOT NULL\b", flat, re.I):
+        out.append(
+            Risk(
+                "set_not_null",
+                f"SET NOT NULL scans all {n:,} rows of {shown} while holding ACCESS EXCLUSIVE.",
+                "ADD CONSTRAINT ... CHECK (col IS NOT NULL) NOT VALID; VALIDATE CONSTRAINT; "
+                "then SET NOT NULL uses the validated check and does not scan",
+            )
+        )
+    if fk := re.search(
+        r"\bADD (?:CONSTRAINT \S+ )?FOREIGN KEY \(([^)]*)\) REFERENCES (\S+)", flat, re.I
+    ):
+        cols = [_unquote(c) for c in fk.group(1).split(",")]
+        if not re.search(r"\bNOT VALID\b", flat, re.I) and n > 0:
+            out.append(
+                Risk(
+                    "fk_validate",
+                    f"ADD FOREIGN KEY checks all {n:,} rows of {shown} while locking it and the "
+                    "referenced table against writes.",
+                    "ADD ... NOT VALID (instant), then ALTER TABLE ... VALIDATE CONSTRAINT "
+                    "(does not block writes)",
+                )
+            )
+        if not _indexed(t, cols, new_indexes):
+            out.append(_fk_no_index(shown, cols, fk.group(2)))
+    if re.search(r"\bADD (?:CONSTRAINT \S+ )?(?:UNIQUE|PRIMARY KEY)\b", flat, re.I) and n:
+        out.append(
+            Risk(
+                "unique_constraint",
+                f"ADD UNIQUE/PRIMARY KEY builds an index on {shown} ({n:,} rows) under ACCESS "
+                "EXCLUSIVE.",
+                "CREATE UNIQUE INDEX CONCURRENTLY first, then ADD CONSTRAINT ... USING INDEX",
+            )
+        )
+    if re.search(r"\bDROP (?:COLUMN )?(?!CONSTRAINT|DEFAULT|NOT)\S+", flat, re.I):
+        out.append(
+            Risk(
                 "data_loss",
-                "DROP TABLE deletes the table and its rows; the down migration can recreate the "
-                "table, not its data.",
-                "take a backup first (pgask backup), or rename it and drop it later",
-            ))  # fmt: skip
+                f"DROP COLUMN removes that column's data from {shown}; the down migration can "
+                "add the column back, not its values.",
+                "take a backup first (pgask backup), or stop writing the column and drop it "
+                "in a later release",
+            )
+        )
+    if not rewrites and n >= LARGE_TABLE_ROWS:
+        out.append(
+            Risk(
+                "lock",
+                f"ALTER TABLE takes an ACCESS EXCLUSIVE lock on {shown} ({n:,} rows); it waits "
+                "behind any running query on it, and everything else waits behind it.",
+                "run it at a quiet time; pgask sets lock_timeout so it gives up instead of "
+                "queueing everyone",
+            )
+        )
+    return out
+
+
+def _add_column_risks(
+    flat: str,
+    t: CatalogTable | None,
+    shown: str,
+    n: int,
+    new_indexes: list[tuple[str, list[str]]],
+    out: list[Risk],
+) -> bool:
+    """ADD COLUMN: NOT NULL without a default, a volatile default, an unindexed foreign key;
+    whether the table is rewritten."""
+    rewrites = False
+    for add in re.finditer(rf"ADD (?:COLUMN )?(?:IF NOT EXISTS )?({_NAME}) ([^,]*)", flat, re.I):
+        col, rest = _unquote(add.group(1)), add.group(2)
+        if col.upper() in ("CONSTRAINT", "PRIMARY", "UNIQUE", "FOREIGN", "CHECK"):
+            continue
+        if re.search(r"\bNOT NULL\b", rest, re.I) and not re.search(r"\bDEFAULT\b", rest, re.I):
+            if n > 0:
+                out.append(
+                    Risk(
+                        "not_null_no_default",
+                        f"ADD COLUMN {col} NOT NULL without a DEFAULT fails on {shown}, which has"
+                        f" about {n:,} rows.",
+                        "add it nullable, backfill it in batches, then SET NOT NULL (or give it "
+                        "a constant DEFAULT, which PostgreSQL 11+ adds without a rewrite)",
+                    )
+                )
+        if (d := re.search(r"\bDEFAULT (.*)", rest, re.I)) and _VOLATILE.search(d.group(1)):
+            rewrites = True
+            out.append(
+                Risk(
+                    "rewrite",
+                    f"ADD COLUMN {col} with a volatile DEFAULT rewrites all of {shown} "
+                    f"({n:,} rows) under an ACCESS EXCLUSIVE lock.",
+                    "add the column without a default, backfill in batches, then SET DEFAULT "
+                    "for new rows",
+                )
+            )
+        if ref := re.search(rf"\bREFERENCES ({_QNAME})", rest, re.I):
+            if not _indexed(t, [col], new_indexes):
+                out.append(_fk_no_index(shown, [col], ref.group(1)))
+    return rewrites
+
+
+def _create_table_risks(flat: str, new_indexes: list[tuple[str, list[str]]]) -> list[Risk]:
+    out: list[Risk] = []
+    m = re.match(rf"CREATE TABLE (?:IF NOT EXISTS )?({_QNAME})", flat, re.I)
+    shown = m.group(1) if m else "the new table"
+    for ref in re.finditer(rf"({_NAME}) [^,(]*?\bREFERENCES ({_QNAME})", flat, re.I):
+        col = _unquote(ref.group(1))
+        if not _indexed(None, [col], new_indexes, _split(shown)[1]):
+            out.append(_fk_no_index(shown, [col], ref.group(2)))
+    return out
+
+
+def _create_index_risks(flat: str, catalog: Catalog | None) -> list[Risk]:
+    out: list[Risk] = []
+    m = re.search(rf"\bON (?:ONLY )?({_QNAME})", flat, re.I)
+    t = find_table(catalog, m.group(1)) if m else None
+    if t is not None and _rows(t) >= LARGE_TABLE_ROWS:
+        out.append(
+            Risk(
+                "index_blocks_writes",
+                f"CREATE INDEX blocks writes to {t.schema}.{t.name} ({_rows(t):,} rows) while it"
+                " builds.",
+                "CREATE INDEX CONCURRENTLY (pgask index create does this by table size; it "
+                "cannot run inside the migration's transaction)",
+            )
+        )
+    return out
+
+
+def _drop_table_risks() -> list[Risk]:
+    out: list[Risk] = []
+    out.append(
+        Risk(
+            "data_loss",
+            "DROP TABLE deletes the table and its rows; the down migration can recreate the "
+            "table, not its data.",
+            "take a backup first (pgask backup), or rename it and drop it later",
+        )
+    )
     return out
 
 
@@ -239,15 +296,17 @@ def derive_down(statements: list[str]) -> list[str] | None:
             downs.append(f"DROP TABLE {m.group(1)}")
         elif m := re.match(
             rf"CREATE (?:UNIQUE )?INDEX (CONCURRENTLY )?(?:IF NOT EXISTS )?({_NAME}) ON (?:ONLY )?({_QNAME})",
-            flat, re.I,
-        ):  # fmt: skip
+            flat,
+            re.I,
+        ):
             schema, _t = _split(m.group(3))
             name = f"{m.group(3).split('.')[0].strip()}.{m.group(2)}" if schema else m.group(2)
             downs.append(f"DROP INDEX {m.group(1) or ''}{name}".replace("  ", " "))
         elif m := re.match(
             rf"ALTER TABLE (?:IF EXISTS )?(?:ONLY )?({_QNAME}) ADD (?:COLUMN )?(?:IF NOT EXISTS )?({_NAME}) ",
-            flat, re.I,
-        ):  # fmt: skip
+            flat,
+            re.I,
+        ):
             if m.group(2).upper() in ("CONSTRAINT", "PRIMARY", "UNIQUE", "FOREIGN", "CHECK"):
                 return None
             downs.append(f"ALTER TABLE {m.group(1)} DROP COLUMN {m.group(2)}")

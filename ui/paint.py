@@ -290,5 +290,3 @@ class Painter:
         self.text("\u2514" + "\u2500" * (w - 2) + "\u2518", x, y + h - 1, style)
         if title:
             self.text(fit(f" {title} ", min(w - 4, width_of(title) + 2)), x + 2, y, "box_title")
-
-

@@ -110,9 +110,11 @@ def _verify(files: list[Path], args: argparse.Namespace) -> int:
         key = load_key(state_dir() / "audit")
         found = read_witness(trail_id(key)) if key is not None else None
         if found is None:
-            print("witness: [audit] witness = \"syslog\" is set, but the system log cannot be read "
-                  "back here (no journalctl, no readable /var/log/syslog); only the file, its head "
-                  "and its key were checked. Compare `grep pgask-audit` in your system log.")  # fmt: skip
+            print(
+                'witness: [audit] witness = "syslog" is set, but the system log cannot be read '
+                "back here (no journalctl, no readable /var/log/syslog); only the file, its head "
+                "and its key were checked. Compare `grep pgask-audit` in your system log."
+            )
         else:
             witnessed, where = found
             print(f"witness: compared with the system log ({where})")
@@ -201,8 +203,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
             continue
         when = dt.datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3]
         if args.model and "context" in record:  # the schema context, as the model read it
-            print(f"{when} {record.get('event')} model={record.get('model')} tokens={record.get('tokens')} "
-                  f"tables={record.get('tables')}/{record.get('of')} trace={record.get('trace', '')}")  # fmt: skip
+            print(
+                f"{when} {record.get('event')} model={record.get('model')} tokens={record.get('tokens')} "
+                f"tables={record.get('tables')}/{record.get('of')} trace={record.get('trace', '')}"
+            )
             print("    " + str(record["context"]).replace("\n", "\n    "))
             continue
         extra = {
@@ -211,6 +215,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
             if k
             not in ("ts", "level", "actor", "incarnation", "pid", "event", "trace", "msg", "parent")
         }
-        print(f"{when} {record.get('actor', '?'):<16} {record.get('level', ''):<7} {record.get('event', '')} "
-              + " ".join(f"{k}={v}" for k, v in extra.items()))  # fmt: skip
+        print(
+            f"{when} {record.get('actor', '?'):<16} {record.get('level', ''):<7} {record.get('event', '')} "
+            + " ".join(f"{k}={v}" for k, v in extra.items())
+        )
     return 0

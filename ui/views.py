@@ -70,8 +70,12 @@ class StatusBar:
             if conn is not None and conn.state == "connecting":
                 segs.append((" connecting\u2026 ", "status_busy"))
             elif conn is not None and conn.state == "failed":
-                segs.append((f" not connected: {fit(conn.detail, max(20, room * 2)).rstrip()} ",
-                             "status_rw"))  # fmt: skip
+                segs.append(
+                    (
+                        f" not connected: {fit(conn.detail, max(20, room * 2)).rstrip()} ",
+                        "status_rw",
+                    )
+                )
             segs.append((f" {pane.mode} ", "status_rw" if pane.mode == "read-write" else "status"))
             if pane.superuser:  # read-only mode does not stop what a superuser's code can do
                 segs.append((" superuser ", "status_rw"))
@@ -240,8 +244,13 @@ class RecordView:
                 p.text("\u2502", x + name_w + 1, row_y, "rule")
                 p.text(fit(clean(part), w - name_w - 3), x + name_w + 3, row_y, style)
         more = f" \u00b7 {len(lines) - v.page_h} more lines" if len(lines) > v.page_h else ""
-        p.line([(f" \\x on: one row · Up/Down row · Enter or \\x back to the table{more} ", "footer")],
-               x, y + h - 1, w, "footer")  # fmt: skip
+        p.line(
+            [(f" \\x on: one row · Up/Down row · Enter or \\x back to the table{more} ", "footer")],
+            x,
+            y + h - 1,
+            w,
+            "footer",
+        )
 
 
 class InputLine:
@@ -311,27 +320,34 @@ class CompletionPopup:
 def hint_line(state: UiState) -> list[Segment]:
     pane = state.pane
     if state.searching:
-        return [(" search the results: /" + clean(state.search), "notice"),
-                ("\u2588 Enter find \u00b7 Esc cancel", "dim")]  # fmt: skip
+        return [
+            (" search the results: /" + clean(state.search), "notice"),
+            ("\u2588 Enter find \u00b7 Esc cancel", "dim"),
+        ]
     if state.status:
         return [(" " + state.status, "notice")]
     if pane.notice:
         return [(" " + pane.notice, "notice")]
-    if pane.job is not None and pane.job.stage in ("planning", "running", "exporting", "checking"):
+    if pane.job is not None and pane.job.stage in ("planning", "running", "checking"):
         return [(" Ctrl+C cancel \u00b7 F6 other pane \u00b7 Ctrl+P commands", "dim")]
     if "\n" in state.input:
         done = input_complete(state.input)
-        return [(" Enter run" if done else " the statement goes on: end it with ; and Enter", "dim"),
-                (" \u00b7 Alt+Enter new line \u00b7 Ctrl+C clear", "dim")]  # fmt: skip
+        return [
+            (" Enter run" if done else " the statement goes on: end it with ; and Enter", "dim"),
+            (" \u00b7 Alt+Enter new line \u00b7 Ctrl+C clear", "dim"),
+        ]
     where = {
         "input": "",
-        "results": " \u00b7 arrows move \u00b7 / search, n/N \u00b7 s sort \u00b7 Enter record",
+        "results": " \u00b7 arrows move \u00b7 / search, n/N \u00b7 s sort \u00b7 y/Y copy \u00b7 Enter record",
         "log": " \u00b7 arrows scroll",
     }
     return [
-        (" Enter run \u00b7 /sql SQL \u00b7 Ctrl+P commands \u00b7 F1 help \u00b7 Tab focus"
-         f" \u00b7 PgUp/PgDn page{where[state.area]} \u00b7 Ctrl+Q quit", "dim")
-    ]  # fmt: skip
+        (
+            " Enter run \u00b7 /sql SQL \u00b7 Ctrl+P commands \u00b7 F1 help \u00b7 Tab focus"
+            f" \u00b7 PgUp/PgDn page{where[state.area]} \u00b7 Ctrl+Q quit",
+            "dim",
+        )
+    ]
 
 
 class MainFrame:
@@ -375,8 +391,13 @@ class MainFrame:
         if len(state.panes) > 1 and h > 2:
             style = "title_focus" if focused else "title"
             mode = "READ-WRITE" if pane.mode == "read-write" else pane.mode
-            p.line([(f" {i + 1} {pane.profile} \u00b7 {mode} \u00b7 {activity(state, pane)}", style)],
-                   x, y, w, style)  # fmt: skip
+            p.line(
+                [(f" {i + 1} {pane.profile} \u00b7 {mode} \u00b7 {activity(state, pane)}", style)],
+                x,
+                y,
+                w,
+                style,
+            )
             y, h = y + 1, h - 1
         v = pane.result
         if v is None or h < 8:
@@ -410,5 +431,3 @@ def draw(screen: Any, state: UiState, theme: dict[str, Colour] | None = None) ->
         AskDialog.draw(p, state, m, w, h)
     elif isinstance(m, PasswordModal):
         PasswordDialog.draw(p, state, m, w, h)
-
-

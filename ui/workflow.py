@@ -98,9 +98,18 @@ def query_decision(verdict: Verdict) -> Literal["auto", "confirmed", "typed", "p
 # -- re-asking the model after a failed read -------------------------------------------------
 
 # failures a corrected query cannot fix (the connection, not the SQL)
-NOT_REPAIRABLE = ("db.connect", "db.auth", "db.ssl", "db.dns", "db.database_missing",
-                  "db.too_many_connections", "db.connection_lost", "db.permission_denied",
-                  "actor.", "protocol.")  # fmt: skip
+NOT_REPAIRABLE = (
+    "db.connect",
+    "db.auth",
+    "db.ssl",
+    "db.dns",
+    "db.database_missing",
+    "db.too_many_connections",
+    "db.connection_lost",
+    "db.permission_denied",
+    "actor.",
+    "protocol.",
+)
 
 
 def repairable(failure: Failure, verdict: Verdict, *, repaired: bool, rows_shown: int) -> bool:
@@ -117,9 +126,15 @@ def repairable(failure: Failure, verdict: Verdict, *, repaired: bool, rows_shown
 def repair_request(plan: PlanRequest, failed_sql: str, failure: Failure) -> PlanRequest:
     """The question again, with the SQL that failed and what the server said about it."""
     feedback = "\n".join(p for p in (failure.message, failure.why, failure.detail) if p)
-    return PlanRequest(question=plan.question, profile=plan.profile, mode=plan.mode,
-                       recent=plan.recent, pins=plan.pins, previous_sql=failed_sql,
-                       feedback=feedback)  # fmt: skip
+    return PlanRequest(
+        question=plan.question,
+        profile=plan.profile,
+        mode=plan.mode,
+        recent=plan.recent,
+        pins=plan.pins,
+        previous_sql=failed_sql,
+        feedback=feedback,
+    )
 
 
 # -- the recorded turn -----------------------------------------------------------------------

@@ -57,6 +57,14 @@ def test_a_bracketed_multi_line_paste_runs_once(tui: Tui) -> None:
     assert screen.count("pasted_count,") <= 1
 
 
+def test_a_pasted_script_of_several_statements_runs_each_in_order(tui: Tui) -> None:
+    t = started(tui)
+    t.paste("select 'first' as which;\nselect 'second' as which, 2 as n;\n")
+    t.expect_screen("2 statements: each is checked", 20)
+    t.wait_for(lambda: t.screen().count("1 row in") == 2, "both statements' results", 20)
+    assert "second" in t.screen()
+
+
 def test_a_paste_without_semicolon_waits_and_alt_enter_adds_a_line(tui: Tui) -> None:
     t = started(tui)
     t.paste("/sql select 5 as five\n  , 6 as six\n")
@@ -158,6 +166,27 @@ def test_pg_variables_alone_are_enough_for_pgask_sql_and_the_tui(tui: Tui) -> No
     t.expect_screen(("1 row in", env["PGDATABASE"][:30]), 20)
 
 
+def test_a_service_file_alone_is_enough_for_pgask_sql(tui: Tui) -> None:
+    """PGSERVICE names a section of the service file (PGSERVICEFILE), as psql reads it."""
+    env = libpq_env(tui.dsn)
+    service_file = Path(tui.tmp) / "pg_service.conf"
+    keys = {"PGHOST": "host", "PGPORT": "port", "PGUSER": "user", "PGDATABASE": "dbname"}
+    service_file.write_text("[shopdb]\n" + "".join(f"{keys[k]}={v}\n" for k, v in env.items()))
+    run_env = {k: v for k, v in tui.env().items() if not k.startswith("PG")}
+    run_env.update(PGSERVICE="shopdb", PGSERVICEFILE=str(service_file))
+    out = subprocess.run(
+        [*pgask_argv("sql", "select current_database() as db"), "--format", "csv"],
+        env=run_env, cwd=tui.tmp, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["db", env["PGDATABASE"]]
+    # a URL profile has no [profiles.*] section: the hint points at the URL instead
+    out = subprocess.run([*pgask_argv("sql", "select 1"), "-p", "postgresql://127.0.0.1:1/x"],
+                         env=run_env, cwd=tui.tmp, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 1 and "connection refused" in out.stderr, out.stderr
+    assert "[profiles." not in out.stderr and "in the URL" in out.stderr, out.stderr
+
+
 def test_use_a_url_switches_the_pane(tui: Tui) -> None:
     t = started(tui)
     t.type(f"/use {tui.other_dsn}", enter=True)
@@ -231,6 +260,20 @@ def test_search_finds_a_value_on_another_page_and_sort_says_so(tui: Tui) -> None
     t.expect_screen(re.compile(r"377\W+name 377"))
     t.send("s", "s")  # by the first visible column: ascending, then descending
     t.expect_screen(("Sorted by 'n' descending here in pgask", re.compile(r"500\W+name 500")))
+
+
+def test_y_copies_the_cell_and_shift_y_the_row_with_osc_52(tui: Tui) -> None:
+    t = started(tui)
+    t.allow_clipboard()
+    t.type("/sql select g as n, 'name ' || g as label from generate_series(1, 50) g", enter=True)
+    t.expect_screen("50 rows in", 20)
+    t.send("Tab", "Down", "Down")  # the results; the third row
+    t.send("y")
+    t.expect_screen("Copied the cell (n), 1 character,")
+    t.wait_for(lambda: t.clipboard() == "3", "the cell in tmux's paste buffer")
+    t.send("Right", "Y")
+    t.expect_screen("Copied the row, 8 characters")
+    t.wait_for(lambda: t.clipboard() == "3\tname 3", "the row in tmux's paste buffer")
 
 
 # -- config edits without a restart ----------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 
-from actors.planner_context import SchemaIndex
+from actors.planner.context import SchemaIndex
 from bench.bench_context_recall import BudgetFigures, Need, build, measure, whole_schema_tokens
 from bench.bench_offline_accuracy import ensure_shop, load_questions
 

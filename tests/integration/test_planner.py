@@ -378,7 +378,7 @@ async def test_prompt_carries_pins_recent_turns_and_feedback(
 
 
 async def test_without_a_model_the_offline_planner_answers(tmp_path: Path, shop_db: str) -> None:
-    pytest.importorskip("actors.planner_offline")
+    pytest.importorskip("actors.planner.offline")
     config = Config(profiles={"p": ProfileConfig(dsn=shop_db)})
     async with open_planner_tree(tmp_path, config) as (_sup, client):
         plan, _ = await ask(client, PlanRequest(question="how many orders are there", profile="p"))
@@ -389,7 +389,7 @@ async def test_without_a_model_the_offline_planner_answers(tmp_path: Path, shop_
 async def test_unreachable_model_falls_back_to_offline(
     tmp_path: Path, shop_db: str, key_env: str
 ) -> None:
-    pytest.importorskip("actors.planner_offline")
+    pytest.importorskip("actors.planner.offline")
     import socket
 
     with socket.socket() as s:  # a port nobody listens on

@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 
 from actors.executor import load_catalog
-from actors.planner_offline import offline_plan, parse_value_index, value_index_sql
+from actors.planner.offline import offline_plan, parse_value_index, value_index_sql
 from protocol.messages import Catalog, Clarification, Plan
 from testkit import pg
 from testkit.shop import SHOP_CASES, SHOP_DDL

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from actors.executor import load_catalog
-from actors.planner_semantic import check_plan
+from actors.planner.semantic import check_plan
 from bench.bench_offline_accuracy import cached_introspect, ensure_shop, plan_question, rows_match
 from protocol.config import ModelConfig
 from protocol.messages import Catalog, Clarification, Plan, PlanRequest

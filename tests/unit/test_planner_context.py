@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from actors.planner_context import (
+from actors.planner.context import (
     SchemaIndex,
     context_for_question,
     estimate_tokens,
-    question_terms,
-    render_table,
-    short_type,
-    split_identifier,
-    stem,
     tables_in_sql,
 )
+from actors.planner.schema_text import render_table, short_type
+from actors.planner.terms import question_terms
+from actors.planner.words import singular, split_identifier
 from bench.bench_planner_context import generate_catalog
 from protocol.messages import Catalog, CatalogColumn, CatalogForeignKey, CatalogTable, Turn
 
@@ -83,7 +81,7 @@ def test_question_terms_drop_function_words_and_fold_plurals() -> None:
     assert question_terms("Show me the total of all paid orders per customer!") == [
         "total", "paid", "order", "customer",
     ]  # fmt: skip
-    assert stem("companies") == "company" and stem("bus") == "bus"
+    assert singular("companies") == "company" and singular("bus") == "bus"
 
 
 # -- rendering -----------------------------------------------------------------------------------
@@ -271,7 +269,7 @@ def _noise(n: int, schema: str = "noise") -> list[CatalogTable]:
 
 
 def test_segment_splits_a_folded_word_into_known_words_only() -> None:
-    from actors.planner_context import schema_prefix, segment
+    from actors.planner.folding import schema_prefix, segment
 
     assert segment("dailyprice", {"daily", "price"}) == ("daily", "price")
     assert segment("tickerid", {"ticker"}) == ("ticker", "id")

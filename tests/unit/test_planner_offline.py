@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors.planner_offline import offline_plan, parse_value_index, value_index_sql
+from actors.planner.offline import offline_plan, parse_value_index, value_index_sql
 from protocol.messages import (
     Catalog,
     CatalogTable,

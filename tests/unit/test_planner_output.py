@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from actors.planner_prompt import (
+from actors.planner.prompt import (
     build_messages,
     has_mysqlisms,
     looks_like_sql,

@@ -1001,18 +1001,64 @@ def test_ask_dialogs_draw_and_survive_any_key() -> None:
     assert "Overwrite the backup file?" in screen.text() and "y / Enter: yes" in screen.text()
 
 
-def test_stacked_statements_are_refused_up_front_in_the_tui() -> None:
+def _script(st: S.UiState, verdicts: dict[str, Verdict]) -> list[str]:
+    """Answer each statement's GuardRequest with its verdict; the texts checked, in order."""
+    checked = []
+    while True:
+        pending = [(h, b) for h, b in st.outbox if isinstance(b, GuardRequest)]
+        if not pending:
+            return checked
+        h, body = pending[-1]
+        take(st)
+        checked.append(body.sql)
+        reply(st, h, verdicts[body.sql])
+
+
+def test_several_statements_are_all_checked_first_then_run_in_order() -> None:
     st = new()
     stmts = [StatementVerdict(index=0, kind="SELECT", sql_class="read", text="select 1"),
              StatementVerdict(index=1, kind="SELECT", sql_class="read", text="select 2")]  # fmt: skip
     run_sql_to_verdict(st, "select 1; select 2", verdict(statements=stmts))
+    assert _script(st, {"select 1": verdict(), "select 2": verdict()}) == ["select 1", "select 2"]
+    ran = []
+    for _ in range(2):
+        qh, q = last(st, QueryRequest)
+        take(st)
+        ran.append(q.sql)
+        reply(st, qh, QueryColumns(columns=[Column(name="n", type_oid=23, type_name="int4")]), more=True)
+        reply(st, qh, QueryRows(seq=0, rows=[[len(ran)]]), more=True)
+        reply(st, qh, QueryDone(command="SELECT 1", rows=1, elapsed_ms=1))
+    assert ran == ["select 1", "select 2"] and st.pane.job is None
+    assert st.pane.result is not None and st.pane.result.rows == [[2]]  # the grid keeps the last
+    assert "2 statements: each is checked" in log_text(st)
+
+
+def test_a_refused_statement_of_several_runs_none_of_them() -> None:
+    st = new()
+    stmts = [StatementVerdict(index=0, kind="SELECT", sql_class="read", text="select 1"),
+             StatementVerdict(index=1, kind="DELETE", sql_class="write", text="delete from t")]  # fmt: skip
+    run_sql_to_verdict(st, "select 1; delete from t", verdict(statements=stmts))
+    refused = verdict("refuse", "write", reasons=["DELETE changes rows"])
+    assert _script(st, {"select 1": verdict(), "delete from t": refused}) == ["select 1", "delete from t"]
     assert not [b for _, b in st.outbox if isinstance(b, QueryRequest)]  # nothing runs
-    text = log_text(st)
-    assert "holds 2 statements" in text and "Nothing was run" in text and "pgask sql" in text
-    assert st.pane.job is None or st.pane.job.stage not in ("running", "checking")
+    assert "Nothing was run (statement 2 of 2)" in log_text(st) and st.pane.job is None
 
 
-# -- issue 20: paste, multi-line input, shell habits ------------------------------------------
+def test_a_failing_statement_stops_the_ones_after_it() -> None:
+    st = new()
+    stmts = [StatementVerdict(index=i, kind="SELECT", sql_class="read", text=f"select {i}")
+             for i in range(3)]  # fmt: skip
+    run_sql_to_verdict(st, "select 0; select 1; select 2", verdict(statements=stmts))
+    _script(st, {f"select {i}": verdict() for i in range(3)})
+    qh, q = last(st, QueryRequest)
+    take(st)
+    reply(st, qh, QueryDone(command="SELECT 0", rows=0, elapsed_ms=1))
+    qh, q = last(st, QueryRequest)
+    take(st)
+    assert q.sql == "select 1"
+    reply(st, qh, Failure(code="db.division_by_zero", message="division by zero"))
+    assert not [b for _, b in st.outbox if isinstance(b, QueryRequest)]
+    assert "Stopped at statement 2 of 3" in log_text(st) and st.pane.job is None
 
 
 def paste(st: S.UiState, text: str) -> None:

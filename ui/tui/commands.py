@@ -59,8 +59,11 @@ def on_catalog(state: UiState, profile: str, body: Body) -> bool:
             pane_i = next((i for i, p in enumerate(state.panes) if p.profile == profile), 0)
             again = profile in state.passwords_sent
             if not isinstance(state.modal, PasswordModal):
-                state.modal = PasswordModal(profile, pane_i, message=(
-                    "That password was not accepted; try again." if again else ""))  # fmt: skip
+                state.modal = PasswordModal(
+                    profile,
+                    pane_i,
+                    message=("That password was not accepted; try again." if again else ""),
+                )
             return True
         for i, pane in enumerate(state.panes):
             if pane.profile == profile and (i == 0 or waiting or profile not in state.catalogs):
@@ -90,8 +93,12 @@ def run_meta(state: UiState, pane_i: int, text: str) -> bool:
             return True
         if cmd == "\\x":
             state.expanded = on
-            say(pane, "ok", f"Expanded display is {'on' if on else 'off'}."
-                + (" The results show the selected row; Up/Down move between rows." if on else ""))  # fmt: skip
+            say(
+                pane,
+                "ok",
+                f"Expanded display is {'on' if on else 'off'}."
+                + (" The results show the selected row; Up/Down move between rows." if on else ""),
+            )
         else:
             state.timing = on
             say(pane, "ok", f"Timing is {'on' if on else 'off'}.")
@@ -101,8 +108,11 @@ def run_meta(state: UiState, pane_i: int, text: str) -> bool:
         return start_job(state, pane_i, job)
     if cmd not in meta.CATALOG_COMMANDS:
         close = difflib.get_close_matches(cmd, sorted(meta.KNOWN), n=1)
-        say(pane, "error", f"Unknown meta-command {cmd}."
-            + (f" Did you mean {close[0]}?" if close else ""))  # fmt: skip
+        say(
+            pane,
+            "error",
+            f"Unknown meta-command {cmd}." + (f" Did you mean {close[0]}?" if close else ""),
+        )
         say(pane, "hint", "\\? lists the psql meta-commands pgask knows.")
         return True
     catalog = state.catalogs.get(pane.profile)
@@ -124,8 +134,13 @@ def run_meta(state: UiState, pane_i: int, text: str) -> bool:
         types = [
             "int8" if isinstance(v, int) else "text" for v in (ans.rows[0] if ans.rows else [])
         ]
-        pane.result = ResultView(list(ans.columns), types or ["text"] * len(ans.columns),
-                                 rows=ans.rows, done=True, command=cmd)  # fmt: skip
+        pane.result = ResultView(
+            list(ans.columns),
+            types or ["text"] * len(ans.columns),
+            rows=ans.rows,
+            done=True,
+            command=cmd,
+        )
     return True
 
 
@@ -226,5 +241,3 @@ def remember(state: UiState, profile: str, text: str) -> None:
     items.append(text)
     del items[:-MAX_HISTORY]
     state.history_out.append((profile, text))
-
-

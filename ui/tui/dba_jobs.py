@@ -33,7 +33,7 @@ from protocol.messages import (
 )
 from ui import dba
 from ui import keys as K
-from ui.tui.jobs import failed, finish, send_export, start_job
+from ui.tui.jobs import advance, failed, finish, start_job
 from ui.tui.model import (
     AskModal,
     Job,
@@ -105,11 +105,16 @@ def send_backup(state: UiState, pane_i: int, job: Job) -> None:
     pane = state.panes[pane_i]
     job.stage = "running"
     body = BackupRequest(path=job.path, force=job.force)
-    job.request_id = send(state, executor(pane), body, pane=pane_i, purpose="backup",
-                          trace=job.trace)  # fmt: skip
+    job.request_id = send(
+        state, executor(pane), body, pane=pane_i, purpose="backup", trace=job.trace
+    )
     what = "Replacing" if job.force else "Writing"
-    say(pane, "info", f"{what} a backup of '{pane.profile}' ({target(state.config, pane.profile)})"
-        f" to {job.path} ...")  # fmt: skip
+    say(
+        pane,
+        "info",
+        f"{what} a backup of '{pane.profile}' ({target(state.config, pane.profile)})"
+        f" to {job.path} ...",
+    )
 
 
 def on_backup(state: UiState, i: int, job: Job, body: Body) -> bool:
@@ -118,14 +123,19 @@ def on_backup(state: UiState, i: int, job: Job, body: Body) -> bool:
         if body.objects == 0:
             say(pane, "dim", body.text)
         else:
-            pane.notice = (f"Backing up: {body.objects:,} tables, {size_text(body.bytes)} "
-                           f"\u00b7 {body.text}")  # fmt: skip
+            pane.notice = (
+                f"Backing up: {body.objects:,} tables, {size_text(body.bytes)} \u00b7 {body.text}"
+            )
         return True
     pane.notice = ""
     if isinstance(body, BackupDone):
-        say(pane, "ok", f"Backed up {body.database or pane.profile} to {body.path}: "
+        say(
+            pane,
+            "ok",
+            f"Backed up {body.database or pane.profile} to {body.path}: "
             f"{size_text(body.bytes)} ({body.bytes:,} bytes), {body.tables:,} tables, "
-            f"in {fmt_ms(body.elapsed_ms)}.")  # fmt: skip
+            f"in {fmt_ms(body.elapsed_ms)}.",
+        )
         finish(state, i, "backed up")
         return True
     if isinstance(body, QueryCancelled):
@@ -136,11 +146,14 @@ def on_backup(state: UiState, i: int, job: Job, body: Body) -> bool:
         if body.code == "dba.backup_exists" and not job.force:
             job.stage = "confirming"
             state.modal = AskModal(
-                i, "Overwrite the backup file?",
-                [f"{job.path} already exists.",
-                 f"Replace it with a new backup of '{pane.profile}'?"],
+                i,
+                "Overwrite the backup file?",
+                [
+                    f"{job.path} already exists.",
+                    f"Replace it with a new backup of '{pane.profile}'?",
+                ],
                 "overwrite",
-            )  # fmt: skip
+            )
             return True
         say_failure(pane, body)
         finish(state, i, f"error {body.code}")
@@ -157,32 +170,50 @@ def restore(state: UiState, arg: str) -> bool:
         return True
     if not words or len(words) > 2:
         say(pane, "error", "/restore needs the archive's path, e.g. /restore shop.dump shop_copy")
-        say(pane, "hint", "It restores into a new database: the second word names it "
-            "(default: the profile's database name, which must not exist yet).")  # fmt: skip
+        say(
+            pane,
+            "hint",
+            "It restores into a new database: the second word names it "
+            "(default: the profile's database name, which must not exist yet).",
+        )
         return True
     path = os.path.abspath(os.path.expanduser(words[0]))
     new_db = words[1] if len(words) > 1 else ""
-    job = Job("restore", f"/restore {arg}", state.new_trace(), state.clock(), path=path,
-              target=new_db)  # fmt: skip
+    job = Job(
+        "restore", f"/restore {arg}", state.new_trace(), state.clock(), path=path, target=new_db
+    )
     if pane.mode != "read-write":
         if pane.job is None:
             pane.last = job  # F5 after switching the mode runs it again
         say(pane, "you", job.text)
         say(pane, "error", f"Refused: /restore does not run in {pane.mode} mode.")
-        say(pane, "error_why", "Why: a restore creates a database and writes everything in the "
-            "archive into it.")  # fmt: skip
+        say(
+            pane,
+            "error_why",
+            "Why: a restore creates a database and writes everything in the archive into it.",
+        )
         pcfg = state.config.profiles.get(pane.profile) or ProfileConfig()
         if pcfg.read_write:
             say(pane, "hint", "To allow it: /mode read-write (asks first), then run it again (F5).")
         else:
-            say(pane, "hint", f"Profile '{pane.profile}' does not allow read-write: set "
+            say(
+                pane,
+                "hint",
+                f"Profile '{pane.profile}' does not allow read-write: set "
                 f"read_write = true under [profiles.{pane.profile}] in "
-                f"{state.config.source or 'the config file'}, then restart pgask.")  # fmt: skip
+                f"{state.config.source or 'the config file'} (pgask reloads it).",
+            )
         return True
     if _begin(state, pane_i, job, job.text):
         job.stage = "checking"
-        job.request_id = send(state, executor(pane), ArchiveRequest(path=path, target=new_db),
-                              pane=pane_i, purpose="archive", trace=job.trace)  # fmt: skip
+        job.request_id = send(
+            state,
+            executor(pane),
+            ArchiveRequest(path=path, target=new_db),
+            pane=pane_i,
+            purpose="archive",
+            trace=job.trace,
+        )
     return True
 
 
@@ -206,9 +237,12 @@ def on_archive(state: UiState, i: int, job: Job, body: Body) -> bool:
         return True
     job.target, job.stage = body.target, "confirming"
     where = f"profile '{pane.profile}' ({target(state.config, pane.profile)})"
-    lines = [f"Restore {body.path}", f"into the NEW database '{body.target}' on {where}.",
-             *[s.strip() for s in summary[1:3]],
-             "It creates the database, then restores the archive in one transaction."]  # fmt: skip
+    lines = [
+        f"Restore {body.path}",
+        f"into the NEW database '{body.target}' on {where}.",
+        *[s.strip() for s in summary[1:3]],
+        "It creates the database, then restores the archive in one transaction.",
+    ]
     state.modal = AskModal(i, f"Restore into '{body.target}'", lines, "restore", name=body.target)
     return True
 
@@ -237,10 +271,16 @@ def on_dba_verdict(state: UiState, i: int, job: Job, body: Body) -> bool:
         finish(state, i, "refused")
         return True
     job.stage = "running"
-    request = RestoreRequest(path=job.path, target=job.target, verdict=body.signature,
-                             confirmed=True, confirm_name=job.typed)  # fmt: skip
-    job.request_id = send(state, executor(pane), request, pane=i, purpose="restore",
-                          trace=job.trace)  # fmt: skip
+    request = RestoreRequest(
+        path=job.path,
+        target=job.target,
+        verdict=body.signature,
+        confirmed=True,
+        confirm_name=job.typed,
+    )
+    job.request_id = send(
+        state, executor(pane), request, pane=i, purpose="restore", trace=job.trace
+    )
     say(pane, "info", f"Restoring {job.path} into the new database '{job.target}' ...")
     return True
 
@@ -255,15 +295,23 @@ def on_restore(state: UiState, i: int, job: Job, body: Body) -> bool:
         return True
     pane.notice = ""
     if isinstance(body, Restored):
-        say(pane, "ok", f"Restored {body.tables:,} tables into the new database '{body.database}'"
-            f" in {fmt_ms(body.elapsed_ms)}.")  # fmt: skip
+        say(
+            pane,
+            "ok",
+            f"Restored {body.tables:,} tables into the new database '{body.database}'"
+            f" in {fmt_ms(body.elapsed_ms)}.",
+        )
         for w in body.warnings:
             say(pane, "notice", f"warning: {w}")
         finish(state, i, "restored")
         return True
     if isinstance(body, QueryCancelled):
-        say(pane, "notice", "Restore cancelled: pg_restore ran in one transaction, so nothing was "
-            f"restored; the database '{job.target}' may exist, empty.")  # fmt: skip
+        say(
+            pane,
+            "notice",
+            "Restore cancelled: pg_restore ran in one transaction, so nothing was "
+            f"restored; the database '{job.target}' may exist, empty.",
+        )
         finish(state, i, "cancelled")
         return True
     if failed(state, i, body):
@@ -298,10 +346,13 @@ def ask_key(state: UiState, m: AskModal, code: int) -> bool:
     if answer is None:
         return True
     state.modal = None
-    if m.action == "overwrite":
+    if m.action == "overwrite" and job.engine is not None:  # an export, on the engine
+        job.engine.overwrite(bool(answer))
+        advance(state, m.pane, job)
+    elif m.action == "overwrite":
         if answer:
             job.force = True
-            (send_export if job.kind == "export" else send_backup)(state, m.pane, job)
+            send_backup(state, m.pane, job)
         else:
             what = "Not exported" if job.kind == "export" else "Not backed up"
             say(pane, "notice", f"{what}: {job.path} was kept as it is.")
@@ -314,9 +365,13 @@ def ask_key(state: UiState, m: AskModal, code: int) -> bool:
 
         # no verdict yet (the guard sees the CREATE DATABASE after the typed name), but the
         # audit trail records the declined restore all the same
-        note = AuditNote(decision="declined", sql_class="ddl", normalized=create_database_sql(job.target),
-                         reasons=[f"restore of {job.path} declined at the typed-name confirmation"],
-                         mode=pane.mode)  # fmt: skip
+        note = AuditNote(
+            decision="declined",
+            sql_class="ddl",
+            normalized=create_database_sql(job.target),
+            reasons=[f"restore of {job.path} declined at the typed-name confirmation"],
+            mode=pane.mode,
+        )
         send(state, executor(pane), note, pane=m.pane, trace=job.trace)
         say(pane, "notice", "Not restored: cancelled at the confirmation.")
         finish(state, m.pane, "declined")
@@ -336,21 +391,29 @@ def show_migrations(state: UiState) -> bool:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         say(pane, "error", f"Cannot read the migrations in {directory}.")
         say(pane, "error_why", f"Why: {exc}")
-        say(pane, "hint", "Check the directory (migrations_dir in the profile) and its ledger "
-            f"{dba.LEDGER}.")  # fmt: skip
+        say(
+            pane,
+            "hint",
+            f"Check the directory (migrations_dir in the profile) and its ledger {dba.LEDGER}.",
+        )
         return True
     if not rows:
         say(pane, "info", f"No migrations for '{pane.profile}' in {directory} yet.")
-        say(pane, "hint", f"pgask writes one when it applies a change: pgask migrate \"INTENT\" "
-            f"-p {pane.profile} --mode read-write")  # fmt: skip
+        say(
+            pane,
+            "hint",
+            f'pgask writes one when it applies a change: pgask migrate "INTENT" '
+            f"-p {pane.profile} --mode read-write",
+        )
         return True
     n = len(rows)
     say(pane, "info", f"Migrations for '{pane.profile}' in {directory} ({n} file{'s' * (n != 1)}):")
     w = max(len(r["file"]) for r in rows)
     for r in rows:
         style: Style = "ok" if r["state"] == "applied" else "dim"
-        say(pane, style, f"  {r['file']:<{w}}  {r['state']:<11}  {r['at'] or '-':<25}  "
-            f"{r['up'][:70]}")  # fmt: skip
+        say(
+            pane,
+            style,
+            f"  {r['file']:<{w}}  {r['state']:<11}  {r['at'] or '-':<25}  {r['up'][:70]}",
+        )
     return True
-
-

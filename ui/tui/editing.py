@@ -81,10 +81,13 @@ def input_complete(text: str) -> bool:
 
 def completion(state: UiState) -> C.Completion | None:
     return C.complete(
-        state.input, state.cursor, catalog=state.catalogs.get(state.pane.profile),
-        commands=[c + " " for c in K.SLASH_COMMANDS], meta=sorted(meta.KNOWN),
+        state.input,
+        state.cursor,
+        catalog=state.catalogs.get(state.pane.profile),
+        commands=[c + " " for c in K.SLASH_COMMANDS],
+        meta=sorted(meta.KNOWN),
         profiles=sorted(state.config.profiles),
-    )  # fmt: skip
+    )
 
 
 def tab_complete(state: UiState) -> bool:
@@ -110,8 +113,10 @@ def tab_complete(state: UiState) -> bool:
 
 def _quoted(name: str) -> str:
     parts = name.split(".")
-    return ".".join(p if re.fullmatch(r"[a-z_][a-z0-9_$]*", p) else '"' + p.replace('"', '""') + '"'
-                    for p in parts)  # fmt: skip
+    return ".".join(
+        p if re.fullmatch(r"[a-z_][a-z0-9_$]*", p) else '"' + p.replace('"', '""') + '"'
+        for p in parts
+    )
 
 
 def accept(state: UiState, found: C.Completion, item: str) -> None:
@@ -139,5 +144,3 @@ def history_key(state: UiState, step: int) -> bool:
         state.input = items[state.hist_pos]
     state.cursor = len(state.input)
     return True
-
-

@@ -104,6 +104,8 @@ def handle_key(state: UiState, code: int) -> bool:
             return find_next(state, state.pane.result, 1 if code == ord("n") else -1)
         if code == ord("s"):
             return sort_results(state, state.pane.result)
+        if code in (ord("y"), ord("Y")):
+            return copy_selection(state, state.pane.result, whole_row=code == ord("Y"))
         if grid_key(state.pane.result, code):
             return True
     if state.area == "log" and log_key(state.pane, code):
@@ -359,8 +361,11 @@ def find_next(state: UiState, v: ResultView, step: int, *, include_current: bool
             v.move(to=i)
             total = sum(1 for r in v.rows if _row_has(r, needle)) if n <= 200_000 else 0
             where = f" ({total:,} {'row matches' if total == 1 else 'rows match'})" if total else ""
-            state.status = (f"'{state.search}': row {i + 1:,}{where}"
-                            + (" · wrapped around" if wrapped else "") + " · n next, N previous")  # fmt: skip
+            state.status = (
+                f"'{state.search}': row {i + 1:,}{where}"
+                + (" · wrapped around" if wrapped else "")
+                + " · n next, N previous"
+            )
             return True
     state.status = f"'{state.search}' is in none of the {n:,} rows shown."
     return True
@@ -398,8 +403,32 @@ def sort_results(state: UiState, v: ResultView) -> bool:
         v.rows.sort(key=lambda r: cell_text(r[col]) if col < len(r) else "", reverse=v.sort_desc)
     v.move(to=0)
     scope = "all the rows" if v.done and not v.truncated else f"the {len(v.rows):,} rows shown"
-    state.status = (f"Sorted by '{v.columns[col]}' {'descending' if v.sort_desc else 'ascending'}"
-                    f" here in pgask, over {scope} (not by the server) · s again to change")  # fmt: skip
+    state.status = (
+        f"Sorted by '{v.columns[col]}' {'descending' if v.sort_desc else 'ascending'}"
+        f" here in pgask, over {scope} (not by the server) · s again to change"
+    )
+    return True
+
+
+COPY_LIMIT = 100_000  # characters: terminals drop longer OSC 52 payloads
+
+
+def copy_selection(state: UiState, v: ResultView, *, whole_row: bool) -> bool:
+    """`y` copies the selected cell, `Y` the selected row (tab-separated, as a spreadsheet
+    pastes it), to the terminal's clipboard with OSC 52 where the terminal allows it."""
+    if not v.rows:
+        state.status = "Nothing to copy: the result has no rows."
+        return True
+    row = v.rows[v.cur]
+    cells = row if whole_row else [row[min(v.left, len(row) - 1)]]
+    text = "\t".join(cell_text(c) for c in cells)
+    if len(text) > COPY_LIMIT:
+        state.status = f"Not copied: {len(text):,} characters is more than a terminal takes."
+        return True
+    state.clipboard_out.append(text)
+    what = "row" if whole_row else f"cell ({v.columns[min(v.left, len(v.columns) - 1)]})"
+    chars = f"{len(text):,} character{'s' if len(text) != 1 else ''}"
+    state.status = f"Copied the {what}, {chars}, to the clipboard (if the terminal allows OSC 52)."
     return True
 
 
@@ -531,5 +560,3 @@ def edit_key(state: UiState, code: int) -> bool:
         return False  # an unmapped key: ignore it rather than type garbage
     state.input, state.cursor = text, cur
     return True
-
-

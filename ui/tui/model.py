@@ -122,6 +122,19 @@ class Job:
     rows: int = 0
     cancelling: bool = False
     engine: engine.Job | None = None  # ask, sql, explain: the workflow engine's job
+    script: Script | None = None  # sql: a text of several statements, run in order
+
+
+@dataclass
+class Script:
+    """Several statements typed (or pasted) at once, as psql runs them: each is checked and
+    confirmed first (a refusal comes before anything ran), then they run in order, each in
+    its own transaction, stopping at the first that fails."""
+
+    texts: list[str]
+    ready: list[engine.Job] = field(default_factory=list)  # checked and confirmed, in order
+    running: int = -1  # the statement that runs now; -1 while they are being checked
+    ok: bool = False  # the running statement finished with its result
 
 
 @dataclass
@@ -246,6 +259,7 @@ class UiState:
     pending: dict[str, Pending] = field(default_factory=dict)
     history: dict[str, list[str]] = field(default_factory=dict)
     history_out: list[tuple[str, str]] = field(default_factory=list)  # (profile, line) to append
+    clipboard_out: list[str] = field(default_factory=list)  # texts to copy (OSC 52, app.py)
     hist_pos: int | None = None
     draft: str = ""
     pasting: bool = False  # between the bracketed-paste markers: Enter is a line break
@@ -336,9 +350,14 @@ def send(
     state: UiState, dst: str, body: Body, *, pane: int = 0, purpose: str = "", trace: str = ""
 ) -> str:
     header = Header(
-        id=state.ids(), kind=kind_of(body), src="ui", dst=dst, trace=trace or state.new_trace(),
-        session=state.session, sent_at=state.wall(),
-    )  # fmt: skip
+        id=state.ids(),
+        kind=kind_of(body),
+        src="ui",
+        dst=dst,
+        trace=trace or state.new_trace(),
+        session=state.session,
+        sent_at=state.wall(),
+    )
     state.outbox.append((header, body))
     if purpose:
         state.pending[header.id] = Pending(pane, purpose, header.trace)
@@ -396,5 +415,3 @@ def size_text(n: int) -> str:
 
 def fmt_ms(ms: float) -> str:
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
-
-

@@ -20,7 +20,7 @@ from protocol.messages import (
 from ui import approvals as A
 from ui.tui.commands import on_catalog
 from ui.tui.dba_jobs import on_archive, on_backup, on_dba_verdict, on_restore
-from ui.tui.jobs import ENGINE_PURPOSES, on_engine_reply, on_export, on_export_verdict
+from ui.tui.jobs import ENGINE_PURPOSES, on_engine_reply
 from ui.tui.model import (
     Job,
     PaneState,
@@ -109,8 +109,6 @@ def on_actor_exited(state: UiState, body: ActorExited) -> bool:
 
 
 _HANDLERS: dict[str, Callable[[UiState, int, Job, Body], bool]] = {
-    "export_guard": on_export_verdict,
-    "export": on_export,
     "backup": on_backup,
     "archive": on_archive,
     "dba_guard": on_dba_verdict,
@@ -128,10 +126,9 @@ def activity(state: UiState, pane: PaneState) -> str:
         "checking": "checking",
         "confirming": "waiting for you",
         "running": "running",
-        "exporting": "exporting",
     }.get(job.stage, job.stage)
-    if job.stage == "running" and job.kind in ("backup", "restore"):
-        what = "backing up" if job.kind == "backup" else "restoring"
+    if job.stage == "running" and job.kind in ("backup", "restore", "export"):
+        what = {"backup": "backing up", "restore": "restoring", "export": "exporting"}[job.kind]
     if job.cancelling:
         what = "cancelling"
     text = f"{what} {t:.1f}s" if job.stage != "confirming" else what
@@ -142,5 +139,3 @@ def activity(state: UiState, pane: PaneState) -> str:
 
 def busy(state: UiState) -> bool:
     return any(p.job is not None and p.job.stage != "confirming" for p in state.panes)
-
-

@@ -73,8 +73,11 @@ def password_key(state: UiState, m: PasswordModal, code: int) -> bool:
     if code in (K.ESC, K.CTRL_C):
         state.modal, m.typed = None, ""
         pane = state.panes[m.pane] if m.pane < len(state.panes) else state.pane
-        say(pane, "notice", f"Not connected to '{m.profile}': no password given. "
-            "/use it again to be asked again.")  # fmt: skip
+        say(
+            pane,
+            "notice",
+            f"Not connected to '{m.profile}': no password given. /use it again to be asked again.",
+        )
         return True
     if code in (K.BACK, K.CTRL_H, K.BACKSPACE_DEL):
         m.typed = m.typed[:-1]
@@ -114,10 +117,19 @@ def use_profile(state: UiState, name: str) -> bool:
             warm(state, url, then_catalog=name if name not in state.catalogs else "")
     if name not in state.config.profiles:
         close = difflib.get_close_matches(name, list(state.config.profiles), n=1)
-        say(pane, "error", f"There is no profile named '{redact_secrets(name)}'."
-            + (f" Did you mean '{close[0]}'?" if close else ""))  # fmt: skip
-        say(pane, "hint", "Known profiles: " + ", ".join(sorted(state.config.profiles))
-            + ". Added one to the config just now? /reload reads it again.")  # fmt: skip
+        say(
+            pane,
+            "error",
+            f"There is no profile named '{redact_secrets(name)}'."
+            + (f" Did you mean '{close[0]}'?" if close else ""),
+        )
+        say(
+            pane,
+            "hint",
+            "Known profiles: "
+            + ", ".join(sorted(state.config.profiles))
+            + ". Added one to the config just now? /reload reads it again.",
+        )
         return True
     if pane.job is not None:
         say(pane, "error", "Wait for the running request (or Ctrl+C) before switching.")
@@ -160,8 +172,11 @@ def on_reloaded(state: UiState, pane: PaneState, body: Body, auto: bool) -> bool
     if body.added:
         parts.append("new: " + ", ".join(body.added))
     if body.changed:
-        parts.append("changed: " + ", ".join(body.changed)
-                     + " (a connection already open keeps its old settings until pgask restarts)")  # fmt: skip
+        parts.append(
+            "changed: "
+            + ", ".join(body.changed)
+            + " (a connection already open keeps its old settings until pgask restarts)"
+        )
     if body.removed:
         parts.append("removed: " + ", ".join(body.removed))
     where = body.source or "defaults and environment"
@@ -205,8 +220,13 @@ def close_pane(state: UiState) -> bool:
 
 def save_pane(state: UiState, i: int) -> None:
     pane = state.panes[i]
-    send(state, "supervisor", SessionSetPane(index=i, pane=Pane(profile=pane.profile, mode=pane.mode)),
-         pane=i, purpose="session")  # fmt: skip
+    send(
+        state,
+        "supervisor",
+        SessionSetPane(index=i, pane=Pane(profile=pane.profile, mode=pane.mode)),
+        pane=i,
+        purpose="session",
+    )
 
 
 def ask_mode(state: UiState, arg: str) -> bool:
@@ -224,8 +244,12 @@ def ask_mode(state: UiState, arg: str) -> bool:
     if not pcfg.read_write:
         say(pane, "error", f"Profile '{pane.profile}' may not be switched to read-write.")
         say(pane, "error_why", "Its configuration does not allow writes (read_write = false).")
-        say(pane, "hint", f"Set read_write = true under [profiles.{pane.profile}] in "
-            f"{state.config.source or 'the config file'}, then restart pgask.")  # fmt: skip
+        say(
+            pane,
+            "hint",
+            f"Set read_write = true under [profiles.{pane.profile}] in "
+            f"{state.config.source or 'the config file'} (pgask reloads it).",
+        )
         return True
     state.modal = ModeModal(state.focus, "read-write")
     return True
@@ -235,8 +259,12 @@ def set_mode(state: UiState, pane_i: int, mode: Mode) -> None:
     pane = state.panes[pane_i]
     pane.mode = mode
     if mode == "read-write":
-        say(pane, "notice", f"'{pane.profile}' is now READ-WRITE: writes run after you confirm "
-            "each one. /mode read-only switches back.")  # fmt: skip
+        say(
+            pane,
+            "notice",
+            f"'{pane.profile}' is now READ-WRITE: writes run after you confirm "
+            "each one. /mode read-only switches back.",
+        )
     else:
         say(pane, "ok", f"'{pane.profile}' is now read-only: writes are refused.")
     save_pane(state, pane_i)
@@ -256,5 +284,3 @@ def show_history(state: UiState) -> bool:
         for i, p in enumerate(pins, 1):
             say(pane, "dim", f"  {i}. {p}")
     return True
-
-

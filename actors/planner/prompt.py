@@ -1,4 +1,4 @@
-"""planner_prompt: what the planner says to the model, and how it reads the answer (pure).
+"""prompt: what the planner says to the model, and how it reads the answer (pure).
 
 Receives: nothing (a library of the planner actor).  Replies: nothing.
 Restart: not an actor.  Resources: none (sqlglot is imported only to repair MySQL-isms).

@@ -1,4 +1,4 @@
-"""planner_context: which part of the schema the model sees for a question (pure, no I/O).
+"""context: which part of the schema the model sees for a question (pure, no I/O).
 
 Receives: nothing (a library of the planner actor).  Replies: nothing.
 Restart: not an actor.  Resources: none; a SchemaIndex is built once per catalog fingerprint.
@@ -28,6 +28,9 @@ Rendering is one line per table::
 
 Names are schema-qualified when the catalog spans more than one schema (or its only schema is not
 on the search_path). Tokens are estimated as characters / 4 (no tokenizer dependency).
+
+Words come from words.py (the model the offline planner uses too), question terms from
+terms.py, the splitting of folded names from folding.py, the rendering from schema_text.py.
 """
 
 from __future__ import annotations
@@ -36,17 +39,17 @@ import gc
 import math
 import re
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
-from operator import attrgetter
 
-from protocol.messages import Catalog, CatalogColumn, CatalogTable, Turn
+from actors.planner.folding import Folding
+from actors.planner.schema_text import describe_table, qualified_name, render_table, trim
+from actors.planner.terms import ABBREVIATIONS, question_terms
+from actors.planner.words import split_identifier
+from protocol.messages import Catalog, CatalogTable, Turn
 
 DEFAULT_BUDGET = 4000
 MAX_COLUMNS_RANKED = 30  # a wide table shows its keys and matching columns first, then "+N more"
-MAX_ENUM_VALUES = 12
-COMMENT_CHARS = 80
 MAX_MISSES = 25  # stop filling the budget after this many tables in a row did not fit
 CHARS_PER_TOKEN = 4.0
 
@@ -58,305 +61,11 @@ def estimate_tokens(text: str) -> int:
 
 # -- words ----------------------------------------------------------------------------------------
 
-_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
-_WORD = re.compile(r"[A-Za-z0-9]+")
-_DIGIT = re.compile(r"\d")
-
-STOPWORDS = frozenset(
-    """a an the of in on at to for from by with and or not no is are was were be been being
-    what which who whom whose when where why how show list give me find get tell all any each
-    every per many much most least more less than top this that these those there their them
-    they it its i we you our your my do does did have has had can could would should please
-    as into over under between about up down out than then so if else also only just
-    number count sum average avg mean max min maximum minimum distinct sorted
-    by desc asc descending ascending ever now only s t""".split()
-)
-
-# abbreviations found in identifiers <-> words people type
-_ABBREVIATIONS: dict[str, tuple[str, ...]] = {
-    "transaction": ("tx", "txn", "trans", "trx"),
-    "amount": ("amt",),
-    "quantity": ("qty",),
-    "number": ("num", "nbr", "no"),
-    "customer": ("cust", "client"),
-    "client": ("customer",),
-    "department": ("dept",),
-    "employee": ("emp", "staff"),
-    "address": ("addr",),
-    "description": ("desc", "descr"),
-    "date": ("dt",),
-    "timestamp": ("ts",),
-    "product": ("prod",),
-    "category": ("cat",),
-    "account": ("acct",),
-    "balance": ("bal",),
-    "price": ("cost",),
-    "revenue": ("sale", "amount"),
-    "sale": ("revenue",),
-    "user": ("usr",),
-    "organization": ("org",),
-    "message": ("msg",),
-    "reference": ("ref",),
-    "identifier": ("id",),
-    "information": ("info",),
-    "percentage": ("pct",),
-    "average": ("avg",),
-    "purchase": ("order",),
-    "bought": ("order", "purchase"),
-    "spent": ("amount", "total"),
-    "paid": ("payment", "amount"),
-    "city": ("location",),
-    "country": ("nation",),
-}
-
-
-@lru_cache(maxsize=200_000)
-def split_identifier(name: str) -> tuple[str, ...]:
-    """`sbTxAmount` -> (sb, tx, amount); `order_items` -> (order, item); plurals folded."""
-    out: list[str] = []
-    for part in _WORD.findall(name):
-        for piece in _CAMEL.findall(part) or [part]:
-            word = piece.lower()
-            if word.isdigit():
-                continue
-            out.append(stem(word))
-    return tuple(out)
-
-
-@lru_cache(maxsize=100_000)
-def stem(word: str) -> str:
-    """A small English singular: categories -> category, boxes -> box, orders -> order."""
-    w = word.lower()
-    if len(w) <= 3:
-        return w
-    if w.endswith("ies") and len(w) > 4:
-        return w[:-3] + "y"
-    if w.endswith(("sses", "shes", "ches", "xes", "zes")):
-        return w[:-2]
-    if w.endswith("ses") and len(w) > 5:  # addresses handled above; statuses -> status
-        return w[:-2]
-    if w.endswith("s") and not w.endswith(("ss", "us", "is", "os")):
-        return w[:-1]
-    return w
-
-
-def question_terms(text: str) -> list[str]:
-    """The content words of a question, stemmed, in order, without duplicates."""
-    seen: dict[str, None] = {}
-    for raw in _WORD.findall(text):
-        for term in split_identifier(raw):
-            if term not in STOPWORDS and len(term) > 1:
-                seen.setdefault(term, None)
-    return list(seen)
-
 
 # -- splitting folded names with the catalog's own words -------------------------------------------
 
-# short words a folded name may be made of (`sbtxid` -> sb tx id, `isactive` -> is active)
-_SHORT_PARTS = frozenset(
-    {"id", "no", "tx", "dt", "ts", "is", "ms", "pk", "fk"}
-    | {a for abbrevs in _ABBREVIATIONS.values() for a in abbrevs if len(a) == 2}
-)
-_NAME, _COMMENT, _ENUM_VALUES = attrgetter("name"), attrgetter("comment"), attrgetter("enum_values")
-_MIN_FOLDED = 5  # shorter single words are never split
-_MAX_FOLDED = 40
-
-
-def segment(
-    word: str, known: set[str] | frozenset[str], *, exclude: str = ""
-) -> tuple[str, ...] | None:
-    """`dailyprice` -> (daily, price) when every part is a known word (plurals folded), with as
-    few parts as possible; None when the word cannot be covered (it stays one word)."""
-    n = len(word)
-    if n < _MIN_FOLDED or n > _MAX_FOLDED:
-        return None
-    # best[k]: fewest parts covering word[:k], and where the last part starts
-    best: list[tuple[int, int]] = [(0, 0)] + [(n + 1, -1)] * n
-    for end in range(2, n + 1):
-        for start in range(max(0, end - 24), end - 1):
-            if best[start][0] > n:
-                continue
-            piece = word[start:end]
-            if piece == exclude:
-                continue
-            if (
-                piece in known
-                or piece in _SHORT_PARTS
-                or (piece[-1] == "s" and len(piece) > 3 and piece[:-1] in known)
-            ) and best[start][0] + 1 < best[end][0]:
-                best[end] = (best[start][0] + 1, start)
-    if best[n][0] < 2 or best[n][0] > n:
-        return None
-    parts: list[str] = []
-    end = n
-    while end > 0:
-        start = best[end][1]
-        parts.append(stem(word[start:end]))
-        end = start
-    return tuple(parts[::-1])
-
-
-def _common_prefix(words: Sequence[str]) -> str:
-    if not words:
-        return ""
-    lo, hi = min(words), max(words)
-    k = 0
-    while k < len(lo) and lo[k] == hi[k]:
-        k += 1
-    return lo[:k]
-
-
-def schema_prefix(names: Sequence[str], known: set[str], own: set[str] | None = None) -> str:
-    """A short prefix most table names of a schema fold into their first word and no known word
-    begins with (`sb` of `sbcustomer`, `sbticker`, ...), or "". Words of the schema's own names
-    (`own`) may begin with it."""
-    if len(names) < 3:
-        return ""
-    firsts = [(split_identifier(n) or ("",))[0] for n in names]
-    for size in (4, 3, 2):
-        counts: dict[str, int] = defaultdict(int)
-        for w in firsts:
-            if len(w) > size + 2 and w[:size].isalpha():
-                counts[w[:size]] += 1
-        if not counts:
-            continue
-        p, c = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
-        if c < 0.75 * len(names) or p in known:
-            continue
-        mine = own or set()
-        if any(w.startswith(p) for w in known if len(w) > size and w not in mine):
-            continue  # `ord` of orderitems / orderlines begins a word: not a prefix
-        return p
-    return ""
-
 
 # -- rendering ------------------------------------------------------------------------------------
-
-_TYPE_ABBREV = (
-    ("timestamp with time zone", "timestamptz"),
-    ("timestamp without time zone", "timestamp"),
-    ("time with time zone", "timetz"),
-    ("time without time zone", "time"),
-    ("character varying", "varchar"),
-    ("character", "char"),
-    ("double precision", "float8"),
-    ("integer", "int"),
-    ("boolean", "bool"),
-)
-
-
-def short_type(type_name: str) -> str:
-    t = type_name
-    for long, short in _TYPE_ABBREV:
-        if t.startswith(long):
-            t = short + t[len(long) :]
-            break
-    return t
-
-
-def _trim(text: str, n: int = COMMENT_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
-
-
-def qualified_name(table: CatalogTable, qualified: bool) -> str:
-    return f"{table.schema}.{table.name}" if qualified else table.name
-
-
-def _fk_refs(table: CatalogTable, qualified: bool) -> tuple[dict[str, str], list[str]]:
-    """Single-column FKs by column (`->customers.id`), and composite ones as trailing text."""
-    single: dict[str, str] = {}
-    composite: list[str] = []
-    for fk in table.foreign_keys:
-        ref = f"{fk.ref_schema}.{fk.ref_table}" if qualified else fk.ref_table
-        if len(fk.columns) == 1:
-            single[fk.columns[0]] = f"->{ref}.{fk.ref_columns[0]}"
-        else:
-            composite.append(f"FK ({','.join(fk.columns)})->{ref}({','.join(fk.ref_columns)})")
-    return single, composite
-
-
-def render_column(
-    col: CatalogColumn, *, pk: bool, ref: str = "", comments: bool = True, enums: bool = True
-) -> str:
-    parts = [f"{col.name} {short_type(col.type_name)}"]
-    if enums and col.enum_values:
-        shown = col.enum_values[:MAX_ENUM_VALUES]
-        more = "|…" if len(col.enum_values) > MAX_ENUM_VALUES else ""
-        parts[0] += "{" + "|".join(shown) + more + "}"
-    if pk:
-        parts.append("PK")
-    if ref:
-        parts.append(ref)
-    if comments and col.comment:
-        parts.append(f"[{_trim(col.comment, 60)}]")
-    return " ".join(parts)
-
-
-def _rows_label(n: int) -> str:
-    if n < 0:
-        return ""
-    if n < 1000:
-        return f"~{n} rows"
-    if n < 1_000_000:
-        return f"~{n / 1000:.0f}k rows"
-    return f"~{n / 1_000_000:.1f}M rows"
-
-
-def render_table(
-    table: CatalogTable,
-    *,
-    qualified: bool = False,
-    columns: Sequence[str] | None = None,
-) -> str:
-    """One line: `name(col type PK, col type ->ref.col, ...) -- comment; ~N rows`.
-
-    `columns` limits (and orders) the columns shown; the rest are counted as `+N more`.
-    """
-    pk = set(table.primary_key) if len(table.primary_key) == 1 else set()
-    single, composite = _fk_refs(table, qualified)
-    by_name = {c.name: c for c in table.columns}
-    chosen = [by_name[c] for c in columns if c in by_name] if columns is not None else table.columns
-    cols = [render_column(c, pk=c.name in pk, ref=single.get(c.name, "")) for c in chosen]
-    hidden = len(table.columns) - len(chosen)
-    if hidden > 0:
-        cols.append(f"+{hidden} more")
-    if len(table.primary_key) > 1:
-        cols.append(f"PK ({','.join(table.primary_key)})")
-    cols.extend(composite)
-    prefix = "" if table.kind in ("table", "partitioned") else f"{table.kind} "
-    line = f"{prefix}{qualified_name(table, qualified)}({', '.join(cols)})"
-    notes = [n for n in (_trim(table.comment), _rows_label(table.est_rows)) if n]
-    if notes:
-        line += " -- " + "; ".join(notes)
-    return line
-
-
-def describe_table(table: CatalogTable, *, qualified: bool = True) -> str:
-    """Everything about one table, for the `describe_table` tool: one line per column."""
-    name = qualified_name(table, qualified)
-    lines = [f"{table.kind} {name}" + (f" -- {table.comment}" if table.comment else "")]
-    if table.est_rows >= 0:
-        lines.append(f"  estimated rows: {table.est_rows}")
-    single, composite = _fk_refs(table, qualified)
-    pk = set(table.primary_key) if len(table.primary_key) == 1 else set()
-    for col in table.columns:
-        text = render_column(col, pk=col.name in pk, ref=single.get(col.name, ""))
-        extra = []
-        if not col.nullable:
-            extra.append("NOT NULL")
-        if col.default:
-            extra.append(f"DEFAULT {_trim(col.default, 40)}")
-        lines.append("  " + text + (" " + " ".join(extra) if extra else ""))
-    if len(table.primary_key) > 1:
-        lines.append(f"  PRIMARY KEY ({', '.join(table.primary_key)})")
-    for uk in table.unique_keys:
-        lines.append(f"  UNIQUE ({', '.join(uk)})")
-    lines.extend(f"  {c}" for c in composite)
-    for ix in table.indexes:
-        if not ix.primary:
-            lines.append(f"  index {ix.name}: {_trim(ix.definition, 160)}")
-    return "\n".join(lines)
 
 
 # -- the index ------------------------------------------------------------------------------------
@@ -451,61 +160,14 @@ class SchemaIndex:
         try:
             for i, t in enumerate(tables):
                 self.by_schema[t.schema].append(i)
-            self._folding(tables)
+            self.folding = Folding(tables, self.by_schema)
             # (schema prefix, table prefix) -> column name -> (its words, its lower case if id-like)
             col_words: dict[tuple[str, str], dict[str, tuple[tuple[str, ...], str]]] = defaultdict(
                 dict
             )
             self._min_chars = 0  # a lower bound of the whole rendering, to skip it when hopeless
             for i, t in enumerate(tables):
-                self._min_chars += len(t.name) + 3 + sum(len(c.name) + 4 for c in t.columns)
-                sp = self._prefix.get(t.schema, "")
-                words, whole = self._words(t.name, sp, "")
-                entry = _Entry(t, f"{t.schema}.{t.name}", words)
-                entry.name_len = len(set(words)) + (1 if _DIGIT.search(t.name) else 0)
-                entry.name_whole = whole
-                self.entries.append(entry)
-                self.by_key[entry.key.lower()] = i
-                self.by_name[t.name.lower()].append(i)
-                for term in words:
-                    post(term, i, W_NAME)
-                if whole:
-                    post(whole, i, W_NAME)
-                if sp:
-                    post(sp, i, W_SCHEMA)
-                if t.schema not in ("public",):
-                    for term in split_identifier(t.schema):
-                        post(term, i, W_SCHEMA)
-                if t.comment:
-                    for term in question_terms(t.comment):
-                        post(term, i, W_COMMENT)
-                tp = self._table_prefix(t, sp)
-                words_of = col_words[(sp, tp)]
-                for j, c in enumerate(t.columns):
-                    hit = words_of.get(c.name)
-                    if hit is None:
-                        terms, whole = self._words(c.name, sp, tp)
-                        low = c.name.lower()
-                        hit = words_of[c.name] = (
-                            (*terms, whole) if whole else terms,
-                            low if low.endswith("id") else "",
-                        )
-                    terms, id_like = hit
-                    entry.col_terms.append(terms)
-                    if id_like:
-                        self.id_columns[(t.schema, id_like)].add(i)
-                    for term in terms:
-                        post(term, i, W_COLUMN)
-                        self.col_hits[term][i].append(j)
-                    for v in c.enum_values:
-                        for term in split_identifier(v):
-                            post(term, i, W_ENUM)
-                            self.col_hits[term][i].append(j)
-                    if c.comment:
-                        for term in question_terms(c.comment):
-                            post(term, i, W_COLUMN_COMMENT)
-                            self.col_hits[term][i].append(j)
-                entry.keys = self._keys(t)
+                self._index_table(i, t, post, col_words)
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -524,102 +186,65 @@ class SchemaIndex:
                     self.graph[j].add(i)
         self._whole_chars: int | None = None
 
-    # -- folded names --
-    def _folding(self, tables: Sequence[CatalogTable]) -> None:
-        """The catalog's vocabulary (words seen apart: in `snake_case`/`camelCase` names, comments,
-        enum values, single-word table names) and each schema's common folded prefix."""
-        known: set[str] = {w for w in _ABBREVIATIONS if len(w) >= 3}
-        known.update(a for abbrevs in _ABBREVIATIONS.values() for a in abbrevs if len(a) >= 3)
-
-        def learn(terms: Iterable[str]) -> None:
-            for w in terms:
-                if len(w) >= 3 and (len(w) >= 4 or w not in STOPWORDS):
-                    known.add(w)
-
-        strong: set[str] = set()  # words seen apart, never split themselves
-        idents: dict[str, set[str]] = defaultdict(set)  # schema -> its distinct names
-        for t in tables:
-            names = idents[t.schema]
-            names.add(t.name)
-            names.update(map(_NAME, t.columns))
-            if t.comment:
-                strong.update(question_terms(t.comment))
-            if any(map(_COMMENT, t.columns)) or any(map(_ENUM_VALUES, t.columns)):
-                for c in t.columns:
-                    if c.comment:
-                        strong.update(question_terms(c.comment))
-                    for v in c.enum_values:
-                        strong.update(split_identifier(v))
-        own: dict[str, set[str]] = {}  # schema -> the words apart in its names (`sbtickerdb2x`)
-        for schema, names in idents.items():
-            words = own[schema] = set()
-            for ident in names:
-                terms = split_identifier(ident)
-                if len(terms) > 1:
-                    words.update(terms)
-            strong |= words
-        learn(strong)
-        self._strong = {w for w in strong if len(w) >= 3}
-        self._prefix: dict[str, str] = {}
-        for schema, idxs in self.by_schema.items():
-            p = schema_prefix([tables[i].name for i in idxs], known, own[schema])
-            if p:
-                self._prefix[schema] = p
-        # single-word table names are words, and so is what is left of them after the prefix
-        # (`sbticker` -> ticker) unless the rest is made of known words (`sbdailyprice`)
-        singles: list[str] = []
-        for t in tables:
-            terms = split_identifier(t.name)
-            if len(terms) == 1:
-                word, p = terms[0], self._prefix.get(t.schema, "")
-                if p and word.startswith(p) and len(word) > len(p) + 2:
-                    word = word[len(p) :]
-                singles.append(word)
-        learn(w for w in singles if w in known or segment(w, known) is None)
-        self._known = known
-        self._folded: dict[str, tuple[str, ...] | None] = {}
-
-    def _fold(self, word: str) -> tuple[str, ...]:
-        if word in self._strong:
-            return (word,)
-        if word not in self._folded:
-            self._folded[word] = segment(word, self._known, exclude=word)
-        return self._folded[word] or (word,)
-
-    def _words(self, ident: str, sp: str, tp: str) -> tuple[tuple[str, ...], str]:
-        """The words of an identifier (its schema prefix left out) and, when they come from
-        splitting one folded word, that word: `sbcustname` -> ((cust, name), "sbcustname")."""
-        terms = split_identifier(ident)
-        if len(terms) != 1:
-            if sp and terms and terms[0] == sp and len(terms) > 1:
-                return terms[1:], ""
-            return terms, ""
-        word = terms[0]
-        rest = word
-        if sp and rest.startswith(sp) and len(rest) > len(sp) + 1:
-            rest = rest[len(sp) :]
-        head: tuple[str, ...] = ()
-        if tp and rest.startswith(tp) and len(rest) > len(tp) + 1:
-            head, rest = (tp,), rest[len(tp) :]
-        words = (*head, *self._fold(rest))
-        return (words, word) if words != (word,) else (words, "")
-
-    def _table_prefix(self, t: CatalogTable, sp: str) -> str:
-        """What every folded column name of a table begins with after the schema prefix (`cust`
-        of `sbcustid`, `sbcustname`, ...), when it is a word or the schema has a prefix."""
-        if len(t.columns) < 2 or not all(c.name.isalnum() and c.name.islower() for c in t.columns):
-            return ""
-        lows = [c.name.lower() for c in t.columns]
+    def _index_table(
+        self,
+        i: int,
+        t: CatalogTable,
+        post: Callable[[str, int, float], None],
+        col_words: dict[tuple[str, str], dict[str, tuple[tuple[str, ...], str]]],
+    ) -> None:
+        """Post the terms of table i: its name, schema, comment, and each column's words."""
+        self._min_chars += len(t.name) + 3 + sum(len(c.name) + 4 for c in t.columns)
+        sp = self.folding.prefix.get(t.schema, "")
+        words, whole = self.folding.words(t.name, sp, "")
+        entry = _Entry(t, f"{t.schema}.{t.name}", words)
+        entry.name_len = len(set(words)) + (1 if re.search(r"\d", t.name) else 0)
+        entry.name_whole = whole
+        self.entries.append(entry)
+        self.by_key[entry.key.lower()] = i
+        self.by_name[t.name.lower()].append(i)
+        for term in words:
+            post(term, i, W_NAME)
+        if whole:
+            post(whole, i, W_NAME)
         if sp:
-            if not all(w.startswith(sp) for w in lows):
-                return ""
-            lows = [w[len(sp) :] for w in lows]
-        tp = _common_prefix(lows)
-        if len(tp) < 2 or not tp.isalpha() or sum(len(w) > len(tp) + 1 for w in lows) < 2:
-            return ""
-        if sp or tp in self._known or tp in _SHORT_PARTS:
-            return tp
-        return ""
+            post(sp, i, W_SCHEMA)
+        if t.schema not in ("public",):
+            for term in split_identifier(t.schema):
+                post(term, i, W_SCHEMA)
+        if t.comment:
+            for term in question_terms(t.comment):
+                post(term, i, W_COMMENT)
+        tp = self.folding.table_prefix(t, sp)
+        words_of = col_words[(sp, tp)]
+        for j, c in enumerate(t.columns):
+            hit = words_of.get(c.name)
+            if hit is None:
+                terms, whole = self.folding.words(c.name, sp, tp)
+                low = c.name.lower()
+                hit = words_of[c.name] = (
+                    (*terms, whole) if whole else terms,
+                    low if low.endswith("id") else "",
+                )
+            terms, id_like = hit
+            entry.col_terms.append(terms)
+            if id_like:
+                self.id_columns[(t.schema, id_like)].add(i)
+            col_hits = self.col_hits
+            for term in terms:
+                post(term, i, W_COLUMN)
+                col_hits[term][i].append(j)
+            for v in c.enum_values:
+                for term in split_identifier(v):
+                    post(term, i, W_ENUM)
+                    col_hits[term][i].append(j)
+            if c.comment:
+                for term in question_terms(c.comment):
+                    post(term, i, W_COLUMN_COMMENT)
+                    col_hits[term][i].append(j)
+        entry.keys = self._keys(t)
+
+    # -- folded names --
 
     @staticmethod
     def _keys(t: CatalogTable) -> frozenset[str]:
@@ -673,10 +298,10 @@ class SchemaIndex:
         out: list[tuple[str, float]] = []
         if term in self.postings:
             out.append((term, 1.0))
-        for alt in _ABBREVIATIONS.get(term, ()):
+        for alt in ABBREVIATIONS.get(term, ()):
             if alt in self.postings:
                 out.append((alt, SYNONYM_FACTOR))
-        for full, abbrevs in _ABBREVIATIONS.items():
+        for full, abbrevs in ABBREVIATIONS.items():
             if term in abbrevs and full in self.postings:
                 out.append((full, SYNONYM_FACTOR))
         if not out and len(term) >= 4:
@@ -773,6 +398,14 @@ class SchemaIndex:
 
         `context_text` (earlier questions) counts at half weight; `must_include` names tables
         the conversation already uses (they go first)."""
+        whole = self._whole_schema(budget)
+        if whole is not None:
+            return whole
+        scores, order = self._ranked(question, context_text, must_include, max_seeds)
+        return self._fill(order, scores, question + " " + context_text, budget)
+
+    def _whole_schema(self, budget: int) -> SchemaContext | None:
+        """Every table, in catalog order, when the whole schema fits the budget."""
         n = len(self.entries)
         header_whole = f"-- PostgreSQL schema: all {n} tables/views"
         if (
@@ -796,7 +429,13 @@ class SchemaIndex:
             return SchemaContext(
                 text, tables, estimate_tokens(text), budget, True, n, self.qualified
             )
+        return None
 
+    def _ranked(
+        self, question: str, context_text: str, must_include: Iterable[str], max_seeds: int
+    ) -> tuple[dict[int, float], list[tuple[int, str]]]:
+        """The tables in the order they go into the context, each with why: the recent ones,
+        the best matches, the join paths between them, their schema, the rest, the neighbours."""
         scores = self.score(question)
         if context_text:
             for i, s in self.score(context_text, weight=0.5).items():
@@ -851,13 +490,20 @@ class SchemaIndex:
         )
         for j in neighbours:
             add(j, "neighbour")
+        return scores, order
 
+    def _fill(
+        self, order: list[tuple[int, str]], scores: dict[int, float], said: str, budget: int
+    ) -> SchemaContext:
+        """Render tables in `order` while they fit the budget (a too-wide best match shows its
+        keys and matching columns only)."""
+        n = len(self.entries)
         shown = sum(1 for _ in order)
         header = f"-- PostgreSQL schema: {{k}} of {n} tables, chosen for this question; call list_tables / describe_table for others"
         used = estimate_tokens(header.format(k=shown)) + 1
         lines: list[str] = []
         tables: list[ContextTable] = []
-        terms = question_terms(question + " " + context_text)
+        terms = question_terms(said)
         misses = 0
         for i, reason in order:
             entry = self.entries[i]
@@ -997,7 +643,7 @@ class SchemaIndex:
             name = qualified_name(t, self.qualified)
             out.append(
                 f"{name} ({len(t.columns)} columns)"
-                + (f" -- {_trim(t.comment, 60)}" if t.comment else "")
+                + (f" -- {trim(t.comment, 60)}" if t.comment else "")
             )
         more = len(hits) - limit
         if more > 0:
