@@ -229,11 +229,38 @@ def _failed(exc: PgaskError) -> Any:
     )
 
 
-def build_server(served: tools.Served) -> Any:
-    app = MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, log_level="WARNING")
-    read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+WRITES = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False
+)
 
-    def tool(name: str, title: str, description: str, annotations: Any = read_only) -> Any:
+
+def build_server(served: tools.Served) -> Any:
+    """The MCP server: the catalog tools, the SQL tools and the schema resource."""
+    app = MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, log_level="WARNING")
+    tool = registrar(app)
+    catalog_tools(tool, served)
+    sql_tools(tool, served)
+
+    @app.resource(
+        "pgask://{profile}/schema",
+        name="schema",
+        title="Database schema",
+        description="The schema of a profile's database as pgask's planner gives it "
+        "to its model: tables, columns, keys, comments.",
+        mime_type="text/plain",
+    )
+    async def schema(profile: str) -> str:
+        return await tools.schema_context(served, served.profile(profile))
+
+    return app
+
+
+def registrar(app: Any) -> Any:
+    """`@tool(name, title, description)`: a tool whose PgaskError is a readable error result
+    and whose NeedsInput is the input_required round it asks for."""
+
+    def tool(name: str, title: str, description: str, annotations: Any = READ_ONLY) -> Any:
         def register(fn: Any) -> Any:
             @functools.wraps(fn)
             async def guarded(*args: Any, **kwargs: Any) -> Any:
@@ -256,6 +283,10 @@ def build_server(served: tools.Served) -> Any:
 
         return register
 
+    return tool
+
+
+def catalog_tools(tool: Any, served: tools.Served) -> None:
     @tool(
         "list_profiles",
         "List databases",
@@ -297,6 +328,8 @@ def build_server(served: tools.Served) -> Any:
     ) -> Any:
         return _result(await tools.describe_table(served, served.profile(profile), table))
 
+
+def sql_tools(tool: Any, served: tools.Served) -> None:
     @tool(
         "check_sql",
         "Check SQL (runs nothing)",
@@ -308,10 +341,6 @@ def build_server(served: tools.Served) -> Any:
     async def check_sql(sql: SQL, profile: PROFILE = "") -> Any:
         return _result(await tools.check_sql(served, served.profile(profile), sql))
 
-    writes = ToolAnnotations(
-        read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=False
-    )
-
     @tool(
         "run_sql",
         "Run SQL (guarded)",
@@ -321,7 +350,7 @@ def build_server(served: tools.Served) -> Any:
         "asks them; destructive ones need the object's name typed); forbidden ones never "
         "run. Returns columns and the first rows (capped by rows and bytes), the true "
         "row_count and `truncated`, or the command tag and rows affected.",
-        writes,
+        WRITES,
     )
     async def run_sql(
         sql: SQL, ctx: Context, profile: PROFILE = "", max_rows: MAX_ROWS = tools.DEFAULT_ROWS
@@ -341,7 +370,7 @@ def build_server(served: tools.Served) -> Any:
         "what to do. analyze=true executes it (EXPLAIN ANALYZE): a read inside a READ ONLY "
         "transaction; anything else only as the guard allows, after the person confirms, "
         "and rolled back.",
-        writes,
+        WRITES,
     )
     async def explain(
         sql: SQL,
@@ -363,7 +392,7 @@ def build_server(served: tools.Served) -> Any:
         "then the guard checks it. Returns the SQL, its explanation and assumptions, and, "
         "when it is a read, the rows; a write planned from a question is confirmed by the "
         "person like run_sql. The planner may answer with a clarifying question instead.",
-        writes,
+        WRITES,
     )
     async def ask(
         question: Annotated[str, Field(description="the question, in plain words")],
@@ -379,16 +408,3 @@ def build_server(served: tools.Served) -> Any:
         if asker.why_not:
             out["message"] = asker.why_not
         return _result(out)
-
-    @app.resource(
-        "pgask://{profile}/schema",
-        name="schema",
-        title="Database schema",
-        description="The schema of a profile's database as pgask's planner gives it "
-        "to its model: tables, columns, keys, comments.",
-        mime_type="text/plain",
-    )
-    async def schema(profile: str) -> str:
-        return await tools.schema_context(served, served.profile(profile))
-
-    return app
