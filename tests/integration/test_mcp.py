@@ -663,3 +663,37 @@ async def test_a_remote_bind_serves_tls_only(tmp_path, db):
         ):
             out = await call(client, "run_sql", profile="ro", sql="SELECT 1 AS one")
             assert out["rows"] == [[1]]
+
+
+async def test_ask_clarifies_and_a_planned_write_is_confirmed_like_run_sql(tmp_path, db):
+    with FakeOpenAI() as fake:
+        fake.reply(
+            '{"sql": null, "clarify": {"question": "Gross or net?", "options": ["gross", "net"]}}'
+        )
+        plan = {
+            "sql": "UPDATE items SET price = price * 2 WHERE id = 3",
+            "explanation": "double it",
+            "assumptions": ["item 3"],
+            "intent": "write",
+            "clarify": None,
+        }
+        fake.reply(json.dumps(plan))
+        config = write_config(tmp_path, db, model_url=fake.url)
+        person = Person({"run": True})
+        async with stdio_client(config, person) as client:
+            out = await call(client, "ask", profile="rw", question="revenue?")
+            assert out["outcome"] == "clarification"
+            assert out["clarification"] == {
+                "question": "Gross or net?",
+                "options": ["gross", "net"],
+            }
+            out = await call(client, "ask", profile="rw", question="double the price of item 3")
+            assert out["sql"] == plan["sql"] and out["outcome"] == "UPDATE 1", out
+            assert plan["sql"] in person.asked[0].message
+    assert await afetchval(db, "SELECT price FROM items WHERE id = 3") == Decimal("7.50")
+    records = list(read_records(audit_path(Path(os.environ["XDG_STATE_HOME"]) / "pgask", "rw")))
+    intent = next(r for r in records if r["type"] == "intent")
+    assert (
+        intent["question"] == "double the price of item 3"
+        and intent["via"] == "mcp:pytest-agent 7.1"
+    )
