@@ -21,9 +21,9 @@ for _name in (
     "asyncpg",
     "trio_asyncio",
     "actors.guard",
-    "actors.guard_actor",
-    "actors.guard_catalog",
-    "actors.executor",
+    "actors.guard.actor",
+    "actors.guard.catalog",
+    "actors.executor.actor",
     "actors.exporter",
 ):
     try:

@@ -29,9 +29,10 @@ import trio
 
 from protocol import codec
 from protocol.boot import Boot
-from protocol.envelope import Header, IdMaker, now
+from protocol.envelope import Header, IdMaker
 from protocol.errors import PgaskError, ProtocolError
-from protocol.messages import Body, Failure, Ping, Pong, QueryCancelled, Ready, Stop, kind_of
+from protocol.messages import Body, Failure, Ping, Pong, QueryCancelled, Ready, Stop
+from protocol.peer import Peer
 from protocol.tracing import bound, log, redirect_stdio
 from protocol.transport import TrioSocket, open_context, open_dealer
 
@@ -62,67 +63,36 @@ class Actor:
 
 @dataclass
 class Runtime:
+    """The actor's side of the bus: a Peer (protocol/peer.py) on the actor's DEALER, and the
+    requests it is serving (by message id, so a Cancel can stop one)."""
+
     boot: Boot
     sock: TrioSocket
-    ids: IdMaker
+    peer: Peer
     inflight: dict[str, trio.CancelScope] = field(default_factory=dict)
-    waiting: dict[str, trio.MemorySendChannel[tuple[Header, Body]]] = field(default_factory=dict)
     cancelled: set[str] = field(default_factory=set)
 
-    async def send(
-        self,
-        dst: str,
-        body: Body,
-        *,
-        reply_to: str = "",
-        more: bool = False,
-        trace: str = "",
-    ) -> str:
-        header = Header(
-            id=self.ids(),
-            kind=kind_of(body),
-            src=self.boot.actor,
-            dst=dst,
-            reply_to=reply_to,
-            trace=trace,
-            session=self.boot.session,
-            more=more,
-            sent_at=now(),
-        )
-        await self.sock.send_multipart(codec.encode(header, body))
-        return header.id
+    @property
+    def ids(self) -> IdMaker:
+        return self.peer.ids
 
-    async def stream(
+    async def send(
+        self, dst: str, body: Body, *, reply_to: str = "", more: bool = False, trace: str = ""
+    ) -> str:
+        return await self.peer.send(dst, body, reply_to=reply_to, more=more, trace=trace)
+
+    def stream(
         self, dst: str, body: Body, *, trace: str = "", request_id: str = ""
     ) -> AsyncIterator[tuple[Header, Body]]:
         """Ask another actor (through the supervisor); yield replies until the last one.
         `request_id` (from `self.ids()`) lets the caller cancel before the first reply."""
-        send, recv = trio.open_memory_channel[tuple[Header, Body]](1000)
-        msg_id = request_id or self.ids()
-        self.waiting[msg_id] = send
-        try:
-            header = Header(
-                id=msg_id, kind=kind_of(body), src=self.boot.actor, dst=dst,
-                trace=trace, session=self.boot.session, sent_at=now(),
-            )  # fmt: skip
-            await self.sock.send_multipart(codec.encode(header, body))
-            async for reply_header, reply in recv:
-                yield reply_header, reply
-                if not reply_header.more:
-                    return
-        finally:
-            self.waiting.pop(msg_id, None)
+        return self.peer.stream(dst, body, trace=trace, request_id=request_id)
 
     async def request(
         self, dst: str, body: Body, *, trace: str = "", timeout: float = 60.0
     ) -> Body:
         """The final reply of another actor to `body` (a Failure is returned, not raised)."""
-        last: Body | None = None
-        with trio.fail_after(timeout):
-            async for _header, reply in self.stream(dst, body, trace=trace):
-                last = reply
-        assert last is not None
-        return last
+        return await self.peer.request(dst, body, trace=trace, timeout=timeout)
 
     def cancel(self, target: str) -> bool:
         scope = self.inflight.get(target)
@@ -160,7 +130,12 @@ async def serve(actor: Actor, boot: Boot) -> None:
         open_state(boot) as state,
         trio.open_nursery() as nursery,
     ):
-        rt = Runtime(boot, sock, IdMaker(boot.actor, boot.incarnation))
+        ids = IdMaker(boot.actor, boot.incarnation)
+
+        async def transmit(_dst: str, frames: list[bytes]) -> None:
+            await sock.send_multipart(frames)
+
+        rt = Runtime(boot, sock, Peer(boot.actor, ids, transmit, boot.session))
         nursery.start_soon(_watch_parent, boot, nursery.cancel_scope)
         await rt.send(
             "supervisor", Ready(actor=boot.actor, pid=os.getpid(), incarnation=boot.incarnation)
@@ -182,16 +157,14 @@ async def serve(actor: Actor, boot: Boot) -> None:
                 log.warning(
                     "actor.message.refused", kind=header.kind, src=header.src, reason=exc.message
                 )
-                if header.reply_to in rt.waiting:  # a reply we cannot read ends its request
-                    final = msgspec.structs.replace(header, more=False)
-                    rt.waiting.pop(header.reply_to).send_nowait((final, exc.to_failure()))
-                elif not header.reply_to:
+                # a reply we cannot read ends its request; a request we cannot read is answered
+                ended = await rt.peer.replies.fail(header, exc.to_failure())
+                if not ended and not header.reply_to:
                     await rt.send(
                         header.src, exc.to_failure(), reply_to=header.id, trace=header.trace
                     )
                 continue
-            if header.reply_to in rt.waiting:
-                rt.waiting[header.reply_to].send_nowait((header, body))
+            if rt.peer.replies.deliver_nowait(header, body):
                 continue
             if header.reply_to:
                 continue  # a late reply to a request that gave up

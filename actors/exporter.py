@@ -40,7 +40,6 @@ import trio
 
 from actors._runtime import Actor, Request, main
 from protocol import copystream
-from protocol.columns import unique_names
 from protocol.endpoints import register_temp
 from protocol.errors import ExportError, PgaskError
 from protocol.messages import (
@@ -60,6 +59,7 @@ from protocol.messages import (
     QueryDescribe,
     Verdict,
 )
+from protocol.sqltext import copy_out_sql
 from protocol.tracing import log
 
 PROGRESS_EVERY_S = 0.25
@@ -75,27 +75,16 @@ def copy_text(sql: str, fmt: str, delimiter: str = ",", columns: list[str] | Non
     `columns`, the result's names when known: if some repeat (a self-join's two `id`s), the
     result is renamed through an alias list to the names every format uses (id, id_2), so a
     JSON object keeps both values and a CSV header names each column once."""
-    body = sql.strip().rstrip(";").rstrip()
-    distinct = unique_names(columns or [])
-    if columns and distinct != list(columns):
-        aliases = ", ".join('"' + name.replace('"', '""') + '"' for name in distinct)
-        body = f"SELECT * FROM ({body}\n) AS pgask_cols({aliases})"
+    if fmt == "csv" and (len(delimiter) != 1 or delimiter in "\r\n\"'\\"):
+        raise ExportError(
+            f"The CSV delimiter {delimiter!r} cannot be used.",
+            why="It must be one character other than a quote, a backslash or a line break.",
+            hint="Use ',' (the default), ';', '|' or a tab.",
+            code="export.bad_delimiter",
+        )
     if fmt == "csv":
-        if len(delimiter) != 1 or delimiter in "\r\n\"'\\":
-            raise ExportError(
-                f"The CSV delimiter {delimiter!r} cannot be used.",
-                why="It must be one character other than a quote, a backslash or a line break.",
-                hint="Use ',' (the default), ';', '|' or a tab.",
-                code="export.bad_delimiter",
-            )
-        delim = "E'\\t'" if delimiter == "\t" else "'" + delimiter.replace("'", "''") + "'"
-        return f"COPY ({body}\n) TO STDOUT (FORMAT csv, HEADER, DELIMITER {delim})"
-    # One JSON object per line. CSV mode with quote and delimiter bytes row_to_json never
-    # emits, because text-format COPY would double every backslash (export-and-fetch.md).
-    return (
-        f"COPY (SELECT row_to_json(pgask_row) FROM ({body}\n) AS pgask_row) "
-        "TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')"
-    )
+        return copy_out_sql(sql, columns or [], delimiter=delimiter)
+    return copy_out_sql(sql, columns or [], fmt="jsonl")
 
 
 def check_target(path: str, force: bool) -> Path:
@@ -183,21 +172,7 @@ class _Writer:
 async def on_export_start(state: None, msg: ExportRequest, req: Request) -> Exported:
     target = check_target(msg.path, msg.force)
     sql = copy_text(msg.sql, msg.format, msg.delimiter, await _column_names(req, msg))
-    verdict = await req.runtime.request(
-        "guard",
-        GuardRequest(sql=sql, profile=msg.profile, mode="read-only"),
-        trace=req.header.trace,
-    )
-    if isinstance(verdict, Failure):
-        raise PgaskError(verdict.message, why=verdict.why, hint=verdict.hint, code=verdict.code)
-    assert isinstance(verdict, Verdict)
-    if verdict.signature is None or verdict.sql_class != "read":
-        raise ExportError(
-            "Only read queries can be exported.",
-            why="; ".join(verdict.reasons) or f"The statement is of class '{verdict.sql_class}'.",
-            hint='Export the result of a SELECT (the last query\'s result, or `pgask export "SELECT …"`).',
-            code="export.not_a_read",
-        )
+    verdict = await _guarded_read(req, msg, sql)
     executor = f"executor:{msg.profile}"
     tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.pgask-tmp"
     started = time.perf_counter()
@@ -206,16 +181,20 @@ async def on_export_start(state: None, msg: ExportRequest, req: Request) -> Expo
     # noted in the run directory, so the supervisor removes it if this process is killed
     note = register_temp(req.runtime.boot.run_dir, tmp) if req.runtime.boot.run_dir else None
     try:
-        with open(
-            tmp, "xb", buffering=0
-        ) as file:  # unbuffered: a full disk fails in write(), not in close()
+        # unbuffered: a full disk fails in write(), not in close()
+        with open(tmp, "xb", buffering=0) as file:
             writer = _Writer(file, msg.format)
             boot = req.runtime.boot
             on_tcp = boot.endpoint.startswith("tcp://")  # no ipc here: no unix sockets either
             async with copystream.listen(boot.run_dir, tcp=on_tcp) as (listener, address):
                 token = copystream.new_token()
-                request = CopyRequest(sql=sql, verdict=verdict.signature, sink=address,
-                                      token=token, normalized=verdict.normalized)  # fmt: skip
+                request = CopyRequest(
+                    sql=sql,
+                    verdict=verdict.signature,
+                    sink=address,
+                    token=token,
+                    normalized=verdict.normalized,
+                )
                 progress = _Progress(req, writer, started, header_line=msg.format == "csv")
                 copy_sent = True
                 received, done = await _both(
@@ -260,6 +239,26 @@ async def on_export_start(state: None, msg: ExportRequest, req: Request) -> Expo
     return Exported(path=str(target), rows=rows, bytes=writer.bytes, elapsed_ms=elapsed_ms)
 
 
+async def _guarded_read(req: Request, msg: ExportRequest, sql: str) -> Verdict:
+    """The guard's signed verdict on the export's COPY: a read, or an error."""
+    verdict = await req.runtime.request(
+        "guard",
+        GuardRequest(sql=sql, profile=msg.profile, mode="read-only"),
+        trace=req.header.trace,
+    )
+    if isinstance(verdict, Failure):
+        raise PgaskError(verdict.message, why=verdict.why, hint=verdict.hint, code=verdict.code)
+    assert isinstance(verdict, Verdict)
+    if verdict.signature is None or verdict.sql_class != "read":
+        raise ExportError(
+            "Only read queries can be exported.",
+            why="; ".join(verdict.reasons) or f"The statement is of class '{verdict.sql_class}'.",
+            hint='Export the result of a SELECT (the last query\'s result, or `pgask export "SELECT …"`).',
+            code="export.not_a_read",
+        )
+    return verdict
+
+
 class _Progress:
     """export.progress about every PROGRESS_EVERY_S. Rows are estimated from the bytes so
     far and the line breaks of the chunks sampled at each report: counting every byte's
@@ -281,8 +280,11 @@ class _Progress:
         rows = max(
             0, round(self.writer.bytes * self.sampled_lines / self.sampled_bytes) - self.header_line
         )
-        await self.req.send(ExportProgress(rows=rows, bytes=self.writer.bytes,
-                                           rows_per_s=rows / elapsed, elapsed_s=elapsed))  # fmt: skip
+        await self.req.send(
+            ExportProgress(
+                rows=rows, bytes=self.writer.bytes, rows_per_s=rows / elapsed, elapsed_s=elapsed
+            )
+        )
 
 
 async def _receive(

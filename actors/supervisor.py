@@ -51,7 +51,7 @@ from protocol.endpoints import (
     supervisor_endpoint,
     sweep_temps,
 )
-from protocol.envelope import Header, IdMaker, new_trace, now
+from protocol.envelope import Header, IdMaker, new_trace
 from protocol.errors import ConfigError, PgaskError, ProtocolError
 from protocol.messages import (
     KINDS,
@@ -74,6 +74,7 @@ from protocol.messages import (
     SessionUnpin,
     Stop,
 )
+from protocol.peer import Peer
 from protocol.tracing import log
 from protocol.transport import TrioSocket, ZMQError, open_context, open_router
 
@@ -86,10 +87,12 @@ _CONFIRMABLE = frozenset({"query.run", "query.explain", "dba.migration.apply", "
 _NOT_THE_OWNER = Failure(
     code="supervisor.not_session_owner",
     message="Only this session's own window or command may confirm a change.",
-    why=("The request carries a person's confirmation but came from a process this pgask "
-         "session did not start."),
+    why=(
+        "The request carries a person's confirmation but came from a process this pgask "
+        "session did not start."
+    ),
     hint="Run it from the pgask window or command that owns the session.",
-)  # fmt: skip
+)
 
 
 def _carries_a_confirmation(header: Header, body_frame: bytes) -> bool:
@@ -115,6 +118,14 @@ class SupervisorSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     preload: list[str] = msgspec.field(default_factory=lambda: ["actors._preload"])
 
 
+# Actor modules that moved, old name -> new: a user's supervisor.toml written for an older
+# pgask keeps working. The one place module names are translated.
+MOVED: dict[str, str] = {
+    "actors.guard_actor": "actors.guard.actor",
+    "actors.executor": "actors.executor.actor",
+}
+
+
 class ChildSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     id: str
     module: str
@@ -122,6 +133,9 @@ class ChildSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     shutdown_s: float = 2.0
     for_each_profile: bool = False
     needs_key: bool = False
+
+    def __post_init__(self) -> None:
+        self.module = MOVED.get(self.module, self.module)
 
 
 class TreeSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -153,12 +167,12 @@ def load_tree(path: Path | None = None) -> TreeSpec:
 
 def _builtin_children() -> list[ChildSpec]:
     return [
-        ChildSpec(id="guard", module="actors.guard_actor", needs_key=True),
+        ChildSpec(id="guard", module="actors.guard.actor", needs_key=True),
         ChildSpec(id="planner", module="actors.planner"),
         ChildSpec(id="exporter", module="actors.exporter", shutdown_s=5),
         ChildSpec(
             id="executor",
-            module="actors.executor",
+            module="actors.executor.actor",
             for_each_profile=True,
             needs_key=True,
             shutdown_s=5,
@@ -310,8 +324,8 @@ class Supervisor:
         # peers besides the children it spawned whose requests may carry a confirmation
         self.owners: set[bytes] = set()
         self.by_ident: dict[bytes, Child] = {}  # each child's secret bus identity
-        self.ids = IdMaker(SUPERVISOR, 1)
-        self.pending: dict[str, trio.MemorySendChannel[tuple[Header, Body]]] = {}
+        # the supervisor's own messages (replies, events, requests to children): protocol/peer.py
+        self.peer = Peer(SUPERVISOR, IdMaker(SUPERVISOR, 1), self._transmit, self.session.id)
         self.sock: TrioSocket | None = None
         self.nursery: trio.Nursery | None = None
         self._mp: Any = None
@@ -673,26 +687,18 @@ class Supervisor:
             return False
         return True
 
+    async def _transmit(self, dst: str, frames: list[bytes]) -> None:
+        child = self.children.get(dst)
+        await self._send_raw(child.ident if child else dst.encode(), frames)
+
     async def _reply(
         self, ident: bytes | str, body: Body, *, reply_to: str = "", trace: str = ""
     ) -> None:
         dst = ident.decode() if isinstance(ident, bytes) else ident
-        header = Header(
-            id=self.ids(), kind=type(body).__struct_config__.tag, src=SUPERVISOR, dst=dst,
-            reply_to=reply_to, trace=trace, session=self.session.id, sent_at=now(),
-        )  # fmt: skip
-        await self._send_raw(dst.encode(), codec.encode(header, body))
+        await self.peer.send(dst, body, reply_to=reply_to, trace=trace)
 
-    async def _send_to(self, actor_id: str, body: Body) -> str:
-        header = Header(
-            id=self.ids(), kind=type(body).__struct_config__.tag, src=SUPERVISOR, dst=actor_id,
-            trace=new_trace(), session=self.session.id, sent_at=now(),
-        )  # fmt: skip
-        child = self.children.get(actor_id)
-        await self._send_raw(
-            child.ident if child else actor_id.encode(), codec.encode(header, body)
-        )
-        return header.id
+    async def _send_to(self, actor_id: str, body: Body, msg_id: str = "") -> str:
+        return await self.peer.send(actor_id, body, trace=new_trace(), msg_id=msg_id)
 
     async def request(
         self, actor_id: str, body: Body, timeout: float
@@ -707,13 +713,13 @@ class Supervisor:
                     return None
                 await _race(child.ready.wait, child.exited.wait)
             exited = child.exited
-            send, recv = trio.open_memory_channel[tuple[Header, Body]](1)
-            msg_id = await self._send_to(actor_id, body)
-            self.pending[msg_id] = send
+            msg_id = self.peer.ids()
+            recv = self.peer.replies.open(msg_id, 1)  # before sending: no reply comes too early
             try:
+                await self._send_to(actor_id, body, msg_id)
                 return await _race(recv.receive, exited.wait)
             finally:
-                self.pending.pop(msg_id, None)
+                self.peer.replies.close(msg_id)
         return None
 
     # -- messages for the supervisor itself --------------------------------------
@@ -724,8 +730,7 @@ class Supervisor:
         except ProtocolError as exc:
             await self._reply(ident, exc.to_failure(), reply_to=header.id, trace=header.trace)
             return
-        if header.reply_to in self.pending:
-            self.pending[header.reply_to].send_nowait((header, body))
+        if self.peer.replies.deliver_nowait(header, body):
             return
         handler = self.HANDLERS.get(type(body))
         if handler is None:
@@ -834,14 +839,25 @@ class Supervisor:
                 new.profiles[name] = prof
         added = sorted(set(new.profiles) - set(old.profiles))
         removed = sorted(set(old.profiles) - set(new.profiles))
-        changed = sorted(n for n in set(new.profiles) & set(old.profiles)
-                         if new.profiles[n] != old.profiles[n])  # fmt: skip
+        changed = sorted(
+            n for n in set(new.profiles) & set(old.profiles) if new.profiles[n] != old.profiles[n]
+        )
         self.config = new
         self._config_bytes = msgspec.msgpack.encode(new)
-        log.info("supervisor.config.reloaded", source=new.source, added=added, changed=changed,
-                 removed=removed)  # fmt: skip
-        return ConfigReloaded(config=self._config_bytes, source=new.source, added=added,
-                              changed=changed, removed=removed)  # fmt: skip
+        log.info(
+            "supervisor.config.reloaded",
+            source=new.source,
+            added=added,
+            changed=changed,
+            removed=removed,
+        )
+        return ConfigReloaded(
+            config=self._config_bytes,
+            source=new.source,
+            added=added,
+            changed=changed,
+            removed=removed,
+        )
 
     async def on_session_get(self, ident: bytes, header: Header, msg: SessionGet) -> Body:
         return self.session.state()

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import trio
 
-from actors import executor_dba as dba_core
+from actors.executor import tools as dba_core
 from protocol.config import Config, ProfileConfig
 from protocol.messages import CatalogRequest
 from testkit.pg import (

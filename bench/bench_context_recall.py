@@ -2,7 +2,7 @@
 
     python bench/bench_context_recall.py [--distractors 2000] [--seed 7] [--verbose]
 
-The catalog merges the real catalogs (`actors.executor.load_catalog`) of the 11 defog databases
+The catalog merges the real catalogs (`actors.executor.catalog.load_catalog`) of the 11 defog databases
 and the demo shop, one schema per database named after it (ewallet's `consumer_div` becomes
 `ewallet`, foreign keys follow), plus `--distractors` generated business tables
 (`bench.bench_planner_context.generate_catalog`: schemas such as sales / crm / billing, tables

@@ -4,7 +4,7 @@
 
 Every question of tests/fixtures/offline_questions.jsonl (one JSON object a line: `db`,
 `question`, `reference_sql`, `ordered`) goes through `actors.planner.offline.offline_plan` on the
-catalog the executor reads from the real database (`actors.executor.load_catalog`) with the value
+catalog the executor reads from the real database (`actors.executor.catalog.load_catalog`) with the value
 index built by `value_index_sql` / `parse_value_index`. The produced SQL runs in a READ ONLY
 transaction and its rows are compared with the rows of the hand-written reference SQL:
 
@@ -51,7 +51,7 @@ if str(ROOT) not in sys.path:
 
 import asyncpg  # noqa: E402
 
-from actors.executor import load_catalog  # noqa: E402
+from actors.executor.catalog import load_catalog  # noqa: E402
 from actors.planner.offline import offline_plan, parse_value_index, value_index_sql  # noqa: E402
 from protocol.messages import Catalog, Plan  # noqa: E402
 

@@ -197,12 +197,24 @@ class AuditLog:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         if torn:
             self.problems.append(f"{path}: a torn last line ({len(torn)} bytes) was moved aside")
-            self.append({"type": "repair", "note": f"a torn last line ({len(torn)} bytes) was moved "
-                         f"to {path.with_suffix('.torn').name}"}, durable=True)  # fmt: skip
+            self.append(
+                {
+                    "type": "repair",
+                    "note": f"a torn last line ({len(torn)} bytes) was moved "
+                    f"to {path.with_suffix('.torn').name}",
+                },
+                durable=True,
+            )
         if missing:
             self.problems.append(f"{path}: {missing} record(s) at the end are missing")
-            self.append({"type": "repair", "note": f"{missing} record(s) before this one are missing "
-                         "from the file (its head counted them)"}, durable=True)  # fmt: skip
+            self.append(
+                {
+                    "type": "repair",
+                    "note": f"{missing} record(s) before this one are missing "
+                    "from the file (its head counted them)",
+                },
+                durable=True,
+            )
         if head_note:
             self.append({"type": "repair", "note": head_note}, durable=True)
         self._write_head(durable=False)
@@ -228,8 +240,12 @@ class AuditLog:
         return full
 
     def _write_head(self, *, durable: bool) -> None:
-        head = {"seq": self.seq, "hash": self.prev, "keyed_from": self.keyed_from,
-                "mac": _head_mac(self.key, self.seq, self.prev, self.keyed_from)}  # fmt: skip
+        head = {
+            "seq": self.seq,
+            "hash": self.prev,
+            "keyed_from": self.keyed_from,
+            "mac": _head_mac(self.key, self.seq, self.prev, self.keyed_from),
+        }
         tmp = head_path(self.path).with_suffix(f".head.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -244,11 +260,16 @@ class AuditLog:
         """Give every intent without an outcome an `interrupted` outcome; how many."""
         for intent in self.dangling:
             self.append(
-                {"type": "outcome", "intent": intent["seq"], "session": intent.get("session", ""),
-                 "profile": intent.get("profile", ""), "outcome": "interrupted",
-                 "note": "pgask stopped between the intent and the outcome; check the database for the effect"},
+                {
+                    "type": "outcome",
+                    "intent": intent["seq"],
+                    "session": intent.get("session", ""),
+                    "profile": intent.get("profile", ""),
+                    "outcome": "interrupted",
+                    "note": "pgask stopped between the intent and the outcome; check the database for the effect",
+                },
                 durable=True,
-            )  # fmt: skip
+            )
         count, self.dangling = len(self.dangling), []
         return count
 
@@ -336,75 +357,103 @@ def check(path: Path, *, witness: dict[int, str] | None = None) -> Checked:
             result.broken = Broken(line.no, None, f"the line is not {why} (not an audit record)")
             return result
         seq = record.get("seq")
-        if record.get("prev") != prev:
-            result.broken = Broken(line.no, seq, "its `prev` does not match the record before it "
-                                   "(a record was removed, inserted or reordered)")  # fmt: skip
-            return result
-        keyed = record.get("k") == 1
-        if keyed and key is None:
-            result.broken = Broken(
-                line.no, seq, f"the chain key ({path.parent / KEY_NAME}) is missing"
-            )
-            return result
-        must_be_keyed = keyed_from is not None and isinstance(seq, int) and seq >= keyed_from
-        if must_be_keyed and not keyed:
-            result.broken = Broken(line.no, seq, "it is not keyed although the head says it must "
-                                   "be (the record was rewritten)")  # fmt: skip
-            return result
-        digest = record.get("hash")
-        if not isinstance(digest, str) or not hmac.compare_digest(
-            digest.encode(), record_hash(record, key).encode()
-        ):
-            result.broken = Broken(
-                line.no, seq, "its content does not match its hash (the record was edited)"
-            )
-            return result
-        if seq != expected_seq:
-            why = f"its sequence number is {seq}, expected {expected_seq}"
-            if isinstance(seq, int) and seq > expected_seq:
-                why += f" (records {expected_seq}..{seq - 1} are missing)"
+        why = _record_problem(record, prev, key, keyed_from, expected_seq, path)
+        if why:
             result.broken = Broken(line.no, seq, why)
             return result
-        hashes[seq] = digest
-        prev, expected_seq = digest, expected_seq + 1
+        hashes[seq] = prev = record["hash"]
+        expected_seq += 1
     last = expected_seq - 1
-    end = Broken(last_line + 1, last + 1, "")
+    why, note = _end_problem(path, head, head_ok, last, hashes)
+    if why:
+        result.broken = Broken(last_line + 1, last + 1, why)
+    if note:
+        result.notes.append(note)
+    if result.broken is None and witness is not None:
+        result.broken = _witness_problem(witness, last, last_line, hashes)
+    return result
+
+
+def _record_problem(
+    record: dict[str, Any],
+    prev: str,
+    key: bytes | None,
+    keyed_from: int | None,
+    expected_seq: int,
+    path: Path,
+) -> str:
+    """Why `record` breaks the chain after `prev`, or ""."""
+    seq = record.get("seq")
+    if record.get("prev") != prev:
+        return (
+            "its `prev` does not match the record before it "
+            "(a record was removed, inserted or reordered)"
+        )
+    keyed = record.get("k") == 1
+    if keyed and key is None:
+        return f"the chain key ({path.parent / KEY_NAME}) is missing"
+    must_be_keyed = keyed_from is not None and isinstance(seq, int) and seq >= keyed_from
+    if must_be_keyed and not keyed:
+        return "it is not keyed although the head says it must be (the record was rewritten)"
+    digest = record.get("hash")
+    if not isinstance(digest, str) or not hmac.compare_digest(
+        digest.encode(), record_hash(record, key).encode()
+    ):
+        return "its content does not match its hash (the record was edited)"
+    if seq != expected_seq:
+        why = f"its sequence number is {seq}, expected {expected_seq}"
+        if isinstance(seq, int) and seq > expected_seq:
+            why += f" (records {expected_seq}..{seq - 1} are missing)"
+        return why
+    return ""
+
+
+def _end_problem(
+    path: Path, head: dict[str, Any] | None, head_ok: bool, last: int, hashes: dict[int, str]
+) -> tuple[str, str]:
+    """(why the chain's end does not match its head record, or ""; a note, or "")."""
     if head is None:
         if last:
-            end.why = (f"its head record ({head_path(path).name}) is missing, so records removed "
-                       "from the end cannot be ruled out")  # fmt: skip
-            result.broken = end
-    elif not head_ok:
-        end.why = f"its head record ({head_path(path).name}) was edited or its key is missing"
-        result.broken = end
-    else:
-        assert head is not None
-        head_seq, head_hash = int(head["seq"]), str(head["hash"])
-        if head_seq > last:
-            end.why = (f"the last {head_seq - last} record(s) were removed (the head says the "
-                       f"trail ends at seq {head_seq}, the file at {last})")  # fmt: skip
-            result.broken = end
-        elif hashes.get(head_seq, GENESIS if head_seq == 0 else "") != head_hash:
-            end.why = f"record {head_seq} is not the one the head names (it was replaced)"
-            result.broken = end
-        elif head_seq < last - 1:
-            end.why = (
-                f"records after seq {head_seq + 1} were not written by pgask (not in the head)"
+            return (
+                f"its head record ({head_path(path).name}) is missing, so records removed "
+                "from the end cannot be ruled out"
+            ), ""
+        return "", ""
+    if not head_ok:
+        return f"its head record ({head_path(path).name}) was edited or its key is missing", ""
+    head_seq, head_hash = int(head["seq"]), str(head["hash"])
+    if head_seq > last:
+        return (
+            f"the last {head_seq - last} record(s) were removed (the head says the "
+            f"trail ends at seq {head_seq}, the file at {last})"
+        ), ""
+    if hashes.get(head_seq, GENESIS if head_seq == 0 else "") != head_hash:
+        return f"record {head_seq} is not the one the head names (it was replaced)", ""
+    if head_seq < last - 1:
+        return f"records after seq {head_seq + 1} were not written by pgask (not in the head)", ""
+    if head_seq == last - 1:
+        return "", "the head lags one record (pgask stopped mid-append); fine"
+    return "", ""
+
+
+def _witness_problem(
+    witness: dict[int, str], last: int, last_line: int, hashes: dict[int, str]
+) -> Broken | None:
+    for seq, digest in sorted(witness.items()):
+        if seq > last:
+            return Broken(
+                last_line + 1,
+                seq,
+                f"the system log witnessed record {seq}, "
+                f"which is not in the file (records were removed)",
             )
-            result.broken = end
-        elif head_seq == last - 1:
-            result.notes.append("the head lags one record (pgask stopped mid-append); fine")
-    if result.broken is None and witness is not None:
-        for seq, digest in sorted(witness.items()):
-            if seq > last:
-                result.broken = Broken(last_line + 1, seq, f"the system log witnessed record {seq}, "
-                                       f"which is not in the file (records were removed)")  # fmt: skip
-                break
-            if hashes.get(seq) != digest:
-                result.broken = Broken(0, seq, f"record {seq} differs from the hash the system log "
-                                       "witnessed (it was rewritten)")  # fmt: skip
-                break
-    return result
+        if hashes.get(seq) != digest:
+            return Broken(
+                0,
+                seq,
+                f"record {seq} differs from the hash the system log witnessed (it was rewritten)",
+            )
+    return None
 
 
 _WITNESS_LINE = re.compile(
@@ -420,8 +469,10 @@ def read_witness(trail: str) -> tuple[dict[str, dict[int, str]], str] | None:
         try:
             out = subprocess.run(
                 ["journalctl", "-t", WITNESS_TAG, "-o", "short", "--no-pager", "-q"],
-                capture_output=True, text=True, timeout=20,
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                timeout=20,
+            )
             if out.returncode == 0 and out.stdout.strip():
                 sources.append(("journalctl", out.stdout))
         except (OSError, subprocess.TimeoutExpired):

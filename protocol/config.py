@@ -242,30 +242,45 @@ def check_profile(name: str, pcfg: ProfileConfig, source: str = "") -> None:
             port = parts.port or port
         except ValueError:  # out of range, or not a number
             shown = parts.netloc.rpartition("@")[2].rpartition(":")[2]
-            raise bad(f"port {shown} is not a TCP port.", "Ports run from 1 to 65535.",
-                      f"Fix the port in the URL ({fix}); PostgreSQL's default is 5432.") from None  # fmt: skip
+            raise bad(
+                f"port {shown} is not a TCP port.",
+                "Ports run from 1 to 65535.",
+                f"Fix the port in the URL ({fix}); PostgreSQL's default is 5432.",
+            ) from None
         for item in parts.query.split("&"):
             key, _, value = item.partition("=")
             if key == "sslmode" and value not in SSLMODES:
-                raise bad(f"sslmode={value!r} in the URL is not a valid SSL mode.",
-                          f"It must be one of {', '.join(SSLMODES)}.",
-                          f"Fix the URL's sslmode under {fix}.")  # fmt: skip
+                raise bad(
+                    f"sslmode={value!r} in the URL is not a valid SSL mode.",
+                    f"It must be one of {', '.join(SSLMODES)}.",
+                    f"Fix the URL's sslmode under {fix}.",
+                )
     if port is not None and not 1 <= port <= 65535:
-        raise bad(f"port {port} is not a TCP port.", "Ports run from 1 to 65535.",
-                  f"Fix the port under {fix} (PostgreSQL's default is 5432).")  # fmt: skip
+        raise bad(
+            f"port {port} is not a TCP port.",
+            "Ports run from 1 to 65535.",
+            f"Fix the port under {fix} (PostgreSQL's default is 5432).",
+        )
     if pcfg.sslmode and pcfg.sslmode not in SSLMODES:
-        raise bad(f"sslmode = {pcfg.sslmode!r} is not a valid SSL mode.",
-                  f"It must be one of {', '.join(SSLMODES)}.", f"Fix sslmode under {fix}.")  # fmt: skip
+        raise bad(
+            f"sslmode = {pcfg.sslmode!r} is not a valid SSL mode.",
+            f"It must be one of {', '.join(SSLMODES)}.",
+            f"Fix sslmode under {fix}.",
+        )
     env_ssl = os.environ.get("PGSSLMODE", "")
     if env_ssl and env_ssl not in SSLMODES and not pcfg.sslmode:
-        raise bad(f"the environment variable PGSSLMODE={env_ssl!r} is not a valid SSL mode.",
-                  f"It must be one of {', '.join(SSLMODES)}.",
-                  f"Unset PGSSLMODE or set it to a valid mode, or set sslmode under {fix}.")  # fmt: skip
+        raise bad(
+            f"the environment variable PGSSLMODE={env_ssl!r} is not a valid SSL mode.",
+            f"It must be one of {', '.join(SSLMODES)}.",
+            f"Unset PGSSLMODE or set it to a valid mode, or set sslmode under {fix}.",
+        )
     for key in _NON_NEGATIVE:
         if getattr(pcfg, key) < 0:
-            raise bad(f"{key} = {getattr(pcfg, key):g} is negative.",
-                      "A timeout is a number of seconds; 0 means none.",
-                      f"Set {key} to 0 or more under {fix}.")  # fmt: skip
+            raise bad(
+                f"{key} = {getattr(pcfg, key):g} is negative.",
+                "A timeout is a number of seconds; 0 means none.",
+                f"Set {key} to 0 or more under {fix}.",
+            )
 
 
 def starting_mode(cfg: Config, profile: str) -> Literal["read-only", "read-write"]:
@@ -277,8 +292,18 @@ def starting_mode(cfg: Config, profile: str) -> Literal["read-only", "read-write
 
 
 # URL query options that pick another server, role or database than the URL's own parts
-_IDENTITY_OPTIONS = ("host", "hostaddr", "port", "user", "dbname", "service", "options",
-                     "target_session_attrs", "sslmode", "passfile")  # fmt: skip
+_IDENTITY_OPTIONS = (
+    "host",
+    "hostaddr",
+    "port",
+    "user",
+    "dbname",
+    "service",
+    "options",
+    "target_session_attrs",
+    "sslmode",
+    "passfile",
+)
 
 
 def url_profile_name(url: str) -> str:
@@ -307,8 +332,11 @@ def url_profile_name(url: str) -> str:
     if host.startswith("/"):  # a socket directory
         host = host.rstrip("/").replace("/", "_") or "_"
     name = f"{user}@{host}:{port}/{db}"
-    extra = sorted((k, v) for k, v in query.items() if k in _IDENTITY_OPTIONS and k not in
-                   ("host", "port", "user", "dbname"))  # fmt: skip
+    extra = sorted(
+        (k, v)
+        for k, v in query.items()
+        if k in _IDENTITY_OPTIONS and k not in ("host", "port", "user", "dbname")
+    )
     if extra:  # options that change the server or role: a short digest keeps them apart
         import hashlib
 

@@ -8,7 +8,7 @@ import time
 
 import msgspec
 
-from protocol.messages import PROTOCOL_VERSION
+from protocol.messages import PROTOCOL_VERSION, Body, kind_of
 
 
 class Header(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -35,6 +35,33 @@ class Header(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     session: str = ""
     more: bool = False
     sent_at: float = 0.0
+
+
+def make_header(
+    body: Body,
+    *,
+    msg_id: str,
+    src: str,
+    dst: str,
+    reply_to: str = "",
+    trace: str = "",
+    session: str = "",
+    more: bool = False,
+    sent_at: float | None = None,
+) -> Header:
+    """The header of `body`, stamped with the sender's clock (or `sent_at`, for a sender
+    with a clock of its own, such as the UI's pure reducer). The one place headers are made."""
+    return Header(
+        id=msg_id,
+        kind=kind_of(body),
+        src=src,
+        dst=dst,
+        reply_to=reply_to,
+        trace=trace,
+        session=session,
+        more=more,
+        sent_at=now() if sent_at is None else sent_at,
+    )
 
 
 class IdMaker:

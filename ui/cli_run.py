@@ -563,8 +563,8 @@ async def csv_copy_of(
     """(COPY text, its verdict) that prints `sql_text`'s result as CSV with a header, its
     repeated column names made distinct (id, id_2); None where the row path must serve
     (not a query, a name that cannot be had, or a COPY text the guard would not run)."""
-    from protocol.columns import unique_names
     from protocol.messages import GuardRequest, QueryColumns, QueryDescribe, Verdict
+    from protocol.sqltext import copy_out_sql
 
     kinds = [st.kind for st in verdict.statements]
     if verdict.sql_class != "read" or verdict.signature is None or len(kinds) != 1:
@@ -576,12 +576,7 @@ async def csv_copy_of(
     )
     if not isinstance(described, QueryColumns) or not described.columns:
         return None
-    names = [c.name for c in described.columns]
-    body = sql_text.strip().rstrip(";").rstrip()
-    if unique_names(names) != names:
-        aliases = ", ".join('"' + n.replace('"', '""') + '"' for n in unique_names(names))
-        body = f"SELECT * FROM ({body}\n) AS pgask_cols({aliases})"
-    copy_sql = f"COPY ({body}\n) TO STDOUT (FORMAT csv, HEADER)"
+    copy_sql = copy_out_sql(sql_text, [c.name for c in described.columns])  # the exporter's text
     checked = await client.request(
         "guard", GuardRequest(sql=copy_sql, profile=profile, mode=mode), timeout=60
     )

@@ -13,64 +13,54 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 import trio
 
 from protocol import codec
-from protocol.envelope import Header, IdMaker, new_trace, now
+from protocol.envelope import Header, IdMaker, new_trace
 from protocol.errors import ProtocolError
-from protocol.messages import ActorExited, Body, QueryCancel, kind_of
+from protocol.messages import ActorExited, Body, QueryCancel
+from protocol.peer import Peer, Replies
 from protocol.tracing import log
 from protocol.transport import TrioSocket, open_dealer
 
 
 @dataclass
 class Client:
+    """A Peer (protocol/peer.py) on a DEALER of its own, and the tree's events it heard."""
+
     sock: TrioSocket
     identity: str
     session: str = ""
-    ids: IdMaker = field(init=False)
-    _waiting: dict[str, trio.MemorySendChannel[tuple[Header, Body]]] = field(default_factory=dict)
     events: list[Body] = field(default_factory=list)
+    peer: Peer = field(init=False)
 
     def __post_init__(self) -> None:
-        self.ids = IdMaker(self.identity, 1)
+        self.peer = Peer(self.identity, IdMaker(self.identity, 1), self._transmit, self.session)
 
-    def _header(self, dst: str, body: Body, trace: str, request_id: str = "") -> Header:
-        return Header(
-            id=request_id or self.ids(), kind=kind_of(body), src=self.identity, dst=dst,
-            trace=trace or new_trace(), session=self.session, sent_at=now(),
-        )  # fmt: skip
+    @property
+    def ids(self) -> IdMaker:
+        return self.peer.ids
+
+    @property
+    def replies(self) -> Replies:
+        return self.peer.replies
+
+    async def _transmit(self, _dst: str, frames: list[bytes]) -> None:
+        await self.sock.send_multipart(frames)
 
     async def send(self, dst: str, body: Body, *, trace: str = "") -> str:
-        header = self._header(dst, body, trace)
-        await self.sock.send_multipart(codec.encode(header, body))
-        return header.id
+        return await self.peer.send(dst, body, trace=trace or new_trace())
 
-    async def stream(
+    def stream(
         self, dst: str, body: Body, *, trace: str = "", request_id: str = ""
     ) -> AsyncIterator[tuple[Header, Body]]:
         """Send a request and yield every reply until the final one (`more=False`).
 
         `request_id` (from `self.ids()`) lets the caller cancel before the first reply."""
-        send, recv = trio.open_memory_channel[tuple[Header, Body]](1000)
-        header = self._header(dst, body, trace, request_id)
-        self._waiting[header.id] = send
-        try:
-            await self.sock.send_multipart(codec.encode(header, body))
-            async with recv:
-                async for header, reply in recv:
-                    yield header, reply
-                    if not header.more:
-                        return
-        finally:
-            self._waiting.pop(header.id, None)
+        return self.peer.stream(dst, body, trace=trace or new_trace(), request_id=request_id)
 
     async def request(self, dst: str, body: Body, *, timeout: float = 30.0) -> Body:
-        with trio.fail_after(timeout):
-            async for _header, reply in self.stream(dst, body):
-                last = reply
-            return last
+        return await self.peer.request(dst, body, trace=new_trace(), timeout=timeout)
 
     async def _recv_loop(self) -> None:
         while True:
@@ -81,12 +71,8 @@ class Client:
                 log.warning("cli.message.dropped", reason=exc.message)
                 await self._fail_request(frames, exc)
                 continue
-            channel = self._waiting.get(header.reply_to)
-            if channel is not None:
-                # waits while the consumer is busy (printing rows): backpressure, never a skip
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await channel.send((header, body))
-            elif isinstance(body, ActorExited):
+            # waits while the consumer is busy (printing rows): backpressure, never a skip
+            if not await self.replies.deliver(header, body) and isinstance(body, ActorExited):
                 self.events.append(body)
 
     async def _fail_request(self, frames: list[bytes], exc: ProtocolError) -> None:
@@ -96,12 +82,8 @@ class Client:
         if header is None and len(frames) == 2:
             with contextlib.suppress(ProtocolError):
                 header = codec.decode_header(frames[0])
-        if header is None or header.reply_to not in self._waiting:
+        if header is None or not await self.replies.fail(header, exc.to_failure()):
             return
-        channel = self._waiting.pop(header.reply_to)
-        final = msgspec.structs.replace(header, more=False, kind="error")
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await channel.send((final, exc.to_failure()))
         if header.src.startswith("executor:"):
             await self.send(header.src, QueryCancel(target=header.reply_to))
 

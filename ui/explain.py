@@ -31,6 +31,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from protocol.sqltext import quote_ident
+
 SEQ_SCAN_MIN_ROWS = 10_000
 SEQ_SCAN_MAX_KEPT = 0.10
 MISESTIMATE_FACTOR = 10.0
@@ -312,8 +314,6 @@ def filter_columns(condition: str) -> list[str]:
     return out
 
 
-def _quote(name: str) -> str:
-    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
 
 
 def _nearest_relation(node: PlanNode) -> str:
@@ -404,7 +404,7 @@ def _seq_scan(node: PlanNode) -> Finding | None:
         return None
     cols = filter_columns(str(node.raw["Filter"]))
     rel = node.relation or node.raw.get("Relation Name", "the table")
-    idx_cols = ", ".join(_quote(c) for c in cols[:3]) or "<filtered columns>"
+    idx_cols = ", ".join(quote_ident(c) for c in cols[:3]) or "<filtered columns>"
     return Finding(
         rule="seq_scan",
         node=node.label(),
@@ -454,7 +454,7 @@ def _misestimate(node: PlanNode) -> Finding | None:
         name = re.sub(r"\W+", "_", f"{rel.rsplit('.', 1)[-1]}_{'_'.join(cols[:3])}_stats")
         suggestion += (
             f"; if it persists, the filtered columns are probably correlated: "
-            f"CREATE STATISTICS {name} (dependencies, mcv) ON {', '.join(_quote(c) for c in cols[:8])} "
+            f"CREATE STATISTICS {name} (dependencies, mcv) ON {', '.join(quote_ident(c) for c in cols[:8])} "
             f"FROM {rel}; then ANALYZE {rel}"
         )
     return Finding(

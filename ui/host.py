@@ -14,7 +14,7 @@ from typing import Any
 
 def check_sql(argv: list[str], *, remote: Any) -> int:
     """`pgask check-sql`: its parser and output live with the guard's classifier."""
-    from actors.guard import check_sql_main
+    from actors.guard.check import check_sql_main
 
     return check_sql_main(argv, sys.stdin, sys.stdout, remote=remote)
 

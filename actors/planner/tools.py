@@ -16,6 +16,7 @@ from protocol.messages import (
     Verdict,
 )
 from protocol.privacy import redacted
+from protocol.sqltext import quote_always
 
 
 async def run_tool(
@@ -42,10 +43,6 @@ async def run_tool(
     return f"error: there is no tool named {name!r}; the tools are list_tables, describe_table, answer."
 
 
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 async def _sample_values(
     state: PlannerState, msg: PlanRequest, req: Request, index: SchemaIndex, table: str, column: str
 ) -> str:
@@ -60,8 +57,8 @@ async def _sample_values(
     if col.enum_values:
         return ", ".join(col.enum_values)
     sql = (
-        f"SELECT DISTINCT {_quote_ident(col.name)} FROM {_quote_ident(t.schema)}.{_quote_ident(t.name)} "
-        f"WHERE {_quote_ident(col.name)} IS NOT NULL LIMIT 20"
+        f"SELECT DISTINCT {quote_always(col.name)} FROM {quote_always(t.schema)}.{quote_always(t.name)} "
+        f"WHERE {quote_always(col.name)} IS NOT NULL LIMIT 20"
     )
     verdict = await check_sql(req, msg, sql)
     if not isinstance(verdict, Verdict) or verdict.signature is None or verdict.sql_class != "read":

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 import trio
 
-from actors import executor_dba as dba_core
+from actors.executor import tools as dba_core
 from protocol import signing
 from protocol.config import Config, ProfileConfig
 from protocol.errors import PgaskError
 from protocol.messages import Failure, IndexCheckRequest, RestoreRequest
+from protocol.sqltext import create_database_sql
 from testkit.pg import afetch, afetchval, arun_sql, database_of, dsn_with_database, unique_name
 from testkit.tree import open_tree
 from ui import dba, explain
@@ -255,7 +256,7 @@ async def test_restore_refusals(tmp_path, pg_dsn, pg_db):
             await dba.restore(client, "p", RW, str(archive), target,
                               confirmer=dba.Confirmer(typed="wrong"), **quiet)  # fmt: skip
         # the executor checks the name too, whatever the requester does
-        sql = dba_core.create_database_sql(target)
+        sql = create_database_sql(target)
         sig = signing.sign(sup.key, sql, "ddl", "p", RW)
         reply = await client.request("executor:p", RestoreRequest(
             path=str(archive), target=target, verdict=sig, confirmed=True, confirm_name="x"))  # fmt: skip
@@ -306,3 +307,29 @@ async def test_dba_commands_start_in_the_same_mode_as_sql(tmp_path, pg_db):
     applied = await run("migrate", "--up-sql", create, "-p", "p", "--yes")
     assert applied.returncode == 0, applied.stderr
     assert await afetchval(pg_db, "SELECT to_regclass('made_here') IS NOT NULL")
+
+
+@pytest.mark.parametrize("target", ["left", "user", "order"])
+async def test_restore_into_a_database_named_by_a_keyword(tmp_path, pg_dsn, pg_db, target):
+    """`CREATE DATABASE left` is a syntax error: the one quoter knows the server's keywords."""
+    await arun_sql(pg_db, "CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2)")
+    archive = tmp_path / "t.dump"
+    await arun_sql(pg_dsn, f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+    try:
+        async with open_tree(tmp_path, config=config_for(pg_db)) as (_sup, client):
+            await dba.backup(client, "p", str(archive), force=False, on_progress=lambda p: None)
+            restored = await dba.restore(
+                client,
+                "p",
+                RW,
+                str(archive),
+                target,
+                confirmer=dba.Confirmer(typed=target),
+                out=lambda _: None,
+                on_progress=lambda p: None,
+            )
+            assert restored.database == target and restored.tables == 1
+        dsn = dsn_with_database(pg_dsn, target)
+        assert await afetchval(dsn, "SELECT sum(x) FROM t") == 3
+    finally:
+        await arun_sql(pg_dsn, f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')

@@ -453,7 +453,7 @@ async def test_connection_errors_are_actionable(tmp_path, pg_dsn, pg_db, silent_
     }
     expected = {
         "refused": ("db.connection_refused", "connection refused", "Is the server running"),
-        "dns": ("db.dns_failed", "does not resolve", "Check host"),
+        "dns": ("db.dns_failed", "does not resolve", "Check the host under [profiles.dns]"),
         "timeout": ("db.connect_timeout", "no answer within 0.5 s", "connect_timeout_s"),
         "auth": ("db.auth_failed", "authentication failed", "~/.pgpass"),
         "nodb": ("db.database_missing", "does not exist", "createdb"),

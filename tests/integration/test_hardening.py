@@ -122,8 +122,7 @@ async def test_deeply_nested_message_is_refused_by_every_actor(tmp_path):
                 async def collect(
                     header: Header = header, body: bytes = body, replies: list[Any] = replies
                 ) -> None:
-                    send, recv = trio.open_memory_channel[Any](10)
-                    client._waiting[header.id] = send
+                    recv = client.replies.open(header.id, 10)
                     await client.sock.send_multipart([msgspec.msgpack.encode(header), body])
                     replies.append(await recv.receive())
 

@@ -1,7 +1,7 @@
 """Offline planner against real catalogs: the defog databases and the shop of the unit tests.
 
 Every catalog here comes from a real database through the executor's own introspection
-(`actors.executor.load_catalog`), the value index through `value_index_sql` run on that
+(`actors.executor.catalog.load_catalog`), the value index through `value_index_sql` run on that
 database, and every SQL the planner produces is executed there inside a READ ONLY transaction
 (EXPLAIN for explain plans, a rolled-back transaction for DDL) to prove it runs. Expected SQL is
 exact; `today` is fixed, so time windows do not move.
@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from actors.executor import load_catalog
+from actors.executor.catalog import load_catalog
 from actors.planner.offline import offline_plan, parse_value_index, value_index_sql
 from protocol.messages import Catalog, Clarification, Plan
 from testkit import pg

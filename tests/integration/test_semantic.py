@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.executor import load_catalog
+from actors.executor.catalog import load_catalog
 from actors.planner.semantic import check_plan
 from bench.bench_offline_accuracy import cached_introspect, ensure_shop, plan_question, rows_match
 from protocol.config import ModelConfig

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from actors import executor_dba as d
+from actors.executor import tools as d
+from actors.executor.dba import split_name
 from protocol.config import ProfileConfig
 from protocol.messages import Catalog, CatalogIndex, CatalogTable
+from protocol.sqltext import create_database_sql, quote_ident
 from ui import explain
 from ui import migrate_risks as pm
 
@@ -239,8 +241,8 @@ def test_archive_header_and_toc(tmp_path):
 
 
 def test_quote_and_names():
-    assert d.quote_ident("orders") == "orders" and d.quote_ident("Order") == '"Order"'
-    assert d.quote_ident("user") == '"user"'
-    assert d.split_name('"My S"."T"') == ("My S", "T") and d.split_name("t") == ("", "t")
-    assert d.create_database_sql("copy 1") == 'CREATE DATABASE "copy 1"'
+    assert quote_ident("orders") == "orders" and quote_ident("Order") == '"Order"'
+    assert quote_ident("user") == '"user"'
+    assert split_name('"My S"."T"') == ("My S", "T") and split_name("t") == ("", "t")
+    assert create_database_sql("copy 1") == 'CREATE DATABASE "copy 1"'
     assert d.server_major(180006) == 18 and d.server_major(90624) == 9

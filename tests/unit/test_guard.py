@@ -1,4 +1,4 @@
-"""actors/guard.py: the corpus, confirmations, signatures, errors and `pgask check-sql`."""
+"""actors/guard/: the corpus, confirmations, signatures, errors and `pgask check-sql`."""
 
 from __future__ import annotations
 
@@ -476,7 +476,7 @@ def _fn(name: str, **kw: Any) -> Any:
 
 def test_what_a_read_reaches_is_judged_like_the_text() -> None:
     from actors.guard import TEXT_ONLY
-    from actors.guard_catalog import judge_invoked
+    from actors.guard.catalog import judge_invoked
     from protocol.messages import Invoked
 
     assert judge_invoked(_fn("similarity", extension="pg_trgm"), TEXT_ONLY) == []
@@ -506,7 +506,7 @@ def test_what_a_read_reaches_is_judged_like_the_text() -> None:
 
 def test_the_closure_refuses_reads_by_name_and_implicit_casts_refuse_all() -> None:
     from actors.guard import TEXT_ONLY, classify
-    from actors.guard_catalog import against_catalog, plan_resolution
+    from actors.guard.catalog import against_catalog, plan_resolution
     from protocol.messages import Invoked, Resolution
 
     sql = "SELECT x.fn FROM items x"  # attribute notation: a column to the text
@@ -531,7 +531,7 @@ def test_the_closure_refuses_reads_by_name_and_implicit_casts_refuse_all() -> No
 
 def test_a_read_too_deep_to_list_its_names_is_not_judged_blind() -> None:
     from actors.guard import TEXT_ONLY, classify
-    from actors.guard_catalog import against_catalog, plan_resolution
+    from actors.guard.catalog import against_catalog, plan_resolution
     from protocol.messages import Resolution
 
     deep = classify("SELECT " + " + ".join(["1"] * 6000))

@@ -1,4 +1,4 @@
-"""Properties of actors/guard.classify(): it never crashes, and a change is never a read."""
+"""Properties of actors.guard.classify(): it never crashes, and a change is never a read."""
 
 from __future__ import annotations
 

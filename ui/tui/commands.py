@@ -150,8 +150,7 @@ def submit_input(state: UiState, text: str) -> bool:
     state.input, state.cursor, state.hist_pos, state.draft = "", 0, None, ""
     if not text:
         return True
-    pane_i = state.focus
-    pane = state.pane
+    pane_i, pane = state.focus, state.pane
     if text.split(" ", 1)[0].lower() not in ("/quit", "/exit", "/q", "/help"):
         remember(state, pane.profile, text)
     if text.startswith("\\"):

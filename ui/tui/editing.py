@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from protocol.sqltext import quote_qualified
 from ui import complete as C
 from ui import keys as K
 from ui import meta
@@ -112,11 +113,7 @@ def tab_complete(state: UiState) -> bool:
 
 
 def _quoted(name: str) -> str:
-    parts = name.split(".")
-    return ".".join(
-        p if re.fullmatch(r"[a-z_][a-z0-9_$]*", p) else '"' + p.replace('"', '""') + '"'
-        for p in parts
-    )
+    return quote_qualified(*name.split("."))
 
 
 def accept(state: UiState, found: C.Completion, item: str) -> None:

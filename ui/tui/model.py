@@ -16,7 +16,7 @@ from protocol.config import (
     ProfileConfig,
     starting_mode,
 )
-from protocol.envelope import Header, IdMaker
+from protocol.envelope import Header, IdMaker, make_header
 from protocol.messages import (
     Body,
     Catalog,
@@ -25,7 +25,6 @@ from protocol.messages import (
     Mode,
     SessionState,
     Verdict,
-    kind_of,
 )
 from ui import approvals as A
 from ui import complete as C
@@ -349,9 +348,9 @@ def say_failure(pane: PaneState, f: Failure) -> None:
 def send(
     state: UiState, dst: str, body: Body, *, pane: int = 0, purpose: str = "", trace: str = ""
 ) -> str:
-    header = Header(
-        id=state.ids(),
-        kind=kind_of(body),
+    header = make_header(
+        body,
+        msg_id=state.ids(),
         src="ui",
         dst=dst,
         trace=trace or state.new_trace(),

@@ -5,7 +5,7 @@ connection), tells it what that text reaches in *this* database: an overload of 
 name, a user operator, a cast or domain CHECK, a view's definition, an aggregate's support
 functions, a table's row-level security policies, a foreign table's wrapper.
 
-Two methods, both answered as `Invoked` objects for the guard to judge (actors/guard_catalog.py):
+Two methods, both answered as `Invoked` objects for the guard to judge (actors/guard/catalog.py):
 
 * **analyzer** (the default): inside a transaction that is always rolled back,
   `CREATE TEMP VIEW pgask_probe AS SELECT 1 FROM (<query>) q`. PostgreSQL parses and resolves
@@ -341,9 +341,13 @@ async def _closure(
     implicit: list[Invoked] = []
     for what, target, context, proname, nspname, extension in casts:
         item = Invoked(
-            kind="cast", what=what, schema=nspname, name=proname, extension=extension,
+            kind="cast",
+            what=what,
+            schema=nspname,
+            name=proname,
+            extension=extension,
             detail={"i": "implicit", "a": "assignment"}.get(context, "explicit"),
-        )  # fmt: skip
+        )
         if context in ("i", "a"):
             implicit.append(item)
         else:  # explicit casts run only when the text names the target type
@@ -386,68 +390,107 @@ _SERVER_POWERS: Final = {
 }
 
 
+def _finding(
+    check: str, value: str, problem: bool, advice: str, level: str = "warn"
+) -> DoctorFinding:
+    """One line of `pgask doctor`: `advice` (and `level`) only when there is a problem."""
+    return DoctorFinding(
+        check=check,
+        value=value,
+        level=level if problem else "ok",  # type: ignore[arg-type]
+        advice=advice if problem else "",
+    )
+
+
+def _server_powers(role: str, powers: list[str], superuser: bool) -> list[DoctorFinding]:
+    out = []
+    for name, does in _SERVER_POWERS.items():
+        member = name in powers or superuser
+        value = "member" if name in powers else "yes, as a superuser" if superuser else "no"
+        out.append(
+            DoctorFinding(
+                check=name,
+                value=value,
+                level="warn" if member else "ok",
+                advice=f"this role {does}; REVOKE {name} FROM {role}" if name in powers else "",
+            )
+        )
+    return out
+
+
 async def doctor(
     con: asyncpg.Connection, read_role: str, guard_grammar: int
 ) -> tuple[str, str, int, list[DoctorFinding]]:
     """asyncio: the facts `pgask doctor` reports for one profile, with what to do about each."""
     row = await con.fetchrow(DOCTOR_SQL)
     role, database, version, superuser, powers, scs, scs_override, default_ro, rls = row
-    out: list[DoctorFinding] = []
-    out.append(DoctorFinding(
-        check="superuser", value="yes" if superuser else "no", level="bad" if superuser else "ok",
-        advice=("a superuser's reads can reach files, programs and other sessions through code "
-                "in the database: connect as a role without superuser for everyday work, or set "
-                "read_role to one") if superuser else "",
-    ))  # fmt: skip
-    for name, does in _SERVER_POWERS.items():
-        member = name in powers or superuser
-        value = "member" if name in powers else "yes, as a superuser" if superuser else "no"
-        out.append(DoctorFinding(
-            check=name, value=value, level="warn" if member else "ok",
-            advice=f"this role {does}; REVOKE {name} FROM {role}" if name in powers else "",
-        ))  # fmt: skip
-    out.append(DoctorFinding(
-        check="standard_conforming_strings",
-        value=f"{scs} in pgask's sessions (pinned)" + (f"; set {scs_override}" if scs_override else ""),
-        level="warn" if scs_override else "ok",
-        advice=("other clients of this database read backslashes in literals differently; "
-                "pgask pins it on for its own sessions") if scs_override else "",
-    ))  # fmt: skip
-    out.append(DoctorFinding(
-        check="default_transaction_read_only", value=default_ro,
-        level="ok" if default_ro == "on" else "warn",
-        advice="" if default_ro == "on" else (
-            f"ALTER ROLE {role} SET default_transaction_read_only = on adds a default for paths "
-            "outside pgask's transactions (pgask's reads are READ ONLY regardless)"),
-    ))  # fmt: skip
+    out = [
+        _finding(
+            "superuser",
+            "yes" if superuser else "no",
+            superuser,
+            "a superuser's reads can reach files, programs and other sessions through code "
+            "in the database: connect as a role without superuser for everyday work, or set "
+            "read_role to one",
+            level="bad",
+        )
+    ]
+    out += _server_powers(role, powers, superuser)
     major, grammar = version // 10000, guard_grammar // 10000
-    out.append(DoctorFinding(
-        check="server version", value=f"PostgreSQL {major}; the guard's grammar is {grammar}",
-        level="ok" if major == grammar else "warn",
-        advice="" if major == grammar else (
+    out += [
+        _finding(
+            "standard_conforming_strings",
+            f"{scs} in pgask's sessions (pinned)"
+            + (f"; set {scs_override}" if scs_override else ""),
+            bool(scs_override),
+            "other clients of this database read backslashes in literals differently; "
+            "pgask pins it on for its own sessions",
+        ),
+        _finding(
+            "default_transaction_read_only",
+            default_ro,
+            default_ro != "on",
+            f"ALTER ROLE {role} SET default_transaction_read_only = on adds a default for paths "
+            "outside pgask's transactions (pgask's reads are READ ONLY regardless)",
+        ),
+        _finding(
+            "server version",
+            f"PostgreSQL {major}; the guard's grammar is {grammar}",
+            major != grammar,
             "syntax the two read differently (SQL/JSON before 16/17) is judged as the server "
-            "reads it, and every read is resolved by the server's own analyzer"),
-    ))  # fmt: skip
-    out.append(DoctorFinding(
-        check="row-level security", value=f"{rls} table(s) with policies enabled",
-        level="warn" if rls else "ok",
-        advice="reads of those tables run their policies' functions; pgask refuses the ones "
-        "that call user code" if rls else "",
-    ))  # fmt: skip
+            "reads it, and every read is resolved by the server's own analyzer",
+        ),
+        _finding(
+            "row-level security",
+            f"{rls} table(s) with policies enabled",
+            bool(rls),
+            "reads of those tables run their policies' functions; pgask refuses the ones "
+            "that call user code",
+        ),
+    ]
     why_not = await con.fetchval(ANALYZER_USABLE_SQL)
-    out.append(DoctorFinding(
-        check="catalog resolution", value="analyzer" if not why_not else f"closure ({why_not})",
-        level="ok" if not why_not else "warn",
-        advice="" if not why_not else "reads are judged by the names they contain, more "
-        "coarsely; GRANT TEMP on the database lets pgask resolve them exactly",
-    ))  # fmt: skip
+    out.append(
+        _finding(
+            "catalog resolution",
+            "analyzer" if not why_not else f"closure ({why_not})",
+            bool(why_not),
+            "reads are judged by the names they contain, more "
+            "coarsely; GRANT TEMP on the database lets pgask resolve them exactly",
+        )
+    )
     if read_role:
         can = await con.fetchval(
             "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) "
-            "AND pg_has_role(current_user, $1, 'MEMBER')", read_role,
-        )  # fmt: skip
-        out.append(DoctorFinding(
-            check="read_role", value=read_role, level="ok" if can else "bad",
-            advice="" if can else f"{role} cannot SET ROLE {read_role}: GRANT {read_role} TO {role}",
-        ))  # fmt: skip
+            "AND pg_has_role(current_user, $1, 'MEMBER')",
+            read_role,
+        )
+        out.append(
+            _finding(
+                "read_role",
+                read_role,
+                not can,
+                f"{role} cannot SET ROLE {read_role}: GRANT {read_role} TO {role}",
+                level="bad",
+            )
+        )
     return role, database, version, out

@@ -1,9 +1,9 @@
 """The guard against one database: what the reads of a text reach there, judged by the
-guard's own rules (actors/guard.py judges the text; this module judges what the server
+guard's own rules (actors/guard/classifier.py judges the text; this module judges what the server
 resolves it to).
 
 For a profile, the guard asks the profile's executor to resolve every read (ResolveRequest;
-the server side is actors/executor_resolve.py) and judges what comes back: a function that
+the server side is actors/executor/resolve.py) and judges what comes back: a function that
 is neither a built-in nor a member of a known, installed extension makes the read a write;
 a view, a policy or a domain CHECK is judged by its definition (built-ins inside it are
 "pinned", never recorded in pg_depend, so only their names show them); credentials and
@@ -20,20 +20,14 @@ from typing import Any
 import msgspec
 from pglast import parser as _pg
 
-from actors.guard import (
-    CLASSES,
-    FORBIDDEN,
-    WRITE,
-    Classification,
-    Rules,
-    classify,
-    function_verdict,
-)
-from actors.guard_functions import (
+from actors.guard.classifier import classify
+from actors.guard.functions import (
     FORBIDDEN_EXTENSIONS,
     SENSITIVE_RELATIONS,
     WRITE_FUNCTIONS,
+    function_verdict,
 )
+from actors.guard.tree import CLASSES, FORBIDDEN, WRITE, Classification, Rules
 from protocol.messages import Invoked, Resolution, probe_view_sql
 
 __all__ = ["CatalogPlan", "against_catalog", "judge_invoked", "plan_resolution"]
@@ -183,25 +177,45 @@ def judge_invoked(item: Invoked, rules: Rules) -> list[tuple[int, str]]:
             return []
         if item.extension:
             if item.extension in FORBIDDEN_EXTENSIONS:
-                return [(FORBIDDEN, f"{via}calls {fn} of the extension {item.extension}: "
-                                    f"{FORBIDDEN_EXTENSIONS[item.extension]}")]  # fmt: skip
+                return [
+                    (
+                        FORBIDDEN,
+                        f"{via}calls {fn} of the extension {item.extension}: "
+                        f"{FORBIDDEN_EXTENSIONS[item.extension]}",
+                    )
+                ]
             # an installed extension's own code: its types' I/O, operators and aggregates are
             # the extension's work; a call by name is judged by the text walk (its tables of
             # extension functions), and a call inside a view by that view's definition
             return []
         definer = ", SECURITY DEFINER: it runs as its owner" if "definer" in item.detail else ""
-        return [(WRITE, f"{via}calls {fn}, a user-defined function (it can do anything, "
-                        f"whatever volatility it declares{definer})")]  # fmt: skip
+        return [
+            (
+                WRITE,
+                f"{via}calls {fn}, a user-defined function (it can do anything, "
+                f"whatever volatility it declares{definer})",
+            )
+        ]
     if item.kind == "relation":
         if item.builtin:
             if item.name in SENSITIVE_RELATIONS and not rules.allow_sensitive_catalogs:
-                return [(FORBIDDEN, f"{via}reads {item.name}, which holds "
-                                    f"{SENSITIVE_RELATIONS[item.name]} (allowed only with "
-                                    "[safety] allow_sensitive_catalogs = true)")]  # fmt: skip
+                return [
+                    (
+                        FORBIDDEN,
+                        f"{via}reads {item.name}, which holds "
+                        f"{SENSITIVE_RELATIONS[item.name]} (allowed only with "
+                        "[safety] allow_sensitive_catalogs = true)",
+                    )
+                ]
             return []
         if item.detail == "f":
-            return [(WRITE, f"{via}reads {item.what}, whose foreign-data wrapper reaches "
-                            "another server or files")]  # fmt: skip
+            return [
+                (
+                    WRITE,
+                    f"{via}reads {item.what}, whose foreign-data wrapper reaches "
+                    "another server or files",
+                )
+            ]
         if item.definition:
             c = _classify_definition(item.definition, rules)
             if c.sql_class != "read":
@@ -217,8 +231,13 @@ def judge_invoked(item: Invoked, rules: Rules) -> list[tuple[int, str]]:
     if item.kind == "cast":
         if item.extension and item.extension not in FORBIDDEN_EXTENSIONS:
             return []
-        return [(WRITE, f"{item.what} runs {item.schema}.{item.name}(), a user-defined "
-                        f"function ({item.detail} cast)")]  # fmt: skip
+        return [
+            (
+                WRITE,
+                f"{item.what} runs {item.schema}.{item.name}(), a user-defined "
+                f"function ({item.detail} cast)",
+            )
+        ]
     return []
 
 
@@ -241,11 +260,22 @@ def against_catalog(
             hits = found.setdefault(index, [])
             if casts:
                 why = res.why_closure or "this statement cannot be resolved by the analyzer"
-                hits.extend((r, f"{t}; it may run without being named, and pgask cannot tell "
-                                f"whether this statement uses it ({why})") for r, t in casts)  # fmt: skip
+                hits.extend(
+                    (
+                        r,
+                        f"{t}; it may run without being named, and pgask cannot tell "
+                        f"whether this statement uses it ({why})",
+                    )
+                    for r, t in casts
+                )
             if names is None:
-                hits.append((WRITE, "the guard could not list the names this statement uses, "
-                                    "so it cannot tell what it runs on this database"))  # fmt: skip
+                hits.append(
+                    (
+                        WRITE,
+                        "the guard could not list the names this statement uses, "
+                        "so it cannot tell what it runs on this database",
+                    )
+                )
                 continue
             for name in sorted(names & res.unsafe.keys()):
                 for item in res.unsafe[name]:

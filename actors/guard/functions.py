@@ -1,4 +1,4 @@
-"""Function knowledge for the guard (data only; the decisions are in actors/guard.py).
+"""Function knowledge for the guard (data only; the decisions are in the guard).
 
 Names are lower case, without the `pg_catalog.` prefix, exactly as PostgreSQL resolves them
 after quoting, `U&"…"` escapes and case folding.
@@ -18,6 +18,8 @@ after quoting, `U&"…"` escapes and case folding.
 """
 
 from __future__ import annotations
+
+from actors.guard.tree import FORBIDDEN, READ, WRITE
 
 
 def _names(text: str) -> frozenset[str]:
@@ -401,3 +403,45 @@ SQL_JSON_SINCE: dict[str, tuple[int, str]] = {
     "JsonArrayAgg": (160000, "json_arrayagg"),
     "JsonIsPredicate": (160000, ""),  # IS JSON: a syntax error before 16
 }
+
+
+# -- the verdict on one call ---------------------------------------------------------------
+
+
+_FUNCTION_CACHE: dict[tuple[tuple[str, ...], int], tuple[int, str]] = {}
+
+
+def function_verdict(parts: tuple[str, ...], nargs: int) -> tuple[int, str]:
+    key = (parts, nargs)
+    found = _FUNCTION_CACHE.get(key)
+    if found is None:
+        found = _FUNCTION_CACHE[key] = _judge_function(parts, nargs)
+    return found
+
+
+def _judge_function(parts: tuple[str, ...], nargs: int) -> tuple[int, str]:
+    name = parts[-1] if parts else ""
+    shown = ".".join(parts)
+    qualified = len(parts) > 1
+    reason = FORBIDDEN_FUNCTIONS.get(name)
+    if reason is None:
+        for prefix, text in FORBIDDEN_PREFIXES:
+            if name.startswith(prefix):
+                reason = text
+                break
+    if reason is None and name == "ts_rewrite" and nargs == 2:
+        reason = "ts_rewrite with two arguments runs a SQL query given as a string"
+    if reason is not None:
+        return FORBIDDEN, reason.format(name=shown)
+    if name in WRITE_FUNCTIONS:
+        return WRITE, WRITE_FUNCTIONS[name]
+    if not qualified and (name in READ_ONLY_FUNCTIONS or name.startswith(READ_ONLY_PREFIXES)):
+        return READ, ""
+    if len(parts) <= 2 and (name in EXTENSION_FUNCTIONS or name.startswith(EXTENSION_PREFIXES)):
+        return READ, ""
+    if name == "ts_rewrite":
+        return READ, ""
+    return WRITE, (
+        f"{shown} is not a known read-only function, so it may change data "
+        "(user-defined functions count as writes)"
+    )

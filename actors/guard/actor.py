@@ -3,8 +3,8 @@
 Receives: GuardRequest.  Replies: Verdict (or an error when a profile's database cannot be
 asked).  Restart: permanent (stateless).  Resources: the per-run verdict key.
 
-The text is judged by actors/guard.py (classify); for a profile, its reads are also judged
-against that database (actors/guard_catalog.py, with the executor's ResolveRequest), and the
+The text is judged by actors/guard/classifier.py (classify); for a profile, its reads are also
+judged against that database (actors/guard/catalog.py, with the executor's ResolveRequest), and the
 verdict is signed with the catalog's safety fingerprint, which the executor checks again in
 the read's own transaction.
 """
@@ -20,18 +20,12 @@ import msgspec
 import trio
 
 from actors._runtime import Actor, Request, main
-from actors.guard import Rules, classify, verdict_for
-from actors.guard_catalog import CatalogPlan, against_catalog, plan_resolution
+from actors.guard.catalog import CatalogPlan, against_catalog, plan_resolution
+from actors.guard.classifier import classify
+from actors.guard.tree import Rules
+from actors.guard.verdict import verdict_for
 from protocol.boot import Boot
-from protocol.messages import (
-    Body,
-    Failure,
-    GuardRequest,
-    Mode,
-    Resolution,
-    ResolveRequest,
-    Verdict,
-)
+from protocol.messages import Body, Failure, GuardRequest, Mode, Resolution, ResolveRequest, Verdict
 
 
 @dataclass
@@ -72,8 +66,16 @@ async def on_guard_request(state: GuardState, msg: GuardRequest, req: Request) -
             c = classify(msg.sql, rules)  # SQL/JSON as this server's grammar reads it
         c = against_catalog(c, plan, res, rules)
         catalog, superuser = res.fingerprint, res.superuser
-    verdict = verdict_for(c, msg.sql, profile=msg.profile, mode=mode, preview=msg.preview,
-                       key=state.key, ttl_s=state.ttl_s, catalog=catalog)  # fmt: skip
+    verdict = verdict_for(
+        c,
+        msg.sql,
+        profile=msg.profile,
+        mode=mode,
+        preview=msg.preview,
+        key=state.key,
+        ttl_s=state.ttl_s,
+        catalog=catalog,
+    )
     verdict = msgspec.structs.replace(verdict, superuser=superuser)
     return _read_only_by_config(verdict, msg.profile) if forced else verdict
 
@@ -93,11 +95,13 @@ async def _resolve(
     return Failure(
         code="guard.catalog_unavailable",
         message=f"The guard could not check the statement against profile '{profile}'.",
-        why=(f"Its executor did not say within {state.resolve_timeout_s:.0f} s what the "
-             "statement would run on that database, and a read is never judged blind."),
+        why=(
+            f"Its executor did not say within {state.resolve_timeout_s:.0f} s what the "
+            "statement would run on that database, and a read is never judged blind."
+        ),
         hint="Try again; `pgask doctor -p PROFILE` checks the connection.",
         retryable=True,
-    )  # fmt: skip
+    )
 
 
 def _read_only_by_config(verdict: Verdict, profile: str) -> Verdict:
@@ -105,8 +109,10 @@ def _read_only_by_config(verdict: Verdict, profile: str) -> Verdict:
     no requester (the CLI's --mode, a script) can have a write signed for it."""
     if verdict.confirm != "refuse" or verdict.sql_class in ("forbidden", "invalid"):
         return verdict
-    reason = (f"profile '{profile}' does not allow writes (read_write = false in its "
-              f"configuration), so it runs in read-only mode")  # fmt: skip
+    reason = (
+        f"profile '{profile}' does not allow writes (read_write = false in its "
+        f"configuration), so it runs in read-only mode"
+    )
     return msgspec.structs.replace(verdict, reasons=[reason, *verdict.reasons])
 
 
