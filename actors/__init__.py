@@ -4,5 +4,5 @@ forkserver's warm-up).
 
 A package actor (actors/X/) imports only itself, the runtime and protocol; a flat module its
 own family (X, X_*); never ui/ or another actor (tests/unit/test_layering.py). They talk
-through messages. The supervisor starts each by its module name (supervisor.MOVED maps the
+through messages. The supervisor starts each by its module name (supervisor_tree.MOVED maps the
 old names)."""

@@ -69,8 +69,18 @@ def direct(db: str, admin: str, out: str, target: str) -> tuple[float, float]:
     subprocess.run([dump.path, "-Fc", "-f", out, "--dbname", db], check=True)
     t1 = time.perf_counter()
     run_sql(admin, f'CREATE DATABASE "{target}"')
-    subprocess.run([restore.path, "--single-transaction", "--exit-on-error", "--no-owner",
-                    "--dbname", dsn_with_database(admin, target), out], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            restore.path,
+            "--single-transaction",
+            "--exit-on-error",
+            "--no-owner",
+            "--dbname",
+            dsn_with_database(admin, target),
+            out,
+        ],
+        check=True,
+    )
     t2 = time.perf_counter()
     return t1 - t0, t2 - t1
 
@@ -82,9 +92,16 @@ async def via_pgask(db: str, out: str, target: str, state: Path) -> tuple[float,
         t0 = time.perf_counter()
         await dba.backup(client, "p", out, force=True, on_progress=lambda p: None)
         t1 = time.perf_counter()
-        await dba.restore(client, "p", "read-write", out, target,
-                          confirmer=dba.Confirmer(typed=target), out=lambda _: None,
-                          on_progress=lambda p: None)  # fmt: skip
+        await dba.restore(
+            client,
+            "p",
+            "read-write",
+            out,
+            target,
+            confirmer=dba.Confirmer(typed=target),
+            out=lambda _: None,
+            on_progress=lambda p: None,
+        )
         t2 = time.perf_counter()
     return t1 - t0, t2 - t1
 

@@ -146,9 +146,13 @@ async def measure(dsn: str, out: Path, rounds: int) -> dict[str, list[tuple[floa
                         results[name].append(await pgask.run(how, out))
                     else:
                         results[name].append(await trio.to_thread.run_sync(how, dsn, out))
-                print(f"  round {round_no + 1}/{rounds}: " + ", ".join(
-                    f"{name.split(':')[0]} {results[name][-1][0]:.2f}s" for name, _, _ in PATHS
-                ), flush=True)  # fmt: skip
+                print(
+                    f"  round {round_no + 1}/{rounds}: "
+                    + ", ".join(
+                        f"{name.split(':')[0]} {results[name][-1][0]:.2f}s" for name, _, _ in PATHS
+                    ),
+                    flush=True,
+                )
             for actor, pid in zip(("exporter", "executor"), pgask.pids, strict=True):
                 PEAK_RSS_MB[actor] = peak_rss_mb(pid)
     return results

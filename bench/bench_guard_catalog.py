@@ -117,9 +117,12 @@ async def closure(dsn: str, tables: int) -> None:
                     fingerprints.append(time.perf_counter() - start)
                 builds = []
                 for i in range(3):  # a new catalog each time: the closure is rebuilt
-                    await pg.arun_sql(db, f"COMMENT ON FUNCTION public.f_user(integer) IS '{i}';"
-                                          f"CREATE FUNCTION public.g{i}() RETURNS int "
-                                          "LANGUAGE sql AS 'SELECT 1';")  # fmt: skip
+                    await pg.arun_sql(
+                        db,
+                        f"COMMENT ON FUNCTION public.f_user(integer) IS '{i}';"
+                        f"CREATE FUNCTION public.g{i}() RETURNS int "
+                        "LANGUAGE sql AS 'SELECT 1';",
+                    )
                     start = time.perf_counter()
                     res = await client.request(
                         "executor:p", ResolveRequest(closure=True), timeout=300
@@ -129,10 +132,14 @@ async def closure(dsn: str, tables: int) -> None:
                 start = time.perf_counter()
                 await client.request("executor:p", ResolveRequest(closure=True), timeout=300)
                 cached = time.perf_counter() - start
-    print(f"  resolution with no query (fingerprint + facts): "
-          f"{statistics.median(fingerprints) * 1000:.1f} ms median")  # fmt: skip
-    print(f"  per-catalog closure, built:  {statistics.median(builds) * 1000:.0f} ms median "
-          f"of {len(builds)} ({len(res.unsafe)} unsafe names)")  # fmt: skip
+    print(
+        f"  resolution with no query (fingerprint + facts): "
+        f"{statistics.median(fingerprints) * 1000:.1f} ms median"
+    )
+    print(
+        f"  per-catalog closure, built:  {statistics.median(builds) * 1000:.0f} ms median "
+        f"of {len(builds)} ({len(res.unsafe)} unsafe names)"
+    )
     print(f"  per-catalog closure, cached: {cached * 1000:.1f} ms")
 
 

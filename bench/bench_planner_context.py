@@ -26,20 +26,110 @@ from protocol.messages import (
     CatalogTable,
 )
 
-DOMAINS = ["sales", "hr", "finance", "inventory", "crm", "logistics", "marketing", "support",
-           "billing", "analytics", "ops", "legal"]  # fmt: skip
-ENTITIES = ["customer", "order", "order_item", "product", "invoice", "payment", "shipment",
-            "employee", "department", "supplier", "warehouse", "stock_level", "campaign", "lead",
-            "ticket", "contract", "vendor", "price_list", "region", "store", "account", "budget",
-            "expense", "asset", "project", "task", "timesheet", "refund", "coupon", "review"]  # fmt: skip
-SUFFIXES = ["", "_archive", "_history", "_staging", "_log", "_audit", "_snapshot", "_v2", "_tmp",
-            "_daily", "_monthly", "_backup", "_import", "_raw", "_agg"]  # fmt: skip
-COLUMN_WORDS = ["name", "code", "status", "created_at", "updated_at", "amount", "quantity",
-                "price", "description", "notes", "email", "phone", "city", "country", "type",
-                "category", "priority", "score", "rating", "total", "discount", "tax", "currency",
-                "start_date", "end_date", "is_active", "version", "source", "external_ref"]  # fmt: skip
-TYPES = ["integer", "bigint", "text", "character varying(100)", "numeric(12,2)",
-         "timestamp with time zone", "date", "boolean"]  # fmt: skip
+DOMAINS = [
+    "sales",
+    "hr",
+    "finance",
+    "inventory",
+    "crm",
+    "logistics",
+    "marketing",
+    "support",
+    "billing",
+    "analytics",
+    "ops",
+    "legal",
+]
+ENTITIES = [
+    "customer",
+    "order",
+    "order_item",
+    "product",
+    "invoice",
+    "payment",
+    "shipment",
+    "employee",
+    "department",
+    "supplier",
+    "warehouse",
+    "stock_level",
+    "campaign",
+    "lead",
+    "ticket",
+    "contract",
+    "vendor",
+    "price_list",
+    "region",
+    "store",
+    "account",
+    "budget",
+    "expense",
+    "asset",
+    "project",
+    "task",
+    "timesheet",
+    "refund",
+    "coupon",
+    "review",
+]
+SUFFIXES = [
+    "",
+    "_archive",
+    "_history",
+    "_staging",
+    "_log",
+    "_audit",
+    "_snapshot",
+    "_v2",
+    "_tmp",
+    "_daily",
+    "_monthly",
+    "_backup",
+    "_import",
+    "_raw",
+    "_agg",
+]
+COLUMN_WORDS = [
+    "name",
+    "code",
+    "status",
+    "created_at",
+    "updated_at",
+    "amount",
+    "quantity",
+    "price",
+    "description",
+    "notes",
+    "email",
+    "phone",
+    "city",
+    "country",
+    "type",
+    "category",
+    "priority",
+    "score",
+    "rating",
+    "total",
+    "discount",
+    "tax",
+    "currency",
+    "start_date",
+    "end_date",
+    "is_active",
+    "version",
+    "source",
+    "external_ref",
+]
+TYPES = [
+    "integer",
+    "bigint",
+    "text",
+    "character varying(100)",
+    "numeric(12,2)",
+    "timestamp with time zone",
+    "date",
+    "boolean",
+]
 
 
 def _camel(words: list[str]) -> str:
@@ -51,41 +141,63 @@ def planted_tables() -> list[CatalogTable]:
     col = CatalogColumn
     return [
         CatalogTable(
-            schema="broker", name="sbCustomer", comment="brokerage customers",
-            columns=[col(name="sbCustId", type_name="character varying(20)"),
-                     col(name="sbCustName", type_name="character varying(100)"),
-                     col(name="sbCustEmail", type_name="character varying(100)"),
-                     col(name="sbCustCountry", type_name="character varying(50)"),
-                     col(name="sbCustJoinDate", type_name="date")],
-            primary_key=["sbCustId"], est_rows=12000,
+            schema="broker",
+            name="sbCustomer",
+            comment="brokerage customers",
+            columns=[
+                col(name="sbCustId", type_name="character varying(20)"),
+                col(name="sbCustName", type_name="character varying(100)"),
+                col(name="sbCustEmail", type_name="character varying(100)"),
+                col(name="sbCustCountry", type_name="character varying(50)"),
+                col(name="sbCustJoinDate", type_name="date"),
+            ],
+            primary_key=["sbCustId"],
+            est_rows=12000,
         ),
         CatalogTable(
-            schema="broker", name="sbTicker",
-            columns=[col(name="sbTickerId", type_name="character varying(20)"),
-                     col(name="sbTickerSymbol", type_name="character varying(10)"),
-                     col(name="sbTickerName", type_name="character varying(100)"),
-                     col(name="sbTickerExchange", type_name="character varying(50)")],
+            schema="broker",
+            name="sbTicker",
+            columns=[
+                col(name="sbTickerId", type_name="character varying(20)"),
+                col(name="sbTickerSymbol", type_name="character varying(10)"),
+                col(name="sbTickerName", type_name="character varying(100)"),
+                col(name="sbTickerExchange", type_name="character varying(50)"),
+            ],
             primary_key=["sbTickerId"],
         ),
         CatalogTable(
-            schema="broker", name="sbTransaction", comment="buy and sell trades",
-            columns=[col(name="sbTxId", type_name="character varying(50)"),
-                     col(name="sbTxCustId", type_name="character varying(20)"),
-                     col(name="sbTxTickerId", type_name="character varying(20)"),
-                     col(name="sbTxDateTime", type_name="timestamp without time zone"),
-                     col(name="sbTxType", type_name="tx_type", enum_values=["buy", "sell"]),
-                     col(name="sbTxShares", type_name="numeric(10,2)"),
-                     col(name="sbTxAmount", type_name="numeric(10,2)"),
-                     col(name="sbTxStatus", type_name="character varying(10)")],
+            schema="broker",
+            name="sbTransaction",
+            comment="buy and sell trades",
+            columns=[
+                col(name="sbTxId", type_name="character varying(50)"),
+                col(name="sbTxCustId", type_name="character varying(20)"),
+                col(name="sbTxTickerId", type_name="character varying(20)"),
+                col(name="sbTxDateTime", type_name="timestamp without time zone"),
+                col(name="sbTxType", type_name="tx_type", enum_values=["buy", "sell"]),
+                col(name="sbTxShares", type_name="numeric(10,2)"),
+                col(name="sbTxAmount", type_name="numeric(10,2)"),
+                col(name="sbTxStatus", type_name="character varying(10)"),
+            ],
             primary_key=["sbTxId"],
             foreign_keys=[
-                CatalogForeignKey(name="tx_cust", columns=["sbTxCustId"], ref_schema="broker",
-                                  ref_table="sbCustomer", ref_columns=["sbCustId"]),
-                CatalogForeignKey(name="tx_ticker", columns=["sbTxTickerId"], ref_schema="broker",
-                                  ref_table="sbTicker", ref_columns=["sbTickerId"]),
+                CatalogForeignKey(
+                    name="tx_cust",
+                    columns=["sbTxCustId"],
+                    ref_schema="broker",
+                    ref_table="sbCustomer",
+                    ref_columns=["sbCustId"],
+                ),
+                CatalogForeignKey(
+                    name="tx_ticker",
+                    columns=["sbTxTickerId"],
+                    ref_schema="broker",
+                    ref_table="sbTicker",
+                    ref_columns=["sbTickerId"],
+                ),
             ],
         ),
-    ]  # fmt: skip
+    ]
 
 
 def generate_catalog(n_tables: int, *, seed: int = 7, planted: bool = True) -> Catalog:
@@ -114,18 +226,37 @@ def generate_catalog(n_tables: int, *, seed: int = 7, planted: bool = True) -> C
         for ref in rnd.sample(["customer", "order", "product", "employee"], k=rnd.randint(0, 2)):
             if ref != entity:
                 cols.append(CatalogColumn(name=f"{ref}_id", type_name="bigint"))
-                fks.append(CatalogForeignKey(name=f"fk_{ref}", columns=[f"{ref}_id"],
-                                             ref_schema=schema, ref_table=ref,
-                                             ref_columns=[f"{ref}_id"]))  # fmt: skip
+                fks.append(
+                    CatalogForeignKey(
+                        name=f"fk_{ref}",
+                        columns=[f"{ref}_id"],
+                        ref_schema=schema,
+                        ref_table=ref,
+                        ref_columns=[f"{ref}_id"],
+                    )
+                )
         for word in rnd.sample(COLUMN_WORDS, k=rnd.randint(3, 12)):
             cols.append(CatalogColumn(name=word, type_name=rnd.choice(TYPES)))
-        tables.append(CatalogTable(schema=schema, name=name, columns=cols,
-                                   primary_key=[cols[0].name], foreign_keys=fks,
-                                   est_rows=rnd.randint(0, 2_000_000)))  # fmt: skip
+        tables.append(
+            CatalogTable(
+                schema=schema,
+                name=name,
+                columns=cols,
+                primary_key=[cols[0].name],
+                foreign_keys=fks,
+                est_rows=rnd.randint(0, 2_000_000),
+            )
+        )
     if planted:
         tables[len(tables) // 2 : len(tables) // 2] = planted_tables()
-    return Catalog(profile="bench", database="bench", server_version=180000, fingerprint=f"gen-{n_tables}-{seed}",
-                   search_path=["public"], tables=tables)  # fmt: skip
+    return Catalog(
+        profile="bench",
+        database="bench",
+        server_version=180000,
+        fingerprint=f"gen-{n_tables}-{seed}",
+        search_path=["public"],
+        tables=tables,
+    )
 
 
 QUESTIONS = [

@@ -24,8 +24,23 @@ from actors.planner.offline import schema as offline_schema  # noqa: E402
 from protocol.messages import Catalog, CatalogColumn, CatalogTable  # noqa: E402
 from testkit.shop import SHOP, SHOP_CASES, TODAY, VALUES  # noqa: E402
 
-_WORDS = ["invoice", "shipment", "ledger", "account", "vendor", "asset", "ticket", "employee",
-          "contract", "budget", "project", "device", "session", "campaign", "warehouse"]  # fmt: skip
+_WORDS = [
+    "invoice",
+    "shipment",
+    "ledger",
+    "account",
+    "vendor",
+    "asset",
+    "ticket",
+    "employee",
+    "contract",
+    "budget",
+    "project",
+    "device",
+    "session",
+    "campaign",
+    "warehouse",
+]
 
 
 def big_catalog(n: int) -> Catalog:
@@ -43,8 +58,14 @@ def big_catalog(n: int) -> Catalog:
             *(CatalogColumn(name=f"attr_{k}", type_name="text") for k in range(15)),
         ]
         tables.append(CatalogTable(schema="public", name=name, columns=cols, primary_key=["id"]))
-    return Catalog(profile="big", database="big", server_version=170000,
-                   fingerprint=f"big-{n}", search_path=["public"], tables=tables)  # fmt: skip
+    return Catalog(
+        profile="big",
+        database="big",
+        server_version=170000,
+        fingerprint=f"big-{n}",
+        search_path=["public"],
+        tables=tables,
+    )
 
 
 def measure(catalog: Catalog, rounds: int) -> None:

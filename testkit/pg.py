@@ -565,10 +565,29 @@ def system_server(bindir: Path = SYSTEM_PG_BINDIR) -> Iterator[str]:
         _run_server_tool(as_user, argv)
 
     try:
-        run(str(bindir / "initdb"), "-D", str(pgdata), "-A", "trust", "-U", "postgres",
-            "--no-sync", "-E", "UTF8")  # fmt: skip
-        run(str(bindir / "pg_ctl"), "-D", str(pgdata), "-w", "-l", str(base / "log"), "-o",
-            f"-k {base} -c listen_addresses='' -c fsync=off", "start")  # fmt: skip
+        run(
+            str(bindir / "initdb"),
+            "-D",
+            str(pgdata),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
+        run(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(pgdata),
+            "-w",
+            "-l",
+            str(base / "log"),
+            "-o",
+            f"-k {base} -c listen_addresses='' -c fsync=off",
+            "start",
+        )
         try:
             yield f"postgresql://postgres@/postgres?host={base}"
         finally:
@@ -602,10 +621,31 @@ def embedded_standby(primary: PgServer) -> Iterator[str]:
         _run_server_tool(as_user, argv)
 
     try:
-        run(str(bindir / "pg_basebackup"), "-D", str(data), "-R", "-X", "stream",
-            "-h", str(primary.socket_dir), "-p", str(primary.port), "-U", "postgres")  # fmt: skip
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"), "-o",
-            f"-k {base} -p {port} -c listen_addresses=''", "start")  # fmt: skip
+        run(
+            str(bindir / "pg_basebackup"),
+            "-D",
+            str(data),
+            "-R",
+            "-X",
+            "stream",
+            "-h",
+            str(primary.socket_dir),
+            "-p",
+            str(primary.port),
+            "-U",
+            "postgres",
+        )
+        run(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(base / "log"),
+            "-o",
+            f"-k {base} -p {port} -c listen_addresses=''",
+            "start",
+        )
         try:
             yield f"postgresql://postgres@/postgres?host={base}&port={port}"
         finally:

@@ -58,9 +58,20 @@ class TmuxSession:
         # just as the previous test's last session ended can meet a server on its way out
         # ("server exited unexpectedly").
         subprocess.run(
-            [*tmux(name), "new-session", "-d", "-x", str(width), "-y", str(height), "-s", name, command],
+            [
+                *tmux(name),
+                "new-session",
+                "-d",
+                "-x",
+                str(width),
+                "-y",
+                str(height),
+                "-s",
+                name,
+                command,
+            ],
             check=True,
-        )  # fmt: skip
+        )
         # keep the pane after exit so a crash stays readable
         subprocess.run([*tmux(name), "set-option", "-t", name, "remain-on-exit", "on"], check=False)
         return cls(name, log_dirs)
@@ -92,8 +103,9 @@ class TmuxSession:
         for them (tmux paste-buffer -p), line breaks as carriage returns."""
         buf = f"pgask-paste-{uuid.uuid4().hex[:6]}"
         subprocess.run([*tmux(self.name), "set-buffer", "-b", buf, "--", text], check=True)
-        subprocess.run([*tmux(self.name), "paste-buffer", "-p", "-d", "-b", buf, "-t", self.name],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            [*tmux(self.name), "paste-buffer", "-p", "-d", "-b", buf, "-t", self.name], check=True
+        )
 
     def resize(self, width: int, height: int) -> None:
         subprocess.run(

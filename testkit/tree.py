@@ -8,7 +8,8 @@ from pathlib import Path
 
 import msgspec
 
-from actors.supervisor import Supervisor, SupervisorSection, TreeSpec, load_tree
+from actors.supervisor import Supervisor
+from actors.supervisor_tree import SupervisorSection, TreeSpec, load_tree
 from protocol import signing
 from protocol.config import Config, ProfileConfig
 from protocol.messages import Resolution, ResolveRequest, Signature

@@ -430,6 +430,13 @@ ORPHANED = (
 )
 
 
+def tell(text: str) -> None:
+    """A last word on the terminal, which may be gone already (its window closed): then the
+    log has it, and the UI still cleans up."""
+    with contextlib.suppress(OSError):
+        print(text, file=sys.stderr)
+
+
 def main() -> int:
     os.environ.setdefault("ESCDELAY", "25")  # before curses starts, or Esc takes a second
     boot = load_boot()
@@ -450,7 +457,7 @@ def main() -> int:
                 screen.close(restore=True)
             if outcome == "orphaned":
                 log.error("ui.supervisor.lost")
-                print(ORPHANED, file=sys.stderr)
+                tell(ORPHANED)
                 code = 1
                 break
             if outcome != "resize":
@@ -458,11 +465,7 @@ def main() -> int:
             log.info("ui.screen.resized")
     except Exception:
         log.error("ui.crashed", error=traceback.format_exc())
-        print(
-            "pgask: the terminal UI failed; details are in ui.log under",
-            boot.log_dir,
-            file=sys.stderr,
-        )
+        tell(f"pgask: the terminal UI failed; details are in ui.log under {boot.log_dir}")
         code = 1
     finally:
         app.save_history()

@@ -59,16 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command")
 
-    actors = sub.add_parser("actors", help="start the actor tree, ping every actor, print, stop")
-    actors.add_argument("--json", action="store_true", help="print JSON")
-    actors.add_argument(
-        "-p", "--profile", action="append", default=[], help="also start this profile's executor"
-    )
+    _add_run_parsers(sub)
+    _add_ask_parsers(sub)
+    from ui import cli_dba, mcp_server, records
 
-    sub.add_parser(
-        "check-sql", help="classify SQL with the guard (no database needed)", add_help=False
-    )
+    records.add_parsers(sub)
+    cli_dba.add_parsers(sub)
+    _add_tool_parsers(sub)
+    mcp_server.add_parser(sub)
+    return parser
 
+
+def _add_run_parsers(sub: Any) -> None:
+    """`sql` and `export`: SQL in, rows or a file out."""
     sql = sub.add_parser(
         "sql",
         help="check and run SQL headlessly (statements in order), print every row",
@@ -108,24 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="overwrite an existing file")
     export.add_argument("--delimiter", default=",", help="CSV delimiter (default ',')")
 
-    from ui import cli_dba, mcp_server, records
 
-    records.add_parsers(sub)
-    cli_dba.add_parsers(sub)
-    mcp_server.add_parser(sub)
-
-    demo = sub.add_parser("demo", help="embedded PostgreSQL with a sample shop database, in the UI")
-    demo.add_argument("--reset", action="store_true", help="rebuild the demo data from scratch")
-    demo.add_argument("--keep", action="store_true", help="leave the server running on exit")
-    demo.add_argument(
-        "--scale", type=int, default=100_000, help="number of orders (default 100000)"
-    )
-    demo.add_argument(
-        "--seed", type=float, default=0.42, help="random seed in [0, 1] (default 0.42)"
-    )
-    demo.add_argument("--print-dsn", action="store_true", help="start it, print its URL, exit")
-    demo.add_argument("--stop", action="store_true", help="stop the demo server")
-
+def _add_ask_parsers(sub: Any) -> None:
+    """`ask` and `context`: a question in plain words."""
     ask = sub.add_parser(
         "ask",
         help="plan SQL for a question, check it, run it, print the result",
@@ -185,6 +173,31 @@ def build_parser() -> argparse.ArgumentParser:
     context.add_argument("--tokens", type=int, help="token budget (default: context_tokens)")
     context.add_argument("--json", action="store_true", help="print {tables, tokens, text} as JSON")
 
+
+def _add_tool_parsers(sub: Any) -> None:
+    """`actors`, `check-sql`, `demo`, `doctor`, `config`."""
+    actors = sub.add_parser("actors", help="start the actor tree, ping every actor, print, stop")
+    actors.add_argument("--json", action="store_true", help="print JSON")
+    actors.add_argument(
+        "-p", "--profile", action="append", default=[], help="also start this profile's executor"
+    )
+
+    sub.add_parser(
+        "check-sql", help="classify SQL with the guard (no database needed)", add_help=False
+    )
+
+    demo = sub.add_parser("demo", help="embedded PostgreSQL with a sample shop database, in the UI")
+    demo.add_argument("--reset", action="store_true", help="rebuild the demo data from scratch")
+    demo.add_argument("--keep", action="store_true", help="leave the server running on exit")
+    demo.add_argument(
+        "--scale", type=int, default=100_000, help="number of orders (default 100000)"
+    )
+    demo.add_argument(
+        "--seed", type=float, default=0.42, help="random seed in [0, 1] (default 0.42)"
+    )
+    demo.add_argument("--print-dsn", action="store_true", help="start it, print its URL, exit")
+    demo.add_argument("--stop", action="store_true", help="stop the demo server")
+
     doctor = sub.add_parser(
         "doctor",
         help="what each profile's connection could do (superuser, server file and program "
@@ -200,7 +213,6 @@ def build_parser() -> argparse.ArgumentParser:
     init = config_sub.add_parser("init", help="write a commented starter config file")
     init.add_argument("--print", action="store_true", help="print it instead of writing it")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

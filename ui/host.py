@@ -27,7 +27,8 @@ def run_with_tree(
     `config_path` is a path (or None: the default lookup) or an already loaded Config."""
     import trio
 
-    from actors.supervisor import Supervisor, load_tree
+    from actors.supervisor import Supervisor
+    from actors.supervisor_tree import load_tree
     from protocol.config import Config, load_config, resolve_profile, state_dir
     from protocol.transport import open_context
     from ui.client import open_client

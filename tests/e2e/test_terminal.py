@@ -154,8 +154,12 @@ def test_pg_variables_alone_are_enough_for_pgask_sql_and_the_tui(tui: Tui) -> No
     run_env = {**tui.env(), **env}
     out = subprocess.run(
         [*pgask_argv("sql", "select current_database() as db"), "--format", "csv"],
-        env=run_env, cwd=tui.tmp, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        env=run_env,
+        cwd=tui.tmp,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert env["PGDATABASE"] in out.stdout
     tui.extra_env.update(env)
@@ -176,13 +180,23 @@ def test_a_service_file_alone_is_enough_for_pgask_sql(tui: Tui) -> None:
     run_env.update(PGSERVICE="shopdb", PGSERVICEFILE=str(service_file))
     out = subprocess.run(
         [*pgask_argv("sql", "select current_database() as db"), "--format", "csv"],
-        env=run_env, cwd=tui.tmp, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        env=run_env,
+        cwd=tui.tmp,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["db", env["PGDATABASE"]]
     # a URL profile has no [profiles.*] section: the hint points at the URL instead
-    out = subprocess.run([*pgask_argv("sql", "select 1"), "-p", "postgresql://127.0.0.1:1/x"],
-                         env=run_env, cwd=tui.tmp, capture_output=True, text=True, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [*pgask_argv("sql", "select 1"), "-p", "postgresql://127.0.0.1:1/x"],
+        env=run_env,
+        cwd=tui.tmp,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 1 and "connection refused" in out.stderr, out.stderr
     assert "[profiles." not in out.stderr and "in the URL" in out.stderr, out.stderr
 
@@ -230,8 +244,24 @@ def test_tab_completes_a_table_and_a_column(tui: Tui) -> None:
     t.expect_screen(f"{PROMPT} /sql select * from customers")
     t.send("C-u")
     t.type("/sql select o.cust from orders o")
-    t.send("Left", "Left", "Left", "Left", "Left", "Left", "Left", "Left", "Left", "Left",
-           "Left", "Left", "Left", "Left", "Left", "Left")  # fmt: skip
+    t.send(
+        "Left",
+        "Left",
+        "Left",
+        "Left",
+        "Left",
+        "Left",
+        "Left",
+        "Left",
+        "Left",
+        "Left",
+        "Left",
+        "Left",
+        "Left",
+        "Left",
+        "Left",
+        "Left",
+    )
     t.send("Tab")
     t.expect_screen(f"{PROMPT} /sql select o.customer_id from orders o")
     t.send("C-u")
@@ -309,8 +339,9 @@ def test_a_password_prompt_appears_and_the_password_is_in_no_file(
     assert server.pgdata is not None
     pg.run_sql(server.dsn, f"CREATE ROLE pwuser LOGIN PASSWORD '{SECRET}'")
     hba = server.pgdata / "pg_hba.conf"
-    hba.write_text("local all pwuser scram-sha-256\nhost all pwuser all scram-sha-256\n"
-                   + hba.read_text())  # fmt: skip
+    hba.write_text(
+        "local all pwuser scram-sha-256\nhost all pwuser all scram-sha-256\n" + hba.read_text()
+    )
     pg.run_sql(server.dsn, "SELECT pg_reload_conf()")
     locked = server.dsn.replace("postgres@", "pwuser@", 1)
     t = Tui(tmp_path, isolated_env, server.dsn, server.dsn)
@@ -333,8 +364,9 @@ def test_a_password_prompt_appears_and_the_password_is_in_no_file(
         s.wait_for(lambda: not s.alive(), "pgask exits on /quit", 15)
         s.close()
         # the headless CLI on a terminal asks too (psql's prompt), and runs the statement
-        argv = pgask_argv("--config", str(t.config), "sql", "select current_user as who",
-                          "-p", "locked")  # fmt: skip
+        argv = pgask_argv(
+            "--config", str(t.config), "sql", "select current_user as who", "-p", "locked"
+        )
         s = TmuxSession.start([*argv], env=t.env(), cwd=tmp_path, log_dirs=t.log_dirs)
         s.expect_screen("Password for profile 'locked':", 30)
         s.type(SECRET, enter=True)

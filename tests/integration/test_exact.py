@@ -38,9 +38,11 @@ def write_config(tmp_path: Path, profiles: dict[str, str]) -> Path:
 def pgask(config: Path, *argv: str, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [sys.executable, "-m", "ui.cli", "--config", str(config), *argv],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
         timeout=timeout,
-    )  # fmt: skip
+    )
 
 
 async def run_pgask(config: Path, *argv: str) -> subprocess.CompletedProcess[bytes]:
@@ -157,8 +159,17 @@ async def test_max_rows_is_the_only_cap_and_a_cut_is_loud(tmp_path, pg_db):
     assert cut.returncode == 6, cut.stderr.decode()
     assert len(cut.stdout.decode().splitlines()) == 10
     assert "cut at 10 rows by --max-rows 10" in cut.stderr.decode()
-    exact = await run_pgask(config, "sql", "SELECT 1 AS a UNION ALL SELECT 2", "-p", "p",
-                            "--format", "csv", "--max-rows", "2")  # fmt: skip
+    exact = await run_pgask(
+        config,
+        "sql",
+        "SELECT 1 AS a UNION ALL SELECT 2",
+        "-p",
+        "p",
+        "--format",
+        "csv",
+        "--max-rows",
+        "2",
+    )
     assert exact.returncode == 0 and exact.stderr == b""  # nothing was cut: no alarm
 
 
@@ -291,16 +302,32 @@ async def test_stacked_text_is_judged_whole_before_anything_runs(tmp_path, pg_db
     config = tmp_path / "config.toml"
     config.write_text(f'[profiles.p]\ndsn = "{pg_db}"\nread_write = true\n')
     # the DROP needs its name typed: refused up front, so the INSERT before it never ran
-    done = await run_pgask(config, "sql", "insert into t values (1); drop table t", "-p", "p",
-                           "--mode", "read-write", "--yes")  # fmt: skip
+    done = await run_pgask(
+        config,
+        "sql",
+        "insert into t values (1); drop table t",
+        "-p",
+        "p",
+        "--mode",
+        "read-write",
+        "--yes",
+    )
     assert done.returncode == 4, done.stderr.decode()
     assert "nothing was run (statement 2 of 2" in done.stderr.decode()
     from testkit.pg import afetchval
 
     assert await afetchval(pg_db, "SELECT count(*) FROM t") == 0
     # each statement runs in order; a failure stops the rest and says so
-    failed = await run_pgask(config, "sql", "insert into t values (1); select 1/0; insert into t values (2)",
-                             "-p", "p", "--mode", "read-write", "--yes")  # fmt: skip
+    failed = await run_pgask(
+        config,
+        "sql",
+        "insert into t values (1); select 1/0; insert into t values (2)",
+        "-p",
+        "p",
+        "--mode",
+        "read-write",
+        "--yes",
+    )
     assert failed.returncode == 1
     assert "stopped at statement 2 of 3" in failed.stderr.decode()
     assert await afetchval(pg_db, "SELECT array_agg(x) FROM t") == [1]
@@ -317,8 +344,13 @@ async def test_copy_to_stdout_prints_its_rows_like_psql(tmp_path, pg_db):
     done = await run_pgask(config, "sql", "copy t to stdout", "-p", "p")
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode().splitlines() == [f"{g}\tv{g}" for g in range(1, 101)]
-    csv_out = await run_pgask(config, "sql", "copy (select x from t where x <= 2 order by x) to stdout (format csv, header)",
-                              "-p", "p")  # fmt: skip
+    csv_out = await run_pgask(
+        config,
+        "sql",
+        "copy (select x from t where x <= 2 order by x) to stdout (format csv, header)",
+        "-p",
+        "p",
+    )
     assert csv_out.stdout == b"x\n1\n2\n"
     bad = await run_pgask(config, "sql", "copy (select 1/0) to stdout", "-p", "p")
     assert bad.returncode == 1 and "division by zero" in bad.stderr.decode()
@@ -344,8 +376,12 @@ async def test_repeated_prepare_works_and_no_session_state_is_left(tmp_path, pg_
             assert rows == [[0, 0, "4MB"]], rows
         temp = "CREATE TEMP TABLE scratch AS SELECT 1 AS x"
         sig = signing.sign(sup.key, temp, "ddl", "p", "read-write")
-        replies = [b async for _h, b in client.stream(
-            "executor:p", QueryRequest(sql=temp, verdict=sig, confirmed=True))]  # fmt: skip
+        replies = [
+            b
+            async for _h, b in client.stream(
+                "executor:p", QueryRequest(sql=temp, verdict=sig, confirmed=True)
+            )
+        ]
         assert isinstance(replies[-1], QueryDone), replies[-1]
         setting = "SELECT set_config('work_mem', '77MB', false)"
         await stream(client, sup, setting)  # signed as a read here on purpose: the reset holds
@@ -469,9 +505,11 @@ async def test_sigkill_of_the_supervisor_stops_the_query_on_the_server(tmp_path,
     long_read = "SELECT count(*) FROM generate_series(1, 100000000000) g"  # the guard allows it
     proc = subprocess.Popen(
         [sys.executable, "-m", "ui.cli", "--config", str(config), "sql", long_read, "-p", "p"],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         await wait_backend(pg_db, long_read)
         proc.send_signal(signal.SIGKILL)

@@ -39,8 +39,18 @@ from ui.format import cell_text
 pytestmark = pytest.mark.pg
 
 
-async def run(client, sup, sql: str, *, sql_class: str = "read", mode: str = "read-only",
-              confirmed: bool = False, key: bytes | None = None, profile: str = "p", max_rows: int = 10_000):  # fmt: skip
+async def run(
+    client,
+    sup,
+    sql: str,
+    *,
+    sql_class: str = "read",
+    mode: str = "read-only",
+    confirmed: bool = False,
+    key: bytes | None = None,
+    profile: str = "p",
+    max_rows: int = 10_000,
+):
     """Sign like the guard would (tests stand in for a guard that is right or wrong on purpose)."""
     catalog = ""
     if sql_class == "read":  # the guard judges reads against the database: it may be down
@@ -172,9 +182,13 @@ async def test_a_profile_configured_read_only_never_writes(tmp_path, pg_db):
         )
         assert isinstance(read, Verdict) and read.confirm == "run" and read.signature is not None
         _c, rows, end = await run(
-            client, sup, "DELETE FROM t WHERE x = 1", sql_class="write", mode="read-write",
+            client,
+            sup,
+            "DELETE FROM t WHERE x = 1",
+            sql_class="write",
+            mode="read-write",
             confirmed=True,
-        )  # fmt: skip
+        )
         assert isinstance(end, Failure) and end.code == "executor.bad_verdict"
         assert "profile 'p' does not allow writes" in end.why
         _c, rows, end = await run(client, sup, "SELECT x FROM t")
@@ -210,11 +224,23 @@ async def test_a_wrong_read_verdict_still_cannot_write(tmp_path, pg_db, sql, cod
 async def test_confirmed_write_commits_and_ddl_outside_a_transaction(tmp_path, pg_db):
     await arun_sql(pg_db, "CREATE TABLE t (x int)")
     async with open_tree(tmp_path, config=config_for(pg_db)) as (sup, client):
-        _c, _r, end = await run(client, sup, "INSERT INTO t SELECT generate_series(1, 5)", sql_class="write",
-                                mode="read-write", confirmed=True)  # fmt: skip
+        _c, _r, end = await run(
+            client,
+            sup,
+            "INSERT INTO t SELECT generate_series(1, 5)",
+            sql_class="write",
+            mode="read-write",
+            confirmed=True,
+        )
         assert isinstance(end, QueryDone) and end.command == "INSERT 0 5"
-        _c, _r, end = await run(client, sup, "CREATE INDEX CONCURRENTLY t_x ON t (x)", sql_class="ddl",
-                                mode="read-write", confirmed=True)  # fmt: skip
+        _c, _r, end = await run(
+            client,
+            sup,
+            "CREATE INDEX CONCURRENTLY t_x ON t (x)",
+            sql_class="ddl",
+            mode="read-write",
+            confirmed=True,
+        )
         assert isinstance(end, QueryDone), end
         _c, _r, end = await run(
             client,

@@ -287,9 +287,12 @@ def pgask_export(
     repo = Path(__file__).resolve().parents[2]
     return subprocess.Popen(
         [sys.executable, "-m", "ui.cli", "--config", str(config), "export", *argv, "-p", "p"],
-        cwd=cwd or repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=cwd or repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(repo)},
-    )  # fmt: skip
+    )
 
 
 async def test_cli_export_writes_refuses_overwrite_and_forces(tmp_path, pg_db):

@@ -181,9 +181,18 @@ async def test_every_planted_vector_is_refused_in_read_only_mode(tmp_path, pg_db
 
     victim_sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'victim'"
     victim = await trio.lowlevel.open_process(
-        [psql_bin(), "-X", "-q", "-d", pg_db + "&application_name=victim", "-c",
-         "SELECT pg_sleep(120)"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            psql_bin(),
+            "-X",
+            "-q",
+            "-d",
+            pg_db + "&application_name=victim",
+            "-c",
+            "SELECT pg_sleep(120)",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         with trio.fail_after(20):
             while await afetchval(pg_db, victim_sql) != 1:
@@ -215,7 +224,10 @@ async def test_every_planted_vector_is_refused_in_read_only_mode(tmp_path, pg_db
 
 async def test_row_level_security_policy_for_a_non_superuser_reader(tmp_path, pg_db, marker_dir):
     reader = unique_name("reader")
-    await arun_sql(pg_db, plant_sql(str(marker_dir)) + f"""
+    await arun_sql(
+        pg_db,
+        plant_sql(str(marker_dir))
+        + f"""
         CREATE FUNCTION public.rls_fn() RETURNS boolean LANGUAGE sql SECURITY DEFINER
           AS $f$ SELECT public.mark('rls') = 1 $f$;
         CREATE TABLE secret (id int);
@@ -224,7 +236,8 @@ async def test_row_level_security_policy_for_a_non_superuser_reader(tmp_path, pg
         ALTER TABLE secret ENABLE ROW LEVEL SECURITY;
         CREATE ROLE {reader} LOGIN;
         GRANT SELECT ON secret, items TO {reader};
-    """)  # fmt: skip
+    """,
+    )
     reader_dsn = with_user(pg_db, reader)
     try:
         config = Config(profiles={"r": ProfileConfig(dsn=reader_dsn)})
@@ -246,11 +259,15 @@ async def test_without_temporary_objects_the_catalog_closure_fails_closed(
 ):
     reader = unique_name("notemp")
     database = urllib.parse.urlsplit(pg_db).path.lstrip("/")
-    await arun_sql(pg_db, plant_sql(str(marker_dir)) + f"""
+    await arun_sql(
+        pg_db,
+        plant_sql(str(marker_dir))
+        + f"""
         REVOKE TEMP ON DATABASE {quote_ident(database)} FROM PUBLIC;
         CREATE ROLE {reader} LOGIN;
         GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader};
-    """)  # fmt: skip
+    """,
+    )
     reader_dsn = with_user(pg_db, reader)
     try:
         config = Config(profiles={"r": ProfileConfig(dsn=reader_dsn)})
@@ -259,11 +276,14 @@ async def test_without_temporary_objects_the_catalog_closure_fails_closed(
             v = await verdict_for(client, "select id, name from items", "r")
             assert v.sql_class == "read" and v.signature is not None
             # an implicit cast that runs user code can fire without being named
-            await arun_sql(pg_db, """
+            await arun_sql(
+                pg_db,
+                """
                 CREATE FUNCTION public.int_to_text(integer) RETURNS text LANGUAGE sql
                   AS $f$ SELECT public.mark('implicit')::text $f$;
                 CREATE CAST (integer AS text) WITH FUNCTION public.int_to_text(integer) AS IMPLICIT;
-            """)  # fmt: skip
+            """,
+            )
             v = await verdict_for(client, "select id, name from items", "r")
             assert v.confirm == "refuse" and any("implicit cast" in r for r in v.reasons), v
         assert list(marker_dir.iterdir()) == []
@@ -315,9 +335,13 @@ async def test_standard_conforming_strings_off_is_pinned_on(tmp_path, pg_db, mar
 
 def run_pgask(*argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ui.cli", *argv], cwd=REPO, input=stdin,
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-m", "ui.cli", *argv],
+        cwd=REPO,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 async def test_check_sql_with_a_profile_judges_against_its_catalog(pg_db, marker_dir):
@@ -348,11 +372,27 @@ async def test_psql_describe_queries_and_realistic_reads_stay_reads(tmp_path, pg
     from tests.integration.test_guard_readonly_pg import EXTENSIONS, READ_CASES, SCHEMA
 
     extensions = "".join(f"CREATE EXTENSION IF NOT EXISTS {e};" for e in EXTENSIONS)
-    await arun_sql(pg_db, SCHEMA + "\n" + extensions + "CREATE EXTENSION IF NOT EXISTS citext;"
-                   "CREATE TABLE tagged (name citext); INSERT INTO tagged VALUES ('A');")  # fmt: skip
+    await arun_sql(
+        pg_db,
+        SCHEMA + "\n" + extensions + "CREATE EXTENSION IF NOT EXISTS citext;"
+        "CREATE TABLE tagged (name citext); INSERT INTO tagged VALUES ('A');",
+    )
     queries: list[str] = []
-    for meta in (r"\dt", r"\d orders", r"\d+ customers", r"\dn", r"\l", r"\dv", r"\di",
-                 r"\df", r"\du", r"\dx", r"\ds", r"\dT", r"\d order_totals"):  # fmt: skip
+    for meta in (
+        r"\dt",
+        r"\d orders",
+        r"\d+ customers",
+        r"\dn",
+        r"\l",
+        r"\dv",
+        r"\di",
+        r"\df",
+        r"\du",
+        r"\dx",
+        r"\ds",
+        r"\dT",
+        r"\d order_totals",
+    ):
         argv = [psql_bin(), "-X", "-E", "-d", pg_db, "-c", meta]
         echoed = await trio.to_thread.run_sync(
             lambda a=argv: subprocess.run(a, capture_output=True, text=True, timeout=60)
@@ -385,7 +425,9 @@ async def test_psql_describe_queries_and_realistic_reads_stay_reads(tmp_path, pg
 async def test_doctor_reports_powers_and_read_role_runs_reads_under_it(tmp_path, pg_db):
     login, reader = unique_name("login"), unique_name("reader")
     database = urllib.parse.urlsplit(pg_db).path.lstrip("/")
-    await arun_sql(pg_db, f"""
+    await arun_sql(
+        pg_db,
+        f"""
         CREATE ROLE {login} LOGIN;
         CREATE ROLE {reader};
         GRANT {reader} TO {login};
@@ -397,7 +439,8 @@ async def test_doctor_reports_powers_and_read_role_runs_reads_under_it(tmp_path,
         CREATE TABLE guarded (x int);
         ALTER TABLE guarded ENABLE ROW LEVEL SECURITY;
         ALTER DATABASE {quote_ident(database)} SET standard_conforming_strings = off;
-    """)  # fmt: skip
+    """,
+    )
     dsn = with_user(pg_db, login)
     try:
         cfg = tmp_path / "config.toml"

@@ -41,7 +41,9 @@ NEWER_NAMES = [
 
 
 async def test_sql_json_names_are_user_calls_on_a_15_server(tmp_path, pg15, marker_dir):
-    await arun_sql(pg15, f"""
+    await arun_sql(
+        pg15,
+        f"""
         CREATE FUNCTION public.mark(tag text) RETURNS int LANGUAGE plpgsql SECURITY DEFINER AS $f$
         BEGIN EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'touch {marker_dir}/' || tag);
               RETURN 1; END $f$;
@@ -65,7 +67,8 @@ async def test_sql_json_names_are_user_calls_on_a_15_server(tmp_path, pg15, mark
         CREATE FUNCTION public.any_step(int, int) RETURNS int LANGUAGE sql
           AS $f$ SELECT public.mark('any_value') $f$;
         CREATE AGGREGATE public.any_value(int) (SFUNC = public.any_step, STYPE = int);
-    """)  # fmt: skip
+    """,
+    )
     config = Config(profiles={"p": ProfileConfig(dsn=pg15)})
     async with open_tree(tmp_path, config=config) as (_sup, client):
         for sql, name in CALLS:

@@ -35,25 +35,37 @@ from testkit.tree import config_for, open_tree, sign_read
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def pgask(*argv: str, env: dict[str, str] | None = None, input: bytes | None = None,
-          timeout: float = 90) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def pgask(
+    *argv: str, env: dict[str, str] | None = None, input: bytes | None = None, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
     """The real command, as a person runs it; never a traceback on its stderr."""
     result = subprocess.run(
         [sys.executable, "-m", "ui.cli", *argv],
-        input=input, capture_output=True, timeout=timeout, cwd=ROOT,
+        input=input,
+        capture_output=True,
+        timeout=timeout,
+        cwd=ROOT,
         env={**os.environ, **(env or {})},
-    )  # fmt: skip
+    )
     out = subprocess.CompletedProcess(
-        result.args, result.returncode,
-        result.stdout.decode("utf-8", "replace"), result.stderr.decode("utf-8", "replace"),
-    )  # fmt: skip
+        result.args,
+        result.returncode,
+        result.stdout.decode("utf-8", "replace"),
+        result.stderr.decode("utf-8", "replace"),
+    )
     assert "Traceback" not in out.stderr, out.stderr
     return out
 
 
 def forged(sql: str, mac: str) -> Signature:
-    return Signature(sql_sha256=signing.sql_digest(sql), sql_class="read", profile="p",
-                     mode="read-only", expires_at=4e9, mac=mac)  # fmt: skip
+    return Signature(
+        sql_sha256=signing.sql_digest(sql),
+        sql_class="read",
+        profile="p",
+        mode="read-only",
+        expires_at=4e9,
+        mac=mac,
+    )
 
 
 async def alive(sup: Any, client: Any, actor: str = "executor:p") -> None:
@@ -115,8 +127,14 @@ async def test_deeply_nested_message_is_refused_by_every_actor(tmp_path):
             if actor != "supervisor":
                 await client.request(actor, Ping(), timeout=30)  # started
             for body in BAD_BODIES:
-                header = Header(id=client.ids(), kind="query.rows", src=client.identity, dst=actor,
-                                session=sup.session.id, sent_at=now())  # fmt: skip
+                header = Header(
+                    id=client.ids(),
+                    kind="query.rows",
+                    src=client.identity,
+                    dst=actor,
+                    session=sup.session.id,
+                    sent_at=now(),
+                )
                 replies: list[Any] = []
 
                 async def collect(
@@ -278,10 +296,14 @@ def _audit_trail(isolated_env: dict[str, Path], n: int) -> Path:
 def test_audit_into_a_closed_pipe_and_a_bad_since(isolated_env):
     _audit_trail(isolated_env, 5000)
     proc = subprocess.Popen(
-        f"{sys.executable} -m ui.cli audit | head -1; echo \"status=${{PIPESTATUS[0]}}\"",
-        shell=True, executable="/bin/bash", cwd=ROOT, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        f'{sys.executable} -m ui.cli audit | head -1; echo "status=${{PIPESTATUS[0]}}"',
+        shell=True,
+        executable="/bin/bash",
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out, err = proc.communicate(timeout=60)
     assert "Traceback" not in err and err == ""
     assert out.count("\n") == 2 and "status=141" in out
@@ -359,9 +381,11 @@ async def test_cli_stopped_mid_query_leaves_nothing(tmp_path, pg_db, how):
     base.mkdir()
     proc = subprocess.Popen(
         [sys.executable, "-m", "ui.cli", "sql", SLOW, "-p", pg_db],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         env={**os.environ, "TMPDIR": str(base), "XDG_RUNTIME_DIR": ""},
-    )  # fmt: skip
+    )
     sleeping = f"SELECT count(*) FROM pg_stat_activity WHERE query = '{SLOW}'"
     with trio.fail_after(60):
         while await afetchval(pg_db, sleeping) == 0:
@@ -398,8 +422,13 @@ async def test_export_temp_files_do_not_outlive_their_export(tmp_path, pg_db, ho
     temps = lambda: list(out.glob(".*.pgask-tmp"))  # noqa: E731
     if how in ("kill-exporter", "stop-tree"):
         async with open_tree(tmp_path, config=config_for(pg_db)) as (sup, client):
-            request = ExportRequest(profile="p", sql=sql, format="csv", path=str(out / "x.csv"),
-                                    verdict=signing.sign(sup.key, sql, "read", "p", "read-only"))  # fmt: skip
+            request = ExportRequest(
+                profile="p",
+                sql=sql,
+                format="csv",
+                path=str(out / "x.csv"),
+                verdict=signing.sign(sup.key, sql, "read", "p", "read-only"),
+            )
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(partial_request, client, request)
                 await _wait_for(lambda: any(t.stat().st_size > 0 for t in temps()), "a temp file")
@@ -415,10 +444,24 @@ async def test_export_temp_files_do_not_outlive_their_export(tmp_path, pg_db, ho
     config.write_text(f'[profiles.p]\ndsn = "{pg_db}"\n')
     env = {**os.environ, "TMPDIR": str(base), "XDG_RUNTIME_DIR": ""}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ui.cli", "--config", str(config), "export", sql, "--out",
-         str(out / "x.csv"), "-p", "p"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "ui.cli",
+            "--config",
+            str(config),
+            "export",
+            sql,
+            "--out",
+            str(out / "x.csv"),
+            "-p",
+            "p",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     await _wait_for(lambda: any(t.stat().st_size > 0 for t in temps()), "a temp file", 60)
     proc.send_signal(signal.SIGTERM if how == "SIGTERM-cli" else signal.SIGKILL)
     _, err = await trio.to_thread.run_sync(lambda: proc.communicate(timeout=60))
@@ -441,8 +484,12 @@ async def test_password_in_a_url_on_the_command_line_is_not_shown_by_ps(tmp_path
 
     url = pg_db.replace("postgres@", "postgres:sekret-4711@", 1)
     assert "sekret-4711" in url
-    proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "sql", SLOW, "-p", url], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ui.cli", "sql", SLOW, "-p", url],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         sleeping = f"SELECT count(*) FROM pg_stat_activity WHERE query = '{SLOW}'"
         with trio.fail_after(60):
@@ -543,8 +590,13 @@ async def test_only_the_session_owner_may_confirm_a_change(tmp_path, pg_db):
         request = QueryRequest(sql=sql, verdict=sig, confirmed=True)
         ctx, rogue = transport.blocking_dealer(sup.endpoint, "cli-1-rogue")
         try:
-            header = Header(id="cli-1-rogue:1:1", kind="query.run", src="cli-1-rogue",
-                            dst="executor:p", sent_at=now())  # fmt: skip
+            header = Header(
+                id="cli-1-rogue:1:1",
+                kind="query.run",
+                src="cli-1-rogue",
+                dst="executor:p",
+                sent_at=now(),
+            )
             rogue.send_multipart(codec.encode(header, request))
             with trio.fail_after(20):
                 while not rogue.poll(0):

@@ -65,8 +65,12 @@ def test_rows_match_rules() -> None:
 @pytest.mark.pg
 def test_offline_planner_precision_on_real_databases(figures: list[Figures]) -> None:
     table = format_table(figures)
-    errors = [f"{o.question.db}: {o.question.question!r}: {o.detail}"
-              for f in figures for o in f.outcomes if o.status == "error"]  # fmt: skip
+    errors = [
+        f"{o.question.db}: {o.question.question!r}: {o.detail}"
+        for f in figures
+        for o in f.outcomes
+        if o.status == "error"
+    ]
     assert not errors, "offline_plan raised:\n" + "\n".join(errors)
     correct = sum(f.correct for f in figures)
     answered = sum(f.answered for f in figures)

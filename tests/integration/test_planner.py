@@ -100,8 +100,17 @@ def key_absent_from_logs(sup: Any, key: str = KEY) -> None:
 async def test_answers_as_json_fence_and_bare_sql(
     tmp_path: Path, shop_db: str, fake_openai: FakeOpenAI, key_env: str
 ) -> None:
-    fake_openai.reply(json.dumps({"sql": "SELECT count(*) FROM orders", "explanation": "counts orders",
-                                  "assumptions": ["all time"], "intent": "read", "clarify": None}))  # fmt: skip
+    fake_openai.reply(
+        json.dumps(
+            {
+                "sql": "SELECT count(*) FROM orders",
+                "explanation": "counts orders",
+                "assumptions": ["all time"],
+                "intent": "read",
+                "clarify": None,
+            }
+        )
+    )
     fake_openai.reply(
         "Here it is:\n```sql\nWITH paid AS (SELECT * FROM orders WHERE status = 'paid'),\n"
         "     big AS (SELECT * FROM paid WHERE total > 10)\nSELECT count(*) FROM big;\n```\nDone."
@@ -151,8 +160,13 @@ async def test_tool_calls_are_answered_from_the_catalog(
         ToolCall("describe_table", {"name": "orders"}), ToolCall("list_tables", {"pattern": "item"})
     )
     fake_openai.tool_call("describe_table", {"name": "order_itemz"})
-    fake_openai.tool_call("answer", {"sql": "SELECT sku, sum(qty) FROM order_items GROUP BY sku",
-                                     "explanation": "units per sku"})  # fmt: skip
+    fake_openai.tool_call(
+        "answer",
+        {
+            "sql": "SELECT sku, sum(qty) FROM order_items GROUP BY sku",
+            "explanation": "units per sku",
+        },
+    )
     async with open_planner_tree(tmp_path, model_config(shop_db, fake_openai)) as (_sup, client):
         plan, _ = await ask(client, PlanRequest(question="units sold per sku", profile="p"))
     assert isinstance(plan, Plan), plan
@@ -356,13 +370,22 @@ async def test_prompt_carries_pins_recent_turns_and_feedback(
     tmp_path: Path, shop_db: str, fake_openai: FakeOpenAI, key_env: str
 ) -> None:
     fake_openai.default = Reply(content='{"sql": "SELECT 1"}')
-    recent = [Turn(profile="p", question="total of paid orders by country",
-                   sql="SELECT c.country, sum(o.total) FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY 1",
-                   outcome="2 rows (country, sum)")]  # fmt: skip
-    request = PlanRequest(question="now only for 2023", profile="p", recent=recent,
-                          pins=["fiscal years start in April", "amounts are in EUR"],
-                          previous_sql="SELECT totl FROM orders",
-                          feedback='column "totl" does not exist')  # fmt: skip
+    recent = [
+        Turn(
+            profile="p",
+            question="total of paid orders by country",
+            sql="SELECT c.country, sum(o.total) FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY 1",
+            outcome="2 rows (country, sum)",
+        )
+    ]
+    request = PlanRequest(
+        question="now only for 2023",
+        profile="p",
+        recent=recent,
+        pins=["fiscal years start in April", "amounts are in EUR"],
+        previous_sql="SELECT totl FROM orders",
+        feedback='column "totl" does not exist',
+    )
     async with open_planner_tree(tmp_path, model_config(shop_db, fake_openai)) as (_sup, client):
         plan, _ = await ask(client, request)
     assert isinstance(plan, Plan)
@@ -436,8 +459,12 @@ def pgask(config: Path, *argv: str, timeout: float = 120) -> Any:
     env = {**os.environ, KEY_ENV: KEY}
     return subprocess.run(
         [sys.executable, "-m", "ui.cli", "--config", str(config), *argv],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def run_pgask(config: Path, *argv: str) -> Any:
@@ -518,8 +545,9 @@ async def test_pgask_sql_behaves_as_before_the_shared_helpers(
     tmp_path: Path, shop_db: str, fake_openai: FakeOpenAI
 ) -> None:
     config = write_config(tmp_path, shop_db, fake_openai)
-    done = await run_pgask(config, "sql", "SELECT id, status FROM orders ORDER BY id", "-p", "p",
-                           "--format", "csv")  # fmt: skip
+    done = await run_pgask(
+        config, "sql", "SELECT id, status FROM orders ORDER BY id", "-p", "p", "--format", "csv"
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["id,status", "10,paid", "11,new"]
     refused = await run_pgask(config, "sql", "DELETE FROM orders WHERE id = 10", "-p", "p")

@@ -24,11 +24,17 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 
 # msgpack values, nested
 values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats()
-    | st.text(max_size=20) | st.binary(max_size=20),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()
+    | st.text(max_size=20)
+    | st.binary(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
     max_leaves=30,
-)  # fmt: skip
+)
 
 # headers of every kind (so bodies reach the typed decoder), and some that are not headers
 kinds = st.sampled_from(sorted(KINDS)) | st.text(max_size=12)
@@ -43,8 +49,13 @@ def _nested(depth: int, opener: bytes) -> bytes:
 
 
 # raw prefixes that declare more than they carry: array32, map32, str32, bin32, ext32
-HUGE = [b"\xdd\xff\xff\xff\xff", b"\xdf\xff\xff\xff\xff", b"\xdb\xff\xff\xff\xff",
-        b"\xc6\xff\xff\xff\xff", b"\xc9\xff\xff\xff\xff\x01"]  # fmt: skip
+HUGE = [
+    b"\xdd\xff\xff\xff\xff",
+    b"\xdf\xff\xff\xff\xff",
+    b"\xdb\xff\xff\xff\xff",
+    b"\xc6\xff\xff\xff\xff",
+    b"\xc9\xff\xff\xff\xff\x01",
+]
 NASTY = st.sampled_from(HUGE) | st.builds(
     _nested, st.integers(1, 60_000), st.sampled_from([b"\x91", b"\x81\xa1k", b"\xdc\x00\x01"])
 )

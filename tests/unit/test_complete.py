@@ -12,21 +12,33 @@ from ui import meta
 from ui import state as S
 
 CATALOG = Catalog(
-    profile="demo", database="shop", server_version=170002, fingerprint="f",
+    profile="demo",
+    database="shop",
+    server_version=170002,
+    fingerprint="f",
     search_path=["public"],
     tables=[
         make_table("customers", [make_col("id", "int4"), make_col("name", "text")]),
-        make_table("orders", [make_col("id", "int4"), make_col("customer_id", "int4"),
-                              make_col("status", "text")], (("customer_id", "customers", "id"),)),
+        make_table(
+            "orders",
+            [make_col("id", "int4"), make_col("customer_id", "int4"), make_col("status", "text")],
+            (("customer_id", "customers", "id"),),
+        ),
         make_table("order_items", [make_col("order_id", "int4"), make_col("qty", "int4")]),
         make_table("ledger", [make_col("Amount", "numeric")], schema="Finance"),
     ],
-)  # fmt: skip
+)
 
 
 def comp(text: str) -> C.Completion | None:
-    return C.complete(text, len(text), catalog=CATALOG, commands=["/sql ", "/split "],
-                      meta=sorted(meta.KNOWN), profiles=["demo", "other"])  # fmt: skip
+    return C.complete(
+        text,
+        len(text),
+        catalog=CATALOG,
+        commands=["/sql ", "/split "],
+        meta=sorted(meta.KNOWN),
+        profiles=["demo", "other"],
+    )
 
 
 def test_tables_after_from_and_join_columns_after_alias_dot() -> None:
@@ -92,8 +104,13 @@ def test_meta_x_toggles_the_record_view_and_unknown_ones_say_so() -> None:
 
 def test_search_finds_a_value_on_another_page_and_sort_says_it_is_client_side() -> None:
     st = new()
-    v = S.ResultView(["id", "name"], ["int4", "text"], rows=[[i, f"n{i}"] for i in range(100)],
-                     done=True, page_h=10)  # fmt: skip
+    v = S.ResultView(
+        ["id", "name"],
+        ["int4", "text"],
+        rows=[[i, f"n{i}"] for i in range(100)],
+        done=True,
+        page_h=10,
+    )
     st.panes[0].result, st.area = v, "results"
     keys(st, "/", "n42", K.ENTER)
     assert v.cur == 42 and v.page == (5, 10) and "row 43" in st.status
@@ -115,9 +132,14 @@ def test_search_finds_a_value_on_another_page_and_sort_says_it_is_client_side() 
 
 
 def test_the_common_start_is_that_of_every_candidate_not_of_the_first_ones() -> None:
-    many = Catalog(profile="demo", database="d", server_version=170000, fingerprint="f",
-                   search_path=["public"],
-                   tables=[make_table(f"t_{i:04d}", [make_col("id", "int4")]) for i in range(2000)])  # fmt: skip
+    many = Catalog(
+        profile="demo",
+        database="d",
+        server_version=170000,
+        fingerprint="f",
+        search_path=["public"],
+        tables=[make_table(f"t_{i:04d}", [make_col("id", "int4")]) for i in range(2000)],
+    )
     st = new()
     st.catalogs["demo"] = many
     keys(st, "/sql select * from t", K.TAB)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from actors.supervisor import RestartBudget, load_tree
 from actors.supervisor_session import SessionStore
+from actors.supervisor_tree import RestartBudget, load_tree
 from protocol.config import STARTER, load_config, parse_config, resolve_profile, starting_mode
 from protocol.errors import ConfigError, PgaskError
 from protocol.messages import (

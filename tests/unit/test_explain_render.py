@@ -95,13 +95,32 @@ def test_rule_order_is_deterministic_and_quiet_plans_say_so():
 
 
 def test_parallel_workers_do_not_inflate_time():
-    plan = [{"Plan": {"Node Type": "Gather", "Plan Rows": 20, "Actual Rows": 2000.0,
-                      "Actual Loops": 1, "Actual Total Time": 10.0, "Total Cost": 5,
-                      "Plans": [{"Node Type": "Seq Scan", "Parallel Aware": True,
-                                 "Relation Name": "big", "Plan Rows": 12, "Actual Rows": 1000.0,
-                                 "Actual Loops": 2, "Actual Total Time": 9.0, "Total Cost": 4,
-                                 "Filter": "((a = 5) AND (b = 5))",
-                                 "Rows Removed by Filter": 99000}]}}]  # fmt: skip
+    plan = [
+        {
+            "Plan": {
+                "Node Type": "Gather",
+                "Plan Rows": 20,
+                "Actual Rows": 2000.0,
+                "Actual Loops": 1,
+                "Actual Total Time": 10.0,
+                "Total Cost": 5,
+                "Plans": [
+                    {
+                        "Node Type": "Seq Scan",
+                        "Parallel Aware": True,
+                        "Relation Name": "big",
+                        "Plan Rows": 12,
+                        "Actual Rows": 1000.0,
+                        "Actual Loops": 2,
+                        "Actual Total Time": 9.0,
+                        "Total Cost": 4,
+                        "Filter": "((a = 5) AND (b = 5))",
+                        "Rows Removed by Filter": 99000,
+                    }
+                ],
+            }
+        }
+    ]
     result = explain.parse_plan(json.dumps(plan))
     assert result.root.children[0].total_ms == 9.0
     found = explain.diagnose(result)
@@ -126,8 +145,14 @@ def test_not_a_plan_is_a_clear_error():
 
 def catalog(rows: int, *, indexes: list[CatalogIndex] | None = None) -> Catalog:
     t = CatalogTable(schema="public", name="orders", est_rows=rows, indexes=indexes or [])
-    return Catalog(profile="p", database="d", server_version=180000, fingerprint="f",
-                   search_path=["public"], tables=[t])  # fmt: skip
+    return Catalog(
+        profile="p",
+        database="d",
+        server_version=180000,
+        fingerprint="f",
+        search_path=["public"],
+        tables=[t],
+    )
 
 
 def kinds(sql: list[str], cat: Catalog) -> list[str]:
@@ -137,8 +162,9 @@ def kinds(sql: list[str], cat: Catalog) -> list[str]:
 def test_migration_risks_with_safer_alternatives():
     big = catalog(50_000)
     assert kinds(["ALTER TABLE orders ADD COLUMN c int NOT NULL"], big)[0] == "not_null_no_default"
-    assert "not_null_no_default" not in kinds(["ALTER TABLE orders ADD COLUMN c int NOT NULL"],
-                                              catalog(0))  # fmt: skip
+    assert "not_null_no_default" not in kinds(
+        ["ALTER TABLE orders ADD COLUMN c int NOT NULL"], catalog(0)
+    )
     assert "rewrite" in kinds(["ALTER TABLE orders ALTER COLUMN total TYPE bigint"], big)
     assert "rewrite" in kinds(
         ["ALTER TABLE orders ADD COLUMN u uuid DEFAULT gen_random_uuid()"], big
@@ -161,24 +187,41 @@ def test_migration_risks_with_safer_alternatives():
     assert "data_loss" in kinds(["ALTER TABLE orders DROP COLUMN total"], big)
     new_fk = kinds(["CREATE TABLE r (id int PRIMARY KEY, order_id int REFERENCES orders(id))"], big)
     assert new_fk == ["fk_no_index"]
-    assert kinds(["CREATE TABLE r (id int PRIMARY KEY, order_id int REFERENCES orders(id))",
-                  "CREATE INDEX ON r (order_id)"], big) == []  # fmt: skip
+    assert (
+        kinds(
+            [
+                "CREATE TABLE r (id int PRIMARY KEY, order_id int REFERENCES orders(id))",
+                "CREATE INDEX ON r (order_id)",
+            ],
+            big,
+        )
+        == []
+    )
     risk = pm.risks(["ALTER TABLE orders ADD COLUMN c int NOT NULL"], big)[0]
     assert "50,000 rows" in risk.message and "backfill" in risk.alternative
 
 
 def test_derived_downs_and_dbmate_file():
-    up = ["CREATE TABLE reviews (id int)", "CREATE INDEX CONCURRENTLY r_i ON public.reviews (id)",
-          "ALTER TABLE orders ADD COLUMN discount numeric"]  # fmt: skip
-    assert pm.derive_down(up) == ["ALTER TABLE orders DROP COLUMN discount",
-                                  "DROP INDEX CONCURRENTLY public.r_i", "DROP TABLE reviews"]  # fmt: skip
+    up = [
+        "CREATE TABLE reviews (id int)",
+        "CREATE INDEX CONCURRENTLY r_i ON public.reviews (id)",
+        "ALTER TABLE orders ADD COLUMN discount numeric",
+    ]
+    assert pm.derive_down(up) == [
+        "ALTER TABLE orders DROP COLUMN discount",
+        "DROP INDEX CONCURRENTLY public.r_i",
+        "DROP TABLE reviews",
+    ]
     assert pm.derive_down(["UPDATE orders SET x = 1"]) is None
-    text = pm.dbmate_text(["CREATE INDEX CONCURRENTLY i ON t (a)"], ["DROP INDEX CONCURRENTLY i"],
-                          intent="index t(a)")  # fmt: skip
+    text = pm.dbmate_text(
+        ["CREATE INDEX CONCURRENTLY i ON t (a)"], ["DROP INDEX CONCURRENTLY i"], intent="index t(a)"
+    )
     assert text.startswith("-- migrate:up transaction:false\n-- pgask: index t(a)\n")
     assert "-- migrate:down transaction:false\nDROP INDEX CONCURRENTLY i;\n" in text
-    assert pm.parse_dbmate(text) == ("-- pgask: index t(a)\nCREATE INDEX CONCURRENTLY i ON t (a);",
-                                     "DROP INDEX CONCURRENTLY i;")  # fmt: skip
+    assert pm.parse_dbmate(text) == (
+        "-- pgask: index t(a)\nCREATE INDEX CONCURRENTLY i ON t (a);",
+        "DROP INDEX CONCURRENTLY i;",
+    )
     assert pm.migration_filename("Add a Discount!").endswith("_add_a_discount.sql")
 
 
@@ -221,8 +264,13 @@ def test_archive_header_and_toc(tmp_path):
     def s(t: str) -> bytes:
         return i(len(t)) + t.encode()
 
-    raw = (b"PGDMP\x01\x10\x00\x04\x08\x01\x01" + b"".join(i(v) for v in (5, 4, 3, 1, 11, 126, 0))
-           + s("shop") + s("18.6") + s("18.6"))  # fmt: skip
+    raw = (
+        b"PGDMP\x01\x10\x00\x04\x08\x01\x01"
+        + b"".join(i(v) for v in (5, 4, 3, 1, 11, 126, 0))
+        + s("shop")
+        + s("18.6")
+        + s("18.6")
+    )
     path = tmp_path / "a.dump"
     path.write_bytes(raw)
     h = d.read_archive_header(str(path))
@@ -233,9 +281,11 @@ def test_archive_header_and_toc(tmp_path):
     with pytest.raises(d.DbaError) as e:
         d.read_archive_header(str(tmp_path / "b.sql"))
     assert e.value.code == "dba.not_an_archive"
-    listing = (";\n; Archive created\n219; 1259 16384 TABLE public big postgres\n"
-               "2569; 0 16384 TABLE DATA public big postgres\n"
-               "2421; 2606 16391 FK CONSTRAINT public big big_fk postgres\n")  # fmt: skip
+    listing = (
+        ";\n; Archive created\n219; 1259 16384 TABLE public big postgres\n"
+        "2569; 0 16384 TABLE DATA public big postgres\n"
+        "2421; 2606 16391 FK CONSTRAINT public big big_fk postgres\n"
+    )
     entries, tables = d.parse_toc(listing)
     assert entries == {"TABLE": 1, "TABLE DATA": 1, "FK CONSTRAINT": 1} and tables == ["public.big"]
 

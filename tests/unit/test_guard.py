@@ -416,9 +416,16 @@ def test_untrusted_languages_only_when_the_config_allows_them() -> None:
 
 @pytest.mark.parametrize(
     "rel",
-    ["pg_authid", "pg_shadow", "pg_catalog.pg_shadow", "pg_hba_file_rules", "pg_file_settings",
-     "pg_ident_file_mappings", "pg_user_mappings"],
-)  # fmt: skip
+    [
+        "pg_authid",
+        "pg_shadow",
+        "pg_catalog.pg_shadow",
+        "pg_hba_file_rules",
+        "pg_file_settings",
+        "pg_ident_file_mappings",
+        "pg_user_mappings",
+    ],
+)
 def test_sensitive_catalogs_are_refused_unless_allowed(rel: str) -> None:
     from actors.guard import Rules
 
@@ -490,16 +497,30 @@ def test_what_a_read_reaches_is_judged_like_the_text() -> None:
     )
     assert rank == 1 and why.startswith("view public.v calls public.adv()")
     assert "SECURITY DEFINER" in why
-    view = Invoked(kind="relation", what="view public.v", name="v", detail="v",
-                   definition=" SELECT pg_read_file('/etc/passwd') AS x")  # fmt: skip
+    view = Invoked(
+        kind="relation",
+        what="view public.v",
+        name="v",
+        detail="v",
+        definition=" SELECT pg_read_file('/etc/passwd') AS x",
+    )
     ((rank, why),) = judge_invoked(view, TEXT_ONLY)
     assert rank == 4 and why.startswith("view public.v: pg_read_file")
-    policy = Invoked(kind="policy", what="policy p on table public.t", via="table public.t",
-                     definition="(pg_advisory_lock(1) IS NOT NULL)")  # fmt: skip
+    policy = Invoked(
+        kind="policy",
+        what="policy p on table public.t",
+        via="table public.t",
+        definition="(pg_advisory_lock(1) IS NOT NULL)",
+    )
     ((rank, why),) = judge_invoked(policy, TEXT_ONLY)
     assert rank == 4 and "policy p" in why
-    shadow = Invoked(kind="relation", what="view pg_catalog.pg_shadow", name="pg_shadow",
-                     builtin=True, via="view public.creds")  # fmt: skip
+    shadow = Invoked(
+        kind="relation",
+        what="view pg_catalog.pg_shadow",
+        name="pg_shadow",
+        builtin=True,
+        via="view public.creds",
+    )
     ((rank, why),) = judge_invoked(shadow, TEXT_ONLY)
     assert rank == 4 and "password hashes" in why
 
@@ -513,18 +534,33 @@ def test_the_closure_refuses_reads_by_name_and_implicit_casts_refuse_all() -> No
     c = classify(sql)
     plan = plan_resolution(c)
     assert c.sql_class == "read" and plan is not None and plan.probes
-    res = Resolution(method="closure", fingerprint="f", server_version=150000,
-                     unsafe={"fn": [_fn("fn")]}, why_closure="no TEMP")  # fmt: skip
+    res = Resolution(
+        method="closure",
+        fingerprint="f",
+        server_version=150000,
+        unsafe={"fn": [_fn("fn")]},
+        why_closure="no TEMP",
+    )
     judged = against_catalog(c, plan, res, TEXT_ONLY)
     assert judged.sql_class == "write" and "it names fn" in judged.reasons[0]
     other = classify("SELECT id FROM items")
     plan = plan_resolution(other)
     assert plan is not None
     assert against_catalog(other, plan, res, TEXT_ONLY).sql_class == "read"
-    cast = Invoked(kind="cast", what="cast from integer to text", schema="public",
-                   name="int_to_text", detail="implicit")  # fmt: skip
-    res = Resolution(method="closure", fingerprint="f", server_version=150000,
-                     implicit_casts=[cast], why_closure="no TEMP")  # fmt: skip
+    cast = Invoked(
+        kind="cast",
+        what="cast from integer to text",
+        schema="public",
+        name="int_to_text",
+        detail="implicit",
+    )
+    res = Resolution(
+        method="closure",
+        fingerprint="f",
+        server_version=150000,
+        implicit_casts=[cast],
+        why_closure="no TEMP",
+    )
     judged = against_catalog(other, plan, res, TEXT_ONLY)
     assert judged.sql_class == "write" and "implicit cast" in judged.reasons[0]
 

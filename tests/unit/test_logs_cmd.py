@@ -12,8 +12,14 @@ from pathlib import Path
 
 def _run(args: list[str], env_dirs: dict[str, Path]) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **{k: str(v) for k, v in env_dirs.items()}}
-    return subprocess.run([sys.executable, "-m", "ui.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=60, cwd=Path(__file__).parents[2])  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "ui.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parents[2],
+    )
 
 
 def test_logs_default_to_the_run_active_last_and_list_them(isolated_env: dict[str, Path]) -> None:

@@ -22,8 +22,9 @@ def col(name: str, type_name: str = "integer", **kw: object) -> CatalogColumn:
 
 
 def fk(column: str, table: str, ref: str = "id", schema: str = "public") -> CatalogForeignKey:
-    return CatalogForeignKey(name=f"fk_{column}", columns=[column], ref_schema=schema,
-                             ref_table=table, ref_columns=[ref])  # fmt: skip
+    return CatalogForeignKey(
+        name=f"fk_{column}", columns=[column], ref_schema=schema, ref_table=table, ref_columns=[ref]
+    )
 
 
 def table(name: str, *columns: CatalogColumn, schema: str = "public", **kw: object) -> CatalogTable:
@@ -31,28 +32,61 @@ def table(name: str, *columns: CatalogColumn, schema: str = "public", **kw: obje
 
 
 def catalog(*tables: CatalogTable, search_path: list[str] | None = None) -> Catalog:
-    return Catalog(profile="p", database="d", server_version=180000, fingerprint="f",
-                   search_path=search_path or ["public"], tables=list(tables))  # fmt: skip
+    return Catalog(
+        profile="p",
+        database="d",
+        server_version=180000,
+        fingerprint="f",
+        search_path=search_path or ["public"],
+        tables=list(tables),
+    )
 
 
 SHOP = catalog(
-    table("customers", col("id"), col("full_name", "text"), col("email", "text"),
-          col("country", "character varying(2)"), primary_key=["id"],
-          comment="people who registered an account"),
-    table("orders", col("id"), col("customer_id"),
-          col("status", "order_status", enum_values=["new", "paid", "shipped"]),
-          col("total", "numeric(12,2)", comment="in cents, tax included"),
-          col("created_at", "timestamp with time zone"),
-          primary_key=["id"], foreign_keys=[fk("customer_id", "customers")], est_rows=12_345),
-    table("order_items", col("order_id"), col("product_id"), col("qty"),
-          primary_key=["order_id", "product_id"],
-          foreign_keys=[fk("order_id", "orders"), fk("product_id", "products")]),
-    table("products", col("id"), col("title", "text"), col("price", "numeric(10,2)"),
-          primary_key=["id"]),
+    table(
+        "customers",
+        col("id"),
+        col("full_name", "text"),
+        col("email", "text"),
+        col("country", "character varying(2)"),
+        primary_key=["id"],
+        comment="people who registered an account",
+    ),
+    table(
+        "orders",
+        col("id"),
+        col("customer_id"),
+        col("status", "order_status", enum_values=["new", "paid", "shipped"]),
+        col("total", "numeric(12,2)", comment="in cents, tax included"),
+        col("created_at", "timestamp with time zone"),
+        primary_key=["id"],
+        foreign_keys=[fk("customer_id", "customers")],
+        est_rows=12_345,
+    ),
+    table(
+        "order_items",
+        col("order_id"),
+        col("product_id"),
+        col("qty"),
+        primary_key=["order_id", "product_id"],
+        foreign_keys=[fk("order_id", "orders"), fk("product_id", "products")],
+    ),
+    table(
+        "products",
+        col("id"),
+        col("title", "text"),
+        col("price", "numeric(10,2)"),
+        primary_key=["id"],
+    ),
     table("warehouses", col("id"), col("city", "text"), primary_key=["id"]),
-    table("shipping_zones", col("id"), col("zone_code", "text"), primary_key=["id"],
-          comment="delivery regions for couriers"),
-)  # fmt: skip
+    table(
+        "shipping_zones",
+        col("id"),
+        col("zone_code", "text"),
+        primary_key=["id"],
+        comment="delivery regions for couriers",
+    ),
+)
 
 
 # -- words ---------------------------------------------------------------------------------------
@@ -79,8 +113,11 @@ def test_split_identifier(name: str, words: tuple[str, ...]) -> None:
 
 def test_question_terms_drop_function_words_and_fold_plurals() -> None:
     assert question_terms("Show me the total of all paid orders per customer!") == [
-        "total", "paid", "order", "customer",
-    ]  # fmt: skip
+        "total",
+        "paid",
+        "order",
+        "customer",
+    ]
     assert singular("companies") == "company" and singular("bus") == "bus"
 
 
@@ -106,8 +143,20 @@ def test_render_views_composite_fks_long_comments_and_hidden_columns() -> None:
     view = table("v_sales", col("d", "date"), kind="view", comment="x" * 200)
     line = render_table(view)
     assert line.startswith("view v_sales(d date) -- ") and line.endswith("…") and len(line) < 120
-    composite = table("t", col("a"), col("b"), foreign_keys=[CatalogForeignKey(
-        name="f", columns=["a", "b"], ref_schema="public", ref_table="u", ref_columns=["x", "y"])])  # fmt: skip
+    composite = table(
+        "t",
+        col("a"),
+        col("b"),
+        foreign_keys=[
+            CatalogForeignKey(
+                name="f",
+                columns=["a", "b"],
+                ref_schema="public",
+                ref_table="u",
+                ref_columns=["x", "y"],
+            )
+        ],
+    )
     assert render_table(composite) == "t(a int, b int, FK (a,b)->u(x,y))"
     assert render_table(composite, columns=["b"]) == "t(b int, +1 more, FK (a,b)->u(x,y))"
     assert short_type("character varying(20)") == "varchar(20)"
@@ -161,12 +210,16 @@ def test_fk_paths_join_the_chosen_tables() -> None:
     fillers = [table(f"audit_{i}", col("id"), col("note", "text")) for i in range(40)]
     library = catalog(
         table("authors", col("id"), col("full_name", "text"), primary_key=["id"]),
-        table("x_ab", col("a_ref"), col("b_ref"),
-              foreign_keys=[fk("a_ref", "authors"), fk("b_ref", "books")]),
+        table(
+            "x_ab",
+            col("a_ref"),
+            col("b_ref"),
+            foreign_keys=[fk("a_ref", "authors"), fk("b_ref", "books")],
+        ),
         table("books", col("id"), col("title", "text"), primary_key=["id"]),
         table("genres", col("id"), col("label", "text"), primary_key=["id"]),
         *fillers,
-    )  # fmt: skip
+    )
     ctx = SchemaIndex(library).select("authors and the titles of their books", budget=120)
     by_name = {t.name: t for t in ctx.tables}
     assert by_name["authors"].reason == "match" and by_name["books"].reason == "match"
@@ -217,9 +270,13 @@ def test_generated_3000_table_catalog_chooses_the_relevant_tables() -> None:
 
 def test_follow_up_keeps_the_tables_of_the_previous_turn() -> None:
     index = SchemaIndex(generate_catalog(3000))
-    recent = [Turn(question="total transaction amount per customer",
-                   sql='SELECT c."sbCustName", sum(t."sbTxAmount") FROM broker."sbTransaction" t '
-                       'JOIN broker."sbCustomer" c ON c."sbCustId" = t."sbTxCustId" GROUP BY 1')]  # fmt: skip
+    recent = [
+        Turn(
+            question="total transaction amount per customer",
+            sql='SELECT c."sbCustName", sum(t."sbTxAmount") FROM broker."sbTransaction" t '
+            'JOIN broker."sbCustomer" c ON c."sbCustId" = t."sbTxCustId" GROUP BY 1',
+        )
+    ]
     ctx = context_for_question(index, "now only for 2023", budget=1000, recent=recent)
     assert [t.name for t in ctx.tables[:2]] == ["sbTransaction", "sbCustomer"]
     assert ctx.tables[0].reason == "recent"
@@ -246,26 +303,57 @@ def _broker(schema: str = "broker") -> list[CatalogTable]:
     """defog's broker as the server shows it: CamelCase folded to lower case, no FKs."""
     v = "character varying(20)"
     return [
-        table("sbcustomer", col("sbcustid", v), col("sbcustname", v), col("sbcuststate", v),
-              col("sbcustjoindate", "date"), schema=schema, primary_key=["sbcustid"]),
-        table("sbticker", col("sbtickerid", v), col("sbtickersymbol", v),
-              col("sbtickerexchange", v), schema=schema, primary_key=["sbtickerid"]),
-        table("sbtransaction", col("sbtxid", v), col("sbtxcustid", v), col("sbtxtickerid", v),
-              col("sbtxamount", "numeric"), col("sbtxstatus", v), schema=schema,
-              primary_key=["sbtxid"]),
-        table("sbdailyprice", col("sbdptickerid", v), col("sbdpdate", "date"),
-              col("sbdpclose", "numeric"), schema=schema),
-    ]  # fmt: skip
+        table(
+            "sbcustomer",
+            col("sbcustid", v),
+            col("sbcustname", v),
+            col("sbcuststate", v),
+            col("sbcustjoindate", "date"),
+            schema=schema,
+            primary_key=["sbcustid"],
+        ),
+        table(
+            "sbticker",
+            col("sbtickerid", v),
+            col("sbtickersymbol", v),
+            col("sbtickerexchange", v),
+            schema=schema,
+            primary_key=["sbtickerid"],
+        ),
+        table(
+            "sbtransaction",
+            col("sbtxid", v),
+            col("sbtxcustid", v),
+            col("sbtxtickerid", v),
+            col("sbtxamount", "numeric"),
+            col("sbtxstatus", v),
+            schema=schema,
+            primary_key=["sbtxid"],
+        ),
+        table(
+            "sbdailyprice",
+            col("sbdptickerid", v),
+            col("sbdpdate", "date"),
+            col("sbdpclose", "numeric"),
+            schema=schema,
+        ),
+    ]
 
 
 def _noise(n: int, schema: str = "noise") -> list[CatalogTable]:
     words = ["customer", "order", "price", "daily", "region", "ticket", "product", "amount"]
     return [
-        table(f"{words[i % len(words)]}_{['archive', 'daily', 'log', 'raw'][i % 4]}_{i}",
-              col(f"{words[(i + 1) % len(words)]}_id"), col("name", "text"), col("status", "text"),
-              col("amount", "numeric"), col("created_at", "date"), schema=schema)
+        table(
+            f"{words[i % len(words)]}_{['archive', 'daily', 'log', 'raw'][i % 4]}_{i}",
+            col(f"{words[(i + 1) % len(words)]}_id"),
+            col("name", "text"),
+            col("status", "text"),
+            col("amount", "numeric"),
+            col("created_at", "date"),
+            schema=schema,
+        )
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def test_segment_splits_a_folded_word_into_known_words_only() -> None:
@@ -284,8 +372,12 @@ def test_segment_splits_a_folded_word_into_known_words_only() -> None:
 def test_folded_lower_case_names_are_split_with_the_catalogs_own_words() -> None:
     index = SchemaIndex(catalog(*_broker(), *_noise(40)))
     words = {e.table.name: e.name_terms for e in index.entries if e.table.schema == "broker"}
-    assert words == {"sbcustomer": ("customer",), "sbticker": ("ticker",),
-                     "sbtransaction": ("transaction",), "sbdailyprice": ("daily", "price")}  # fmt: skip
+    assert words == {
+        "sbcustomer": ("customer",),
+        "sbticker": ("ticker",),
+        "sbtransaction": ("transaction",),
+        "sbdailyprice": ("daily", "price"),
+    }
     tx = next(e for e in index.entries if e.table.name == "sbtransaction")
     assert tx.col_terms[3][:2] == ("tx", "amount") and tx.col_terms[1][:3] == ("tx", "cust", "id")
     ctx = index.select("how many tickers are there", budget=200)
@@ -303,13 +395,23 @@ def test_a_question_word_inside_an_unsplittable_name_still_matches() -> None:
 
 def test_junction_tables_without_foreign_keys_join_the_chosen_tables() -> None:
     academic = [
-        table("author", col("aid", "bigint"), col("name", "text"), col("oid", "bigint"),
-              schema="academic"),
-        table("publication", col("pid", "bigint"), col("title", "text"), col("cid", "bigint"),
-              schema="academic"),
+        table(
+            "author",
+            col("aid", "bigint"),
+            col("name", "text"),
+            col("oid", "bigint"),
+            schema="academic",
+        ),
+        table(
+            "publication",
+            col("pid", "bigint"),
+            col("title", "text"),
+            col("cid", "bigint"),
+            schema="academic",
+        ),
         table("writes", col("aid", "bigint"), col("pid", "bigint"), schema="academic"),
         table("domain_author", col("aid", "bigint"), col("did", "bigint"), schema="academic"),
-    ]  # fmt: skip
+    ]
     index = SchemaIndex(catalog(*academic, *_noise(60)))
     ctx = index.select("titles of publications by author name", budget=150)
     by_name = {t.name: t for t in ctx.tables}
@@ -319,15 +421,29 @@ def test_junction_tables_without_foreign_keys_join_the_chosen_tables() -> None:
 
 def test_the_schema_of_the_strongest_matches_goes_first_and_fills_the_budget() -> None:
     shop = [
-        table("customers", col("id"), col("name", "text"), col("region_id"), schema="shop",
-              primary_key=["id"], foreign_keys=[fk("region_id", "regions", schema="shop")],
-              comment="people who buy from the shop"),
-        table("orders", col("id"), col("customer_id"), col("total", "numeric"), schema="shop",
-              primary_key=["id"], foreign_keys=[fk("customer_id", "customers", schema="shop")],
-              comment="one row per order a customer placed"),
+        table(
+            "customers",
+            col("id"),
+            col("name", "text"),
+            col("region_id"),
+            schema="shop",
+            primary_key=["id"],
+            foreign_keys=[fk("region_id", "regions", schema="shop")],
+            comment="people who buy from the shop",
+        ),
+        table(
+            "orders",
+            col("id"),
+            col("customer_id"),
+            col("total", "numeric"),
+            schema="shop",
+            primary_key=["id"],
+            foreign_keys=[fk("customer_id", "customers", schema="shop")],
+            comment="one row per order a customer placed",
+        ),
         table("regions", col("id"), col("name", "text"), schema="shop", primary_key=["id"]),
         table("shipments", col("id"), col("carrier", "text"), schema="shop", primary_key=["id"]),
-    ]  # fmt: skip
+    ]
     index = SchemaIndex(catalog(*_noise(200), *shop, *_noise(200, schema="crm")))
     ctx = index.select("orders per customer", budget=400)
     names = [f"{t.schema}.{t.name}" for t in ctx.tables]
@@ -342,8 +458,9 @@ def test_the_schema_of_the_strongest_matches_goes_first_and_fills_the_budget() -
 
 
 def test_a_single_schema_catalog_is_not_filled_with_unrelated_tables() -> None:
-    shop = catalog(*SHOP.tables, *[table(f"audit_{i}", col("id"), col("note", "text"))
-                                   for i in range(60)])  # fmt: skip
+    shop = catalog(
+        *SHOP.tables, *[table(f"audit_{i}", col("id"), col("note", "text")) for i in range(60)]
+    )
     ctx = SchemaIndex(shop).select("orders per customer", budget=300)
     assert not any(t.name.startswith("audit_") for t in ctx.tables)
     assert {"orders", "customers"} <= {t.name for t in ctx.tables}

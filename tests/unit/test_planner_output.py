@@ -31,8 +31,17 @@ SELECT * FROM named WHERE r <= 10 ORDER BY r"""
 
 
 def test_json_object_alone() -> None:
-    a = parse_answer(json.dumps({"sql": "SELECT 1", "explanation": "one", "assumptions": ["x"],
-                                 "intent": "read", "clarify": None}))  # fmt: skip
+    a = parse_answer(
+        json.dumps(
+            {
+                "sql": "SELECT 1",
+                "explanation": "one",
+                "assumptions": ["x"],
+                "intent": "read",
+                "clarify": None,
+            }
+        )
+    )
     assert (a.kind, a.sql, a.explanation, a.assumptions, a.intent) == (
         "sql",
         "SELECT 1",
@@ -138,11 +147,20 @@ def test_a_json_sql_field_holding_prose_is_not_sql() -> None:
 
 @pytest.mark.parametrize(
     "sql",
-    ["SELECT 1", "select now()", "WITH x AS (SELECT 1) SELECT * FROM x", "(SELECT 1) UNION (SELECT 2)",
-     "INSERT INTO t (a) VALUES (1)", "UPDATE t SET a = 1 WHERE id = 2", "DELETE FROM t WHERE id = 1",
-     "CREATE INDEX ON t (a)", "EXPLAIN SELECT * FROM t", "TABLE orders",
-     "SELECT * FROM notes WHERE body = 'I think you should.'"],
-)  # fmt: skip
+    [
+        "SELECT 1",
+        "select now()",
+        "WITH x AS (SELECT 1) SELECT * FROM x",
+        "(SELECT 1) UNION (SELECT 2)",
+        "INSERT INTO t (a) VALUES (1)",
+        "UPDATE t SET a = 1 WHERE id = 2",
+        "DELETE FROM t WHERE id = 1",
+        "CREATE INDEX ON t (a)",
+        "EXPLAIN SELECT * FROM t",
+        "TABLE orders",
+        "SELECT * FROM notes WHERE body = 'I think you should.'",
+    ],
+)
 def test_statements_look_like_sql(sql: str) -> None:
     assert looks_like_sql(sql)
 
@@ -211,9 +229,14 @@ def test_memory_is_bounded_and_summarises_older_turns() -> None:
 
 
 def test_messages_carry_schema_mode_and_the_failed_attempt() -> None:
-    messages = build_messages(question="totals per country", schema_text="orders(id int PK)",
-                              mode="read-only", server_version=180006, previous_sql="SELECT totl FROM orders",
-                              feedback='column "totl" does not exist')  # fmt: skip
+    messages = build_messages(
+        question="totals per country",
+        schema_text="orders(id int PK)",
+        mode="read-only",
+        server_version=180006,
+        previous_sql="SELECT totl FROM orders",
+        feedback='column "totl" does not exist',
+    )
     system, user = messages[0]["content"], messages[1]["content"]
     assert "PostgreSQL 18" in system and "read-only" in system and "orders(id int PK)" in system
     assert user.startswith("totals per country") and 'column "totl" does not exist' in user

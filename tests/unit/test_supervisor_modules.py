@@ -1,5 +1,5 @@
 """The supervisor starts actors by module name; a supervisor.toml written for an older pgask
-(actors.guard_actor, actors.executor) keeps working through one map (supervisor.MOVED)."""
+(actors.guard_actor, actors.executor) keeps working through one map (supervisor_tree.MOVED)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from actors.supervisor import DEFAULT_TREE, MOVED, load_tree
+from actors.supervisor_tree import DEFAULT_TREE, MOVED, load_tree
 
 OLD_TREE = """
 [[children]]

@@ -96,20 +96,37 @@ def last(st: S.UiState, kind: type[Body]) -> tuple[Header, Any]:
 
 
 def reply(st: S.UiState, request: Header, body: Body, *, more: bool = False) -> bool:
-    header = Header(id="x:1:1", kind="k", src=request.dst, dst="ui", reply_to=request.id,
-                    trace=request.trace, more=more)  # fmt: skip
+    header = Header(
+        id="x:1:1",
+        kind="k",
+        src=request.dst,
+        dst="ui",
+        reply_to=request.id,
+        trace=request.trace,
+        more=more,
+    )
     return S.reduce(st, header, body)
 
 
 def sig(sql_class: str = "read", mode: str = "read-only") -> Signature:
-    return Signature(sql_sha256="0" * 64, sql_class=sql_class, profile="demo", mode=mode,  # type: ignore[arg-type]
-                     expires_at=2e9, mac="m")  # fmt: skip
+    return Signature(
+        sql_sha256="0" * 64,
+        sql_class=sql_class,
+        profile="demo",
+        mode=mode,  # type: ignore[arg-type]
+        expires_at=2e9,
+        mac="m",
+    )
 
 
 def verdict(confirm: str = "run", sql_class: str = "read", **kw: Any) -> Verdict:
     signed = confirm != "refuse"
-    return Verdict(sql_class=sql_class, confirm=confirm, signature=sig(sql_class) if signed else None,  # type: ignore[arg-type]
-                   **kw)  # fmt: skip
+    return Verdict(
+        sql_class=sql_class,
+        confirm=confirm,
+        signature=sig(sql_class) if signed else None,  # type: ignore[arg-type]
+        **kw,
+    )
 
 
 def keys(st: S.UiState, *codes: int | str) -> None:
@@ -203,10 +220,18 @@ def test_an_unreadable_reply_fails_the_query_and_cancels_it() -> None:
         st, qh, QueryColumns(columns=[Column(name="g", type_oid=23, type_name="int4")]), more=True
     )
     reply(st, qh, QueryRows(seq=0, rows=[[1], [2]]), more=True)
-    bad = Header(id="e:1:9", kind="query.rows", src=qh.dst, dst="ui", reply_to=qh.id,
-                 trace=qh.trace, more=True)  # fmt: skip
-    exc = ProtocolError("A 'query.rows' message of 70000000 bytes was refused.",
-                        code="protocol.too_large")  # fmt: skip
+    bad = Header(
+        id="e:1:9",
+        kind="query.rows",
+        src=qh.dst,
+        dst="ui",
+        reply_to=qh.id,
+        trace=qh.trace,
+        more=True,
+    )
+    exc = ProtocolError(
+        "A 'query.rows' message of 70000000 bytes was refused.", code="protocol.too_large"
+    )
     assert S.on_unreadable(st, bad, exc.to_failure())
     assert "70000000 bytes was refused" in log_text(st)
     assert st.pane.job is None or st.pane.job.stage != "running"
@@ -221,11 +246,22 @@ def test_failures_render_as_what_why_next() -> None:
     st = new()
     run_sql_to_verdict(st, "select nope", verdict())
     qh, _ = last(st, QueryRequest)
-    reply(st, qh, Failure(code="db.undefined_column", message="Column nope does not exist.",
-                          why="No table in FROM has it.", hint="Did you mean 'note'?"))  # fmt: skip
+    reply(
+        st,
+        qh,
+        Failure(
+            code="db.undefined_column",
+            message="Column nope does not exist.",
+            why="No table in FROM has it.",
+            hint="Did you mean 'note'?",
+        ),
+    )
     styles = [(e.style, e.text) for e in st.pane.log[-3:]]
-    assert styles == [("error", "Column nope does not exist."), ("error_why", "No table in FROM has it."),
-                      ("hint", "Did you mean 'note'?")]  # fmt: skip
+    assert styles == [
+        ("error", "Column nope does not exist."),
+        ("error_why", "No table in FROM has it."),
+        ("hint", "Did you mean 'note'?"),
+    ]
     assert st.pane.job is None
 
 
@@ -249,8 +285,11 @@ def test_invalid_sql_shows_the_parse_error() -> None:
 
 def test_read_only_refusal_says_why_and_how_to_switch() -> None:
     st = new()
-    run_sql_to_verdict(st, "delete from t where id = 1",
-                       verdict("refuse", "write", reasons=["DELETE removes rows from t"]))  # fmt: skip
+    run_sql_to_verdict(
+        st,
+        "delete from t where id = 1",
+        verdict("refuse", "write", reasons=["DELETE removes rows from t"]),
+    )
     text = log_text(st)
     assert "Refused: this write statement does not run in read-only mode." in text
     assert "Why: DELETE removes rows from t." in text
@@ -287,8 +326,14 @@ def confirm_flow(confirm: str, sql_class: str, sql: str, **kw: Any) -> S.UiState
 
 def test_a_write_opens_the_dialog_with_an_estimate_and_runs_on_yes() -> None:
     stmt = StatementVerdict(index=0, kind="UPDATE", sql_class="write", tables=["t"])
-    st = confirm_flow("confirm", "write", "update t set a = 1 where b = 2", statements=[stmt],
-                         tables=["t"], reasons=["UPDATE changes rows of t"])  # fmt: skip
+    st = confirm_flow(
+        "confirm",
+        "write",
+        "update t set a = 1 where b = 2",
+        statements=[stmt],
+        tables=["t"],
+        reasons=["UPDATE changes rows of t"],
+    )
     eh, e = last(st, ExplainRequest)
     assert e.analyze is False and eh.dst == "executor:demo"
     take(st)
@@ -314,8 +359,9 @@ def test_the_dialog_can_edit_or_decline() -> None:
 
 def test_a_destructive_statement_needs_the_typed_name() -> None:
     stmt = StatementVerdict(index=0, kind="DROP TABLE", sql_class="destructive", tables=["orders"])
-    st = confirm_flow("typed", "destructive", "drop table orders", confirm_name="orders",
-                         statements=[stmt])  # fmt: skip
+    st = confirm_flow(
+        "typed", "destructive", "drop table orders", confirm_name="orders", statements=[stmt]
+    )
     assert not any(isinstance(b, ExplainRequest) for _, b in st.outbox)  # DROP has no EXPLAIN
     keys(st, K.ENTER)  # Cancel is the default of a destructive dialog
     assert st.modal is None and not any(isinstance(b, QueryRequest) for _, b in st.outbox)
@@ -407,8 +453,11 @@ def test_executor_restart_offers_f5_which_runs_it_again() -> None:
     run_sql_to_verdict(st, "select 1", verdict())
     qh, _ = last(st, QueryRequest)
     take(st)
-    reply(st, qh, Failure(code="actor.restarted", message="The executor for 'demo' stopped.",
-                          retryable=True))  # fmt: skip
+    reply(
+        st,
+        qh,
+        Failure(code="actor.restarted", message="The executor for 'demo' stopped.", retryable=True),
+    )
     assert "Press F5 to run it again." in log_text(st)
     keys(st, K.F5)
     _, g = last(st, GuardRequest)
@@ -417,9 +466,16 @@ def test_executor_restart_offers_f5_which_runs_it_again() -> None:
 
 def test_actor_exited_event_is_a_notice() -> None:
     st = new()
-    S.reduce(st, Header(id="supervisor:1:9", kind="actor.exited", src="supervisor", dst="ui"),
-             ActorExited(actor="executor:demo", exit_code=-9, restarted=True,
-                         message="The executor for 'demo' stopped unexpectedly and was restarted."))  # fmt: skip
+    S.reduce(
+        st,
+        Header(id="supervisor:1:9", kind="actor.exited", src="supervisor", dst="ui"),
+        ActorExited(
+            actor="executor:demo",
+            exit_code=-9,
+            restarted=True,
+            message="The executor for 'demo' stopped unexpectedly and was restarted.",
+        ),
+    )
     assert st.pane.log[-1].style == "notice" and "restarted" in st.pane.log[-1].text
 
 
@@ -468,8 +524,18 @@ def test_palette_filters_and_switches_database() -> None:
 def test_palette_lists_the_issue_actions_with_keys() -> None:
     st = new()
     titles = " | ".join(f"{i.title} [{i.key}]" for i in S.palette_items(st))
-    for want in ("Switch database", "Export results as CSV", "History", "Help", "Explain the last",
-                 "Pin", "Clear the conversation", "Split pane", "Change mode", "Cancel"):  # fmt: skip
+    for want in (
+        "Switch database",
+        "Export results as CSV",
+        "History",
+        "Help",
+        "Explain the last",
+        "Pin",
+        "Clear the conversation",
+        "Split pane",
+        "Change mode",
+        "Cancel",
+    ):
         assert want in titles
     assert "[F1]" in titles and "[Ctrl+C / Esc]" in titles
 
@@ -564,8 +630,10 @@ def test_explain_shows_the_plan_tree() -> None:
     reply(st, gh, verdict())
     eh, e = last(st, ExplainRequest)
     assert e.analyze is False
-    plan = ('[{"Plan": {"Node Type": "Hash Join", "Total Cost": 9.5, "Plan Rows": 3, "Plans": '
-            '[{"Node Type": "Seq Scan", "Relation Name": "t", "Plan Rows": 10}]}}]')  # fmt: skip
+    plan = (
+        '[{"Plan": {"Node Type": "Hash Join", "Total Cost": 9.5, "Plan Rows": 3, "Plans": '
+        '[{"Node Type": "Seq Scan", "Relation Name": "t", "Plan Rows": 10}]}}]'
+    )
     reply(st, eh, ExplainPlan(plan=plan))
     text = log_text(st)
     assert "Hash Join  [rows est 3" in text and "\u2514\u2500 Seq Scan on t" in text
@@ -657,8 +725,11 @@ class FakeScreen:
 
 def grid_state(w: int = 120, h: int = 40) -> tuple[S.UiState, FakeScreen]:
     st = new()
-    cols = [Column(name="id", type_oid=23, type_name="int4"), Column(name="note", type_oid=25, type_name="text"),
-            Column(name="amount", type_oid=1700, type_name="numeric")]  # fmt: skip
+    cols = [
+        Column(name="id", type_oid=23, type_name="int4"),
+        Column(name="note", type_oid=25, type_name="text"),
+        Column(name="amount", type_oid=1700, type_name="numeric"),
+    ]
     rows = [
         [i, "" if i % 2 else None, decimal.Decimal("1234.50") if i % 3 else None]
         for i in range(1, 301)
@@ -713,12 +784,21 @@ def test_dialogs_draw(modal: str) -> None:
         S.submit_input(st, "/mode read-write")
     else:
         st.pane.mode = "read-write"
-        run_sql_to_verdict(st, "drop table orders", verdict("typed", "destructive", confirm_name="orders",
-                                                            reasons=["DROP TABLE deletes orders"]))  # fmt: skip
+        run_sql_to_verdict(
+            st,
+            "drop table orders",
+            verdict(
+                "typed", "destructive", confirm_name="orders", reasons=["DROP TABLE deletes orders"]
+            ),
+        )
     screen = FakeScreen(80, 24)
     views.draw(screen, st)
-    want = {"palette": "Export results as CSV", "help": "/explain", "confirm": "Type 'orders' to run it",
-            "mode": "Switch 'demo' to read-write?"}[modal]  # fmt: skip
+    want = {
+        "palette": "Export results as CSV",
+        "help": "/explain",
+        "confirm": "Type 'orders' to run it",
+        "mode": "Switch 'demo' to read-write?",
+    }[modal]
     assert want in screen.text()
 
 
@@ -781,8 +861,9 @@ def test_backup_defaults_to_a_dated_file_and_shows_progress_and_the_summary() ->
     reply(st, bh, DbaProgress(text="Using /usr/bin/pg_dump (18.1): matches the server"), more=True)
     reply(st, bh, DbaProgress(text="public.orders", objects=2, bytes=2_500_000), more=True)
     assert st.pane.notice == "Backing up: 2 tables, 2.5 MB \u00b7 public.orders"
-    reply(st, bh, BackupDone(path=b.path, bytes=1_500_000, tables=3, elapsed_ms=2100,
-                             database="shop"))  # fmt: skip
+    reply(
+        st, bh, BackupDone(path=b.path, bytes=1_500_000, tables=3, elapsed_ms=2100, database="shop")
+    )
     text = log_text(st)
     assert "Using /usr/bin/pg_dump" in text
     assert f"Backed up shop to {b.path}: 1.5 MB (1,500,000 bytes), 3 tables, in 2.1 s." in text
@@ -794,8 +875,11 @@ def test_backup_over_an_existing_file_asks_and_sends_force_only_on_yes() -> None
     st = new()
     S.submit_input(st, "/backup /tmp/shop.dump")
     bh, _ = last(st, BackupRequest)
-    exists = Failure(code="dba.backup_exists", message="/tmp/shop.dump already exists.",
-                     hint="Choose another path, or pass --force to replace it.")  # fmt: skip
+    exists = Failure(
+        code="dba.backup_exists",
+        message="/tmp/shop.dump already exists.",
+        hint="Choose another path, or pass --force to replace it.",
+    )
     reply(st, bh, exists)
     assert isinstance(st.modal, S.AskModal) and st.modal.action == "overwrite"
     assert "/tmp/shop.dump already exists." in st.modal.lines
@@ -820,9 +904,15 @@ def test_backup_failure_and_cancel() -> None:
     assert "/backup takes one path." in log_text(st) and not st.outbox
     S.submit_input(st, "/backup /nowhere/x.dump")
     bh, _ = last(st, BackupRequest)
-    reply(st, bh, Failure(code="dba.backup_path", message="Cannot write the backup to "
-                          "/nowhere/x.dump: the directory does not exist.",
-                          hint="Create the directory first, or choose another path."))  # fmt: skip
+    reply(
+        st,
+        bh,
+        Failure(
+            code="dba.backup_path",
+            message="Cannot write the backup to /nowhere/x.dump: the directory does not exist.",
+            hint="Create the directory first, or choose another path.",
+        ),
+    )
     assert "the directory does not exist" in log_text(st) and st.modal is None
     assert st.pane.job is None
     S.submit_input(st, "/backup /tmp/y.dump")
@@ -848,11 +938,17 @@ def test_restore_is_refused_in_read_only_mode_with_how_to_switch() -> None:
 
 
 def archive(**kw: Any) -> ArchiveInfo:
-    base: dict[str, Any] = dict(path="/tmp/shop.dump", database="shop", dumped_from="18.1",
-                                dumped_by="18.1", created="2025-01-02 03:04:05",
-                                entries={"TABLE": 3, "INDEX": 2},
-                                tables=["public.customers", "public.orders", "public.items"],
-                                target="shop_copy", tool="/usr/bin/pg_restore (18.1)")  # fmt: skip
+    base: dict[str, Any] = dict(
+        path="/tmp/shop.dump",
+        database="shop",
+        dumped_from="18.1",
+        dumped_by="18.1",
+        created="2025-01-02 03:04:05",
+        entries={"TABLE": 3, "INDEX": 2},
+        tables=["public.customers", "public.orders", "public.items"],
+        target="shop_copy",
+        tool="/usr/bin/pg_restore (18.1)",
+    )
     base.update(kw)
     return ArchiveInfo(**base)
 
@@ -882,13 +978,21 @@ def test_restore_shows_the_archive_then_needs_the_typed_name_then_guards_and_run
     keys(st, "y", K.ENTER)
     assert st.modal is None
     gh, g = last(st, GuardRequest)
-    assert (g.sql, g.mode, g.profile, gh.trace) == ("CREATE DATABASE shop_copy", "read-write",
-                                                   "demo", ah.trace)  # fmt: skip
+    assert (g.sql, g.mode, g.profile, gh.trace) == (
+        "CREATE DATABASE shop_copy",
+        "read-write",
+        "demo",
+        ah.trace,
+    )
     reply(st, gh, verdict("confirm", "ddl"))
     rh, r = last(st, RestoreRequest)
     assert rh.dst == "executor:demo"
     assert (r.path, r.target, r.confirmed, r.confirm_name) == (
-        "/tmp/shop.dump", "shop_copy", True, "shop_copy")  # fmt: skip
+        "/tmp/shop.dump",
+        "shop_copy",
+        True,
+        "shop_copy",
+    )
     assert r.verdict.sql_class == "ddl"
     assert S.activity(st, st.pane).startswith("restoring")
     reply(st, rh, DbaProgress(text="public.orders", objects=2), more=True)
@@ -931,9 +1035,16 @@ def test_restore_guard_refusal_and_executor_failure_are_shown() -> None:
     assert "CREATE DATABASE is not allowed here" in text and st.pane.job is None
     take(st)
     ah = rw_restore(st)
-    reply(st, ah, Failure(code="dba.archive_unreadable", message="pg_restore could not read "
-                          "/tmp/shop.dump.", why="input file is too short",
-                          hint="Is the file complete?"))  # fmt: skip
+    reply(
+        st,
+        ah,
+        Failure(
+            code="dba.archive_unreadable",
+            message="pg_restore could not read /tmp/shop.dump.",
+            why="input file is too short",
+            hint="Is the file complete?",
+        ),
+    )
     assert "input file is too short" in log_text(st) and st.pane.job is None
     assert not [b for _, b in st.outbox if isinstance(b, RestoreRequest)]
 
@@ -1016,8 +1127,10 @@ def _script(st: S.UiState, verdicts: dict[str, Verdict]) -> list[str]:
 
 def test_several_statements_are_all_checked_first_then_run_in_order() -> None:
     st = new()
-    stmts = [StatementVerdict(index=0, kind="SELECT", sql_class="read", text="select 1"),
-             StatementVerdict(index=1, kind="SELECT", sql_class="read", text="select 2")]  # fmt: skip
+    stmts = [
+        StatementVerdict(index=0, kind="SELECT", sql_class="read", text="select 1"),
+        StatementVerdict(index=1, kind="SELECT", sql_class="read", text="select 2"),
+    ]
     run_sql_to_verdict(st, "select 1; select 2", verdict(statements=stmts))
     assert _script(st, {"select 1": verdict(), "select 2": verdict()}) == ["select 1", "select 2"]
     ran = []
@@ -1025,7 +1138,12 @@ def test_several_statements_are_all_checked_first_then_run_in_order() -> None:
         qh, q = last(st, QueryRequest)
         take(st)
         ran.append(q.sql)
-        reply(st, qh, QueryColumns(columns=[Column(name="n", type_oid=23, type_name="int4")]), more=True)
+        reply(
+            st,
+            qh,
+            QueryColumns(columns=[Column(name="n", type_oid=23, type_name="int4")]),
+            more=True,
+        )
         reply(st, qh, QueryRows(seq=0, rows=[[len(ran)]]), more=True)
         reply(st, qh, QueryDone(command="SELECT 1", rows=1, elapsed_ms=1))
     assert ran == ["select 1", "select 2"] and st.pane.job is None
@@ -1035,19 +1153,26 @@ def test_several_statements_are_all_checked_first_then_run_in_order() -> None:
 
 def test_a_refused_statement_of_several_runs_none_of_them() -> None:
     st = new()
-    stmts = [StatementVerdict(index=0, kind="SELECT", sql_class="read", text="select 1"),
-             StatementVerdict(index=1, kind="DELETE", sql_class="write", text="delete from t")]  # fmt: skip
+    stmts = [
+        StatementVerdict(index=0, kind="SELECT", sql_class="read", text="select 1"),
+        StatementVerdict(index=1, kind="DELETE", sql_class="write", text="delete from t"),
+    ]
     run_sql_to_verdict(st, "select 1; delete from t", verdict(statements=stmts))
     refused = verdict("refuse", "write", reasons=["DELETE changes rows"])
-    assert _script(st, {"select 1": verdict(), "delete from t": refused}) == ["select 1", "delete from t"]
+    assert _script(st, {"select 1": verdict(), "delete from t": refused}) == [
+        "select 1",
+        "delete from t",
+    ]
     assert not [b for _, b in st.outbox if isinstance(b, QueryRequest)]  # nothing runs
     assert "Nothing was run (statement 2 of 2)" in log_text(st) and st.pane.job is None
 
 
 def test_a_failing_statement_stops_the_ones_after_it() -> None:
     st = new()
-    stmts = [StatementVerdict(index=i, kind="SELECT", sql_class="read", text=f"select {i}")
-             for i in range(3)]  # fmt: skip
+    stmts = [
+        StatementVerdict(index=i, kind="SELECT", sql_class="read", text=f"select {i}")
+        for i in range(3)
+    ]
     run_sql_to_verdict(st, "select 0; select 1; select 2", verdict(statements=stmts))
     _script(st, {f"select {i}": verdict() for i in range(3)})
     qh, q = last(st, QueryRequest)
