@@ -140,8 +140,12 @@ class Supervisor:
         run_dir: Path | None = None,
         state_dir: Path | None = None,
         session: str | None = None,
+        eager: frozenset[str] | None = None,
     ) -> None:
         self.config = config
+        # the children started at once (None: all but the per-profile ones); the others start
+        # on the first message for them, as executors do
+        self.eager = eager
         self.tree = tree
         self.owns_run_dir = run_dir is None  # then it is removed on every exit path
         self.run_dir = run_dir or make_run_dir()
@@ -167,6 +171,11 @@ class Supervisor:
         # the clients this process's own host opened (trust()): the session's owner, the only
         # peers besides the children it spawned whose requests may carry a confirmation
         self.owners: set[bytes] = set()
+        # an owner opened by a session host's client may confirm only in its own conversation
+        self.owner_sessions: dict[bytes, str] = {}
+        # every conversation this supervisor holds, by id: the one it opened, and one per
+        # further window of a session host (see open_session)
+        self.sessions: dict[str, SessionStore] = {self.session.id: self.session}
         self.by_ident: dict[bytes, Child] = {}  # each child's secret bus identity
         # the supervisor's own messages (replies, events, requests to children): protocol/peer.py
         self.peer = Peer(SUPERVISOR, IdMaker(SUPERVISOR, 1), self._transmit, self.session.id)
@@ -194,7 +203,7 @@ class Supervisor:
                 nursery.start_soon(self._recv_loop)
                 nursery.start_soon(self._heartbeat_loop)
                 for spec in self.tree.children:
-                    if not spec.for_each_profile:
+                    if not spec.for_each_profile and (self.eager is None or spec.id in self.eager):
                         self._ensure_child(spec.id, spec)
                 try:
                     yield self
@@ -450,7 +459,10 @@ class Supervisor:
                 child.inflight.pop(header.reply_to, None)
         else:
             self.clients.add(ident)
-            if ident not in self.owners and _carries_a_confirmation(header, body_frame):
+            foreign = ident in self.owner_sessions and header.session != self.owner_sessions[ident]
+            if (ident not in self.owners or foreign) and _carries_a_confirmation(
+                header, body_frame
+            ):
                 log.warning("supervisor.confirmation.refused", sender=sender[:80], kind=header.kind)
                 await self._reply(ident, _NOT_THE_OWNER, reply_to=header.id, trace=header.trace)
                 return
@@ -464,6 +476,43 @@ class Supervisor:
         that started this supervisor): its requests may carry the person's confirmation."""
         self.owners.add(identity.encode())
 
+    def trust_in(self, identity: str, session: str) -> None:
+        """A session host's client: `identity` owns conversation `session`, and may confirm
+        there only, never on another client's behalf."""
+        self.owners.add(identity.encode())
+        self.owner_sessions[identity.encode()] = session
+
+    def distrust(self, identity: str) -> None:
+        """The client that owned `identity` is gone: nobody may use it to confirm any more."""
+        self.owners.discard(identity.encode())
+        self.owner_sessions.pop(identity.encode(), None)
+
+    def open_session(self) -> SessionStore:
+        """A new conversation of its own (a session host's further window), kept beside the
+        main one as <state dir>/sessions/<id>.json."""
+        store = SessionStore.open(None, store_history=self.config.privacy.store_history)
+        if self.state_dir is not None:
+            folder = self.state_dir / "sessions"
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            store.path = folder / f"{store.id}.json"
+        self.sessions[store.id] = store
+        return store
+
+    async def retire_child(self, actor_id: str) -> None:
+        """Stop `actor_id` and forget it; the next message for it starts a fresh one (with the
+        configuration as it is now)."""
+        child = self.children.get(actor_id)
+        if child is None:
+            return
+        await self._stop_child(child)
+        await self._fail_inflight(child, disabled=False)  # answered, never left hanging
+        queue, child.queue = child.queue, []
+        if self.children.get(actor_id) is child:
+            del self.children[actor_id]
+            self.by_ident.pop(child.ident, None)
+        for frames in queue:  # waiting for the old one: served by its successor
+            await self._forward(frames[0], codec.decode_header(frames[1]), frames[1:])
+
     def _is_child_name(self, name: str) -> bool:
         return (
             name == SUPERVISOR
@@ -475,6 +524,9 @@ class Supervisor:
     async def _forward(self, ident: bytes, header: Header, frames: list[bytes]) -> None:
         dst = header.dst
         child = self.children.get(dst)
+        spec = self.specs.get(dst)
+        if child is None and spec is not None and not spec.for_each_profile:
+            child = self._ensure_child(dst, spec)  # not started eagerly: started on first use
         if child is None and dst.startswith("executor:"):
             profile = dst.split(":", 1)[1]
             if profile not in self.config.profiles:
@@ -704,11 +756,12 @@ class Supervisor:
         )
 
     async def on_session_get(self, ident: bytes, header: Header, msg: SessionGet) -> Body:
-        return self.session.state()
+        return self.sessions.get(header.session, self.session).state()
 
     async def on_session_change(self, ident: bytes, header: Header, msg: Body) -> Body:
-        self.session.apply(msg)
-        return self.session.state()
+        store = self.sessions.get(header.session, self.session)
+        store.apply(msg)
+        return store.state()
 
     HANDLERS: ClassVar[dict[type[Body], Callable[..., Awaitable[Body | None]]]] = {
         Ready: on_ready,

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import msgspec
 import trio
 
+from actors._forkserver import DEFAULT_TREE
 from protocol.config import Config
 from protocol.errors import ConfigError
 from protocol.messages import (
@@ -29,7 +30,6 @@ from protocol.messages import (
 # Requests that can carry the person's confirmation (a write, DDL, a migration, a restore).
 
 
-DEFAULT_TREE = Path(__file__).resolve().parent.parent / "supervisor.toml"
 
 
 class SupervisorSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

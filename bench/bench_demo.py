@@ -40,7 +40,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="pgbh"))
     demo_home = Path(tempfile.mkdtemp(prefix="pgbd", dir="/tmp"))
     os.chmod(demo_home, 0o755)
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "TERM": "xterm-256color", "LANG": "C.UTF-8",
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "PGASK_HOST": "off", "TERM": "xterm-256color", "LANG": "C.UTF-8",
            "XDG_RUNTIME_DIR": tempfile.mkdtemp(prefix="pgbr", dir="/tmp"), "PGASK_DEMO_HOME": str(demo_home)}  # fmt: skip
     pgask = str(Path(sys.executable).parent / "pgask")
     try:

@@ -133,7 +133,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as home:
             cfg = Path(home) / "cfg.toml"
             cfg.write_text(f'[profiles.p]\ndsn = "{dsn}"\n')
-            env = {**os.environ, "XDG_STATE_HOME": home, "XDG_CONFIG_HOME": home}
+            env = {
+                **os.environ,
+                "XDG_STATE_HOME": home,
+                "XDG_CONFIG_HOME": home,
+                "PGASK_HOST": "off",
+            }
             pgask = str(Path(sys.executable).parent / "pgask")
             cold = process_times(
                 [pgask, "--config", str(cfg), "sql", "-p", "p", QUERY], max(3, args.n // 5), env

@@ -101,7 +101,7 @@ def main() -> None:
         work = Path(tempfile.mkdtemp(prefix="pgask-bench-sql-"))
         config = work / "config.toml"
         config.write_text(f'[profiles.p]\ndsn = "{dsn}"\n')
-        env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_STATE_HOME": str(work / "state"),
+        env = {**os.environ, "PGASK_HOST": "off", "PYTHONPATH": str(REPO), "XDG_STATE_HOME": str(work / "state"),
                "XDG_CONFIG_HOME": str(work / "config")}  # fmt: skip
         paths = {
             "psql --csv -c": [psql_bin(), "-X", "-q", "--csv", "-c", QUERY, dsn],

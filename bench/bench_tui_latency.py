@@ -220,7 +220,7 @@ def main() -> int:
             f'[profiles.demo]\ndsn = "{server.dsn}"\nmax_rows = 1000000\nstatement_timeout_s = 30\n'
         )
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
-        env |= {"TERM": "xterm-256color", "LANG": "C.UTF-8", "XDG_RUNTIME_DIR": str(work),
+        env |= {"TERM": "xterm-256color", "LANG": "C.UTF-8", "XDG_RUNTIME_DIR": str(work), "PGASK_HOST": "off",
                 "XDG_STATE_HOME": str(work / "state"), "XDG_CONFIG_HOME": str(work / "config"),
                 "PYTHONPATH": str(ROOT)}  # fmt: skip
         assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())

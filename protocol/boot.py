@@ -43,6 +43,9 @@ class UiBoot(msgspec.Struct, kw_only=True):
     # the UI's bus identity: unguessable, and trusted by the supervisor as the session's owner
     # (the only client besides the host's own whose requests may carry a confirmation)
     identity: str = "ui"
+    # a session host's lease, open in the UI's process: it ends when the host does (-1: none;
+    # then the supervisor is this process's parent, watched with getppid)
+    lease_fd: int = -1
 
     def load_config(self) -> Config:
         return msgspec.msgpack.decode(self.config, type=Config)

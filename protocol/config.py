@@ -74,6 +74,11 @@ class McpConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     approve: Literal["", "tui"] = ""
 
 
+class HostConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # the per-user session host (ui/session_host.py) exits after this long without a client
+    idle_exit_s: float = 900.0
+
+
 class ProfileConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     dsn: str = ""
     host: str = ""
@@ -100,6 +105,7 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     safety: SafetyConfig = msgspec.field(default_factory=SafetyConfig)
     privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
     audit: AuditConfig = msgspec.field(default_factory=AuditConfig)
+    host: HostConfig = msgspec.field(default_factory=HostConfig)
     mcp: McpConfig = msgspec.field(default_factory=McpConfig)
     profiles: dict[str, ProfileConfig] = msgspec.field(default_factory=dict)
     source: str = ""  # the file this came from ("" = defaults only); not a TOML key
@@ -427,6 +433,11 @@ redact_columns = []              # e.g. ["email", "*.ssn", "customers.phone"]: m
 
 [audit]
 witness = ""                     # "syslog": also send each record's hash to the system log
+
+[host]
+# pgask keeps its actors warm in a per-user session host between commands (PGASK_HOST=off or
+# --no-host: one process tree per command instead); `pgask status` shows it, `pgask stop` ends it
+idle_exit_s = 900.0              # the host exits after this many seconds without a client
 
 [mcp]
 # `pgask mcp`: other agents (Claude Desktop/Code, Cursor ...) use pgask's guard, confirmations

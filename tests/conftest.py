@@ -5,7 +5,8 @@ trio_mode = true and the markers (pg, e2e, slow) are set in pyproject.toml.
 Fixtures
     isolated_env (autouse)  XDG_{CONFIG,STATE,DATA,CACHE}_HOME under tmp_path; PGASK_CONFIG,
                             PGASK_MODEL, PGASK_BASE_URL, OPENAI_BASE_URL, OPENAI_API_KEY unset
-                            (PGASK_TEST_DSN is kept). Returns {name: Path} of the XDG dirs.
+                            (PGASK_TEST_DSN is kept); PGASK_HOST=off (no session host).
+                            Returns {name: Path} of the XDG dirs.
     pg_server   (session)   testkit.pg.PgServer: PGASK_TEST_DSN, else one embedded cluster per
                             session. Do not stop it: use pg_restartable for that.
     pg_dsn      (session)   str, superuser DSN of pg_server (database `postgres`)
@@ -44,6 +45,10 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, P
         dirs[var] = path
     for var in _UNSET_VARS:
         monkeypatch.delenv(var, raising=False)
+    # one actor tree per command, as before the session host: no test leaves a host behind
+    # (tests/integration/test_session_host.py turns it on, each test with its own run dir)
+    monkeypatch.setenv("PGASK_HOST", "off")
+    monkeypatch.delenv("PGASK_HOST_DIR", raising=False)
     return dirs
 
 

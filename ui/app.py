@@ -326,6 +326,8 @@ class App:
             self.poller.register(sys.stdin.fileno(), self.zmq.POLLIN)
             self.poller.register(self.sock, self.zmq.POLLIN)
             self.poller.register(self.wake_r, self.zmq.POLLIN)
+            if self.boot.lease_fd >= 0:
+                self.poller.register(self.boot.lease_fd, self.zmq.POLLIN)
         more = False
         last_tick = time.monotonic()
         while True:
@@ -340,6 +342,12 @@ class App:
             ready = dict(self.poller.poll(timeout))
             if os.getppid() != self.parent:  # the supervisor's process is gone (at most 1 s ago)
                 return "orphaned"
+            if (
+                self.boot.lease_fd >= 0
+                and self.boot.lease_fd in ready
+                and host_gone(self.boot.lease_fd)
+            ):
+                return "orphaned"  # the session host is gone
             if self.wake_r in ready:
                 try:
                     os.read(self.wake_r, 4096)
@@ -385,6 +393,19 @@ class App:
         if self.sock is not None:
             self.sock.close(linger=0)
             self.ctx.term()
+
+
+def host_gone(fd: int) -> bool:
+    """The session host's lease has ended (it sends nothing else unasked)."""
+    import socket
+
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def config_file(config: Any) -> Path | None:

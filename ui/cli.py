@@ -11,6 +11,8 @@
   pgask context QUESTION [-p PROFILE] [--tokens N] [--json]
   pgask context --batch [-p PROFILE] [--tokens N]  JSON lines in, {"id","context",...} out
   pgask explain | index | migrate | backup | restore ...   DBA work (see ui/cli_dba.py)
+  pgask status [--all] [--json] | pgask stop [--all]      the per-user session host
+  pgask --no-host ...                             one actor tree for this command (PGASK_HOST=off)
 
 Exit codes: 0 ok, 1 error, 2 usage; sql/ask: 3 refused, 4 needs confirmation, 130 cancelled;
 ask: 5 the planner asks a clarifying question (printed, nothing run); sql/ask: 6 the output
@@ -22,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +38,32 @@ from ui.host import run_with_tree
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # ~30 ms: only when asked
+
     try:
         return version("pgask")
     except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
         return "0+unknown"
 
 
+class _VersionAction(argparse.Action):
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        print(f"pgask {_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pgask", description="A terminal agent for PostgreSQL.")
-    parser.add_argument("--version", action="version", version=f"pgask {_version()}")
+    parser.add_argument(
+        "--version", action=_VersionAction, nargs=0, help="show the version and exit"
+    )
     parser.add_argument(
         "--config", help="config file (default: $PGASK_CONFIG or the platform config dir)"
     )
+    parser.add_argument(
+        "--no-host", action="store_true",
+        help="run this command's own actor tree, not the per-user session host (as PGASK_HOST=off)",
+    )  # fmt: skip
     parser.add_argument(
         "-p",
         "--profile",
@@ -208,6 +223,13 @@ def _add_tool_parsers(sub: Any) -> None:
         help="profile or postgresql:// URL (repeat; default: every configured profile)",
     )  # fmt: skip
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
+    for name, what in (("status", "show the session host: pid, uptime, clients, profiles, memory"),
+                       ("stop", "stop the session host (the next command starts a new one)")):  # fmt: skip
+        cmd = sub.add_parser(name, help=what)
+        cmd.add_argument("--all", action="store_true", help="every host of this user, not only "
+                         "this environment's (config file, PG* variables)")  # fmt: skip
+        if name == "status":
+            cmd.add_argument("--json", action="store_true", help="print JSON")
     config = sub.add_parser("config", help="configuration helpers")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     init = config_sub.add_parser("init", help="write a commented starter config file")
@@ -228,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
                   "Convert the text first (e.g. with iconv -t UTF-8) or set a UTF-8 locale.",
                   file=sys.stderr)  # fmt: skip
             return 2
+    from protocol import hostlink
+
+    if hostlink.host_enabled(argv):  # which host: decided before a .env changes the environment
+        import os
+
+        os.environ.setdefault(hostlink.ENV_DIR, str(hostlink.host_dir(argv)))
     if hasattr(sys.stdin, "reconfigure"):  # a C locale would smuggle bad bytes in as surrogates
         sys.stdin.reconfigure(encoding="utf-8", errors="strict")
     try:
@@ -303,7 +331,16 @@ def _main(argv: list[str]) -> int:
             print(f"pgask: {exc}", file=sys.stderr)
             return 1
     args = build_parser().parse_args(argv)
+    from ui import host
+
+    host.command = args.command
+    if args.no_host:
+        import os
+
+        os.environ["PGASK_HOST"] = "off"  # for this command and what it starts
     try:
+        if args.command in ("status", "stop"):
+            return cmd_host(args)
         if args.command == "actors":
             return cmd_actors(args)
         if args.command == "sql":
@@ -600,6 +637,23 @@ def cmd_context(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return run_with_tree(args.config, [profile_arg], show)
+
+
+def cmd_host(args: argparse.Namespace) -> int:
+    """`pgask status` / `pgask stop`: the per-user session host."""
+    from ui import session_host
+
+    if args.command == "stop":
+        pids = session_host.stop(all_hosts=args.all)
+        print(f"Stopped the session host (pid {', '.join(map(str, pids))})." if pids
+              else "No session host was running.")  # fmt: skip
+        return 0
+    hosts = session_host.status(all_hosts=args.all)
+    if args.json:
+        print(json.dumps(hosts if args.all else (hosts[0] if hosts else None), indent=2))
+    else:
+        print(session_host.format_status(hosts))
+    return 0 if hosts else 3
 
 
 def cmd_config_init(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 import trio
@@ -30,12 +30,21 @@ class Client:
 
     sock: TrioSocket
     identity: str
-    session: str = ""
+    first_session: InitVar[str] = ""
     events: list[Body] = field(default_factory=list)
     peer: Peer = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.peer = Peer(self.identity, IdMaker(self.identity, 1), self._transmit, self.session)
+    def __post_init__(self, first_session: str) -> None:
+        self.peer = Peer(self.identity, IdMaker(self.identity, 1), self._transmit, first_session)
+
+    @property
+    def session(self) -> str:
+        """The conversation this client's headers name (the peer's: one value, never two)."""
+        return self.peer.session
+
+    @session.setter
+    def session(self, value: str) -> None:
+        self.peer.session = value
 
     @property
     def ids(self) -> IdMaker:

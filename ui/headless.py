@@ -49,7 +49,7 @@ async def ensure_password(client: Any, config: Any, profile: str) -> None:
     if workflow.password_configured(config, profile):
         return
     try:
-        tty = open("/dev/tty", "w")  # getpass reads from the terminal itself
+        tty = open(terminal(), "w")  # getpass reads from the terminal itself
     except OSError:
         return
     with tty:
@@ -71,10 +71,16 @@ async def ensure_password(client: Any, config: Any, profile: str) -> None:
             del password
 
 
+def terminal() -> str:
+    """The person's terminal: /dev/tty, or the one `pgask` handed a command it had forked
+    from the session host's command server (which has no terminal of its own)."""
+    return os.environ.get("PGASK_TTY") or "/dev/tty"
+
+
 def ask_tty(prompt: str) -> str:
     """A line typed on the controlling terminal (stdin may be a pipe); "" without one."""
     try:
-        with open("/dev/tty") as tty_in, open("/dev/tty", "w") as tty_out:
+        with open(terminal()) as tty_in, open(terminal(), "w") as tty_out:
             tty_out.write(prompt)
             tty_out.flush()
             return tty_in.readline().strip()

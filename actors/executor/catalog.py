@@ -35,6 +35,10 @@ async def on_catalog(state: ExecState, msg: CatalogRequest, req: Request) -> Cat
             and not msg.refresh
             and state.catalog.fingerprint == fingerprint
         ):
+            if msg.known and msg.known == fingerprint:  # the asker has it: say so, briefly
+                return msgspec.structs.replace(
+                    state.catalog, tables=[], functions=[], unchanged=True
+                )
             return state.catalog
         started = time.perf_counter()
         catalog = await aio_as_trio(load_catalog)(pool, state.profile)

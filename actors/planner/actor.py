@@ -47,6 +47,7 @@ from contextlib import asynccontextmanager
 import trio
 
 from actors._runtime import Actor, Request
+from actors.planner.bus import current_catalog
 from actors.planner.context import context_for_question
 from actors.planner.llm import ModelNotFound, model_list, open_client
 from actors.planner.serve import index_for, serve, without_private_values
@@ -54,8 +55,6 @@ from actors.planner.state import DEFAULT_MODEL, PlannerState, model_configured
 from protocol.boot import Boot
 from protocol.errors import PlannerError
 from protocol.messages import (
-    Catalog,
-    CatalogRequest,
     Clarification,
     ContextRequest,
     ContextTable,
@@ -114,12 +113,9 @@ async def on_context_request(
     state: PlannerState, msg: ContextRequest, req: Request
 ) -> SchemaContextText | Failure:
     """`pgask context`: the schema part a plan for `msg.question` would send (no model call)."""
-    catalog = await req.runtime.request(
-        f"executor:{msg.profile}", CatalogRequest(), trace=req.header.trace, timeout=120
-    )
+    catalog = await current_catalog(state, msg.profile, req)
     if isinstance(catalog, Failure):
         return catalog
-    assert isinstance(catalog, Catalog)
     catalog = without_private_values(catalog, state.config.privacy.redact_columns)
     budget = msg.tokens or state.config.model.context_tokens
     ctx = context_for_question(

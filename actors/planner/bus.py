@@ -1,4 +1,5 @@
-"""What the planner asks other actors: a guard verdict, the rows of a read it needs itself."""
+"""What the planner asks other actors: the catalog, a guard verdict, the rows of a read it
+needs itself."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from typing import Any
 import trio
 
 from actors._runtime import Request
+from actors.planner.state import PlannerState
 from protocol.messages import (
+    Catalog,
+    CatalogRequest,
     Failure,
     GuardRequest,
     PlanRequest,
@@ -48,3 +52,22 @@ async def read_rows(req: Request, msg: PlanRequest, sql: str) -> list[Any] | Non
         elif isinstance(body, Failure):
             return None
     return rows
+
+
+async def current_catalog(state: PlannerState, profile: str, req: Request) -> Catalog | Failure:
+    """The profile's catalog from its executor; the one kept here when it is still current
+    (then only its fingerprint travels)."""
+    kept = state.catalogs.get(profile)
+    reply = await req.runtime.request(
+        f"executor:{profile}",
+        CatalogRequest(known=kept.fingerprint if kept else ""),
+        trace=req.header.trace,
+        timeout=120,
+    )
+    if isinstance(reply, Failure):
+        return reply
+    assert isinstance(reply, Catalog)
+    if reply.unchanged and kept is not None and kept.fingerprint == reply.fingerprint:
+        return kept
+    state.catalogs[profile] = reply
+    return reply

@@ -7,6 +7,7 @@ import time
 import msgspec
 
 from actors._runtime import Request
+from actors.planner.bus import current_catalog
 from actors.planner.context import SchemaIndex
 from actors.planner.model import plan_with_model
 from actors.planner.state import PlannerState, ValueIndex
@@ -14,7 +15,6 @@ from actors.planner.values import value_index
 from protocol.errors import PlannerError
 from protocol.messages import (
     Catalog,
-    CatalogRequest,
     Clarification,
     Failure,
     Plan,
@@ -46,12 +46,9 @@ async def serve(
     state: PlannerState, msg: PlanRequest, req: Request
 ) -> Plan | Clarification | Failure:
     started = time.perf_counter()
-    catalog = await req.runtime.request(
-        f"executor:{msg.profile}", CatalogRequest(), trace=req.header.trace, timeout=120
-    )
+    catalog = await current_catalog(state, msg.profile, req)
     if isinstance(catalog, Failure):
         return catalog
-    assert isinstance(catalog, Catalog)
     catalog = without_private_values(catalog, state.config.privacy.redact_columns)
     index = index_for(state, catalog)
     if msg.planner == "model" and state.client is None:

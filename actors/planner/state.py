@@ -8,6 +8,7 @@ from typing import Any
 
 from actors.planner.context import SchemaIndex
 from protocol.config import Config
+from protocol.messages import Catalog
 from protocol.tracing import redact
 
 DEFAULT_MODEL = "gpt-4o-mini"  # when only a key is configured (matches ui.cli.model_label)
@@ -24,6 +25,7 @@ class PlannerState:
     key_env: str = "OPENAI_API_KEY"
     key_set: bool = False
     indexes: dict[str, tuple[str, SchemaIndex]] = field(default_factory=dict)
+    catalogs: dict[str, Catalog] = field(default_factory=dict)  # the last one, per profile
     # profile -> (catalog fingerprint, built at (monotonic s), the offline planner's value index)
     values: dict[str, tuple[str, float, ValueIndex]] = field(default_factory=dict)
 

@@ -43,6 +43,7 @@ def _run_demo(home: Path, demo_home: Path, runtime: Path) -> tuple[float, TmuxSe
         "XDG_RUNTIME_DIR": str(runtime),
         "PGASK_DEMO_HOME": str(demo_home),
         "PYTHONPATH": str(Path(__file__).parents[2]),
+        "PGASK_HOST": os.environ.get("PGASK_HOST", "off"),
     }
     started = time.monotonic()
     t = TmuxSession.start([str(script), "demo", "--scale", "3000"], env=env, cwd=home)

@@ -70,7 +70,9 @@ class Tui:
         )
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "PYENV_ROOT")}
+        env = {
+            k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "PYENV_ROOT", "PGASK_HOST")
+        }
         env.update({k: str(v) for k, v in self.xdg.items()})
         env.update(
             TERM="xterm-256color",

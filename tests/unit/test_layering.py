@@ -2,7 +2,7 @@
 
     protocol    imports nothing of ours
     actors/X/** a package actor imports only itself (actors.X...), the runtime (actors._runtime,
-                actors._preload) and protocol; a flat module (exporter.py, supervisor*.py,
+                actors._preload, actors._forkserver) and protocol; a flat module (exporter.py, supervisor*.py,
                 planner*.py) counts as its own family (X, X_*)
     ui          imports actors only in the composition root (ui/host.py)
     bench       imports no tests module, directly or through another module
@@ -30,7 +30,7 @@ OURS = ("protocol", "actors", "ui", "bench", "tests", "testkit")
 COMPOSITION_ROOT = "ui.host"
 # the runtime starts an actor by its module name, and the forkserver warms actors by name
 DYNAMIC_IMPORTS_ALLOWED = {"actors._runtime", "actors._preload"}
-RUNTIME = {"_runtime", "_preload"}  # what every actor may import besides itself and protocol
+RUNTIME = {"_runtime", "_preload", "_forkserver"}  # what every actor may import besides itself and protocol
 DYNAMIC = "<computed name>"
 
 Graph = dict[str, set[str]]
