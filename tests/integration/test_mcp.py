@@ -697,3 +697,52 @@ async def test_ask_clarifies_and_a_planned_write_is_confirmed_like_run_sql(tmp_p
         intent["question"] == "double the price of item 3"
         and intent["via"] == "mcp:pytest-agent 7.1"
     )
+
+
+# -- under the per-user session host -------------------------------------------------------------
+
+
+async def test_under_the_session_host_writes_confirm_and_a_vanished_client_is_cancelled(
+    tmp_path, db
+):
+    """With the host, the executor outlives `pgask mcp`: only the cancel stops the backend."""
+    import subprocess
+
+    from tests.integration.test_session_host import Host
+
+    host = Host(tmp_path / "h", db) if (tmp_path / "h").mkdir() is None else None
+    assert host is not None
+    config = write_config(tmp_path, db)
+    try:
+        params = stdio_params(config, "-p", "rw", "-p", "ro")
+        params.env = {**(params.env or {}), **host.env}
+        person = Person({"run": True})
+        async with Client(
+            params,
+            mode="legacy",
+            client_info=AGENT,
+            elicitation_callback=person,
+            read_timeout_seconds=120,
+        ) as client:
+            out = await call(
+                client, "run_sql", profile="rw", sql="UPDATE items SET price = 1 WHERE id > 0"
+            )
+            assert out["outcome"] == "UPDATE 20" and len(person.asked) == 1, out
+        status = subprocess.run(
+            [sys.executable, "-m", "ui.cli", "--config", str(config), "status", "--json"],
+            env=params.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert json.loads(status.stdout)["clients"] == 0, status  # the host outlives the command
+        async with trio.open_nursery() as outer:
+            async with Client(params, mode="legacy", client_info=AGENT) as client:
+                outer.start_soon(call_quietly, client, "run_sql", {"profile": "ro", "sql": SLEEP})
+                await wait_backends(db, 1, 30)
+            outer.cancel_scope.cancel()
+        await wait_backends(db, 0, 5)
+    finally:
+        host.close()
+    assert await afetchval(db, "SELECT sum(price) FROM items") == 20
