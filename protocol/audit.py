@@ -25,6 +25,10 @@ Records (field `type`):
   outcome   how it ended (ok / error / cancelled / interrupted), rows, duration, error code
   repair    recovery moved a torn last line aside, or found records missing at the end
 
+A decision or intent asked for by another program carries `via` (e.g. "mcp:claude-code 1.2",
+the MCP client's own name and version from its `initialize`); records without it were asked
+for by the person at pgask's own front ends.
+
 The executor of a profile is the only writer of that profile's file. On start it repairs a
 torn last line (moved to `.torn`, the sequence continues), and closes a dangling intent
 (the process died between intent and outcome) with an `interrupted` outcome, so a crash

@@ -59,6 +59,21 @@ class AuditConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     witness: Literal["", "syslog"] = ""
 
 
+class McpConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`pgask mcp`: pgask's guard, confirmations and audit offered to other agents."""
+
+    # streamable HTTP: the bearer token is read from this variable ("" = a new one per start,
+    # printed once on stderr)
+    token_env: str = ""
+    # binding to an address other than loopback needs this and TLS (tls_cert, tls_key)
+    allow_remote: bool = False
+    tls_cert: str = ""
+    tls_key: str = ""
+    # "tui": a write an agent asks for, from a client that cannot ask its person (no MCP
+    # elicitation), waits for approval in a running pgask TUI (`/approvals`); "" = refused
+    approve: Literal["", "tui"] = ""
+
+
 class HostConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # the per-user session host (ui/session_host.py) exits after this long without a client
     idle_exit_s: float = 900.0
@@ -91,6 +106,7 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
     audit: AuditConfig = msgspec.field(default_factory=AuditConfig)
     host: HostConfig = msgspec.field(default_factory=HostConfig)
+    mcp: McpConfig = msgspec.field(default_factory=McpConfig)
     profiles: dict[str, ProfileConfig] = msgspec.field(default_factory=dict)
     source: str = ""  # the file this came from ("" = defaults only); not a TOML key
 
@@ -422,6 +438,15 @@ witness = ""                     # "syslog": also send each record's hash to the
 # pgask keeps its actors warm in a per-user session host between commands (PGASK_HOST=off or
 # --no-host: one process tree per command instead); `pgask status` shows it, `pgask stop` ends it
 idle_exit_s = 900.0              # the host exits after this many seconds without a client
+
+[mcp]
+# `pgask mcp`: other agents (Claude Desktop/Code, Cursor ...) use pgask's guard, confirmations
+# and audit trail. Over HTTP a bearer token is required: a new one each start, or from here.
+token_env = ""                   # e.g. "PGASK_MCP_TOKEN"
+allow_remote = false             # listen beyond loopback (needs tls_cert and tls_key)
+tls_cert = ""
+tls_key = ""
+approve = ""                     # "tui": writes from clients without elicitation wait in /approvals
 
 # [profiles.local]
 # dsn = "postgresql://me@localhost:5432/shop"

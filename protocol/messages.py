@@ -387,6 +387,7 @@ class QueryRequest(Body, tag="query.run"):
     decision: Literal["auto", "preview", "confirmed", "typed"] = "auto"
     normalized: str = ""  # Verdict.normalized: the SQL with literals as $n
     reasons: list[str] = []
+    via: str = ""  # who asked, for the audit trail: "" = this person; "mcp:<client> <version>"
 
 
 class Column(msgspec.Struct, frozen=True, kw_only=True):
@@ -406,6 +407,7 @@ class AuditNote(Body, tag="audit.note"):
     sql_sha256: str = ""
     reasons: list[str] = []
     mode: Mode = "read-only"
+    via: str = ""  # who asked (QueryRequest.via)
 
 
 class QueryColumns(Body, tag="query.columns"):
@@ -688,6 +690,41 @@ class PlannerNotice(Body, tag="plan.notice"):
     text: str
 
 
+# -- approvals (an agent's write, approved by the person in a pgask TUI) --------------------
+# `pgask mcp` with [mcp] approve = "tui", for a client that cannot ask its person (no MCP
+# elicitation), sends the statement to a running pgask TUI found through
+# <state dir>/approvals/<pid>.json; the TUI lists it under /approvals and the person answers.
+
+
+class ApprovalRequest(Body, tag="approval.request"):
+    """mcp front end -> ui (through the ui's supervisor): may this statement run? The reply is
+    ApprovalAnswer, sent when the person answers (`/approve N [NAME]`, `/deny N`)."""
+
+    EXPECTS_REPLY: ClassVar[bool] = True
+    via: str  # who asks: "mcp:<client> <version>"
+    profile: str
+    sql: str
+    sql_class: SqlClass
+    confirm: Confirm  # "confirm": yes/no; "typed": the person types `confirm_name`
+    confirm_name: str = ""
+    reasons: list[str] = []
+    tables: list[str] = []
+    estimate: str = ""  # "about 1,200 rows (planner estimate)"
+
+
+class ApprovalAnswer(Body, tag="approval.answer"):
+    """ui -> mcp front end: reply to ApprovalRequest; `typed` is what the person typed."""
+
+    approved: bool
+    typed: str = ""
+
+
+class ApprovalWithdrawn(Body, tag="approval.withdrawn"):
+    """mcp front end -> ui: the agent's call was cancelled or it went away; forget `target`."""
+
+    target: str  # the ApprovalRequest's message id
+
+
 # -- dba ---------------------------------------------------------------------------
 # Index validation, migrations, backup and restore. The executor holds the credentials, so
 # pg_dump / pg_restore run in its process (password in the child's environment, never on
@@ -887,6 +924,9 @@ Message = (
     | ArchiveInfo
     | RestoreRequest
     | Restored
+    | ApprovalRequest
+    | ApprovalAnswer
+    | ApprovalWithdrawn
 )
 
 

@@ -36,6 +36,7 @@ from protocol.boot import UiBoot
 from protocol.envelope import Header
 from protocol.errors import ProtocolError
 from protocol.tracing import log
+from ui import approvals
 from ui import keys as K
 from ui import state as S
 
@@ -215,6 +216,7 @@ class App:
 
         self.zmq = transport.zmq  # the one zmq import lives in protocol/transport.py
         self.ctx, self.sock = transport.blocking_dealer(self.boot.endpoint, self.boot.identity)
+        self.approvals = approvals.announce(self.boot.endpoint, self.boot.identity)
         S.start(self.state)
         self.flush()
 
@@ -387,6 +389,7 @@ class App:
                     )
 
     def close(self) -> None:
+        approvals.withdraw_file(getattr(self, "approvals", None))
         if self.sock is not None:
             self.sock.close(linger=0)
             self.ctx.term()

@@ -76,11 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_run_parsers(sub)
     _add_ask_parsers(sub)
-    from ui import cli_dba, records
+    from ui import cli_dba, mcp_server, records
 
     records.add_parsers(sub)
     cli_dba.add_parsers(sub)
     _add_tool_parsers(sub)
+    mcp_server.add_parser(sub)
     return parser
 
 
@@ -374,6 +375,10 @@ def _main(argv: list[str]) -> int:
             return cmd_config_init(args)
         if args.command == "doctor":
             return cmd_doctor(args)
+        if args.command == "mcp":
+            from ui.mcp_server import cmd_mcp
+
+            return cmd_mcp(args)
         return cmd_tui(args)
     except PgaskError as exc:
         print(f"pgask: {exc}", file=sys.stderr)

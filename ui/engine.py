@@ -451,6 +451,7 @@ class Job:
             decision=workflow.query_decision(v),  # type: ignore[arg-type]
             normalized=v.normalized,
             reasons=v.reasons,
+            via=r.via,
         )
         self._send(self.executor, body, "query")
 
@@ -529,6 +530,7 @@ class Job:
             normalized=v.normalized,
             reasons=v.reasons,
             mode=self.request.mode,
+            via=self.request.via,
         )
         self._send(self.executor, note, "audit")  # no reply
 

@@ -270,6 +270,7 @@ async def on_query_run(state: ExecState, msg: QueryRequest, req: Request) -> Que
         "class": sql_class,
         "mode": msg.verdict.mode,
         "reasons": msg.reasons,
+        **({"via": msg.via} if msg.via else {}),  # who asked: an MCP client, by its own name
     }
 
     async def emit(item: Any) -> None:
@@ -330,6 +331,7 @@ async def on_audit_note(state: ExecState, msg: AuditNote, req: Request) -> None:
         "class": msg.sql_class,
         "mode": msg.mode,
         "reasons": msg.reasons,
+        **({"via": msg.via} if msg.via else {}),
     }
     write_audit(state, req, note)
 

@@ -88,7 +88,7 @@ EXAMPLES: list[messages.Body] = [
             messages.StatementVerdict(index=0, kind="SELECT", sql_class="read", tables=["t"])
         ],
     ),
-    messages.QueryRequest(sql="SELECT 1", verdict=SIG),
+    messages.QueryRequest(sql="SELECT 1", verdict=SIG, via="mcp:claude-code 1.2"),
     messages.QueryColumns(columns=[messages.Column(name="n", type_oid=1700, type_name="numeric")]),
     messages.QueryDescribe(sql="select 1", verdict=SIG),
     messages.QueryRows(seq=0, rows=[[1, "a", None, decimal.Decimal("1.10")]]),
@@ -135,7 +135,13 @@ EXAMPLES: list[messages.Body] = [
     ),
     messages.ExplainRequest(sql="SELECT 1", verdict=SIG, analyze=True),
     messages.ExplainPlan(plan="[]"),
-    messages.AuditNote(decision="declined", sql_class="write", question="q", reasons=["r"]),
+    messages.ApprovalRequest(via="mcp:cursor 0.9", profile="p", sql="DELETE FROM t",
+                             sql_class="destructive", confirm="typed", confirm_name="t",
+                             reasons=["no WHERE"], tables=["t"], estimate="about 3 rows"),
+    messages.ApprovalAnswer(approved=True, typed="t"),
+    messages.ApprovalWithdrawn(target="cli-1:1:7"),
+    messages.AuditNote(decision="declined", sql_class="write", question="q", reasons=["r"],
+                        via="mcp:cursor 0.9"),
     messages.CopyRequest(
         sql="COPY (SELECT 1) TO STDOUT",
         verdict=SIG,

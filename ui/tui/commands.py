@@ -14,6 +14,7 @@ from protocol.messages import (
     SessionUnpin,
 )
 from protocol.privacy import redact_secrets
+from ui import approvals as A
 from ui import keys as K
 from ui import meta
 from ui.tui.dba_jobs import dba_command
@@ -149,8 +150,7 @@ def submit_input(state: UiState, text: str) -> bool:
     state.input, state.cursor, state.hist_pos, state.draft = "", 0, None, ""
     if not text:
         return True
-    pane_i = state.focus
-    pane = state.pane
+    pane_i, pane = state.focus, state.pane
     if text.split(" ", 1)[0].lower() not in ("/quit", "/exit", "/q", "/help"):
         remember(state, pane.profile, text)
     if text.startswith("\\"):
@@ -185,6 +185,8 @@ def submit_input(state: UiState, text: str) -> bool:
         return use_profile(state, arg)
     if cmd == "/reload":
         return reload_config(state)
+    if cmd in A.COMMANDS:  # agents' writes waiting for the person (ui/approvals.py)
+        return A.command(state, cmd, arg, say)
     if cmd == "/split":
         return split(state, arg or pane.profile)
     if cmd == "/close":

@@ -26,6 +26,7 @@ from protocol.messages import (
     SessionState,
     Verdict,
 )
+from ui import approvals as A
 from ui import complete as C
 from ui import engine
 
@@ -282,6 +283,7 @@ class UiState:
     new_trace: Callable[[], str] = lambda: os.urandom(8).hex()
     ids: IdMaker = field(default_factory=lambda: IdMaker("ui", 1))
     crashes: int = 0  # reducer/key errors caught by app.py
+    approvals: A.Queue = field(default_factory=A.Queue)  # agents' writes waiting (/approvals)
 
     def __post_init__(self) -> None:
         if not self.panes:

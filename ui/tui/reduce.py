@@ -10,11 +10,14 @@ from protocol.envelope import Header
 from protocol.messages import (
     ActorExited,
     ActorsStatus,
+    ApprovalRequest,
+    ApprovalWithdrawn,
     Body,
     Failure,
     QueryCancel,
     SessionState,
 )
+from ui import approvals as A
 from ui.tui.commands import on_catalog
 from ui.tui.dba_jobs import on_archive, on_backup, on_dba_verdict, on_restore
 from ui.tui.jobs import ENGINE_PURPOSES, on_engine_reply
@@ -36,6 +39,8 @@ def reduce(state: UiState, header: Header, body: Body) -> bool:
     """Apply one message from the tree. Returns True when the screen should change."""
     if isinstance(body, ActorExited):
         return on_actor_exited(state, body)
+    if isinstance(body, ApprovalRequest | ApprovalWithdrawn):  # an agent asks (ui/approvals.py)
+        return A.on_message(state, header, body, say)
     pending = state.pending.get(header.reply_to)
     if pending is None:
         if isinstance(body, SessionState):
