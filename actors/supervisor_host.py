@@ -151,8 +151,15 @@ class Host:
                 log.warning("host.lease.refused", uid=uid)
                 return
             try:
-                await _send(conn, {"op": "hello", "pid": os.getpid(), "build": self.build,
-                                   "started": self.started})  # fmt: skip
+                await _send(
+                    conn,
+                    {
+                        "op": "hello",
+                        "pid": os.getpid(),
+                        "build": self.build,
+                        "started": self.started,
+                    },
+                )
                 buf = b""
                 while True:
                     while b"\n" not in buf:
@@ -247,10 +254,15 @@ class Host:
             log.info("host.client.attached", kind=kind, clients=len(self.clients))
             self._client_count_changed()
         return {
-            "ok": True, "session": store.id, "session_path": str(store.path or ""),
-            "endpoint": sup.endpoint, "run_dir": str(sup.run_dir), "log_dir": str(sup.log_dir),
-            "config_source": sup.config.source, "pid": os.getpid(),
-        }  # fmt: skip
+            "ok": True,
+            "session": store.id,
+            "session_path": str(store.path or ""),
+            "endpoint": sup.endpoint,
+            "run_dir": str(sup.run_dir),
+            "log_dir": str(sup.log_dir),
+            "config_source": sup.config.source,
+            "pid": os.getpid(),
+        }
 
     def status(self) -> dict[str, Any]:
         sup = self.sup
@@ -260,22 +272,38 @@ class Host:
             pid = child.proc.pid if child.proc else 0
             if pid and child.state not in ("stopped",):
                 pids.append(pid)
-            actors.append({"actor": child.actor_id, "pid": pid, "state": child.state,
-                           "restarts": child.restarts})  # fmt: skip
+            actors.append(
+                {
+                    "actor": child.actor_id,
+                    "pid": pid,
+                    "state": child.state,
+                    "restarts": child.restarts,
+                }
+            )
         if sup._mp is not None:  # the forkserver the actors are forked from
             pids.extend(p for p in _forkserver_pids())
-        profiles = sorted(c.profile for c in sup.children.values()
-                          if c.profile and c.state in ("starting", "running", "restarting"))  # fmt: skip
+        profiles = sorted(
+            c.profile
+            for c in sup.children.values()
+            if c.profile and c.state in ("starting", "running", "restarting")
+        )
         return {
-            "pid": os.getpid(), "build": self.build, "dir": str(self.folder),
-            "uptime_s": round(time.time() - self.started, 1), "clients": len(self.clients),
+            "pid": os.getpid(),
+            "build": self.build,
+            "dir": str(self.folder),
+            "uptime_s": round(time.time() - self.started, 1),
+            "clients": len(self.clients),
             "client_kinds": sorted(c.kind for c in self.clients.values()),
-            "sessions": len(sup.sessions), "profiles": profiles, "actors": actors,
-            "rss_kb": _rss_kb(os.getpid()), "tree_rss_kb": sum(_rss_kb(p) for p in set(pids)),
-            "idle_exit_s": sup.config.host.idle_exit_s, "config": sup.config.source,
+            "sessions": len(sup.sessions),
+            "profiles": profiles,
+            "actors": actors,
+            "rss_kb": _rss_kb(os.getpid()),
+            "tree_rss_kb": sum(_rss_kb(p) for p in set(pids)),
+            "idle_exit_s": sup.config.host.idle_exit_s,
+            "config": sup.config.source,
             "retiring": self.retiring,
             "log_dir": str(sup.log_dir),
-        }  # fmt: skip
+        }
 
 
 async def _send(conn: trio.socket.SocketType, obj: dict[str, Any]) -> None:
@@ -308,8 +336,9 @@ def _forkserver_pids() -> list[int]:
 async def run_host(folder: Path, config_path: str, ready_fd: int, start: list[str]) -> str:
     build = hostlink.build_id()
     config = load_config(config_path or None, read_dotenv=False)
-    sup = Supervisor(config, load_tree(), run_dir=folder, state_dir=state_dir(),
-                     eager=frozenset({"guard"}))  # fmt: skip
+    sup = Supervisor(
+        config, load_tree(), run_dir=folder, state_dir=state_dir(), eager=frozenset({"guard"})
+    )
     host = Host(folder, sup, build)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP, signal.SIGINT) as signals:
         async with sup.running(), trio.open_nursery() as nursery:
@@ -327,8 +356,13 @@ async def run_host(folder: Path, config_path: str, ready_fd: int, start: list[st
                     sup._ensure_child(actor, sup.specs["executor"], name)
                 elif actor in sup.specs and not sup.specs[actor].for_each_profile:
                     sup._ensure_child(actor, sup.specs[actor])
-            log.info("host.started", pid=os.getpid(), build=build, dir=str(folder),
-                     idle_exit_s=config.host.idle_exit_s)  # fmt: skip
+            log.info(
+                "host.started",
+                pid=os.getpid(),
+                build=build,
+                dir=str(folder),
+                idle_exit_s=config.host.idle_exit_s,
+            )
             if ready_fd >= 0:
                 os.write(ready_fd, f"ready {os.getpid()}\n".encode())
                 os.close(ready_fd)

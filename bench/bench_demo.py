@@ -40,14 +40,26 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="pgbh"))
     demo_home = Path(tempfile.mkdtemp(prefix="pgbd", dir="/tmp"))
     os.chmod(demo_home, 0o755)
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "PGASK_HOST": "off", "TERM": "xterm-256color", "LANG": "C.UTF-8",
-           "XDG_RUNTIME_DIR": tempfile.mkdtemp(prefix="pgbr", dir="/tmp"), "PGASK_DEMO_HOME": str(demo_home)}  # fmt: skip
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "PGASK_HOST": "off",
+        "TERM": "xterm-256color",
+        "LANG": "C.UTF-8",
+        "XDG_RUNTIME_DIR": tempfile.mkdtemp(prefix="pgbr", dir="/tmp"),
+        "PGASK_DEMO_HOME": str(demo_home),
+    }
     pgask = str(Path(sys.executable).parent / "pgask")
     try:
         first = to_prompt([pgask, "demo", "--scale", str(args.scale), "--keep"], env, home, PROMPT)
         second = to_prompt([pgask, "demo", "--keep"], env, home, PROMPT)
-        dsn = subprocess.run([pgask, "demo", "--print-dsn"], env={**os.environ, **env}, capture_output=True,
-                             text=True, check=True).stdout.strip()  # fmt: skip
+        dsn = subprocess.run(
+            [pgask, "demo", "--print-dsn"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         from ui.demo import _bin
 
         psql = to_prompt([_bin("psql"), dsn], env, home, "shop=#")

@@ -67,8 +67,14 @@ def psql_bin() -> str:
 def run(argv: list[str], env: dict[str, str], *, cwd: Path) -> float:
     """Seconds for one whole process, no controlling terminal; fails loudly on a bad exit."""
     t0 = time.perf_counter()
-    done = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                          capture_output=True, start_new_session=True)  # fmt: skip
+    done = subprocess.run(
+        argv,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        start_new_session=True,
+    )
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"{shlex.join(argv)} failed ({done.returncode}):\n{done.stderr.decode()}")
@@ -83,8 +89,16 @@ def run_on_tty(argv: list[str], env: dict[str, str], *, cwd: Path) -> float:
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
-                            start_new_session=True, preexec_fn=ctty)  # fmt: skip
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        cwd=cwd,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=ctty,
+    )
     os.close(slave)
     out = b""
     while True:
@@ -108,13 +122,18 @@ def run_on_tty(argv: list[str], env: dict[str, str], *, cwd: Path) -> float:
 def tmux_to_prompt(command: str, prompt: str, quit_keys: list[str]) -> float:
     name = f"bsh-{uuid.uuid4().hex[:8]}"
     t0 = time.perf_counter()
-    subprocess.run(["tmux", "-L", name, "new-session", "-d", "-x", "120", "-y", "40", "-s", name,
-                    command], check=True)  # fmt: skip
+    subprocess.run(
+        ["tmux", "-L", name, "new-session", "-d", "-x", "120", "-y", "40", "-s", name, command],
+        check=True,
+    )
     rx = re.compile(prompt)
     try:
         while True:
-            screen = subprocess.run(["tmux", "-L", name, "capture-pane", "-p", "-t", name],
-                                    capture_output=True, text=True).stdout  # fmt: skip
+            screen = subprocess.run(
+                ["tmux", "-L", name, "capture-pane", "-p", "-t", name],
+                capture_output=True,
+                text=True,
+            ).stdout
             if rx.search(screen):
                 return time.perf_counter() - t0
             if time.perf_counter() - t0 > 60:
@@ -144,8 +163,11 @@ def main() -> int:
     try:
         return _bench(args, server, work, psql)
     finally:
-        subprocess.run([PGASK, "stop", "--all"], env={**os.environ, "XDG_RUNTIME_DIR": str(work)},
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            [PGASK, "stop", "--all"],
+            env={**os.environ, "XDG_RUNTIME_DIR": str(work)},
+            capture_output=True,
+        )
         server.destroy()
         shutil.rmtree(work, ignore_errors=True)
 
@@ -157,26 +179,39 @@ def _bench(args: argparse.Namespace, server: pg.PgServer, work: Path, psql: str)
     for name in ("bench_big", "bench_catalog"):
         pg.run_sql(server.dsn, f"drop database if exists {name}")
         pg.run_sql(server.dsn, f"create database {name}")
-    pg.run_sql(big, f"""create table big (id bigint primary key, h text, ts timestamptz,
+    pg.run_sql(
+        big,
+        f"""create table big (id bigint primary key, h text, ts timestamptz,
                          amount numeric(12,2));
                         insert into big select g, md5(g::text), now() - g * interval '1 s',
-                          (g % 100000) / 100.0 from generate_series(1, {args.rows}) g""")  # fmt: skip
+                          (g % 100000) / 100.0 from generate_series(1, {args.rows}) g""",
+    )
     pg.run_sql(big, "vacuum analyze big")
     per = args.tables // 10
     for s in range(10):  # a schema a transaction: max_locks_per_transaction
-        pg.run_sql(cat, f"""CREATE SCHEMA s{s}; DO $$ BEGIN FOR i IN 0..{per - 1} LOOP
+        pg.run_sql(
+            cat,
+            f"""CREATE SCHEMA s{s}; DO $$ BEGIN FOR i IN 0..{per - 1} LOOP
             EXECUTE format('CREATE TABLE s{s}.t_%s (id bigint primary key, customer_id bigint,
               name text, amount numeric(12,2), created_at timestamptz, note text)', i);
-            END LOOP; END $$""")  # fmt: skip
-    pg.run_sql(cat, "create table public.customers (id bigint primary key, name text);"
-               "create table public.orders (id bigint primary key, customer_id bigint "
-               "references customers, revenue numeric(12,2), created_at timestamptz)")  # fmt: skip
+            END LOOP; END $$""",
+        )
+    pg.run_sql(
+        cat,
+        "create table public.customers (id bigint primary key, name text);"
+        "create table public.orders (id bigint primary key, customer_id bigint "
+        "references customers, revenue numeric(12,2), created_at timestamptz)",
+    )
     cfg = work / "cfg.toml"
     cfg.write_text(f'[profiles.b]\ndsn = "{big}"\n\n[profiles.catalog]\ndsn = "{cat}"\n')
     base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-    base |= {"XDG_RUNTIME_DIR": str(work), "XDG_STATE_HOME": str(work / "state"),
-             "XDG_CONFIG_HOME": str(work / "config"), "TERM": "xterm-256color",
-             "PGCLIRC": str(work / "pgclirc")}  # fmt: skip
+    base |= {
+        "XDG_RUNTIME_DIR": str(work),
+        "XDG_STATE_HOME": str(work / "state"),
+        "XDG_CONFIG_HOME": str(work / "config"),
+        "TERM": "xterm-256color",
+        "PGCLIRC": str(work / "pgclirc"),
+    }
     (work / "pgclirc").write_text("[main]\nless_chatty = True\nkeyring = False\n")
     cold = {**base, "PGASK_HOST": "off"}
     warm = {**base, "PGASK_HOST": "on"}
@@ -263,16 +298,22 @@ def _bench(args: argparse.Namespace, server: pg.PgServer, work: Path, psql: str)
     m = medians
     checks = [
         ("warm sql <= 3x psql", m["sql 20 rows"]["pgask warm"] <= 3 * m["sql 20 rows"]["psql"]),
-        ("warm sql on a tty <= 3x psql",
-         m["sql 20 rows"]["pgask warm, tty"] <= 3 * m["sql 20 rows"]["psql"]),
-        ("warm TUI <= 0.5x pgcli",
-         m["TUI spawn -> prompt"]["pgask warm"] <= 0.5 * m["TUI spawn -> prompt"]["pgcli"]),
-        ("warm export >= 0.9x psql throughput",
-         m["export 1M CSV"]["psql"] / m["export 1M CSV"]["pgask warm"] >= 0.9),
+        (
+            "warm sql on a tty <= 3x psql",
+            m["sql 20 rows"]["pgask warm, tty"] <= 3 * m["sql 20 rows"]["psql"],
+        ),
+        (
+            "warm TUI <= 0.5x pgcli",
+            m["TUI spawn -> prompt"]["pgask warm"] <= 0.5 * m["TUI spawn -> prompt"]["pgcli"],
+        ),
+        (
+            "warm export >= 0.9x psql throughput",
+            m["export 1M CSV"]["psql"] / m["export 1M CSV"]["pgask warm"] >= 0.9,
+        ),
         ("warm context < 100 ms", m["context 3k tables"]["pgask warm"] < 0.1),
         ("warm context on a tty < 100 ms", m["context 3k tables"]["pgask warm, tty"] < 0.1),
         ("cold sql <= pgcli", m["sql 20 rows"]["pgask cold"] <= m["sql 20 rows"]["pgcli"]),
-    ]  # fmt: skip
+    ]
     print()
     for what, ok in checks:
         print(f"{'met    ' if ok else 'NOT met'}  {what}")

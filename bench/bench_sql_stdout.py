@@ -89,20 +89,28 @@ def main() -> None:
         have = fetchval(dsn, "SELECT count(*) FROM pg_class WHERE relname = 'bench_sql_stdout'")
         if not have or fetchval(dsn, "SELECT count(*) FROM bench_sql_stdout") != args.rows:
             print(f"creating bench_sql_stdout with {args.rows:,} rows ...", flush=True)
-            run_sql(dsn, f"""
+            run_sql(
+                dsn,
+                f"""
                 DROP TABLE IF EXISTS bench_sql_stdout;
                 CREATE TABLE bench_sql_stdout AS
                 SELECT g::bigint AS id, now() - g * interval '1 minute' AS at,
                        md5(g::text) AS label, (g % 100000) / 100.0 ::numeric(12,2) AS amount,
                        g % 3 = 0 AS flag
                 FROM generate_series(1, {args.rows}) g;
-            """)  # fmt: skip
+            """,
+            )
             run_sql(dsn, "ANALYZE bench_sql_stdout")
         work = Path(tempfile.mkdtemp(prefix="pgask-bench-sql-"))
         config = work / "config.toml"
         config.write_text(f'[profiles.p]\ndsn = "{dsn}"\n')
-        env = {**os.environ, "PGASK_HOST": "off", "PYTHONPATH": str(REPO), "XDG_STATE_HOME": str(work / "state"),
-               "XDG_CONFIG_HOME": str(work / "config")}  # fmt: skip
+        env = {
+            **os.environ,
+            "PGASK_HOST": "off",
+            "PYTHONPATH": str(REPO),
+            "XDG_STATE_HOME": str(work / "state"),
+            "XDG_CONFIG_HOME": str(work / "config"),
+        }
         paths = {
             "psql --csv -c": [psql_bin(), "-X", "-q", "--csv", "-c", QUERY, dsn],
             "pgask sql --format csv": [
@@ -141,8 +149,11 @@ def main() -> None:
                 if lines != args.rows + (0 if name.endswith("jsonl") else 1):  # CSV: a header
                     raise SystemExit(f"{name} printed {lines - 1:,} rows, not {args.rows:,}")
                 results[name].append((seconds, peak))
-                print(f"  round {round_no + 1}/{args.rounds}: {name}: {seconds:.2f} s, "
-                      f"{peak:.0f} MB peak, {size / 1e6:.1f} MB out", flush=True)  # fmt: skip
+                print(
+                    f"  round {round_no + 1}/{args.rounds}: {name}: {seconds:.2f} s, "
+                    f"{peak:.0f} MB peak, {size / 1e6:.1f} MB out",
+                    flush=True,
+                )
         print(f"\n{args.rows:,} rows to stdout as CSV; median of {args.rounds} interleaved rounds")
         print(f"{'command':<26} {'seconds':>8} {'rows/s':>12} {'peak MB':>8} {'spread s':>9}")
         med: dict[str, tuple[float, float]] = {}
@@ -155,10 +166,14 @@ def main() -> None:
         p_s, p_m = med["psql --csv -c"]
         for name in ("pgask sql --format csv", "pgask sql --format jsonl"):
             g_s, g_m = med[name]
-            print(f"{name} / psql: time x{g_s / p_s:.2f}, rows/s x{p_s / g_s:.2f}, "
-                  f"peak memory x{g_m / p_m:.2f}")  # fmt: skip
-        print("peak MB: summed RSS of the command's whole process tree (pgask: CLI + supervisor + "
-              "actors; shared pages counted in each)")  # fmt: skip
+            print(
+                f"{name} / psql: time x{g_s / p_s:.2f}, rows/s x{p_s / g_s:.2f}, "
+                f"peak memory x{g_m / p_m:.2f}"
+            )
+        print(
+            "peak MB: summed RSS of the command's whole process tree (pgask: CLI + supervisor + "
+            "actors; shared pages counted in each)"
+        )
         shutil.rmtree(work, ignore_errors=True)
     finally:
         if server is not None:

@@ -49,17 +49,44 @@ class Tmux:
     def __init__(self, command: str, width: int = 120, height: int = 40) -> None:
         self.name = f"bench-{uuid.uuid4().hex[:8]}"
         subprocess.run(
-            ["tmux", "-L", self.name, "new-session", "-d", "-x", str(width), "-y", str(height), "-s", self.name, command],
+            [
+                "tmux",
+                "-L",
+                self.name,
+                "new-session",
+                "-d",
+                "-x",
+                str(width),
+                "-y",
+                str(height),
+                "-s",
+                self.name,
+                command,
+            ],
             check=True,
-        )  # fmt: skip
+        )
 
     def send(self, *keys: str, literal: bool = False) -> None:
-        subprocess.run(["tmux", "-L", self.name, "send-keys", "-t", self.name, *(["-l"] if literal else []), *keys],
-                       check=True)  # fmt: skip
+        subprocess.run(
+            [
+                "tmux",
+                "-L",
+                self.name,
+                "send-keys",
+                "-t",
+                self.name,
+                *(["-l"] if literal else []),
+                *keys,
+            ],
+            check=True,
+        )
 
     def screen(self) -> str:
-        return subprocess.run(["tmux", "-L", self.name, "capture-pane", "-p", "-t", self.name],
-                              capture_output=True, text=True).stdout  # fmt: skip
+        return subprocess.run(
+            ["tmux", "-L", self.name, "capture-pane", "-p", "-t", self.name],
+            capture_output=True,
+            text=True,
+        ).stdout
 
     def wait(self, pattern: str, timeout: float = 60.0) -> str:
         deadline = time.monotonic() + timeout
@@ -220,9 +247,15 @@ def main() -> int:
             f'[profiles.demo]\ndsn = "{server.dsn}"\nmax_rows = 1000000\nstatement_timeout_s = 30\n'
         )
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME")}
-        env |= {"TERM": "xterm-256color", "LANG": "C.UTF-8", "XDG_RUNTIME_DIR": str(work), "PGASK_HOST": "off",
-                "XDG_STATE_HOME": str(work / "state"), "XDG_CONFIG_HOME": str(work / "config"),
-                "PYTHONPATH": str(ROOT)}  # fmt: skip
+        env |= {
+            "TERM": "xterm-256color",
+            "LANG": "C.UTF-8",
+            "XDG_RUNTIME_DIR": str(work),
+            "PGASK_HOST": "off",
+            "XDG_STATE_HOME": str(work / "state"),
+            "XDG_CONFIG_HOME": str(work / "config"),
+            "PYTHONPATH": str(ROOT),
+        }
         assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         argv = [sys.executable, "-m", "ui.cli", "--config", str(cfg), "-p", "demo"]
         command = f"cd {shlex.quote(str(work))} && exec env -i {assigns} {shlex.join(argv)}"
@@ -279,8 +312,9 @@ def main() -> int:
                 t.send("/sql " + STREAM, literal=True)
                 t.send("Enter")
                 t.wait(r"loading", 60)
-                streaming += measure(t, prompt, args.samples - len(streaming), rng, clear=["C-u"],
-                                     running="loading")  # fmt: skip
+                streaming += measure(
+                    t, prompt, args.samples - len(streaming), rng, clear=["C-u"], running="loading"
+                )
                 t.wait("idle", 120)
             results["stream 1M rows"] = stats(streaming)
         except _Skip:

@@ -61,9 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", help="config file (default: $PGASK_CONFIG or the platform config dir)"
     )
     parser.add_argument(
-        "--no-host", action="store_true",
+        "--no-host",
+        action="store_true",
         help="run this command's own actor tree, not the per-user session host (as PGASK_HOST=off)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "-p",
         "--profile",
@@ -219,15 +220,24 @@ def _add_tool_parsers(sub: Any) -> None:
         "roles, settings, row-level security), with what to change",
     )
     doctor.add_argument(
-        "-p", "--profile", action="append", default=[],
+        "-p",
+        "--profile",
+        action="append",
+        default=[],
         help="profile or postgresql:// URL (repeat; default: every configured profile)",
-    )  # fmt: skip
+    )
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
-    for name, what in (("status", "show the session host: pid, uptime, clients, profiles, memory"),
-                       ("stop", "stop the session host (the next command starts a new one)")):  # fmt: skip
+    for name, what in (
+        ("status", "show the session host: pid, uptime, clients, profiles, memory"),
+        ("stop", "stop the session host (the next command starts a new one)"),
+    ):
         cmd = sub.add_parser(name, help=what)
-        cmd.add_argument("--all", action="store_true", help="every host of this user, not only "
-                         "this environment's (config file, PG* variables)")  # fmt: skip
+        cmd.add_argument(
+            "--all",
+            action="store_true",
+            help="every host of this user, not only "
+            "this environment's (config file, PG* variables)",
+        )
         if name == "status":
             cmd.add_argument("--json", action="store_true", help="print JSON")
     config = sub.add_parser("config", help="configuration helpers")
@@ -245,10 +255,12 @@ def main(argv: list[str] | None = None) -> int:
             arg.encode("utf-8")  # argv bytes that are not UTF-8 arrive as lone surrogates
         except UnicodeEncodeError as exc:
             bad = exc.object[exc.start : exc.end].encode("utf-8", "surrogateescape")
-            print(f"pgask: argument {i} is not valid UTF-8 (byte {bad!r}).\n"
-                  "pgask reads SQL, questions and paths as UTF-8.\n"
-                  "Convert the text first (e.g. with iconv -t UTF-8) or set a UTF-8 locale.",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"pgask: argument {i} is not valid UTF-8 (byte {bad!r}).\n"
+                "pgask reads SQL, questions and paths as UTF-8.\n"
+                "Convert the text first (e.g. with iconv -t UTF-8) or set a UTF-8 locale.",
+                file=sys.stderr,
+            )
             return 2
     from protocol import hostlink
 
@@ -291,18 +303,24 @@ def exit_for(exc: BaseException) -> int:
         os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit does not fail again
         return 141  # as a C tool killed by SIGPIPE (128 + 13)
     if isinstance(leaf, UnicodeDecodeError):
-        print(f"pgask: the text read from standard input is not valid UTF-8 "
-              f"(byte {leaf.object[leaf.start:leaf.end]!r} at position {leaf.start}).\n"
-              "Convert it first, e.g. iconv -f LATIN1 -t UTF-8 file.sql | pgask sql -", file=sys.stderr)  # fmt: skip
+        print(
+            f"pgask: the text read from standard input is not valid UTF-8 "
+            f"(byte {leaf.object[leaf.start : leaf.end]!r} at position {leaf.start}).\n"
+            "Convert it first, e.g. iconv -f LATIN1 -t UTF-8 file.sql | pgask sql -",
+            file=sys.stderr,
+        )
         return 1
     if isinstance(leaf, OSError):
         from protocol.config import state_dir
 
         what = f"{leaf.filename}" if leaf.filename else "a file it needs"
-        print(f"pgask: could not use {what}: {leaf.strerror or leaf}.\n"
-              f"pgask keeps its state under {state_dir()} and its sockets under the temp directory.\n"
-              "Check that the path exists, is the right kind (file or directory) and is writable by you "
-              "(set XDG_STATE_HOME or TMPDIR to move them).", file=sys.stderr)  # fmt: skip
+        print(
+            f"pgask: could not use {what}: {leaf.strerror or leaf}.\n"
+            f"pgask keeps its state under {state_dir()} and its sockets under the temp directory.\n"
+            "Check that the path exists, is the right kind (file or directory) and is writable by you "
+            "(set XDG_STATE_HOME or TMPDIR to move them).",
+            file=sys.stderr,
+        )
         return 1
     raise exc
 
@@ -420,8 +438,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     profiles = args.profile or sorted(config.profiles)
     if not profiles:
         print("pgask doctor: no profile to check.", file=sys.stderr)
-        print("  Name one with -p PROFILE or -p postgresql://…, or add [profiles.NAME] to "
-              "your config (`pgask config init`).", file=sys.stderr)  # fmt: skip
+        print(
+            "  Name one with -p PROFILE or -p postgresql://…, or add [profiles.NAME] to "
+            "your config (`pgask config init`).",
+            file=sys.stderr,
+        )
         return 1
     marks = {"ok": "ok  ", "warn": "WARN", "bad": "BAD "}
 
@@ -436,13 +457,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                     print(f"profile '{name}': could not check\n{failure_text(reply)}\n")
                 continue
             assert isinstance(reply, DoctorReport)
-            out[name] = {"role": reply.role, "database": reply.database,
-                         "server_version": reply.server_version,
-                         "findings": [{"check": f.check, "value": f.value, "level": f.level,
-                                       "advice": f.advice} for f in reply.findings]}  # fmt: skip
+            out[name] = {
+                "role": reply.role,
+                "database": reply.database,
+                "server_version": reply.server_version,
+                "findings": [
+                    {"check": f.check, "value": f.value, "level": f.level, "advice": f.advice}
+                    for f in reply.findings
+                ],
+            }
             if not args.json:
-                print(f"profile '{name}': {reply.role}@{reply.database}, "
-                      f"PostgreSQL {reply.server_version // 10000}")  # fmt: skip
+                print(
+                    f"profile '{name}': {reply.role}@{reply.database}, "
+                    f"PostgreSQL {reply.server_version // 10000}"
+                )
                 for f in reply.findings:
                     print(f"  {marks[f.level]} {f.check}: {f.value}")
                     if f.advice:
@@ -478,9 +506,16 @@ def cmd_actors(args: argparse.Namespace) -> int:
             if name.startswith("executor:"):
                 name = f"executor[{name.split(':', 1)[1]}]"
             rtt = sup_rtt if info.actor == "supervisor" else info.rtt_ms
-            rows.append({"actor": name, "pid": info.pid, "incarnation": info.incarnation,
-                         "state": info.state, "restarts": info.restarts,
-                         "rtt_ms": None if rtt is None else round(rtt, 3)})  # fmt: skip
+            rows.append(
+                {
+                    "actor": name,
+                    "pid": info.pid,
+                    "incarnation": info.incarnation,
+                    "state": info.state,
+                    "restarts": info.restarts,
+                    "rtt_ms": None if rtt is None else round(rtt, 3),
+                }
+            )
         if args.json:
             print(json.dumps({"run_dir": str(sup.run_dir), "actors": rows}, indent=2))
         else:
@@ -563,11 +598,19 @@ async def export_to_file(client: Any, args: argparse.Namespace, profile: str, sq
     from ui.engine import ExportSpec, JobRequest
 
     config = load_config(args.config)
-    spec = ExportSpec(path=os.path.abspath(os.path.expanduser(args.out)),  # this shell's cwd
-                      format=export_format(args.out, getattr(args, "format", None)),  # type: ignore[arg-type]
-                      force=args.force, delimiter=getattr(args, "delimiter", ","))  # fmt: skip
-    request = JobRequest(kind="export", text=sql_text, profile=profile,
-                         mode=starting_mode(config, profile), export=spec)  # type: ignore[arg-type]  # fmt: skip
+    spec = ExportSpec(
+        path=os.path.abspath(os.path.expanduser(args.out)),  # this shell's cwd
+        format=export_format(args.out, getattr(args, "format", None)),  # type: ignore[arg-type]
+        force=args.force,
+        delimiter=getattr(args, "delimiter", ","),
+    )
+    request = JobRequest(
+        kind="export",
+        text=sql_text,
+        profile=profile,
+        mode=starting_mode(config, profile),
+        export=spec,
+    )  # type: ignore[arg-type]
     return await cli_run.run_export(client, config, request)
 
 
@@ -586,8 +629,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         async def export(sql: str) -> int:
             return await export_to_file(client, args, profile, sql)
 
-        return await cli_run.run_ask(sup, client, args, profile, mode, question,
-                                     export=export if args.out else None)  # fmt: skip
+        return await cli_run.run_ask(
+            sup, client, args, profile, mode, question, export=export if args.out else None
+        )
 
     return run_with_tree(args.config, [profile_arg], run_ask)
 
@@ -603,7 +647,7 @@ def cmd_context(args: argparse.Namespace) -> int:
         SchemaContextText,
         SessionGet,
         SessionState,
-    )  # fmt: skip
+    )
     from ui.workflow import recent_turns
 
     question = (sys.stdin.read() if args.question == "-" else args.question).strip()
@@ -626,9 +670,19 @@ def cmd_context(args: argparse.Namespace) -> int:
             tables = [
                 {"schema": t.schema, "name": t.name, "columns": t.columns} for t in ctx.tables
             ]
-            print(json.dumps({"tables": tables, "tokens": ctx.tokens, "budget": ctx.budget,
-                              "whole": ctx.whole, "total_tables": ctx.total_tables,
-                              "text": ctx.text}, indent=2))  # fmt: skip
+            print(
+                json.dumps(
+                    {
+                        "tables": tables,
+                        "tokens": ctx.tokens,
+                        "budget": ctx.budget,
+                        "whole": ctx.whole,
+                        "total_tables": ctx.total_tables,
+                        "text": ctx.text,
+                    },
+                    indent=2,
+                )
+            )
         else:
             print(ctx.text)
             n, total = len(ctx.tables), ctx.total_tables
@@ -645,8 +699,11 @@ def cmd_host(args: argparse.Namespace) -> int:
 
     if args.command == "stop":
         pids = session_host.stop(all_hosts=args.all)
-        print(f"Stopped the session host (pid {', '.join(map(str, pids))})." if pids
-              else "No session host was running.")  # fmt: skip
+        print(
+            f"Stopped the session host (pid {', '.join(map(str, pids))})."
+            if pids
+            else "No session host was running."
+        )
         return 0
     hosts = session_host.status(all_hosts=args.all)
     if args.json:

@@ -314,8 +314,6 @@ def filter_columns(condition: str) -> list[str]:
     return out
 
 
-
-
 def _nearest_relation(node: PlanNode) -> str:
     for n in node.walk():
         if n.relation:

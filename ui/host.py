@@ -89,11 +89,18 @@ def run_with_tree(
         else:
             try:
                 view = HostView(
-                    config=config, endpoint=info["endpoint"], log_dir=Path(info["log_dir"]),
+                    config=config,
+                    endpoint=info["endpoint"],
+                    log_dir=Path(info["log_dir"]),
                     run_dir=Path(info["run_dir"]),
-                    session=SessionRef(info["session"], Path(info["session_path"]) if info["session_path"] else None),
-                    _trust=lambda identity: _trusted(lease.ask({"op": "trust", "identity": identity})),
-                )  # fmt: skip
+                    session=SessionRef(
+                        info["session"],
+                        Path(info["session_path"]) if info["session_path"] else None,
+                    ),
+                    _trust=lambda identity: _trusted(
+                        lease.ask({"op": "trust", "identity": identity})
+                    ),
+                )
                 return _drive(view, None, names, fn, lease=lease)
             finally:
                 lease.close()
@@ -124,8 +131,14 @@ async def _own_tree(stack: Any, config: Any, names: list[str], start: tuple[str,
     for name in names:  # its connection opens while the command gets going
         tree._ensure_child(f"executor:{name}", tree.specs["executor"], name)
     session = SessionRef(tree.session.id, tree.session.path)
-    return HostView(config=tree.config, endpoint=tree.endpoint, log_dir=tree.log_dir,
-                    run_dir=tree.run_dir, session=session, _trust=tree.trust)  # fmt: skip
+    return HostView(
+        config=tree.config,
+        endpoint=tree.endpoint,
+        log_dir=tree.log_dir,
+        run_dir=tree.run_dir,
+        session=session,
+        _trust=tree.trust,
+    )
 
 
 async def _lease_ended(lease: Any) -> None:
@@ -203,14 +216,18 @@ def _drive(
     code = trio.run(_main)
     if stopped_by:
         name = signal.Signals(stopped_by[0]).name
-        print(f"pgask: stopped by {name}; the query (if any) was cancelled and pgask cleaned up.",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"pgask: stopped by {name}; the query (if any) was cancelled and pgask cleaned up.",
+            file=sys.stderr,
+        )
         return 128 + stopped_by[0]
     if host_lost and not stopped_by:
-        print("pgask: the session host stopped while this command ran; it did not finish.\n"
-              "A query that was running is stopped by the server (its connection closed);\n"
-              "`pgask audit` shows whether a write committed. Run the command again.",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "pgask: the session host stopped while this command ran; it did not finish.\n"
+            "A query that was running is stopped by the server (its connection closed);\n"
+            "`pgask audit` shows whether a write committed. Run the command again.",
+            file=sys.stderr,
+        )
         return 1
     return code
 
@@ -244,10 +261,16 @@ def launch_tui(config: Any, profiles: list[str], *, model_label: str, welcome: s
         sup.trust(identity)  # the window this command opens is the session's owner too
         boot = UiBoot(
             identity=identity,
-            endpoint=sup.endpoint, session=sup.session.id, run_dir=str(sup.run_dir), log_dir=str(sup.log_dir),
-            config=msgspec.msgpack.encode(sup.config), profiles=list(names), model_label=model_label,
-            state_dir=str(state_dir()), welcome=welcome,
-        )  # fmt: skip
+            endpoint=sup.endpoint,
+            session=sup.session.id,
+            run_dir=str(sup.run_dir),
+            log_dir=str(sup.log_dir),
+            config=msgspec.msgpack.encode(sup.config),
+            profiles=list(names),
+            model_label=model_label,
+            state_dir=str(state_dir()),
+            welcome=welcome,
+        )
         env = {
             **os.environ,
             "PGASK_UI_BOOT": base64.b64encode(msgspec.msgpack.encode(boot)).decode(),
@@ -273,8 +296,10 @@ def launch_tui(config: Any, profiles: list[str], *, model_label: str, welcome: s
 def add_demo_profile(config: Any, profiles: list[str]) -> None:
     """`-p demo` works after `pgask demo` even though no config file names it."""
     own = config.profiles.get("demo")
-    if "demo" in profiles and (own is None or not any(getattr(own, f) for f in (
-            "dsn", "host", "port", "user", "dbname", "service"))):  # fmt: skip
+    if "demo" in profiles and (
+        own is None
+        or not any(getattr(own, f) for f in ("dsn", "host", "port", "user", "dbname", "service"))
+    ):
         from ui import demo
 
         server = demo.start_server()

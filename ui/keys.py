@@ -95,7 +95,7 @@ SLASH_COMMANDS: dict[str, str] = {
     "/migrations": "/migrations         list the migrations pgask wrote and applied here",
     "/use": "/use PROFILE|URL    switch this pane to another database",
     "/reload": "/reload             read the config file again (also done when it changes)",
-    "/approvals": "/approvals          agents' writes waiting for you (pgask mcp, approve = \"tui\")",
+    "/approvals": '/approvals          agents\' writes waiting for you (pgask mcp, approve = "tui")',
     "/approve": "/approve N [NAME]   run approval N (a destructive one: type its object's name)",
     "/deny": "/deny N             refuse approval N; nothing runs",
     "/split": "/split [PROFILE]    open a second pane",

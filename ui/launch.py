@@ -23,10 +23,24 @@ import sys
 from protocol import hostlink
 
 # commands the command server may run (the TUI and `demo` need this process's terminal)
-_SERVED = frozenset({
-    "sql", "export", "ask", "context", "check-sql", "actors", "doctor", "explain", "index",
-    "migrate", "backup", "restore", "audit", "logs",
-})  # fmt: skip
+_SERVED = frozenset(
+    {
+        "sql",
+        "export",
+        "ask",
+        "context",
+        "check-sql",
+        "actors",
+        "doctor",
+        "explain",
+        "index",
+        "migrate",
+        "backup",
+        "restore",
+        "audit",
+        "logs",
+    }
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,9 +101,12 @@ def run_served(argv: list[str]) -> int | None:
     try:
         sock.connect(str(folder / "cmd.sock"))
         request = {
-            "argv": argv, "env": env, "cwd": os.getcwd(),
-            "build": hostlink.build_id(), "umask": _umask(),
-        }  # fmt: skip
+            "argv": argv,
+            "env": env,
+            "cwd": os.getcwd(),
+            "build": hostlink.build_id(),
+            "umask": _umask(),
+        }
         data = frame(request)
         fds = array.array("i", [0, 1, 2])
         sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
@@ -123,8 +140,11 @@ def run_served(argv: list[str]) -> int | None:
     finally:
         sock.close()
     if last is None or "exit" not in last:
-        print("pgask: the command stopped unexpectedly (its process ended without a status);"
-              " see `pgask logs`.", file=sys.stderr)  # fmt: skip
+        print(
+            "pgask: the command stopped unexpectedly (its process ended without a status);"
+            " see `pgask logs`.",
+            file=sys.stderr,
+        )
         return 1
     return int(last["exit"])
 

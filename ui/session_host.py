@@ -70,9 +70,13 @@ def _spawn(folder: Path, argv: list[str], *, wait_ready: bool, meanwhile: Any = 
     try:
         proc = subprocess.Popen(
             [*argv, "--ready-fd", str(write_fd)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(write_fd,),
-            start_new_session=True, close_fds=True,
-        )  # fmt: skip
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            pass_fds=(write_fd,),
+            start_new_session=True,
+            close_fds=True,
+        )
         _started.append(proc)
     finally:
         os.close(write_fd)
@@ -130,8 +134,9 @@ def attach(
                 lease = Lease.connect(folder)
                 if lease is None:
                     raise HostUnavailable("The session host started but does not answer.")
-    profiles = {n: msgspec.json.encode(config.profiles[n]).decode() for n in names
-                if n in config.profiles}  # fmt: skip
+    profiles = {
+        n: msgspec.json.encode(config.profiles[n]).decode() for n in names if n in config.profiles
+    }
     reply = lease.ask({"op": "attach", "kind": kind, "profiles": profiles, "start": list(start)})
     if not reply.get("ok"):
         lease.close()
@@ -186,11 +191,18 @@ def run_tui(config: Any, profiles: list[str], *, model_label: str, welcome: str 
             f"The session host would not trust this window: {trusted.get('error')}"
         )
     boot = UiBoot(
-        identity=identity, endpoint=info["endpoint"], session=info["session"],
-        run_dir=info["run_dir"], log_dir=info["log_dir"], config=msgspec.msgpack.encode(config),
-        profiles=names, model_label=model_label, state_dir=str(state_dir()), welcome=welcome,
+        identity=identity,
+        endpoint=info["endpoint"],
+        session=info["session"],
+        run_dir=info["run_dir"],
+        log_dir=info["log_dir"],
+        config=msgspec.msgpack.encode(config),
+        profiles=names,
+        model_label=model_label,
+        state_dir=str(state_dir()),
+        welcome=welcome,
         lease_fd=lease.fileno(),
-    )  # fmt: skip
+    )
     os.environ["PGASK_UI_BOOT"] = base64.b64encode(msgspec.msgpack.encode(boot)).decode()
     from ui import app
 
@@ -258,17 +270,21 @@ def format_status(hosts: list[dict[str, Any]]) -> str:
     lines = []
     for h in hosts:
         up = h["uptime_s"]
-        uptime = f"{up // 3600:.0f}h{up % 3600 // 60:02.0f}m" if up >= 3600 else (
-            f"{up // 60:.0f}m{up % 60:02.0f}s")  # fmt: skip
+        uptime = (
+            f"{up // 3600:.0f}h{up % 3600 // 60:02.0f}m"
+            if up >= 3600
+            else (f"{up // 60:.0f}m{up % 60:02.0f}s")
+        )
         lines += [
             f"pgask session host, pid {h['pid']} (build {h['build']})"
             + (" - retiring: it exits when its last client has gone" if h.get("retiring") else ""),
             f"  uptime    {uptime}; exits after {h['idle_exit_s']:g} s without a client",
-            f"  clients   {h['clients']}" + (f" ({', '.join(h['client_kinds'])})" if h["client_kinds"] else ""),
+            f"  clients   {h['clients']}"
+            + (f" ({', '.join(h['client_kinds'])})" if h["client_kinds"] else ""),
             f"  profiles  {', '.join(h['profiles']) or '(none open)'}",
             f"  memory    {h['rss_kb'] / 1024:.1f} MB host, {h['tree_rss_kb'] / 1024:.1f} MB with its actors",
             f"  actors    {', '.join(a['actor'] + ('' if a['state'] == 'running' else ' (' + a['state'] + ')') for a in h['actors'])}",
             f"  config    {h['config'] or '(defaults)'}",
             f"  logs      {h['log_dir']}",
-        ]  # fmt: skip
+        ]
     return "\n".join(lines)

@@ -48,10 +48,15 @@ def tui(tmp_path: Path, isolated_env: dict[str, Path], pg_db: str, pg_dsn: str) 
 def cli(tui: Tui, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """A CLI command in the same environment as the TUI (so: the same host), from a script."""
     result = subprocess.run(
-        pgask_argv("--config", str(tui.config), *args), env=tui.env(), cwd=tui.tmp,
-        capture_output=True, text=True, timeout=timeout, start_new_session=True,
+        pgask_argv("--config", str(tui.config), *args),
+        env=tui.env(),
+        cwd=tui.tmp,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        start_new_session=True,
         stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     assert "Traceback" not in result.stderr, result.stderr
     return result
 
@@ -66,8 +71,10 @@ def test_a_tui_and_a_cli_command_at_once_each_get_their_own_answer(tui: Tui) -> 
     assert host["client_kinds"] == ["tui"]
     t.type("/sql " + LONG.format(tag="tui_long"), enter=True)  # the TUI's query keeps running
     t.expect_screen(re.compile(r"running \d+\.\ds"), 20)
-    active = ("select count(*) from pg_stat_activity where state = 'active' "
-              "and query like '%as tui_long%' and pid <> pg_backend_pid()")  # fmt: skip
+    active = (
+        "select count(*) from pg_stat_activity where state = 'active' "
+        "and query like '%as tui_long%' and pid <> pg_backend_pid()"
+    )
     t.wait_for(lambda: pg.fetchval(tui.dsn, active) == 1, "the TUI's query runs on the server")
     started_at = time.monotonic()
     out = cli(tui, "sql", "-p", "demo", "select 42 as cli_answer", "--format", "csv")
@@ -89,8 +96,12 @@ def test_two_tui_windows_keep_their_own_conversations(tui: Tui) -> None:
     one = started(tui)
     one.type("/sql select 'first window' as w1", enter=True)
     one.expect_screen(("1 row in", "first window"), 20)
-    two = TmuxSession.start(pgask_argv("--config", str(tui.config), "-p", "demo"),
-                            env=tui.env(), cwd=tui.tmp, log_dirs=tui.log_dirs)  # fmt: skip
+    two = TmuxSession.start(
+        pgask_argv("--config", str(tui.config), "-p", "demo"),
+        env=tui.env(),
+        cwd=tui.tmp,
+        log_dirs=tui.log_dirs,
+    )
     try:
         two.expect_screen(PROMPT, 30)
         two.expect_gone("connecting", 20)
@@ -117,8 +128,12 @@ def test_a_window_whose_host_is_killed_says_so_and_the_next_one_starts_a_new_hos
     old = status(tui)["pid"]
     os.kill(old, signal.SIGKILL)
     one.expect_screen("the supervisor stopped unexpectedly", 15)  # not a frozen window
-    two = TmuxSession.start(pgask_argv("--config", str(tui.config), "-p", "demo"),
-                            env=tui.env(), cwd=tui.tmp, log_dirs=tui.log_dirs)  # fmt: skip
+    two = TmuxSession.start(
+        pgask_argv("--config", str(tui.config), "-p", "demo"),
+        env=tui.env(),
+        cwd=tui.tmp,
+        log_dirs=tui.log_dirs,
+    )
     try:
         two.expect_screen(PROMPT, 30)
         two.expect_gone("connecting", 20)

@@ -425,8 +425,12 @@ def test_defog_questions_plan_and_run(db: str, defog_db: Callable[[str], str]) -
 def test_defog_questions_beyond_the_schema_ask(defog_db: Callable[[str], str]) -> None:
     dsn = defog_db("car_dealership")
     catalog, values = real_catalog(dsn, "car_dealership")
-    for q in ["what is our churn rate", "customers in Texas", "how happy are customers",
-              "forecast sales for next year"]:  # fmt: skip
+    for q in [
+        "what is our churn rate",
+        "customers in Texas",
+        "how happy are customers",
+        "forecast sales for next year",
+    ]:
         assert isinstance(offline_plan(q, catalog, values=values, today=TODAY), Clarification), q
 
 

@@ -156,8 +156,11 @@ def test_a_fan_out_without_a_line_measure_becomes_a_question(
     result = check_plan(plan, catalog, "total drug amount per drug")
     assert isinstance(result, Clarification), result
     assert "adverse_events" in result.question and "treatments" in result.question
-    untouched = Plan(sql="SELECT d.drug_name, sum(t.tot_drug_amt) FROM treatments t "
-                     "JOIN drugs d ON d.drug_id = t.drug_id GROUP BY d.drug_name", source="model")  # fmt: skip
+    untouched = Plan(
+        sql="SELECT d.drug_name, sum(t.tot_drug_amt) FROM treatments t "
+        "JOIN drugs d ON d.drug_id = t.drug_id GROUP BY d.drug_name",
+        source="model",
+    )
     assert check_plan(untouched, catalog, "total drug amount per drug") == untouched
 
 

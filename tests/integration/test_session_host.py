@@ -64,16 +64,23 @@ class Host:
         self.env.pop("PGASK_HOST_DIR", None)
 
     def write_config(self, dsn: str, *, idle_exit_s: float = 900) -> None:
-        self.config.write_text(f'[host]\nidle_exit_s = {idle_exit_s}\n\n'
-                               f'[profiles.p]\ndsn = "{dsn}"\n')  # fmt: skip
+        self.config.write_text(
+            f'[host]\nidle_exit_s = {idle_exit_s}\n\n[profiles.p]\ndsn = "{dsn}"\n'
+        )
 
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
-            ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             pgask_argv("--config", str(self.config), *args),
-            env={**self.env, **(env or {})}, cwd=self.tmp, capture_output=True, text=True,
-            timeout=timeout, start_new_session=True, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+            env={**self.env, **(env or {})},
+            cwd=self.tmp,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+        )
         assert "Traceback" not in result.stderr, result.stderr
         return result
 
@@ -95,8 +102,14 @@ class Host:
         return sorted(self.runtime.glob("pgask-host-*"))
 
     def close(self) -> None:
-        subprocess.run(pgask_argv("stop", "--all"), env=self.env, cwd=self.tmp,
-                       capture_output=True, timeout=60, start_new_session=True)  # fmt: skip
+        subprocess.run(
+            pgask_argv("stop", "--all"),
+            env=self.env,
+            cwd=self.tmp,
+            capture_output=True,
+            timeout=60,
+            start_new_session=True,
+        )
         for folder in self.folders():  # anything still there is killed, never left behind
             try:
                 os.kill(int((folder / "owner").read_text()), signal.SIGKILL)
@@ -165,8 +178,11 @@ def test_stop_stops_it_and_the_next_command_starts_a_new_one(host: Host) -> None
 def test_a_host_killed_with_sigkill_is_replaced_and_the_session_file_is_intact(
     host: Host, isolated_env: dict[str, Path]
 ) -> None:
-    pg.run_sql(host.dsn, "create table orders (id int primary key, total int);"
-                         "insert into orders select g, g from generate_series(1, 5) g")  # fmt: skip
+    pg.run_sql(
+        host.dsn,
+        "create table orders (id int primary key, total int);"
+        "insert into orders select g, g from generate_series(1, 5) g",
+    )
     result = host.run("ask", "how many orders are there")
     assert result.returncode == 0, result.stderr
     session_file = isolated_env["XDG_STATE_HOME"] / "pgask" / "session.json"
@@ -275,16 +291,27 @@ def test_another_os_user_cannot_connect(host: Host) -> None:
     host.sql("select 1")
     (folder,) = host.folders()
     assert oct(folder.stat().st_mode & 0o777) == "0o700"
-    header = Header(id="cli-intruder:1:1", kind="actor.ping", src="cli-intruder",
-                    dst="supervisor", sent_at=now())  # fmt: skip
+    header = Header(
+        id="cli-intruder:1:1",
+        kind="actor.ping",
+        src="cli-intruder",
+        dst="supervisor",
+        sent_at=now(),
+    )
     head, body = codec.encode(header, Ping())
 
     def intrude() -> str:
         result = subprocess.run(
             [sys.executable, "-c", _INTRUDER, str(folder), bytes(head).hex(), bytes(body).hex()],
-            user=65534, group=65534, extra_groups=[], capture_output=True, text=True, timeout=60,
-            cwd="/", env={"PATH": os.environ["PATH"], "PYTHONPATH": os.pathsep.join(sys.path)},
-        )  # fmt: skip
+            user=65534,
+            group=65534,
+            extra_groups=[],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd="/",
+            env={"PATH": os.environ["PATH"], "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
         assert result.returncode == 0, result.stderr
         return result.stdout.split()
 
@@ -294,8 +321,7 @@ def test_another_os_user_cannot_connect(host: Host) -> None:
             path = path.parent
 
     reachable(host.runtime)
-    assert intrude() == ["lease.sock:refused", "sup.sock:refused", "cmd.sock:refused",
-                         "zmq:silent"]  # fmt: skip
+    assert intrude() == ["lease.sock:refused", "sup.sock:refused", "cmd.sock:refused", "zmq:silent"]
     # the control: with the directory and the sockets opened up, the same child gets in
     folder.chmod(0o755)
     for sock in folder.glob("*.sock"):
@@ -335,8 +361,11 @@ async def test_each_client_keeps_its_own_conversation_and_confirms_only_there(
             assert theirs.path is not None and theirs.path.parent.name == "sessions"
 
             sql = "DELETE FROM t WHERE x = 1"
-            request = QueryRequest(sql=sql, confirmed=True,
-                                   verdict=signing.sign(sup.key, sql, "write", "p", "read-write"))  # fmt: skip
+            request = QueryRequest(
+                sql=sql,
+                confirmed=True,
+                verdict=signing.sign(sup.key, sql, "write", "p", "read-write"),
+            )
             a.session = theirs.id  # a's confirmation, claimed in b's conversation
             reply = await a.request("executor:p", request, timeout=30)
             assert isinstance(reply, Failure) and reply.code == "supervisor.not_session_owner"
@@ -420,8 +449,15 @@ def test_a_client_of_the_host_imports_nothing_of_actors(host: Host) -> None:
         f"code = main(['--config', {str(host.config)!r}, 'sql', 'select 1'])\n"
         "print(code, sorted(m for m in sys.modules if m.startswith('actors')))"
     )
-    done = subprocess.run([sys.executable, "-c", probe], env=host.env, cwd=host.tmp, text=True,
-                          capture_output=True, timeout=120, start_new_session=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=host.env,
+        cwd=host.tmp,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        start_new_session=True,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "0 []"
 
@@ -443,8 +479,9 @@ def test_on_tcp_the_host_answers_only_with_its_curve_key(host: Host) -> None:
     with contextlib.closing(lease):
         endpoint = lease.ask({"op": "attach", "kind": "helper"})["endpoint"]
     assert endpoint.startswith("tcp://127.0.0.1:") and "#curve=" in endpoint
-    header = Header(id="cli-probe:1:1", kind="actor.ping", src="cli-probe", dst="supervisor",
-                    sent_at=now())  # fmt: skip
+    header = Header(
+        id="cli-probe:1:1", kind="actor.ping", src="cli-probe", dst="supervisor", sent_at=now()
+    )
 
     def ping(with_key: bool) -> bool:
         if with_key:
@@ -491,11 +528,22 @@ def test_on_a_terminal_a_served_command_asks_there(tmp_path: Path, pg_db: str) -
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
         proc = subprocess.Popen(
-            pgask_argv("--config", str(h.config), "sql", "--mode", "read-write",
-                       "create table asked_on_the_terminal (x int)"),
-            env=h.env, cwd=h.tmp, stdin=slave, stdout=slave, stderr=slave,
-            start_new_session=True, preexec_fn=own_terminal,
-        )  # fmt: skip
+            pgask_argv(
+                "--config",
+                str(h.config),
+                "sql",
+                "--mode",
+                "read-write",
+                "create table asked_on_the_terminal (x int)",
+            ),
+            env=h.env,
+            cwd=h.tmp,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            preexec_fn=own_terminal,
+        )
         os.close(slave)
         seen = b""
         while b"[y/N]" not in seen:

@@ -30,7 +30,11 @@ OURS = ("protocol", "actors", "ui", "bench", "tests", "testkit")
 COMPOSITION_ROOT = "ui.host"
 # the runtime starts an actor by its module name, and the forkserver warms actors by name
 DYNAMIC_IMPORTS_ALLOWED = {"actors._runtime", "actors._preload"}
-RUNTIME = {"_runtime", "_preload", "_forkserver"}  # what every actor may import besides itself and protocol
+RUNTIME = {
+    "_runtime",
+    "_preload",
+    "_forkserver",
+}  # what every actor may import besides itself and protocol
 DYNAMIC = "<computed name>"
 
 Graph = dict[str, set[str]]

@@ -83,8 +83,13 @@ def test_prd_create_index() -> None:
 
 
 def _no_indexes(t: CatalogTable) -> CatalogTable:
-    return CatalogTable(schema=t.schema, name=t.name, columns=t.columns, primary_key=t.primary_key,
-                        foreign_keys=t.foreign_keys)  # fmt: skip
+    return CatalogTable(
+        schema=t.schema,
+        name=t.name,
+        columns=t.columns,
+        primary_key=t.primary_key,
+        foreign_keys=t.foreign_keys,
+    )
 
 
 DDL_CASES = [
@@ -236,8 +241,14 @@ def test_beyond_the_shapes_asks(question: str) -> None:
 
 
 def _catalog(*tables: CatalogTable, name: str = "x") -> Catalog:
-    return Catalog(profile=name, database=name, server_version=170000, fingerprint=name,
-                   search_path=["public"], tables=list(tables))  # fmt: skip
+    return Catalog(
+        profile=name,
+        database=name,
+        server_version=170000,
+        fingerprint=name,
+        search_path=["public"],
+        tables=list(tables),
+    )
 
 
 def test_two_candidate_tables_are_listed() -> None:
@@ -353,9 +364,21 @@ def test_reserved_words_are_quoted() -> None:
 
 
 def test_schema_off_the_search_path_is_qualified() -> None:
-    cat = Catalog(profile="w", database="w", server_version=170000, fingerprint="w", search_path=["public"],
-                  tables=[make_table("users", [make_col("uid", "bigint"), make_col("country", "text")], schema="consumer_div",
-                                 pk=("uid",))])  # fmt: skip
+    cat = Catalog(
+        profile="w",
+        database="w",
+        server_version=170000,
+        fingerprint="w",
+        search_path=["public"],
+        tables=[
+            make_table(
+                "users",
+                [make_col("uid", "bigint"), make_col("country", "text")],
+                schema="consumer_div",
+                pk=("uid",),
+            )
+        ],
+    )
     assert (
         must_plan("how many users", cat).sql == "SELECT COUNT(*) AS count FROM consumer_div.users"
     )
@@ -409,12 +432,55 @@ def test_parse_value_index_drops_high_cardinality_columns() -> None:
 # -- never raises ---------------------------------------------------------------------------------
 
 _VOCAB = [
-    "how many", "total", "average", "by", "per", "top 5", "latest", "oldest", "first 20", "last month",
-    "in 2023", "since 2024-01-01", "between 1 and 2", "over 100", "without", "with a", "not", "orders",
-    "customers", "regions", "price", "status", "email", "revenue", "Germany", "shipped", "active",
-    "'x'", '"', "most", "cheapest", "explain", "create index on", "drop index", "(", ")", "§1", "sorted by",
-    "descending", "each", "month", "q3 2024", "in march", "yesterday", "42", "-1", "1e309", "🙂",
-]  # fmt: skip
+    "how many",
+    "total",
+    "average",
+    "by",
+    "per",
+    "top 5",
+    "latest",
+    "oldest",
+    "first 20",
+    "last month",
+    "in 2023",
+    "since 2024-01-01",
+    "between 1 and 2",
+    "over 100",
+    "without",
+    "with a",
+    "not",
+    "orders",
+    "customers",
+    "regions",
+    "price",
+    "status",
+    "email",
+    "revenue",
+    "Germany",
+    "shipped",
+    "active",
+    "'x'",
+    '"',
+    "most",
+    "cheapest",
+    "explain",
+    "create index on",
+    "drop index",
+    "(",
+    ")",
+    "§1",
+    "sorted by",
+    "descending",
+    "each",
+    "month",
+    "q3 2024",
+    "in march",
+    "yesterday",
+    "42",
+    "-1",
+    "1e309",
+    "🙂",
+]
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -481,12 +547,18 @@ PRECISION_CASES = [
     ),
     # numbers next to a numeric column compare it
     ("order items with quantity 2", "SELECT * FROM order_items WHERE quantity = 2"),
-    ("how many order items with 2 quantity", "SELECT COUNT(*) AS count FROM order_items WHERE quantity = 2"),
-    ("the 5 most expensive products", "SELECT * FROM products ORDER BY price DESC NULLS LAST LIMIT 5"),
+    (
+        "how many order items with 2 quantity",
+        "SELECT COUNT(*) AS count FROM order_items WHERE quantity = 2",
+    ),
+    (
+        "the 5 most expensive products",
+        "SELECT * FROM products ORDER BY price DESC NULLS LAST LIMIT 5",
+    ),
     # a superlative right before the entity ranks its rows
     ("the highest priced product", "SELECT * FROM products ORDER BY price DESC NULLS LAST LIMIT 1"),
     ("highest price of products", "SELECT MAX(price) AS max_price FROM products"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("question", "sql"), PRECISION_CASES, ids=[q for q, _ in PRECISION_CASES])
@@ -519,15 +591,31 @@ _COUNTS = _catalog(
         ],
         (("airline_id", "airlines", "id"),),
     ),
-    make_table("aircraft", [make_col("id", "integer"), make_col("engines", "integer"), make_col("name", "text")]),
-    make_table("publications", [make_col("id", "integer"), make_col("title", "text"),
-                            make_col("citation_num", "integer"), make_col("score", "numeric(4,1)")]),
-    make_table("checkins", [make_col("id", "integer"), make_col("day", "text"), make_col("count", "integer")]),
+    make_table(
+        "aircraft",
+        [make_col("id", "integer"), make_col("engines", "integer"), make_col("name", "text")],
+    ),
+    make_table(
+        "publications",
+        [
+            make_col("id", "integer"),
+            make_col("title", "text"),
+            make_col("citation_num", "integer"),
+            make_col("score", "numeric(4,1)"),
+        ],
+    ),
+    make_table(
+        "checkins",
+        [make_col("id", "integer"), make_col("day", "text"), make_col("count", "integer")],
+    ),
     make_table("student", [make_col("id", "integer"), make_col("name", "text")]),
-    make_table("student_record", [make_col("id", "integer"), make_col("student_id", "integer"),
-                              make_col("grade", "text")], (("student_id", "student", "id"),)),
+    make_table(
+        "student_record",
+        [make_col("id", "integer"), make_col("student_id", "integer"), make_col("grade", "text")],
+        (("student_id", "student", "id"),),
+    ),
     name="counts",
-)  # fmt: skip
+)
 
 COUNT_CASES = [
     ("flights with no stops", "SELECT * FROM flights WHERE stops = 0"),
@@ -551,7 +639,7 @@ COUNT_CASES = [
         "how many student records by grade",
         "SELECT grade, COUNT(*) AS count FROM student_record GROUP BY grade ORDER BY count DESC NULLS LAST",
     ),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("question", "sql"), COUNT_CASES, ids=[q for q, _ in COUNT_CASES])

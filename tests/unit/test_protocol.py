@@ -135,13 +135,22 @@ EXAMPLES: list[messages.Body] = [
     ),
     messages.ExplainRequest(sql="SELECT 1", verdict=SIG, analyze=True),
     messages.ExplainPlan(plan="[]"),
-    messages.ApprovalRequest(via="mcp:cursor 0.9", profile="p", sql="DELETE FROM t",
-                             sql_class="destructive", confirm="typed", confirm_name="t",
-                             reasons=["no WHERE"], tables=["t"], estimate="about 3 rows"),
+    messages.ApprovalRequest(
+        via="mcp:cursor 0.9",
+        profile="p",
+        sql="DELETE FROM t",
+        sql_class="destructive",
+        confirm="typed",
+        confirm_name="t",
+        reasons=["no WHERE"],
+        tables=["t"],
+        estimate="about 3 rows",
+    ),
     messages.ApprovalAnswer(approved=True, typed="t"),
     messages.ApprovalWithdrawn(target="cli-1:1:7"),
-    messages.AuditNote(decision="declined", sql_class="write", question="q", reasons=["r"],
-                        via="mcp:cursor 0.9"),
+    messages.AuditNote(
+        decision="declined", sql_class="write", question="q", reasons=["r"], via="mcp:cursor 0.9"
+    ),
     messages.CopyRequest(
         sql="COPY (SELECT 1) TO STDOUT",
         verdict=SIG,

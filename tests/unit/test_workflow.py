@@ -110,14 +110,22 @@ class ScriptedBus:
             yield None, scripted
 
 
-async def headless_steps(v: Verdict, *, yes: bool, typed: str | None, mode: str = "read-write") -> Steps:
+async def headless_steps(
+    v: Verdict, *, yes: bool, typed: str | None, mode: str = "read-write"
+) -> Steps:
     """What `pgask ask ... [--yes] [--confirm NAME]` does with the same verdict, through the
     real driver and the CLI's own answers."""
-    bus = ScriptedBus({PlanRequest: [Plan(sql=SQL, explanation="One order.")], GuardRequest: [v],
-                       QueryRequest: [QueryDone(command="UPDATE 1", rows=1, elapsed_ms=1)]})  # fmt: skip
+    bus = ScriptedBus(
+        {
+            PlanRequest: [Plan(sql=SQL, explanation="One order.")],
+            GuardRequest: [v],
+            QueryRequest: [QueryDone(command="UPDATE 1", rows=1, elapsed_ms=1)],
+        }
+    )
     args = argparse.Namespace(yes=yes, confirm=typed)
-    request = JobRequest(kind="ask", text="set the total of order 10 to 1", profile="demo",
-                         mode=mode)  # type: ignore[arg-type]  # fmt: skip
+    request = JobRequest(
+        kind="ask", text="set the total of order 10 to 1", profile="demo", mode=mode
+    )  # type: ignore[arg-type]
     config = new().config
     await drive.run_job(bus, config, request, answer=cli_run.answer_from(args, "demo"))
     queries = [b for b in bus.sent if isinstance(b, QueryRequest)]
@@ -130,34 +138,85 @@ async def headless_steps(v: Verdict, *, yes: bool, typed: str | None, mode: str 
 
 UPDATE = StatementVerdict(index=0, kind="UPDATE", sql_class="write", tables=["orders"], text=SQL)
 DROP = StatementVerdict(index=0, kind="DROP TABLE", sql_class="destructive", tables=["orders"])
-TWO = [StatementVerdict(index=0, kind="SELECT", sql_class="read", text="select 1"),
-       StatementVerdict(index=1, kind="SELECT", sql_class="read", text="select 2")]  # fmt: skip
+TWO = [
+    StatementVerdict(index=0, kind="SELECT", sql_class="read", text="select 1"),
+    StatementVerdict(index=1, kind="SELECT", sql_class="read", text="select 2"),
+]
 
 CASES = [
     # (name, verdict, mode, yes, typed, expected)
     ("read runs", verdict(), "read-only", False, None, Steps(True, decision="auto")),
-    ("preview runs", verdict("preview"), "read-only", False, None,
-     Steps(True, confirmed=True, decision="preview")),
-    ("write, yes", verdict("confirm", "write", statements=[UPDATE]), "read-write", True, None,
-     Steps(True, confirmed=True, decision="confirmed")),
-    ("write, no", verdict("confirm", "write", statements=[UPDATE]), "read-write", False, None,
-     Steps(False, audit="declined", outcome="declined")),
-    ("drop, name typed", verdict("typed", "destructive", confirm_name="orders", statements=[DROP]),
-     "read-write", False, "orders", Steps(True, confirmed=True, decision="typed")),
-    ("drop, wrong name", verdict("typed", "destructive", confirm_name="orders", statements=[DROP]),
-     "read-write", True, "order", Steps(False, audit="declined", outcome="declined")),
-    ("write in read-only", verdict("refuse", "write", reasons=["UPDATE changes rows"]),
-     "read-only", True, None, Steps(False, audit="refused", outcome="refused")),
-    ("forbidden", verdict("refuse", "forbidden"), "read-write", True, "x",
-     Steps(False, audit="refused", outcome="refused")),
-    ("invalid SQL", verdict("refuse", "invalid"), "read-only", True, None,
-     Steps(False, outcome="invalid")),
+    (
+        "preview runs",
+        verdict("preview"),
+        "read-only",
+        False,
+        None,
+        Steps(True, confirmed=True, decision="preview"),
+    ),
+    (
+        "write, yes",
+        verdict("confirm", "write", statements=[UPDATE]),
+        "read-write",
+        True,
+        None,
+        Steps(True, confirmed=True, decision="confirmed"),
+    ),
+    (
+        "write, no",
+        verdict("confirm", "write", statements=[UPDATE]),
+        "read-write",
+        False,
+        None,
+        Steps(False, audit="declined", outcome="declined"),
+    ),
+    (
+        "drop, name typed",
+        verdict("typed", "destructive", confirm_name="orders", statements=[DROP]),
+        "read-write",
+        False,
+        "orders",
+        Steps(True, confirmed=True, decision="typed"),
+    ),
+    (
+        "drop, wrong name",
+        verdict("typed", "destructive", confirm_name="orders", statements=[DROP]),
+        "read-write",
+        True,
+        "order",
+        Steps(False, audit="declined", outcome="declined"),
+    ),
+    (
+        "write in read-only",
+        verdict("refuse", "write", reasons=["UPDATE changes rows"]),
+        "read-only",
+        True,
+        None,
+        Steps(False, audit="refused", outcome="refused"),
+    ),
+    (
+        "forbidden",
+        verdict("refuse", "forbidden"),
+        "read-write",
+        True,
+        "x",
+        Steps(False, audit="refused", outcome="refused"),
+    ),
+    (
+        "invalid SQL",
+        verdict("refuse", "invalid"),
+        "read-only",
+        True,
+        None,
+        Steps(False, outcome="invalid"),
+    ),
     ("two statements", verdict(statements=TWO), "read-only", True, None, Steps(False)),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize(("v", "mode", "yes", "typed", "expected"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("v", "mode", "yes", "typed", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 async def test_tui_and_headless_take_the_same_steps(v, mode, yes, typed, expected):
     assert tui_steps(v, mode=mode, yes=yes, typed=typed) == expected
     assert await headless_steps(v, yes=yes, typed=typed, mode=mode) == expected
@@ -178,8 +237,12 @@ def _ask_until_query(session: SessionState | None = None) -> tuple[S.UiState, Pl
     return st, asked, qh
 
 
-MISSING = Failure(code="db.undefined_column", message='column "totl" does not exist',
-                  hint="Perhaps you meant total.", detail="at character 8")  # fmt: skip
+MISSING = Failure(
+    code="db.undefined_column",
+    message='column "totl" does not exist',
+    hint="Perhaps you meant total.",
+    detail="at character 8",
+)
 
 
 def test_a_failed_read_is_reasked_once_with_the_request_the_cli_would_send():
@@ -214,16 +277,28 @@ async def test_the_headless_driver_reasks_exactly_as_the_tui_does():
     st, asked, qh = _ask_until_query()
     reply(st, qh, MISSING)
     _, tui_reasked = last(st, PlanRequest)
-    ok = [QueryColumns(columns=[Column(name="total", type_oid=1700, type_name="numeric")]),
-          QueryRows(seq=0, rows=[[1]]), QueryDone(command="SELECT 1", rows=1, elapsed_ms=1)]  # fmt: skip
-    bus = ScriptedBus({
-        PlanRequest: [[Plan(sql="select totl from orders where id = 10")],
-                      [Plan(sql="select total from orders where id = 10")]],
-        GuardRequest: [verdict()], QueryRequest: [[MISSING], ok],
-    })  # fmt: skip
+    ok = [
+        QueryColumns(columns=[Column(name="total", type_oid=1700, type_name="numeric")]),
+        QueryRows(seq=0, rows=[[1]]),
+        QueryDone(command="SELECT 1", rows=1, elapsed_ms=1),
+    ]
+    bus = ScriptedBus(
+        {
+            PlanRequest: [
+                [Plan(sql="select totl from orders where id = 10")],
+                [Plan(sql="select total from orders where id = 10")],
+            ],
+            GuardRequest: [verdict()],
+            QueryRequest: [[MISSING], ok],
+        }
+    )
     request = JobRequest(kind="ask", text="totals of order 10", profile="demo", mode="read-only")
-    result = await drive.run_job(bus, new().config, request, answer=cli_run.answer_from(
-        argparse.Namespace(yes=False, confirm=None), "demo"))  # fmt: skip
+    result = await drive.run_job(
+        bus,
+        new().config,
+        request,
+        answer=cli_run.answer_from(argparse.Namespace(yes=False, confirm=None), "demo"),
+    )
     plans = [b for b in bus.sent if isinstance(b, PlanRequest)]
     assert plans == [asked, tui_reasked]  # the same question, then the same repair request
     assert result.outcome == "1 rows" and result.rows == [[1]] and result.first_failure == MISSING
