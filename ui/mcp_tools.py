@@ -354,21 +354,36 @@ def caps(max_rows: int | None) -> int:
     return DEFAULT_ROWS if not max_rows or max_rows < 1 else min(max_rows, MAX_ROWS)
 
 
+async def run_job(
+    served: Served,
+    kind: str,
+    text: str,
+    profile: str,
+    via: str,
+    answer: Answer,
+    *,
+    analyze: bool = False,
+) -> Any:
+    """One job through the workflow engine, in the profile's mode, named for the audit trail."""
+    request = JobRequest(
+        kind=kind,  # type: ignore[arg-type]
+        text=text,
+        profile=profile,
+        mode=served.mode(profile),  # type: ignore[arg-type]
+        max_rows=0 if kind == "explain" else served.fetch_rows(profile),
+        analyze=analyze,
+        via=via,
+    )
+    return await run_cancellable(
+        served.nursery, served.client, served.config, request, answer=answer
+    )
+
+
 async def run_sql(
     served: Served, profile: str, sql: str, *, max_rows: int | None, via: str, answer: Answer
 ) -> dict[str, Any]:
     mode = served.mode(profile)
-    request = JobRequest(
-        kind="sql",
-        text=sql,
-        profile=profile,
-        mode=mode,  # type: ignore[arg-type]
-        max_rows=served.fetch_rows(profile),
-        via=via,
-    )
-    result = await run_cancellable(
-        served.nursery, served.client, served.config, request, answer=answer
-    )
+    result = await run_job(served, "sql", sql, profile, via, answer)
     return {
         "profile": profile,
         **outcome_json(result, mode, max_rows=caps(max_rows), max_bytes=MAX_BYTES),
@@ -381,17 +396,7 @@ async def explain(
     from ui.explain import ExplainFormatError, diagnose, parse_plan, render_tree
 
     mode = served.mode(profile)
-    request = JobRequest(
-        kind="explain",
-        text=sql,
-        profile=profile,
-        mode=mode,  # type: ignore[arg-type]
-        analyze=analyze,
-        via=via,
-    )
-    result = await run_cancellable(
-        served.nursery, served.client, served.config, request, answer=answer
-    )
+    result = await run_job(served, "explain", sql, profile, via, answer, analyze=analyze)
     out = {"profile": profile, **outcome_json(result, mode, max_rows=0, max_bytes=0)}
     if result.explain is not None:
         try:
@@ -412,17 +417,7 @@ async def ask(
     served: Served, profile: str, question: str, *, max_rows: int | None, via: str, answer: Answer
 ) -> dict[str, Any]:
     mode = served.mode(profile)
-    request = JobRequest(
-        kind="ask",
-        text=question,
-        profile=profile,
-        mode=mode,  # type: ignore[arg-type]
-        max_rows=served.fetch_rows(profile),
-        via=via,
-    )
-    result = await run_cancellable(
-        served.nursery, served.client, served.config, request, answer=answer
-    )
+    result = await run_job(served, "ask", question, profile, via, answer)
     out: dict[str, Any] = {"profile": profile, "question": question}
     if result.clarification is not None:
         out["clarification"] = {
