@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -231,7 +232,7 @@ async def test_every_tool_over_http(tmp_path, db):
     with FakeOpenAI() as fake:
         fake.reply(PLAN)
         config = write_config(tmp_path, db, model_url=fake.url)
-        async with http_server(config, 47415) as (url, token), http_client(url, token) as client:
+        async with http_server(config) as (url, token), http_client(url, token) as client:
             await every_tool(client, db)
     assert await canary_intact(db)
 
@@ -381,11 +382,21 @@ async def test_the_hostile_corpus_through_run_sql_runs_nothing_unsafe(tmp_path, 
 # -- streamable HTTP ---------------------------------------------------------------------------
 
 
+def free_port() -> int:
+    """A port nothing listens on now (the OS picks it): fixed ports collide on a shared CI host."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @asynccontextmanager
 async def http_server(
-    config: Path, port: int, env: dict[str, str] | None = None, listen: str = "127.0.0.1"
+    config: Path, env: dict[str, str] | None = None, listen: str = "127.0.0.1"
 ) -> AsyncIterator[tuple[str, str]]:
-    """`pgask mcp --transport http` as a child process: (url, token printed at start)."""
+    """`pgask mcp --transport http` as a child process on a free port: (url, token printed at start)."""
+    port = free_port()
     argv = [
         sys.executable,
         "-m",
@@ -456,8 +467,8 @@ async def test_over_http_a_token_is_required_and_every_call_is_guarded(tmp_path,
     import httpx2
 
     config = write_config(tmp_path, db)
-    async with http_server(config, 47411) as (url, token):
-        assert url == "http://127.0.0.1:47411/mcp" and len(token) >= 32
+    async with http_server(config) as (url, token):
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/mcp", url) and len(token) >= 32
         hello = {
             "jsonrpc": "2.0",
             "id": 1,
@@ -517,7 +528,7 @@ async def test_over_http_a_token_is_required_and_every_call_is_guarded(tmp_path,
 async def test_http_token_from_the_environment(tmp_path, db):
     config = write_config(tmp_path, db, extra='[mcp]\ntoken_env = "PGASK_TEST_MCP_TOKEN"\n')
     token = "t0ken-from-the-environment-4711"
-    async with http_server(config, 47412, env={"PGASK_TEST_MCP_TOKEN": token}) as (url, printed):
+    async with http_server(config, env={"PGASK_TEST_MCP_TOKEN": token}) as (url, printed):
         assert printed == ""  # a token the person chose is never printed
         async with http_client(url, token) as client:
             assert (await call(client, "list_profiles"))["default"] == "rw"
@@ -645,18 +656,19 @@ async def test_a_remote_bind_serves_tls_only(tmp_path, db):
     cert, key = self_signed(tmp_path)
     extra = f'[mcp]\nallow_remote = true\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
     config = write_config(tmp_path, db, extra=extra)
-    async with http_server(config, 47416, listen="0.0.0.0") as (url, token):
+    async with http_server(config, listen="0.0.0.0") as (url, token):
         assert url.startswith("https://")
+        port = url.rsplit(":", 1)[1].split("/")[0]
         async with httpx2.AsyncClient(timeout=10) as plain:
             with pytest.raises(httpx2.HTTPError):  # no clear text on a remote bind
-                await plain.post("http://127.0.0.1:47416/mcp", json={})
+                await plain.post(f"http://127.0.0.1:{port}/mcp", json={})
         trust = ssl.create_default_context(cafile=str(cert))
         async with (
             httpx2.AsyncClient(
                 headers={"Authorization": f"Bearer {token}"}, verify=trust, timeout=60
             ) as https,
             Client(
-                streamable_http_client("https://127.0.0.1:47416/mcp", http_client=https),
+                streamable_http_client(f"https://127.0.0.1:{port}/mcp", http_client=https),
                 mode="legacy",
                 client_info=AGENT,
             ) as client,
