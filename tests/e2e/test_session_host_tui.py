@@ -92,19 +92,29 @@ def test_a_tui_and_a_cli_command_at_once_each_get_their_own_answer(tui: Tui) -> 
     t.expect_screen(("1 row in", "tui answer"), 20)
 
 
-def test_two_tui_windows_keep_their_own_conversations(tui: Tui) -> None:
-    one = started(tui)
-    one.type("/sql select 'first window' as w1", enter=True)
-    one.expect_screen(("1 row in", "first window"), 20)
-    two = TmuxSession.start(
+def another_window(tui: Tui) -> TmuxSession:
+    """A second pgask window on the demo profile, connected and at its prompt."""
+    window = TmuxSession.start(
         pgask_argv("--config", str(tui.config), "-p", "demo"),
         env=tui.env(),
         cwd=tui.tmp,
         log_dirs=tui.log_dirs,
     )
     try:
-        two.expect_screen(PROMPT, 30)
-        two.expect_gone("connecting", 20)
+        window.expect_screen(PROMPT, 30)
+        window.expect_gone("connecting", 20)
+    except BaseException:
+        window.close()
+        raise
+    return window
+
+
+def test_two_tui_windows_keep_their_own_conversations(tui: Tui) -> None:
+    one = started(tui)
+    one.type("/sql select 'first window' as w1", enter=True)
+    one.expect_screen(("1 row in", "first window"), 20)
+    two = another_window(tui)
+    try:
         two.type("/sql select 'second window' as w2", enter=True)
         two.expect_screen(("1 row in", "second window"), 20)
         host = status(tui)
@@ -128,15 +138,8 @@ def test_a_window_whose_host_is_killed_says_so_and_the_next_one_starts_a_new_hos
     old = status(tui)["pid"]
     os.kill(old, signal.SIGKILL)
     one.expect_screen("the supervisor stopped unexpectedly", 15)  # not a frozen window
-    two = TmuxSession.start(
-        pgask_argv("--config", str(tui.config), "-p", "demo"),
-        env=tui.env(),
-        cwd=tui.tmp,
-        log_dirs=tui.log_dirs,
-    )
+    two = another_window(tui)
     try:
-        two.expect_screen(PROMPT, 30)
-        two.expect_gone("connecting", 20)
         two.type("/sql select 'after the crash' as back", enter=True)
         two.expect_screen(("1 row in", "after the crash"), 20)
         assert status(tui)["pid"] != old
